@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+/**
+ * Shape of `topology.yaml`. Every object is strict: an unknown key is an error
+ * (a typo must never be silently dropped). Cross-field rules (IPs in subnet,
+ * references, ranges) live in `semantic.ts`, so that all of them are reported
+ * at once rather than one per run.
+ */
+
+const name = z
+  .string()
+  .min(1, 'must not be empty');
+
+const port = z.number().int('must be a whole number').min(1, 'must be at least 1').max(65535, 'must be at most 65535');
+
+const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be a dotted IPv4 address such as 10.10.10.12');
+
+const cidr = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, 'must be an IPv4 network in CIDR form such as 10.10.10.0/24');
+
+const letter = z
+  .string()
+  .regex(/^[A-ZÑ]$/u, 'must be one capital letter A–Z or Ñ');
+
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name such as DB1_URL');
+
+export const networkSchema = z.strictObject({
+  name,
+  subnet: cidr,
+  gateway: ipv4,
+  nat: z.boolean().default(true),
+});
+
+export const containerSchema = z.strictObject({
+  name,
+  ipv4,
+  /** Image for this container only; defaults to the top-level image. */
+  image: z.string().min(1).optional(),
+  /** Cluster member to place the container on (Incus cluster). */
+  target: z.string().min(1).optional(),
+});
+
+export const memberSchema = z.strictObject({
+  container: name,
+  port,
+  priority: z.number().min(0, 'must be between 0 and 1000').max(1000, 'must be between 0 and 1000').default(1),
+});
+
+export const replicaSetSchema = z.strictObject({
+  name,
+  database: name,
+  env: envName,
+  members: z.array(memberSchema).min(1, 'a replica set needs at least one member'),
+});
+
+export const standaloneSchema = z.strictObject({
+  name,
+  container: name,
+  port,
+  database: name,
+  env: envName,
+});
+
+const mongoSourceSchema = z.union(
+  [
+    z.literal('repository'),
+    z.literal('image'),
+    z.strictObject({ archive: z.string().min(1, 'must be the path of a MongoDB server .tgz') }),
+  ],
+  { error: 'must be `repository`, `image`, or `{ archive: PATH }`' },
+);
+
+export const mongodbSchema = z.strictObject({
+  version: z.string().regex(/^\d+\.\d+(\.\d+)?$/, 'must be a MongoDB version such as "7.0" (quote it in YAML)').default('7.0'),
+  source: mongoSourceSchema.default('repository'),
+  replicaSets: z.array(replicaSetSchema).default([]),
+  standalones: z.array(standaloneSchema).default([]),
+});
+
+export const rangeSchema = z.strictObject({
+  from: letter,
+  to: letter,
+  replicaSet: name,
+});
+
+export const shardingSchema = z.strictObject({
+  defaultShard: name.optional(),
+  ranges: z.array(rangeSchema).min(1, 'list at least one range'),
+});
+
+export const serviceSchema = z.discriminatedUnion(
+  'kind',
+  [
+    z.strictObject({
+      name,
+      kind: z.literal('auth'),
+      container: name,
+      port,
+      /** A standalone or replica set holding the users collection. */
+      database: name,
+    }),
+    z.strictObject({
+      name,
+      kind: z.literal('web'),
+      container: name,
+      port,
+      /** The auth service this web service proxies registration/login to. */
+      auth: name,
+    }),
+  ],
+  { error: 'must have `kind: auth` or `kind: web`' },
+);
+
+export const exposeSchema = z.strictObject({
+  container: name,
+  port,
+  listen: z
+    .string()
+    .regex(/^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d{1,5})$/, 'must be ADDRESS:PORT on the host, such as 127.0.0.1:3000'),
+});
+
+export const topologySchema = z.strictObject({
+  version: z.literal(1, { error: 'must be 1 (the only topology format this distctl reads)' }),
+  project: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'must be an Incus project name: letters, digits, - and _, at most 63 characters')
+    .default('distctl'),
+  image: z.string().min(1, 'must name an image, such as images:ubuntu/22.04 or a local alias'),
+  network: networkSchema,
+  containers: z.array(containerSchema).min(1, 'list at least one container'),
+  mongodb: mongodbSchema.default({ version: '7.0', source: 'repository', replicaSets: [], standalones: [] }),
+  sharding: shardingSchema.optional(),
+  services: z.array(serviceSchema).default([]),
+  expose: z.array(exposeSchema).default([]),
+});
+
+/** A topology after shape validation (defaults applied). */
+export type Topology = z.infer<typeof topologySchema>;
+export type ServiceSpec = Topology['services'][number];
+export type MongoSource = Topology['mongodb']['source'];
