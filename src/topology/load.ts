@@ -1,0 +1,194 @@
+import { readFile } from 'node:fs/promises';
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { DistctlError } from '../errors/index.js';
+import { problem, type SourceLocation, type TopologyPath, type TopologyProblem } from './problems.js';
+import { topologySchema, type Topology } from './schema.js';
+import { checkTopology } from './semantic.js';
+
+/** The outcome of reading a topology: the model when it has no errors, and every problem found. */
+export interface TopologyReport {
+  readonly file: string;
+  /** Present only when there are no errors. */
+  readonly topology: Topology | null;
+  readonly errors: readonly TopologyProblem[];
+  readonly warnings: readonly TopologyProblem[];
+}
+
+/** Reads and checks a topology file. A missing or unreadable file is a DistctlError; content problems are in the report. */
+export async function loadTopologyFile(file: string): Promise<TopologyReport> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new DistctlError('TOPOLOGY_NOT_FOUND', `topology file ${file} does not exist`, {
+        hint: 'Run distctl from the directory holding topology.yaml, or pass its path with --file/-f.',
+      });
+    }
+    throw new DistctlError('TOPOLOGY_UNREADABLE', `cannot read topology file ${file}: ${(error as Error).message}`, {
+      hint: 'Check that the path is a readable file.',
+    });
+  }
+  return parseTopology(text, file);
+}
+
+/** Loads a topology and insists it is valid: the form every command except `validate` uses. */
+export async function requireTopology(file: string): Promise<{ topology: Topology; warnings: readonly TopologyProblem[] }> {
+  const report = await loadTopologyFile(file);
+  if (report.topology === null) {
+    throw new DistctlError('TOPOLOGY_INVALID', `${file} has ${report.errors.length} error${report.errors.length === 1 ? '' : 's'}`, {
+      details: report.errors.map(formatProblem),
+      hint: `Fix them and check with \`distctl validate -f ${file}\`.`,
+    });
+  }
+  return { topology: report.topology, warnings: report.warnings };
+}
+
+/** Parses and checks topology text. Pure apart from nothing: no I/O, every problem located in the source. */
+export function parseTopology(text: string, file: string): TopologyReport {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const locateOffset = (offset: number): SourceLocation => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file, line, column: col };
+  };
+
+  if (document.errors.length > 0) {
+    const errors = document.errors.map((error) =>
+      withLocation(
+        problem('error', 'yaml-syntax', [], `not valid YAML: ${firstLine(error.message)}`, 'Fix the YAML syntax at this position (indentation, colons, brackets, quotes).'),
+        locateOffset(error.pos[0]),
+      ),
+    );
+    return { file, topology: null, errors, warnings: [] };
+  }
+
+  const raw: unknown = document.toJS();
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    const what = raw === null || raw === undefined ? 'empty' : Array.isArray(raw) ? 'a list' : `a ${typeof raw}`;
+    return {
+      file,
+      topology: null,
+      errors: [withLocation(problem('error', 'not-a-mapping', [], `the topology is ${what}, not a mapping of keys`, 'Start from the repository\'s topology.yaml: it has version, image, network, containers, ...'), locateOffset(0))],
+      warnings: [],
+    };
+  }
+
+  const locate = (path: TopologyPath): SourceLocation => locateOffset(nodeOffset(document, path));
+  const parsed = topologySchema.safeParse(raw);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.flatMap((issue) => shapeProblems(issue, raw)).map((found) => withLocation(found, locate(found.path)));
+    return { file, topology: null, errors, warnings: [] };
+  }
+
+  const found = checkTopology(parsed.data).map((found) => withLocation(found, locate(found.path)));
+  const errors = found.filter((entry) => entry.severity === 'error');
+  return { file, topology: errors.length === 0 ? parsed.data : null, errors, warnings: found.filter((entry) => entry.severity === 'warning') };
+}
+
+/** `topology.yaml:12:7 containers[2].ipv4: ... (hint)` on one line, for logs and error details. */
+export function formatProblem(found: TopologyProblem): string {
+  const where = found.location ? `${found.location.file}:${found.location.line}:${found.location.column} ` : '';
+  const path = found.path.length > 0 ? `${pathText(found.path)}: ` : '';
+  return `${where}${path}${found.message}${found.hint ? ` — ${found.hint}` : ''}`;
+}
+
+function pathText(path: TopologyPath): string {
+  return path.map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : index === 0 ? segment : `.${segment}`)).join('');
+}
+
+function withLocation(found: TopologyProblem, location: SourceLocation): TopologyProblem {
+  return { ...found, location };
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0] ?? message;
+}
+
+/** Offset of the deepest node that exists on the path; for a missing key, its parent. Keys point at the key itself. */
+function nodeOffset(document: Document, path: TopologyPath): number {
+  for (let depth = path.length; depth > 0; depth--) {
+    const parent = depth === 1 ? document.contents : document.getIn(path.slice(0, depth - 1), true);
+    const last = path[depth - 1];
+    if (isMap(parent)) {
+      const pair = parent.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === last);
+      const range = pair && isScalar(pair.key) ? pair.key.range : undefined;
+      if (range) return range[0];
+    }
+    const node = document.getIn(path.slice(0, depth), true) as { range?: [number, number, number] } | undefined;
+    if (node && typeof node === 'object' && node.range) return node.range[0];
+  }
+  return (document.contents as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
+}
+
+/** Every key name the schema knows, for "did you mean" on a typo'd key. */
+const KNOWN_KEYS = [
+  'version', 'project', 'image', 'network', 'name', 'subnet', 'gateway', 'nat', 'containers', 'ipv4', 'target', 'mongodb', 'source',
+  'archive', 'replicaSets', 'database', 'env', 'members', 'container', 'port', 'priority', 'standalones', 'sharding', 'defaultShard',
+  'ranges', 'from', 'to', 'replicaSet', 'services', 'kind', 'auth', 'expose', 'listen',
+];
+
+function closestKey(key: string): string | undefined {
+  let best: { word: string; distance: number } | undefined;
+  for (const word of KNOWN_KEYS) {
+    const distance = editDistance(key.toLowerCase(), word.toLowerCase());
+    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { word, distance };
+  }
+  return best?.word;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
+function valueAt(root: unknown, path: TopologyPath): unknown {
+  let value = root;
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string | number, unknown>)[segment];
+  }
+  return value;
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return `the string "${value}"`;
+  return `${typeof value} ${String(value)}`;
+}
+
+/** Turns one zod issue into problems phrased for a YAML author. */
+function shapeProblems(issue: z.core.$ZodIssue, raw: unknown): TopologyProblem[] {
+  const path = issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol');
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const suggestion = closestKey(key);
+      return problem('error', 'unknown-key', [...path, key], `unknown key "${key}"`, suggestion ? `Did you mean "${suggestion}"?` : 'Remove it; see the repository topology.yaml for the keys distctl reads.');
+    });
+  }
+  const value = valueAt(raw, path);
+  const key = path[path.length - 1];
+  if (issue.code === 'invalid_type') {
+    if (value === undefined) {
+      return [problem('error', 'missing-key', path, `required key "${String(key)}" is missing`, `Add ${String(key)} (see the repository topology.yaml for an example).`)];
+    }
+    return [problem('error', 'wrong-type', path, `must be ${article(issue.expected)}, not ${describeValue(value)}`, 'Change the value to the expected type.')];
+  }
+  return [problem('error', 'invalid-value', path, `${issue.message}${value !== undefined && typeof value !== 'object' ? ` (got ${JSON.stringify(value)})` : ''}`)];
+}
+
+function article(expected: string): string {
+  const names: Record<string, string> = { array: 'a list', object: 'a mapping', string: 'a string', number: 'a number', boolean: 'true or false' };
+  return names[expected] ?? expected;
+}
