@@ -1,0 +1,103 @@
+import { CommandFailedError, DistctlError } from '../errors/index.js';
+import type { CommandSpec, Runner } from '../exec/runner.js';
+
+/**
+ * The project images are built into. Projects created with `features.images=false`
+ * share the default project's images and aliases, so a distctl project launches
+ * from the same alias without copying anything.
+ */
+export const IMAGE_PROJECT = 'default';
+
+/** What Incus says about one image (the subset distctl reads). */
+export interface ImageRecord {
+  readonly fingerprint: string;
+  readonly sizeBytes: number;
+  readonly aliases: readonly string[];
+}
+
+const IMPORT_TIMEOUT_MS = 15 * 60_000;
+const QUERY_TIMEOUT_MS = 60_000;
+
+async function runIncus(runner: Runner, args: readonly string[], options: { timeoutMs?: number; hint?: string } = {}): Promise<string> {
+  const spec: CommandSpec = { bin: 'incus', args, timeoutMs: options.timeoutMs ?? QUERY_TIMEOUT_MS };
+  const result = await runner.run(spec);
+  if (result.exitCode !== 0) throw new CommandFailedError(['incus', ...args], result.exitCode, result.stderr, { hint: options.hint });
+  return result.stdout;
+}
+
+function apiPath(path: string, project: string): string {
+  return `${path}?project=${encodeURIComponent(project)}`;
+}
+
+/** The fingerprint an image alias points at, or `undefined` when the alias does not exist. */
+export async function imageAliasTarget(runner: Runner, alias: string, project: string = IMAGE_PROJECT): Promise<string | undefined> {
+  const args = ['query', apiPath(`/1.0/images/aliases/${encodeURIComponent(alias)}`, project)];
+  const result = await runner.run({ bin: 'incus', args, timeoutMs: QUERY_TIMEOUT_MS });
+  if (result.exitCode !== 0) {
+    if (/not found/i.test(result.stderr)) return undefined;
+    throw new CommandFailedError(['incus', ...args], result.exitCode, result.stderr, {
+      hint: 'Check that the Incus daemon is running (`incus query /1.0`) and that you may use it (root or group incus-admin).',
+    });
+  }
+  const target = (JSON.parse(result.stdout) as { target?: unknown }).target;
+  if (typeof target !== 'string') throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `Incus returned image alias \`${alias}\` without a target fingerprint.`);
+  return target;
+}
+
+/** Whether an image alias exists in `project` (default: the project distctl builds images into). */
+export async function imageExists(runner: Runner, alias: string, project: string = IMAGE_PROJECT): Promise<boolean> {
+  return (await imageAliasTarget(runner, alias, project)) !== undefined;
+}
+
+/** Reads an image's size and aliases. */
+export async function readImage(runner: Runner, fingerprint: string, project: string = IMAGE_PROJECT): Promise<ImageRecord> {
+  const stdout = await runIncus(runner, ['query', apiPath(`/1.0/images/${fingerprint}`, project)]);
+  const image = JSON.parse(stdout) as { fingerprint?: string; size?: number; aliases?: { name?: string }[] | null };
+  return {
+    fingerprint: image.fingerprint ?? fingerprint,
+    sizeBytes: image.size ?? 0,
+    aliases: (image.aliases ?? []).map((a) => a.name ?? '').filter((n) => n !== ''),
+  };
+}
+
+/** Imports a unified image tarball without an alias and returns its fingerprint. */
+export async function importImageTarball(runner: Runner, tarball: string, project: string = IMAGE_PROJECT): Promise<string> {
+  const stdout = await runIncus(runner, ['image', 'import', tarball, '--project', project], {
+    timeoutMs: IMPORT_TIMEOUT_MS,
+    hint: 'Check free space in the Incus storage (`incus storage info default`) and the daemon log.',
+  });
+  const fingerprint = /fingerprint:\s*([0-9a-f]{64})/i.exec(stdout)?.[1];
+  if (fingerprint === undefined) {
+    throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `\`incus image import ${tarball}\` did not report a fingerprint.`, {
+      details: stdout.trim().split('\n'),
+    });
+  }
+  return fingerprint;
+}
+
+/**
+ * Points `alias` at `fingerprint`: creates it, or when it already names another image,
+ * retargets it with one API call so the alias is never missing in between.
+ */
+export async function pointAlias(runner: Runner, alias: string, fingerprint: string, previous: string | undefined, project: string = IMAGE_PROJECT): Promise<void> {
+  if (previous === undefined) {
+    await runIncus(runner, ['image', 'alias', 'create', alias, fingerprint, '--project', project]);
+    return;
+  }
+  await runIncus(runner, [
+    'query',
+    '-X',
+    'PUT',
+    apiPath(`/1.0/images/aliases/${encodeURIComponent(alias)}`, project),
+    '--data',
+    JSON.stringify({ target: fingerprint, description: '' }),
+  ]);
+}
+
+/** Deletes an image unless some alias still names it; returns whether it was deleted. */
+export async function deleteImageIfUnaliased(runner: Runner, fingerprint: string, project: string = IMAGE_PROJECT): Promise<boolean> {
+  const image = await readImage(runner, fingerprint, project);
+  if (image.aliases.length > 0) return false;
+  await runIncus(runner, ['image', 'delete', fingerprint, '--project', project]);
+  return true;
+}
