@@ -1,0 +1,25 @@
+/** auth-server's environment, parsed and checked. */
+import { DistctlError } from '../../errors/index.js';
+import { readCommonConfig, requireEnv, type CommonConfig, type Env } from '../shared/env.js';
+
+/** Everything auth-server's main needs. */
+export interface AuthConfig extends CommonConfig {
+  /** Name of the variable that held the URL, for messages. */
+  readonly usersDbEnv: string;
+  readonly usersDbUrl: string;
+  /** First admin to ensure, when both ADMIN_USERNAME and ADMIN_PASSWORD are set. */
+  readonly admin: { readonly username: string; readonly password: string } | null;
+}
+
+/** Reads PORT, HOST, JWT_*, USERS_DB_ENV (default DB3_URL) and the URL it names, ADMIN_USERNAME/ADMIN_PASSWORD. */
+export function readAuthConfig(env: Env): AuthConfig {
+  const common = readCommonConfig(env);
+  const usersDbEnv = env['USERS_DB_ENV']?.trim() || 'DB3_URL';
+  const usersDbUrl = requireEnv(env, usersDbEnv, `the users database URL, named by USERS_DB_ENV`);
+  const username = env['ADMIN_USERNAME']?.trim() ?? '';
+  const password = env['ADMIN_PASSWORD'] ?? '';
+  if ((username === '') !== (password === '')) {
+    throw new DistctlError('SERVICE_CONFIG', 'ADMIN_USERNAME and ADMIN_PASSWORD must be set together', { hint: 'set both to create the first admin, or neither' });
+  }
+  return { ...common, usersDbEnv, usersDbUrl, admin: username === '' ? null : { username, password } };
+}

@@ -1,0 +1,80 @@
+/**
+ * UserStore on MongoDB: collection `users` in the database named by the URL,
+ * unique index on `username`.
+ */
+import { MongoServerError, type Collection } from 'mongodb';
+import { DuplicateKeyError } from '../shared/errors.js';
+import type { Role } from '../shared/jwt.js';
+import { guard, once, type MongoDatabase } from '../shared/mongo.js';
+import type { UserRecord, UserStore } from './users.js';
+
+interface UserDocument {
+  _id: string;
+  username: string;
+  email: string;
+  passwordHash: string;
+  role: Role;
+  createdAt: Date;
+}
+
+/** The real users store. `name` is how it is named in 503s (the database name). */
+export class MongoUserStore implements UserStore {
+  private readonly users: Collection<UserDocument>;
+  private readonly name: string;
+  private readonly ensureIndexes: () => Promise<void>;
+
+  constructor(database: MongoDatabase) {
+    this.users = database.db.collection<UserDocument>('users');
+    this.name = database.db.databaseName;
+    this.ensureIndexes = once(async () => {
+      await this.users.createIndex({ username: 1 }, { unique: true, name: 'username_unique' });
+    });
+  }
+
+  async create(user: UserRecord): Promise<void> {
+    await this.run(async () => {
+      try {
+        await this.users.insertOne({ _id: user.id, username: user.username, email: user.email, passwordHash: user.passwordHash, role: user.role, createdAt: user.createdAt });
+      } catch (err) {
+        if (err instanceof MongoServerError && err.code === 11000) throw new DuplicateKeyError(`username ${user.username} is taken`);
+        throw err;
+      }
+    });
+  }
+
+  async findByUsername(username: string): Promise<UserRecord | null> {
+    const doc = await this.run(() => this.users.findOne({ username }));
+    return doc ? toRecord(doc) : null;
+  }
+
+  async list(): Promise<UserRecord[]> {
+    const docs = await this.run(() => this.users.find({}).sort({ username: 1 }).toArray());
+    return docs.map(toRecord);
+  }
+
+  async delete(username: string): Promise<boolean> {
+    const result = await this.run(() => this.users.deleteOne({ username }));
+    return result.deletedCount === 1;
+  }
+
+  async setRole(username: string, role: Role): Promise<boolean> {
+    const result = await this.run(() => this.users.updateOne({ username }, { $set: { role } }));
+    return result.matchedCount === 1;
+  }
+
+  async ping(): Promise<void> {
+    await this.run(() => this.users.db.command({ ping: 1 }));
+  }
+
+  /** Every operation first makes sure the unique index exists: uniqueness must not depend on startup order. */
+  private run<T>(operation: () => Promise<T>): Promise<T> {
+    return guard(this.name, async () => {
+      await this.ensureIndexes();
+      return operation();
+    });
+  }
+}
+
+function toRecord(doc: UserDocument): UserRecord {
+  return { id: doc._id, username: doc.username, email: doc.email, passwordHash: doc.passwordHash, role: doc.role, createdAt: doc.createdAt };
+}

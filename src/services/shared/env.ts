@@ -1,0 +1,64 @@
+/**
+ * Reading the services' environment. The services are configured only by
+ * environment (distctl generates it from topology.yaml); each reader is a pure
+ * function of an env record so tests need not touch `process.env`.
+ */
+import { DistctlError } from '../../errors/index.js';
+import { MIN_SECRET_LENGTH } from './jwt.js';
+
+/** An environment record, as `process.env`. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Settings both services take. */
+export interface CommonConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly jwtSecret: string;
+  readonly jwtIssuer: string;
+  readonly jwtAudience: string;
+}
+
+/** A required variable's value, or a config error naming it. */
+export function requireEnv(env: Env, name: string, what: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new DistctlError('SERVICE_CONFIG', `${name} is not set (${what})`, { hint: `set ${name} in the service environment` });
+  }
+  return value.trim();
+}
+
+/** PORT, HOST, JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, checked. */
+export function readCommonConfig(env: Env): CommonConfig {
+  const portText = requireEnv(env, 'PORT', 'the port to listen on');
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new DistctlError('SERVICE_CONFIG', `PORT=${portText} is not a port number (1-65535)`, { hint: 'set PORT to e.g. 3000' });
+  }
+  const jwtSecret = env['JWT_SECRET'] ?? '';
+  if (jwtSecret.length < MIN_SECRET_LENGTH) {
+    throw new DistctlError(
+      'SERVICE_CONFIG',
+      `JWT_SECRET must be set to at least ${MIN_SECRET_LENGTH} characters (got ${jwtSecret.length})`,
+      { hint: 'distctl generates one per deployment; set JWT_SECRET to the same value on auth-server and web-server' },
+    );
+  }
+  return {
+    port,
+    host: env['HOST']?.trim() || '0.0.0.0',
+    jwtSecret,
+    jwtIssuer: env['JWT_ISSUER']?.trim() || 'distctl-auth',
+    jwtAudience: env['JWT_AUDIENCE']?.trim() || 'distctl',
+  };
+}
+
+/**
+ * Runs a service's startup, turning a config error into the one line the
+ * brief asks for (stderr, exit 1) instead of a stack trace.
+ */
+export function runService(name: string, start: () => Promise<void>): void {
+  start().catch((err: unknown) => {
+    const message = err instanceof DistctlError ? `${err.message}${err.hint ? ` — ${err.hint}` : ''}` : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    process.stderr.write(`${name}: cannot start: ${message}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,170 @@
+/**
+ * web-server's HTTP API: auth proxy, products CRUD over the sharded catalog,
+ * users management forwarded to auth-server, docs and health. Built from
+ * injected parts so tests run it on loopback with in-memory shards.
+ */
+import type { Express, Request, RequestHandler, Response } from 'express';
+import { z } from 'zod';
+import { renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
+import { ApiError } from '../shared/errors.js';
+import { bearerToken, createBaseApp, errorHandler, jsonObjectBody, notFoundHandler } from '../shared/http.js';
+import type { TokenClaims, TokenService } from '../shared/jwt.js';
+import { clientKey, failedLoginLimiter, type LoginLimit } from '../shared/rate-limit.js';
+import { parseBody } from '../shared/validate.js';
+import type { AuthUpstream, UpstreamResponse } from './auth-upstream.js';
+import { MAX_LISTING_DEPTH, type ListRequest, type ProductCatalog } from './catalog.js';
+
+/** What createWebApp needs. */
+export interface WebAppOptions {
+  readonly catalog: ProductCatalog;
+  readonly tokens: TokenService;
+  readonly auth: AuthUpstream;
+  /** Failed logins per client through this server; default 20 per 15 min (auth-server also limits per user). */
+  readonly loginLimit?: LoginLimit;
+  readonly log?: (line: string) => void;
+}
+
+/** Largest page a listing returns. */
+export const MAX_PAGE_SIZE = 100;
+
+const productShape = {
+  name: z.string('must be a string').trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+  price: z.number('must be a number').min(0, 'must be a number ≥ 0'),
+  stock: z.number('must be a number').int('must be an integer ≥ 0').min(0, 'must be an integer ≥ 0').max(Number.MAX_SAFE_INTEGER, 'is too large'),
+  category: z.string('must be a string').trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
+};
+const createProductSchema = z.strictObject(productShape);
+const updateProductSchema = z
+  .strictObject(productShape)
+  .partial()
+  .refine((p) => Object.keys(p).length > 0, 'must set at least one of name, price, stock, category');
+
+const positiveInt = (max: number, rule: string) =>
+  z
+    .string()
+    .regex(/^\d+$/, rule)
+    .transform(Number)
+    .pipe(z.number().int().min(1, rule).max(max, rule));
+
+const listQuerySchema = z.strictObject({
+  q: z.string('must appear once').optional(),
+  category: z.string('must appear once').optional(),
+  sort: z.enum(['name', 'price', 'stock'], 'must be name, price or stock').default('name'),
+  order: z.enum(['asc', 'desc'], 'must be asc or desc').default('asc'),
+  page: positiveInt(MAX_LISTING_DEPTH, 'must be a whole number ≥ 1').default(1),
+  pageSize: positiveInt(MAX_PAGE_SIZE, `must be a whole number from 1 to ${MAX_PAGE_SIZE}`).default(20),
+});
+
+/** The endpoints, registered and documented from this one table. */
+export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
+  { method: 'POST', path: '/auth/register', access: 'public', summary: 'Create an account (forwarded to auth-server).', body: '{"username":"ana","email":"ana@example.com","password":"s3cret-pass"}', returns: '201 user' },
+  { method: 'POST', path: '/auth/login', access: 'public', summary: 'Log in (forwarded to auth-server); failures are throttled (429 + Retry-After).', body: '{"username":"ana","password":"s3cret-pass"}', returns: '200 {token, username, role, expiresIn}' },
+  { method: 'GET', path: '/me', access: 'token', summary: 'Who the token belongs to.', returns: '200 {id, username, role}' },
+  { method: 'POST', path: '/products', access: 'token', summary: 'Create a product on the shard its name routes to.', body: '{"name":"Arroz","price":1.5,"stock":10,"category":"granos"}', returns: '201 product with id and shard' },
+  { method: 'GET', path: '/products', access: 'token', summary: 'List all shards merged. Query: q (name contains), category, sort=name|price|stock, order=asc|desc, page, pageSize (max 100).', returns: '200 {items, page, pageSize, total, partial, missingShards}' },
+  { method: 'GET', path: '/products/:id', access: 'token', summary: 'One product, wherever it lives.', returns: '200 product or 404' },
+  { method: 'PUT', path: '/products/:id', access: 'token', summary: 'Change any of name, price, stock, category; a rename into another range moves the product to that shard, keeping its id.', body: '{"name":"Pan"}', returns: '200 product' },
+  { method: 'DELETE', path: '/products/:id', access: 'token', summary: 'Delete a product.', returns: '204' },
+  { method: 'GET', path: '/users', access: 'admin', summary: 'List users (forwarded to auth-server with your token).', returns: '200 {users}' },
+  { method: 'POST', path: '/users', access: 'admin', summary: 'Create a user with a role.', body: '{"username":"bob","email":"bob@example.com","password":"s3cret-pass","role":"user"}', returns: '201 user' },
+  { method: 'DELETE', path: '/users/:username', access: 'admin', summary: 'Delete a user.', returns: '204' },
+  { method: 'GET', path: '/health', access: 'public', summary: 'The process is alive.', returns: '200 {status:"ok"}' },
+  { method: 'GET', path: '/ready', access: 'public', summary: 'Every shard and auth-server reachable.', returns: '200 or 503 {status, shards: {rsA: "reachable"...}, authServer}' },
+  { method: 'GET', path: '/docs', access: 'public', summary: 'This page.', returns: 'HTML' },
+];
+
+/** Sends auth-server's answer on as ours (status, JSON body, Retry-After). */
+function relay(res: Response, upstream: UpstreamResponse): void {
+  if (upstream.retryAfter !== null) res.set('Retry-After', upstream.retryAfter);
+  if (upstream.body === null) res.status(upstream.status).end();
+  else res.status(upstream.status).json(upstream.body);
+}
+
+/** Builds web-server's express app. */
+export function createWebApp(options: WebAppOptions): Express {
+  const { catalog, tokens, auth } = options;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const app = createBaseApp();
+
+  // Verified locally with the shared secret and pinned algorithm: no auth-server round trip per request.
+  const requireToken: RequestHandler = async (req, res, next) => {
+    res.locals['claims'] = await tokens.verify(bearerToken(req));
+    next();
+  };
+
+  app.get('/docs', (_req, res) => {
+    res.type('html').send(renderApiDocs('web-server API', 'Products (sharded by name across replica sets) and users for the distctl product platform.', WEB_ENDPOINTS));
+  });
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/ready', async (_req, res) => {
+    const [shards, authUp] = await Promise.all([catalog.shardHealth(), auth.reachable()]);
+    const allUp = authUp && Object.values(shards).every(Boolean);
+    res.status(allUp ? 200 : 503).json({
+      status: allUp ? 'ready' : 'unavailable',
+      shards: Object.fromEntries(Object.entries(shards).map(([name, up]) => [name, up ? 'reachable' : 'unreachable'])),
+      authServer: authUp ? 'reachable' : 'unreachable',
+    });
+  });
+
+  app.post('/auth/register', async (req, res) => {
+    relay(res, await auth.forward('POST', '/register', { body: jsonObjectBody(req) }));
+  });
+  app.post('/auth/login', failedLoginLimiter(options.loginLimit ?? { limit: 20, windowMs: 15 * 60 * 1000 }, clientKey), async (req, res) => {
+    relay(res, await auth.forward('POST', '/login', { body: jsonObjectBody(req) }));
+  });
+
+  app.get('/me', requireToken, (_req, res) => {
+    const claims = res.locals['claims'] as TokenClaims;
+    res.json({ id: claims.userId, username: claims.username, role: claims.role });
+  });
+
+  app.post('/products', requireToken, async (req, res) => {
+    res.status(201).json(await catalog.create(parseBody(createProductSchema, jsonObjectBody(req))));
+  });
+  app.get('/products', requireToken, async (req, res) => {
+    res.json(await catalog.list(listRequest(req)));
+  });
+  app.get('/products/:id', requireToken, async (req, res) => {
+    res.json(await catalog.get(String(req.params['id'])));
+  });
+  app.put('/products/:id', requireToken, async (req, res) => {
+    res.json(await catalog.update(String(req.params['id']), parseBody(updateProductSchema, jsonObjectBody(req))));
+  });
+  app.delete('/products/:id', requireToken, async (req, res) => {
+    await catalog.delete(String(req.params['id']));
+    res.status(204).end();
+  });
+
+  // Forwarded with the caller's own token: auth-server decides who is admin.
+  app.get('/users', requireToken, async (req, res) => {
+    relay(res, await auth.forward('GET', '/users', { authorization: req.get('authorization') ?? '' }));
+  });
+  app.post('/users', requireToken, async (req, res) => {
+    relay(res, await auth.forward('POST', '/users', { body: jsonObjectBody(req), authorization: req.get('authorization') ?? '' }));
+  });
+  app.delete('/users/:username', requireToken, async (req, res) => {
+    const username = encodeURIComponent(String(req.params['username']));
+    relay(res, await auth.forward('DELETE', `/users/${username}`, { authorization: req.get('authorization') ?? '' }));
+  });
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(log));
+  return app;
+}
+
+function listRequest(req: Request): ListRequest {
+  const query = parseBody(listQuerySchema, { ...(req.query as Record<string, unknown>) });
+  if (query.page * query.pageSize > MAX_LISTING_DEPTH) {
+    throw new ApiError(400, 'VALIDATION_FAILED', `page: page × pageSize must be at most ${MAX_LISTING_DEPTH}; narrow the search instead`, { field: 'page' });
+  }
+  return {
+    ...(query.q ? { nameContains: query.q } : {}),
+    ...(query.category ? { category: query.category } : {}),
+    sort: query.sort,
+    direction: query.order === 'asc' ? 1 : -1,
+    page: query.page,
+    pageSize: query.pageSize,
+  };
+}

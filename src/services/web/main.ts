@@ -1,0 +1,39 @@
+/**
+ * web-server entry point: reads the environment, opens one MongoDB client per
+ * shard, and listens. Run as `node dist/services/web/main.js`.
+ */
+import { runService } from '../shared/env.js';
+import { listen } from '../shared/http.js';
+import { createTokenService } from '../shared/jwt.js';
+import { openDatabase } from '../shared/mongo.js';
+import { createWebApp } from './app.js';
+import { createAuthUpstream } from './auth-upstream.js';
+import { ProductCatalog } from './catalog.js';
+import { readWebConfig } from './config.js';
+import { MongoProductShardStore } from './mongo-products.js';
+
+runService('web-server', async () => {
+  const config = readWebConfig(process.env);
+  const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+  const now = () => new Date();
+  const databases = config.router.shards.map((shard) => ({ shard, database: openDatabase(config.shardUrls[shard] ?? '') }));
+  const catalog = new ProductCatalog(
+    config.router,
+    databases.map(({ shard, database }) => new MongoProductShardStore(shard, database)),
+    now,
+  );
+  const tokens = createTokenService({ secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience, now });
+  const app = createWebApp({ catalog, tokens, auth: createAuthUpstream(config.authServerUrl), log });
+  const server = await listen(app, config.port, config.host);
+  log(`web-server listening on ${server.url}; shards ${config.router.shards.join(', ')}; auth-server ${config.authServerUrl}`);
+
+  const shutdown = (signal: string) => {
+    log(`web-server: ${signal}, shutting down`);
+    void server
+      .close()
+      .then(() => Promise.all(databases.map(({ database }) => database.client.close())))
+      .finally(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+});

@@ -1,0 +1,139 @@
+/**
+ * ProductShardStore on one MongoDB replica set: collection `products` in the
+ * database named by the shard's URL. Names and categories are stored with
+ * their textKey beside them, so search and name order are case- and
+ * accent-insensitive with plain indexes and the binary collation.
+ */
+import type { Collection, Filter } from 'mongodb';
+import { guard, once, type MongoDatabase } from '../shared/mongo.js';
+import { textKey, type ProductFilter, type ProductShardStore, type ShardQuery, type StoredProduct } from './products.js';
+
+interface ProductDocument {
+  _id: string;
+  name: string;
+  nameKey: string;
+  price: number;
+  stock: number;
+  category: string;
+  categoryKey: string;
+  createdAt: Date;
+  updatedAt: Date;
+  pending?: { from: string };
+}
+
+const SORT_KEYS = { name: 'nameKey', price: 'price', stock: 'stock' } as const;
+
+/** The real shard store; `shard` is the replica-set name used in responses. */
+export class MongoProductShardStore implements ProductShardStore {
+  private readonly products: Collection<ProductDocument>;
+  private readonly ensureIndexes: () => Promise<void>;
+
+  constructor(
+    readonly shard: string,
+    database: MongoDatabase,
+  ) {
+    this.products = database.db.collection<ProductDocument>('products');
+    this.ensureIndexes = once(async () => {
+      await this.products.createIndexes([
+        { key: { nameKey: 1, _id: 1 }, name: 'by_name' },
+        { key: { price: 1, _id: 1 }, name: 'by_price' },
+        { key: { stock: 1, _id: 1 }, name: 'by_stock' },
+        { key: { categoryKey: 1 }, name: 'by_category' },
+        { key: { 'pending.from': 1 }, name: 'pending_moves', sparse: true },
+      ]);
+    });
+  }
+
+  async put(product: StoredProduct): Promise<void> {
+    await this.run(() => this.products.replaceOne({ _id: product.id }, toDocument(product), { upsert: true }));
+  }
+
+  async findById(id: string): Promise<StoredProduct | null> {
+    const doc = await this.run(() => this.products.findOne({ _id: id }));
+    return doc ? fromDocument(doc) : null;
+  }
+
+  async replace(product: StoredProduct): Promise<boolean> {
+    const result = await this.run(() => this.products.replaceOne({ _id: product.id }, toDocument(product)));
+    return result.matchedCount === 1;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.run(() => this.products.deleteOne({ _id: id }));
+    return result.deletedCount === 1;
+  }
+
+  async clearPending(id: string): Promise<void> {
+    await this.run(() => this.products.updateOne({ _id: id, pending: { $exists: true } }, { $unset: { pending: '' } }));
+  }
+
+  async query(query: ShardQuery): Promise<StoredProduct[]> {
+    const docs = await this.run(() =>
+      this.products
+        .find(toFilter(query.filter))
+        .sort({ [SORT_KEYS[query.sort.field]]: query.sort.direction, _id: 1 })
+        .limit(query.limit)
+        .toArray(),
+    );
+    return docs.map(fromDocument);
+  }
+
+  async count(filter: ProductFilter): Promise<number> {
+    return this.run(() => this.products.countDocuments(toFilter(filter)));
+  }
+
+  async findPending(): Promise<StoredProduct[]> {
+    const docs = await this.run(() => this.products.find({ pending: { $exists: true } }).toArray());
+    return docs.map(fromDocument);
+  }
+
+  async ping(): Promise<void> {
+    await this.run(() => this.products.db.command({ ping: 1 }));
+  }
+
+  private run<T>(operation: () => Promise<T>): Promise<T> {
+    return guard(this.shard, async () => {
+      await this.ensureIndexes();
+      return operation();
+    });
+  }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function toFilter(filter: ProductFilter): Filter<ProductDocument> {
+  return {
+    ...(filter.nameContains === undefined ? {} : { nameKey: { $regex: escapeRegExp(filter.nameContains) } }),
+    ...(filter.category === undefined ? {} : { categoryKey: filter.category }),
+  };
+}
+
+function toDocument(product: StoredProduct): ProductDocument {
+  return {
+    _id: product.id,
+    name: product.name,
+    nameKey: textKey(product.name),
+    price: product.price,
+    stock: product.stock,
+    category: product.category,
+    categoryKey: textKey(product.category),
+    createdAt: product.createdAt,
+    updatedAt: product.updatedAt,
+    ...(product.pending ? { pending: { from: product.pending.from } } : {}),
+  };
+}
+
+function fromDocument(doc: ProductDocument): StoredProduct {
+  return {
+    id: doc._id,
+    name: doc.name,
+    price: doc.price,
+    stock: doc.stock,
+    category: doc.category,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+    pending: doc.pending ? { from: doc.pending.from } : null,
+  };
+}
