@@ -1,0 +1,47 @@
+import type { CommandResult } from '../exec/runner.js';
+import { DistctlError, formatCommand } from '../errors/index.js';
+
+/**
+ * How the MongoDB tier reaches inside a container. The CLI implements it over
+ * `incus exec` / `incus file push`; tests substitute a scripted fake, and the
+ * real-mongod tier an implementation that runs on the local host.
+ */
+export interface ContainerOps {
+  /** Runs argv inside the container as root; never throws on non-zero exit. */
+  exec(container: string, argv: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
+  /** Writes a file inside the container (parents created), with mode and owner uid/gid. */
+  writeFile(container: string, path: string, content: string | Uint8Array, options?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
+  /** Pushes a host file into the container. */
+  pushFile(container: string, hostPath: string, path: string, options?: { mode?: number }): Promise<void>;
+}
+
+/** The last `count` non-empty lines of a command's output, stderr after stdout, for error messages. */
+export function lastLines(result: Pick<CommandResult, 'stdout' | 'stderr'>, count = 12): string[] {
+  return `${result.stdout}\n${result.stderr}`
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== '')
+    .slice(-count);
+}
+
+/**
+ * Runs argv in the container and returns its result, or throws a DistctlError
+ * naming the container, what the step was for and the last lines of output.
+ */
+export async function execChecked(
+  ops: ContainerOps,
+  container: string,
+  argv: readonly string[],
+  what: string,
+  options: { input?: string; timeoutMs?: number; hint?: string } = {},
+): Promise<CommandResult> {
+  const result = await ops.exec(container, argv, { input: options.input, timeoutMs: options.timeoutMs });
+  if (result.exitCode !== 0) {
+    const why = result.timedOut ? 'timed out' : `exit ${result.exitCode}`;
+    throw new DistctlError('CONTAINER_COMMAND_FAILED', `${what} failed in container ${container} (${why}): \`${formatCommand(argv)}\``, {
+      hint: options.hint,
+      details: lastLines(result),
+    });
+  }
+  return result;
+}

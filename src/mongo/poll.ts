@@ -1,0 +1,23 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** How long and how often to wait for something MongoDB does in the background (elections, startup). */
+export interface PollOptions {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Calls `attempt` until it returns a value other than undefined, waiting
+ * `intervalMs` between calls; returns undefined once `timeoutMs` has passed.
+ * Always makes at least one attempt, and never sleeps past the deadline.
+ */
+export async function poll<T>(attempt: () => Promise<T | undefined>, options: PollOptions): Promise<T | undefined> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const value = await attempt();
+    if (value !== undefined) return value;
+    const left = deadline - Date.now();
+    if (left <= 0) return undefined;
+    await sleep(Math.min(options.intervalMs, left));
+  }
+}
