@@ -1,0 +1,148 @@
+/**
+ * The store CONTRACT: what every UserStore and ProductShardStore must do,
+ * as functions taking a store factory. The unit tier runs them against the
+ * in-memory stores, test/mongod/services-stores.test.ts against a real mongod,
+ * so the fakes the other tests rely on behave like production.
+ */
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { UserRecord, UserStore } from '../../../src/services/auth/users.js';
+import { DuplicateKeyError } from '../../../src/services/shared/errors.js';
+import type { ProductShardStore, StoredProduct } from '../../../src/services/web/products.js';
+
+function user(username: string, role: UserRecord['role'] = 'user'): UserRecord {
+  // Millisecond precision: MongoDB stores dates to the millisecond.
+  return { id: randomUUID(), username, email: `${username}@example.com`, passwordHash: '$2b$10$abcdefghijklmnopqrstuv', role, createdAt: new Date('2025-02-03T04:05:06.789Z') };
+}
+
+/** UserStore behaviour; `makeStore` returns a fresh, empty store. */
+export function userStoreContract(label: string, makeStore: () => Promise<UserStore>): void {
+  describe(`UserStore contract: ${label}`, () => {
+    it('creates, finds and lists users ordered by username', async () => {
+      const store = await makeStore();
+      const bob = user('bob');
+      await store.create(bob);
+      await store.create(user('alice', 'admin'));
+      expect(await store.findByUsername('bob')).toEqual(bob);
+      expect(await store.findByUsername('nobody')).toBeNull();
+      expect((await store.list()).map((u) => [u.username, u.role])).toEqual([
+        ['alice', 'admin'],
+        ['bob', 'user'],
+      ]);
+    });
+
+    it('refuses a second user with the same username', async () => {
+      const store = await makeStore();
+      await store.create(user('carol'));
+      await expect(store.create(user('carol'))).rejects.toBeInstanceOf(DuplicateKeyError);
+      expect(await store.list()).toHaveLength(1);
+    });
+
+    it('deletes and changes roles, reporting whether the user existed', async () => {
+      const store = await makeStore();
+      await store.create(user('dave'));
+      expect(await store.setRole('dave', 'admin')).toBe(true);
+      expect((await store.findByUsername('dave'))?.role).toBe('admin');
+      expect(await store.setRole('ghost', 'admin')).toBe(false);
+      expect(await store.delete('dave')).toBe(true);
+      expect(await store.delete('dave')).toBe(false);
+      expect(await store.findByUsername('dave')).toBeNull();
+    });
+
+    it('answers ping', async () => {
+      await expect((await makeStore()).ping()).resolves.toBeUndefined();
+    });
+  });
+}
+
+function product(name: string, fields: Partial<StoredProduct> = {}): StoredProduct {
+  const at = new Date('2025-03-01T10:00:00.123Z');
+  return { id: randomUUID(), name, price: 1, stock: 1, category: 'general', createdAt: at, updatedAt: at, pending: null, ...fields };
+}
+
+/** ProductShardStore behaviour; `makeStore(shard)` returns a fresh, empty store. */
+export function productShardStoreContract(label: string, makeStore: (shard: string) => Promise<ProductShardStore>): void {
+  describe(`ProductShardStore contract: ${label}`, () => {
+    it('puts (insert or replace), finds and deletes by id', async () => {
+      const store = await makeStore('rsA');
+      expect(store.shard).toBe('rsA');
+      const arroz = product('Arroz', { price: 2.5, stock: 10 });
+      await store.put(arroz);
+      expect(await store.findById(arroz.id)).toEqual(arroz);
+      await store.put({ ...arroz, price: 3 });
+      expect((await store.findById(arroz.id))?.price).toBe(3);
+      expect(await store.delete(arroz.id)).toBe(true);
+      expect(await store.delete(arroz.id)).toBe(false);
+      expect(await store.findById(arroz.id)).toBeNull();
+    });
+
+    it('replace only changes a product that is there', async () => {
+      const store = await makeStore('rsA');
+      const azucar = product('Azúcar');
+      expect(await store.replace(azucar)).toBe(false);
+      expect(await store.findById(azucar.id)).toBeNull();
+      await store.put(azucar);
+      expect(await store.replace({ ...azucar, stock: 7 })).toBe(true);
+      expect((await store.findById(azucar.id))?.stock).toBe(7);
+    });
+
+    it('keeps and clears the pending-move mark, and lists marked products', async () => {
+      const store = await makeStore('rsB');
+      const pan = product('Pan', { pending: { from: 'rsA' } });
+      const nuez = product('Nuez');
+      await store.put(pan);
+      await store.put(nuez);
+      expect((await store.findById(pan.id))?.pending).toEqual({ from: 'rsA' });
+      expect((await store.findPending()).map((p) => p.id)).toEqual([pan.id]);
+      await store.clearPending(pan.id);
+      await store.clearPending(nuez.id);
+      expect((await store.findById(pan.id))?.pending).toBeNull();
+      expect(await store.findPending()).toEqual([]);
+    });
+
+    it('queries with case/accent-insensitive name search, category, sort and limit; counts', async () => {
+      const store = await makeStore('rsA');
+      const names = ['Ñandú', 'nuez', 'Naranja', 'Óleo', 'olla', 'Melón', 'melocotón'];
+      for (const [i, name] of names.entries()) await store.put(product(name, { price: i, stock: 10 - i, category: i % 2 === 0 ? 'Frutas' : 'Otros' }));
+      const byName = await store.query({ filter: {}, sort: { field: 'name', direction: 1 }, limit: 10 });
+      expect(byName.map((p) => p.name)).toEqual(['melocotón', 'Melón', 'Naranja', 'nuez', 'Ñandú', 'Óleo', 'olla']);
+      const desc = await store.query({ filter: {}, sort: { field: 'name', direction: -1 }, limit: 2 });
+      expect(desc.map((p) => p.name)).toEqual(['olla', 'Óleo']);
+      const byPrice = await store.query({ filter: {}, sort: { field: 'price', direction: -1 }, limit: 3 });
+      expect(byPrice.map((p) => p.price)).toEqual([6, 5, 4]);
+      const byStock = await store.query({ filter: {}, sort: { field: 'stock', direction: 1 }, limit: 1 });
+      expect(byStock.map((p) => p.stock)).toEqual([4]);
+      const search = await store.query({ filter: { nameContains: 'mel' }, sort: { field: 'name', direction: 1 }, limit: 10 });
+      expect(search.map((p) => p.name)).toEqual(['melocotón', 'Melón']);
+      const accent = await store.query({ filter: { nameContains: 'leo' }, sort: { field: 'name', direction: 1 }, limit: 10 });
+      expect(accent.map((p) => p.name)).toEqual(['Óleo']);
+      const enye = await store.query({ filter: { nameContains: 'n\u0303' }, sort: { field: 'name', direction: 1 }, limit: 10 });
+      expect(enye.map((p) => p.name)).toEqual(['Ñandú']);
+      const fruits = await store.query({ filter: { category: 'frutas' }, sort: { field: 'price', direction: 1 }, limit: 10 });
+      expect(fruits.map((p) => p.price)).toEqual([0, 2, 4, 6]);
+      expect(await store.count({})).toBe(7);
+      expect(await store.count({ category: 'otros' })).toBe(3);
+      expect(await store.count({ nameContains: 'n', category: 'frutas' })).toBe(3); // Ñandú, Naranja, melocotón
+    });
+
+    it('breaks sort ties by id so pages are stable', async () => {
+      const store = await makeStore('rsA');
+      const same = [product('Agua'), product('Agua'), product('Agua')];
+      for (const p of same) await store.put(p);
+      const ids = (await store.query({ filter: {}, sort: { field: 'price', direction: 1 }, limit: 3 })).map((p) => p.id);
+      expect(ids).toEqual(same.map((p) => p.id).sort());
+    });
+
+    it('treats regex characters in a search literally', async () => {
+      const store = await makeStore('rsA');
+      await store.put(product('C++ (libro)'));
+      await store.put(product('Cxx libro'));
+      const found = await store.query({ filter: { nameContains: 'c++ (' }, sort: { field: 'name', direction: 1 }, limit: 10 });
+      expect(found.map((p) => p.name)).toEqual(['C++ (libro)']);
+    });
+
+    it('answers ping', async () => {
+      await expect((await makeStore('rsA')).ping()).resolves.toBeUndefined();
+    });
+  });
+}

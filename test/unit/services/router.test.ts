@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { DistctlError } from '../../../src/errors/index.js';
+import { createShardRouter, parseShardMap, routingLetter } from '../../../src/services/web/shard-router.js';
+import { REFERENCE_MAP } from './helpers.js';
+
+describe('routingLetter', () => {
+  it.each([
+    ['Arroz', 'A'],
+    ['arroz', 'A'],
+    ['  manzana ', 'M'],
+    ['Ñame', 'Ñ'],
+    ['ñandú', 'Ñ'],
+    ['N\u0303ame', 'Ñ'], // decomposed Ñ
+    ['Óleo', 'O'],
+    ['éclair', 'E'],
+    ['Ü', 'U'],
+    ['7up', null],
+    ['#tag', null],
+    ['', null],
+    ['   ', null],
+    ['Ωmega', null],
+  ])('%j → %j', (name, letter) => {
+    expect(routingLetter(name)).toBe(letter);
+  });
+});
+
+describe('createShardRouter', () => {
+  const router = createShardRouter(REFERENCE_MAP);
+
+  it('routes by inclusive ranges with Ñ between N and O', () => {
+    expect(router.shardFor('Manzana')).toBe('rsA');
+    expect(router.shardFor('Naranja')).toBe('rsB');
+    expect(router.shardFor('Ñame')).toBe('rsB');
+    expect(router.shardFor('Zanahoria')).toBe('rsB');
+    expect(router.shardFor('123')).toBe('rsA');
+    expect(router.shards).toEqual(['rsA', 'rsB']);
+  });
+
+  it('follows the map, not a hard-coded A–M/N–Z split', () => {
+    const three = createShardRouter({
+      defaultShard: 'rsC',
+      ranges: [
+        { from: 'A', to: 'H', shard: 'rsA' },
+        { from: 'I', to: 'N', shard: 'rsB' },
+        { from: 'Ñ', to: 'Ñ', shard: 'rsD' },
+        { from: 'O', to: 'Z', shard: 'rsC' },
+      ],
+      shards: { rsA: { urlEnv: 'A' }, rsB: { urlEnv: 'B' }, rsC: { urlEnv: 'C' }, rsD: { urlEnv: 'D' } },
+    });
+    expect(['Higo', 'Ińigo', 'Nuez', 'ñoquis', 'Óleo', '9'].map((n) => three.shardFor(n))).toEqual(['rsA', 'rsB', 'rsB', 'rsD', 'rsC', 'rsC']);
+  });
+
+  it('sends letters outside every range to the default shard', () => {
+    const partial = createShardRouter({ defaultShard: 'rsB', ranges: [{ from: 'A', to: 'C', shard: 'rsA' }], shards: { rsA: { urlEnv: 'A' }, rsB: { urlEnv: 'B' } } });
+    expect(partial.shardFor('Dátil')).toBe('rsB');
+    expect(partial.shardFor('café')).toBe('rsA');
+  });
+
+  it.each([
+    [{ ...REFERENCE_MAP, defaultShard: null }, /defaultShard is null/],
+    [{ ...REFERENCE_MAP, defaultShard: 'rsX' }, /defaultShard rsX is not in shards/],
+    [{ ...REFERENCE_MAP, ranges: [{ from: 'A', to: 'N', shard: 'rsA' }, { from: 'N', to: 'Z', shard: 'rsB' }] }, /letter N is in two ranges/],
+    [{ ...REFERENCE_MAP, ranges: [{ from: 'M', to: 'A', shard: 'rsA' }] }, /backwards/],
+    [{ ...REFERENCE_MAP, ranges: [{ from: 'AB', to: 'C', shard: 'rsA' }] }, /single letters/],
+    [{ ...REFERENCE_MAP, ranges: [{ from: 'A', to: 'C', shard: 'rsQ' }] }, /shard rsQ, which is not in shards/],
+    [{ ...REFERENCE_MAP, shards: {} }, /no shards/],
+  ])('rejects an invalid map (%#)', (map, message) => {
+    expect(() => createShardRouter(map as never)).toThrow(message);
+  });
+
+  it('parses SHARD_MAP JSON and reports malformed JSON as a config error', () => {
+    expect(parseShardMap(JSON.stringify(REFERENCE_MAP)).router.shardFor('Pan')).toBe('rsB');
+    expect(() => parseShardMap('{"defaultShard":')).toThrow(DistctlError);
+    expect(() => parseShardMap('[]')).toThrow(/expected/);
+  });
+});
