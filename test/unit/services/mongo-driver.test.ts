@@ -1,0 +1,61 @@
+/**
+ * The real Mongo stores against a loopback port where nothing listens: the
+ * driver's MongoServerSelectionError must surface as StoreUnavailableError
+ * (→ 503 naming the shard) within the short timeout, and the URL rules hold.
+ */
+import { describe, expect, it } from 'vitest';
+import { MongoUserStore } from '../../../src/services/auth/mongo-users.js';
+import { StoreUnavailableError } from '../../../src/services/shared/errors.js';
+import { listen } from '../../../src/services/shared/http.js';
+import { isUnreachableError, openDatabase } from '../../../src/services/shared/mongo.js';
+import { createWebApp } from '../../../src/services/web/app.js';
+import { createAuthUpstream } from '../../../src/services/web/auth-upstream.js';
+import { ProductCatalog } from '../../../src/services/web/catalog.js';
+import { MongoProductShardStore } from '../../../src/services/web/mongo-products.js';
+import { MemoryProductShardStore } from '../../../src/services/web/products.js';
+import { createShardRouter } from '../../../src/services/web/shard-router.js';
+import { call, closedPort, REFERENCE_MAP, tokenService } from './helpers.js';
+
+const fast = { serverSelectionTimeoutMS: 300, connectTimeoutMS: 300, socketTimeoutMS: 1000 };
+
+describe('Mongo stores with the database down', () => {
+  it('user store operations fail fast with StoreUnavailableError naming the database', async () => {
+    const database = openDatabase(`mongodb://127.0.0.1:${await closedPort()}/auth_db`, fast);
+    try {
+      const started = Date.now();
+      const err = await new MongoUserStore(database).findByUsername('ana').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as StoreUnavailableError).store).toBe('auth_db');
+      expect(isUnreachableError((err as Error).cause)).toBe(true);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      await database.client.close();
+    }
+  });
+
+  it('a dead shard gives 503 naming it, and a partial listing from the live one', async () => {
+    const database = openDatabase(`mongodb://127.0.0.1:${await closedPort()}/products_db?replicaSet=rsB`, fast);
+    expect(database.replicaSet).toBe(true);
+    const catalog = new ProductCatalog(createShardRouter(REFERENCE_MAP), [new MemoryProductShardStore('rsA'), new MongoProductShardStore('rsB', database)], () => new Date());
+    const tokens = tokenService();
+    const web = await listen(createWebApp({ catalog, tokens, auth: createAuthUpstream(`http://127.0.0.1:${await closedPort()}`), log: () => undefined }), 0, '127.0.0.1');
+    const token = await tokens.sign({ userId: 'u', username: 'ana', role: 'user' });
+    try {
+      expect((await call(web, 'POST', '/products', { token, body: { name: 'Arroz', price: 1, stock: 1, category: 'c' } })).status).toBe(201);
+      const pan = await call(web, 'POST', '/products', { token, body: { name: 'Pan', price: 1, stock: 1, category: 'c' } });
+      expect(pan.status).toBe(503);
+      expect(pan.body.error).toMatchObject({ code: 'DATABASE_UNAVAILABLE', unavailable: ['rsB'] });
+      const listed = await call(web, 'GET', '/products', { token });
+      expect(listed.body).toMatchObject({ total: 1, partial: true, missingShards: ['rsB'] });
+    } finally {
+      await web.close();
+      await database.client.close();
+    }
+  });
+
+  it('requires a database name in the URL', () => {
+    expect(() => openDatabase('mongodb://127.0.0.1:27017')).toThrow(/database name is missing/);
+    expect(() => openDatabase('http://127.0.0.1/db')).toThrow(/mongodb:\/\//);
+    expect(openDatabase('mongodb://u:p%40ss@127.0.0.1:27017/auth_db').db.databaseName).toBe('auth_db');
+  });
+});
