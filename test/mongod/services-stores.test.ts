@@ -71,7 +71,7 @@ function contractAgainstMongod(mongodPath: string): void {
     });
 
     afterAll(async () => {
-      await Promise.all(opened.map((d) => d.client.close()));
+      await Promise.all(opened.map((d) => d.close()));
       if (mongod && mongod.exitCode === null) {
         const exited = new Promise((r) => mongod?.once('exit', r));
         mongod.kill('SIGTERM');

@@ -27,7 +27,7 @@ runService('auth-server', async () => {
   const shutdown = (signal: string) => {
     log(`auth-server: ${signal}, shutting down`);
     admin?.stop();
-    void server.close().then(() => database.client.close()).finally(() => process.exit(0));
+    void server.close().then(() => database.close()).finally(() => process.exit(0));
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));

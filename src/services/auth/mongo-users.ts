@@ -17,24 +17,20 @@ interface UserDocument {
   createdAt: Date;
 }
 
-/** The real users store. `name` is how it is named in 503s (the database name). */
+/** The real users store; 503s name it by its database name. */
 export class MongoUserStore implements UserStore {
-  private readonly users: Collection<UserDocument>;
-  private readonly name: string;
   private readonly ensureIndexes: () => Promise<void>;
 
-  constructor(database: MongoDatabase) {
-    this.users = database.db.collection<UserDocument>('users');
-    this.name = database.db.databaseName;
+  constructor(private readonly database: MongoDatabase) {
     this.ensureIndexes = once(async () => {
-      await this.users.createIndex({ username: 1 }, { unique: true, name: 'username_unique' });
+      await (await this.collection()).createIndex({ username: 1 }, { unique: true, name: 'username_unique' });
     });
   }
 
   async create(user: UserRecord): Promise<void> {
-    await this.run(async () => {
+    await this.run(async (users) => {
       try {
-        await this.users.insertOne({ _id: user.id, username: user.username, email: user.email, passwordHash: user.passwordHash, role: user.role, createdAt: user.createdAt });
+        await users.insertOne({ _id: user.id, username: user.username, email: user.email, passwordHash: user.passwordHash, role: user.role, createdAt: user.createdAt });
       } catch (err) {
         if (err instanceof MongoServerError && err.code === 11000) throw new DuplicateKeyError(`username ${user.username} is taken`);
         throw err;
@@ -43,35 +39,39 @@ export class MongoUserStore implements UserStore {
   }
 
   async findByUsername(username: string): Promise<UserRecord | null> {
-    const doc = await this.run(() => this.users.findOne({ username }));
+    const doc = await this.run((users) => users.findOne({ username }));
     return doc ? toRecord(doc) : null;
   }
 
   async list(): Promise<UserRecord[]> {
-    const docs = await this.run(() => this.users.find({}).sort({ username: 1 }).toArray());
+    const docs = await this.run((users) => users.find({}).sort({ username: 1 }).toArray());
     return docs.map(toRecord);
   }
 
   async delete(username: string): Promise<boolean> {
-    const result = await this.run(() => this.users.deleteOne({ username }));
+    const result = await this.run((users) => users.deleteOne({ username }));
     return result.deletedCount === 1;
   }
 
   async setRole(username: string, role: Role): Promise<boolean> {
-    const result = await this.run(() => this.users.updateOne({ username }, { $set: { role } }));
+    const result = await this.run((users) => users.updateOne({ username }, { $set: { role } }));
     return result.matchedCount === 1;
   }
 
   async ping(): Promise<void> {
-    await this.run(() => this.users.db.command({ ping: 1 }));
+    await this.run((users) => users.db.command({ ping: 1 }));
   }
 
   /** Every operation first makes sure the unique index exists: uniqueness must not depend on startup order. */
-  private run<T>(operation: () => Promise<T>): Promise<T> {
-    return guard(this.name, async () => {
+  private run<T>(operation: (users: Collection<UserDocument>) => Promise<T>): Promise<T> {
+    return guard(this.database.name, async () => {
       await this.ensureIndexes();
-      return operation();
+      return operation(await this.collection());
     });
+  }
+
+  private async collection(): Promise<Collection<UserDocument>> {
+    return (await this.database.db()).collection<UserDocument>('users');
   }
 }
 

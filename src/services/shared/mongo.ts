@@ -27,39 +27,76 @@ export interface MongoTimeouts {
 /** The defaults: fail within ~2 s when nothing answers. */
 export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS: 2000, connectTimeoutMS: 2000, socketTimeoutMS: 10_000 };
 
-/** A database handle plus the client that owns it. */
-export interface MongoDatabase {
-  readonly db: Db;
-  readonly client: MongoClient;
+/**
+ * A database named by a URL, connected on first use. The driver reconnects
+ * by itself after an outage once it has connected, but a client whose very
+ * first connect failed stays closed for good ("Topology is closed"), so a
+ * failed connect discards its client and the next operation starts afresh.
+ * That is what lets a service started before its database recover alone.
+ */
+export class MongoDatabase {
+  /** Database name from the URL path. */
+  readonly name: string;
   /** Whether the URL names a replica set, so writes wait for a majority. */
   readonly replicaSet: boolean;
+  private readonly options: MongoClientOptions;
+  private connecting: Promise<MongoClient> | null = null;
+
+  constructor(
+    private readonly url: string,
+    timeouts: MongoTimeouts = DEFAULT_MONGO_TIMEOUTS,
+  ) {
+    const { name, replicaSet } = parseDatabaseUrl(url);
+    this.name = name;
+    this.replicaSet = replicaSet;
+    this.options = { ...timeouts, appName: 'distctl-service', ...(replicaSet ? { writeConcern: { w: 'majority' } } : {}) };
+  }
+
+  /** The connected database; throws the driver's error if it cannot connect now. */
+  async db(): Promise<Db> {
+    this.connecting ??= this.connect();
+    return (await this.connecting).db(this.name);
+  }
+
+  /** Closes the client, if one was connected. */
+  async close(): Promise<void> {
+    const pending = this.connecting;
+    this.connecting = null;
+    const client = await pending?.catch(() => null);
+    await client?.close();
+  }
+
+  private async connect(): Promise<MongoClient> {
+    const client = new MongoClient(this.url, this.options);
+    try {
+      await client.connect();
+      return client;
+    } catch (err) {
+      this.connecting = null;
+      await client.close().catch(() => undefined);
+      throw err;
+    }
+  }
 }
 
-/**
- * Opens (lazily) the database named in the URL path. Replica-set URLs get
- * `w: "majority"` so an acknowledged write survives a failover.
- */
-export function openDatabase(url: string, timeouts: MongoTimeouts = DEFAULT_MONGO_TIMEOUTS): MongoDatabase {
-  let parsed: URL;
-  try {
-    parsed = new URL(url.replace(/^mongodb(\+srv)?:\/\/[^/]*/, 'mongodb://host'));
-  } catch {
-    throw new DistctlError('SERVICE_CONFIG', `database URL is not a mongodb:// URL`, { hint: 'expected mongodb://host:port/dbname' });
+function parseDatabaseUrl(url: string): { name: string; replicaSet: boolean } {
+  if (!/^mongodb(\+srv)?:\/\//.test(url)) {
+    throw new DistctlError('SERVICE_CONFIG', 'database URL is not a mongodb:// URL', { hint: 'expected mongodb://host:port/dbname' });
   }
-  const dbName = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
-  if (!/^mongodb(\+srv)?:\/\//.test(url) || dbName === '') {
-    throw new DistctlError('SERVICE_CONFIG', `database URL must be mongodb://host:port/<database> (the database name is missing)`, {
+  // Hosts lists (h1,h2,h3) are not valid URL hosts: parse path and query with a placeholder host.
+  const parsed = new URL(url.replace(/^mongodb(\+srv)?:\/\/[^/?]*/, 'mongodb://host'));
+  const name = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (name === '') {
+    throw new DistctlError('SERVICE_CONFIG', 'database URL must be mongodb://host:port/<database> (the database name is missing)', {
       hint: 'e.g. mongodb://10.10.10.14:27017/auth_db',
     });
   }
-  const replicaSet = parsed.searchParams.has('replicaSet');
-  const options: MongoClientOptions = {
-    ...timeouts,
-    appName: 'distctl-service',
-    ...(replicaSet ? { writeConcern: { w: 'majority' } } : {}),
-  };
-  const client = new MongoClient(url, options);
-  return { db: client.db(dbName), client, replicaSet };
+  return { name, replicaSet: parsed.searchParams.has('replicaSet') };
+}
+
+/** Opens (lazily) the database named in the URL path; see MongoDatabase. */
+export function openDatabase(url: string, timeouts: MongoTimeouts = DEFAULT_MONGO_TIMEOUTS): MongoDatabase {
+  return new MongoDatabase(url, timeouts);
 }
 
 /** Whether a driver error means "the database is not reachable right now" (as opposed to a bad query). */

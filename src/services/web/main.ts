@@ -31,7 +31,7 @@ runService('web-server', async () => {
     log(`web-server: ${signal}, shutting down`);
     void server
       .close()
-      .then(() => Promise.all(databases.map(({ database }) => database.client.close())))
+      .then(() => Promise.all(databases.map(({ database }) => database.close())))
       .finally(() => process.exit(0));
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));

@@ -25,16 +25,14 @@ const SORT_KEYS = { name: 'nameKey', price: 'price', stock: 'stock' } as const;
 
 /** The real shard store; `shard` is the replica-set name used in responses. */
 export class MongoProductShardStore implements ProductShardStore {
-  private readonly products: Collection<ProductDocument>;
   private readonly ensureIndexes: () => Promise<void>;
 
   constructor(
     readonly shard: string,
-    database: MongoDatabase,
+    private readonly database: MongoDatabase,
   ) {
-    this.products = database.db.collection<ProductDocument>('products');
     this.ensureIndexes = once(async () => {
-      await this.products.createIndexes([
+      await (await this.collection()).createIndexes([
         { key: { nameKey: 1, _id: 1 }, name: 'by_name' },
         { key: { price: 1, _id: 1 }, name: 'by_price' },
         { key: { stock: 1, _id: 1 }, name: 'by_stock' },
@@ -45,31 +43,31 @@ export class MongoProductShardStore implements ProductShardStore {
   }
 
   async put(product: StoredProduct): Promise<void> {
-    await this.run(() => this.products.replaceOne({ _id: product.id }, toDocument(product), { upsert: true }));
+    await this.run((products) => products.replaceOne({ _id: product.id }, toDocument(product), { upsert: true }));
   }
 
   async findById(id: string): Promise<StoredProduct | null> {
-    const doc = await this.run(() => this.products.findOne({ _id: id }));
+    const doc = await this.run((products) => products.findOne({ _id: id }));
     return doc ? fromDocument(doc) : null;
   }
 
   async replace(product: StoredProduct): Promise<boolean> {
-    const result = await this.run(() => this.products.replaceOne({ _id: product.id }, toDocument(product)));
+    const result = await this.run((products) => products.replaceOne({ _id: product.id }, toDocument(product)));
     return result.matchedCount === 1;
   }
 
   async delete(id: string): Promise<boolean> {
-    const result = await this.run(() => this.products.deleteOne({ _id: id }));
+    const result = await this.run((products) => products.deleteOne({ _id: id }));
     return result.deletedCount === 1;
   }
 
   async clearPending(id: string): Promise<void> {
-    await this.run(() => this.products.updateOne({ _id: id, pending: { $exists: true } }, { $unset: { pending: '' } }));
+    await this.run((products) => products.updateOne({ _id: id, pending: { $exists: true } }, { $unset: { pending: '' } }));
   }
 
   async query(query: ShardQuery): Promise<StoredProduct[]> {
-    const docs = await this.run(() =>
-      this.products
+    const docs = await this.run((products) =>
+      products
         .find(toFilter(query.filter))
         .sort({ [SORT_KEYS[query.sort.field]]: query.sort.direction, _id: 1 })
         .limit(query.limit)
@@ -79,23 +77,27 @@ export class MongoProductShardStore implements ProductShardStore {
   }
 
   async count(filter: ProductFilter): Promise<number> {
-    return this.run(() => this.products.countDocuments(toFilter(filter)));
+    return this.run((products) => products.countDocuments(toFilter(filter)));
   }
 
   async findPending(): Promise<StoredProduct[]> {
-    const docs = await this.run(() => this.products.find({ pending: { $exists: true } }).toArray());
+    const docs = await this.run((products) => products.find({ pending: { $exists: true } }).toArray());
     return docs.map(fromDocument);
   }
 
   async ping(): Promise<void> {
-    await this.run(() => this.products.db.command({ ping: 1 }));
+    await this.run((products) => products.db.command({ ping: 1 }));
   }
 
-  private run<T>(operation: () => Promise<T>): Promise<T> {
+  private run<T>(operation: (products: Collection<ProductDocument>) => Promise<T>): Promise<T> {
     return guard(this.shard, async () => {
       await this.ensureIndexes();
-      return operation();
+      return operation(await this.collection());
     });
+  }
+
+  private async collection(): Promise<Collection<ProductDocument>> {
+    return (await this.database.db()).collection<ProductDocument>('products');
   }
 }
 

@@ -29,7 +29,24 @@ describe('Mongo stores with the database down', () => {
       expect(isUnreachableError((err as Error).cause)).toBe(true);
       expect(Date.now() - started).toBeLessThan(5000);
     } finally {
-      await database.client.close();
+      await database.close();
+    }
+  });
+
+  it('retries a fresh connection after a failed first connect instead of staying closed', async () => {
+    // The driver keeps a client whose first connect failed closed forever ("Topology is closed");
+    // each attempt here must be a new connection attempt, which is what recovery needs.
+    const database = openDatabase(`mongodb://127.0.0.1:${await closedPort()}/auth_db`, fast);
+    const store = new MongoUserStore(database);
+    try {
+      for (let attempt = 0; attempt < 2; attempt += 1) {
+        const err = (await store.ping().catch((e: unknown) => e)) as StoreUnavailableError;
+        expect(err).toBeInstanceOf(StoreUnavailableError);
+        expect(err.message).toMatch(/ECONNREFUSED|Server selection timed out/);
+        expect(err.message).not.toMatch(/Topology is closed/);
+      }
+    } finally {
+      await database.close();
     }
   });
 
@@ -49,13 +66,15 @@ describe('Mongo stores with the database down', () => {
       expect(listed.body).toMatchObject({ total: 1, partial: true, missingShards: ['rsB'] });
     } finally {
       await web.close();
-      await database.client.close();
+      await database.close();
     }
   });
 
   it('requires a database name in the URL', () => {
     expect(() => openDatabase('mongodb://127.0.0.1:27017')).toThrow(/database name is missing/);
     expect(() => openDatabase('http://127.0.0.1/db')).toThrow(/mongodb:\/\//);
-    expect(openDatabase('mongodb://u:p%40ss@127.0.0.1:27017/auth_db').db.databaseName).toBe('auth_db');
+    expect(openDatabase('mongodb://u:p%40ss@127.0.0.1:27017/auth_db').name).toBe('auth_db');
+    expect(openDatabase('mongodb://h1:1,h2:2,h3:3/products_db?replicaSet=rsA')).toMatchObject({ name: 'products_db', replicaSet: true });
+    expect(openDatabase('mongodb://h1:1/auth_db').replicaSet).toBe(false);
   });
 });
