@@ -24,6 +24,9 @@ fail() {
 
 [ "$(id -u)" -eq 0 ] || fail "must run as root (it installs packages and starts incusd)" "re-run with sudo"
 export DEBIAN_FRONTEND=noninteractive
+# `incus storage create` and friends read YAML from a non-terminal stdin and would
+# wait forever on an open CI pipe; this script never needs stdin.
+exec </dev/null
 
 # shellcheck disable=SC1091
 . /etc/os-release
@@ -93,8 +96,14 @@ apt_update_once() {
   fi
 }
 
+incusd_path() {
+  if [ -x /usr/libexec/incus/incusd ]; then echo /usr/libexec/incus/incusd; else command -v incusd || true; fi
+}
+
 # --- 1. packages ------------------------------------------------------------
-if command -v incus >/dev/null 2>&1; then
+# The client alone (package incus-client) is not enough: the daemon must be installed
+# too, unless one is already answering (e.g. Incus from another source).
+if command -v incus >/dev/null 2>&1 && { [ -n "$(incusd_path)" ] || incus query /1.0 >/dev/null 2>&1; }; then
   step "incus already installed ($(incus version 2>/dev/null | head -n1 | sed 's/^Client version: //'))"
 else
   if backports_configured; then
@@ -136,13 +145,18 @@ fi
 if incus query /1.0 >/dev/null 2>&1; then
   step "incusd already answering"
 else
-  INCUSD=/usr/libexec/incus/incusd
-  [ -x "$INCUSD" ] || INCUSD=$(command -v incusd || true)
-  [ -n "$INCUSD" ] && [ -x "$INCUSD" ] || fail "incusd binary not found (looked in /usr/libexec/incus and PATH)" "reinstall the incus package"
-  getent group incus-admin >/dev/null || groupadd --system incus-admin
-  # setsid + nohup + closed stdin: the daemon must outlive this script and any CI step.
-  setsid nohup "$INCUSD" --group incus-admin >>"$INCUSD_LOG" 2>&1 </dev/null &
-  step "started incusd (pid $!, log $INCUSD_LOG)"
+  if [ -d /run/systemd/system ] && systemctl cat incus.service >/dev/null 2>&1; then
+    # Where systemd runs, let it own the daemon (restarts, boot start).
+    systemctl start incus.socket incus.service || fail "systemctl start incus failed" "see: journalctl -u incus"
+    step "started incus.service via systemd"
+  else
+    INCUSD=$(incusd_path)
+    [ -n "$INCUSD" ] || fail "incusd binary not found (looked in /usr/libexec/incus and PATH)" "reinstall the incus package"
+    getent group incus-admin >/dev/null || groupadd --system incus-admin
+    # setsid + nohup + closed stdin: the daemon must outlive this script and any CI step.
+    setsid nohup "$INCUSD" --group incus-admin >>"$INCUSD_LOG" 2>&1 </dev/null &
+    step "started incusd (pid $!, log $INCUSD_LOG)"
+  fi
   incus admin waitready --timeout=60 >/dev/null 2>&1 \
     || fail "incusd did not become ready within 60s" "see the last lines of $INCUSD_LOG"
   step "incusd ready"
