@@ -64,7 +64,7 @@ export async function ensureReplicaSet(set: DerivedReplicaSet, channels: MongoCh
   const hello = await helloWhenReachable(set, [preferred], channels.admin, options.reach, report);
   const initiated = await initiateUnlessInitiated(set, preferred, hello, channels, options, report);
 
-  const primary = await waitForPrimary(set, preferred, channels.admin, options.health, report);
+  const primary = await waitForPrimary(set, channels.admin, options.health, report);
   report('creating-admin', {}, `${set.name}: making sure the admin user exists on ${primary.host}`);
   const adminUser = await ensureAdminUser(primary, channels, credentials);
 
@@ -168,29 +168,54 @@ async function helloWhenReachable(
   return first;
 }
 
-/** Waits until the preferred member's hello names a primary, and returns that member. hello needs no authentication, so this works before any user exists. */
+/** Per member, the distinct states seen in order, for "what happened while we waited" messages. */
+class StateHistory {
+  private readonly seen: Map<string, string[]>;
+  constructor(members: readonly ReplicaSetMember[]) {
+    this.seen = new Map(members.map((member) => [member.host, []]));
+  }
+  note(host: string, state: string): void {
+    const history = this.seen.get(host) ?? [];
+    if (history.at(-1) !== state) history.push(state);
+    this.seen.set(host, history);
+  }
+  lines(): string[] {
+    return [...this.seen].map(([host, states]) => `${host}: ${states.join(' → ') || 'never seen'}`);
+  }
+}
+
+/**
+ * Waits until some member's hello names a primary, and returns that member.
+ * hello needs no authentication, so this works before any user exists — which
+ * matters because the first user can only be created on the primary.
+ */
 async function waitForPrimary(
   set: DerivedReplicaSet,
-  preferred: ReplicaSetMember,
   admin: MongoAdmin,
   health: PollOptions,
   report: (phase: ReplicaSetProgress['phase'], states: Record<string, string>, message: string) => void,
 ): Promise<ReplicaSetMember> {
-  let lastSeen = 'no answer';
+  const history = new StateHistory(set.members);
   const primary = await poll(async () => {
-    try {
-      const hello = await admin.command(preferred, 'admin', { hello: 1 });
-      lastSeen = hello.isWritablePrimary === true ? 'PRIMARY' : hello.secondary === true ? 'SECONDARY' : 'no primary yet';
-      report('electing', { [preferred.host]: lastSeen }, `${set.name}: waiting for a primary (${preferred.host} is ${lastSeen})`);
-      return typeof hello.primary === 'string' ? set.members.find((member) => member.host === hello.primary) : undefined;
-    } catch (error) {
-      lastSeen = describeMongoError(error);
-      return undefined;
+    const states: Record<string, string> = {};
+    let primaryHost: string | undefined;
+    for (const member of byPriority(set.members)) {
+      try {
+        const hello = await admin.command(member, 'admin', { hello: 1 });
+        states[member.host] = hello.isWritablePrimary === true ? 'PRIMARY' : hello.secondary === true ? 'SECONDARY' : 'not yet PRIMARY or SECONDARY';
+        if (typeof hello.primary === 'string') primaryHost ??= hello.primary;
+      } catch (error) {
+        states[member.host] = `unreachable (${describeMongoError(error)})`;
+      }
+      history.note(member.host, states[member.host] ?? '');
     }
+    report('electing', states, `${set.name}: waiting for a primary (${Object.entries(states).map(([host, state]) => `${host} ${state}`).join(', ')})`);
+    return set.members.find((member) => member.host === primaryHost);
   }, health);
   if (primary === undefined) {
-    throw new DistctlError('REPLSET_NO_PRIMARY', `Replica set ${set.name} elected no primary within ${Math.round(health.timeoutMs / 1000)}s (${preferred.host}: ${lastSeen}).`, {
-      hint: 'Check that the members can reach each other on their IP:port and that they share the same keyfile; see the mongod logs (`distctl logs`).',
+    throw new DistctlError('REPLSET_NO_PRIMARY', `Replica set ${set.name} elected no primary within ${Math.round(health.timeoutMs / 1000)}s.`, {
+      hint: 'Check that the members can reach each other on their IP:port and share the same keyfile; see the mongod logs (`distctl logs`).',
+      details: history.lines(),
     });
   }
   return primary;
@@ -211,20 +236,15 @@ async function waitForHealthy(
   health: PollOptions,
   report: (phase: ReplicaSetProgress['phase'], states: Record<string, string>, message: string) => void,
 ): Promise<Extract<ReplicaSetStatus, { reachable: true }>> {
-  const seen = new Map<string, string[]>(set.members.map((member) => [member.host, []]));
-  const note = (host: string, state: string): void => {
-    const history = seen.get(host) ?? [];
-    if (history.at(-1) !== state) history.push(state);
-    seen.set(host, history);
-  };
+  const history = new StateHistory(set.members);
   const healthy = await poll(async () => {
     const status = await readReplicaSetStatus(set, admin, credentials);
     if (!status.reachable) {
-      for (const member of set.members) note(member.host, 'unreachable');
+      for (const member of set.members) history.note(member.host, 'unreachable');
       report('syncing', {}, `${set.name}: no member answered replSetGetStatus (${status.error})`);
       return undefined;
     }
-    for (const member of status.members) note(member.host, member.state);
+    for (const member of status.members) history.note(member.host, member.state);
     const states = Object.fromEntries(status.members.map((member) => [member.host, member.state]));
     report('syncing', states, `${set.name}: ${status.members.map((member) => `${member.host} ${member.state}`).join(', ')}`);
     return isHealthy(status) ? status : undefined;
@@ -232,7 +252,7 @@ async function waitForHealthy(
   if (healthy === undefined) {
     throw new DistctlError('REPLSET_NOT_HEALTHY', `Replica set ${set.name} did not reach one PRIMARY and all others SECONDARY within ${Math.round(health.timeoutMs / 1000)}s.`, {
       hint: 'Members still in STARTUP2/RECOVERING may need longer (raise the timeout); unreachable ones need their unit and log checked (`distctl logs`).',
-      details: [...seen].map(([host, states]) => `${host}: ${states.join(' → ') || 'never seen'}`),
+      details: history.lines(),
     });
   }
   return healthy;

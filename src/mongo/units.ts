@@ -25,7 +25,7 @@ export function unitPathFor(process: Pick<MongodProcess, 'unitName'>): string {
  * access control — keyfile + authorization for replica-set members,
  * authorization for a standalone.
  */
-export function renderMongodConfig(process: MongodProcess, keyFilePath: string = KEYFILE_PATH): Promise<string> {
+export async function renderMongodConfig(process: MongodProcess, keyFilePath: string = KEYFILE_PATH): Promise<string> {
   if (process.bindIp.includes('0.0.0.0') || process.bindIp.includes('::')) {
     throw new DistctlError('MONGOD_BIND_ALL', `mongod ${process.container}:${process.port} would bind every address (${process.bindIp.join(',')}).`, {
       hint: 'mongod binds only the container IP and 127.0.0.1; this is a bug in the derived model.',
@@ -43,7 +43,7 @@ export function renderMongodConfig(process: MongodProcess, keyFilePath: string =
 }
 
 /** The systemd unit of one mongod: long-running in the foreground (no fork, no PID file), restarted on failure. */
-export function renderMongodUnit(process: MongodProcess, mongodBin: string): Promise<string> {
+export async function renderMongodUnit(process: MongodProcess, mongodBin: string): Promise<string> {
   return renderTemplate('mongod.service', {
     role: process.replicaSet === null ? 'standalone' : `replica set ${process.replicaSet} member`,
     port: process.port,
