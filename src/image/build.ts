@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { CommandFailedError, DistctlError } from '../errors/index.js';
 import type { CommandSpec, Runner } from '../exec/runner.js';
 import { findSuiteSource, pickMirror, readAptSources, type MirrorChoice } from './apt-sources.js';
-import { IMAGE_PACKAGES, IMAGE_TEMPLATES, ROOTFS_REMOVED, imageArchitecture, imageMetadataYaml, rootfsFiles } from './content.js';
+import { IMAGE_PACKAGES, IMAGE_TEMPLATES, ROOTFS_REMOVED, imageArchitecture, imageMetadataYaml, rootfsFiles, type ImageArchitecture } from './content.js';
 import { IMAGE_PROJECT, deleteImageIfUnaliased, imageAliasTarget, importImageTarball, pointAlias, readImage } from './store.js';
 
 /** Inputs of `distctl image build`. */
@@ -118,7 +118,8 @@ async function debootstrap(runner: Runner, rootfs: string, suite: string, arch: 
     `debootstrap of ${suite} from ${mirror.uri} failed (exit ${result.exitCode}${result.timedOut ? ', timed out' : ''}).`,
     {
       hint: `Check that ${mirror.uri} is reachable from this host and serves ${suite}, or pass --mirror.`,
-      details: [...result.stderr.trim().split('\n').slice(-8), ...log.trim().split('\n').slice(-12)].filter((l) => l !== ''),
+      // debootstrap prints its I:/E: progress on stdout, so the reason is usually there.
+      details: [`${result.stdout}\n${result.stderr}`, log].flatMap((text) => text.trim().split('\n').slice(-8)).filter((l) => l !== ''),
     },
   );
 }
@@ -134,7 +135,7 @@ async function configureRootfs(runner: Runner, rootfs: string, suite: string, mi
   await runChecked(runner, { bin: 'chroot', args: [rootfs, 'apt-get', 'clean'], timeoutMs: STEP_TIMEOUT_MS });
 }
 
-async function writeImageMetadata(dir: string, suite: string, arch: ReturnType<typeof imageArchitecture>): Promise<void> {
+async function writeImageMetadata(dir: string, suite: string, arch: ImageArchitecture): Promise<void> {
   await writeFile(join(dir, 'metadata.yaml'), imageMetadataYaml({ arch, suite, createdAt: new Date() }));
   await mkdir(join(dir, 'templates'), { recursive: true });
   for (const template of IMAGE_TEMPLATES) await writeFile(join(dir, 'templates', template.path), template.content);

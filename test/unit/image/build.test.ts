@@ -63,7 +63,7 @@ function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, 
       await fakeDebootstrap(rootfs);
       if (s.debootstrap === 'fails') {
         await writeFile(join(rootfs, 'debootstrap/debootstrap.log'), 'E: Couldn\'t download packages: systemd\n');
-        return { exitCode: 1, stderr: 'W: Failure trying to run: chroot ... dpkg\n' };
+        return { exitCode: 1, stdout: 'I: Retrieving Release\nE: Failed getting release file\n' };
       }
       return {};
     }
@@ -248,7 +248,7 @@ describe('buildImage', () => {
     const runner = hostRunner({ debootstrap: 'fails' }, captured);
     const error = (await buildImage(options(runner)).catch((e: unknown) => e)) as DistctlError;
     expect(error.code).toBe('DEBOOTSTRAP_FAILED');
-    expect(error.details).toContain("E: Couldn't download packages: systemd");
+    expect(error.details).toEqual(['I: Retrieving Release', 'E: Failed getting release file', "E: Couldn't download packages: systemd"]);
     expect(runner.lines(captured.work).at(-1)).toBe('rm -rf --one-file-system <work>');
     expect(await readdir(parent)).toEqual([]);
   });
