@@ -70,7 +70,7 @@ export class DriverMongoAdmin implements MongoAdmin {
 }
 
 /** Maps driver errors onto the two outcomes the MongoDB tier distinguishes. */
-export function translateDriverError(host: string, error: unknown): unknown {
+function translateDriverError(host: string, error: unknown): unknown {
   if (error instanceof MongoCommandError || error instanceof MongoUnreachableError) return error;
   if (error instanceof MongoServerError) return new MongoCommandError(Number(error.code ?? 0), error.codeName ?? 'UnknownError', error.errmsg ?? error.message);
   if (error instanceof MongoServerSelectionError) {

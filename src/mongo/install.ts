@@ -182,7 +182,7 @@ export async function installMongo(ops: ContainerOps, container: string, mongodb
       hint: `Make mongodb.version match (e.g. "${majorMinor(after.version)}"), or supply a ${majorMinor(mongodb.version)} server${mongodb.source.kind === 'archive' ? ' archive' : mongodb.source.kind === 'image' ? ' in the image' : ''}.`,
     });
   }
-  return { container, mongodBin: after.path, version: after.version, changed: mongodb.source.kind !== 'image' };
+  return { container, mongodBin: after.path, version: after.version, changed: true };
 }
 
 /** The ordered steps for `source` in this container (reads /etc/os-release for the repository source). */

@@ -55,11 +55,6 @@ export class SecretStore {
     return stored;
   }
 
-  /** Whether `name` has been generated already (without generating it). */
-  async has(name: string): Promise<boolean> {
-    return (await this.read(this.pathOf(name))) !== undefined;
-  }
-
   private pathOf(name: string): string {
     if (!SECRET_NAME.test(name)) throw new DistctlError('SECRET_NAME_INVALID', `"${name}" is not a valid secret name.`, { hint: 'Use letters, digits, ".", "_" and "-" only.' });
     return join(this.dir, name);

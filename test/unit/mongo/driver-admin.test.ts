@@ -32,6 +32,20 @@ describe('DriverMongoAdmin', () => {
     expect(error).toMatchObject({ code: 94, codeName: 'NotYetInitialized', message: 'no replset config has been received' });
   });
 
+  it('surfaces failed authentication as AuthenticationFailed (18), which tells ensureAdminUser to try the localhost exception', async () => {
+    server = await startWireServer(
+      withHandshake((cmd) => (cmd.saslStart !== undefined ? { ok: 0, code: 18, codeName: 'AuthenticationFailed', errmsg: 'Authentication failed.' } : { ok: 1 })),
+    );
+    admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 2_000 });
+    const error = await admin
+      .command({ container: 'db1', host: `127.0.0.1:${server.port}`, port: server.port }, 'admin', { ping: 1 }, { credentials: { username: 'distctl-admin', password: 'pw' } })
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(MongoCommandError);
+    expect(error).toMatchObject({ code: 18, codeName: 'AuthenticationFailed' });
+    expect(server.received.some((cmd) => cmd.saslStart !== undefined)).toBe(true);
+  });
+
   it('reports a port nobody listens on as unreachable, quickly', async () => {
     server = await startWireServer(() => ({ ok: 1 }));
     const port = server.port;

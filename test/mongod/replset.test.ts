@@ -1,0 +1,148 @@
+/**
+ * The MongoDB tier against real mongod processes: three members of a replica
+ * set on 127.0.0.1 (random ports, temp dbpaths), started from configs rendered
+ * by the same code as in containers (keyfile and authorization on), then
+ * initiated, waited for and observed through the same code paths `distctl up`
+ * and `distctl status` use — driver from the "host", loopback relay for the
+ * localhost exception. Skipped, saying why, when no mongod binary exists.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DerivedReplicaSet, DesiredState, ReplicaSetMember } from '../../src/derive/types.js';
+import { DriverMongoAdmin } from '../../src/mongo/driver-admin.js';
+import { LoopbackChannel } from '../../src/mongo/loopback.js';
+import { ensureReplicaSet, type ReplicaSetProgress } from '../../src/mongo/replset.js';
+import { observeMongo } from '../../src/mongo/status.js';
+import { renderMongodConfig, waitForMongod } from '../../src/mongo/units.js';
+import { generateKeyFile } from '../../src/mongo/users.js';
+import { desiredState } from '../unit/mongo/desired.js';
+import { LocalOps } from '../unit/mongo/local-ops.js';
+
+function findMongod(): string | null {
+  const fromEnv = process.env['MONGOD_BIN'];
+  if (fromEnv) return spawnSync(fromEnv, ['--version']).status === 0 ? fromEnv : null;
+  const which = spawnSync('sh', ['-c', 'command -v mongod'], { encoding: 'utf8' });
+  return which.status === 0 && which.stdout.trim() !== '' ? which.stdout.trim() : null;
+}
+
+const mongodBin = findMongod();
+if (mongodBin === null) {
+  console.log('mongod tier skipped: no mongod binary (set MONGOD_BIN=/path/to/mongod or put mongod on PATH)');
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+describe.skipIf(mongodBin === null)('replica set on real mongod processes', () => {
+  const ops = new LocalOps();
+  const admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 1_000, connectTimeoutMS: 1_000 });
+  const credentials = { username: 'distctl-admin', password: 'tier-admin-password' };
+  const running: ChildProcess[] = [];
+  let dir = '';
+  let set: DerivedReplicaSet;
+  let desired: DesiredState;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'distctl-replset-'));
+    const keyFilePath = join(dir, 'keyfile');
+    await writeFile(keyFilePath, generateKeyFile(), { mode: 0o400 });
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const members: ReplicaSetMember[] = ports.map((port, index) => ({
+      container: 'local',
+      ip: '127.0.0.1',
+      port,
+      replicaSet: 'rsTier',
+      unitName: `mongod-${port}.service`,
+      dbPath: join(dir, `mongo${index + 1}`),
+      logPath: join(dir, 'log', `mongod${index + 1}.log`),
+      bindIp: ['127.0.0.1'],
+      id: index,
+      host: `127.0.0.1:${port}`,
+      priority: 3 - index,
+    }));
+    set = {
+      name: 'rsTier',
+      database: 'products_db',
+      envVar: 'DB1_URL',
+      url: `mongodb://${members.map((m) => m.host).join(',')}/products_db?replicaSet=rsTier`,
+      members,
+      initiateConfig: { _id: 'rsTier', members: members.map((m) => ({ _id: m.id, host: m.host, priority: m.priority })) },
+    };
+    desired = { ...desiredState(), replicaSets: [set], standalones: [], services: [] };
+    await mkdir(join(dir, 'log'), { recursive: true });
+    for (const member of members) {
+      await mkdir(member.dbPath, { recursive: true });
+      const configPath = join(dir, `mongod-${member.port}.conf`);
+      await writeFile(configPath, await renderMongodConfig(member, keyFilePath));
+      // Foreground, like the systemd unit: no --fork, no PID file.
+      running.push(spawn(mongodBin ?? 'mongod', ['--config', configPath], { stdio: 'ignore' }));
+    }
+    await Promise.all(members.map((member) => waitForMongod(ops, admin, member, { intervalMs: 250, timeoutMs: 60_000 })));
+  });
+
+  afterAll(async () => {
+    await admin.close();
+    await Promise.all(
+      running.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+            child.once('exit', () => {
+              clearTimeout(force);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('initiates through the localhost exception, creates the admin user, and becomes healthy', async () => {
+    const progress: ReplicaSetProgress[] = [];
+    const result = await ensureReplicaSet(set, { admin, loopback: new LoopbackChannel(ops) }, credentials, {
+      reach: { intervalMs: 500, timeoutMs: 30_000 },
+      health: { intervalMs: 500, timeoutMs: 90_000 },
+      onProgress: (p) => progress.push(p),
+    });
+
+    expect(result.initiated).toBe(true);
+    expect(result.adminUser).toBe('created');
+    expect(result.status.members.map((m) => m.state).sort()).toEqual(['PRIMARY', 'SECONDARY', 'SECONDARY']);
+    expect(progress.some((p) => p.phase === 'syncing')).toBe(true);
+  });
+
+  it('changes nothing when run again', async () => {
+    const result = await ensureReplicaSet(set, { admin, loopback: new LoopbackChannel(ops) }, credentials, {
+      reach: { intervalMs: 500, timeoutMs: 30_000 },
+      health: { intervalMs: 500, timeoutMs: 60_000 },
+    });
+    expect(result.initiated).toBe(false);
+    expect(result.adminUser).toBe('existing');
+  });
+
+  it('observes one PRIMARY, two SECONDARY, with lag, as plain data', async () => {
+    const status = await observeMongo(desired, admin, { credentials });
+    const rs = status.replicaSets[0];
+    if (rs?.reachable !== true) throw new Error(`set unreachable: ${JSON.stringify(rs)}`);
+    expect(rs.members.filter((m) => m.state === 'PRIMARY')).toHaveLength(1);
+    expect(rs.members.filter((m) => m.state === 'SECONDARY')).toHaveLength(2);
+    expect(rs.members.every((m) => m.health === 1 && typeof m.lagSeconds === 'number')).toBe(true);
+    expect(JSON.parse(JSON.stringify(status))).toEqual(status);
+  });
+
+  it('refuses unauthenticated status once the admin user exists', async () => {
+    const status = await observeMongo(desired, admin);
+    expect(status.replicaSets[0]?.reachable).toBe(false);
+  });
+});
