@@ -82,14 +82,17 @@ export function textKey(text: string): string {
  * sorts agree. JS `<` compares UTF-16 units, which differs above U+FFFF.
  */
 export function compareCodePoints(a: string, b: string): number {
-  const left = [...a];
-  const right = [...b];
-  const length = Math.min(left.length, right.length);
+  const length = Math.min(a.length, b.length);
   for (let i = 0; i < length; i += 1) {
-    const diff = (left[i]?.codePointAt(0) ?? 0) - (right[i]?.codePointAt(0) ?? 0);
-    if (diff !== 0) return diff;
+    const left = a.charCodeAt(i);
+    const right = b.charCodeAt(i);
+    if (left === right) continue;
+    // Only surrogates (astral characters) order differently by unit than by code point.
+    const surrogate = (unit: number) => unit >= 0xd800 && unit <= 0xdfff;
+    if (!surrogate(left) && !surrogate(right)) return left - right;
+    return (a.codePointAt(i) ?? 0) - (b.codePointAt(i) ?? 0);
   }
-  return left.length - right.length;
+  return a.length - b.length;
 }
 
 /**

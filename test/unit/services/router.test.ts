@@ -74,3 +74,13 @@ describe('createShardRouter', () => {
     expect(() => parseShardMap('[]')).toThrow(/expected/);
   });
 });
+
+describe('compareCodePoints', () => {
+  it('orders like MongoDB (UTF-8 bytes = code points), also past U+FFFF', async () => {
+    const { compareCodePoints, textKey } = await import('../../../src/services/web/products.js');
+    const sorted = ['\u{1F34E}', '\uFF21', 'b', 'a', 'ab'].sort(compareCodePoints);
+    expect(sorted).toEqual(['a', 'ab', 'b', '\uFF21', '\u{1F34E}']);
+    const spanish = ['Oso', 'Ñu', 'Nuez', 'nz'].sort((x, y) => compareCodePoints(textKey(x), textKey(y)));
+    expect(spanish).toEqual(['Nuez', 'nz', 'Ñu', 'Oso']);
+  });
+});
