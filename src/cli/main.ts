@@ -1,8 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DistctlError, ExitError } from '../errors/index.js';
 import type { CommandResult } from '../commands/result.js';
 import { validateCommand } from '../commands/validate.js';
+import { planCommand } from '../commands/plan.js';
+import { upCommand } from '../commands/up.js';
+import { downCommand } from '../commands/down.js';
+import { ExecaRunner } from '../exec/runner.js';
+import { IncusClient } from '../incus/client.js';
+import { makeConfirm } from './confirm.js';
 import { createUi, readUiSettings, type Ui } from './ui.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -36,7 +42,61 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(jsonOption())
     .action(async (options: CommonOptions) => run(options.json, () => validateCommand({ file: options.file })));
 
+  program
+    .command('plan')
+    .description('show what `up` would change in Incus, as a diff against what Incus reports (changes nothing)')
+    .addOption(fileOption())
+    .addOption(jsonOption())
+    .option('--prune', 'include removal of distctl containers no longer in the topology', false)
+    .option('--show-calls', 'print the incus commands each change runs', false)
+    .action(async (options: CommonOptions & { prune: boolean; showCalls: boolean }) =>
+      run(options.json, (ui) => planCommand({ file: options.file, prune: options.prune, showCalls: options.showCalls, client: incusClient(), ui })),
+    );
+
+  program
+    .command('up')
+    .description('create or converge the network and containers (idempotent: a second run changes nothing)')
+    .addOption(fileOption())
+    .addOption(jsonOption())
+    .option('-y, --yes', 'do not ask before deleting (with --prune)', false)
+    .option('--prune', 'delete distctl containers that are no longer in the topology', false)
+    .addOption(new Option('--address-timeout <seconds>', 'how long to wait for containers to hold their addresses').default('120').argParser(positiveNumber))
+    .addOption(new Option('--concurrency <n>', 'containers created/started at once').default('4').argParser(positiveNumber))
+    .action(async (options: CommonOptions & { yes: boolean; prune: boolean; addressTimeout: number | string; concurrency: number | string }) =>
+      run(options.json, (ui) =>
+        upCommand({
+          file: options.file,
+          prune: options.prune,
+          client: incusClient(),
+          ui,
+          confirm: makeConfirm(options.yes),
+          addressTimeoutMs: Number(options.addressTimeout) * 1000,
+          concurrency: Number(options.concurrency),
+        }),
+      ),
+    );
+
+  program
+    .command('down')
+    .description('remove the containers, network and project distctl created for this topology, and nothing else')
+    .addOption(fileOption())
+    .addOption(jsonOption())
+    .option('-y, --yes', 'do not ask for confirmation', false)
+    .action(async (options: CommonOptions & { yes: boolean }) =>
+      run(options.json, (ui) => downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes) })),
+    );
+
   return program;
+}
+
+function incusClient(): IncusClient {
+  return new IncusClient(new ExecaRunner());
+}
+
+function positiveNumber(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) throw new InvalidArgumentError('must be a positive number');
+  return parsed;
 }
 
 /** Entry point: parses argv, runs the command, owns printing, colour and exit codes. */
@@ -49,7 +109,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     try {
       const result = await action(ui);
       ui.stop();
-      if (json) process.stdout.write(`${JSON.stringify(result.json, null, 2)}\n`);
+      if (json) process.stdout.write(`${JSON.stringify(result.json)}\n`);
       else if (result.human !== '') process.stdout.write(`${result.human}\n`);
       exitCode = result.exitCode;
     } finally {
@@ -73,7 +133,7 @@ export function reportError(error: unknown, json: boolean): number {
   if (error instanceof ExitError) return error.exitCode;
   if (error instanceof DistctlError) {
     if (json) {
-      process.stdout.write(`${JSON.stringify({ ok: false, error: { code: error.code, message: error.message, details: error.details, hint: error.hint ?? null } }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ ok: false, error: { code: error.code, message: error.message, details: error.details, hint: error.hint ?? null } })}\n`);
     } else {
       const color = createUi(readUiSettings(false)).color;
       const lines = [`${color.red('error:')} ${error.message}`, ...error.details.map((line) => `  ${line}`)];

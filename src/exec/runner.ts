@@ -29,7 +29,8 @@ export interface Runner {
 export class ExecaRunner implements Runner {
   async run(cmd: CommandSpec): Promise<CommandResult> {
     const result = await execa(cmd.bin, [...cmd.args], {
-      input: cmd.input,
+      // Without input, stdin is closed: incus reads YAML from a non-TTY stdin and would wait forever.
+      ...(cmd.input === undefined ? { stdin: 'ignore' as const } : { input: cmd.input }),
       timeout: cmd.timeoutMs,
       env: cmd.env,
       cwd: cmd.cwd,

@@ -1,0 +1,89 @@
+import type { CommandResult, Runner } from '../exec/runner.js';
+import { classifyIncusFailure } from './errors.js';
+import type { IncusImage, IncusInstance, IncusNetwork, IncusProject } from './types.js';
+
+/** One call of the `incus` binary, as data: plans print it, tests assert it, the client runs it. */
+export interface IncusCall {
+  readonly args: readonly string[];
+  /** Adds `--project P` (instance-level commands). */
+  readonly project?: string;
+  /** Standard input (instance YAML, file contents); never put secrets in args. */
+  readonly input?: string | Uint8Array;
+  readonly timeoutMs?: number;
+}
+
+/** The full argv a call runs as, for messages and dry runs. */
+export function callArgv(call: IncusCall, bin = 'incus'): string[] {
+  return [bin, ...call.args, ...(call.project ? ['--project', call.project] : [])];
+}
+
+/**
+ * The single adapter through which distctl talks to Incus. Reads state as
+ * JSON, raises classified `IncusError`s carrying command, exit code and
+ * stderr, and counts its calls (bench/ reports them).
+ */
+export class IncusClient {
+  private callCount = 0;
+
+  constructor(
+    private readonly runner: Runner,
+    private readonly options: { readonly bin?: string; readonly defaultTimeoutMs?: number; readonly onCall?: (argv: readonly string[]) => void } = {},
+  ) {}
+
+  /** How many times `incus` has been run through this client. */
+  get calls(): number {
+    return this.callCount;
+  }
+
+  /** Runs a call; a non-zero exit raises an IncusError. */
+  async run(call: IncusCall): Promise<CommandResult> {
+    const result = await this.attempt(call);
+    if (result.exitCode !== 0 || result.timedOut) throw classifyIncusFailure(callArgv(call, this.bin), result);
+    return result;
+  }
+
+  /** Runs a call and hands back the result whatever the exit code (for `incus exec` of a user command). */
+  async attempt(call: IncusCall): Promise<CommandResult> {
+    const argv = callArgv(call, this.bin);
+    this.callCount += 1;
+    this.options.onCall?.(argv);
+    const [bin = 'incus', ...args] = argv;
+    return this.runner.run({ bin, args, input: call.input, timeoutMs: call.timeoutMs ?? this.options.defaultTimeoutMs ?? 300_000 });
+  }
+
+  /** Runs a read call and parses its JSON output. */
+  async json<T>(call: IncusCall): Promise<T> {
+    const result = await this.run(call);
+    return JSON.parse(result.stdout) as T;
+  }
+
+  listProjects(): Promise<IncusProject[]> {
+    return this.json({ args: ['project', 'list', '--format', 'json'] });
+  }
+
+  /** Networks visible from the default project (bridges are global). */
+  listNetworks(): Promise<IncusNetwork[]> {
+    return this.json({ args: ['network', 'list', '--format', 'json'] });
+  }
+
+  /** Every instance of a project, with its state (status, addresses) — one call for all of them. */
+  listInstances(project: string): Promise<IncusInstance[]> {
+    return this.json({ args: ['list', '--format', 'json'], project });
+  }
+
+  listImages(project?: string): Promise<IncusImage[]> {
+    return this.json({ args: ['image', 'list', '--format', 'json'], ...(project ? { project } : {}) });
+  }
+
+  /** `incus version`: client and server versions (the server's is null when the daemon does not answer). */
+  async version(): Promise<{ client: string; server: string | null }> {
+    const result = await this.attempt({ args: ['version'], timeoutMs: 15_000 });
+    const client = /Client version:\s*(\S+)/.exec(result.stdout)?.[1] ?? 'unknown';
+    const server = /Server version:\s*(\S+)/.exec(result.stdout)?.[1];
+    return { client, server: server && server !== 'unreachable' ? server : null };
+  }
+
+  private get bin(): string {
+    return this.options.bin ?? 'incus';
+  }
+}

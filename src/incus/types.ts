@@ -1,0 +1,53 @@
+/**
+ * The parts of Incus' JSON (`--format json`) that distctl reads. Server-computed
+ * keys (volatile.*, image.*, expanded_*) are read for observation but never
+ * diffed, so defaults never show up as drift.
+ */
+
+export interface IncusAddress {
+  readonly family: 'inet' | 'inet6' | string;
+  readonly address: string;
+  readonly netmask: string;
+  readonly scope: string;
+}
+
+export interface IncusInstance {
+  readonly name: string;
+  readonly status: string;
+  readonly type: string;
+  readonly project?: string;
+  readonly location?: string;
+  readonly config: Readonly<Record<string, string>>;
+  readonly devices: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly state?: {
+    readonly status: string;
+    readonly network?: Readonly<Record<string, { readonly addresses?: readonly IncusAddress[] }>> | null;
+  } | null;
+}
+
+export interface IncusNetwork {
+  readonly name: string;
+  readonly type: string;
+  readonly managed: boolean;
+  readonly description: string;
+  readonly config: Readonly<Record<string, string>>;
+  readonly used_by: readonly string[] | null;
+}
+
+export interface IncusProject {
+  readonly name: string;
+  readonly description: string;
+  readonly config: Readonly<Record<string, string>>;
+  readonly used_by: readonly string[] | null;
+}
+
+export interface IncusImage {
+  readonly fingerprint: string;
+  readonly aliases: readonly { readonly name: string }[] | null;
+  readonly size: number;
+}
+
+/** Config key marking a resource as distctl's; its value names the distctl project that owns it. */
+export const OWNER_KEY = 'user.distctl.owner';
+/** Config key holding the topology container name an instance was created for. */
+export const ROLE_KEY = 'user.distctl.container';

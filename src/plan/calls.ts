@@ -1,0 +1,124 @@
+import { stringify } from 'yaml';
+import type { DerivedContainer } from '../derive/types.js';
+import type { IncusCall } from '../incus/client.js';
+import { OWNER_KEY, ROLE_KEY } from '../incus/types.js';
+import type { Action } from './types.js';
+
+/** The instance config and devices distctl creates a container with (sent as YAML on stdin, one call). */
+export function instanceDefinition(container: DerivedContainer, project: string): string {
+  return stringify({
+    config: { [OWNER_KEY]: project, [ROLE_KEY]: container.name, 'user.distctl.image': container.image },
+    devices: { eth0: nicDevice(container) },
+  });
+}
+
+function nicDevice(container: DerivedContainer): Record<string, string> {
+  return { type: 'nic', name: 'eth0', network: container.nic.network, 'ipv4.address': container.nic.ipv4Address };
+}
+
+function keyValues(config: Readonly<Record<string, string>>): string[] {
+  return Object.entries(config).map(([key, value]) => `${key}=${value}`);
+}
+
+/** The incus calls one action makes, in order. */
+export function incusCallsFor(action: Action, project: string): IncusCall[] {
+  switch (action.kind) {
+    case 'create-project':
+      return [{ args: ['project', 'create', action.project, '-c', 'features.images=false', '-c', 'features.profiles=false', '-c', 'features.networks=false', '-c', `${OWNER_KEY}=${action.project}`] }];
+    case 'create-network':
+      return [{ args: ['network', 'create', action.network.name, '--type', 'bridge', ...keyValues(action.config)] }];
+    case 'update-network':
+      return [{ args: ['network', 'set', action.network, ...keyValues(action.set)] }];
+    case 'create-instance': {
+      const { container } = action;
+      return [{ args: ['create', container.image, container.name, ...(container.target ? ['--target', container.target] : [])], project, input: instanceDefinition(container, project) }];
+    }
+    case 'set-nic': {
+      const { container } = action;
+      const device = nicDevice(container);
+      if (action.from === 'no eth0 device') return [{ args: ['config', 'device', 'add', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))], project }];
+      if (action.replace) {
+        return [
+          { args: ['config', 'device', 'remove', container.name, 'eth0'], project },
+          { args: ['config', 'device', 'add', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))], project },
+        ];
+      }
+      return [{ args: ['config', 'device', 'set', container.name, 'eth0', `ipv4.address=${container.nic.ipv4Address}`], project }];
+    }
+    case 'start-instance':
+      return [{ args: [action.resume ? 'resume' : 'start', action.container], project }];
+    case 'restart-instance':
+      return [{ args: ['restart', action.container], project }];
+    case 'add-proxy':
+      return [{ args: ['config', 'device', 'add', action.proxy.container, action.proxy.device, 'proxy', `listen=${action.proxy.listen}`, `connect=${action.proxy.connect}`, 'bind=host'], project }];
+    case 'set-proxy':
+      return [{ args: ['config', 'device', 'set', action.proxy.container, action.proxy.device, `listen=${action.proxy.listen}`, `connect=${action.proxy.connect}`], project }];
+    case 'remove-proxy':
+      return [{ args: ['config', 'device', 'remove', action.container, action.device], project }];
+    case 'delete-instance':
+      return [{ args: ['delete', '--force', action.container], project }];
+    case 'delete-network':
+      return [{ args: ['network', 'delete', action.network] }];
+    case 'delete-project':
+      return [{ args: ['project', 'delete', action.project] }];
+  }
+}
+
+function withoutType(device: Record<string, string>): Record<string, string> {
+  const { type: _type, ...rest } = device;
+  return rest;
+}
+
+/** The object an action is about, for progress lines and error messages. */
+export function actionSubject(action: Action): string {
+  switch (action.kind) {
+    case 'create-project':
+    case 'delete-project':
+      return `project ${action.project}`;
+    case 'create-network':
+      return `network ${action.network.name}`;
+    case 'update-network':
+    case 'delete-network':
+      return `network ${action.network}`;
+    case 'create-instance':
+    case 'set-nic':
+      return `container ${action.container.name}`;
+    case 'add-proxy':
+    case 'set-proxy':
+      return `container ${action.proxy.container}`;
+    default:
+      return `container ${action.container}`;
+  }
+}
+
+/** One line per action, diff-style: `+` creates, `~` changes, `-` removes. */
+export function describeAction(action: Action): string {
+  switch (action.kind) {
+    case 'create-project':
+      return `+ project ${action.project}`;
+    case 'create-network':
+      return `+ network ${action.network.name} (bridge ${action.network.ipv4Address}, NAT ${action.network.nat ? 'on' : 'off'})`;
+    case 'update-network':
+      return `~ network ${action.network}: ${Object.entries(action.set).map(([key, value]) => `${key}=${value}`).join(', ')}`;
+    case 'create-instance':
+      return `+ container ${action.container.name} (image ${action.container.image}, eth0 ${action.container.nic.ipv4Address} on ${action.container.nic.network})`;
+    case 'set-nic':
+      return `~ container ${action.container.name}: eth0 ${action.from} → ${action.container.nic.ipv4Address} on ${action.container.nic.network}`;
+    case 'start-instance':
+      return `~ container ${action.container}: ${action.resume ? 'resume (frozen)' : 'start'}`;
+    case 'restart-instance':
+      return `~ container ${action.container}: restart (${action.reason})`;
+    case 'add-proxy':
+      return `+ proxy ${action.proxy.listen} on the host → ${action.proxy.container} ${action.proxy.connect}`;
+    case 'set-proxy':
+      return `~ proxy ${action.proxy.container}/${action.proxy.device}: ${action.from} → ${action.proxy.listen} → ${action.proxy.connect}`;
+    case 'remove-proxy':
+      return `- proxy ${action.container}/${action.device}`;
+    case 'delete-instance':
+      return `- container ${action.container} (${action.reason})`;
+    case 'delete-network':
+      return `- network ${action.network}`;
+    case 'delete-project':
+      return `- project ${action.project}`;
+  }
+}

@@ -1,0 +1,183 @@
+import type { DerivedContainer, DesiredState } from '../derive/types.js';
+import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
+import { OWNER_KEY, type IncusInstance, type IncusNetwork } from '../incus/types.js';
+import type { ObservedIncus } from '../observe/incus.js';
+import type { Action, Conflict, Notice, Plan } from './types.js';
+
+export type * from './types.js';
+
+/** Network config keys distctl sets and therefore diffs; everything else Incus computes is ignored. */
+export function desiredNetworkConfig(desired: DesiredState): Record<string, string> {
+  return {
+    'ipv4.address': desired.network.ipv4Address,
+    'ipv4.nat': String(desired.network.nat),
+    'ipv4.dhcp': 'true',
+    'ipv6.address': 'none',
+    [OWNER_KEY]: desired.project,
+  };
+}
+
+/**
+ * What `up` must do to make Incus match the desired state, in order: project,
+ * network, instances (created, NIC fixed, started), proxy devices. Pure.
+ * Conflicts (things distctl does not own standing in the way) are returned,
+ * not thrown, so all of them can be reported at once.
+ */
+export function planUp(desired: DesiredState, observed: ObservedIncus, options: { prune?: boolean } = {}): Plan {
+  const actions: Action[] = [];
+  const conflicts: Conflict[] = [];
+  const notices: Notice[] = [];
+  const project = desired.project;
+
+  if (observed.project === null) {
+    actions.push({ kind: 'create-project', project });
+  } else if (observed.project.config[OWNER_KEY] !== project) {
+    conflicts.push({
+      code: 'project-not-owned',
+      subject: `project ${project}`,
+      message: `Incus project "${project}" exists but was not created by distctl`,
+      hint: `distctl never touches what it does not own. Set \`project:\` in topology.yaml to a new name, or remove the project yourself if it is unused.`,
+    });
+  }
+
+  planNetwork(desired, observed.networks, actions, conflicts);
+
+  const observedByName = new Map(observed.instances.map((instance) => [instance.name, instance]));
+  const toStart: Action[] = [];
+  for (const container of desired.containers) {
+    const instance = observedByName.get(container.name);
+    if (instance === undefined) {
+      actions.push({ kind: 'create-instance', container });
+      toStart.push({ kind: 'start-instance', container: container.name, resume: false });
+      continue;
+    }
+    if (instance.config[OWNER_KEY] !== project) {
+      conflicts.push({
+        code: 'instance-not-owned',
+        subject: `container ${container.name}`,
+        message: `container "${container.name}" exists in project ${project} but was not created by distctl`,
+        hint: 'Rename the container in topology.yaml, or move/delete the existing one yourself.',
+      });
+      continue;
+    }
+    const nicChange = planNic(container, instance);
+    if (nicChange) actions.push(nicChange);
+    const status = instance.status;
+    if (status === 'Frozen') toStart.push({ kind: 'start-instance', container: container.name, resume: true });
+    else if (status !== 'Running') toStart.push({ kind: 'start-instance', container: container.name, resume: false });
+    else if (nicChange) toStart.push({ kind: 'restart-instance', container: container.name, reason: 'renew its DHCP lease for the new address' });
+    const declaredImage = instance.config['user.distctl.image'];
+    if (declaredImage !== undefined && declaredImage !== container.image) {
+      notices.push({ code: 'image-changed', subject: `container ${container.name}`, message: `was created from ${declaredImage}, topology now names ${container.image}; distctl does not recreate containers (delete it with \`incus delete\` to rebuild)` });
+    }
+  }
+  actions.push(...toStart);
+
+  for (const proxy of desired.proxies) {
+    const instance = observedByName.get(proxy.container);
+    const device = instance?.devices[proxy.device];
+    if (device === undefined) {
+      if (instance === undefined || instance.config[OWNER_KEY] === project) actions.push({ kind: 'add-proxy', proxy });
+    } else if (device.listen !== proxy.listen || device.connect !== proxy.connect) {
+      actions.push({ kind: 'set-proxy', proxy, from: `${device.listen ?? '?'} → ${device.connect ?? '?'}` });
+    }
+  }
+  const wantedProxies = new Set(desired.proxies.map((proxy) => `${proxy.container}/${proxy.device}`));
+  for (const instance of observed.instances) {
+    if (instance.config[OWNER_KEY] !== project) continue;
+    for (const [device, config] of Object.entries(instance.devices)) {
+      if (config.type === 'proxy' && device.startsWith('expose-') && !wantedProxies.has(`${instance.name}/${device}`)) {
+        actions.push({ kind: 'remove-proxy', container: instance.name, device });
+      }
+    }
+  }
+
+  const wanted = new Set(desired.containers.map((container) => container.name));
+  for (const instance of observed.instances) {
+    if (wanted.has(instance.name)) continue;
+    if (instance.config[OWNER_KEY] !== project) {
+      notices.push({ code: 'foreign-instance', subject: `container ${instance.name}`, message: 'is in the project but not distctl\'s; left alone' });
+    } else if (options.prune) {
+      actions.push({ kind: 'delete-instance', container: instance.name, reason: 'not in the topology (--prune)' });
+    } else {
+      notices.push({ code: 'extra-instance', subject: `container ${instance.name}`, message: 'was created by distctl but is no longer in the topology; `distctl up --prune` removes it' });
+    }
+  }
+  return { project, actions, conflicts, notices };
+}
+
+function planNetwork(desired: DesiredState, networks: readonly IncusNetwork[], actions: Action[], conflicts: Conflict[]): void {
+  const wantedConfig = desiredNetworkConfig(desired);
+  const existing = networks.find((network) => network.name === desired.network.name);
+  const ours = parseSubnet(desired.network.subnet)?.subnet;
+  for (const other of networks) {
+    if (other.name === desired.network.name || !other.config['ipv4.address']) continue;
+    const theirs = parseSubnet(other.config['ipv4.address'])?.subnet;
+    if (ours && theirs && subnetsOverlap(ours, theirs)) {
+      conflicts.push({
+        code: 'subnet-in-use',
+        subject: `network ${desired.network.name}`,
+        message: `subnet ${desired.network.subnet} overlaps network "${other.name}" (${other.config['ipv4.address']})`,
+        hint: 'Choose a free subnet for network.subnet in topology.yaml (and move the container addresses with it).',
+      });
+    }
+  }
+  if (existing === undefined) {
+    actions.push({ kind: 'create-network', network: desired.network, config: wantedConfig });
+    return;
+  }
+  const owner = existing.config[OWNER_KEY];
+  if (owner !== desired.project) {
+    conflicts.push({
+      code: 'network-not-owned',
+      subject: `network ${existing.name}`,
+      message: owner ? `network "${existing.name}" belongs to distctl project "${owner}"` : `network "${existing.name}" exists but was not created by distctl`,
+      hint: 'Give network.name in topology.yaml a name no other network uses (e.g. distbr0).',
+    });
+    return;
+  }
+  const set = Object.fromEntries(Object.entries(wantedConfig).filter(([key, value]) => existing.config[key] !== value));
+  if (Object.keys(set).length > 0) actions.push({ kind: 'update-network', network: existing.name, set });
+}
+
+/** The NIC change an instance needs, if its eth0 is not the declared bridge + reservation. */
+function planNic(container: DerivedContainer, instance: IncusInstance): Action | null {
+  const nic = instance.devices[container.nic.device];
+  if (nic === undefined) return { kind: 'set-nic', container, replace: false, from: 'no eth0 device' };
+  if (nic.type !== 'nic' || nic.network !== container.nic.network) {
+    return { kind: 'set-nic', container, replace: true, from: `eth0 on ${nic.network ?? nic.parent ?? nic.type}` };
+  }
+  if (nic['ipv4.address'] !== container.nic.ipv4Address) {
+    return { kind: 'set-nic', container, replace: false, from: nic['ipv4.address'] ?? 'no reserved address' };
+  }
+  return null;
+}
+
+/**
+ * What `down` removes: only instances, proxy devices, network and project that
+ * carry distctl's owner mark for this project, in dependency order.
+ */
+export function planDown(desired: DesiredState, observed: ObservedIncus): Plan {
+  const actions: Action[] = [];
+  const notices: Notice[] = [];
+  const project = desired.project;
+  const owned = observed.instances.filter((instance) => instance.config[OWNER_KEY] === project);
+  const foreign = observed.instances.filter((instance) => instance.config[OWNER_KEY] !== project);
+  for (const instance of owned) actions.push({ kind: 'delete-instance', container: instance.name, reason: 'distctl down' });
+  for (const instance of foreign) notices.push({ code: 'foreign-instance', subject: `container ${instance.name}`, message: 'is not distctl\'s; left in place (so the project stays too)' });
+
+  const network = observed.networks.find((candidate) => candidate.name === desired.network.name);
+  if (network && network.config[OWNER_KEY] === project) {
+    const otherUsers = (network.used_by ?? []).filter((user) => !owned.some((instance) => user.includes(`/instances/${instance.name}`)) && !user.startsWith('/1.0/profiles/'));
+    if (otherUsers.length === 0) actions.push({ kind: 'delete-network', network: network.name });
+    else notices.push({ code: 'network-in-use', subject: `network ${network.name}`, message: `still used by ${otherUsers.join(', ')}; left in place` });
+  } else if (network) {
+    notices.push({ code: 'network-not-owned', subject: `network ${network.name}`, message: 'was not created by distctl; left in place' });
+  }
+  if (observed.project && observed.project.config[OWNER_KEY] === project && foreign.length === 0) {
+    actions.push({ kind: 'delete-project', project });
+  } else if (observed.project && observed.project.config[OWNER_KEY] !== project) {
+    notices.push({ code: 'project-not-owned', subject: `project ${project}`, message: 'was not created by distctl; left in place' });
+  }
+  return { project, actions, conflicts: [], notices };
+}

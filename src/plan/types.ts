@@ -1,0 +1,40 @@
+import type { DerivedContainer, DerivedNetwork, DerivedProxy } from '../derive/types.js';
+
+/** One change `up` makes to Incus. Data only: `describeAction` words it, `incusCallsFor` turns it into calls. */
+export type Action =
+  | { readonly kind: 'create-project'; readonly project: string }
+  | { readonly kind: 'create-network'; readonly network: DerivedNetwork; readonly config: Readonly<Record<string, string>> }
+  | { readonly kind: 'update-network'; readonly network: string; readonly set: Readonly<Record<string, string>> }
+  | { readonly kind: 'create-instance'; readonly container: DerivedContainer }
+  | { readonly kind: 'set-nic'; readonly container: DerivedContainer; readonly replace: boolean; readonly from: string }
+  | { readonly kind: 'start-instance'; readonly container: string; readonly resume: boolean }
+  | { readonly kind: 'restart-instance'; readonly container: string; readonly reason: string }
+  | { readonly kind: 'add-proxy'; readonly proxy: DerivedProxy }
+  | { readonly kind: 'set-proxy'; readonly proxy: DerivedProxy; readonly from: string }
+  | { readonly kind: 'remove-proxy'; readonly container: string; readonly device: string }
+  | { readonly kind: 'delete-instance'; readonly container: string; readonly reason: string }
+  | { readonly kind: 'delete-network'; readonly network: string }
+  | { readonly kind: 'delete-project'; readonly project: string };
+
+/** Something that stops `up` before it changes anything: the fix is the user's. */
+export interface Conflict {
+  readonly code: string;
+  readonly subject: string;
+  readonly message: string;
+  readonly hint: string;
+}
+
+/** Differences reported but not acted on (act with a flag). */
+export interface Notice {
+  readonly code: string;
+  readonly subject: string;
+  readonly message: string;
+}
+
+/** The ordered result of diffing desired against observed state. */
+export interface Plan {
+  readonly project: string;
+  readonly actions: readonly Action[];
+  readonly conflicts: readonly Conflict[];
+  readonly notices: readonly Notice[];
+}
