@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { DerivedMongoSource, DesiredState } from '../derive/types.js';
 import { DistctlError, formatCommand } from '../errors/index.js';
-import { lastLines, type ContainerOps } from './container-ops.js';
+import { lastLines, type ContainerOps } from '../incus/container-ops.js';
 
 /** One step of a MongoDB installation, as data: tests assert the sequence, one executor runs it. */
 export type InstallStep =

@@ -1,7 +1,7 @@
 import type { Document } from 'mongodb';
 import { DistctlError } from '../errors/index.js';
 import { commandErrorFromReply, MongoUnreachableError, type MongoCommandChannel, type MongoTarget } from './admin.js';
-import { lastLines, type ContainerOps } from './container-ops.js';
+import { lastLines, type ContainerOps } from '../incus/container-ops.js';
 import { decodeOpMsg, encodeOpMsg } from './wire.js';
 
 /**

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import type { MongodProcess } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import { describeMongoError, type MongoCommandChannel } from './admin.js';
-import { execChecked, lastLines, type ContainerOps } from './container-ops.js';
+import { execChecked, lastLines, type ContainerOps } from '../incus/container-ops.js';
 import { poll, type PollOptions } from './poll.js';
 import { renderTemplate } from './render.js';
 

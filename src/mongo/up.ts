@@ -2,7 +2,7 @@ import type { DerivedStandalone, DesiredState, MongodProcess } from '../derive/t
 import { DistctlError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/store.js';
 import { describeMongoError, type MongoAdmin, type MongoCommandChannel, type MongoTarget } from './admin.js';
-import type { ContainerOps } from './container-ops.js';
+import type { ContainerOps } from '../incus/container-ops.js';
 import { installMongo, type MongoInstallResult } from './install.js';
 import { LoopbackChannel } from './loopback.js';
 import type { PollOptions } from './poll.js';

@@ -1,7 +1,7 @@
 /** A scripted ContainerOps: records every call, keeps written files, and answers exec from a responder. */
 import { createHash } from 'node:crypto';
 import type { CommandResult } from '../../../src/exec/runner.js';
-import type { ContainerOps } from '../../../src/mongo/container-ops.js';
+import type { ContainerOps } from '../../../src/incus/container-ops.js';
 
 export type OpsCall =
   | { kind: 'exec'; container: string; argv: readonly string[]; input?: string }

@@ -2,7 +2,7 @@
 import { chmod, chown, mkdir, writeFile, copyFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ExecaRunner, type CommandResult } from '../../../src/exec/runner.js';
-import type { ContainerOps } from '../../../src/mongo/container-ops.js';
+import type { ContainerOps } from '../../../src/incus/container-ops.js';
 
 export class LocalOps implements ContainerOps {
   private readonly runner = new ExecaRunner();

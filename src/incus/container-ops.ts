@@ -1,4 +1,5 @@
 import type { CommandResult } from '../exec/runner.js';
+import type { IncusClient } from './client.js';
 import { DistctlError, formatCommand } from '../errors/index.js';
 
 /**
@@ -44,4 +45,38 @@ export async function execChecked(
     });
   }
   return result;
+}
+
+/**
+ * ContainerOps over the incus binary: `incus exec` for commands, a
+ * stdin-fed shell for writing files (content never on a command line, mode set
+ * before the content lands), `incus file push` for host files.
+ */
+export class IncusContainerOps implements ContainerOps {
+  constructor(
+    private readonly client: IncusClient,
+    private readonly project: string,
+  ) {}
+
+  exec(container: string, argv: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+    return this.client.attempt({ args: ['exec', container, '--', ...argv], project: this.project, input: options.input, timeoutMs: options.timeoutMs });
+  }
+
+  async writeFile(container: string, path: string, content: string | Uint8Array, options: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+    const mode = (options.mode ?? 0o644).toString(8);
+    const script = 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.distctl-new" && chmod "$2" "$1.distctl-new" && chown "$3:$4" "$1.distctl-new" && mv -f "$1.distctl-new" "$1"';
+    const argv = ['sh', '-c', script, 'sh', path, mode, String(options.uid ?? 0), String(options.gid ?? 0)];
+    const result = await this.client.attempt({ args: ['exec', container, '--', ...argv], project: this.project, input: content });
+    if (result.exitCode !== 0) {
+      throw new DistctlError('CONTAINER_WRITE_FAILED', `could not write ${path} in container ${container} (exit ${result.exitCode})`, {
+        details: lastLines(result),
+        hint: `Check that the container is running and its disk is not full: \`incus exec ${container} --project ${this.project} -- df -h /\`.`,
+      });
+    }
+  }
+
+  async pushFile(container: string, hostPath: string, path: string, options: { mode?: number } = {}): Promise<void> {
+    const mode = options.mode === undefined ? [] : ['--mode', options.mode.toString(8).padStart(4, '0')];
+    await this.client.run({ args: ['file', 'push', '--create-dirs', ...mode, hostPath, `${container}${path.startsWith('/') ? '' : '/'}${path}`], project: this.project });
+  }
 }
