@@ -9,6 +9,8 @@ import { downCommand } from '../commands/down.js';
 import { ExecaRunner } from '../exec/runner.js';
 import { IncusClient } from '../incus/client.js';
 import { makeConfirm } from './confirm.js';
+import { doctorCommand } from '../commands/doctor.js';
+import { imageBuildCommand } from '../commands/image-build.js';
 import { createUi, readUiSettings, type Ui } from './ui.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -84,6 +86,26 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .option('-y, --yes', 'do not ask for confirmation', false)
     .action(async (options: CommonOptions & { yes: boolean }) =>
       run(options.json, (ui) => downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes) })),
+    );
+
+  program
+    .command('doctor')
+    .description('check the host: incus installed and answering, storage, subnet free, image available')
+    .addOption(fileOption())
+    .addOption(jsonOption())
+    .action(async (options: CommonOptions) => run(options.json, (ui) => doctorCommand({ file: options.file, client: incusClient(), runner: new ExecaRunner(), ui })));
+
+  const image = program.command('image').description('base images for the containers');
+  image
+    .command('build')
+    .description('build a Debian base image offline with debootstrap from the host\'s apt mirror and import it into Incus')
+    .option('--alias <name>', 'image alias to create', 'debian12-distctl')
+    .option('--suite <suite>', 'Debian suite', 'bookworm')
+    .option('--mirror <uri>', 'Debian archive URI (default: the one the host\'s apt sources use)')
+    .option('--force', 'replace an existing image with this alias', false)
+    .addOption(jsonOption())
+    .action(async (options: { alias: string; suite: string; mirror?: string; force: boolean; json: boolean }) =>
+      run(options.json, (ui) => imageBuildCommand({ alias: options.alias, suite: options.suite, force: options.force, runner: new ExecaRunner(), ui, ...(options.mirror ? { mirror: options.mirror } : {}) })),
     );
 
   return program;

@@ -1,0 +1,146 @@
+import type { Ui } from '../cli/ui.js';
+import type { Runner } from '../exec/runner.js';
+import type { DesiredState } from '../derive/types.js';
+import type { IncusClient } from '../incus/client.js';
+import { IncusError } from '../incus/errors.js';
+import { OWNER_KEY } from '../incus/types.js';
+import { DistctlError } from '../errors/index.js';
+import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
+import { loadDeployment } from './context.js';
+import type { CommandResult } from './result.js';
+
+/** One host check: what was looked at, what was found, and what to run when it is not fine. */
+export interface Check {
+  readonly name: string;
+  readonly status: 'ok' | 'warn' | 'fail';
+  readonly detail: string;
+  readonly fix?: string;
+}
+
+const MIN_INCUS = [6, 0];
+
+/**
+ * `distctl doctor`: is this host ready for `distctl up` of this topology?
+ * Checks the incus binary and version, the daemon, storage, the subnet against
+ * host routes and other networks, and the image. Every failure says what to run.
+ */
+export async function doctorCommand(options: { file: string; client: IncusClient; runner: Runner; ui: Ui }): Promise<CommandResult> {
+  const checks: Check[] = [];
+  const { client } = options;
+  let desired: DesiredState | null = null;
+  try {
+    desired = (await loadDeployment(options.file)).desired;
+    checks.push({ name: 'topology', status: 'ok', detail: `${options.file} is valid` });
+  } catch (error) {
+    if (!(error instanceof DistctlError)) throw error;
+    checks.push({ name: 'topology', status: 'fail', detail: error.message, fix: `distctl validate -f ${options.file}` });
+  }
+
+  let version: { client: string; server: string | null } | null = null;
+  try {
+    version = await client.version();
+    const tooOld = compareVersion(version.client, MIN_INCUS) < 0;
+    checks.push({
+      name: 'incus binary',
+      status: tooOld ? 'fail' : 'ok',
+      detail: `incus client ${version.client}`,
+      ...(tooOld ? { fix: 'Install Incus ≥ 6.0 (Debian 12: apt-get install -t bookworm-backports incus).' } : {}),
+    });
+  } catch (error) {
+    if (!(error instanceof DistctlError)) throw error;
+    checks.push({ name: 'incus binary', status: 'fail', detail: 'incus is not installed or not on PATH', fix: 'Debian 12: add bookworm-backports to apt and `apt-get install -t bookworm-backports incus` (test/host/ensure-incus.sh does it).' });
+  }
+
+  let daemonOk = false;
+  if (version) {
+    try {
+      await client.run({ args: ['query', '/1.0'], timeoutMs: 15_000 });
+      daemonOk = true;
+      checks.push({ name: 'incus daemon', status: 'ok', detail: `answering (server ${version.server ?? 'unknown'})` });
+    } catch (error) {
+      if (!(error instanceof IncusError)) throw error;
+      checks.push({ name: 'incus daemon', status: 'fail', detail: error.message, fix: error.hint ?? 'Start the daemon.' });
+    }
+  }
+
+  if (daemonOk) {
+    checks.push(...(await storageChecks(client)));
+    if (desired) {
+      checks.push(await subnetCheck(desired, client, options.runner));
+      checks.push(...(await imageChecks(desired, client)));
+    }
+  }
+
+  const failed = checks.filter((check) => check.status === 'fail').length;
+  const { color } = options.ui;
+  const mark = { ok: color.green('✔'), warn: color.yellow('!'), fail: color.red('✖') };
+  const lines = checks.map((check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`);
+  lines.push(failed === 0 ? 'The host is ready.' : `${failed} check${failed === 1 ? '' : 's'} failed.`);
+  return { exitCode: failed === 0 ? 0 : 1, human: lines.join('\n'), json: { ok: failed === 0, checks } };
+}
+
+function compareVersion(version: string, minimum: readonly number[]): number {
+  const parts = version.split('.').map((part) => Number.parseInt(part, 10));
+  for (let index = 0; index < minimum.length; index++) {
+    const difference = (parts[index] ?? 0) - (minimum[index] ?? 0);
+    if (difference !== 0) return difference;
+  }
+  return 0;
+}
+
+async function storageChecks(client: IncusClient): Promise<Check[]> {
+  const pools = await client.json<{ name: string; driver: string }[]>({ args: ['storage', 'list', '--format', 'json'] });
+  if (pools.length === 0) {
+    return [{ name: 'storage', status: 'fail', detail: 'no storage pool', fix: 'incus storage create default btrfs size=30GiB (or dir), then incus profile device add default root disk path=/ pool=default' }];
+  }
+  const profile = await client.json<{ devices: Record<string, Record<string, string>> }>({ args: ['query', '/1.0/profiles/default'] }).catch(() => null);
+  const root = profile ? Object.values(profile.devices).find((device) => device.type === 'disk' && device.path === '/') : undefined;
+  return [
+    { name: 'storage', status: 'ok', detail: pools.map((pool) => `${pool.name} (${pool.driver})`).join(', ') },
+    root
+      ? { name: 'default profile', status: 'ok', detail: `root disk on pool ${root.pool}` }
+      : { name: 'default profile', status: 'fail', detail: 'the default profile has no root disk, so containers cannot be created', fix: `incus profile device add default root disk path=/ pool=${pools[0]?.name ?? 'default'}` },
+  ];
+}
+
+async function subnetCheck(desired: DesiredState, client: IncusClient, runner: Runner): Promise<Check> {
+  const ours = parseSubnet(desired.network.subnet)?.subnet;
+  const clashes: string[] = [];
+  const routes = await runner.run({ bin: 'ip', args: ['-4', '-j', 'route', 'show'], timeoutMs: 10_000 }).catch(() => null);
+  if (ours && routes && routes.exitCode === 0) {
+    for (const route of JSON.parse(routes.stdout) as { dst: string; dev?: string }[]) {
+      if (route.dst === 'default' || route.dev === desired.network.name) continue;
+      const theirs = parseSubnet(route.dst.includes('/') ? route.dst : `${route.dst}/32`)?.subnet;
+      if (theirs && subnetsOverlap(ours, theirs)) clashes.push(`host route ${route.dst} via ${route.dev ?? '?'}`);
+    }
+  }
+  const networks = await client.listNetworks();
+  for (const network of networks) {
+    const address = network.config['ipv4.address'];
+    if (network.name === desired.network.name || !address) continue;
+    const theirs = parseSubnet(address)?.subnet;
+    if (ours && theirs && subnetsOverlap(ours, theirs)) clashes.push(`Incus network ${network.name} (${address})`);
+  }
+  const existing = networks.find((network) => network.name === desired.network.name);
+  if (existing && existing.config[OWNER_KEY] !== desired.project) clashes.push(`a network named ${existing.name} exists and is not this deployment's`);
+  return clashes.length === 0
+    ? { name: 'subnet', status: 'ok', detail: `${desired.network.subnet} is free` }
+    : { name: 'subnet', status: 'fail', detail: `${desired.network.subnet} collides with ${clashes.join('; ')}`, fix: 'Choose another network.subnet / network.name in topology.yaml.' };
+}
+
+async function imageChecks(desired: DesiredState, client: IncusClient): Promise<Check[]> {
+  const images = [...new Set(desired.containers.map((container) => container.image))];
+  const local = await client.listImages();
+  const aliases = new Set(local.flatMap((image) => (image.aliases ?? []).map((alias) => alias.name)));
+  const fingerprints = local.map((image) => image.fingerprint);
+  return images.map((image): Check => {
+    const remote = /^([^:/]+):(.+)$/.exec(image);
+    if (remote) {
+      return { name: `image ${image}`, status: 'warn', detail: `comes from the remote "${remote[1]}"; Incus must reach it when containers are created`, fix: 'On hosts without an image server: distctl image build --alias debian12-distctl, and set image: debian12-distctl.' };
+    }
+    const found = aliases.has(image) || fingerprints.some((fingerprint) => fingerprint.startsWith(image));
+    return found
+      ? { name: `image ${image}`, status: 'ok', detail: 'available locally' }
+      : { name: `image ${image}`, status: 'fail', detail: 'no local image with this alias', fix: `distctl image build --alias ${image}` };
+  });
+}
