@@ -140,6 +140,11 @@ export interface MongoInstallResult {
   readonly changed: boolean;
 }
 
+/** Where a source puts mongod; the units are rendered with it before the install runs. */
+export function expectedMongodBin(source: DerivedMongoSource): string {
+  return source.kind === 'archive' ? '/usr/local/bin/mongod' : '/usr/bin/mongod';
+}
+
 /** Options for installMongo. */
 export interface InstallOptions {
   /** Directory relative archive paths are resolved against (the topology file's directory). */

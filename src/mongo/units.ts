@@ -57,6 +57,10 @@ export interface MongodUnitOptions {
   readonly mongodBin: string;
   /** Keyfile content; required when any process is a replica-set member. */
   readonly keyFile: string | null;
+  /** False writes files only (before mongod is installed); default true also enables and starts the units. */
+  readonly start?: boolean;
+  /** Units to restart even if this call changed none of their files (their files changed in a `start: false` call). */
+  readonly restart?: readonly string[];
   readonly onProgress?: (message: string) => void;
 }
 
@@ -64,6 +68,8 @@ export interface MongodUnitOptions {
 export interface MongodUnitChanges {
   readonly filesWritten: readonly string[];
   readonly unitsRestarted: readonly string[];
+  /** With `start: false`: units whose files changed and still need a restart. */
+  readonly pendingRestart: readonly string[];
 }
 
 const USER_SETUP =
@@ -113,7 +119,9 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
   }
   if (changed.some((file) => file.path.endsWith('.service'))) await execChecked(ops, container, ['systemctl', 'daemon-reload'], 'Reloading systemd');
 
-  const restart = new Set(changed.flatMap((file) => file.processes.map((process) => process.unitName)));
+  const restart = new Set([...(options.restart ?? []), ...changed.flatMap((file) => file.processes.map((process) => process.unitName))]);
+  const filesWritten = changed.map((file) => `${container}:${file.path}`);
+  if (options.start === false) return { filesWritten, unitsRestarted: [], pendingRestart: [...restart] };
   for (const process of processes) {
     await execChecked(ops, container, ['systemctl', 'enable', process.unitName], `Enabling ${process.unitName}`);
     // restart applies changed files; start is a no-op for a unit already running.
@@ -121,7 +129,7 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
     const started = await ops.exec(container, ['systemctl', verb, process.unitName]);
     if (started.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl ${verb} ${process.unitName}\` failed`);
   }
-  return { filesWritten: changed.map((file) => `${container}:${file.path}`), unitsRestarted: [...restart].map((unit) => `${container}:${unit}`) };
+  return { filesWritten, unitsRestarted: [...restart].map((unit) => `${container}:${unit}`), pendingRestart: [] };
 }
 
 /**

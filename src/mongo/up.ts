@@ -3,7 +3,7 @@ import { DistctlError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/store.js';
 import { describeMongoError, type MongoAdmin, type MongoCommandChannel, type MongoTarget } from './admin.js';
 import type { ContainerOps } from '../incus/container-ops.js';
-import { installMongo, type MongoInstallResult } from './install.js';
+import { expectedMongodBin, installMongo, type MongoInstallResult } from './install.js';
 import { LoopbackChannel } from './loopback.js';
 import type { PollOptions } from './poll.js';
 import { DEFAULT_REPLICA_SET_OPTIONS, ensureReplicaSet, type ReplicaSetProgress, type ReplicaSetResult } from './replset.js';
@@ -57,8 +57,11 @@ export async function ensureMongoTier(desired: DesiredState, deps: MongoTierDeps
 
   const perContainer = await Promise.all(
     [...processesByContainer].map(async ([container, processes]) => {
+      // Units and configs land first, so a failed install still leaves the tier's files in place for inspection.
+      const staged = await ensureMongodUnits(deps.ops, container, processes, { mongodBin: expectedMongodBin(desired.mongodb.source), keyFile, start: false, onProgress: progress });
       const install = await installMongo(deps.ops, container, desired.mongodb, { topologyDir: deps.topologyDir, onProgress: progress });
-      const units = await ensureMongodUnits(deps.ops, container, processes, { mongodBin: install.mongodBin, keyFile, onProgress: progress });
+      const started = await ensureMongodUnits(deps.ops, container, processes, { mongodBin: install.mongodBin, keyFile, restart: staged.pendingRestart, onProgress: progress });
+      const units = { ...started, filesWritten: [...staged.filesWritten, ...started.filesWritten] };
       return { install, units };
     }),
   );

@@ -79,7 +79,7 @@ describe('ensureMongodUnits', () => {
     const before = ops.calls.length;
     const changes = await ensureMongodUnits(ops, 'db1', members, options);
 
-    expect(changes).toEqual({ filesWritten: [], unitsRestarted: [] });
+    expect(changes).toEqual({ filesWritten: [], unitsRestarted: [], pendingRestart: [] });
     const second = ops.calls.slice(before);
     expect(second.filter((c) => c.kind === 'write')).toEqual([]);
     expect(second.some((c) => c.kind === 'exec' && c.argv.includes('restart'))).toBe(false);
@@ -92,7 +92,20 @@ describe('ensureMongodUnits', () => {
     ops.files.set('db1:/etc/mongod-27018.conf', 'edited by hand');
     const changes = await ensureMongodUnits(ops, 'db1', members, { mongodBin: '/usr/bin/mongod', keyFile: 'k\n' });
 
-    expect(changes).toEqual({ filesWritten: ['db1:/etc/mongod-27018.conf'], unitsRestarted: ['db1:mongod-27018.service'] });
+    expect(changes).toEqual({ filesWritten: ['db1:/etc/mongod-27018.conf'], unitsRestarted: ['db1:mongod-27018.service'], pendingRestart: [] });
+  });
+
+  it('stages files without starting, then restarts exactly the staged units', async () => {
+    const ops = new FakeOps(respond);
+    await ensureMongodUnits(ops, 'db1', members, { mongodBin: '/usr/bin/mongod', keyFile: 'k\n' });
+    ops.files.set('db1:/etc/mongod-27019.conf', 'edited by hand');
+    const before = ops.calls.length;
+    const staged = await ensureMongodUnits(ops, 'db1', members, { mongodBin: '/usr/bin/mongod', keyFile: 'k\n', start: false });
+    expect(staged).toEqual({ filesWritten: ['db1:/etc/mongod-27019.conf'], unitsRestarted: [], pendingRestart: ['mongod-27019.service'] });
+    expect(ops.calls.slice(before).some((c) => c.kind === 'exec' && c.argv[0] === 'systemctl' && c.argv[1] !== 'daemon-reload')).toBe(false);
+
+    const started = await ensureMongodUnits(ops, 'db1', members, { mongodBin: '/usr/bin/mongod', keyFile: 'k\n', restart: staged.pendingRestart });
+    expect(started).toEqual({ filesWritten: [], unitsRestarted: ['db1:mongod-27019.service'], pendingRestart: [] });
   });
 
   it('quotes the log and names container and port when a unit does not start', async () => {
