@@ -9,6 +9,7 @@ import { downCommand } from '../commands/down.js';
 import { ExecaRunner } from '../exec/runner.js';
 import { IncusClient } from '../incus/client.js';
 import { makeConfirm } from './confirm.js';
+import { deploymentStateDir } from '../state/paths.js';
 import { doctorCommand } from '../commands/doctor.js';
 import { imageBuildCommand } from '../commands/image-build.js';
 import { createUi, readUiSettings, type Ui } from './ui.js';
@@ -74,6 +75,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           confirm: makeConfirm(options.yes),
           addressTimeoutMs: Number(options.addressTimeout) * 1000,
           concurrency: Number(options.concurrency),
+          stateDirFor: (project) => deploymentStateDir(project),
         }),
       ),
     );

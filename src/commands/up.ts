@@ -1,10 +1,17 @@
-import { applyPlan, waitForAddresses } from '../apply/index.js';
+import { dirname } from 'node:path';
+import { applyPlan, waitForAddresses, type Progress } from '../apply/index.js';
 import type { Ui } from '../cli/ui.js';
+import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
+import { IncusContainerOps } from '../incus/container-ops.js';
+import { DriverMongoAdmin } from '../mongo/driver-admin.js';
+import { ensureMongoTier } from '../mongo/up.js';
 import { instanceAddresses, observeIncus } from '../observe/incus.js';
 import { describeAction } from '../plan/calls.js';
 import { planUp } from '../plan/index.js';
+import { openSecretStore, type SecretStore } from '../secrets/store.js';
+import { secretsDir } from '../state/paths.js';
 import { assertNoConflicts, loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -17,12 +24,53 @@ export interface UpOptions {
   readonly confirm: (question: string) => Promise<boolean>;
   readonly addressTimeoutMs: number;
   readonly concurrency: number;
+  /** Host-side state directory of a deployment (its secrets), by project name. */
+  readonly stateDirFor: (project: string) => string;
+}
+
+/** The outcome of one stage of `up`. */
+export interface StageOutcome {
+  readonly stage: string;
+  readonly status: 'ok' | 'failed' | 'skipped';
+  readonly summary: string;
+  readonly error?: { readonly code: string; readonly message: string; readonly details: readonly string[]; readonly hint: string | null };
+}
+
+/** What a later stage gets to work with once the containers exist. */
+interface StageContext {
+  readonly desired: DesiredState;
+  readonly ops: IncusContainerOps;
+  readonly secrets: SecretStore;
+  readonly topologyDir: string;
+  readonly progress: Progress;
 }
 
 /**
+ * Stages after the containers: each runs even when an earlier one failed (the
+ * services tolerate absent databases), and `up` reports every failed stage.
+ */
+const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired: DesiredState) => boolean; readonly run: (context: StageContext) => Promise<string> }[] = [
+  {
+    name: 'databases',
+    applies: (desired) => desired.replicaSets.length + desired.standalones.length > 0,
+    run: async ({ desired, ops, secrets, topologyDir, progress }) => {
+      const admin = new DriverMongoAdmin();
+      try {
+        const result = await ensureMongoTier(desired, { ops, admin, secrets, topologyDir, onProgress: (message) => progress({ event: 'start', message }) });
+        const sets = result.replicaSets.map((set) => `${set.name} ${set.initiated ? 'initiated' : 'healthy'}`).join(', ');
+        return `${result.changed ? 'converged' : 'unchanged'}${sets ? `: ${sets}` : ''}`;
+      } finally {
+        await admin.close();
+      }
+    },
+  },
+];
+
+/**
  * `distctl up`: converge Incus to the topology (project, bridge, containers
- * with static addresses, proxies), then wait until every container holds its
- * declared address. A second run plans nothing and returns after one read.
+ * with static addresses, proxies), wait until every container holds its
+ * declared address, then converge the databases and services inside them.
+ * A second run plans nothing and changes nothing.
  */
 export async function upCommand(options: UpOptions): Promise<CommandResult> {
   const started = Date.now();
@@ -31,6 +79,67 @@ export async function upCommand(options: UpOptions): Promise<CommandResult> {
   for (const warning of deployment.warnings) ui.step({ event: 'info', message: `topology warning: ${warning}` });
   const { desired } = deployment;
 
+  const containers = await convergeContainers(options, desired);
+  const stages: StageOutcome[] = [{ stage: 'containers', status: 'ok', summary: containers.summary }];
+
+  const context: StageContext = {
+    desired,
+    ops: new IncusContainerOps(client, desired.project),
+    secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
+    topologyDir: dirname(options.file),
+    progress: (event) => ui.step(event),
+  };
+  for (const stage of LATER_STAGES) {
+    if (!stage.applies(desired)) {
+      stages.push({ stage: stage.name, status: 'skipped', summary: 'nothing declared' });
+      continue;
+    }
+    ui.step({ event: 'start', message: `${stage.name}: converging` });
+    try {
+      const summary = await stage.run(context);
+      ui.step({ event: 'done', message: `${stage.name}: ${summary}` });
+      stages.push({ stage: stage.name, status: 'ok', summary });
+    } catch (error) {
+      if (!(error instanceof DistctlError)) throw error;
+      ui.step({ event: 'fail', message: `${stage.name}: ${error.message}` });
+      stages.push({ stage: stage.name, status: 'failed', summary: error.message, error: { code: error.code, message: error.message, details: error.details, hint: error.hint ?? null } });
+    }
+  }
+
+  const failed = stages.filter((stage) => stage.status === 'failed');
+  const seconds = (Date.now() - started) / 1000;
+  const { color } = ui;
+  const lines = stages.map((stage) => {
+    const mark = stage.status === 'ok' ? color.green('✔') : stage.status === 'failed' ? color.red('✖') : color.dim('-');
+    const body = [`${mark} ${stage.stage}: ${stage.summary}`];
+    if (stage.error) body.push(...stage.error.details.map((line) => `    ${line}`), ...(stage.error.hint ? [`    ${color.cyan('hint:')} ${stage.error.hint}`] : []));
+    return body.join('\n');
+  });
+  lines.push(
+    failed.length === 0
+      ? `${color.green('up:')} done in ${seconds.toFixed(1)} s (${client.calls} incus calls)`
+      : `${color.red('up:')} ${failed.length} stage${failed.length === 1 ? '' : 's'} failed: ${failed.map((stage) => stage.stage).join(', ')} (${seconds.toFixed(1)} s). What succeeded is kept; fix the cause and run \`distctl up\` again.`,
+  );
+  return {
+    exitCode: failed.length === 0 ? 0 : 1,
+    human: lines.join('\n'),
+    json: {
+      ok: failed.length === 0,
+      project: desired.project,
+      stages,
+      failedStages: failed.map((stage) => stage.stage),
+      applied: containers.applied,
+      actions: containers.actions,
+      seconds,
+      incusCalls: client.calls,
+      containers: desired.containers.map((container) => ({ name: container.name, ipv4: container.ipv4 })),
+    },
+  };
+}
+
+/** The containers stage: plan against Incus, apply, wait for addresses. Any failure here stops `up`. */
+async function convergeContainers(options: UpOptions, desired: DesiredState): Promise<{ applied: number; actions: string[]; summary: string }> {
+  const { ui, client } = options;
   ui.step({ event: 'start', message: 'reading Incus state' });
   const observed = await observeIncus(client, desired.project);
   const plan = planUp(desired, observed, { prune: options.prune });
@@ -41,8 +150,7 @@ export async function upCommand(options: UpOptions): Promise<CommandResult> {
   if (deletions.length > 0 && !(await options.confirm(`Delete ${deletions.map(describeAction).join(', ')}?`))) {
     throw new DistctlError('ABORTED', 'up aborted: deletions were not confirmed; nothing was changed', { hint: 'Run again and confirm, or pass --yes.' });
   }
-
-  ui.step({ event: 'info', message: plan.actions.length === 0 ? 'Incus matches the topology: no changes' : `applying ${plan.actions.length} change${plan.actions.length === 1 ? '' : 's'}` });
+  if (plan.actions.length > 0) ui.step({ event: 'info', message: `applying ${plan.actions.length} change${plan.actions.length === 1 ? '' : 's'}` });
   const { applied } = await applyPlan(client, plan, { concurrency: options.concurrency, onProgress: (event) => ui.step(event) });
 
   const alreadyAddressed = plan.actions.length === 0 && desired.containers.every((container) => {
@@ -50,27 +158,10 @@ export async function upCommand(options: UpOptions): Promise<CommandResult> {
     const addresses = instance ? instanceAddresses(instance) : [];
     return instance?.status === 'Running' && addresses.length === 1 && addresses[0] === container.ipv4;
   });
-  let addressSeconds = 0;
   if (!alreadyAddressed) {
     ui.step({ event: 'wait', message: 'waiting for every container to hold its address' });
-    addressSeconds = (await waitForAddresses(client, desired.project, desired.containers, { timeoutMs: options.addressTimeoutMs, onProgress: (event) => ui.step(event) })).seconds;
+    await waitForAddresses(client, desired.project, desired.containers, { timeoutMs: options.addressTimeoutMs, onProgress: (event) => ui.step(event) });
   }
-  ui.step({ event: 'done', message: `${desired.containers.length} containers running with their declared addresses` });
-
-  const seconds = (Date.now() - started) / 1000;
-  return {
-    exitCode: 0,
-    human: `${ui.color.green('up:')} ${applied} change${applied === 1 ? '' : 's'} applied in ${seconds.toFixed(1)} s (${client.calls} incus calls)`,
-    json: {
-      ok: true,
-      project: desired.project,
-      applied,
-      actions: plan.actions.map(describeAction),
-      notices: plan.notices,
-      seconds,
-      addressWaitSeconds: addressSeconds,
-      incusCalls: client.calls,
-      containers: desired.containers.map((container) => ({ name: container.name, ipv4: container.ipv4 })),
-    },
-  };
+  const summary = `${desired.containers.length} running with their declared addresses (${applied === 0 ? 'no changes' : `${applied} change${applied === 1 ? '' : 's'}`})`;
+  return { applied, actions: plan.actions.map(describeAction), summary };
 }

@@ -14,7 +14,8 @@ export interface IncusCall {
 
 /** The full argv a call runs as, for messages and dry runs. */
 export function callArgv(call: IncusCall, bin = 'incus'): string[] {
-  return [bin, ...call.args, ...(call.project ? ['--project', call.project] : [])];
+  // --project goes first: anything after `exec NAME --` belongs to the command inside the container.
+  return [bin, ...(call.project ? ['--project', call.project] : []), ...call.args];
 }
 
 /**
