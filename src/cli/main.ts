@@ -11,6 +11,7 @@ import { IncusClient } from '../incus/client.js';
 import { makeConfirm } from './confirm.js';
 import { deploymentStateDir } from '../state/paths.js';
 import { doctorCommand } from '../commands/doctor.js';
+import { statusCommand } from '../commands/status.js';
 import { imageBuildCommand } from '../commands/image-build.js';
 import { createUi, readUiSettings, type Ui } from './ui.js';
 
@@ -88,6 +89,26 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .option('-y, --yes', 'do not ask for confirmation', false)
     .action(async (options: CommonOptions & { yes: boolean }) =>
       run(options.json, (ui) => downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes) })),
+    );
+
+  program
+    .command('status')
+    .description('containers, IPs, units, replica-set members (state, lag) and service health; exit 0 only when all is as declared')
+    .addOption(fileOption())
+    .addOption(jsonOption())
+    .addOption(new Option('-w, --watch [seconds]', 'refresh until Ctrl-C (default every 2 s)').argParser(positiveNumber))
+    .action(async (options: CommonOptions & { watch?: number | true }) =>
+      run(options.json, (ui) =>
+        statusCommand({
+          file: options.file,
+          client: incusClient(),
+          ui,
+          stateDirFor: (project) => deploymentStateDir(project),
+          watchSeconds: options.watch === undefined ? null : options.watch === true ? 2 : options.watch,
+          write: (text) => process.stdout.write(text),
+          stopped: new Promise<void>((resolve) => process.once('SIGINT', () => resolve())),
+        }),
+      ),
     );
 
   program

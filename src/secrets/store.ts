@@ -55,6 +55,11 @@ export class SecretStore {
     return stored;
   }
 
+  /** The secret `name` if it was ever generated, without generating it (for read-only commands such as status). */
+  peek(name: string): Promise<string | undefined> {
+    return this.read(this.pathOf(name));
+  }
+
   private pathOf(name: string): string {
     if (!SECRET_NAME.test(name)) throw new DistctlError('SECRET_NAME_INVALID', `"${name}" is not a valid secret name.`, { hint: 'Use letters, digits, ".", "_" and "-" only.' });
     return join(this.dir, name);

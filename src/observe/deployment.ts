@@ -1,0 +1,144 @@
+import type { DesiredState } from '../derive/types.js';
+import type { IncusClient } from '../incus/client.js';
+import type { ContainerOps } from '../incus/container-ops.js';
+import { OWNER_KEY } from '../incus/types.js';
+import type { Credentials, MongoAdmin } from '../mongo/admin.js';
+import { observeMongo, type MongoStatus } from '../mongo/status.js';
+import { probeHttp, type ProbeResult } from './http.js';
+import { instanceAddresses, observeIncus } from './incus.js';
+import { observeUnits, type UnitState } from './units.js';
+
+/** One container as declared and as found. */
+export interface ContainerStatus {
+  readonly name: string;
+  /** Incus status (`Running`, `Stopped`, ...) or `missing`. */
+  readonly state: string;
+  readonly declaredIp: string;
+  readonly actualIps: readonly string[];
+  readonly units: readonly UnitState[];
+  readonly proxies: readonly { readonly device: string; readonly listen: string; readonly present: boolean }[];
+}
+
+/** One bundled service: where it runs and what its endpoints say. */
+export interface ServiceStatus {
+  readonly name: string;
+  readonly container: string;
+  readonly url: string;
+  readonly health: ProbeResult;
+  readonly ready: ProbeResult;
+}
+
+/** Everything `distctl status` reports; `differences` is empty exactly when all is as declared. */
+export interface DeploymentStatus {
+  readonly project: string;
+  readonly network: { readonly name: string; readonly exists: boolean; readonly owned: boolean; readonly address: string | null; readonly declared: string };
+  readonly containers: readonly ContainerStatus[];
+  readonly services: readonly ServiceStatus[];
+  readonly databases: MongoStatus;
+  readonly differences: readonly string[];
+}
+
+export interface StatusDeps {
+  readonly client: IncusClient;
+  readonly ops: ContainerOps;
+  readonly mongo: MongoAdmin;
+  readonly credentials?: Credentials;
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * Observes the whole deployment in a bounded number of calls: three incus
+ * reads, one `systemctl show` per running container for all its units, two
+ * HTTP probes per service and one MongoDB status per set, all concurrently.
+ */
+export async function observeDeployment(desired: DesiredState, deps: StatusDeps): Promise<DeploymentStatus> {
+  const observed = await observeIncus(deps.client, desired.project);
+  const byName = new Map(observed.instances.map((instance) => [instance.name, instance]));
+  const network = observed.networks.find((candidate) => candidate.name === desired.network.name);
+
+  const [containers, services, databases] = await Promise.all([
+    Promise.all(
+      desired.containers.map(async (container): Promise<ContainerStatus> => {
+        const instance = byName.get(container.name);
+        const unitNames = container.units.map((unit) => unit.name);
+        const units = instance?.status === 'Running'
+          ? await observeUnits(deps.ops, container.name, unitNames)
+          : unitNames.map((name) => ({ name, load: 'unknown', active: 'unknown', sub: 'container not running', mainPid: 0, since: null }));
+        const proxies = desired.proxies
+          .filter((proxy) => proxy.container === container.name)
+          .map((proxy) => {
+            const device = instance?.devices[proxy.device];
+            return { device: proxy.device, listen: proxy.listen, present: device?.type === 'proxy' && device.listen === proxy.listen && device.connect === proxy.connect };
+          });
+        return { name: container.name, state: instance?.status ?? 'missing', declaredIp: container.ipv4, actualIps: instance ? instanceAddresses(instance) : [], units, proxies };
+      }),
+    ),
+    Promise.all(
+      desired.services.map(async (service): Promise<ServiceStatus> => {
+        const probe = (path: string) => probeHttp(`${service.url}${path}`, deps.fetch ? { fetch: deps.fetch } : {});
+        const [health, ready] = await Promise.all([probe('/health'), probe('/ready')]);
+        return { name: service.name, container: service.container, url: service.url, health, ready };
+      }),
+    ),
+    observeMongo(desired, deps.mongo, deps.credentials ? { credentials: deps.credentials } : {}),
+  ]);
+
+  const status = {
+    project: desired.project,
+    network: {
+      name: desired.network.name,
+      exists: network !== undefined,
+      owned: network?.config[OWNER_KEY] === desired.project,
+      address: network?.config['ipv4.address'] ?? null,
+      declared: desired.network.ipv4Address,
+    },
+    containers,
+    services,
+    databases,
+  };
+  return { ...status, differences: differencesOf(status) };
+}
+
+/** Every way the observed deployment differs from the declared one, in words. */
+export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): string[] {
+  const differences: string[] = [];
+  if (!status.network.exists) differences.push(`network ${status.network.name} does not exist`);
+  else if (status.network.address !== status.network.declared) differences.push(`network ${status.network.name} has ${status.network.address ?? 'no address'}, declared ${status.network.declared}`);
+  for (const container of status.containers) {
+    if (container.state !== 'Running') {
+      differences.push(`container ${container.name} is ${container.state.toLowerCase()}`);
+      continue;
+    }
+    if (container.actualIps.length !== 1 || container.actualIps[0] !== container.declaredIp) {
+      differences.push(`container ${container.name} has ${container.actualIps.join(', ') || 'no IPv4'}, declared ${container.declaredIp}`);
+    }
+    for (const unit of container.units) {
+      if (unit.active !== 'active') differences.push(`${container.name}: ${unit.name} is ${unit.load === 'not-found' ? 'not installed' : `${unit.active} (${unit.sub})`}`);
+    }
+    for (const proxy of container.proxies) if (!proxy.present) differences.push(`${container.name}: proxy ${proxy.listen} is missing`);
+  }
+  for (const service of status.services) {
+    if (!service.health.ok) differences.push(`service ${service.name}: /health ${describeProbe(service.health)}`);
+    else if (!service.ready.ok) differences.push(`service ${service.name}: not ready (${describeProbe(service.ready)})`);
+  }
+  for (const set of status.databases.replicaSets) {
+    if (!set.reachable) {
+      differences.push(`replica set ${set.name} unreachable: ${set.error}`);
+      continue;
+    }
+    if (set.primary === null) differences.push(`replica set ${set.name} has no PRIMARY`);
+    for (const member of set.members) {
+      if (member.state !== 'PRIMARY' && member.state !== 'SECONDARY') differences.push(`replica set ${set.name}: ${member.host} is ${member.state}`);
+    }
+  }
+  for (const standalone of status.databases.standalones) {
+    if (!standalone.reachable) differences.push(`database ${standalone.name} (${standalone.host}) unreachable: ${standalone.error}`);
+  }
+  return differences;
+}
+
+/** `503 {"ready":false,...}` or `unreachable (ECONNREFUSED)`, short. */
+export function describeProbe(probe: ProbeResult): string {
+  if (probe.status === null) return `unreachable (${probe.error})`;
+  return `answered ${probe.status}`;
+}
