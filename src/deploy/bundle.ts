@@ -1,0 +1,108 @@
+import { createHash } from 'node:crypto';
+import { access } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { build, type Message } from 'esbuild';
+import type { ServiceKind } from '../derive/types.js';
+import { DistctlError } from '../errors/index.js';
+
+/**
+ * The bundled services' sources (`src/services/`), resolved from this module:
+ * `src/deploy/` and `dist/deploy/` both sit two levels below the package root,
+ * so the same URL finds the TypeScript sources from either.
+ */
+export const DEFAULT_SERVICES_ROOT = fileURLToPath(new URL('../../src/services/', import.meta.url));
+
+/** The package root: esbuild resolves `node_modules` from here and names bundled files relative to it. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/**
+ * Optional peer dependencies of the mongodb driver (compression, Kerberos,
+ * client-side encryption, cloud credential providers). The driver `require`s
+ * them inside try/catch and works without them; the services use none.
+ */
+const OPTIONAL_DRIVER_DEPENDENCIES = [
+  'kerberos',
+  'snappy',
+  '@mongodb-js/zstd',
+  'mongodb-client-encryption',
+  'aws4',
+  'socks',
+  'gcp-metadata',
+  '@aws-sdk/credential-providers',
+] as const;
+
+/**
+ * Bundled CommonJS dependencies (express, the driver) call `require`; an ES
+ * module has none, so the bundle defines one up front.
+ */
+const REQUIRE_BANNER = "import { createRequire as distctlCreateRequire } from 'node:module'; const require = distctlCreateRequire(import.meta.url);";
+
+/** One service built into a single self-contained ES module. */
+export interface ServiceBundle {
+  readonly kind: ServiceKind;
+  /** The module's text: everything but Node's built-ins is inside. */
+  readonly code: string;
+  /** sha256 of `code`, hex. */
+  readonly hash: string;
+}
+
+/** The entry point of a service kind under a services root: `<root>/auth/main.ts` (or `main.js` in a compiled tree). */
+export async function serviceEntryPoint(root: string, kind: ServiceKind): Promise<string> {
+  const candidates = ['main.ts', 'main.js'].map((file) => join(root, kind, file));
+  for (const candidate of candidates) {
+    try {
+      await access(candidate);
+      return candidate;
+    } catch {
+      // try the next candidate
+    }
+  }
+  throw new DistctlError('SERVICE_SOURCE_MISSING', `no entry point for the ${kind} service under ${root} (looked for ${candidates.join(', ')})`, {
+    hint: 'Point the services source at a directory holding auth/main.ts and web/main.ts (the layout of src/services in the distctl checkout).',
+  });
+}
+
+/**
+ * Builds one service into a single ES module for Node 20 with esbuild, in
+ * memory. Deterministic for the same sources: the content hash decides
+ * whether a container gets a new copy.
+ */
+export async function bundleService(kind: ServiceKind, root: string = DEFAULT_SERVICES_ROOT): Promise<ServiceBundle> {
+  const entry = await serviceEntryPoint(root, kind);
+  let result;
+  try {
+    result = await build({
+      entryPoints: [entry],
+      absWorkingDir: PACKAGE_ROOT,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      outfile: 'main.mjs',
+      write: false,
+      external: [...OPTIONAL_DRIVER_DEPENDENCIES],
+      banner: { js: REQUIRE_BANNER },
+      legalComments: 'none',
+      // Unminified: stack traces in the journal stay readable.
+      minify: false,
+      logLevel: 'silent',
+    });
+  } catch (error) {
+    const errors = (error as { errors?: Message[] }).errors ?? [];
+    throw new DistctlError('SERVICE_BUNDLE_FAILED', `could not bundle the ${kind} service from ${entry}`, {
+      details: errors.slice(0, 10).map(formatMessage),
+      hint: 'Fix the errors above in the service sources (`npx tsc --noEmit -p .` shows them too), then deploy again.',
+      cause: error,
+    });
+  }
+  const output = result.outputFiles.find((file) => file.path.endsWith('.mjs'));
+  if (output === undefined) throw new Error(`esbuild produced no main.mjs for ${entry}`);
+  const code = output.text;
+  return { kind, code, hash: createHash('sha256').update(code).digest('hex') };
+}
+
+function formatMessage(message: Message): string {
+  const where = message.location ? `${message.location.file}:${message.location.line}:${message.location.column}: ` : '';
+  return `${where}${message.text}`;
+}

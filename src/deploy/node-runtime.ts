@@ -1,0 +1,90 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { DistctlError, formatCommand } from '../errors/index.js';
+import { lastLines, type ContainerOps } from '../incus/container-ops.js';
+import { CONTAINER_NODE_PATH } from './artifacts.js';
+
+/** The oldest Node major the services support (express 5, the mongodb driver 7). */
+export const MIN_NODE_MAJOR = 20;
+
+/** The Node runtime distctl copies into app containers: the one running distctl. */
+export interface HostNode {
+  readonly path: string;
+  /** `v20.20.2` */
+  readonly version: string;
+  /** sha256 of the binary, hex. */
+  readonly sha256: string;
+}
+
+/** The major version in `v20.20.2`, or null when the text is not a Node version. */
+export function nodeMajor(version: string): number | null {
+  const match = /^v(\d+)\.\d+\.\d+/.exec(version.trim());
+  return match ? Number(match[1]) : null;
+}
+
+const digests = new Map<string, Promise<string>>();
+
+/** sha256 of a file, streamed (the Node binary is ~100 MB); computed once per path, size and mtime. */
+function fileDigest(path: string): Promise<string> {
+  return stat(path).then((info) => {
+    const key = `${path}:${info.size}:${info.mtimeMs}`;
+    let digest = digests.get(key);
+    if (digest === undefined) {
+      digest = new Promise<string>((resolve, reject) => {
+        const hash = createHash('sha256');
+        createReadStream(path)
+          .on('data', (chunk) => hash.update(chunk))
+          .on('error', reject)
+          .on('end', () => resolve(hash.digest('hex')));
+      });
+      digests.set(key, digest);
+    }
+    return digest;
+  });
+}
+
+/**
+ * The host's Node (`process.execPath`), checked to be new enough for the
+ * services. It is what gets copied into the containers, so distctl's own
+ * runtime requirement and the services' are the same.
+ */
+export async function hostNode(path: string = process.execPath, version: string = process.version): Promise<HostNode> {
+  const major = nodeMajor(version);
+  if (major === null || major < MIN_NODE_MAJOR) {
+    throw new DistctlError('HOST_NODE_TOO_OLD', `distctl runs on Node ${version} (${path}); the services it deploys need Node ≥ ${MIN_NODE_MAJOR}, and distctl copies its own Node into the app containers`, {
+      hint: `Run distctl with Node ${MIN_NODE_MAJOR} or newer (an official build from nodejs.org, which needs only glibc).`,
+    });
+  }
+  return { path, version, sha256: await fileDigest(path) };
+}
+
+/** What a container reported about its Node runtime (see probe.ts). */
+export interface ContainerNode {
+  /** sha256 of /usr/local/bin/node, or null when it is missing. */
+  readonly sha256: string | null;
+}
+
+/**
+ * Makes the container's /usr/local/bin/node the host's binary. Copies only
+ * when the digests differ; the new copy lands under a temporary name, must
+ * run and report a version ≥ 20 there, and only then replaces the old one
+ * (renamed over it, so running services keep their open binary). Returns
+ * whether it copied.
+ */
+export async function ensureContainerNode(ops: ContainerOps, container: string, current: ContainerNode, host: HostNode): Promise<boolean> {
+  if (current.sha256 === host.sha256) return false;
+  const staged = `${CONTAINER_NODE_PATH}.distctl-new`;
+  await ops.pushFile(container, host.path, staged, { mode: 0o755 });
+  const argv = ['sh', '-c', 'if out=$("$1" -v 2>&1); then printf "%s\\n" "$out"; mv -f "$1" "$2"; else st=$?; printf "%s\\n" "$out"; rm -f "$1"; exit $st; fi', 'sh', staged, CONTAINER_NODE_PATH];
+  const result = await ops.exec(container, argv, { timeoutMs: 60_000 });
+  const version = result.stdout.trim().split('\n').pop() ?? '';
+  const major = nodeMajor(version);
+  if (result.exitCode !== 0 || major === null || major < MIN_NODE_MAJOR) {
+    throw new DistctlError('CONTAINER_NODE_UNUSABLE', `the Node runtime copied from the host (${host.path}, ${host.version}) does not run in container ${container}${result.exitCode === 0 ? `: it reports ${version || 'nothing'}` : ` (exit ${result.exitCode})`}`, {
+      details: [`ran: ${formatCommand([staged, '-v'])}`, ...lastLines(result, 8)],
+      hint: 'distctl copies its own Node binary into app containers, so the container must share the host\'s CPU architecture and have a glibc at least as new as the one Node was built for; distro Node packages that link a shared libnode do not work. Use an official Node build (nodejs.org) on the host, or an image closer to the host.',
+    });
+  }
+  return true;
+}

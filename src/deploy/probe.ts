@@ -1,0 +1,74 @@
+import type { DerivedService } from '../derive/types.js';
+import { execChecked, type ContainerOps } from '../incus/container-ops.js';
+import { CONTAINER_NODE_PATH, parseMarker, servicePaths, type ArtifactHashes } from './artifacts.js';
+
+/** What one container reports about its deployed services, read in a single exec. */
+export interface ContainerProbe {
+  /** sha256 of the container's Node binary, or null when there is none. */
+  readonly nodeSha256: string | null;
+  readonly services: ReadonlyMap<string, ServiceProbe>;
+}
+
+export interface ServiceProbe {
+  /** Part hashes of what was last deployed, or null when nothing was (or the marker is unreadable). */
+  readonly deployed: (ArtifactHashes & { artifact: string }) | null;
+  /** `systemctl is-active`: active, inactive, failed, activating, ... */
+  readonly active: string;
+  /** `systemctl is-enabled`: enabled, disabled, ... or '' when the unit does not exist. */
+  readonly enabled: string;
+}
+
+/**
+ * Arguments after the script: NODE_PATH, then NAME UNIT MARKER per service.
+ * Prints `node SHA|-`, then per service `marker NAME JSON`, `active NAME STATE`
+ * and `enabled NAME STATE`, one per line.
+ */
+export const PROBE_SCRIPT = [
+  'node=$1; shift',
+  'if [ -f "$node" ]; then echo "node $(sha256sum "$node" | cut -d" " -f1)"; else echo "node -"; fi',
+  'while [ $# -ge 3 ]; do',
+  '  echo "marker $1 $(head -c 4096 "$3" 2>/dev/null | tr -d "\\n")"',
+  '  echo "active $1 $(systemctl is-active "$2" 2>/dev/null)"',
+  '  echo "enabled $1 $(systemctl is-enabled "$2" 2>/dev/null)"',
+  '  shift 3',
+  'done',
+].join('\n');
+
+/** The probe's argv for the services of one container. */
+export function probeArgv(services: readonly Pick<DerivedService, 'name' | 'unitName'>[]): string[] {
+  return ['sh', '-c', PROBE_SCRIPT, 'sh', CONTAINER_NODE_PATH, ...services.flatMap((service) => [service.name, service.unitName, servicePaths(service).marker])];
+}
+
+/** Parses the probe's output. Services it does not mention count as never deployed and inactive. */
+export function parseProbe(stdout: string, serviceNames: readonly string[]): ContainerProbe {
+  let nodeSha256: string | null = null;
+  const fields = new Map<string, { marker?: string; active?: string; enabled?: string }>(serviceNames.map((name) => [name, {}]));
+  for (const line of stdout.split('\n')) {
+    const [key = '', ...rest] = line.split(' ');
+    if (key === 'node') {
+      const value = rest.join(' ').trim();
+      nodeSha256 = /^[0-9a-f]{64}$/.test(value) ? value : null;
+      continue;
+    }
+    const [name = '', ...valueParts] = rest;
+    const entry = fields.get(name);
+    if (entry === undefined) continue;
+    const value = valueParts.join(' ').trim();
+    if (key === 'marker') entry.marker = value;
+    else if (key === 'active') entry.active = value;
+    else if (key === 'enabled') entry.enabled = value;
+  }
+  const services = new Map<string, ServiceProbe>(
+    [...fields].map(([name, entry]) => [name, { deployed: parseMarker(entry.marker), active: entry.active || 'inactive', enabled: entry.enabled ?? '' }]),
+  );
+  return { nodeSha256, services };
+}
+
+/** Reads a container's Node digest and every listed service's marker and unit state in one exec. */
+export async function probeContainer(ops: ContainerOps, container: string, services: readonly Pick<DerivedService, 'name' | 'unitName'>[]): Promise<ContainerProbe> {
+  const result = await execChecked(ops, container, probeArgv(services), 'reading the deployed services', {
+    timeoutMs: 60_000,
+    hint: 'Check that the container is running (`distctl status`); `distctl up` starts it.',
+  });
+  return parseProbe(result.stdout, services.map((service) => service.name));
+}
