@@ -27,7 +27,7 @@ export function classifyIncusFailure(argv: readonly string[], result: CommandRes
   if (/unix\.socket.*(no such file|connection refused)|daemon.*(not running|doesn't appear)|Is the daemon running/i.test(said)) {
     return new IncusError(argv, result, 'daemon-down', `the Incus daemon is not running (\`${shown}\` could not connect)`, 'Start it (`systemctl start incus`, or on hosts without systemd `incusd --group incus-admin &` then `incus admin waitready`), then retry. `distctl doctor` checks the host.');
   }
-  if (/image not found|couldn't find.*image|Failed getting remote image info|The remote ".*" doesn't exist/i.test(said)) {
+  if (/image\b[^\n]*\bnot found|couldn.t find.*image|Failed getting remote image info|The remote ".*" doesn't exist/i.test(said)) {
     return new IncusError(argv, result, 'image-not-found', `image not available: ${last}`, 'Check `image:` in topology.yaml; list local images with `incus image list`, or build one offline with `distctl image build --alias NAME` and name it in the topology.');
   }
   if (/already exists/i.test(said)) {

@@ -5,30 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DistctlError } from '../../../src/errors/index.js';
-import type { CommandResult, CommandSpec, Runner } from '../../../src/exec/runner.js';
+import type { Runner } from '../../../src/exec/runner.js';
+import { ScriptedRunner } from '../support/scripted-runner.js';
 import { buildImage, type BuildImageOptions } from '../../../src/image/index.js';
 
 const APT_DIR = fileURLToPath(new URL('./fixtures/apt-deb822', import.meta.url));
 const NEW_FP = 'a'.repeat(64);
 const OLD_FP = 'b'.repeat(64);
-
-type Reply = Partial<CommandResult> | Promise<Partial<CommandResult>>;
-
-/** Records every command and answers from a script; unknown commands fail the test loudly. */
-class ScriptedRunner implements Runner {
-  readonly calls: CommandSpec[] = [];
-  constructor(private readonly script: (cmd: CommandSpec) => Reply | undefined) {}
-  async run(cmd: CommandSpec): Promise<CommandResult> {
-    this.calls.push(cmd);
-    const reply = await this.script(cmd);
-    if (reply === undefined) throw new Error(`unexpected command: ${cmd.bin} ${cmd.args.join(' ')}`);
-    return { exitCode: 0, stdout: '', stderr: '', timedOut: false, ...reply };
-  }
-  /** Commands as `bin args...` with the temporary build dir replaced by `<work>`. */
-  lines(work: string | undefined): string[] {
-    return this.calls.map((c) => [c.bin, ...c.args].join(' ')).map((l) => (work === undefined ? l : l.split(work).join('<work>')));
-  }
-}
 
 /** Plays debootstrap's part on disk: the files the build must then rewrite or remove. */
 async function fakeDebootstrap(rootfs: string): Promise<void> {

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { describeAction, incusCallsFor, instanceDefinition } from '../../../src/plan/calls.js';
+import { planDown, planUp } from '../../../src/plan/index.js';
+import { parse } from 'yaml';
+import { convergedState, emptyIncus, ownedNetwork, referenceDesired, runningInstance } from './fixtures.js';
+
+const desired = referenceDesired();
+
+describe('planUp', () => {
+  it('creates everything, in dependency order, on an empty Incus', () => {
+    const plan = planUp(desired, emptyIncus);
+    expect(plan.conflicts).toEqual([]);
+    expect(plan.actions.map(describeAction)).toEqual([
+      '+ project distctl',
+      '+ network incusbr0 (bridge 10.10.10.1/24, NAT on)',
+      '+ container auth-server (image images:ubuntu/22.04, eth0 10.10.10.10 on incusbr0)',
+      '+ container web-server (image images:ubuntu/22.04, eth0 10.10.10.11 on incusbr0)',
+      '+ container db1 (image images:ubuntu/22.04, eth0 10.10.10.12 on incusbr0)',
+      '+ container db2 (image images:ubuntu/22.04, eth0 10.10.10.13 on incusbr0)',
+      '+ container db3 (image images:ubuntu/22.04, eth0 10.10.10.14 on incusbr0)',
+      '~ container auth-server: start',
+      '~ container web-server: start',
+      '~ container db1: start',
+      '~ container db2: start',
+      '~ container db3: start',
+      '+ proxy tcp:127.0.0.1:3000 on the host → web-server tcp:127.0.0.1:3000',
+    ]);
+  });
+
+  it('plans nothing when Incus matches, ignoring server-computed keys', () => {
+    expect(planUp(desired, convergedState(desired))).toEqual({ project: 'distctl', actions: [], conflicts: [], notices: [] });
+  });
+
+  it('starts a stopped container and resumes a frozen one', () => {
+    const observed = convergedState(desired);
+    const instances = observed.instances.map((instance) =>
+      instance.name === 'db2' ? { ...instance, status: 'Stopped', state: null } : instance.name === 'db3' ? { ...instance, status: 'Frozen' } : instance,
+    );
+    expect(planUp(desired, { ...observed, instances }).actions.map(describeAction)).toEqual(['~ container db2: start', '~ container db3: resume (frozen)']);
+  });
+
+  it('puts back a drifted reservation and restarts the container to renew its lease', () => {
+    const observed = convergedState(desired);
+    const drifted = runningInstance(desired, 'db1');
+    const instances = observed.instances.map((instance) => (instance.name === 'db1' ? { ...drifted, devices: { ...drifted.devices, eth0: { ...drifted.devices.eth0, 'ipv4.address': '10.10.10.99' } } } : instance));
+    const plan = planUp(desired, { ...observed, instances });
+    expect(plan.actions.map(describeAction)).toEqual(['~ container db1: eth0 10.10.10.99 → 10.10.10.12 on incusbr0', '~ container db1: restart (renew its DHCP lease for the new address)']);
+    expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([{ args: ['config', 'device', 'set', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'distctl' }]);
+  });
+
+  it('fixes network settings distctl owns, and only those', () => {
+    const observed = convergedState(desired);
+    const plan = planUp(desired, { ...observed, networks: [ownedNetwork(desired, { 'ipv4.nat': 'false', 'dns.domain': 'custom' })] });
+    expect(plan.actions.map(describeAction)).toEqual(['~ network incusbr0: ipv4.nat=true']);
+  });
+
+  it('reports a container that left the topology, and deletes it only with prune', () => {
+    const observed = convergedState(desired);
+    const extra = runningInstance(desired, 'db3', { name: 'db4' });
+    const withExtra = { ...observed, instances: [...observed.instances, extra] };
+    const kept = planUp(desired, withExtra);
+    expect(kept.actions).toEqual([]);
+    expect(kept.notices.map((notice) => notice.code)).toEqual(['extra-instance']);
+    expect(planUp(desired, withExtra, { prune: true }).actions.map(describeAction)).toEqual(['- container db4 (not in the topology (--prune))']);
+  });
+
+  it('refuses to adopt a project, network or container it does not own', () => {
+    const observed = convergedState(desired);
+    const foreign = {
+      project: { ...observed.project!, config: {} },
+      networks: [{ ...ownedNetwork(desired), config: { 'ipv4.address': '10.10.10.1/24' } }],
+      instances: observed.instances.map((instance) => (instance.name === 'db1' ? { ...instance, config: {} } : instance)),
+    };
+    expect(planUp(desired, foreign).conflicts.map((conflict) => conflict.code)).toEqual(['project-not-owned', 'network-not-owned', 'instance-not-owned']);
+  });
+
+  it('refuses a subnet another network already uses', () => {
+    const other = { name: 'lxdbr9', type: 'bridge', managed: true, description: '', config: { 'ipv4.address': '10.10.0.1/16' }, used_by: [] };
+    const plan = planUp(desired, { ...emptyIncus, networks: [other] });
+    expect(plan.conflicts).toEqual([expect.objectContaining({ code: 'subnet-in-use', message: 'subnet 10.10.10.0/24 overlaps network "lxdbr9" (10.10.0.1/16)' })]);
+  });
+
+  it('creates a container with its owner marks and static address in one call', () => {
+    const create = planUp(desired, emptyIncus).actions.find((action) => action.kind === 'create-instance')!;
+    const [call] = incusCallsFor(create, 'distctl');
+    expect(call?.args).toEqual(['create', 'images:ubuntu/22.04', 'auth-server']);
+    expect(call?.project).toBe('distctl');
+    expect(parse(String(call?.input))).toEqual(parse(instanceDefinition(desired.containers[0]!, 'distctl')));
+    expect(parse(String(call?.input))).toEqual({
+      config: { 'user.distctl.owner': 'distctl', 'user.distctl.container': 'auth-server', 'user.distctl.image': 'images:ubuntu/22.04' },
+      devices: { eth0: { type: 'nic', name: 'eth0', network: 'incusbr0', 'ipv4.address': '10.10.10.10' } },
+    });
+  });
+});
+
+describe('planDown', () => {
+  it('removes owned instances, then the network, then the project', () => {
+    expect(planDown(desired, convergedState(desired)).actions.map(describeAction)).toEqual([
+      '- container auth-server (distctl down)',
+      '- container web-server (distctl down)',
+      '- container db1 (distctl down)',
+      '- container db2 (distctl down)',
+      '- container db3 (distctl down)',
+      '- network incusbr0',
+      '- project distctl',
+    ]);
+  });
+
+  it('keeps what is not distctl\'s, and the project holding it', () => {
+    const observed = convergedState(desired);
+    const stranger = { ...runningInstance(desired, 'db1'), name: 'stranger', config: {} };
+    const plan = planDown(desired, { ...observed, instances: [...observed.instances, stranger], networks: [{ ...ownedNetwork(desired), config: {} }] });
+    expect(plan.actions.map(describeAction)).not.toContain('- project distctl');
+    expect(plan.actions.map(describeAction)).not.toContain('- network incusbr0');
+    expect(plan.notices.map((notice) => notice.code)).toEqual(['foreign-instance', 'network-not-owned']);
+  });
+
+  it('has nothing to do when nothing exists', () => {
+    expect(planDown(desired, emptyIncus).actions).toEqual([]);
+  });
+});

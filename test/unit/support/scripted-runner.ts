@@ -1,0 +1,21 @@
+// A Runner that records every command and answers from a script: how unit tests
+// stand in for incus, debootstrap and friends without running them.
+import type { CommandResult, CommandSpec, Runner } from '../../../src/exec/runner.js';
+
+export type Reply = Partial<CommandResult> | Promise<Partial<CommandResult>>;
+
+/** Records every command and answers from a script; unknown commands fail the test loudly. */
+export class ScriptedRunner implements Runner {
+  readonly calls: CommandSpec[] = [];
+  constructor(private readonly script: (cmd: CommandSpec) => Reply | undefined) {}
+  async run(cmd: CommandSpec): Promise<CommandResult> {
+    this.calls.push(cmd);
+    const reply = await this.script(cmd);
+    if (reply === undefined) throw new Error(`unexpected command: ${cmd.bin} ${cmd.args.join(' ')}`);
+    return { exitCode: 0, stdout: '', stderr: '', timedOut: false, ...reply };
+  }
+  /** Commands as `bin args...`, with `work` (a temporary directory) replaced by `<work>`. */
+  lines(work?: string): string[] {
+    return this.calls.map((c) => [c.bin, ...c.args].join(' ')).map((l) => (work === undefined ? l : l.split(work).join('<work>')));
+  }
+}
