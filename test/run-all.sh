@@ -40,7 +40,7 @@ if [ "${DISTCTL_SKIP_INTEGRATION:-}" = 1 ]; then
   integration_note="skipped: DISTCTL_SKIP_INTEGRATION=1"
 elif [ "$(id -u)" != 0 ] && ! command -v incus >/dev/null; then
   integration_note="skipped: incus is not installed and installing it needs root (run as root, or install Incus ≥ 6.0 yourself)"
-elif ! bash test/host/ensure-incus.sh; then
+elif ! bash bin/ensure-incus.sh; then
   tier_status[integration]=failed
   integration_note="failed: the host could not be prepared for Incus (see above)"
 fi

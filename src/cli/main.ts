@@ -116,7 +116,8 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .description('check the host: incus installed and answering, storage, subnet free, image available')
     .addOption(fileOption())
     .addOption(jsonOption())
-    .action(async (options: CommonOptions) => run(options.json, (ui) => doctorCommand({ file: options.file, client: incusClient(), runner: new ExecaRunner(), ui })));
+    .option('--fix', 'repair what can be repaired (as root): install/start Incus and storage, build a missing local image', false)
+    .action(async (options: CommonOptions & { fix: boolean }) => run(options.json, (ui) => doctorCommand({ file: options.file, fix: options.fix, client: incusClient(), runner: new ExecaRunner(), ui })));
 
   const image = program.command('image').description('base images for the containers');
   image

@@ -6,6 +6,8 @@ import { IncusError } from '../incus/errors.js';
 import { OWNER_KEY } from '../incus/types.js';
 import { DistctlError } from '../errors/index.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
+import { fileURLToPath } from 'node:url';
+import { buildImage } from '../image/index.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -15,6 +17,8 @@ export interface Check {
   readonly status: 'ok' | 'warn' | 'fail';
   readonly detail: string;
   readonly fix?: string;
+  /** What `doctor --fix` can do about a failure: prepare the host, or build a missing local image. */
+  readonly repair?: 'host' | { readonly image: string };
 }
 
 const MIN_INCUS = [6, 0];
@@ -24,7 +28,46 @@ const MIN_INCUS = [6, 0];
  * Checks the incus binary and version, the daemon, storage, the subnet against
  * host routes and other networks, and the image. Every failure says what to run.
  */
-export async function doctorCommand(options: { file: string; client: IncusClient; runner: Runner; ui: Ui }): Promise<CommandResult> {
+export async function doctorCommand(options: { file: string; fix: boolean; client: IncusClient; runner: Runner; ui: Ui }): Promise<CommandResult> {
+  let checks = await runChecks(options);
+  const repaired: string[] = [];
+  if (options.fix && checks.some((check) => check.status === 'fail' && check.repair)) {
+    if (checks.some((check) => check.status === 'fail' && check.repair === 'host')) {
+      options.ui.step({ event: 'start', message: 'preparing the host: bin/ensure-incus.sh (Incus, daemon, storage)' });
+      await prepareHost(options.runner);
+      repaired.push('host prepared with bin/ensure-incus.sh');
+      checks = await runChecks(options);
+    }
+    for (const check of checks) {
+      if (check.status !== 'fail' || typeof check.repair !== 'object') continue;
+      const result = await buildImage({ alias: check.repair.image, runner: options.runner, onProgress: (step) => options.ui.step({ event: 'start', message: step }) });
+      repaired.push(`image ${result.alias} built (${result.seconds.toFixed(0)} s)`);
+    }
+    checks = await runChecks(options);
+  }
+
+  const failed = checks.filter((check) => check.status === 'fail').length;
+  const { color } = options.ui;
+  const mark = { ok: color.green('✔'), warn: color.yellow('!'), fail: color.red('✖') };
+  const lines = [...repaired.map((line) => `${color.cyan('fixed:')} ${line}`), ...checks.map((check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`)];
+  const fixable = checks.some((check) => check.status === 'fail' && check.repair);
+  lines.push(failed === 0 ? 'The host is ready.' : `${failed} check${failed === 1 ? '' : 's'} failed.${fixable && !options.fix ? ' `distctl doctor --fix` (as root) repairs the ones marked fixable.' : ''}`);
+  return { exitCode: failed === 0 ? 0 : 1, human: lines.join('\n'), json: { ok: failed === 0, repaired, checks } };
+}
+
+/** Runs the host preparation script shipped with distctl (needs root). */
+async function prepareHost(runner: Runner): Promise<void> {
+  const script = fileURLToPath(new URL('../../bin/ensure-incus.sh', import.meta.url));
+  const result = await runner.run({ bin: 'bash', args: [script], timeoutMs: 20 * 60_000 });
+  if (result.exitCode !== 0) {
+    throw new DistctlError('HOST_PREPARATION_FAILED', `preparing the host failed (bash ${script}, exit ${result.exitCode})`, {
+      details: `${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-12),
+      hint: 'It needs root and the host\'s Debian archive; run the script by hand to see every step.',
+    });
+  }
+}
+
+async function runChecks(options: { file: string; client: IncusClient; runner: Runner }): Promise<Check[]> {
   const checks: Check[] = [];
   const { client } = options;
   let desired: DesiredState | null = null;
@@ -59,7 +102,7 @@ export async function doctorCommand(options: { file: string; client: IncusClient
       checks.push({ name: 'incus daemon', status: 'ok', detail: `answering (server ${version.server ?? 'unknown'})` });
     } catch (error) {
       if (!(error instanceof IncusError)) throw error;
-      checks.push({ name: 'incus daemon', status: 'fail', detail: error.message, fix: error.hint ?? 'Start the daemon.' });
+      checks.push({ name: 'incus daemon', status: 'fail', detail: error.message, fix: `${error.hint ?? 'Start the daemon.'} (\`sudo distctl doctor --fix\` starts it)`, ...(error.kind === 'daemon-down' ? { repair: 'host' as const } : {}) });
     }
   }
 
@@ -71,12 +114,7 @@ export async function doctorCommand(options: { file: string; client: IncusClient
     }
   }
 
-  const failed = checks.filter((check) => check.status === 'fail').length;
-  const { color } = options.ui;
-  const mark = { ok: color.green('✔'), warn: color.yellow('!'), fail: color.red('✖') };
-  const lines = checks.map((check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`);
-  lines.push(failed === 0 ? 'The host is ready.' : `${failed} check${failed === 1 ? '' : 's'} failed.`);
-  return { exitCode: failed === 0 ? 0 : 1, human: lines.join('\n'), json: { ok: failed === 0, checks } };
+  return checks;
 }
 
 function compareVersion(version: string, minimum: readonly number[]): number {
@@ -91,7 +129,7 @@ function compareVersion(version: string, minimum: readonly number[]): number {
 async function storageChecks(client: IncusClient): Promise<Check[]> {
   const pools = await client.json<{ name: string; driver: string }[]>({ args: ['storage', 'list', '--format', 'json'] });
   if (pools.length === 0) {
-    return [{ name: 'storage', status: 'fail', detail: 'no storage pool', fix: 'incus storage create default btrfs size=30GiB (or dir), then incus profile device add default root disk path=/ pool=default' }];
+    return [{ name: 'storage', status: 'fail', detail: 'no storage pool', fix: 'sudo distctl doctor --fix, or: incus storage create default btrfs size=30GiB (or dir), then incus profile device add default root disk path=/ pool=default', repair: 'host' }];
   }
   const profile = await client.json<{ devices: Record<string, Record<string, string>> }>({ args: ['query', '/1.0/profiles/default'] }).catch(() => null);
   const root = profile ? Object.values(profile.devices).find((device) => device.type === 'disk' && device.path === '/') : undefined;
@@ -99,7 +137,7 @@ async function storageChecks(client: IncusClient): Promise<Check[]> {
     { name: 'storage', status: 'ok', detail: pools.map((pool) => `${pool.name} (${pool.driver})`).join(', ') },
     root
       ? { name: 'default profile', status: 'ok', detail: `root disk on pool ${root.pool}` }
-      : { name: 'default profile', status: 'fail', detail: 'the default profile has no root disk, so containers cannot be created', fix: `incus profile device add default root disk path=/ pool=${pools[0]?.name ?? 'default'}` },
+      : { name: 'default profile', status: 'fail', detail: 'the default profile has no root disk, so containers cannot be created', fix: `incus profile device add default root disk path=/ pool=${pools[0]?.name ?? 'default'}`, repair: 'host' },
   ];
 }
 
@@ -141,6 +179,6 @@ async function imageChecks(desired: DesiredState, client: IncusClient): Promise<
     const found = aliases.has(image) || fingerprints.some((fingerprint) => fingerprint.startsWith(image));
     return found
       ? { name: `image ${image}`, status: 'ok', detail: 'available locally' }
-      : { name: `image ${image}`, status: 'fail', detail: 'no local image with this alias', fix: `distctl image build --alias ${image}` };
+      : { name: `image ${image}`, status: 'fail', detail: 'no local image with this alias', fix: `sudo distctl image build --alias ${image} (or distctl doctor --fix)`, repair: { image } };
   });
 }

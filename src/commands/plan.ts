@@ -16,7 +16,7 @@ export async function planCommand(options: { file: string; prune: boolean; showC
   return {
     exitCode: plan.conflicts.length > 0 ? 1 : 0,
     human: renderPlan(plan, options.ui, options.showCalls),
-    json: planJson(plan),
+    json: { ...planJson(plan), incusCalls: options.client.calls },
   };
 }
 

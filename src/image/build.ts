@@ -71,7 +71,7 @@ async function checkHost(runner: Runner, alias: string, project: string, force: 
   const daemon = await runner.run({ bin: 'incus', args: ['query', '/1.0'], timeoutMs: 30_000 });
   if (daemon.exitCode !== 0) {
     throw new DistctlError('INCUS_UNREACHABLE', `The Incus daemon does not answer (\`incus query /1.0\`: ${daemon.stderr.trim() || `exit ${daemon.exitCode}`}).`, {
-      hint: 'Start it (see test/host/ensure-incus.sh) and check you are root or in group incus-admin.',
+      hint: 'Start it (see bin/ensure-incus.sh) and check you are root or in group incus-admin.',
     });
   }
   const previous = await imageAliasTarget(runner, alias, project);

@@ -48,7 +48,7 @@ async function daemonUnavailable(): Promise<string | undefined> {
 }
 
 const skipReason = await daemonUnavailable();
-if (skipReason !== undefined) console.log(`integration tier skipped: ${skipReason} (run test/host/ensure-incus.sh as root)`);
+if (skipReason !== undefined) console.log(`integration tier skipped: ${skipReason} (run bin/ensure-incus.sh as root)`);
 
 /** The IPv4 addresses Incus reports on the instance's eth0 (empty until DHCP completes). */
 async function eth0Addresses(): Promise<string[]> {

@@ -30,7 +30,7 @@ export async function integrationSkipReason(tier: string): Promise<string | unde
   } catch {
     reason = 'incus is not installed';
   }
-  if (reason) console.log(`integration tier skipped (${tier}): ${reason} — run test/host/ensure-incus.sh as root, or \`npm test\` which does`);
+  if (reason) console.log(`integration tier skipped (${tier}): ${reason} — run bin/ensure-incus.sh as root, or \`npm test\` which does`);
   return reason;
 }
 

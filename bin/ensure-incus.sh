@@ -113,7 +113,7 @@ else
       "add the Debian archive to apt, or install incus >= 6.0 yourself"
     IFS='|' read -r uri comps signed <<<"$src"
     {
-      echo "# Written by distctl test/host/ensure-incus.sh: ${CODENAME}-backports from the same archive as ${CODENAME}."
+      echo "# Written by distctl bin/ensure-incus.sh: ${CODENAME}-backports from the same archive as ${CODENAME}."
       echo "Types: deb"
       echo "URIs: ${uri}"
       echo "Suites: ${CODENAME}-backports"
