@@ -22,6 +22,12 @@ export interface DeployServicesOptions {
   readonly onProgress?: Progress;
   /** How long each service may take to answer `/health` (default 60 s). */
   readonly healthTimeoutMs?: number;
+  /**
+   * How long a (re)started service must have been up before its 200 counts
+   * (default 2 s): long enough for a process that cannot bind its port to
+   * have exited, while something else answers on that port.
+   */
+  readonly healthSettleMs?: number;
   readonly fetch?: typeof fetch;
 }
 
@@ -102,7 +108,7 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
         ops: options.ops,
         fetch: fetchImpl,
         timeoutMs: options.healthTimeoutMs ?? 60_000,
-        ...(result.restarted ? { restartBaseline: 0, settleMs: 2_000 } : {}),
+        ...(result.restarted ? { restartBaseline: 0, settleMs: options.healthSettleMs ?? 2_000 } : {}),
       });
       progress({ event: 'done', message: `${result.service.name}: healthy in container ${result.service.container}${result.restarted ? ` (checked ${seconds.toFixed(1)} s after start)` : ''}`, subject: result.service.name });
     }),
@@ -145,7 +151,7 @@ async function deployContainer(container: string, items: readonly PreparedServic
     const current: ServiceProbe = probe.services.get(item.service.name) ?? { deployed: null, active: 'inactive', enabled: '' };
     const hash = artifactHash(item.parts);
     const changed = current.deployed?.artifact !== hash;
-    return { item, current, hash, changed, start: !changed && current.active !== 'active', enable: changed || current.enabled !== 'enabled' };
+    return { item, current, hash, changed, start: !changed && current.active !== 'active', enable: current.enabled !== 'enabled' };
   });
   const changed = plans.filter((plan) => plan.changed);
 

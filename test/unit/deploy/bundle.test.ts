@@ -1,0 +1,107 @@
+// The bundles distctl pushes must run under plain `node` with nothing but the
+// environment contract: no node_modules next to them, no TypeScript loader.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleService } from '../../../src/deploy/bundle.js';
+import { DistctlError } from '../../../src/errors/index.js';
+
+let dir: string;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'distctl-bundle-'));
+});
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts `node file` from an empty directory with exactly `env`, and collects its output. */
+function start(file: string, env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [file], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function getJson(url: string, deadlineMs: number): Promise<{ status: number; body: unknown }> {
+  const until = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+      return { status: response.status, body: await response.json() };
+    } catch (error) {
+      if (Date.now() > until) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+const JWT_SECRET = 'x'.repeat(48);
+
+describe('service bundles', () => {
+  it('the web service bundles into one ES module that serves /health under plain node', async () => {
+    const bundle = await bundleService('web');
+    expect(bundle.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(bundle.code).not.toMatch(/from ["']express["']|require\(["']express["']\)/);
+    const file = join(dir, 'web-main.mjs');
+    await writeFile(file, bundle.code);
+    const [port, deadPort1, deadPort2, deadAuth] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const service = start(file, {
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      JWT_SECRET,
+      AUTH_SERVER_URL: `http://127.0.0.1:${deadAuth}`,
+      SHARD_MAP: JSON.stringify({ defaultShard: 'rsA', ranges: [{ from: 'A', to: 'M', shard: 'rsA' }, { from: 'N', to: 'Z', shard: 'rsB' }], shards: { rsA: { urlEnv: 'DB1_URL' }, rsB: { urlEnv: 'DB2_URL' } } }),
+      DB1_URL: `mongodb://127.0.0.1:${deadPort1}/products_db?replicaSet=rsA`,
+      DB2_URL: `mongodb://127.0.0.1:${deadPort2}/products_db?replicaSet=rsB`,
+    });
+    const health = await getJson(`http://127.0.0.1:${port}/health`, 10_000).catch((error: unknown) => {
+      throw new Error(`bundle did not serve /health: ${String(error)}\n${service.output()}`);
+    });
+    expect(health).toEqual({ status: 200, body: { status: 'ok' } });
+    const ready = await getJson(`http://127.0.0.1:${port}/ready`, 10_000);
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({ shards: { rsA: 'unreachable', rsB: 'unreachable' }, authServer: 'unreachable' });
+    service.child.kill('SIGTERM');
+    expect(await service.exited).toBe(0);
+  });
+
+  it('the auth service bundle stops with one line on stderr when its environment is incomplete', async () => {
+    const bundle = await bundleService('auth');
+    const file = join(dir, 'auth-main.mjs');
+    await writeFile(file, bundle.code);
+    const service = start(file, { PORT: '5000' });
+    expect(await service.exited).toBe(1);
+    expect(service.output()).toMatch(/^auth-server: cannot start: JWT_SECRET must be set/);
+  });
+
+  it('bundling is deterministic and fails with the file and line of a source error', async () => {
+    expect((await bundleService('web')).hash).toBe((await bundleService('web')).hash);
+    const broken = join(dir, 'broken');
+    await mkdir(join(broken, 'auth'), { recursive: true });
+    await writeFile(join(broken, 'auth', 'main.ts'), "import { nothing } from './missing.js';\nconsole.log(nothing);\n");
+    const error = await bundleService('auth', broken).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DistctlError);
+    expect((error as DistctlError).code).toBe('SERVICE_BUNDLE_FAILED');
+    expect((error as DistctlError).details.join('\n')).toMatch(/main\.ts:1:\d+: Could not resolve "\.\/missing\.js"/);
+    const missing = await bundleService('web', broken).catch((caught: unknown) => caught);
+    expect((missing as DistctlError).code).toBe('SERVICE_SOURCE_MISSING');
+  });
+});
