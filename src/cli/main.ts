@@ -12,6 +12,7 @@ import { makeConfirm } from './confirm.js';
 import { deploymentStateDir } from '../state/paths.js';
 import { doctorCommand } from '../commands/doctor.js';
 import { statusCommand } from '../commands/status.js';
+import { exposeCommand } from '../commands/expose.js';
 import { imageBuildCommand } from '../commands/image-build.js';
 import { createUi, readUiSettings, type Ui } from './ui.js';
 
@@ -109,6 +110,17 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           stopped: new Promise<void>((resolve) => process.once('SIGINT', () => resolve())),
         }),
       ),
+    );
+
+  program
+    .command('expose [container:port]')
+    .description('proxy a container port to the host (recorded in topology.yaml, applied at once); without arguments, list exposures')
+    .addOption(fileOption())
+    .addOption(jsonOption())
+    .option('--listen <address:port>', 'host address and port (default 127.0.0.1 and the container port; binding wider is your explicit choice)')
+    .option('--remove', 'stop exposing it', false)
+    .action(async (target: string | undefined, options: CommonOptions & { listen?: string; remove: boolean }) =>
+      run(options.json, (ui) => exposeCommand({ file: options.file, remove: options.remove, client: incusClient(), ui, ...(target ? { target } : {}), ...(options.listen ? { listen: options.listen } : {}) })),
     );
 
   program
