@@ -5,7 +5,6 @@
 # that fails makes the whole run fail.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 
@@ -19,13 +18,14 @@ else
 fi
 say "build (tsc, strict)"
 npm run --silent build || { echo "build failed: fix the TypeScript errors above"; exit 1; }
+npm run --silent typecheck || { echo "typecheck of the tests failed: fix the TypeScript errors above"; exit 1; }
 
 declare -A tier_status
 run_tier() { # name, extra env...
   local name=$1
   say "tier: $name"
-  if npx vitest run --project "$name" --reporter=default --reporter=json --outputFile.json="$results/$name.json"; then
-    tier_status[$name]=passed
+  if npx vitest run --project "$name" --reporter=default --reporter=json --outputFile.json="$results/$name.json" 2>&1 | tee "$results/$name.log"; then
+    tier_status[$name]=ran
   else
     tier_status[$name]=failed
   fi
@@ -56,23 +56,27 @@ else
 fi
 
 say "summary"
-node --input-type=module - "$results" <<'JS'
+node --input-type=module - "$results" "$integration_note" <<'JS'
 import { readdirSync, readFileSync } from 'node:fs';
-const dir = process.argv[2];
+const [dir, integrationNote] = process.argv.slice(2);
 let passed = 0, failed = 0, skipped = 0;
-for (const file of readdirSync(dir)) {
+const order = ['unit', 'mongod', 'integration'];
+for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort((a, b) => order.indexOf(a.replace('.json', '')) - order.indexOf(b.replace('.json', '')))) {
   const report = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8'));
-  passed += report.numPassedTests; failed += report.numFailedTests + (report.numFailedTestSuites ?? 0) - 0;
-  skipped += report.numPendingTests + report.numTodoTests;
-  console.log(`${file.replace('.json', '')}: ${report.numPassedTests} passed, ${report.numFailedTests} failed, ${report.numPendingTests} skipped`);
+  // A file that fails to load has no failed tests but is a failure all the same.
+  const tierFailed = report.numFailedTests + (report.numFailedTests === 0 ? report.numFailedTestSuites : 0);
+  const tierSkipped = report.numPendingTests + report.numTodoTests;
+  passed += report.numPassedTests; failed += tierFailed; skipped += tierSkipped;
+  const tier = file.replace('.json', '');
+  const why = readFileSync(`${dir}/${tier}.log`, 'utf8').replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((line) => /tier skipped/.test(line)).map((line) => line.trim());
+  const verdict = tierFailed > 0 ? 'FAILED' : report.numPassedTests === 0 ? 'SKIPPED' : tierSkipped > 0 ? 'passed, partly skipped' : 'passed';
+  console.log(`tier ${tier}: ${verdict} — ${report.numPassedTests} passed, ${tierFailed} failed, ${tierSkipped} skipped${why.length ? `\n    ${[...new Set(why)].join('\n    ')}` : ''}`);
 }
+if (integrationNote) console.log(`tier integration: ${integrationNote}`);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 JS
 status=0
 for tier in unit mongod integration; do
-  state=${tier_status[$tier]:-not run}
-  [ "$tier" = integration ] && [ -n "$integration_note" ] && state=$integration_note
-  echo "tier $tier: $state"
-  case "$state" in failed*) status=1 ;; esac
+  [ "${tier_status[$tier]:-}" = failed ] && status=1
 done
 exit $status

@@ -2,12 +2,12 @@
 // stand in for incus, debootstrap and friends without running them.
 import type { CommandResult, CommandSpec, Runner } from '../../../src/exec/runner.js';
 
-export type Reply = Partial<CommandResult> | Promise<Partial<CommandResult>>;
+export type Reply = Partial<CommandResult> | undefined | Promise<Partial<CommandResult> | undefined>;
 
 /** Records every command and answers from a script; unknown commands fail the test loudly. */
 export class ScriptedRunner implements Runner {
   readonly calls: CommandSpec[] = [];
-  constructor(private readonly script: (cmd: CommandSpec) => Reply | undefined) {}
+  constructor(private readonly script: (cmd: CommandSpec) => Reply) {}
   async run(cmd: CommandSpec): Promise<CommandResult> {
     this.calls.push(cmd);
     const reply = await this.script(cmd);
