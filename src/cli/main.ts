@@ -2,18 +2,11 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DistctlError, ExitError } from '../errors/index.js';
 import type { CommandResult } from '../commands/result.js';
-import { validateCommand } from '../commands/validate.js';
-import { planCommand } from '../commands/plan.js';
-import { upCommand } from '../commands/up.js';
-import { downCommand } from '../commands/down.js';
+// Command modules are imported when their command runs: `--help` and `validate` stay fast.
 import { ExecaRunner } from '../exec/runner.js';
 import { IncusClient } from '../incus/client.js';
 import { makeConfirm } from './confirm.js';
 import { deploymentStateDir } from '../state/paths.js';
-import { doctorCommand } from '../commands/doctor.js';
-import { statusCommand } from '../commands/status.js';
-import { exposeCommand } from '../commands/expose.js';
-import { imageBuildCommand } from '../commands/image-build.js';
 import { createUi, readUiSettings, type Ui } from './ui.js';
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -45,7 +38,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .description('check topology.yaml: shape and semantics, every problem with file:line and how to fix it')
     .addOption(fileOption())
     .addOption(jsonOption())
-    .action(async (options: CommonOptions) => run(options.json, () => validateCommand({ file: options.file })));
+    .action(async (options: CommonOptions) => run(options.json, async () => (await import('../commands/validate.js')).validateCommand({ file: options.file })));
 
   program
     .command('plan')
@@ -55,7 +48,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .option('--prune', 'include removal of distctl containers no longer in the topology', false)
     .option('--show-calls', 'print the incus commands each change runs', false)
     .action(async (options: CommonOptions & { prune: boolean; showCalls: boolean }) =>
-      run(options.json, (ui) => planCommand({ file: options.file, prune: options.prune, showCalls: options.showCalls, client: incusClient(), ui })),
+      run(options.json, async (ui) => (await import('../commands/plan.js')).planCommand({ file: options.file, prune: options.prune, showCalls: options.showCalls, client: incusClient(), ui })),
     );
 
   program
@@ -68,8 +61,8 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(new Option('--address-timeout <seconds>', 'how long to wait for containers to hold their addresses').default('120').argParser(positiveNumber))
     .addOption(new Option('--concurrency <n>', 'containers created/started at once').default('4').argParser(positiveNumber))
     .action(async (options: CommonOptions & { yes: boolean; prune: boolean; addressTimeout: number | string; concurrency: number | string }) =>
-      run(options.json, (ui) =>
-        upCommand({
+      run(options.json, async (ui) =>
+        (await import('../commands/up.js')).upCommand({
           file: options.file,
           prune: options.prune,
           client: incusClient(),
@@ -89,7 +82,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(jsonOption())
     .option('-y, --yes', 'do not ask for confirmation', false)
     .action(async (options: CommonOptions & { yes: boolean }) =>
-      run(options.json, (ui) => downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes) })),
+      run(options.json, async (ui) => (await import('../commands/down.js')).downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes) })),
     );
 
   program
@@ -99,8 +92,8 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(jsonOption())
     .addOption(new Option('-w, --watch [seconds]', 'refresh until Ctrl-C (default every 2 s)').argParser(positiveNumber))
     .action(async (options: CommonOptions & { watch?: number | true }) =>
-      run(options.json, (ui) =>
-        statusCommand({
+      run(options.json, async (ui) =>
+        (await import('../commands/status.js')).statusCommand({
           file: options.file,
           client: incusClient(),
           ui,
@@ -120,7 +113,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .option('--listen <address:port>', 'host address and port (default 127.0.0.1 and the container port; binding wider is your explicit choice)')
     .option('--remove', 'stop exposing it', false)
     .action(async (target: string | undefined, options: CommonOptions & { listen?: string; remove: boolean }) =>
-      run(options.json, (ui) => exposeCommand({ file: options.file, remove: options.remove, client: incusClient(), ui, ...(target ? { target } : {}), ...(options.listen ? { listen: options.listen } : {}) })),
+      run(options.json, async (ui) => (await import('../commands/expose.js')).exposeCommand({ file: options.file, remove: options.remove, client: incusClient(), ui, ...(target ? { target } : {}), ...(options.listen ? { listen: options.listen } : {}) })),
     );
 
   program
@@ -129,7 +122,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('--fix', 'repair what can be repaired (as root): install/start Incus and storage, build a missing local image', false)
-    .action(async (options: CommonOptions & { fix: boolean }) => run(options.json, (ui) => doctorCommand({ file: options.file, fix: options.fix, client: incusClient(), runner: new ExecaRunner(), ui })));
+    .action(async (options: CommonOptions & { fix: boolean }) => run(options.json, async (ui) => (await import('../commands/doctor.js')).doctorCommand({ file: options.file, fix: options.fix, client: incusClient(), runner: new ExecaRunner(), ui })));
 
   const image = program.command('image').description('base images for the containers');
   image
@@ -141,7 +134,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .option('--force', 'replace an existing image with this alias', false)
     .addOption(jsonOption())
     .action(async (options: { alias: string; suite: string; mirror?: string; force: boolean; json: boolean }) =>
-      run(options.json, (ui) => imageBuildCommand({ alias: options.alias, suite: options.suite, force: options.force, runner: new ExecaRunner(), ui, ...(options.mirror ? { mirror: options.mirror } : {}) })),
+      run(options.json, async (ui) => (await import('../commands/image-build.js')).imageBuildCommand({ alias: options.alias, suite: options.suite, force: options.force, runner: new ExecaRunner(), ui, ...(options.mirror ? { mirror: options.mirror } : {}) })),
     );
 
   return program;
