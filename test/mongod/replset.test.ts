@@ -6,9 +6,8 @@
  * and `distctl status` use — driver from the "host", loopback relay for the
  * localhost exception. Skipped, saying why, when no mongod binary exists.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,26 +20,8 @@ import { renderMongodConfig, waitForMongod } from '../../src/mongo/units.js';
 import { generateKeyFile } from '../../src/mongo/users.js';
 import { desiredState } from '../unit/mongo/desired.js';
 import { LocalOps } from '../unit/mongo/local-ops.js';
+import { freePort, mongodBin } from './support.js';
 
-function findMongod(): string | null {
-  const fromEnv = process.env['MONGOD_BIN'];
-  if (fromEnv) return spawnSync(fromEnv, ['--version']).status === 0 ? fromEnv : null;
-  const which = spawnSync('sh', ['-c', 'command -v mongod'], { encoding: 'utf8' });
-  return which.status === 0 && which.stdout.trim() !== '' ? which.stdout.trim() : null;
-}
-
-const mongodBin = findMongod();
-if (mongodBin === null) {
-  console.log('mongod tier skipped: no mongod binary (set MONGOD_BIN=/path/to/mongod or put mongod on PATH)');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 describe.skipIf(mongodBin === null)('replica set on real mongod processes', () => {
   const ops = new LocalOps();

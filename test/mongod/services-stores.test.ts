@@ -4,9 +4,8 @@
  * checks as the in-memory ones — including w:"majority" writes and the
  * unique username index. Skipped, saying why, when no mongod binary exists.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -16,26 +15,8 @@ import { MongoUserStore } from '../../src/services/auth/mongo-users.js';
 import { openDatabase, type MongoDatabase } from '../../src/services/shared/mongo.js';
 import { MongoProductShardStore } from '../../src/services/web/mongo-products.js';
 import { productShardStoreContract, userStoreContract } from '../unit/services/contract.js';
+import { freePort, mongodBin } from './support.js';
 
-function findMongod(): string | null {
-  const fromEnv = process.env['MONGOD_BIN'];
-  if (fromEnv) return spawnSync(fromEnv, ['--version']).status === 0 ? fromEnv : null;
-  const which = spawnSync('sh', ['-c', 'command -v mongod'], { encoding: 'utf8' });
-  return which.status === 0 && which.stdout.trim() !== '' ? which.stdout.trim() : null;
-}
-
-const mongodBin = findMongod();
-if (mongodBin === null) {
-  console.log('mongod tier skipped: no mongod binary (set MONGOD_BIN=/path/to/mongod or put mongod on PATH)');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 function contractAgainstMongod(mongodPath: string): void {
   describe('Mongo stores against a real mongod', () => {
