@@ -21,6 +21,7 @@ const CONTAINERS = [
 const skipReason = await integrationSkipReason('provisioning');
 const dir = mkdtempSync(join(tmpdir(), 'distctl-it-prov-'));
 const env = { DISTCTL_STATE_DIR: join(dir, 'state') };
+const cli = (args: string[]) => distctl(args, env);
 
 function topology(options: { project?: string; network?: string; subnet?: string; image?: string; containers?: typeof CONTAINERS } = {}): string {
   const subnet = options.subnet ?? SUBNET;
@@ -77,7 +78,7 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
   });
 
   it('plans the whole deployment on an empty project and changes nothing', async () => {
-    const run = await distctl(['plan', '-f', file, '--json']);
+    const run = await cli(['plan', '-f', file, '--json']);
     expect(run.code, run.stderr).toBe(0);
     const plan = run.json as { changes: number; actions: { kind: string }[]; conflicts: unknown[] };
     expect(plan.actions.map((action) => action.kind)).toEqual([
@@ -88,7 +89,7 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
   });
 
   it('brings up three containers, each holding exactly its declared address', async () => {
-    const run = await distctl(['up', '-f', file, '--json']);
+    const run = await cli(['up', '-f', file, '--json']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.events.some((event) => event.event === 'done')).toBe(true);
     const found = await instances();
@@ -100,54 +101,54 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
   });
 
   it('a second up plans zero actions and reads Incus in three calls', async () => {
-    const run = await distctl(['up', '-f', file, '--json']);
+    const run = await cli(['up', '-f', file, '--json']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.json).toMatchObject({ ok: true, applied: 0, actions: [], incusCalls: 3 });
-    const plan = await distctl(['plan', '-f', file, '--json']);
+    const plan = await cli(['plan', '-f', file, '--json']);
     expect((plan.json as { changes: number }).changes).toBe(0);
   });
 
   it('repairs drift: a stopped container is started, a changed address is put back', async () => {
     await incus('stop', '--project', PROJECT, 'db-a');
     await incus('config', 'device', 'set', '--project', PROJECT, 'db-b', 'eth0', `ipv4.address=${SUBNET}.99`);
-    const plan = await distctl(['plan', '-f', file, '--json']);
+    const plan = await cli(['plan', '-f', file, '--json']);
     expect((plan.json as { actions: { kind: string; description: string }[] }).actions.map((action) => action.description)).toEqual([
       `~ container db-b: eth0 ${SUBNET}.99 → ${SUBNET}.12 on ${BRIDGE}`,
       '~ container db-a: start',
       '~ container db-b: restart (renew its DHCP lease for the new address)',
     ]);
-    const run = await distctl(['up', '-f', file, '--json']);
+    const run = await cli(['up', '-f', file, '--json']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     const found = await instances();
     expect(found.get('db-a')).toMatchObject({ status: 'Running', ipv4: [`${SUBNET}.11`] });
     expect(found.get('db-b')).toMatchObject({ status: 'Running', ipv4: [`${SUBNET}.12`] });
-    expect((await distctl(['plan', '-f', file, '--json'])).json).toMatchObject({ changes: 0 });
+    expect((await cli(['plan', '-f', file, '--json'])).json).toMatchObject({ changes: 0 });
   });
 
   it('reports a distctl container that left the topology and removes it only with --prune', async () => {
     const smaller = topology({ containers: CONTAINERS.slice(0, 2) });
-    const kept = await distctl(['up', '-f', smaller, '--json']);
+    const kept = await cli(['up', '-f', smaller, '--json']);
     expect(kept.code).toBe(0);
     expect(JSON.stringify(kept.events)).toContain('container db-b was created by distctl but is no longer in the topology');
     expect((await instances()).has('db-b')).toBe(true);
-    const refused = await distctl(['up', '-f', smaller, '--prune']);
+    const refused = await cli(['up', '-f', smaller, '--prune']);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('Pass --yes');
     expect((await instances()).has('db-b')).toBe(true);
-    const pruned = await distctl(['up', '-f', smaller, '--prune', '--yes', '--json']);
+    const pruned = await cli(['up', '-f', smaller, '--prune', '--yes', '--json']);
     expect(pruned.code, pruned.stdout).toBe(0);
     expect((await instances()).has('db-b')).toBe(false);
-    expect((await distctl(['up', '-f', file, '--json'])).code).toBe(0);
+    expect((await cli(['up', '-f', file, '--json'])).code).toBe(0);
   });
 
   it('never touches what it does not own', async () => {
     await incus('create', testImage, 'stranger', '--project', PROJECT);
     const named = topology({ containers: [...CONTAINERS, { name: 'stranger', ip: `${SUBNET}.20` }] });
-    const run = await distctl(['up', '-f', named]);
+    const run = await cli(['up', '-f', named]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('container "stranger" exists in project distctl-it-prov but was not created by distctl');
     expect(run.stderr).not.toMatch(/\n\s+at /);
-    const noticed = await distctl(['plan', '-f', file, '--json']);
+    const noticed = await cli(['plan', '-f', file, '--json']);
     expect(JSON.stringify((noticed.json as { notices: unknown[] }).notices)).toContain('stranger');
     await incus('delete', '--force', '--project', PROJECT, 'stranger');
   });
@@ -155,12 +156,12 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
   it('refuses a network name that exists but is not distctl\'s, and changes nothing', async () => {
     await incus('network', 'create', FOREIGN_BRIDGE, 'ipv4.address=10.231.12.1/24', 'ipv6.address=none');
     const other = topology({ project: 'distctl-it-prov-b', network: FOREIGN_BRIDGE, subnet: '10.231.12', containers: [{ name: 'x', ip: '10.231.12.10' }] });
-    const run = await distctl(['up', '-f', other]);
+    const run = await cli(['up', '-f', other]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`network "${FOREIGN_BRIDGE}" exists but was not created by distctl`);
     expect((await inventory()).projects).not.toContain('distctl-it-prov-b');
     const overlapping = topology({ project: 'distctl-it-prov-b', network: 'ditprovb0', subnet: '10.231.12', containers: [{ name: 'x', ip: '10.231.12.10' }] });
-    const clash = await distctl(['up', '-f', overlapping]);
+    const clash = await cli(['up', '-f', overlapping]);
     expect(clash.code).toBe(1);
     expect(clash.stderr).toContain(`subnet 10.231.12.0/24 overlaps network "${FOREIGN_BRIDGE}"`);
     await incus('network', 'delete', FOREIGN_BRIDGE);
@@ -168,7 +169,7 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
 
   it('names the image and the fix when the image alias does not exist', async () => {
     const missing = topology({ containers: [...CONTAINERS, { name: 'ghost', ip: `${SUBNET}.30` }], image: 'no-such-image-alias' });
-    const run = await distctl(['up', '-f', missing]);
+    const run = await cli(['up', '-f', missing]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/container ghost: image not available/);
     expect(run.stderr).toContain('distctl image build');
@@ -176,9 +177,9 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
   });
 
   it('down removes exactly what distctl created', async () => {
-    const refused = await distctl(['down', '-f', file]);
+    const refused = await cli(['down', '-f', file]);
     expect(refused.code).toBe(1);
-    const run = await distctl(['down', '-f', file, '--yes', '--json']);
+    const run = await cli(['down', '-f', file, '--yes', '--json']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(await inventory()).toEqual(before);
   });
