@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { build, type Message } from 'esbuild';
 import type { ServiceKind } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
@@ -98,8 +98,21 @@ export async function bundleService(kind: ServiceKind, root: string = DEFAULT_SE
   }
   const output = result.outputFiles.find((file) => file.path.endsWith('.mjs'));
   if (output === undefined) throw new Error(`esbuild produced no main.mjs for ${entry}`);
-  const code = output.text;
+  const code = normalizeSourceComments(output.text, root);
   return { kind, code, hash: createHash('sha256').update(code).digest('hex') };
+}
+
+/**
+ * esbuild heads each bundled module with a `// path/to/file.ts` comment,
+ * relative to the package root. For a copy of the sources elsewhere (say
+ * `tmp/patched/services`) those comments alone would make an unchanged
+ * service's bundle differ, and restart it. Naming the tree's parent `src/` in
+ * them makes the bundle depend only on the sources' content.
+ */
+function normalizeSourceComments(code: string, root: string): string {
+  const parent = relative(PACKAGE_ROOT, dirname(root.replace(/[\\/]+$/, ''))).split(sep).join('/');
+  if (parent === 'src' || parent === '') return code;
+  return code.replaceAll(`\n// ${parent}/`, '\n// src/');
 }
 
 function formatMessage(message: Message): string {

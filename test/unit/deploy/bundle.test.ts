@@ -1,9 +1,10 @@
 // The bundles distctl pushes must run under plain `node` with nothing but the
 // environment contract: no node_modules next to them, no TypeScript loader.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleService } from '../../../src/deploy/bundle.js';
@@ -90,6 +91,22 @@ describe('service bundles', () => {
     const service = start(file, { PORT: '5000' });
     expect(await service.exited).toBe(1);
     expect(service.output()).toMatch(/^auth-server: cannot start: JWT_SECRET must be set/);
+  });
+
+  it('an unchanged copy of the sources elsewhere bundles byte-identical; a changed one does not', async () => {
+    const repo = fileURLToPath(new URL('../../../', import.meta.url));
+    // Inside the checkout, so the copy's imports resolve from node_modules like the originals'.
+    const copy = join(repo, 'tmp', `unit-bundle-${process.pid}`);
+    try {
+      for (const part of ['services', 'errors', 'derive']) await cp(join(repo, 'src', part), join(copy, part), { recursive: true });
+      const original = await bundleService('auth');
+      expect((await bundleService('auth', join(copy, 'services'))).hash).toBe(original.hash);
+      const main = join(copy, 'services', 'auth', 'main.ts');
+      await writeFile(main, (await readFile(main, 'utf8')).replace('auth-server listening on', 'auth-server (changed) listening on'));
+      expect((await bundleService('auth', join(copy, 'services'))).hash).not.toBe(original.hash);
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
   });
 
   it('bundling is deterministic and fails with the file and line of a source error', async () => {
