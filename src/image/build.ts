@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CommandFailedError, DistctlError } from '../errors/index.js';
 import type { CommandSpec, Runner } from '../exec/runner.js';
+import { IncusClient } from '../incus/client.js';
 import { findSuiteSource, pickMirror, readAptSources, type MirrorChoice } from './apt-sources.js';
 import { IMAGE_PACKAGES, IMAGE_TEMPLATES, ROOTFS_REMOVED, imageArchitecture, imageMetadataYaml, rootfsFiles, type ImageArchitecture } from './content.js';
 import { IMAGE_PROJECT, deleteImageIfUnaliased, imageAliasTarget, importImageTarball, pointAlias, readImage } from './store.js';
@@ -53,7 +54,7 @@ async function runChecked(runner: Runner, spec: CommandSpec, hint?: string): Pro
 }
 
 /** Fails fast, before minutes of debootstrap, on anything the build cannot get past. */
-async function checkHost(runner: Runner, alias: string, project: string, force: boolean): Promise<string | undefined> {
+async function checkHost(runner: Runner, client: IncusClient, alias: string, project: string, force: boolean): Promise<string | undefined> {
   const uid = (await runChecked(runner, { bin: 'id', args: ['-u'] })).trim();
   if (uid !== '0') {
     throw new DistctlError('IMAGE_BUILD_NOT_ROOT', `distctl image build must run as root (running as uid ${uid}): debootstrap and chroot need it.`, {
@@ -68,13 +69,13 @@ async function checkHost(runner: Runner, alias: string, project: string, force: 
     }
     throw error;
   }
-  const daemon = await runner.run({ bin: 'incus', args: ['query', '/1.0'], timeoutMs: 30_000 });
+  const daemon = await client.attempt({ args: ['query', '/1.0'], timeoutMs: 30_000 });
   if (daemon.exitCode !== 0) {
     throw new DistctlError('INCUS_UNREACHABLE', `The Incus daemon does not answer (\`incus query /1.0\`: ${daemon.stderr.trim() || `exit ${daemon.exitCode}`}).`, {
       hint: 'Start it (see bin/ensure-incus.sh) and check you are root or in group incus-admin.',
     });
   }
-  const previous = await imageAliasTarget(runner, alias, project);
+  const previous = await imageAliasTarget(client, alias, project);
   if (previous !== undefined && !force) {
     throw new DistctlError('IMAGE_ALIAS_EXISTS', `Image alias \`${alias}\` already exists in project \`${project}\` (image ${previous.slice(0, 12)}).`, {
       hint: 'Pass --force to build a new image and move the alias to it, or use another alias.',
@@ -170,13 +171,14 @@ async function removeWorkDir(runner: Runner, dir: string): Promise<void> {
 export async function buildImage(options: BuildImageOptions): Promise<BuildImageResult> {
   const started = Date.now();
   const { runner, alias } = options;
+  const client = new IncusClient(runner);
   const progress = options.onProgress ?? (() => {});
   const suite = options.suite ?? DEFAULT_SUITE;
   const project = options.project ?? IMAGE_PROJECT;
   const arch = imageArchitecture(options.nodeArch ?? process.arch);
 
   progress('checking host');
-  const previous = await checkHost(runner, alias, project, options.force ?? false);
+  const previous = await checkHost(runner, client, alias, project, options.force ?? false);
   const { mirror, security } = await resolveMirror(options, suite);
 
   const parent = options.workDir ?? '/var/tmp';
@@ -201,19 +203,19 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     });
 
     progress(`importing into Incus (project ${project})`);
-    const fingerprint = await importImageTarball(runner, tarball, project);
+    const fingerprint = await importImageTarball(client, tarball, project);
     try {
-      await pointAlias(runner, alias, fingerprint, previous, project);
+      await pointAlias(client, alias, fingerprint, previous, project);
     } catch (error) {
       // Leave no anonymous image behind when the alias could not be set.
-      await deleteImageIfUnaliased(runner, fingerprint, project).catch(() => false);
+      await deleteImageIfUnaliased(client, fingerprint, project).catch(() => false);
       throw error;
     }
     const replaced =
       previous !== undefined && previous !== fingerprint
-        ? { fingerprint: previous, deleted: await deleteImageIfUnaliased(runner, previous, project) }
+        ? { fingerprint: previous, deleted: await deleteImageIfUnaliased(client, previous, project) }
         : undefined;
-    const image = await readImage(runner, fingerprint, project);
+    const image = await readImage(client, fingerprint, project);
     result = {
       alias,
       fingerprint,

@@ -1,5 +1,6 @@
-import { CommandFailedError, DistctlError } from '../errors/index.js';
-import type { CommandSpec, Runner } from '../exec/runner.js';
+import { DistctlError } from '../errors/index.js';
+import type { IncusClient } from '../incus/client.js';
+import { classifyIncusFailure } from '../incus/errors.js';
 
 /**
  * The project images are built into. Projects created with `features.images=false`
@@ -18,11 +19,8 @@ export interface ImageRecord {
 const IMPORT_TIMEOUT_MS = 15 * 60_000;
 const QUERY_TIMEOUT_MS = 60_000;
 
-async function runIncus(runner: Runner, args: readonly string[], options: { timeoutMs?: number; hint?: string } = {}): Promise<string> {
-  const spec: CommandSpec = { bin: 'incus', args, timeoutMs: options.timeoutMs ?? QUERY_TIMEOUT_MS };
-  const result = await runner.run(spec);
-  if (result.exitCode !== 0) throw new CommandFailedError(['incus', ...args], result.exitCode, result.stderr, { hint: options.hint });
-  return result.stdout;
+async function runIncus(client: IncusClient, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<string> {
+  return (await client.run({ args, timeoutMs: options.timeoutMs ?? QUERY_TIMEOUT_MS })).stdout;
 }
 
 function apiPath(path: string, project: string): string {
@@ -30,14 +28,12 @@ function apiPath(path: string, project: string): string {
 }
 
 /** The fingerprint an image alias points at, or `undefined` when the alias does not exist. */
-export async function imageAliasTarget(runner: Runner, alias: string, project: string = IMAGE_PROJECT): Promise<string | undefined> {
+export async function imageAliasTarget(client: IncusClient, alias: string, project: string = IMAGE_PROJECT): Promise<string | undefined> {
   const args = ['query', apiPath(`/1.0/images/aliases/${encodeURIComponent(alias)}`, project)];
-  const result = await runner.run({ bin: 'incus', args, timeoutMs: QUERY_TIMEOUT_MS });
+  const result = await client.attempt({ args, timeoutMs: QUERY_TIMEOUT_MS });
   if (result.exitCode !== 0) {
     if (/not found/i.test(result.stderr)) return undefined;
-    throw new CommandFailedError(['incus', ...args], result.exitCode, result.stderr, {
-      hint: 'Check that the Incus daemon is running (`incus query /1.0`) and that you may use it (root or group incus-admin).',
-    });
+    throw classifyIncusFailure(['incus', ...args], result);
   }
   const target = (JSON.parse(result.stdout) as { target?: unknown }).target;
   if (typeof target !== 'string') throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `Incus returned image alias \`${alias}\` without a target fingerprint.`);
@@ -45,13 +41,13 @@ export async function imageAliasTarget(runner: Runner, alias: string, project: s
 }
 
 /** Whether an image alias exists in `project` (default: the project distctl builds images into). */
-export async function imageExists(runner: Runner, alias: string, project: string = IMAGE_PROJECT): Promise<boolean> {
-  return (await imageAliasTarget(runner, alias, project)) !== undefined;
+export async function imageExists(client: IncusClient, alias: string, project: string = IMAGE_PROJECT): Promise<boolean> {
+  return (await imageAliasTarget(client, alias, project)) !== undefined;
 }
 
 /** Reads an image's size and aliases. */
-export async function readImage(runner: Runner, fingerprint: string, project: string = IMAGE_PROJECT): Promise<ImageRecord> {
-  const stdout = await runIncus(runner, ['query', apiPath(`/1.0/images/${fingerprint}`, project)]);
+export async function readImage(client: IncusClient, fingerprint: string, project: string = IMAGE_PROJECT): Promise<ImageRecord> {
+  const stdout = await runIncus(client, ['query', apiPath(`/1.0/images/${fingerprint}`, project)]);
   const image = JSON.parse(stdout) as { fingerprint?: string; size?: number; aliases?: { name?: string }[] | null };
   return {
     fingerprint: image.fingerprint ?? fingerprint,
@@ -61,11 +57,8 @@ export async function readImage(runner: Runner, fingerprint: string, project: st
 }
 
 /** Imports a unified image tarball without an alias and returns its fingerprint. */
-export async function importImageTarball(runner: Runner, tarball: string, project: string = IMAGE_PROJECT): Promise<string> {
-  const stdout = await runIncus(runner, ['image', 'import', tarball, '--project', project], {
-    timeoutMs: IMPORT_TIMEOUT_MS,
-    hint: 'Check free space in the Incus storage (`incus storage info default`) and the daemon log.',
-  });
+export async function importImageTarball(client: IncusClient, tarball: string, project: string = IMAGE_PROJECT): Promise<string> {
+  const stdout = await runIncus(client, ['image', 'import', tarball, '--project', project], { timeoutMs: IMPORT_TIMEOUT_MS });
   const fingerprint = /fingerprint:\s*([0-9a-f]{64})/i.exec(stdout)?.[1];
   if (fingerprint === undefined) {
     throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `\`incus image import ${tarball}\` did not report a fingerprint.`, {
@@ -79,12 +72,12 @@ export async function importImageTarball(runner: Runner, tarball: string, projec
  * Points `alias` at `fingerprint`: creates it, or when it already names another image,
  * retargets it with one API call so the alias is never missing in between.
  */
-export async function pointAlias(runner: Runner, alias: string, fingerprint: string, previous: string | undefined, project: string = IMAGE_PROJECT): Promise<void> {
+export async function pointAlias(client: IncusClient, alias: string, fingerprint: string, previous: string | undefined, project: string = IMAGE_PROJECT): Promise<void> {
   if (previous === undefined) {
-    await runIncus(runner, ['image', 'alias', 'create', alias, fingerprint, '--project', project]);
+    await runIncus(client, ['image', 'alias', 'create', alias, fingerprint, '--project', project]);
     return;
   }
-  await runIncus(runner, [
+  await runIncus(client, [
     'query',
     '-X',
     'PUT',
@@ -95,9 +88,9 @@ export async function pointAlias(runner: Runner, alias: string, fingerprint: str
 }
 
 /** Deletes an image unless some alias still names it; returns whether it was deleted. */
-export async function deleteImageIfUnaliased(runner: Runner, fingerprint: string, project: string = IMAGE_PROJECT): Promise<boolean> {
-  const image = await readImage(runner, fingerprint, project);
+export async function deleteImageIfUnaliased(client: IncusClient, fingerprint: string, project: string = IMAGE_PROJECT): Promise<boolean> {
+  const image = await readImage(client, fingerprint, project);
   if (image.aliases.length > 0) return false;
-  await runIncus(runner, ['image', 'delete', fingerprint, '--project', project]);
+  await runIncus(client, ['image', 'delete', fingerprint, '--project', project]);
   return true;
 }

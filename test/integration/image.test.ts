@@ -3,6 +3,7 @@
 // project and bridge and removes both afterwards, even when a check fails.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecaRunner, type Runner } from '../../src/exec/runner.js';
+import { IncusClient } from '../../src/incus/client.js';
 import { IMAGE_PROJECT, imageAliasTarget, imageExists } from '../../src/image/index.js';
 
 const IMAGE_ALIAS = 'debian12-distctl';
@@ -13,6 +14,7 @@ const RESERVED_IP = '10.213.78.10';
 const INSTANCE = 'itest-image';
 
 const runner: Runner = new ExecaRunner();
+const client = new IncusClient(runner);
 
 // `incus network/project create` and `incus init` read YAML from a non-terminal stdin
 // and wait for EOF, so every call gets an empty one.
@@ -73,11 +75,11 @@ describe.skipIf(skipReason !== undefined)(`image ${IMAGE_ALIAS} on a live Incus`
   });
 
   it('the image alias exists in the default project and is visible from a project sharing its images', async () => {
-    const exists = await imageExists(runner, IMAGE_ALIAS);
+    const exists = await imageExists(client, IMAGE_ALIAS);
     expect(exists, `image alias ${IMAGE_ALIAS} is missing: build it with \`distctl image build\` (the test command does this first)`).toBe(true);
-    expect(await imageExists(runner, 'distctl-no-such-alias')).toBe(false);
+    expect(await imageExists(client, 'distctl-no-such-alias')).toBe(false);
     // features.images=false: the project resolves the alias to the default project's image.
-    expect(await imageAliasTarget(runner, IMAGE_ALIAS, PROJECT)).toBe(await imageAliasTarget(runner, IMAGE_ALIAS, IMAGE_PROJECT));
+    expect(await imageAliasTarget(client, IMAGE_ALIAS, PROJECT)).toBe(await imageAliasTarget(client, IMAGE_ALIAS, IMAGE_PROJECT));
   });
 
   it('a container from it runs systemd as PID 1 and holds its reserved IPv4 on eth0', async () => {

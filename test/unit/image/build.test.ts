@@ -239,7 +239,7 @@ describe('buildImage', () => {
   it('deletes the just-imported image when the alias cannot be created', async () => {
     const captured: { work?: string } = {};
     const runner = hostRunner({ aliasCreateFails: true }, captured);
-    await expect(buildImage(options(runner))).rejects.toMatchObject({ code: 'COMMAND_FAILED' });
+    await expect(buildImage(options(runner))).rejects.toMatchObject({ code: 'INCUS_FAILED' });
     expect(runner.lines(captured.work)).toContain(`incus image delete ${NEW_FP} --project default`);
     expect(await readdir(parent)).toEqual([]);
   });
