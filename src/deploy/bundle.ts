@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { access } from 'node:fs/promises';
+import { access, realpath } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative, sep } from 'node:path';
 import { build, type Message } from 'esbuild';
@@ -98,7 +98,8 @@ export async function bundleService(kind: ServiceKind, root: string = DEFAULT_SE
   }
   const output = result.outputFiles.find((file) => file.path.endsWith('.mjs'));
   if (output === undefined) throw new Error(`esbuild produced no main.mjs for ${entry}`);
-  const code = normalizeSourceComments(output.text, root);
+  // esbuild names files by their real path; a symlinked tree must be compared the same way.
+  const code = normalizeSourceComments(output.text, await realpath(root));
   return { kind, code, hash: createHash('sha256').update(code).digest('hex') };
 }
 
@@ -110,7 +111,7 @@ export async function bundleService(kind: ServiceKind, root: string = DEFAULT_SE
  * them makes the bundle depend only on the sources' content.
  */
 function normalizeSourceComments(code: string, root: string): string {
-  const parent = relative(PACKAGE_ROOT, dirname(root.replace(/[\\/]+$/, ''))).split(sep).join('/');
+  const parent = relative(PACKAGE_ROOT, dirname(root)).split(sep).join('/');
   if (parent === 'src' || parent === '') return code;
   return code.replaceAll(`\n// ${parent}/`, '\n// src/');
 }
