@@ -53,7 +53,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
 
   program
     .command('up')
-    .description('create or converge the network and containers (idempotent: a second run changes nothing)')
+    .description('create or converge network, containers, databases and services (idempotent: a second run changes nothing)')
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('-y, --yes', 'do not ask before deleting (with --prune)', false)
@@ -99,6 +99,53 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           ui,
           stateDirFor: (project) => deploymentStateDir(project),
           watchSeconds: options.watch === undefined ? null : options.watch === true ? 2 : options.watch,
+          write: (text) => process.stdout.write(text),
+          stopped: new Promise<void>((resolve) => process.once('SIGINT', () => resolve())),
+        }),
+      ),
+    );
+
+  program
+    .command('deploy')
+    .description("push the services' code, environment and units to their containers; restart only what changed")
+    .argument('[services...]', 'services to deploy (default: all)')
+    .addOption(fileOption())
+    .addOption(jsonOption())
+    .option('--services-src <dir>', 'bundle the services from this directory (auth/main.ts, web/main.ts) instead of the shipped ones')
+    .addOption(new Option('--health-timeout <seconds>', 'how long each service may take to answer /health').default('60').argParser(positiveNumber))
+    .action(async (services: string[], options: CommonOptions & { servicesSrc?: string; healthTimeout: number | string }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/deploy.js')).deployCommand({
+          file: options.file,
+          services,
+          client: incusClient(),
+          ui,
+          stateDirFor: (project) => deploymentStateDir(project),
+          ...(options.servicesSrc === undefined ? {} : { servicesSource: options.servicesSrc }),
+          healthTimeoutMs: Number(options.healthTimeout) * 1000,
+        }),
+      ),
+    );
+
+  program
+    .command('logs')
+    .description("journal of a unit inside a container (default: the container's only unit)")
+    .argument('<container>', 'container name from the topology')
+    .argument('[unit]', 'unit, e.g. web-server or mongod-27018.service')
+    .addOption(new Option('--file <path>', 'topology file (-f is --follow here)').default('./topology.yaml'))
+    .addOption(jsonOption())
+    .addOption(new Option('-n, --lines <n>', 'how many recent lines').default('50').argParser(positiveNumber))
+    .option('-f, --follow', 'keep printing new entries until Ctrl-C', false)
+    .action(async (container: string, unit: string | undefined, options: CommonOptions & { lines: number | string; follow: boolean }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/logs.js')).logsCommand({
+          file: options.file,
+          container,
+          ...(unit === undefined ? {} : { unit }),
+          lines: Number(options.lines),
+          follow: options.follow,
+          client: incusClient(),
+          ui,
           write: (text) => process.stdout.write(text),
           stopped: new Promise<void>((resolve) => process.once('SIGINT', () => resolve())),
         }),

@@ -7,6 +7,8 @@ import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { ensureMongoTier } from '../mongo/up.js';
+import { deployServices } from '../deploy/index.js';
+import { summarizeDeploy } from './deploy.js';
 import { instanceAddresses, observeIncus } from '../observe/incus.js';
 import { describeAction } from '../plan/calls.js';
 import { planUp } from '../plan/index.js';
@@ -63,6 +65,11 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
         await admin.close();
       }
     },
+  },
+  {
+    name: 'services',
+    applies: (desired) => desired.services.length > 0,
+    run: async ({ desired, ops, secrets, progress }) => summarizeDeploy((await deployServices({ desired, ops, secrets, onProgress: progress })).services),
   },
 ];
 
