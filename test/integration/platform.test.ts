@@ -125,6 +125,21 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
     expect(firstUp.stderr).not.toMatch(/internal error/);
   });
 
+  it('rendered and installed every mongod unit and config before the database tier failed', async () => {
+    for (const port of [27017, 27018, 27019]) {
+      const unit = await incus('exec', 'db', '--project', PROJECT, '--', 'cat', `/etc/systemd/system/mongod-${port}.service`);
+      expect(unit).toContain(`ExecStart=/usr/bin/mongod --config /etc/mongod-${port}.conf`);
+      expect(unit).toContain('Restart=on-failure');
+      const config = await incus('exec', 'db', '--project', PROJECT, '--', 'cat', `/etc/mongod-${port}.conf`);
+      expect(config).toContain(`port: ${port}`);
+      expect(config).toContain(`bindIp: ${SUBNET}.12,127.0.0.1`);
+      const load = await incus('exec', 'db', '--project', PROJECT, '--', 'systemctl', 'show', '-p', 'LoadState', '--value', `mongod-${port}.service`);
+      expect(load.trim()).toBe('loaded');
+    }
+    const keyfile = await incus('exec', 'db', '--project', PROJECT, '--', 'stat', '-c', '%a %U', '/etc/mongodb-keyfile');
+    expect(keyfile.trim()).toBe('400 mongodb');
+  });
+
   it('over the proxy on 127.0.0.1: /docs is served and /health is ok', async () => {
     const docs = await fetch(`${webUrl}/docs`, { signal: AbortSignal.timeout(10_000) });
     expect(docs.status).toBe(200);
