@@ -26,6 +26,6 @@ export async function downCommand(options: { file: string; client: IncusClient; 
   return {
     exitCode: 0,
     human: `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}`,
-    json: { ok: true, removed: plan.actions.map(describeAction), notices: plan.notices },
+    json: { ok: true, removed: plan.actions.map(describeAction), notices: plan.notices, incusCalls: client.calls },
   };
 }

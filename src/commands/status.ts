@@ -55,7 +55,7 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         status = await observe();
       }
     }
-    return { exitCode: status.differences.length === 0 ? 0 : 1, human: renderStatus(status, options.ui), json: statusJson(status) };
+    return { exitCode: status.differences.length === 0 ? 0 : 1, human: renderStatus(status, options.ui), json: { ...statusJson(status), incusCalls: options.client.calls } };
   } finally {
     await mongo.close();
   }

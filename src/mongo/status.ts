@@ -66,22 +66,24 @@ export async function observeMongo(desired: DesiredState, admin: MongoAdmin, opt
 }
 
 /**
- * replSetGetStatus of one set, asked of its members in priority order until
- * one answers, so a stopped preferred primary does not hide the rest.
+ * replSetGetStatus of one set, asked of every member at once (a dead member
+ * costs one timeout, not one per member); the answer of the highest-priority
+ * member that replied is used, so a stopped preferred primary does not hide the rest.
  */
 export async function readReplicaSetStatus(set: DerivedReplicaSet, admin: MongoAdmin, credentials: Credentials | undefined): Promise<ReplicaSetStatus> {
+  const members = byPriority(set.members);
+  const answers = await Promise.allSettled(members.map((member) => admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials })));
   const errors: string[] = [];
-  for (const member of byPriority(set.members)) {
-    try {
-      const reply = await admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials });
-      return { name: set.name, reachable: true, initiated: true, ...membersFromReply(set, reply), reportedBy: member.host };
-    } catch (error) {
-      if (hasCode(error, MongoErrorCode.NotYetInitialized)) {
-        const members = set.members.map((m) => ({ host: m.host, container: m.container, port: m.port, state: 'NOT_INITIATED', health: null, lagSeconds: null }));
-        return { name: set.name, reachable: true, initiated: false, primary: null, reportedBy: member.host, members };
-      }
-      errors.push(`${member.host}: ${describeMongoError(error)}`);
+  for (const [index, answer] of answers.entries()) {
+    const member = members[index]!;
+    if (answer.status === 'fulfilled') {
+      return { name: set.name, reachable: true, initiated: true, ...membersFromReply(set, answer.value), reportedBy: member.host };
     }
+    if (hasCode(answer.reason, MongoErrorCode.NotYetInitialized)) {
+      const notInitiated = set.members.map((m) => ({ host: m.host, container: m.container, port: m.port, state: 'NOT_INITIATED', health: null, lagSeconds: null }));
+      return { name: set.name, reachable: true, initiated: false, primary: null, reportedBy: member.host, members: notInitiated };
+    }
+    errors.push(`${member.host}: ${describeMongoError(answer.reason)}`);
   }
   return { name: set.name, reachable: false, error: errors.join('; ') };
 }
