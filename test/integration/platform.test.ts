@@ -7,11 +7,11 @@
 // logs, and a down that leaves nothing behind. Own project, bridge and subnet;
 // everything removed in afterAll even when a check fails.
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distctl, incus, incusJson, integrationSkipReason, removeTestResources, repoRoot, testImage, type CliRun } from './support.js';
+import { freePort } from '../support/ports.js';
 
 const PROJECT = 'distctl-it-platform';
 const BRIDGE = 'ditplat0';
@@ -25,14 +25,6 @@ const dir = mkdtempSync(join(tmpdir(), 'distctl-it-platform-'));
 const patchedSources = join(repoRoot, 'tmp', `it-platform-${process.pid}`);
 const env = { DISTCTL_STATE_DIR: join(dir, 'state') };
 
-/** A port on 127.0.0.1 nothing listens on right now, for the proxy device. */
-async function freeLoopbackPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function writeTopology(webPort: number): string {
   const file = join(dir, 'topology.yaml');
@@ -96,7 +88,7 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
   beforeAll(async () => {
     const leftovers = await removeTestResources(PROJECT, [BRIDGE]);
     if (leftovers.length > 0) throw new Error(`cannot clear leftovers of an earlier run:\n${leftovers.join('\n')}`);
-    const webPort = await freeLoopbackPort();
+    const webPort = await freePort();
     webUrl = `http://127.0.0.1:${webPort}`;
     file = writeTopology(webPort);
     firstUp = await distctl(['up', '-f', file, '--yes', '--json'], env);

@@ -1,7 +1,6 @@
 // Shared by the real-mongod tier: finding a mongod binary (and saying in one
-// line when there is none) and picking free loopback ports.
+// line when there is none).
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
 
 function findMongod(): string | null {
   const fromEnv = process.env['MONGOD_BIN'];
@@ -16,11 +15,4 @@ if (mongodBin === null) {
   console.log('mongod tier skipped: no mongod binary (set MONGOD_BIN=/path/to/mongod or put mongod on PATH)');
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return typeof address === 'object' && address ? address.port : 0;
-}
+export { freePort } from '../support/ports.js';

@@ -2,13 +2,13 @@
 // environment contract: no node_modules next to them, no TypeScript loader.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleService } from '../../../src/deploy/bundle.js';
 import { DistctlError } from '../../../src/errors/index.js';
+import { freePort } from '../../support/ports.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
@@ -22,13 +22,6 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Starts `node file` from an empty directory with exactly `env`, and collects its output. */
 function start(file: string, env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
