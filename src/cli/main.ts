@@ -100,7 +100,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           stateDirFor: (project) => deploymentStateDir(project),
           watchSeconds: options.watch === undefined ? null : options.watch === true ? 2 : options.watch,
           write: (text) => process.stdout.write(text),
-          stopped: new Promise<void>((resolve) => process.once('SIGINT', () => resolve())),
+          ...(options.watch === undefined ? {} : { stopped: interrupted() }),
         }),
       ),
     );
@@ -147,7 +147,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           client: incusClient(),
           ui,
           write: (text) => process.stdout.write(text),
-          stopped: new Promise<void>((resolve) => process.once('SIGINT', () => resolve())),
+          ...(options.follow ? { stopped: interrupted() } : {}),
         }),
       ),
     );
@@ -185,6 +185,15 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     );
 
   return program;
+}
+
+/**
+ * Resolves on Ctrl-C, for commands that run until interrupted (--watch,
+ * --follow) and then finish cleanly. Only those install it: elsewhere Ctrl-C
+ * keeps its default of ending the process.
+ */
+function interrupted(): Promise<void> {
+  return new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
 }
 
 function incusClient(): IncusClient {
