@@ -21,7 +21,7 @@ export function classifyIncusFailure(argv: readonly string[], result: CommandRes
   if (result.timedOut) {
     return new IncusError(argv, result, 'timeout', `\`${shown}\` did not finish in time`, 'Check that the Incus daemon is responsive (`incus info`), then run the command again.');
   }
-  if (/permission denied/i.test(said) && /unix\.socket|\/1\.0/.test(said)) {
+  if ((/permission denied/i.test(said) && /unix\.socket|\/1\.0/.test(said)) || /needed permissions to talk to the incus daemon/i.test(said)) {
     return new IncusError(argv, result, 'permission-denied', `permission denied talking to the Incus daemon (\`${shown}\`)`, 'Run distctl as root, or add your user to the `incus-admin` group (`sudo usermod -aG incus-admin $USER`, then log in again).');
   }
   if (/unix\.socket.*(no such file|connection refused)|daemon.*(not running|doesn't appear)|Is the daemon running/i.test(said)) {

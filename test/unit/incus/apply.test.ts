@@ -20,6 +20,7 @@ describe('IncusClient', () => {
 
   it.each([
     ['Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: permission denied', 'permission-denied', 'incus-admin'],
+    ["Error: You don't have the needed permissions to talk to the incus daemon (socket path: /var/lib/incus/unix.socket)", 'permission-denied', 'incus-admin'],
     ['Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: no such file or directory', 'daemon-down', 'waitready'],
     ['Error: Image "nope" not found', 'image-not-found', 'distctl image build'],
     ['Error: Failed creating instance record: Add instance info to the database: This "instances" entry already exists', 'already-exists', 'distctl plan'],
