@@ -82,7 +82,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(jsonOption())
     .option('-y, --yes', 'do not ask for confirmation', false)
     .action(async (options: CommonOptions & { yes: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/down.js')).downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes) })),
+      run(options.json, async (ui) => (await import('../commands/down.js')).downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes), stateDirFor: (project) => deploymentStateDir(project) })),
     );
 
   program

@@ -6,26 +6,48 @@ import { observeIncus } from '../observe/incus.js';
 import { describeAction } from '../plan/calls.js';
 import { planDown } from '../plan/index.js';
 import { loadDeployment } from './context.js';
+import { rm, stat } from 'node:fs/promises';
 import type { CommandResult } from './result.js';
 
-/** `distctl down`: removes the instances, network and project distctl created for this topology, and nothing else. */
-export async function downCommand(options: { file: string; client: IncusClient; ui: Ui; confirm: (question: string) => Promise<boolean> }): Promise<CommandResult> {
+/**
+ * `distctl down`: removes the instances, network and project distctl created
+ * for this topology, and nothing else. Once the project itself is gone, the
+ * deployment's host-side state (its secrets) goes too: nothing is left that
+ * they could open. While anything remains, they are kept.
+ */
+export async function downCommand(options: { file: string; client: IncusClient; ui: Ui; confirm: (question: string) => Promise<boolean>; stateDirFor: (project: string) => string }): Promise<CommandResult> {
   const { ui, client } = options;
   const { desired } = await loadDeployment(options.file);
   const observed = await observeIncus(client, desired.project);
   const plan = planDown(desired, observed);
   for (const notice of plan.notices) ui.step({ event: 'info', message: `${notice.subject} ${notice.message}` });
+  const stateDir = options.stateDirFor(desired.project);
   if (plan.actions.length === 0) {
-    return { exitCode: 0, human: `Nothing to remove: no distctl resources for project ${desired.project}.`, json: { ok: true, removed: [], notices: plan.notices } };
+    const removedState = observed.project === null && (await removeState(stateDir));
+    return {
+      exitCode: 0,
+      human: `Nothing to remove in Incus: no distctl resources for project ${desired.project}.${removedState ? ` Removed its leftover state ${stateDir}.` : ''}`,
+      json: { ok: true, removed: removedState ? [`state ${stateDir}`] : [], notices: plan.notices },
+    };
   }
   const question = `Remove ${plan.actions.map(describeAction).map((line) => line.replace(/^- /, '')).join(', ')}? All data in these containers is lost.`;
   if (!(await options.confirm(question))) {
     throw new DistctlError('ABORTED', 'down aborted: nothing was removed', { hint: 'Run again and confirm, or pass --yes.' });
   }
   await applyPlan(client, plan, { onProgress: (event) => ui.step(event) });
+  const projectRemoved = plan.actions.some((action) => action.kind === 'delete-project');
+  const removedState = projectRemoved && (await removeState(stateDir));
+  const removed = [...plan.actions.map(describeAction), ...(removedState ? [`- state ${stateDir} (secrets)`] : [])];
   return {
     exitCode: 0,
-    human: `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}`,
-    json: { ok: true, removed: plan.actions.map(describeAction), notices: plan.notices, incusCalls: client.calls },
+    human: `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}${removedState ? ' and the deployment\'s secrets' : projectRemoved ? '' : `; secrets kept in ${stateDir} while resources remain`}`,
+    json: { ok: true, removed, notices: plan.notices, incusCalls: client.calls },
   };
+}
+
+/** Deletes a deployment's state directory; false when there was none. */
+async function removeState(stateDir: string): Promise<boolean> {
+  const exists = await stat(stateDir).then(() => true, () => false);
+  if (exists) await rm(stateDir, { recursive: true, force: true });
+  return exists;
 }

@@ -2,7 +2,7 @@
 // project, up of a multi-container topology with static IPs, a second up with
 // zero actions, drift repair, ownership conflicts, and a down that leaves no
 // trace. Own project, bridges and subnets; everything removed in afterAll.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -179,8 +179,10 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
   it('down removes exactly what distctl created', async () => {
     const refused = await cli(['down', '-f', file]);
     expect(refused.code).toBe(1);
+    expect(existsSync(join(env.DISTCTL_STATE_DIR, PROJECT))).toBe(true);
     const run = await cli(['down', '-f', file, '--yes', '--json']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(await inventory()).toEqual(before);
+    expect(existsSync(join(env.DISTCTL_STATE_DIR, PROJECT))).toBe(false);
   });
 });
