@@ -4,6 +4,7 @@ import { DistctlError } from '../errors/index.js';
 import { formatProblem, requireTopology } from '../topology/load.js';
 import type { Topology } from '../topology/schema.js';
 import type { Plan } from '../plan/types.js';
+import { lockDeployment } from '../state/lock.js';
 
 /** A valid topology with its derived desired state: the first two stages every command shares. */
 export interface Deployment {
@@ -26,4 +27,14 @@ export function assertNoConflicts(plan: Plan): void {
     details: plan.conflicts.map((conflict) => `${conflict.message} — ${conflict.hint}`),
     hint: 'distctl only changes what it created. Resolve the conflicts above, then run again.',
   });
+}
+
+/** Runs `work` holding the deployment's lock, so two commands never change one deployment at once. */
+export async function whileLocked<T>(stateDir: string, command: string, work: () => Promise<T>): Promise<T> {
+  const release = await lockDeployment(stateDir, command);
+  try {
+    return await work();
+  } finally {
+    await release();
+  }
 }

@@ -8,7 +8,7 @@ import { IncusContainerOps } from '../incus/container-ops.js';
 import { observeIncus } from '../observe/incus.js';
 import { openSecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
-import { loadDeployment } from './context.js';
+import { loadDeployment, whileLocked, type Deployment } from './context.js';
 import type { CommandResult } from './result.js';
 
 /** Options of `distctl deploy`, merged by the CLI. */
@@ -37,9 +37,13 @@ export function summarizeDeploy(services: readonly DeployedService[]): string {
  * units to their (existing) containers and restart only what changed.
  */
 export async function deployCommand(options: DeployOptions): Promise<CommandResult> {
+  const deployment = await loadDeployment(options.file);
+  return whileLocked(options.stateDirFor(deployment.desired.project), 'deploy', () => deploy(options, deployment));
+}
+
+async function deploy(options: DeployOptions, { desired, warnings }: Deployment): Promise<CommandResult> {
   const started = Date.now();
   const { ui, client } = options;
-  const { desired, warnings } = await loadDeployment(options.file);
   for (const warning of warnings) ui.step({ event: 'info', message: `topology warning: ${warning}` });
   const selected = selectServices(desired, options.services);
   await requireRunningContainers(client, desired, [...new Set(selected.map((service) => service.container))]);

@@ -5,9 +5,19 @@ import type { IncusClient } from '../incus/client.js';
 import { observeIncus } from '../observe/incus.js';
 import { describeAction } from '../plan/calls.js';
 import { planDown } from '../plan/index.js';
-import { loadDeployment } from './context.js';
+import { loadDeployment, whileLocked } from './context.js';
+import type { DesiredState } from '../derive/types.js';
 import { rm, stat } from 'node:fs/promises';
 import type { CommandResult } from './result.js';
+
+/** Options of `distctl down`, merged by the CLI. */
+export interface DownOptions {
+  readonly file: string;
+  readonly client: IncusClient;
+  readonly ui: Ui;
+  readonly confirm: (question: string) => Promise<boolean>;
+  readonly stateDirFor: (project: string) => string;
+}
 
 /**
  * `distctl down`: removes the instances, network and project distctl created
@@ -15,9 +25,13 @@ import type { CommandResult } from './result.js';
  * deployment's host-side state (its secrets) goes too: nothing is left that
  * they could open. While anything remains, they are kept.
  */
-export async function downCommand(options: { file: string; client: IncusClient; ui: Ui; confirm: (question: string) => Promise<boolean>; stateDirFor: (project: string) => string }): Promise<CommandResult> {
-  const { ui, client } = options;
+export async function downCommand(options: DownOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
+  return whileLocked(options.stateDirFor(desired.project), 'down', () => tearDown(options, desired));
+}
+
+async function tearDown(options: DownOptions, desired: DesiredState): Promise<CommandResult> {
+  const { ui, client } = options;
   const observed = await observeIncus(client, desired.project);
   const plan = planDown(desired, observed);
   for (const notice of plan.notices) ui.step({ event: 'info', message: `${notice.subject} ${notice.message}` });

@@ -14,7 +14,7 @@ import { describeAction } from '../plan/calls.js';
 import { planUp } from '../plan/index.js';
 import { openSecretStore, type SecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
-import { assertNoConflicts, loadDeployment } from './context.js';
+import { assertNoConflicts, loadDeployment, whileLocked, type Deployment } from './context.js';
 import type { CommandResult } from './result.js';
 
 /** Options of `distctl up`, already merged from flags and defaults by the CLI. */
@@ -80,9 +80,13 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
  * A second run plans nothing and changes nothing.
  */
 export async function upCommand(options: UpOptions): Promise<CommandResult> {
+  const deployment = await loadDeployment(options.file);
+  return whileLocked(options.stateDirFor(deployment.desired.project), 'up', () => converge(options, deployment));
+}
+
+async function converge(options: UpOptions, deployment: Deployment): Promise<CommandResult> {
   const started = Date.now();
   const { ui, client } = options;
-  const deployment = await loadDeployment(options.file);
   for (const warning of deployment.warnings) ui.step({ event: 'info', message: `topology warning: ${warning}` });
   const { desired } = deployment;
 
