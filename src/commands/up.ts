@@ -158,6 +158,7 @@ async function convergeContainers(options: UpOptions, desired: DesiredState): Pr
   for (const notice of plan.notices) ui.step({ event: 'info', message: `${notice.subject} ${notice.message}` });
 
   const deletions = plan.actions.filter((action) => action.kind === 'delete-instance');
+  if (deletions.length > 0) ui.stop();
   if (deletions.length > 0 && !(await options.confirm(`Delete ${deletions.map(describeAction).join(', ')}?`))) {
     throw new DistctlError('ABORTED', 'up aborted: deletions were not confirmed; nothing was changed', { hint: 'Run again and confirm, or pass --yes.' });
   }

@@ -74,7 +74,7 @@ function thrown(call: () => unknown): DistctlError {
   throw new Error('expected a DistctlError, nothing was thrown');
 }
 
-const ui = createUi({ json: false, isTty: false, noColor: true, ci: true });
+const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 });
 const client = new IncusClient({ run: async () => Promise.reject(new Error('no incus in unit tests')) });
 
 describe('resolveLogTarget', () => {
