@@ -164,6 +164,51 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     );
 
   program
+    .command('export')
+    .description('write the deployment (container backups, topology, secrets) to a bundle directory that `import` restores on another Incus host')
+    .addOption(fileOption())
+    .addOption(jsonOption())
+    .option('-o, --output <dir>', 'bundle directory (must not exist or be empty; default ./distctl-export-<project>-<time>)')
+    .addOption(new Option('--compression <algorithm>', 'backup compression').choices(['gzip', 'none']).default('gzip'))
+    .option('--stop', 'stop each container while it is exported (clean copy instead of crash-consistent)', false)
+    .action(async (options: CommonOptions & { output?: string; compression: 'gzip' | 'none'; stop: boolean }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/export.js')).exportCommand({
+          file: options.file,
+          compression: options.compression,
+          stop: options.stop,
+          client: incusClient(),
+          ui,
+          stateDirFor: (project) => deploymentStateDir(project),
+          version: packageJson.version,
+          ...(options.output ? { output: options.output } : {}),
+        }),
+      ),
+    );
+
+  program
+    .command('import <bundle>')
+    .description('restore a bundle written by `export` on this Incus host, then converge like `up`')
+    .addOption(jsonOption())
+    .option('--storage <pool>', 'storage pool for the restored containers')
+    .option('-y, --yes', 'do not ask for confirmation', false)
+    .addOption(new Option('--address-timeout <seconds>', 'how long to wait for containers to hold their addresses').default('120').argParser(positiveNumber))
+    .action(async (bundle: string, options: { json: boolean; storage?: string; yes: boolean; addressTimeout: number | string }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/import.js')).importCommand({
+          bundle,
+          client: incusClient(),
+          ui,
+          confirm: makeConfirm(options.yes),
+          addressTimeoutMs: Number(options.addressTimeout) * 1000,
+          concurrency: 4,
+          stateDirFor: (project) => deploymentStateDir(project),
+          ...(options.storage ? { storage: options.storage } : {}),
+        }),
+      ),
+    );
+
+  program
     .command('doctor')
     .description('check the host: incus installed and answering, storage, subnet free, image available')
     .addOption(fileOption())

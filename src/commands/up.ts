@@ -84,7 +84,8 @@ export async function upCommand(options: UpOptions): Promise<CommandResult> {
   return whileLocked(options.stateDirFor(deployment.desired.project), 'up', () => converge(options, deployment));
 }
 
-async function converge(options: UpOptions, deployment: Deployment): Promise<CommandResult> {
+/** Converges a loaded deployment, stage by stage; the caller holds the deployment's lock (`up`, `import`). */
+export async function converge(options: UpOptions, deployment: Deployment): Promise<CommandResult> {
   const started = Date.now();
   const { ui, client } = options;
   for (const warning of deployment.warnings) ui.step({ event: 'info', message: `topology warning: ${warning}` });
