@@ -160,7 +160,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .option('--listen <address:port>', 'host address and port (default 127.0.0.1 and the container port; binding wider is your explicit choice)')
     .option('--remove', 'stop exposing it', false)
     .action(async (target: string | undefined, options: CommonOptions & { listen?: string; remove: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/expose.js')).exposeCommand({ file: options.file, remove: options.remove, client: incusClient(), ui, ...(target ? { target } : {}), ...(options.listen ? { listen: options.listen } : {}) })),
+      run(options.json, async (ui) => (await import('../commands/expose.js')).exposeCommand({ file: options.file, remove: options.remove, client: incusClient(), ui, stateDirFor: (project) => deploymentStateDir(project), ...(target ? { target } : {}), ...(options.listen ? { listen: options.listen } : {}) })),
     );
 
   program

@@ -9,7 +9,8 @@ import { describeAction } from '../plan/calls.js';
 import { planUp } from '../plan/index.js';
 import { formatProblem, parseTopology } from '../topology/load.js';
 import { deriveDesiredState } from '../derive/index.js';
-import { loadDeployment } from './context.js';
+import { loadDeployment, whileLocked } from './context.js';
+import type { DesiredState } from '../derive/types.js';
 import type { CommandResult } from './result.js';
 
 /** Options of `distctl expose`. */
@@ -22,6 +23,7 @@ export interface ExposeOptions {
   readonly remove: boolean;
   readonly client: IncusClient;
   readonly ui: Ui;
+  readonly stateDirFor: (project: string) => string;
 }
 
 /**
@@ -68,6 +70,11 @@ export async function exposeCommand(options: ExposeOptions): Promise<CommandResu
     });
   }
   const desired = deriveDesiredState(report.topology);
+  return whileLocked(options.stateDirFor(desired.project), 'expose', () => applyExposure(options, desired, updated, { container, port, listen }));
+}
+
+async function applyExposure(options: ExposeOptions, desired: DesiredState, updated: string, target: { container: string; port: number; listen: string }): Promise<CommandResult> {
+  const { container, port, listen } = target;
   const observed = await observeIncus(options.client, desired.project);
   const proxyActions = planUp(desired, observed).actions.filter((action) => action.kind === 'add-proxy' || action.kind === 'set-proxy' || action.kind === 'remove-proxy');
   const missing = proxyActions.filter((action) => action.kind !== 'remove-proxy' && !observed.instances.some((instance) => instance.name === action.proxy.container));
