@@ -70,8 +70,14 @@ export async function observeMongo(desired: DesiredState, admin: MongoAdmin, opt
  * costs one timeout, not one per member); the answer of the highest-priority
  * member that replied is used, so a stopped preferred primary does not hide the rest.
  */
-export async function readReplicaSetStatus(set: DerivedReplicaSet, admin: MongoAdmin, credentials: Credentials | undefined): Promise<ReplicaSetStatus> {
-  const members = byPriority(set.members);
+export async function readReplicaSetStatus(
+  set: DerivedReplicaSet,
+  admin: MongoAdmin,
+  credentials: Credentials | undefined,
+  /** Ask only these members (e.g. not one that was just stopped, whose timeout would slow every read). */
+  ask: (member: DerivedReplicaSet['members'][number]) => boolean = () => true,
+): Promise<ReplicaSetStatus> {
+  const members = byPriority(set.members).filter(ask);
   const answers = await Promise.allSettled(members.map((member) => admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials })));
   const errors: string[] = [];
   for (const [index, answer] of answers.entries()) {

@@ -17,7 +17,9 @@ import { LoopbackChannel } from '../../src/mongo/loopback.js';
 import { ensureReplicaSet, type ReplicaSetProgress } from '../../src/mongo/replset.js';
 import { observeMongo } from '../../src/mongo/status.js';
 import { renderMongodConfig, waitForMongod } from '../../src/mongo/units.js';
-import { generateKeyFile } from '../../src/mongo/users.js';
+import { generateKeyFile, withCredentials } from '../../src/mongo/users.js';
+import { runFailoverTest } from '../../src/failover/index.js';
+import { MongoWriteTarget } from '../../src/failover/mongo-target.js';
 import { desiredState } from '../unit/mongo/desired.js';
 import { LocalOps } from '../unit/mongo/local-ops.js';
 import { freePort, mongodBin } from './support.js';
@@ -28,6 +30,8 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
   const admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 1_000, connectTimeoutMS: 1_000 });
   const credentials = { username: 'distctl-admin', password: 'tier-admin-password' };
   const running: ChildProcess[] = [];
+  /** Per port: its config file and live process, so the failover test can stop and restart one member. */
+  const byPort = new Map<number, { configPath: string; child: ChildProcess }>();
   let dir = '';
   let set: DerivedReplicaSet;
   let desired: DesiredState;
@@ -65,7 +69,9 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
       const configPath = join(dir, `mongod-${member.port}.conf`);
       await writeFile(configPath, await renderMongodConfig(member, keyFilePath));
       // Foreground, like the systemd unit: no --fork, no PID file.
-      running.push(spawn(mongodBin ?? 'mongod', ['--config', configPath], { stdio: 'ignore' }));
+      const child = spawn(mongodBin ?? 'mongod', ['--config', configPath], { stdio: 'ignore' });
+      running.push(child);
+      byPort.set(member.port, { configPath, child });
     }
     await Promise.all(members.map((member) => waitForMongod(ops, admin, member, { intervalMs: 250, timeoutMs: 60_000 })));
   });
@@ -125,5 +131,38 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
   it('refuses unauthenticated status once the admin user exists', async () => {
     const status = await observeMongo(desired, admin);
     expect(status.replicaSets[0]?.reachable).toBe(false);
+  });
+
+  it('survives the loss of its PRIMARY under writes: a new PRIMARY, no acknowledged write lost, the member back', async () => {
+    const target = new MongoWriteTarget(withCredentials(set.url, credentials));
+    try {
+      const report = await runFailoverTest(set, {
+        admin,
+        credentials,
+        target,
+        stopMember: async (member) => {
+          const entry = byPort.get(member.port);
+          if (!entry) throw new Error(`no process for ${member.host}`);
+          await new Promise<void>((resolve) => {
+            entry.child.once('exit', () => resolve());
+            entry.child.kill('SIGTERM');
+          });
+        },
+        startMember: async (member) => {
+          const entry = byPort.get(member.port);
+          if (!entry) throw new Error(`no process for ${member.host}`);
+          const child = spawn(mongodBin ?? 'mongod', ['--config', entry.configPath], { stdio: 'ignore' });
+          running.push(child);
+          byPort.set(member.port, { ...entry, child });
+        },
+        timings: { warmupMs: 2_000, afterMs: 2_000, electionTimeoutMs: 60_000, rejoinTimeoutMs: 90_000 },
+      });
+      expect(report.problems).toEqual([]);
+      expect(report.newPrimary).not.toBe(report.stoppedMember);
+      expect(report.writes.acknowledgedButLost).toEqual([]);
+      expect(report.replicatedToSecondary).toBe(true);
+    } finally {
+      await target.close();
+    }
   });
 });
