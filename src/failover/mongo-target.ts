@@ -13,6 +13,8 @@ export class MongoWriteTarget implements WriteTarget {
   private readonly client: MongoClient;
   private readonly secondaryClient: MongoClient;
   private readonly collectionName = `run_${Date.now()}`;
+  /** Whether anything was written; an unused target has nothing to drop and must not wait for a server to drop it. */
+  private wrote = false;
 
   constructor(url: string) {
     const common = { appName: 'distctl-failover-test', serverSelectionTimeoutMS: 30_000, connectTimeoutMS: 3_000 };
@@ -25,6 +27,7 @@ export class MongoWriteTarget implements WriteTarget {
   }
 
   async insert(seq: number): Promise<void> {
+    this.wrote = true;
     await this.collection().insertOne({ _id: seq, at: new Date() });
   }
 
@@ -38,7 +41,7 @@ export class MongoWriteTarget implements WriteTarget {
   }
 
   async close(): Promise<void> {
-    await this.collection().drop().catch(() => undefined);
+    if (this.wrote) await this.collection().drop().catch(() => undefined);
     await Promise.all([this.client.close(), this.secondaryClient.close()]);
   }
 }

@@ -189,6 +189,14 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
     expect(json.databases.standalones.map((standalone) => [standalone.name, standalone.reachable])).toEqual([['users', false]]);
   });
 
+  it('failover-test refuses clearly while the replica sets are down, and stops nothing', async () => {
+    const run = await distctl(['failover-test', '-f', file], env);
+    expect(run.code, transcript(run)).toBe(1);
+    expect(run.stderr).toMatch(/^error: replica set rsA is unreachable: /m);
+    expect(run.stderr).toContain('hint: Run `distctl status` and `distctl up` until the set is healthy');
+    expect(run.stderr).not.toMatch(/^\s+at .+\(.*:\d+:\d+\)$/m);
+  });
+
   it('a second up restarts nothing', async () => {
     const before = { auth: await unitIdentity('auth', UNITS.auth), web: await unitIdentity('web', UNITS.web) };
     const second = await distctl(['up', '-f', file, '--yes', '--json'], env);
