@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Ui } from '../cli/ui.js';
 import type { DesiredState } from '../derive/types.js';
-import { deployServices, selectServices, type DeployedService } from '../deploy/index.js';
+import { deployServices, selectServices, summarizeDeploy } from '../deploy/index.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
@@ -23,13 +23,6 @@ export interface DeployOptions {
   /** Directory with `auth/main.ts` and `web/main.ts` to bundle instead of the bundled services (e.g. a patched copy). */
   readonly servicesSource?: string;
   readonly healthTimeoutMs?: number;
-}
-
-/** A deploy's outcome in one line, e.g. `web-server restarted; auth-server unchanged`; `up` reports its services stage with it too. */
-export function summarizeDeploy(services: readonly DeployedService[]): string {
-  if (services.length === 0) return 'no services declared';
-  const word = (service: DeployedService): string => (service.changed ? 'deployed and restarted' : service.restarted ? 'unchanged, started' : 'unchanged');
-  return services.map((service) => `${service.name} ${word(service)}`).join('; ');
 }
 
 /**

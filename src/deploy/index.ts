@@ -227,3 +227,10 @@ function throwFirst(errors: readonly unknown[]): void {
   }
   throw first;
 }
+
+/** A deploy's outcome in one line, e.g. `web-server restarted; auth-server unchanged`; `up` reports its services stage with it too. */
+export function summarizeDeploy(services: readonly DeployedService[]): string {
+  if (services.length === 0) return 'no services declared';
+  const word = (service: DeployedService): string => (service.changed ? 'deployed and restarted' : service.restarted ? 'unchanged, started' : 'unchanged');
+  return services.map((service) => `${service.name} ${word(service)}`).join('; ');
+}
