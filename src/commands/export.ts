@@ -1,10 +1,11 @@
-import { chmod, copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Ui } from '../cli/ui.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { OWNER_KEY } from '../incus/types.js';
 import { observeIncus } from '../observe/incus.js';
+import { copySecrets } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { BUNDLE_SECRETS, BUNDLE_TOPOLOGY, MANIFEST_FILE, fileSha256, type Manifest } from '../transfer/manifest.js';
 import { loadDeployment, whileLocked } from './context.js';
@@ -93,16 +94,4 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
       throw error;
     }
   });
-}
-
-/** Copies the secret store, keeping it private; returns how many secrets were copied. */
-export async function copySecrets(from: string, to: string): Promise<number> {
-  const names = (await readdir(from).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));
-  await mkdir(to, { recursive: true, mode: 0o700 });
-  for (const name of names) {
-    // The directory is 0700 before any secret lands in it, so the copy is never readable by others.
-    await copyFile(join(from, name), join(to, name));
-    await chmod(join(to, name), 0o600);
-  }
-  return names.length;
 }

@@ -4,10 +4,10 @@ import { applyPlan } from '../apply/index.js';
 import { DistctlError } from '../errors/index.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
+import { copySecrets } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { BUNDLE_SECRETS, BUNDLE_TOPOLOGY, MANIFEST_FILE, fileSha256, parseManifest } from '../transfer/manifest.js';
 import { assertNoConflicts, loadDeployment, whileLocked } from './context.js';
-import { copySecrets } from './export.js';
 import type { CommandResult } from './result.js';
 import { converge, type UpOptions } from './up.js';
 

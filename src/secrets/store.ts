@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, link, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DistctlError } from '../errors/index.js';
 
@@ -80,4 +80,16 @@ export class SecretStore {
 /** Opens the secret store of one deployment; see SecretStore. */
 export function openSecretStore(dir: string): Promise<SecretStore> {
   return SecretStore.open(dir);
+}
+
+/** Copies the secret store, keeping it private; returns how many secrets were copied. */
+export async function copySecrets(from: string, to: string): Promise<number> {
+  const names = (await readdir(from).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));
+  await mkdir(to, { recursive: true, mode: 0o700 });
+  for (const name of names) {
+    // The directory is 0700 before any secret lands in it, so the copy is never readable by others.
+    await copyFile(join(from, name), join(to, name));
+    await chmod(join(to, name), 0o600);
+  }
+  return names.length;
 }
