@@ -13,6 +13,7 @@ import { clientKey, failedLoginLimiter, type LoginLimit } from '../shared/rate-l
 import { parseBody } from '../shared/validate.js';
 import type { AuthUpstream, UpstreamResponse } from './auth-upstream.js';
 import { MAX_LISTING_DEPTH, type ListRequest, type ProductCatalog } from './catalog.js';
+import { mountDashboard } from './pages/index.js';
 
 /** What createWebApp needs. */
 export interface WebAppOptions {
@@ -71,6 +72,7 @@ export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
   { method: 'GET', path: '/health', access: 'public', summary: 'The process is alive.', returns: '200 {status:"ok"}' },
   { method: 'GET', path: '/ready', access: 'public', summary: 'Every shard and auth-server reachable.', returns: '200 or 503 {status, shards: {rsA: "reachable"...}, authServer}' },
   { method: 'GET', path: '/docs', access: 'public', summary: 'This page.', returns: 'HTML' },
+  { method: 'GET', path: '/app/', access: 'public', summary: 'The web dashboard (log in, products, users); its pages call this API with the token kept in the browser tab. `GET /` redirects here.', returns: 'HTML' },
 ];
 
 /** Sends auth-server's answer on as ours (status, JSON body, Retry-After). */
@@ -148,6 +150,8 @@ export function createWebApp(options: WebAppOptions): Express {
     const username = encodeURIComponent(String(req.params['username']));
     relay(res, await auth.forward('DELETE', `/users/${username}`, { authorization: req.get('authorization') ?? '' }));
   });
+
+  mountDashboard(app);
 
   app.use(notFoundHandler);
   app.use(errorHandler(log));
