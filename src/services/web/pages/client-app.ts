@@ -23,11 +23,11 @@ function byId(id) {
   return document.getElementById(id);
 }
 
-/** An element with text content and plain properties; children are nodes or strings (as text). */
+/** An element with properties (aria-* as attributes); children are nodes or strings (as text, never markup). */
 function h(tag, props, children) {
   var node = document.createElement(tag);
   Object.keys(props || {}).forEach(function (key) {
-    if (key.indexOf('aria-') === 0 || key.indexOf('data-') === 0) node.setAttribute(key, props[key]);
+    if (key.indexOf('aria-') === 0) node.setAttribute(key, props[key]);
     else node[key] = props[key];
   });
   (children || []).forEach(function (child) {
@@ -117,7 +117,12 @@ function onSubmit(form, submit) {
     clearFieldErrors(form);
     var button = form.querySelector('button[type=submit]');
     button.disabled = true;
-    Promise.resolve(submit(form)).then(function () {
+    Promise.resolve().then(function () {
+      return submit(form);
+    }).catch(function (err) {
+      // A bug in this script must not look like a form that silently did nothing.
+      notice('The page failed: ' + String(err && err.message || err) + '. Reload and retry.', 'error');
+    }).then(function () {
       button.disabled = false;
     });
   });
@@ -237,8 +242,7 @@ pages.dashboard = function () {
   }
 
   function productRow(product) {
-    var remove = h('button', { type: 'button', className: 'link danger', textContent: 'Delete' });
-    remove.setAttribute('aria-label', 'Delete ' + product.name);
+    var remove = h('button', { type: 'button', className: 'link danger', textContent: 'Delete', 'aria-label': 'Delete ' + product.name });
     remove.addEventListener('click', function () {
       if (!confirm('Delete "' + product.name + '"?')) return;
       api('DELETE', '/products/' + encodeURIComponent(product.id)).then(function (result) {
@@ -339,8 +343,7 @@ pages.users = function () {
   function userRow(user, isMe) {
     var actions = [];
     if (!isMe) {
-      var remove = h('button', { type: 'button', className: 'link danger', textContent: 'Delete' });
-      remove.setAttribute('aria-label', 'Delete user ' + user.username);
+      var remove = h('button', { type: 'button', className: 'link danger', textContent: 'Delete', 'aria-label': 'Delete user ' + user.username });
       remove.addEventListener('click', function () {
         if (!confirm('Delete user "' + user.username + '"?')) return;
         api('DELETE', '/users/' + encodeURIComponent(user.username)).then(function (result) {
@@ -372,6 +375,11 @@ pages.users = function () {
   });
   load();
 };
+
+// Anything that goes wrong in this script outside a form is said too, not left in the console.
+window.addEventListener('unhandledrejection', function (event) {
+  notice('The page failed: ' + String(event.reason && event.reason.message || event.reason) + '. Reload and retry.', 'error');
+});
 
 document.addEventListener('DOMContentLoaded', function () {
   var run = pages[document.body.getAttribute('data-page')];
