@@ -72,7 +72,7 @@ export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
   { method: 'GET', path: '/health', access: 'public', summary: 'The process is alive.', returns: '200 {status:"ok"}' },
   { method: 'GET', path: '/ready', access: 'public', summary: 'Every shard and auth-server reachable.', returns: '200 or 503 {status, shards: {rsA: "reachable"...}, authServer}' },
   { method: 'GET', path: '/docs', access: 'public', summary: 'This page.', returns: 'HTML' },
-  { method: 'GET', path: '/app/', access: 'public', summary: 'The web dashboard (log in, products, users); its pages call this API with the token kept in the browser tab. `GET /` redirects here.', returns: 'HTML' },
+  { method: 'GET', path: '/app/', access: 'public', summary: 'The web dashboard (log in, products, users); its pages call this API with the token kept in the browser tab. GET / redirects here.', returns: 'HTML' },
 ];
 
 /** Sends auth-server's answer on as ours (status, JSON body, Retry-After). */
