@@ -20,6 +20,19 @@ say "build (tsc, strict)"
 npm run --silent build || { echo "build failed: fix the TypeScript errors above"; exit 1; }
 npm run --silent typecheck || { echo "typecheck of the tests failed: fix the TypeScript errors above"; exit 1; }
 
+say "browser for the dashboard test"
+chromium_bin=${CHROMIUM_BIN:-/usr/bin/chromium}
+if [ -x "$chromium_bin" ]; then
+  echo "chromium present ($chromium_bin)"
+elif [ "$(id -u)" = 0 ] && [ -z "${CHROMIUM_BIN:-}" ]; then
+  echo "installing Debian's chromium (the dashboard's browser test drives it headless)"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } </dev/null; then
+    echo "chromium could not be installed: the dashboard browser test will say it skipped"
+  fi
+else
+  echo "no chromium and not root: the dashboard browser test will say it skipped"
+fi
+
 declare -A tier_status
 run_tier() { # name, extra env...
   local name=$1
@@ -68,7 +81,7 @@ for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sor
   const tierSkipped = report.numPendingTests + report.numTodoTests;
   passed += report.numPassedTests; failed += tierFailed; skipped += tierSkipped;
   const tier = file.replace('.json', '');
-  const why = readFileSync(`${dir}/${tier}.log`, 'utf8').replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((line) => /tier skipped/.test(line)).map((line) => line.trim());
+  const why = readFileSync(`${dir}/${tier}.log`, 'utf8').replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((line) => /(tier|test) skipped/.test(line)).map((line) => line.trim());
   const verdict = tierFailed > 0 ? 'FAILED' : report.numPassedTests === 0 ? 'SKIPPED' : tierSkipped > 0 ? 'passed, partly skipped' : 'passed';
   console.log(`tier ${tier}: ${verdict} — ${report.numPassedTests} passed, ${tierFailed} failed, ${tierSkipped} skipped${why.length ? `\n    ${[...new Set(why)].join('\n    ')}` : ''}`);
 }
