@@ -78,8 +78,13 @@ function translateDriverError(host: string, error: unknown): unknown {
     for (const server of error.reason?.servers.values() ?? []) {
       if (server.error instanceof MongoServerError) return translateDriverError(host, server.error);
     }
-    return new MongoUnreachableError(host, `${host} did not answer: ${error.message}`);
+    return new MongoUnreachableError(host, `${host} did not answer: ${withoutHost(error.message, host)}`);
   }
-  if (error instanceof MongoNetworkError) return new MongoUnreachableError(host, `${host} did not answer: ${error.message}`);
+  if (error instanceof MongoNetworkError) return new MongoUnreachableError(host, `${host} did not answer: ${withoutHost(error.message, host)}`);
   return error;
+}
+
+/** The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` → `connect ECONNREFUSED`): the message already starts with it. */
+function withoutHost(message: string, host: string): string {
+  return message.split(` ${host}`).join('').trim();
 }

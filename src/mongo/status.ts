@@ -89,7 +89,8 @@ export async function readReplicaSetStatus(
       const notInitiated = set.members.map((m) => ({ host: m.host, container: m.container, port: m.port, state: 'NOT_INITIATED', health: null, lagSeconds: null }));
       return { name: set.name, reachable: true, initiated: false, primary: null, reportedBy: member.host, members: notInitiated };
     }
-    errors.push(`${member.host}: ${describeMongoError(answer.reason)}`);
+    const said = describeMongoError(answer.reason);
+    errors.push(said.startsWith(member.host) ? said : `${member.host}: ${said}`);
   }
   return { name: set.name, reachable: false, error: errors.join('; ') };
 }
