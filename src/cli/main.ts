@@ -70,7 +70,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           confirm: makeConfirm(options.yes),
           addressTimeoutMs: Number(options.addressTimeout) * 1000,
           concurrency: Number(options.concurrency),
-          stateDirFor: (project) => deploymentStateDir(project),
+          stateDirFor: deploymentStateDir,
         }),
       ),
     );
@@ -82,7 +82,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(jsonOption())
     .option('-y, --yes', 'do not ask for confirmation', false)
     .action(async (options: CommonOptions & { yes: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/down.js')).downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes), stateDirFor: (project) => deploymentStateDir(project) })),
+      run(options.json, async (ui) => (await import('../commands/down.js')).downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes), stateDirFor: deploymentStateDir })),
     );
 
   program
@@ -97,7 +97,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           file: options.file,
           client: incusClient(),
           ui,
-          stateDirFor: (project) => deploymentStateDir(project),
+          stateDirFor: deploymentStateDir,
           watchSeconds: options.watch === undefined ? null : options.watch === true ? 2 : options.watch,
           write: (text) => process.stdout.write(text),
           ...(options.watch === undefined ? {} : { stopped: interrupted() }),
@@ -120,7 +120,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           services,
           client: incusClient(),
           ui,
-          stateDirFor: (project) => deploymentStateDir(project),
+          stateDirFor: deploymentStateDir,
           ...(options.servicesSrc === undefined ? {} : { servicesSource: options.servicesSrc }),
           healthTimeoutMs: Number(options.healthTimeout) * 1000,
         }),
@@ -160,7 +160,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .option('--listen <address:port>', 'host address and port (default 127.0.0.1 and the container port; binding wider is your explicit choice)')
     .option('--remove', 'stop exposing it', false)
     .action(async (target: string | undefined, options: CommonOptions & { listen?: string; remove: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/expose.js')).exposeCommand({ file: options.file, remove: options.remove, client: incusClient(), ui, stateDirFor: (project) => deploymentStateDir(project), ...(target ? { target } : {}), ...(options.listen ? { listen: options.listen } : {}) })),
+      run(options.json, async (ui) => (await import('../commands/expose.js')).exposeCommand({ file: options.file, remove: options.remove, client: incusClient(), ui, stateDirFor: deploymentStateDir, ...(target ? { target } : {}), ...(options.listen ? { listen: options.listen } : {}) })),
     );
 
   program
@@ -186,7 +186,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           },
           client: incusClient(),
           ui,
-          stateDirFor: (project) => deploymentStateDir(project),
+          stateDirFor: deploymentStateDir,
         }),
       ),
     );
@@ -207,7 +207,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           stop: options.stop,
           client: incusClient(),
           ui,
-          stateDirFor: (project) => deploymentStateDir(project),
+          stateDirFor: deploymentStateDir,
           version: packageJson.version,
           ...(options.output ? { output: options.output } : {}),
         }),
@@ -230,7 +230,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           confirm: makeConfirm(options.yes),
           addressTimeoutMs: Number(options.addressTimeout) * 1000,
           concurrency: 4,
-          stateDirFor: (project) => deploymentStateDir(project),
+          stateDirFor: deploymentStateDir,
           ...(options.storage ? { storage: options.storage } : {}),
         }),
       ),

@@ -4,7 +4,7 @@ import { applyPlan } from '../apply/index.js';
 import type { Ui } from '../cli/ui.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
-import { observeIncus } from '../observe/incus.js';
+import { observeIncus, proxyInPlace } from '../observe/incus.js';
 import { describeAction } from '../plan/calls.js';
 import { planUp } from '../plan/index.js';
 import { formatProblem, parseTopology } from '../topology/load.js';
@@ -76,17 +76,16 @@ export async function exposeCommand(options: ExposeOptions): Promise<CommandResu
 async function applyExposure(options: ExposeOptions, desired: DesiredState, updated: string, target: { container: string; port: number; listen: string }): Promise<CommandResult> {
   const { container, port, listen } = target;
   const observed = await observeIncus(options.client, desired.project);
-  const proxyActions = planUp(desired, observed).actions.filter((action) => action.kind === 'add-proxy' || action.kind === 'set-proxy' || action.kind === 'remove-proxy');
-  const missing = proxyActions.filter((action) => action.kind !== 'remove-proxy' && !observed.instances.some((instance) => instance.name === action.proxy.container));
+  // Proxies of containers that do not exist yet are left to `up`, which creates them with their container.
+  const exists = (name: string) => observed.instances.some((instance) => instance.name === name);
+  const proxyActions = planUp(desired, observed).actions.filter((action) => action.kind === 'remove-proxy' || ((action.kind === 'add-proxy' || action.kind === 'set-proxy') && exists(action.proxy.container)));
   await writeFile(options.file, updated);
-  if (missing.length > 0) {
-    return { exitCode: 0, human: `${options.file} updated; ${container} does not exist yet, so \`distctl up\` will create the proxy.`, json: { ok: true, applied: [], file: options.file } };
-  }
   await applyPlan(options.client, { project: desired.project, actions: proxyActions, conflicts: [], notices: [] }, { onProgress: (event) => options.ui.step(event) });
   const verb = options.remove ? `no longer exposes ${container}:${port}` : `exposes ${container}:${port} on ${listen}`;
+  const pending = !options.remove && !exists(container) ? `; ${container} does not exist yet, so \`distctl up\` creates the proxy with it` : proxyActions.length === 0 ? ' (already in place)' : '';
   return {
     exitCode: 0,
-    human: `${options.ui.color.green('expose:')} ${options.file} ${verb}${proxyActions.length === 0 ? ' (already in place)' : ''}`,
+    human: `${options.ui.color.green('expose:')} ${options.file} ${verb}${pending}`,
     json: { ok: true, file: options.file, applied: proxyActions.map(describeAction) },
   };
 }
@@ -94,10 +93,12 @@ async function applyExposure(options: ExposeOptions, desired: DesiredState, upda
 async function listExposures(options: ExposeOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
   const observed = await observeIncus(options.client, desired.project);
-  const rows = desired.proxies.map((proxy) => {
-    const device = observed.instances.find((instance) => instance.name === proxy.container)?.devices[proxy.device];
-    return { container: proxy.container, listen: proxy.listen, connect: proxy.connect, present: device?.type === 'proxy' && device.listen === proxy.listen && device.connect === proxy.connect };
-  });
+  const rows = desired.proxies.map((proxy) => ({
+    container: proxy.container,
+    listen: proxy.listen,
+    connect: proxy.connect,
+    present: proxyInPlace(observed.instances.find((instance) => instance.name === proxy.container), proxy),
+  }));
   const { color } = options.ui;
   const human = rows.length === 0
     ? 'Nothing is exposed. Expose a port with: distctl expose CONTAINER:PORT [--listen ADDRESS:PORT]'

@@ -94,8 +94,8 @@ export async function importCommand(options: ImportOptions): Promise<CommandResu
       ui.step({ event: 'done', message: `restored ${entry.name}`, subject: entry.name });
     }
     ui.step({ event: 'info', message: `restored ${manifest.containers.length} containers and ${restoredSecrets} secrets; converging` });
-    const result = await converge({ ...options, file, prune: false }, deployment);
-    const summary = `${ui.color.green('import:')} project ${desired.project} restored from ${bundle}; its topology is ${file}`;
+    const result = await converge({ ...options, file, prune: false }, deployment, 'import');
+    const summary = `project ${desired.project} restored from ${bundle}; its topology is ${file}`;
     return { ...result, human: `${summary}\n${result.human}`, json: { ...(result.json as Record<string, unknown>), imported: manifest.containers.map((entry) => entry.name), topology: file } };
   });
 }

@@ -83,8 +83,8 @@ export async function upCommand(options: UpOptions): Promise<CommandResult> {
   return whileLocked(options.stateDirFor(deployment.desired.project), 'up', () => converge(options, deployment));
 }
 
-/** Converges a loaded deployment, stage by stage; the caller holds the deployment's lock (`up`, `import`). */
-export async function converge(options: UpOptions, deployment: Deployment): Promise<CommandResult> {
+/** Converges a loaded deployment, stage by stage; the caller (`up`, `import`, named by `command`) holds the deployment's lock. */
+export async function converge(options: UpOptions, deployment: Deployment, command: 'up' | 'import' = 'up'): Promise<CommandResult> {
   const started = Date.now();
   const { ui, client } = options;
   for (const warning of deployment.warnings) ui.step({ event: 'info', message: `topology warning: ${warning}` });
@@ -128,8 +128,8 @@ export async function converge(options: UpOptions, deployment: Deployment): Prom
   });
   lines.push(
     failed.length === 0
-      ? `${color.green('up:')} done in ${seconds.toFixed(1)} s (${client.calls} incus calls)`
-      : `${color.red('up:')} ${failed.length} stage${failed.length === 1 ? '' : 's'} failed: ${failed.map((stage) => stage.stage).join(', ')} (${seconds.toFixed(1)} s). What succeeded is kept; fix the cause and run \`distctl up\` again.`,
+      ? `${color.green(`${command}:`)} done in ${seconds.toFixed(1)} s (${client.calls} incus calls)`
+      : `${color.red(`${command}:`)} ${failed.length} stage${failed.length === 1 ? '' : 's'} failed: ${failed.map((stage) => stage.stage).join(', ')} (${seconds.toFixed(1)} s). What succeeded is kept; fix the cause and run \`distctl up${command === 'import' ? ` -f ${options.file}` : ''}\` again.`,
   );
   return {
     exitCode: failed.length === 0 ? 0 : 1,

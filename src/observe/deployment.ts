@@ -5,7 +5,7 @@ import { OWNER_KEY } from '../incus/types.js';
 import type { Credentials, MongoAdmin } from '../mongo/admin.js';
 import { observeMongo, type MongoStatus } from '../mongo/status.js';
 import { probeHttp, type ProbeResult } from './http.js';
-import { instanceAddresses, observeIncus } from './incus.js';
+import { instanceAddresses, observeIncus, proxyInPlace } from './incus.js';
 import { observeUnits, type UnitState } from './units.js';
 
 /** One container as declared and as found. */
@@ -66,10 +66,7 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
           : unitNames.map((name) => ({ name, load: 'unknown', active: 'unknown', sub: 'container not running', mainPid: 0, since: null }));
         const proxies = desired.proxies
           .filter((proxy) => proxy.container === container.name)
-          .map((proxy) => {
-            const device = instance?.devices[proxy.device];
-            return { device: proxy.device, listen: proxy.listen, present: device?.type === 'proxy' && device.listen === proxy.listen && device.connect === proxy.connect };
-          });
+          .map((proxy) => ({ device: proxy.device, listen: proxy.listen, present: proxyInPlace(instance, proxy) }));
         return { name: container.name, state: instance?.status ?? 'missing', declaredIp: container.ipv4, actualIps: instance ? instanceAddresses(instance) : [], units, proxies };
       }),
     ),

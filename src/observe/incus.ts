@@ -1,4 +1,5 @@
 import type { IncusClient } from '../incus/client.js';
+import type { DerivedProxy } from '../derive/types.js';
 import type { IncusInstance, IncusNetwork, IncusProject } from '../incus/types.js';
 
 /** What Incus reports about everything a deployment could touch. */
@@ -22,4 +23,10 @@ export async function observeIncus(client: IncusClient, projectName: string): Pr
 /** The IPv4 addresses an instance reports on a NIC. */
 export function instanceAddresses(instance: IncusInstance, nic = 'eth0'): string[] {
   return (instance.state?.network?.[nic]?.addresses ?? []).filter((address) => address.family === 'inet').map((address) => address.address);
+}
+
+/** Whether an instance carries the declared proxy device exactly (listen and connect as derived). */
+export function proxyInPlace(instance: IncusInstance | undefined, proxy: DerivedProxy): boolean {
+  const device = instance?.devices[proxy.device];
+  return device?.type === 'proxy' && device.listen === proxy.listen && device.connect === proxy.connect;
 }

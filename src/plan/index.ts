@@ -1,7 +1,7 @@
 import type { DerivedContainer, DesiredState } from '../derive/types.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { OWNER_KEY, type IncusInstance, type IncusNetwork } from '../incus/types.js';
-import type { ObservedIncus } from '../observe/incus.js';
+import { proxyInPlace, type ObservedIncus } from '../observe/incus.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
 export type * from './types.js';
@@ -78,7 +78,7 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     const device = instance?.devices[proxy.device];
     if (device === undefined) {
       if (instance === undefined || instance.config[OWNER_KEY] === project) actions.push({ kind: 'add-proxy', proxy });
-    } else if (device.listen !== proxy.listen || device.connect !== proxy.connect) {
+    } else if (!proxyInPlace(instance, proxy)) {
       actions.push({ kind: 'set-proxy', proxy, from: `${device.listen ?? '?'} → ${device.connect ?? '?'}` });
     }
   }
