@@ -6,7 +6,7 @@ import { execChecked, IncusContainerOps } from '../incus/container-ops.js';
 import { runFailoverTest, type FailoverReport, type FailoverTimings } from '../failover/index.js';
 import { MongoWriteTarget } from '../failover/mongo-target.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
-import { ADMIN_USERNAME, MongoSecretNames, withCredentials } from '../mongo/users.js';
+import { existingAdminCredentials, withCredentials } from '../mongo/users.js';
 import { openSecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { loadDeployment, whileLocked } from './context.js';
@@ -35,13 +35,12 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
   const stateDir = options.stateDirFor(desired.project);
   return whileLocked(stateDir, 'failover-test', async () => {
     const secrets = await openSecretStore(secretsDir(stateDir));
-    const password = await secrets.peek(MongoSecretNames.adminPassword);
-    if (password === undefined) {
+    const credentials = await existingAdminCredentials(secrets);
+    if (credentials === undefined) {
       throw new DistctlError('FAILOVER_NO_CREDENTIALS', `deployment ${desired.project} has no MongoDB admin credentials on this host`, {
         hint: 'Run `distctl up` first: it creates the replica sets and their admin user.',
       });
     }
-    const credentials = { username: ADMIN_USERNAME, password };
     const ops = new IncusContainerOps(options.client, desired.project);
     const admin = new DriverMongoAdmin();
     const reports: FailoverReport[] = [];

@@ -2,7 +2,7 @@ import type { Ui } from '../cli/ui.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
-import { MongoSecretNames, ADMIN_USERNAME } from '../mongo/users.js';
+import { existingAdminCredentials } from '../mongo/users.js';
 import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
 import type { ProbeResult } from '../observe/http.js';
 import { openSecretStore } from '../secrets/store.js';
@@ -32,14 +32,14 @@ export interface StatusOptions {
 export async function statusCommand(options: StatusOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
   const secrets = await openSecretStore(secretsDir(options.stateDirFor(desired.project)));
-  const password = await secrets.peek(MongoSecretNames.adminPassword);
+  const credentials = await existingAdminCredentials(secrets);
   const mongo = new DriverMongoAdmin();
   const observe = () =>
     observeDeployment(desired, {
       client: options.client,
       ops: new IncusContainerOps(options.client, desired.project),
       mongo,
-      ...(password ? { credentials: { username: ADMIN_USERNAME, password } } : {}),
+      ...(credentials ? { credentials } : {}),
     });
   try {
     let status = await observe();

@@ -30,6 +30,12 @@ export async function adminCredentials(secrets: SecretStore): Promise<Credential
   return { username: ADMIN_USERNAME, password: await secrets.get(MongoSecretNames.adminPassword) };
 }
 
+/** The admin credentials if `up` ever created them, without creating them (for read-only and test commands). */
+export async function existingAdminCredentials(secrets: SecretStore): Promise<Credentials | undefined> {
+  const password = await secrets.peek(MongoSecretNames.adminPassword);
+  return password === undefined ? undefined : { username: ADMIN_USERNAME, password };
+}
+
 /** Outcome of ensureAdminUser. */
 export type AdminUserOutcome = 'existing' | 'created';
 
