@@ -3,7 +3,7 @@ import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } fr
 import type { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
 import { problem, type SourceLocation, type TopologyPath, type TopologyProblem } from './problems.js';
-import { topologySchema, type Topology } from './schema.js';
+import { TOPOLOGY_KEYS, topologySchema, type Topology } from './schema.js';
 import { checkTopology } from './semantic.js';
 
 /** The outcome of reading a topology: the model when it has no errors, and every problem found. */
@@ -123,16 +123,9 @@ function nodeOffset(document: Document, path: TopologyPath): number {
   return (document.contents as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
 }
 
-/** Every key name the schema knows, for "did you mean" on a typo'd key. */
-const KNOWN_KEYS = [
-  'version', 'project', 'image', 'network', 'name', 'subnet', 'gateway', 'nat', 'containers', 'ipv4', 'target', 'mongodb', 'source',
-  'archive', 'replicaSets', 'database', 'env', 'members', 'container', 'port', 'priority', 'standalones', 'sharding', 'defaultShard',
-  'ranges', 'from', 'to', 'replicaSet', 'services', 'kind', 'auth', 'expose', 'listen',
-];
-
 function closestKey(key: string): string | undefined {
   let best: { word: string; distance: number } | undefined;
-  for (const word of KNOWN_KEYS) {
+  for (const word of TOPOLOGY_KEYS) {
     const distance = editDistance(key.toLowerCase(), word.toLowerCase());
     if (distance <= 2 && (best === undefined || distance < best.distance)) best = { word, distance };
   }
