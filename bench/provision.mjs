@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Measures the provisioning engine on the live Incus daemon: wall time and
 // incus calls of a cold `up`, a no-op `up`, a `plan` and a `status` of the
-// reference topology (five containers, SPEC IPs). It runs on a copy of
+// reference topology (five containers, reference IPs). It runs on a copy of
 // topology.yaml with the image swapped for a local one (no image server here)
 // and its own project name; with --containers-only the MongoDB and service
 // sections are dropped so only Incus work is timed. It removes everything

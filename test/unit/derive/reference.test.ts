@@ -10,8 +10,8 @@ function referenceState() {
   return deriveDesiredState(report.topology);
 }
 
-// The expected values below are SPEC section 1, written out by hand.
-describe('derived model of the reference topology (SPEC section 1)', () => {
+// The expected values below are the reference platform (docs/topology.md), written out by hand.
+describe('derived model of the reference topology', () => {
   const state = referenceState();
 
   it('has the bridge network 10.10.10.0/24 with gateway 10.10.10.1 and NAT', () => {
@@ -72,7 +72,7 @@ describe('derived model of the reference topology (SPEC section 1)', () => {
     ]);
   });
 
-  it('produces the exact connection strings of the SPEC', () => {
+  it('produces the exact connection strings', () => {
     expect(state.replicaSets.map((set) => [set.envVar, set.url])).toEqual([
       ['DB1_URL', 'mongodb://10.10.10.12:27017,10.10.10.12:27018,10.10.10.12:27019/products_db?replicaSet=rsA'],
       ['DB2_URL', 'mongodb://10.10.10.13:27017,10.10.10.13:27018,10.10.10.13:27019/products_db?replicaSet=rsB'],
