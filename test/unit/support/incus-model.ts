@@ -98,6 +98,8 @@ export class IncusModel implements Runner {
   readonly calls: string[][] = [];
   /** Images `create` can use (local aliases, or remote names like `images:ubuntu/22.04`). */
   readonly images = new Set<string>();
+  /** Images without a DHCP client: their containers never get an address (an image `up` must time out on). */
+  readonly dhcpless = new Set<string>();
   /** What runs inside containers: `exec` and `file push` are handed to it (strict fakes refuse the unknown). */
   inside: ContainerOps | null = null;
 
@@ -445,7 +447,7 @@ export class IncusModel implements Runner {
     instance.status = 'Running';
     const nic = instance.devices.eth0;
     const network = nic?.type === 'nic' ? this.networks.get(nic.network ?? '') : undefined;
-    if (network === undefined || network.config['ipv4.dhcp'] === 'false') {
+    if (network === undefined || network.config['ipv4.dhcp'] === 'false' || this.dhcpless.has(instance.config['volatile.base_image'] ?? '')) {
       instance.lease = null;
       return;
     }
