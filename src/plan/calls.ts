@@ -111,7 +111,7 @@ export function describeAction(action: Action): string {
     case 'add-proxy':
       return `+ proxy ${action.proxy.listen} on the host → ${action.proxy.container} ${action.proxy.connect}`;
     case 'set-proxy':
-      return `~ proxy ${action.proxy.container}/${action.proxy.device}: ${action.from} → ${action.proxy.listen} → ${action.proxy.connect}`;
+      return `~ proxy ${action.proxy.container}/${action.proxy.device}: was ${action.from}, now ${action.proxy.listen} → ${action.proxy.connect}`;
     case 'remove-proxy':
       return `- proxy ${action.container}/${action.device}`;
     case 'delete-instance':

@@ -82,7 +82,7 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
   ])('a proxy whose %s drifted is set back', async (_what, drift, from) => {
     await t.incus('config', 'device', 'set', 'web', 'expose-3000', drift);
     const result = await up();
-    expect(actions(result)).toEqual([`~ proxy web/expose-3000: ${from} → tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000`]);
+    expect(actions(result)).toEqual([`~ proxy web/expose-3000: was ${from}, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000`]);
     expect(t.model.instance('model-unit', 'web')?.devices['expose-3000']).toEqual({ type: 'proxy', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000', bind: 'host' });
     expect((await t.replan()).actions).toEqual([]);
   });
