@@ -59,7 +59,7 @@ beforeEach(async () => {
   t = await testDeployment(TOPOLOGY);
   inside = new FakeContainers(() => nodeSha);
   t.model.inside = inside;
-  for (const [kind, message] of [['auth', 'auth service'], ['web', 'web service']]) {
+  for (const [kind, message] of [['auth', 'auth service'], ['web', 'web service']] as const) {
     await mkdir(join(t.dir, 'services', kind), { recursive: true });
     await writeFile(join(t.dir, 'services', kind, 'main.ts'), `console.log(${JSON.stringify(message)});\n`);
   }
