@@ -64,3 +64,12 @@ describe('the Incus model', () => {
     expect(incus.inventory().projects).toEqual(['default', 'p']);
   });
 });
+
+describe('the Incus model and the end of options', () => {
+  it('takes the names after `--` as positional, and refuses a flag placed after it', async () => {
+    const incus = new IncusModel();
+    await incus.incus(['project', 'create', '--', 'p']);
+    expect(incus.inventory().projects).toEqual(['default', 'p']);
+    await expect(incus.run({ bin: 'incus', args: ['network', 'create', '--', 'br0', '--type', 'bridge'] })).rejects.toThrow(IncusModelUnsupported);
+  });
+});

@@ -184,6 +184,13 @@ export class IncusModel implements Runner {
       project = args[1] ?? '';
       args = args.slice(2);
     }
+    // `--` ends the options (distctl puts it before names that could start with a dash): what follows is
+    // positional, so a flag after it would be taken as a name by the real CLI — the model refuses to guess.
+    const end = args.indexOf('--');
+    if (args[0] !== 'exec' && end >= 0) {
+      if (args.slice(end + 1).some((arg) => arg.startsWith('-'))) throw new IncusModelUnsupported(argv);
+      args = [...args.slice(0, end), ...args.slice(end + 1)];
+    }
     const [verb, ...rest] = args;
     const ok = (stdout = ''): CommandResult => ({ exitCode: 0, stdout, stderr: '', timedOut: false });
     const json = (value: unknown): CommandResult => ok(`${JSON.stringify(value)}\n`);
