@@ -73,3 +73,12 @@ describe('the Incus model and the end of options', () => {
     await expect(incus.run({ bin: 'incus', args: ['network', 'create', '--', 'br0', '--type', 'bridge'] })).rejects.toThrow(IncusModelUnsupported);
   });
 });
+
+describe('the test harness', () => {
+  it('fails a test whose command swallowed the model\'s refusal to guess', async () => {
+    const { testDeployment } = await import('../support/deployment.js');
+    const t = await testDeployment();
+    await t.client().run({ args: ['list'] }).catch(() => null);
+    await expect(t.cleanup()).rejects.toThrow('argv the Incus model does not know was run:\nIncusModel: argv not modelled: incus list');
+  });
+});

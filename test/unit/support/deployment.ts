@@ -56,6 +56,7 @@ export interface TestDeployment {
   owned(): Promise<{ project: boolean; networks: string[]; instances: string[] }>;
   /** Runs `incus` argv in the deployment's project, as a person would by hand (drift). */
   incus(...args: string[]): Promise<string>;
+  /** Removes the directory; fails when any argv the model does not know was run, even if the command caught it. */
   cleanup(): Promise<void>;
 }
 
@@ -91,6 +92,10 @@ export async function testDeployment(topology: string = PROVISION_TOPOLOGY): Pro
     async incus(...args) {
       return model.incus(['--project', (await desired()).project, ...args]);
     },
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    async cleanup() {
+      await rm(dir, { recursive: true, force: true });
+      // A command that caught the model's refusal to guess must still fail its test.
+      if (model.unmodelled.length > 0) throw new Error(`argv the Incus model does not know was run:\n${model.unmodelled.join('\n')}`);
+    },
   };
 }

@@ -133,7 +133,19 @@ export class IncusModel implements Runner {
     this.failures.push({ when, stderr, times });
   }
 
+  /** Argv the model refused to guess at; kept so a caller that swallows the exception cannot hide it (see `TestDeployment.cleanup`). */
+  readonly unmodelled: string[] = [];
+
   async run(cmd: CommandSpec): Promise<CommandResult> {
+    try {
+      return await this.runModelled(cmd);
+    } catch (error) {
+      if (error instanceof IncusModelUnsupported) this.unmodelled.push(error.message);
+      throw error;
+    }
+  }
+
+  private async runModelled(cmd: CommandSpec): Promise<CommandResult> {
     if (cmd.bin !== 'incus') throw new IncusModelUnsupported([cmd.bin, ...cmd.args]);
     this.calls.push([...cmd.args]);
     const failure = this.failures.find((candidate) => candidate.times > 0 && candidate.when(cmd.args));
