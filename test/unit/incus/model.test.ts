@@ -3,6 +3,7 @@
 // re-records them (test/integration/incus-model.test.ts), so a model that
 // drifts from Incus fails here, and fixtures that drift from Incus fail there.
 import { describe, expect, it } from 'vitest';
+import { testDeployment } from '../support/deployment.js';
 import { IncusModel, IncusModelUnsupported, fixture } from '../support/incus-model.js';
 import { runScenario, SCENARIO, shapeDifferences } from '../support/incus-scenario.js';
 
@@ -76,7 +77,6 @@ describe('the Incus model and the end of options', () => {
 
 describe('the test harness', () => {
   it('fails a test whose command swallowed the model\'s refusal to guess', async () => {
-    const { testDeployment } = await import('../support/deployment.js');
     const t = await testDeployment();
     await t.client().run({ args: ['list'] }).catch(() => null);
     await expect(t.cleanup()).rejects.toThrow('argv the Incus model does not know was run:\nIncusModel: argv not modelled: incus list');
