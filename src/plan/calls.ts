@@ -36,7 +36,7 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
     case 'set-nic': {
       const { container } = action;
       const device = nicDevice(container);
-      if (action.from === 'no eth0 device') return [{ args: ['config', 'device', 'add', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))], project }];
+      if (action.from === 'missing') return [{ args: ['config', 'device', 'add', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))], project }];
       if (action.replace) {
         return [
           { args: ['config', 'device', 'remove', container.name, 'eth0'], project },

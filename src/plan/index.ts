@@ -147,7 +147,7 @@ function planNetwork(desired: DesiredState, networks: readonly IncusNetwork[], a
 /** The NIC change an instance needs, if its eth0 is not the declared bridge + reservation. */
 function planNic(container: DerivedContainer, instance: IncusInstance): Action | null {
   const nic = instance.devices[container.nic.device];
-  if (nic === undefined) return { kind: 'set-nic', container, replace: false, from: 'no eth0 device' };
+  if (nic === undefined) return { kind: 'set-nic', container, replace: false, from: 'missing' };
   if (nic.type !== 'nic' || nic.network !== container.nic.network) {
     return { kind: 'set-nic', container, replace: true, from: `on ${nic.network ?? nic.parent ?? nic.type}` };
   }

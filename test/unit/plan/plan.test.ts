@@ -66,7 +66,7 @@ describe('planUp', () => {
     const plan = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? moved : instance.name === 'db2' ? { ...instance, devices: withoutNic } : instance)) });
     expect(plan.actions.map(describeAction)).toEqual([
       '~ container db1: eth0 on otherbr0 → 10.10.10.12 on incusbr0',
-      '~ container db2: eth0 no eth0 device → 10.10.10.13 on incusbr0',
+      '~ container db2: eth0 missing → 10.10.10.13 on incusbr0',
       '~ container db1: restart (renew its DHCP lease for the new address)',
       '~ container db2: restart (renew its DHCP lease for the new address)',
     ]);
