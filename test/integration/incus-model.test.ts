@@ -73,7 +73,7 @@ describe.skipIf(skipReason !== undefined || testImage !== SCENARIO.image)('the I
         inet: (instance.state.network?.eth0?.addresses ?? []).filter((address) => address.family === 'inet').map((address) => address.address),
       };
     };
-    for (const name of ['instance-stopped', 'instance-running', 'instance-frozen']) expect(read(model, name), name).toEqual(read(live, name));
+    for (const name of ['instance-stopped', 'instance-running', 'instance-frozen', 'instance-renewed']) expect(read(model, name), name).toEqual(read(live, name));
     const network = (recording: ScenarioRecording) => {
       const found = recording.json['network-bridge'] as { config: Record<string, string>; used_by: string[]; managed: boolean; type: string };
       return { config: found.config, used_by: found.used_by, managed: found.managed, type: found.type };

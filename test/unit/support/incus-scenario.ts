@@ -115,6 +115,12 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
   await must([...p, 'pause', 'c1']);
   await instance('frozen');
   await must([...p, 'resume', 'c1']);
+  // What `up` does to a NIC on the wrong network: remove and add it on the running instance, then restart to renew the lease.
+  await must([...p, 'config', 'device', 'remove', 'c1', 'eth0']);
+  await must([...p, 'config', 'device', 'add', 'c1', 'eth0', 'nic', 'name=eth0', `network=${bridge}`, `ipv4.address=${SCENARIO.subnet}.20`]);
+  await must([...p, 'restart', 'c1']);
+  await target.settle(project, 'c1');
+  await instance('renewed');
   await must([...p, 'delete', '--force', 'c1']);
   await must(['project', 'delete', project]);
   await must(['network', 'delete', bridge]);
