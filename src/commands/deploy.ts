@@ -23,7 +23,10 @@ export interface DeployOptions {
   /** Directory with `auth/main.ts` and `web/main.ts` to bundle instead of the bundled services (e.g. a patched copy). */
   readonly servicesSource?: string;
   readonly healthTimeoutMs?: number;
-  /** How the services' /health is probed from the host, and how long a restarted one must stay up; defaults for real runs, fakes in tests. */
+  /**
+   * How the services' /health is probed from the host, and how long a
+   * restarted one must stay up; the defaults for real runs, fakes in tests.
+   */
   readonly fetch?: typeof fetch;
   readonly healthSettleMs?: number;
 }

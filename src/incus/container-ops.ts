@@ -47,8 +47,13 @@ export async function execChecked(
   return result;
 }
 
-/** The shell script `writeFile` runs (argv: path, octal mode, uid, gid; content on stdin); the unit tier's Incus model recognises it. */
-export const WRITE_FILE_SCRIPT = 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.distctl-new" && chmod "$2" "$1.distctl-new" && chown "$3:$4" "$1.distctl-new" && mv -f "$1.distctl-new" "$1"';
+/**
+ * The shell script `writeFile` runs (argv: path, octal mode, uid, gid;
+ * content on stdin); the unit tier's Incus model recognises it.
+ */
+export const WRITE_FILE_SCRIPT =
+  'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.distctl-new" && chmod "$2" "$1.distctl-new" ' +
+  '&& chown "$3:$4" "$1.distctl-new" && mv -f "$1.distctl-new" "$1"';
 
 /**
  * ContainerOps over the incus binary: `incus exec` for commands, a

@@ -70,7 +70,9 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
           .filter((proxy) => proxy.container === container.name)
           .map((proxy) => ({ device: proxy.device, listen: proxy.listen, present: proxyInPlace(instance, proxy) }));
         const owned = instance?.config[OWNER_KEY] === desired.project;
-        return { name: container.name, state: instance?.status ?? 'missing', owned, declaredIp: container.ipv4, actualIps: instance ? instanceAddresses(instance) : [], units, proxies };
+        const state = instance?.status ?? 'missing';
+        const actualIps = instance ? instanceAddresses(instance) : [];
+        return { name: container.name, state, owned, declaredIp: container.ipv4, actualIps, units, proxies };
       }),
     ),
     Promise.all(
@@ -103,14 +105,19 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
 export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): string[] {
   const differences: string[] = [];
   if (!status.network.exists) differences.push(`network ${status.network.name} does not exist`);
-  else if (!status.network.owned) differences.push(`network ${status.network.name} was not created by this deployment (distctl up refuses to use it)`);
+  else if (!status.network.owned) {
+    const name = status.network.name;
+    differences.push(`network ${name} was not created by this deployment (distctl up refuses to use it)`);
+  }
   else if (status.network.address !== status.network.declared) differences.push(`network ${status.network.name} has ${status.network.address ?? 'no address'}, declared ${status.network.declared}`);
   for (const container of status.containers) {
     if (container.state !== 'Running') {
       differences.push(`container ${container.name} is ${container.state.toLowerCase()}`);
       continue;
     }
-    if (!container.owned) differences.push(`container ${container.name} was not created by this deployment (distctl up refuses to use it)`);
+    if (!container.owned) {
+      differences.push(`container ${container.name} was not created by this deployment (distctl up refuses to use it)`);
+    }
     if (container.actualIps.length !== 1 || container.actualIps[0] !== container.declaredIp) {
       differences.push(`container ${container.name} has ${container.actualIps.join(', ') || 'no IPv4'}, declared ${container.declaredIp}`);
     }

@@ -67,8 +67,10 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     else if (status !== 'Running') toStart.push({ kind: 'start-instance', container: container.name, resume: false });
     else if (nicChange) toStart.push({ kind: 'restart-instance', container: container.name, reason: 'renew its DHCP lease for the new address' });
     else if (holdsStaleLease(container, instance)) {
-      // The reservation is right but the lease predates it (e.g. the bridge's subnet was changed and put back): only a restart renews it.
-      toStart.push({ kind: 'restart-instance', container: container.name, reason: `renew its DHCP lease: it holds ${instanceAddresses(instance).join(', ')}` });
+      // The reservation is right but the lease predates it (e.g. the bridge's subnet was changed and put
+      // back): only a restart renews it.
+      const reason = `renew its DHCP lease: it holds ${instanceAddresses(instance).join(', ')}`;
+      toStart.push({ kind: 'restart-instance', container: container.name, reason });
     }
     const declaredImage = instance.config['user.distctl.image'];
     if (declaredImage !== undefined && declaredImage !== container.image) {
@@ -157,7 +159,10 @@ function planNic(container: DerivedContainer, instance: IncusInstance): Action |
   return null;
 }
 
-/** Whether a running container holds an IPv4 address on eth0 other than its declared one (none yet is not stale: DHCP may still be answering). */
+/**
+ * Whether a running container holds an IPv4 address on eth0 other than its
+ * declared one (none yet is not stale: DHCP may still be answering).
+ */
 function holdsStaleLease(container: DerivedContainer, instance: IncusInstance): boolean {
   const held = instanceAddresses(instance);
   return instance.status === 'Running' && held.length > 0 && (held.length !== 1 || held[0] !== container.ipv4);

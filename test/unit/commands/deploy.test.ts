@@ -42,7 +42,17 @@ let inside: FakeContainers;
 const healthy: typeof fetch = async () => new Response('{"status":"ok"}', { status: 200 });
 
 const deploy = (services: string[] = []) =>
-  deployCommand({ file: t.file, services, client: t.client(), ui: t.ui, stateDirFor: t.stateDirFor, servicesSource: join(t.dir, 'services'), healthTimeoutMs: 5_000, healthSettleMs: 0, fetch: healthy });
+  deployCommand({
+    file: t.file,
+    services,
+    client: t.client(),
+    ui: t.ui,
+    stateDirFor: t.stateDirFor,
+    servicesSource: join(t.dir, 'services'),
+    healthTimeoutMs: 5_000,
+    healthSettleMs: 0,
+    fetch: healthy,
+  });
 
 /** The containers as `up` leaves them (the Incus part only). */
 async function provision(): Promise<void> {
@@ -59,7 +69,10 @@ beforeEach(async () => {
   t = await testDeployment(TOPOLOGY);
   inside = new FakeContainers(() => nodeSha);
   t.model.inside = inside;
-  for (const [kind, message] of [['auth', 'auth service'], ['web', 'web service']] as const) {
+  for (const [kind, message] of [
+    ['auth', 'auth service'],
+    ['web', 'web service'],
+  ] as const) {
     await mkdir(join(t.dir, 'services', kind), { recursive: true });
     await writeFile(join(t.dir, 'services', kind, 'main.ts'), `console.log(${JSON.stringify(message)});\n`);
   }
@@ -73,13 +86,16 @@ describe('deploy', () => {
   it('refuses before touching anything when the containers do not exist, and says to run up', async () => {
     await expect(deploy()).rejects.toMatchObject({
       code: 'CONTAINERS_NOT_READY',
-      details: ['auth: does not exist (project model-deploy does not exist)', 'web: does not exist (project model-deploy does not exist)'],
+      details: [
+        'auth: does not exist (project model-deploy does not exist)',
+        'web: does not exist (project model-deploy does not exist)',
+      ],
       hint: 'Run `distctl up` first: it creates and starts the containers (and deploys the services itself).',
     });
     expect(inside.calls).toEqual([]);
   });
 
-  it('refuses when a service\'s container is stopped, naming it', async () => {
+  it("refuses when a service's container is stopped, naming it", async () => {
     await provision();
     await t.incus('stop', 'web');
     await expect(deploy()).rejects.toMatchObject({ code: 'CONTAINERS_NOT_READY', details: ['web: stopped'] });
@@ -115,8 +131,12 @@ describe('deploy', () => {
     inside.crashing.add('web-server.service');
     await expect(deploy(['web-server'])).rejects.toMatchObject({
       code: 'SERVICE_UNHEALTHY',
-      message: 'service web-server in container web is not healthy: its process exited and systemd restarted it 1 time (unit active/running)',
-      details: ['last journal lines of web-server.service:', '  Nov 28 01:00:00 web node[1]: line from web-server.service'],
+      message:
+        'service web-server in container web is not healthy: its process exited and systemd restarted it 1 time (unit active/running)',
+      details: [
+        'last journal lines of web-server.service:',
+        '  Nov 28 01:00:00 web node[1]: line from web-server.service',
+      ],
     });
   });
 });

@@ -10,11 +10,21 @@ import { testDeployment, type TestDeployment } from '../support/deployment.js';
 
 let t: TestDeployment;
 
-const down = (confirm = true) => downCommand({ file: t.file, client: t.client(), ui: t.ui, confirm: async () => confirm, stateDirFor: t.stateDirFor });
+const down = (confirm = true) =>
+  downCommand({ file: t.file, client: t.client(), ui: t.ui, confirm: async () => confirm, stateDirFor: t.stateDirFor });
 
 beforeEach(async () => {
   t = await testDeployment();
-  const up = await upCommand({ file: t.file, prune: false, client: t.client(), ui: t.ui, confirm: async () => true, addressTimeoutMs: 0, concurrency: 4, stateDirFor: t.stateDirFor });
+  const up = await upCommand({
+    file: t.file,
+    prune: false,
+    client: t.client(),
+    ui: t.ui,
+    confirm: async () => true,
+    addressTimeoutMs: 0,
+    concurrency: 4,
+    stateDirFor: t.stateDirFor,
+  });
   expect(up.exitCode).toBe(0);
   await mkdir(join(t.stateDirFor('model-unit'), 'secrets'), { recursive: true });
   await writeFile(join(t.stateDirFor('model-unit'), 'secrets', 'app-admin-password'), 'x', { mode: 0o600 });
@@ -34,7 +44,17 @@ describe('down', () => {
     const again = await down();
     expect(again.human).toBe('Nothing to remove in Incus: no distctl resources for project model-unit.');
     expect(existsSync(t.stateDirFor('model-unit'))).toBe(false);
-    expect((await t.replan()).actions.map((action) => action.kind)).toEqual(['create-project', 'create-network', 'create-instance', 'create-instance', 'create-instance', 'start-instance', 'start-instance', 'start-instance', 'add-proxy']);
+    expect((await t.replan()).actions.map((action) => action.kind)).toEqual([
+      'create-project',
+      'create-network',
+      'create-instance',
+      'create-instance',
+      'create-instance',
+      'start-instance',
+      'start-instance',
+      'start-instance',
+      'add-proxy',
+    ]);
   });
 
   it('removes stopped and frozen containers too', async () => {
@@ -56,14 +76,24 @@ describe('down', () => {
     await t.incus('config', 'device', 'add', 'mine-not-yours', 'eth0', 'nic', 'network=dmodel0');
     const result = await down();
     expect(result.exitCode).toBe(0);
-    expect(t.model.inventory()).toEqual({ projects: ['default', 'model-unit'], networks: ['dmodel0'], instances: ['model-unit/mine-not-yours'] });
+    expect(t.model.inventory()).toEqual({
+      projects: ['default', 'model-unit'],
+      networks: ['dmodel0'],
+      instances: ['model-unit/mine-not-yours'],
+    });
     expect((await t.owned()).instances).toEqual([]);
-    expect((result.json as { notices: { code: string }[] }).notices.map((notice) => notice.code)).toEqual(['foreign-instance', 'network-in-use']);
+    expect((result.json as { notices: { code: string }[] }).notices.map((notice) => notice.code)).toEqual([
+      'foreign-instance',
+      'network-in-use',
+    ]);
     expect(existsSync(t.stateDirFor('model-unit'))).toBe(true);
   });
 
   it('a failure keeps the secrets and what remains; the next down finishes the job', async () => {
-    t.model.failOn((argv) => argv.join(' ') === 'network delete dmodel0', 'Error: Failed deleting network: device or resource busy');
+    t.model.failOn(
+      (argv) => argv.join(' ') === 'network delete dmodel0',
+      'Error: Failed deleting network: device or resource busy',
+    );
     await expect(down()).rejects.toMatchObject({ code: 'APPLY_FAILED' });
     expect(t.model.inventory()).toEqual({ projects: ['default', 'model-unit'], networks: ['dmodel0'], instances: [] });
     expect(existsSync(t.stateDirFor('model-unit'))).toBe(true);

@@ -9,14 +9,35 @@ import { testDeployment, type TestDeployment } from '../support/deployment.js';
 let t: TestDeployment;
 
 const expose = (options: { target?: string; listen?: string; remove?: boolean } = {}) =>
-  exposeCommand({ file: t.file, remove: options.remove ?? false, client: t.client(), ui: t.ui, stateDirFor: t.stateDirFor, ...(options.target ? { target: options.target } : {}), ...(options.listen ? { listen: options.listen } : {}) });
+  exposeCommand({
+    file: t.file,
+    remove: options.remove ?? false,
+    client: t.client(),
+    ui: t.ui,
+    stateDirFor: t.stateDirFor,
+    ...(options.target ? { target: options.target } : {}),
+    ...(options.listen ? { listen: options.listen } : {}),
+  });
 
 /** The writes (not reads) expose made since `from`. */
-const writesSince = (from: number) => t.model.calls.slice(from).filter((argv) => !argv.includes('--format')).map((argv) => argv.join(' '));
+const writesSince = (from: number) =>
+  t.model.calls
+    .slice(from)
+    .filter((argv) => !argv.includes('--format'))
+    .map((argv) => argv.join(' '));
 
 beforeEach(async () => {
   t = await testDeployment();
-  const up = await upCommand({ file: t.file, prune: false, client: t.client(), ui: t.ui, confirm: async () => true, addressTimeoutMs: 0, concurrency: 4, stateDirFor: t.stateDirFor });
+  const up = await upCommand({
+    file: t.file,
+    prune: false,
+    client: t.client(),
+    ui: t.ui,
+    confirm: async () => true,
+    addressTimeoutMs: 0,
+    concurrency: 4,
+    stateDirFor: t.stateDirFor,
+  });
   expect(up.exitCode).toBe(0);
 });
 
@@ -29,7 +50,9 @@ describe('expose', () => {
     const from = t.model.calls.length;
     const result = await expose({ target: 'db-a:27017', listen: '127.0.0.1:27999' });
     expect(result.exitCode).toBe(0);
-    expect(writesSince(from)).toEqual(['--project model-unit config device add db-a expose-27999 proxy listen=tcp:127.0.0.1:27999 connect=tcp:127.0.0.1:27017 bind=host']);
+    expect(writesSince(from)).toEqual([
+      '--project model-unit config device add db-a expose-27999 proxy listen=tcp:127.0.0.1:27999 connect=tcp:127.0.0.1:27017 bind=host',
+    ]);
     expect(await readFile(t.file, 'utf8')).toContain('- { container: db-a, port: 27017, listen: 127.0.0.1:27999 }');
     expect((await t.replan()).actions).toEqual([]);
   });
@@ -38,7 +61,9 @@ describe('expose', () => {
     await expose({ target: 'web:3000', listen: '127.0.0.1:3000', remove: true });
     const from = t.model.calls.length;
     await expose({ target: 'web:3001', listen: '127.0.0.1:3000' });
-    expect(writesSince(from)).toEqual(['--project model-unit config device add web expose-3000 proxy listen=tcp:127.0.0.1:3000 connect=tcp:127.0.0.1:3001 bind=host']);
+    expect(writesSince(from)).toEqual([
+      '--project model-unit config device add web expose-3000 proxy listen=tcp:127.0.0.1:3000 connect=tcp:127.0.0.1:3001 bind=host',
+    ]);
     expect((await t.replan()).actions).toEqual([]);
   });
 
@@ -46,7 +71,9 @@ describe('expose', () => {
     await t.incus('config', 'device', 'set', 'web', 'expose-3000', 'connect=tcp:127.0.0.1:9999');
     expect((await expose()).exitCode).toBe(1);
     const result = await expose({ target: 'web:3000' });
-    expect((result.json as { applied: string[] }).applied).toEqual(['~ proxy web/expose-3000: was tcp:127.0.0.1:3000 → tcp:127.0.0.1:9999, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000']);
+    expect((result.json as { applied: string[] }).applied).toEqual([
+      '~ proxy web/expose-3000: was tcp:127.0.0.1:3000 → tcp:127.0.0.1:9999, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000',
+    ]);
     expect((await expose()).exitCode).toBe(0);
     expect((await t.replan()).actions).toEqual([]);
   });
@@ -60,7 +87,10 @@ describe('expose', () => {
   });
 
   it('lists the exposures, present or missing, and exits 1 while one is missing', async () => {
-    expect((await expose()).json).toEqual({ ok: true, exposures: [{ container: 'web', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000', present: true }] });
+    expect((await expose()).json).toEqual({
+      ok: true,
+      exposures: [{ container: 'web', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000', present: true }],
+    });
     await t.incus('config', 'device', 'remove', 'web', 'expose-3000');
     const listed = await expose();
     expect(listed.exitCode).toBe(1);

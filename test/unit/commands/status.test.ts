@@ -45,10 +45,19 @@ class ScriptedMongo implements MongoAdmin {
     ['10.97.1.11:27018', 'SECONDARY'],
   ]);
   async command(target: MongoTarget, _db: string, cmd: Document): Promise<Document> {
-    if (this.down.has(target.host)) throw new MongoUnreachableError(target.host, `${target.host}: connect ECONNREFUSED`);
+    if (this.down.has(target.host))
+      throw new MongoUnreachableError(target.host, `${target.host}: connect ECONNREFUSED`);
     if ('ping' in cmd) return { ok: 1 };
     if ('replSetGetStatus' in cmd) {
-      return { ok: 1, members: [...this.states].map(([name, stateStr]) => ({ name, stateStr, health: 1, optimeDate: new Date(1_000) })) };
+      return {
+        ok: 1,
+        members: [...this.states].map(([name, stateStr]) => ({
+          name,
+          stateStr,
+          health: 1,
+          optimeDate: new Date(1_000),
+        })),
+      };
     }
     throw new Error(`ScriptedMongo: status never sends ${JSON.stringify(cmd)}`);
   }
@@ -69,16 +78,33 @@ const fakeFetch: typeof fetch = async (input) => {
 };
 
 const status = () =>
-  statusCommand({ file: t.file, client: t.client(), ui: t.ui, stateDirFor: t.stateDirFor, watchSeconds: null, write: () => undefined, mongo, fetch: fakeFetch });
+  statusCommand({
+    file: t.file,
+    client: t.client(),
+    ui: t.ui,
+    stateDirFor: t.stateDirFor,
+    watchSeconds: null,
+    write: () => undefined,
+    mongo,
+    fetch: fakeFetch,
+  });
 
-const differences = (result: Awaited<ReturnType<typeof status>>) => (result.json as { differences: string[] }).differences;
+const differences = (result: Awaited<ReturnType<typeof status>>) =>
+  (result.json as { differences: string[] }).differences;
 
 beforeEach(async () => {
   t = await testDeployment(TOPOLOGY);
   inside = new FakeContainers(() => 'sha');
   t.model.inside = inside;
   mongo = new ScriptedMongo();
-  answers = new Map(['http://10.97.1.10:5000/health', 'http://10.97.1.10:5000/ready', 'http://10.97.1.10:3000/health', 'http://10.97.1.10:3000/ready'].map((url) => [url, 200]));
+  answers = new Map(
+    [
+      'http://10.97.1.10:5000/health',
+      'http://10.97.1.10:5000/ready',
+      'http://10.97.1.10:3000/health',
+      'http://10.97.1.10:3000/ready',
+    ].map((url) => [url, 200]),
+  );
   // The containers as `up` leaves them, then every unit installed and running.
   const desired = await t.desired();
   const client = new IncusClient(t.model);
@@ -104,11 +130,19 @@ describe('status', () => {
   });
 
   it.each<[string, () => Promise<unknown>, string[]]>([
-    ['the bridge has another address', () => t.model.incus(['network', 'set', 'dmodelst0', 'ipv4.address=10.97.1.254/24']), ['network dmodelst0 has 10.97.1.254/24, declared 10.97.1.1/24']],
-    ['the bridge is not this deployment\'s', () => t.model.incus(['network', 'set', 'dmodelst0', 'user.distctl.owner=someone-else']), ['network dmodelst0 was not created by this deployment (distctl up refuses to use it)']],
+    [
+      'the bridge has another address',
+      () => t.model.incus(['network', 'set', 'dmodelst0', 'ipv4.address=10.97.1.254/24']),
+      ['network dmodelst0 has 10.97.1.254/24, declared 10.97.1.1/24'],
+    ],
+    [
+      "the bridge is not this deployment's",
+      () => t.model.incus(['network', 'set', 'dmodelst0', 'user.distctl.owner=someone-else']),
+      ['network dmodelst0 was not created by this deployment (distctl up refuses to use it)'],
+    ],
     ['a container is missing', () => t.incus('delete', '--force', 'db'), ['container db is missing']],
     [
-      'a container of that name is not this deployment\'s',
+      "a container of that name is not this deployment's",
       async () => {
         await t.incus('delete', '--force', 'db');
         await t.incus('create', 'debian12-distctl', 'db');
@@ -127,7 +161,11 @@ describe('status', () => {
       },
       ['container db has 10.97.1.50, declared 10.97.1.11'],
     ],
-    ['a unit is not running', async () => void (inside.unit('web', 'web-server.service').active = 'failed'), ['web: web-server.service is failed (failed)']],
+    [
+      'a unit is not running',
+      async () => void (inside.unit('web', 'web-server.service').active = 'failed'),
+      ['web: web-server.service is failed (failed)'],
+    ],
     [
       'a unit is not installed',
       async () => {
@@ -136,20 +174,56 @@ describe('status', () => {
       },
       ['db: mongod-27019.service is not installed'],
     ],
-    ['the proxy is removed', () => t.incus('config', 'device', 'remove', 'web', 'expose-3000'), ['web: proxy tcp:127.0.0.1:3000 is missing']],
-    ['the proxy listens elsewhere', () => t.incus('config', 'device', 'set', 'web', 'expose-3000', 'listen=tcp:127.0.0.1:3999'), ['web: proxy tcp:127.0.0.1:3000 is missing']],
-    ['the proxy connects elsewhere', () => t.incus('config', 'device', 'set', 'web', 'expose-3000', 'connect=tcp:127.0.0.1:8080'), ['web: proxy tcp:127.0.0.1:3000 is missing']],
-    ['a service is unhealthy', async () => void answers.set('http://10.97.1.10:3000/health', 500), ['service web-server: /health answered 500']],
-    ['a service is unreachable', async () => void answers.delete('http://10.97.1.10:5000/health'), ['service auth-server: /health unreachable (ECONNREFUSED)']],
-    ['a service is not ready', async () => void answers.set('http://10.97.1.10:3000/ready', 503), ['service web-server: not ready (answered 503)']],
+    [
+      'the proxy is removed',
+      () => t.incus('config', 'device', 'remove', 'web', 'expose-3000'),
+      ['web: proxy tcp:127.0.0.1:3000 is missing'],
+    ],
+    [
+      'the proxy listens elsewhere',
+      () => t.incus('config', 'device', 'set', 'web', 'expose-3000', 'listen=tcp:127.0.0.1:3999'),
+      ['web: proxy tcp:127.0.0.1:3000 is missing'],
+    ],
+    [
+      'the proxy connects elsewhere',
+      () => t.incus('config', 'device', 'set', 'web', 'expose-3000', 'connect=tcp:127.0.0.1:8080'),
+      ['web: proxy tcp:127.0.0.1:3000 is missing'],
+    ],
+    [
+      'a service is unhealthy',
+      async () => void answers.set('http://10.97.1.10:3000/health', 500),
+      ['service web-server: /health answered 500'],
+    ],
+    [
+      'a service is unreachable',
+      async () => void answers.delete('http://10.97.1.10:5000/health'),
+      ['service auth-server: /health unreachable (ECONNREFUSED)'],
+    ],
+    [
+      'a service is not ready',
+      async () => void answers.set('http://10.97.1.10:3000/ready', 503),
+      ['service web-server: not ready (answered 503)'],
+    ],
     [
       'a replica set does not answer',
       async () => ['10.97.1.11:27017', '10.97.1.11:27018'].forEach((host) => mongo.down.add(host)),
       ['replica set rsA unreachable: 10.97.1.11:27017: connect ECONNREFUSED; 10.97.1.11:27018: connect ECONNREFUSED'],
     ],
-    ['a replica set has no primary', async () => void mongo.states.set('10.97.1.11:27017', 'SECONDARY'), ['replica set rsA has no PRIMARY']],
-    ['a member is not PRIMARY or SECONDARY', async () => void mongo.states.set('10.97.1.11:27018', 'RECOVERING'), ['replica set rsA: 10.97.1.11:27018 is RECOVERING']],
-    ['a standalone does not answer', async () => void mongo.down.add('10.97.1.11:27019'), ['database users (10.97.1.11:27019) unreachable: 10.97.1.11:27019: connect ECONNREFUSED']],
+    [
+      'a replica set has no primary',
+      async () => void mongo.states.set('10.97.1.11:27017', 'SECONDARY'),
+      ['replica set rsA has no PRIMARY'],
+    ],
+    [
+      'a member is not PRIMARY or SECONDARY',
+      async () => void mongo.states.set('10.97.1.11:27018', 'RECOVERING'),
+      ['replica set rsA: 10.97.1.11:27018 is RECOVERING'],
+    ],
+    [
+      'a standalone does not answer',
+      async () => void mongo.down.add('10.97.1.11:27019'),
+      ['database users (10.97.1.11:27019) unreachable: 10.97.1.11:27019: connect ECONNREFUSED'],
+    ],
   ])('exits 1 when %s, naming exactly that difference', async (_what, drift, expected) => {
     await drift();
     const result = await status();
@@ -162,7 +236,11 @@ describe('status', () => {
     for (const name of ['web', 'db']) await t.incus('delete', '--force', name);
     await t.model.incus(['network', 'delete', 'dmodelst0']);
     const result = await status();
-    expect(differences(result)).toEqual(['network dmodelst0 does not exist', 'container web is missing', 'container db is missing']);
+    expect(differences(result)).toEqual([
+      'network dmodelst0 does not exist',
+      'container web is missing',
+      'container db is missing',
+    ]);
     expect(result.exitCode).toBe(1);
   });
 });

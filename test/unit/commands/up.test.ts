@@ -33,12 +33,21 @@ const up = (options: { prune?: boolean; confirm?: boolean; addressTimeoutMs?: nu
 const actions = (result: Awaited<ReturnType<typeof up>>) => (result.json as { actions: string[] }).actions;
 
 /** The calls since `from` that change something (everything but the three reads). */
-const writesSince = (from: number) => t.model.calls.slice(from).filter((argv) => !argv.includes('--format')).map((argv) => argv.join(' '));
+const writesSince = (from: number) =>
+  t.model.calls
+    .slice(from)
+    .filter((argv) => !argv.includes('--format'))
+    .map((argv) => argv.join(' '));
 
 /** The eth0 addresses a container holds now. */
 async function inet(name: string): Promise<string[]> {
-  const listed = JSON.parse(await t.incus('list', '--format', 'json')) as { name: string; state: { network: Record<string, { addresses: { family: string; address: string }[] }> | null } }[];
-  return (listed.find((instance) => instance.name === name)?.state.network?.eth0?.addresses ?? []).filter((a) => a.family === 'inet').map((a) => a.address);
+  const listed = JSON.parse(await t.incus('list', '--format', 'json')) as {
+    name: string;
+    state: { network: Record<string, { addresses: { family: string; address: string }[] }> | null };
+  }[];
+  return (listed.find((instance) => instance.name === name)?.state.network?.eth0?.addresses ?? [])
+    .filter((a) => a.family === 'inet')
+    .map((a) => a.address);
 }
 
 /** Brings the deployment up once and checks it converged; the drift tests start from here. */
@@ -58,9 +67,18 @@ describe('up on an empty Incus', () => {
       { stage: 'services', status: 'skipped', summary: 'nothing declared' },
     ]);
     expect(await t.replan()).toEqual({ project: 'model-unit', actions: [], conflicts: [], notices: [] });
-    expect(t.model.inventory()).toEqual({ projects: ['default', 'model-unit'], networks: ['dmodel0'], instances: ['model-unit/db-a', 'model-unit/db-b', 'model-unit/web'] });
+    expect(t.model.inventory()).toEqual({
+      projects: ['default', 'model-unit'],
+      networks: ['dmodel0'],
+      instances: ['model-unit/db-a', 'model-unit/db-b', 'model-unit/web'],
+    });
     expect(await inet('db-b')).toEqual(['10.97.0.12']);
-    expect(t.model.instance('model-unit', 'web')?.devices['expose-3000']).toEqual({ type: 'proxy', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000', bind: 'host' });
+    expect(t.model.instance('model-unit', 'web')?.devices['expose-3000']).toEqual({
+      type: 'proxy',
+      listen: 'tcp:127.0.0.1:3000',
+      connect: 'tcp:127.0.0.1:3000',
+      bind: 'host',
+    });
   });
 
   it('a second up changes nothing: three reads, no write', async () => {
@@ -69,7 +87,11 @@ describe('up on an empty Incus', () => {
     const again = await up();
     expect(again.exitCode).toBe(0);
     expect(actions(again)).toEqual([]);
-    expect(t.model.calls.slice(from).map((argv) => argv.join(' '))).toEqual(['project list --format json', 'network list --format json', '--project model-unit list --format json']);
+    expect(t.model.calls.slice(from).map((argv) => argv.join(' '))).toEqual([
+      'project list --format json',
+      'network list --format json',
+      '--project model-unit list --format json',
+    ]);
   });
 });
 
@@ -82,8 +104,15 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
   ])('a proxy whose %s drifted is set back', async (_what, drift, from) => {
     await t.incus('config', 'device', 'set', 'web', 'expose-3000', drift);
     const result = await up();
-    expect(actions(result)).toEqual([`~ proxy web/expose-3000: was ${from}, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000`]);
-    expect(t.model.instance('model-unit', 'web')?.devices['expose-3000']).toEqual({ type: 'proxy', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000', bind: 'host' });
+    expect(actions(result)).toEqual([
+      `~ proxy web/expose-3000: was ${from}, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000`,
+    ]);
+    expect(t.model.instance('model-unit', 'web')?.devices['expose-3000']).toEqual({
+      type: 'proxy',
+      listen: 'tcp:127.0.0.1:3000',
+      connect: 'tcp:127.0.0.1:3000',
+      bind: 'host',
+    });
     expect((await t.replan()).actions).toEqual([]);
   });
 
@@ -100,8 +129,16 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     await t.incus('restart', 'db-a');
     expect(await inet('db-a')).toEqual(['10.96.0.201']);
     const result = await up();
-    expect(actions(result)).toEqual(['~ container db-a: eth0 on dother0 → 10.97.0.11 on dmodel0', '~ container db-a: restart (renew its DHCP lease for the new address)']);
-    expect(t.model.instance('model-unit', 'db-a')?.devices.eth0).toEqual({ type: 'nic', name: 'eth0', network: 'dmodel0', 'ipv4.address': '10.97.0.11' });
+    expect(actions(result)).toEqual([
+      '~ container db-a: eth0 on dother0 → 10.97.0.11 on dmodel0',
+      '~ container db-a: restart (renew its DHCP lease for the new address)',
+    ]);
+    expect(t.model.instance('model-unit', 'db-a')?.devices.eth0).toEqual({
+      type: 'nic',
+      name: 'eth0',
+      network: 'dmodel0',
+      'ipv4.address': '10.97.0.11',
+    });
     expect(await inet('db-a')).toEqual(['10.97.0.11']);
     expect((await t.replan()).actions).toEqual([]);
   });
@@ -110,7 +147,10 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     await t.incus('config', 'device', 'set', 'db-a', 'eth0', 'ipv4.address=10.97.0.50');
     await t.incus('restart', 'db-a');
     expect(await inet('db-a')).toEqual(['10.97.0.50']);
-    expect(actions(await up())).toEqual(['~ container db-a: eth0 10.97.0.50 → 10.97.0.11 on dmodel0', '~ container db-a: restart (renew its DHCP lease for the new address)']);
+    expect(actions(await up())).toEqual([
+      '~ container db-a: eth0 10.97.0.50 → 10.97.0.11 on dmodel0',
+      '~ container db-a: restart (renew its DHCP lease for the new address)',
+    ]);
     expect(await inet('db-a')).toEqual(['10.97.0.11']);
     expect((await t.replan()).actions).toEqual([]);
   });
@@ -119,7 +159,10 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     await t.incus('stop', 'db-a');
     await t.incus('pause', 'db-b');
     expect(actions(await up())).toEqual(['~ container db-a: start', '~ container db-b: resume (frozen)']);
-    expect([t.model.instance('model-unit', 'db-a')?.status, t.model.instance('model-unit', 'db-b')?.status]).toEqual(['Running', 'Running']);
+    expect([t.model.instance('model-unit', 'db-a')?.status, t.model.instance('model-unit', 'db-b')?.status]).toEqual([
+      'Running',
+      'Running',
+    ]);
     expect((await t.replan()).actions).toEqual([]);
   });
 
@@ -147,7 +190,10 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     expect(await inet('db-a')).toEqual(['10.95.0.201']);
     const result = await up();
     expect(result.exitCode).toBe(0);
-    expect(actions(result)).toEqual(['~ network dmodel0: ipv4.address=10.97.0.1/24', '~ container db-a: restart (renew its DHCP lease: it holds 10.95.0.201)']);
+    expect(actions(result)).toEqual([
+      '~ network dmodel0: ipv4.address=10.97.0.1/24',
+      '~ container db-a: restart (renew its DHCP lease: it holds 10.95.0.201)',
+    ]);
     expect(await inet('db-a')).toEqual(['10.97.0.11']);
     expect((await t.replan()).actions).toEqual([]);
   });
@@ -163,7 +209,11 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     expect(t.ui.events.filter((event) => event.event === 'info').map((event) => event.message)).toContain(
       'container web was created from debian12-distctl, topology now names debian12-other; distctl does not recreate containers (delete it with `incus delete` to rebuild)',
     );
-    expect((await t.replan()).notices.map((notice) => notice.code)).toEqual(['image-changed', 'image-changed', 'image-changed']);
+    expect((await t.replan()).notices.map((notice) => notice.code)).toEqual([
+      'image-changed',
+      'image-changed',
+      'image-changed',
+    ]);
   });
 
   it('a container dropped from the topology is kept, and removed only with --prune after confirmation', async () => {
@@ -180,8 +230,16 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
 
 describe('up refuses to touch what it does not own, and changes nothing', () => {
   it.each([
-    ['a network of the same name', ['network', 'create', 'dmodel0', '--type', 'bridge', 'ipv4.address=10.97.0.1/24'], 'network "dmodel0" exists but was not created by distctl'],
-    ['a project of the same name', ['project', 'create', 'model-unit'], 'Incus project "model-unit" exists but was not created by distctl'],
+    [
+      'a network of the same name',
+      ['network', 'create', 'dmodel0', '--type', 'bridge', 'ipv4.address=10.97.0.1/24'],
+      'network "dmodel0" exists but was not created by distctl',
+    ],
+    [
+      'a project of the same name',
+      ['project', 'create', 'model-unit'],
+      'Incus project "model-unit" exists but was not created by distctl',
+    ],
   ])('%s', async (_what, foreign, message) => {
     await t.model.incus(foreign);
     const before = t.model.inventory();
@@ -197,9 +255,17 @@ describe('up refuses to touch what it does not own, and changes nothing', () => 
   it('a container of the same name in the project', async () => {
     await converged();
     await t.incus('delete', '--force', 'db-a');
-    await t.model.incus(['--project', 'model-unit', 'create', 'debian12-distctl', 'db-a'], 'devices:\n  eth0: {type: nic, name: eth0, network: dmodel0}\n');
+    await t.model.incus(
+      ['--project', 'model-unit', 'create', 'debian12-distctl', 'db-a'],
+      'devices:\n  eth0: {type: nic, name: eth0, network: dmodel0}\n',
+    );
     const from = t.model.calls.length;
-    await expect(up()).rejects.toMatchObject({ code: 'PLAN_CONFLICT', details: ['container "db-a" exists in project model-unit but was not created by distctl — Rename the container in topology.yaml, or move/delete the existing one yourself.'] });
+    await expect(up()).rejects.toMatchObject({
+      code: 'PLAN_CONFLICT',
+      details: [
+        'container "db-a" exists in project model-unit but was not created by distctl — Rename the container in topology.yaml, or move/delete the existing one yourself.',
+      ],
+    });
     expect(writesSince(from)).toEqual([]);
     expect(t.model.instance('model-unit', 'db-a')?.status).toBe('Stopped');
   });
@@ -207,11 +273,16 @@ describe('up refuses to touch what it does not own, and changes nothing', () => 
 
 describe('up after a failure', () => {
   it('stops at the failed phase, keeps what succeeded, and the next up resumes to an empty re-plan', async () => {
-    t.model.failOn((argv) => argv.includes('create') && argv.includes('db-b'), 'Error: Failed instance creation: No space left on device');
+    t.model.failOn(
+      (argv) => argv.includes('create') && argv.includes('db-b'),
+      'Error: Failed instance creation: No space left on device',
+    );
     const error = await up().catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('APPLY_FAILED');
-    expect((error as DistctlError).message).toBe('container db-b: `incus --project model-unit create debian12-distctl db-b` failed (exit 1): Error: Failed instance creation: No space left on device');
+    expect((error as DistctlError).message).toBe(
+      'container db-b: `incus --project model-unit create debian12-distctl db-b` failed (exit 1): Error: Failed instance creation: No space left on device',
+    );
     expect(t.model.inventory().instances).toEqual(['model-unit/db-a', 'model-unit/web']);
     expect((await t.replan()).actions.map(describeAction)).toEqual([
       '+ container db-b (image debian12-distctl, eth0 10.97.0.12 on dmodel0)',
@@ -229,7 +300,11 @@ describe('up after a failure', () => {
     t.model.dhcpless.add('debian12-distctl');
     await expect(up()).rejects.toMatchObject({
       code: 'ADDRESS_TIMEOUT',
-      details: ['web: want 10.97.0.10, Incus reports Running, no IPv4 on eth0 yet', 'db-a: want 10.97.0.11, Incus reports Running, no IPv4 on eth0 yet', 'db-b: want 10.97.0.12, Incus reports Running, no IPv4 on eth0 yet'],
+      details: [
+        'web: want 10.97.0.10, Incus reports Running, no IPv4 on eth0 yet',
+        'db-a: want 10.97.0.11, Incus reports Running, no IPv4 on eth0 yet',
+        'db-b: want 10.97.0.12, Incus reports Running, no IPv4 on eth0 yet',
+      ],
     });
     expect(t.model.inventory().instances).toHaveLength(3);
     expect((await t.replan()).actions).toEqual([]);
@@ -242,10 +317,18 @@ mongodb:
   standalones:
     - { name: users, container: db-a, port: 27017, database: auth_db, env: DB3_URL }
 `);
-    t.model.failOn((argv) => argv.includes('exec'), 'sh: 1: cannot create /var/lib/mongo1: No space left on device', Infinity);
+    t.model.failOn(
+      (argv) => argv.includes('exec'),
+      'sh: 1: cannot create /var/lib/mongo1: No space left on device',
+      Infinity,
+    );
     const result = await up();
     expect(result.exitCode).toBe(1);
-    const json = result.json as { ok: boolean; failedStages: string[]; stages: { stage: string; status: string; error?: { code: string } }[] };
+    const json = result.json as {
+      ok: boolean;
+      failedStages: string[];
+      stages: { stage: string; status: string; error?: { code: string } }[];
+    };
     expect(json.ok).toBe(false);
     expect(json.failedStages).toEqual(['databases']);
     expect(json.stages.map((stage) => [stage.stage, stage.status, stage.error?.code])).toEqual([

@@ -36,7 +36,13 @@ expose:
 /** A Ui that prints nothing and keeps every progress event. */
 export function recordingUi(): Ui & { readonly events: ProgressEvent[] } {
   const events: ProgressEvent[] = [];
-  return { json: false, color: new Chalk({ level: 0 }), events, step: (event) => void events.push(event), stop: () => undefined };
+  return {
+    json: false,
+    color: new Chalk({ level: 0 }),
+    events,
+    step: (event) => void events.push(event),
+    stop: () => undefined,
+  };
 }
 
 export interface TestDeployment {
@@ -85,8 +91,12 @@ export async function testDeployment(topology: string = PROVISION_TOPOLOGY): Pro
       const observed = await observeIncus(new IncusClient(model), wanted.project);
       return {
         project: observed.project !== null,
-        networks: observed.networks.filter((network) => network.config[OWNER_KEY] === wanted.project).map((network) => network.name),
-        instances: observed.instances.filter((instance) => instance.config[OWNER_KEY] === wanted.project).map((instance) => instance.name),
+        networks: observed.networks
+          .filter((network) => network.config[OWNER_KEY] === wanted.project)
+          .map((network) => network.name),
+        instances: observed.instances
+          .filter((instance) => instance.config[OWNER_KEY] === wanted.project)
+          .map((instance) => instance.name),
       };
     },
     async incus(...args) {
@@ -95,7 +105,8 @@ export async function testDeployment(topology: string = PROVISION_TOPOLOGY): Pro
     async cleanup() {
       await rm(dir, { recursive: true, force: true });
       // A command that caught the model's refusal to guess must still fail its test.
-      if (model.unmodelled.length > 0) throw new Error(`argv the Incus model does not know was run:\n${model.unmodelled.join('\n')}`);
+      if (model.unmodelled.length > 0)
+        throw new Error(`argv the Incus model does not know was run:\n${model.unmodelled.join('\n')}`);
     },
   };
 }

@@ -71,8 +71,22 @@ export class IncusModelUnsupported extends Error {
 class Refused extends Error {}
 
 const STATUS_CODE: Record<InstanceStatus, number> = { Running: 103, Stopped: 102, Frozen: 110 };
-const BRIDGE_KEYS = new Set(['ipv4.address', 'ipv4.nat', 'ipv4.dhcp', 'ipv4.dhcp.ranges', 'ipv6.address', 'ipv6.nat', 'ipv6.dhcp', 'dns.domain', 'dns.mode', 'bridge.mtu', 'ipv4.firewall', 'ipv6.firewall']);
-const PROJECT_KEYS = /^(features\.(images|profiles|networks|networks\.zones|storage\.volumes|storage\.buckets)|limits\..+|restricted(\..+)?)$/;
+const BRIDGE_KEYS = new Set([
+  'ipv4.address',
+  'ipv4.nat',
+  'ipv4.dhcp',
+  'ipv4.dhcp.ranges',
+  'ipv6.address',
+  'ipv6.nat',
+  'ipv6.dhcp',
+  'dns.domain',
+  'dns.mode',
+  'bridge.mtu',
+  'ipv4.firewall',
+  'ipv6.firewall',
+]);
+const PROJECT_KEYS =
+  /^(features\.(images|profiles|networks|networks\.zones|storage\.volumes|storage\.buckets)|limits\..+|restricted(\..+)?)$/;
 
 function clone<T>(value: T): T {
   return structuredClone(value);
@@ -106,7 +120,11 @@ export class IncusModel implements Runner {
   private readonly projects = new Map<string, Project>();
   private readonly networks = new Map<string, Network>();
   private readonly instances = new Map<string, Instance>();
-  private readonly failures: { readonly when: (argv: readonly string[]) => boolean; readonly stderr: string; times: number }[] = [];
+  private readonly failures: {
+    readonly when: (argv: readonly string[]) => boolean;
+    readonly stderr: string;
+    times: number;
+  }[] = [];
   private created = 0;
   private readonly templates = {
     instance: fixture<Json>('instance-running'),
@@ -121,9 +139,19 @@ export class IncusModel implements Runner {
 
   constructor(options: { images?: readonly string[] } = {}) {
     const defaults = fixture<Json[]>('project-list').find((project) => project.name === 'default');
-    this.projects.set('default', { name: 'default', description: String(defaults?.description ?? ''), config: { ...(defaults?.config as Config) } });
+    this.projects.set('default', {
+      name: 'default',
+      description: String(defaults?.description ?? ''),
+      config: { ...(defaults?.config as Config) },
+    });
     for (const network of fixture<Json[]>('network-list-unmanaged')) {
-      this.networks.set(String(network.name), { name: String(network.name), type: String(network.type), managed: false, description: '', config: {} });
+      this.networks.set(String(network.name), {
+        name: String(network.name),
+        type: String(network.type),
+        managed: false,
+        description: '',
+        config: {},
+      });
     }
     for (const image of options.images ?? []) this.images.add(image);
   }
@@ -151,12 +179,18 @@ export class IncusModel implements Runner {
     const failure = this.failures.find((candidate) => candidate.times > 0 && candidate.when(cmd.args));
     if (failure) {
       failure.times -= 1;
-      return { exitCode: 1, stdout: '', stderr: failure.stderr.endsWith('\n') ? failure.stderr : `${failure.stderr}\n`, timedOut: false };
+      return {
+        exitCode: 1,
+        stdout: '',
+        stderr: failure.stderr.endsWith('\n') ? failure.stderr : `${failure.stderr}\n`,
+        timedOut: false,
+      };
     }
     try {
       return await this.execute(cmd.args, cmd.input);
     } catch (error) {
-      if (error instanceof Refused) return { exitCode: 1, stdout: '', stderr: `Error: ${error.message}\n`, timedOut: false };
+      if (error instanceof Refused)
+        return { exitCode: 1, stdout: '', stderr: `Error: ${error.message}\n`, timedOut: false };
       throw error;
     }
   }
@@ -172,7 +206,10 @@ export class IncusModel implements Runner {
   inventory(): { projects: string[]; networks: string[]; instances: string[] } {
     return {
       projects: [...this.projects.keys()].sort(),
-      networks: [...this.networks.values()].filter((network) => network.managed).map((network) => network.name).sort(),
+      networks: [...this.networks.values()]
+        .filter((network) => network.managed)
+        .map((network) => network.name)
+        .sort(),
       instances: [...this.instances.keys()].sort(),
     };
   }
@@ -237,7 +274,15 @@ export class IncusModel implements Runner {
       case 'image':
         if (rest[0] !== 'list') throw new IncusModelUnsupported(argv);
         wantsJson(rest.slice(1));
-        return json([...this.images].filter((image) => !image.includes(':')).map((alias, index) => ({ ...clone(this.templates.image), fingerprint: `${index + 1}`.padStart(64, 'f'), aliases: [{ name: alias, description: '' }] })));
+        return json(
+          [...this.images]
+            .filter((image) => !image.includes(':'))
+            .map((alias, index) => ({
+              ...clone(this.templates.image),
+              fingerprint: `${index + 1}`.padStart(64, 'f'),
+              aliases: [{ name: alias, description: '' }],
+            })),
+        );
       case 'storage':
         if (rest[0] !== 'list') throw new IncusModelUnsupported(argv);
         wantsJson(rest.slice(1));
@@ -254,7 +299,13 @@ export class IncusModel implements Runner {
     }
   }
 
-  private projectCommand(rest: string[], argv: readonly string[], ok: (s?: string) => CommandResult, json: (v: unknown) => CommandResult, wantsJson: (t: readonly string[]) => void): CommandResult {
+  private projectCommand(
+    rest: string[],
+    argv: readonly string[],
+    ok: (s?: string) => CommandResult,
+    json: (v: unknown) => CommandResult,
+    wantsJson: (t: readonly string[]) => void,
+  ): CommandResult {
     const [sub, name = '', ...tail] = rest;
     switch (sub) {
       case 'list':
@@ -267,9 +318,23 @@ export class IncusModel implements Runner {
           Object.assign(config, keyValues([tail[index + 1] ?? '']));
         }
         this.checkProjectKeys(config);
-        if (this.projects.has(name)) throw new Refused(`Failed creating project "${name}": Failed adding database record: Failed to create "projects" entry: UNIQUE constraint failed: projects.name`);
+        if (this.projects.has(name))
+          throw new Refused(
+            `Failed creating project "${name}": Failed adding database record: Failed to create "projects" entry: UNIQUE constraint failed: projects.name`,
+          );
         // The daemon fills in the features it is not told about.
-        this.projects.set(name, { name, description: '', config: { 'features.images': 'true', 'features.networks': 'true', 'features.profiles': 'true', 'features.storage.buckets': 'true', 'features.storage.volumes': 'true', ...config } });
+        this.projects.set(name, {
+          name,
+          description: '',
+          config: {
+            'features.images': 'true',
+            'features.networks': 'true',
+            'features.profiles': 'true',
+            'features.storage.buckets': 'true',
+            'features.storage.volumes': 'true',
+            ...config,
+          },
+        });
         return ok(`Project ${name} created\n`);
       }
       case 'set': {
@@ -281,7 +346,7 @@ export class IncusModel implements Runner {
       }
       case 'delete': {
         if (tail.length > 0) throw new IncusModelUnsupported(argv);
-        if (name === 'default') throw new Refused('The \'default\' project cannot be deleted');
+        if (name === 'default') throw new Refused("The 'default' project cannot be deleted");
         this.requireProject(name);
         if (this.projectUsers(name).length > 0) throw new Refused('Only empty projects can be removed.');
         this.projects.delete(name);
@@ -292,18 +357,34 @@ export class IncusModel implements Runner {
     }
   }
 
-  private networkCommand(rest: string[], argv: readonly string[], ok: (s?: string) => CommandResult, json: (v: unknown) => CommandResult, wantsJson: (t: readonly string[]) => void): CommandResult {
+  private networkCommand(
+    rest: string[],
+    argv: readonly string[],
+    ok: (s?: string) => CommandResult,
+    json: (v: unknown) => CommandResult,
+    wantsJson: (t: readonly string[]) => void,
+  ): CommandResult {
     const [sub, name = '', ...tail] = rest;
     switch (sub) {
       case 'list':
         wantsJson([name, ...tail]);
-        return json([...this.networks.values()].sort((a, b) => Number(b.managed) - Number(a.managed)).map((network) => this.networkJson(network)));
+        return json(
+          [...this.networks.values()]
+            .sort((a, b) => Number(b.managed) - Number(a.managed))
+            .map((network) => this.networkJson(network)),
+        );
       case 'create': {
         if (tail[0] !== '--type' || tail[1] !== 'bridge') throw new IncusModelUnsupported(argv);
         const config = keyValues(tail.slice(2));
         this.checkBridgeKeys(name, config);
         if (this.networks.has(name)) throw new Refused(`Network "${name}" already exists`);
-        this.networks.set(name, { name, type: 'bridge', managed: true, description: '', config: { 'ipv4.address': '10.0.0.1/24', 'ipv4.nat': 'true', 'ipv6.address': 'none', ...config } });
+        this.networks.set(name, {
+          name,
+          type: 'bridge',
+          managed: true,
+          description: '',
+          config: { 'ipv4.address': '10.0.0.1/24', 'ipv4.nat': 'true', 'ipv6.address': 'none', ...config },
+        });
         return ok(`Network ${name} created\n`);
       }
       case 'set': {
@@ -328,18 +409,30 @@ export class IncusModel implements Runner {
     }
   }
 
-  private create(project: string, rest: string[], input: string | Uint8Array | undefined, argv: readonly string[]): string {
+  private create(
+    project: string,
+    rest: string[],
+    input: string | Uint8Array | undefined,
+    argv: readonly string[],
+  ): string {
     const [image = '', name = '', ...tail] = rest;
     if (tail.length > 0 && !(tail[0] === '--target' && tail.length === 2)) throw new IncusModelUnsupported(argv);
     if (tail[0] === '--target') throw new Refused('This server is not clustered');
     this.requireProject(project);
     if (!this.images.has(image)) throw new Refused(`Image "${image}" not found`);
-    const definition = (input === undefined ? {} : (parseYaml(typeof input === 'string' ? input : Buffer.from(input).toString('utf8')) ?? {})) as { config?: Config; devices?: Record<string, Config> };
+    const definition = (
+      input === undefined
+        ? {}
+        : (parseYaml(typeof input === 'string' ? input : Buffer.from(input).toString('utf8')) ?? {})
+    ) as { config?: Config; devices?: Record<string, Config> };
     const devices = clone(definition.devices ?? {});
     if (this.instances.has(`${project}/${name}`)) {
-      throw new Refused('Failed creating instance record: Add instance info to the database: Failed to create "instances" entry: UNIQUE constraint failed: instances.project_id, instances.name');
+      throw new Refused(
+        'Failed creating instance record: Add instance info to the database: Failed to create "instances" entry: UNIQUE constraint failed: instances.project_id, instances.name',
+      );
     }
-    for (const [device, config] of Object.entries(devices)) this.checkDevice(device, config, 'Failed creating instance record: Failed initializing instance: ');
+    for (const [device, config] of Object.entries(devices))
+      this.checkDevice(device, config, 'Failed creating instance record: Failed initializing instance: ');
     this.instances.set(`${project}/${name}`, {
       name,
       project,
@@ -366,7 +459,7 @@ export class IncusModel implements Runner {
       }
       case 'set': {
         const current = instance.devices[device];
-        if (current === undefined) throw new Refused('Device doesn\'t exist');
+        if (current === undefined) throw new Refused("Device doesn't exist");
         const next = { ...current, ...keyValues(tail) };
         this.checkDevice(device, next, '');
         instance.devices[device] = next;
@@ -374,7 +467,7 @@ export class IncusModel implements Runner {
       }
       case 'remove': {
         if (tail.length > 0) throw new IncusModelUnsupported(argv);
-        if (instance.devices[device] === undefined) throw new Refused('Device doesn\'t exist');
+        if (instance.devices[device] === undefined) throw new Refused("Device doesn't exist");
         delete instance.devices[device];
         if (device === 'eth0') instance.lease = null;
         return `Device ${device} removed from ${name}\n`;
@@ -384,7 +477,12 @@ export class IncusModel implements Runner {
     }
   }
 
-  private lifecycle(project: string, verb: 'start' | 'stop' | 'restart' | 'pause' | 'resume', rest: string[], argv: readonly string[]): string {
+  private lifecycle(
+    project: string,
+    verb: 'start' | 'stop' | 'restart' | 'pause' | 'resume',
+    rest: string[],
+    argv: readonly string[],
+  ): string {
     const force = rest.includes('--force');
     const names = rest.filter((arg) => arg !== '--force');
     if (names.length !== 1 || (force && verb !== 'stop' && verb !== 'restart')) throw new IncusModelUnsupported(argv);
@@ -404,11 +502,11 @@ export class IncusModel implements Runner {
         this.boot(instance);
         return '';
       case 'pause':
-        if (instance.status !== 'Running') throw new Refused('The instance isn\'t running');
+        if (instance.status !== 'Running') throw new Refused("The instance isn't running");
         instance.status = 'Frozen';
         return '';
       case 'resume':
-        if (instance.status === 'Stopped') throw new Refused('The container isn\'t running');
+        if (instance.status === 'Stopped') throw new Refused("The container isn't running");
         instance.status = 'Running';
         return '';
     }
@@ -420,15 +518,23 @@ export class IncusModel implements Runner {
     if (names.length !== 1) throw new IncusModelUnsupported(argv);
     const name = names[0] ?? '';
     if (!this.instances.has(`${project}/${name}`)) {
-      throw new Refused(`Failed checking instance exists "local:${name}": Failed to fetch instance "${name}" in project "${project}": Instance not found`);
+      throw new Refused(
+        `Failed checking instance exists "local:${name}": Failed to fetch instance "${name}" in project "${project}": Instance not found`,
+      );
     }
     const instance = this.requireInstance(project, name);
-    if (instance.status !== 'Stopped' && !force) throw new Refused('The instance is currently running, stop it first or pass --force');
+    if (instance.status !== 'Stopped' && !force)
+      throw new Refused('The instance is currently running, stop it first or pass --force');
     this.instances.delete(`${project}/${name}`);
     return '';
   }
 
-  private async exec(project: string, rest: string[], input: string | Uint8Array | undefined, argv: readonly string[]): Promise<CommandResult> {
+  private async exec(
+    project: string,
+    rest: string[],
+    input: string | Uint8Array | undefined,
+    argv: readonly string[],
+  ): Promise<CommandResult> {
     const [name = '', separator, ...command] = rest;
     if (separator !== '--') throw new IncusModelUnsupported(argv);
     const instance = this.requireInstance(project, name);
@@ -436,7 +542,11 @@ export class IncusModel implements Runner {
     if (this.inside === null) throw new IncusModelUnsupported(argv);
     if (command[0] === 'sh' && command[2] === WRITE_FILE_SCRIPT) {
       const [, , , , path = '', mode = '644', uid = '0', gid = '0'] = command;
-      await this.inside.writeFile(name, path, input ?? '', { mode: Number.parseInt(mode, 8), uid: Number(uid), gid: Number(gid) });
+      await this.inside.writeFile(name, path, input ?? '', {
+        mode: Number.parseInt(mode, 8),
+        uid: Number(uid),
+        gid: Number(gid),
+      });
       return { exitCode: 0, stdout: '', stderr: '', timedOut: false };
     }
     return this.inside.exec(name, command, typeof input === 'string' ? { input } : {});
@@ -466,7 +576,11 @@ export class IncusModel implements Runner {
     instance.status = 'Running';
     const nic = instance.devices.eth0;
     const network = nic?.type === 'nic' ? this.networks.get(nic.network ?? '') : undefined;
-    if (network === undefined || network.config['ipv4.dhcp'] === 'false' || this.dhcpless.has(instance.config['volatile.base_image'] ?? '')) {
+    if (
+      network === undefined ||
+      network.config['ipv4.dhcp'] === 'false' ||
+      this.dhcpless.has(instance.config['volatile.base_image'] ?? '')
+    ) {
       instance.lease = null;
       return;
     }
@@ -485,13 +599,18 @@ export class IncusModel implements Runner {
     if (config.type === 'nic') {
       const network = config.network ?? '';
       if (!this.networks.get(network)?.managed) {
-        throw new Refused(`${prefix}Invalid devices: Device validation failed for "${device}": Failed loading device "${device}": Failed to load network "${network}" for project "default": Network not found`);
+        throw new Refused(
+          `${prefix}Invalid devices: Device validation failed for "${device}": Failed loading device "${device}": Failed to load network "${network}" for project "default": Network not found`,
+        );
       }
       return;
     }
     if (config.type === 'proxy') {
       for (const key of ['listen', 'connect']) {
-        if (!config[key]) throw new Refused(`${prefix}Invalid devices: Device validation failed for "${device}": Missing required "${key}" property`);
+        if (!config[key])
+          throw new Refused(
+            `${prefix}Invalid devices: Device validation failed for "${device}": Missing required "${key}" property`,
+          );
       }
       return;
     }
@@ -500,13 +619,15 @@ export class IncusModel implements Runner {
 
   private checkBridgeKeys(name: string, config: Config): void {
     for (const key of Object.keys(config)) {
-      if (!key.startsWith('user.') && !BRIDGE_KEYS.has(key)) throw new Refused(`Invalid option for network "${name}" option "${key}"`);
+      if (!key.startsWith('user.') && !BRIDGE_KEYS.has(key))
+        throw new Refused(`Invalid option for network "${name}" option "${key}"`);
     }
   }
 
   private checkProjectKeys(config: Config): void {
     for (const key of Object.keys(config)) {
-      if (!key.startsWith('user.') && !PROJECT_KEYS.test(key)) throw new Refused(`Invalid project configuration key "${key}"`);
+      if (!key.startsWith('user.') && !PROJECT_KEYS.test(key))
+        throw new Refused(`Invalid project configuration key "${key}"`);
     }
   }
 
@@ -518,36 +639,73 @@ export class IncusModel implements Runner {
 
   private requireInstance(project: string, name: string): Instance {
     const instance = this.instances.get(`${project}/${name}`);
-    if (instance === undefined) throw new Refused(`Failed to fetch instance "${name}" in project "${project}": Instance not found`);
+    if (instance === undefined)
+      throw new Refused(`Failed to fetch instance "${name}" in project "${project}": Instance not found`);
     return instance;
   }
 
   private instanceUrl(instance: Instance): string {
-    return instance.project === 'default' ? `/1.0/instances/${instance.name}` : `/1.0/instances/${instance.name}?project=${instance.project}`;
+    return instance.project === 'default'
+      ? `/1.0/instances/${instance.name}`
+      : `/1.0/instances/${instance.name}?project=${instance.project}`;
   }
 
   private projectUsers(name: string): string[] {
-    const users = [...this.instances.values()].filter((instance) => instance.project === name).map((instance) => this.instanceUrl(instance));
-    if (name === 'default') users.push(...[...this.networks.values()].filter((network) => network.managed).map((network) => `/1.0/networks/${network.name}`), '/1.0/profiles/default');
+    const users = [...this.instances.values()]
+      .filter((instance) => instance.project === name)
+      .map((instance) => this.instanceUrl(instance));
+    if (name === 'default')
+      users.push(
+        ...[...this.networks.values()]
+          .filter((network) => network.managed)
+          .map((network) => `/1.0/networks/${network.name}`),
+        '/1.0/profiles/default',
+      );
     return users;
   }
 
   private networkUsers(name: string): string[] {
     return [...this.instances.values()]
       .sort((a, b) => a.created - b.created)
-      .filter((instance) => Object.values(instance.devices).some((device) => device.type === 'nic' && device.network === name))
+      .filter((instance) =>
+        Object.values(instance.devices).some((device) => device.type === 'nic' && device.network === name),
+      )
       .map((instance) => this.instanceUrl(instance));
   }
 
   private projectJson(project: Project): Json {
-    return { ...clone(this.templates.project), name: project.name, description: project.description, config: { ...project.config }, used_by: this.projectUsers(project.name) };
+    return {
+      ...clone(this.templates.project),
+      name: project.name,
+      description: project.description,
+      config: { ...project.config },
+      used_by: this.projectUsers(project.name),
+    };
   }
 
   private networkJson(network: Network): Json {
     if (!network.managed) {
-      return { config: {}, description: '', name: network.name, type: network.type, used_by: [], managed: false, status: '', locations: null, project: 'default' };
+      return {
+        config: {},
+        description: '',
+        name: network.name,
+        type: network.type,
+        used_by: [],
+        managed: false,
+        status: '',
+        locations: null,
+        project: 'default',
+      };
     }
-    return { ...clone(this.templates.bridge), name: network.name, type: network.type, managed: true, description: network.description, config: { ...network.config }, used_by: this.networkUsers(network.name) };
+    return {
+      ...clone(this.templates.bridge),
+      name: network.name,
+      type: network.type,
+      managed: true,
+      description: network.description,
+      config: { ...network.config },
+      used_by: this.networkUsers(network.name),
+    };
   }
 
   private instanceList(project: string): Json[] {
@@ -560,7 +718,10 @@ export class IncusModel implements Runner {
   private instanceJson(instance: Instance): Json {
     const template = clone(instance.status === 'Stopped' ? this.templates.stopped : this.templates.instance);
     const profileDevices = (this.templates.profile.devices ?? {}) as Record<string, Config>;
-    const config = { ...instance.config, 'volatile.eth0.hwaddr': `10:66:6a:00:00:${instance.created.toString(16).padStart(2, '0')}` };
+    const config = {
+      ...instance.config,
+      'volatile.eth0.hwaddr': `10:66:6a:00:00:${instance.created.toString(16).padStart(2, '0')}`,
+    };
     const state = template.state as Json;
     const status = { status: instance.status, status_code: STATUS_CODE[instance.status] };
     if (instance.status !== 'Stopped') {
@@ -570,7 +731,11 @@ export class IncusModel implements Runner {
       const inet6 = eth0.addresses.filter((address) => address.family !== 'inet');
       void others;
       if (instance.devices.eth0 === undefined) delete network.eth0;
-      else eth0.addresses = [...(instance.lease === null || inet === undefined ? [] : [{ ...inet, address: instance.lease }]), ...inet6];
+      else
+        eth0.addresses = [
+          ...(instance.lease === null || inet === undefined ? [] : [{ ...inet, address: instance.lease }]),
+          ...inet6,
+        ];
       state.network = network;
     }
     return {

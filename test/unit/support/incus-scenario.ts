@@ -58,13 +58,17 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
   const p = ['--project', project];
   const must = async (args: readonly string[], input?: string): Promise<string> => {
     const result = await target.run(args, input);
-    if (result.exitCode !== 0) throw new Error(`incus ${args.join(' ')} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
+    if (result.exitCode !== 0)
+      throw new Error(`incus ${args.join(' ')} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
     return result.stdout;
   };
   const refused = async (name: string, args: readonly string[], input?: string): Promise<void> => {
     const result = await target.run(args, input);
     // The client sometimes appends where to read the instance log; that advice is not part of the refusal.
-    refusals[name] = { exitCode: result.exitCode, stderr: result.stderr.replace(/^Try `incus info --show-log .*\n/m, '') };
+    refusals[name] = {
+      exitCode: result.exitCode,
+      stderr: result.stderr.replace(/^Try `incus info --show-log .*\n/m, ''),
+    };
   };
   const record = async (name: string, args: readonly string[]): Promise<unknown> => {
     json[name] = JSON.parse(await must(args));
@@ -76,22 +80,116 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
     delete json[`list-${name}`];
   };
 
-  await must(['project', 'create', project, '-c', 'features.images=false', '-c', 'features.profiles=false', '-c', 'features.networks=false', '-c', `user.distctl.owner=${project}`]);
+  await must([
+    'project',
+    'create',
+    project,
+    '-c',
+    'features.images=false',
+    '-c',
+    'features.profiles=false',
+    '-c',
+    'features.networks=false',
+    '-c',
+    `user.distctl.owner=${project}`,
+  ]);
   await refused('project-duplicate', ['project', 'create', project]);
-  await must(['network', 'create', bridge, '--type', 'bridge', `ipv4.address=${SCENARIO.subnet}.1/24`, 'ipv4.nat=true', 'ipv4.dhcp=true', 'ipv6.address=none', `user.distctl.owner=${project}`]);
-  await refused('network-duplicate', ['network', 'create', bridge, '--type', 'bridge', `ipv4.address=${SCENARIO.subnet}.1/24`]);
+  await must([
+    'network',
+    'create',
+    bridge,
+    '--type',
+    'bridge',
+    `ipv4.address=${SCENARIO.subnet}.1/24`,
+    'ipv4.nat=true',
+    'ipv4.dhcp=true',
+    'ipv6.address=none',
+    `user.distctl.owner=${project}`,
+  ]);
+  await refused('network-duplicate', [
+    'network',
+    'create',
+    bridge,
+    '--type',
+    'bridge',
+    `ipv4.address=${SCENARIO.subnet}.1/24`,
+  ]);
   await refused('network-set-missing', ['network', 'set', SCENARIO.missingNetwork, 'ipv4.nat=false']);
   await must([...p, 'create', SCENARIO.image, 'c1'], definition(bridge, `${SCENARIO.subnet}.10`));
-  await refused('instance-duplicate', [...p, 'create', SCENARIO.image, 'c1'], definition(bridge, `${SCENARIO.subnet}.11`));
-  await refused('instance-missing-network', [...p, 'create', SCENARIO.image, 'c2'], definition(SCENARIO.missingNetwork, `${SCENARIO.subnet}.12`));
+  await refused(
+    'instance-duplicate',
+    [...p, 'create', SCENARIO.image, 'c1'],
+    definition(bridge, `${SCENARIO.subnet}.11`),
+  );
+  await refused(
+    'instance-missing-network',
+    [...p, 'create', SCENARIO.image, 'c2'],
+    definition(SCENARIO.missingNetwork, `${SCENARIO.subnet}.12`),
+  );
   await refused('image-missing', [...p, 'create', 'dmodel-no-such-image', 'c3']);
-  await must([...p, 'config', 'device', 'add', 'c1', 'expose-39177', 'proxy', 'listen=tcp:127.0.0.1:39177', 'connect=tcp:127.0.0.1:3000', 'bind=host']);
-  await refused('device-duplicate', [...p, 'config', 'device', 'add', 'c1', 'expose-39177', 'proxy', 'listen=tcp:127.0.0.1:39178', 'connect=tcp:127.0.0.1:3000', 'bind=host']);
-  await refused('device-set-missing', [...p, 'config', 'device', 'set', 'c1', 'expose-1', 'listen=tcp:127.0.0.1:39179']);
-  await refused('device-missing-network', [...p, 'config', 'device', 'add', 'c1', 'eth1', 'nic', `network=${SCENARIO.missingNetwork}`]);
+  await must([
+    ...p,
+    'config',
+    'device',
+    'add',
+    'c1',
+    'expose-39177',
+    'proxy',
+    'listen=tcp:127.0.0.1:39177',
+    'connect=tcp:127.0.0.1:3000',
+    'bind=host',
+  ]);
+  await refused('device-duplicate', [
+    ...p,
+    'config',
+    'device',
+    'add',
+    'c1',
+    'expose-39177',
+    'proxy',
+    'listen=tcp:127.0.0.1:39178',
+    'connect=tcp:127.0.0.1:3000',
+    'bind=host',
+  ]);
+  await refused('device-set-missing', [
+    ...p,
+    'config',
+    'device',
+    'set',
+    'c1',
+    'expose-1',
+    'listen=tcp:127.0.0.1:39179',
+  ]);
+  await refused('device-missing-network', [
+    ...p,
+    'config',
+    'device',
+    'add',
+    'c1',
+    'eth1',
+    'nic',
+    `network=${SCENARIO.missingNetwork}`,
+  ]);
   await refused('device-remove-missing', [...p, 'config', 'device', 'remove', 'c1', 'expose-1']);
-  await refused('instance-missing', [...p, 'config', 'device', 'set', 'c9', 'eth0', `ipv4.address=${SCENARIO.subnet}.19`]);
-  await must([...p, 'config', 'device', 'set', 'c1', 'expose-39177', 'listen=tcp:127.0.0.1:39180', 'connect=tcp:127.0.0.1:3001']);
+  await refused('instance-missing', [
+    ...p,
+    'config',
+    'device',
+    'set',
+    'c9',
+    'eth0',
+    `ipv4.address=${SCENARIO.subnet}.19`,
+  ]);
+  await must([
+    ...p,
+    'config',
+    'device',
+    'set',
+    'c1',
+    'expose-39177',
+    'listen=tcp:127.0.0.1:39180',
+    'connect=tcp:127.0.0.1:3001',
+  ]);
   await refused('exec-stopped', [...p, 'exec', 'c1', '--', 'true']);
   await refused('stop-stopped', [...p, 'stop', 'c1']);
   await refused('resume-stopped', [...p, 'resume', 'c1']);
@@ -105,7 +203,10 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
   await refused('delete-running', [...p, 'delete', 'c1']);
   await refused('project-in-use', ['project', 'delete', project]);
   await refused('network-in-use', ['network', 'delete', bridge]);
-  const networks = (await record('network-list', ['network', 'list', '--format', 'json'])) as { name: string; managed: boolean }[];
+  const networks = (await record('network-list', ['network', 'list', '--format', 'json'])) as {
+    name: string;
+    managed: boolean;
+  }[];
   json['network-bridge'] = networks.find((network) => network.name === bridge);
   json['network-list-unmanaged'] = networks.filter((network) => !network.managed);
   delete json['network-list'];
@@ -117,7 +218,18 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
   await must([...p, 'resume', 'c1']);
   // What `up` does to a NIC on the wrong network: remove and add it on the running instance, then restart to renew the lease.
   await must([...p, 'config', 'device', 'remove', 'c1', 'eth0']);
-  await must([...p, 'config', 'device', 'add', 'c1', 'eth0', 'nic', 'name=eth0', `network=${bridge}`, `ipv4.address=${SCENARIO.subnet}.20`]);
+  await must([
+    ...p,
+    'config',
+    'device',
+    'add',
+    'c1',
+    'eth0',
+    'nic',
+    'name=eth0',
+    `network=${bridge}`,
+    `ipv4.address=${SCENARIO.subnet}.20`,
+  ]);
   await must([...p, 'restart', 'c1']);
   await target.settle(project, 'c1');
   await instance('renewed');
@@ -133,7 +245,9 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
   json.server = Object.fromEntries(['api_status', 'api_version', 'auth', 'public'].map((key) => [key, server[key]]));
   await record('profile-default', ['query', '/1.0/profiles/default']);
   await record('storage-list', ['storage', 'list', '--format', 'json']);
-  const images = (await record('image-list', ['image', 'list', '--format', 'json'])) as { aliases: { name: string }[] | null }[];
+  const images = (await record('image-list', ['image', 'list', '--format', 'json'])) as {
+    aliases: { name: string }[] | null;
+  }[];
   json.image = images.find((image) => (image.aliases ?? []).some((alias) => alias.name === SCENARIO.image));
   delete json['image-list'];
   return { json, refusals };
@@ -159,6 +273,7 @@ export function shapeDifferences(expected: unknown, actual: unknown, path = '$')
   const differences: string[] = [];
   for (const key of Object.keys(a)) if (!(key in b)) differences.push(`${path}.${key}: missing`);
   for (const key of Object.keys(b)) if (!(key in a)) differences.push(`${path}.${key}: not in the daemon's answer`);
-  for (const key of Object.keys(a)) if (key in b) differences.push(...shapeDifferences(a[key], b[key], `${path}.${key}`));
+  for (const key of Object.keys(a))
+    if (key in b) differences.push(...shapeDifferences(a[key], b[key], `${path}.${key}`));
   return differences;
 }
