@@ -489,8 +489,10 @@ export class IncusModel implements Runner {
     const instance = this.requireInstance(project, names[0] ?? '');
     switch (verb) {
       case 'start':
-        if (instance.status !== 'Stopped') throw new Refused('The instance is already running');
-        this.boot(instance);
+        if (instance.status === 'Running') throw new Refused('The instance is already running');
+        // Starting a frozen instance thaws it, as the daemon does; it keeps its lease.
+        if (instance.status === 'Frozen') instance.status = 'Running';
+        else this.boot(instance);
         return '';
       case 'stop':
         if (instance.status === 'Stopped') throw new Refused('The instance is already stopped');
@@ -507,6 +509,7 @@ export class IncusModel implements Runner {
         return '';
       case 'resume':
         if (instance.status === 'Stopped') throw new Refused("The container isn't running");
+        if (instance.status === 'Running') throw new Refused('The container is already running');
         instance.status = 'Running';
         return '';
     }

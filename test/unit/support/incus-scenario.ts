@@ -115,6 +115,7 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
     `ipv4.address=${SCENARIO.subnet}.1/24`,
   ]);
   await refused('network-set-missing', ['network', 'set', SCENARIO.missingNetwork, 'ipv4.nat=false']);
+  await refused('network-set-unknown-key', ['network', 'set', bridge, 'ipv4.bogus=1']);
   await must([...p, 'create', SCENARIO.image, 'c1'], definition(bridge, `${SCENARIO.subnet}.10`));
   await refused(
     'instance-duplicate',
@@ -215,7 +216,9 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
   json['project-list'] = projects.filter((candidate) => candidate.name === 'default' || candidate.name === project);
   await must([...p, 'pause', 'c1']);
   await instance('frozen');
-  await must([...p, 'resume', 'c1']);
+  // `start` of a frozen instance resumes it (the daemon does not refuse it); `resume` of a running one is refused.
+  await must([...p, 'start', 'c1']);
+  await refused('resume-running', [...p, 'resume', 'c1']);
   // What `up` does to a NIC on the wrong network: remove and add it on the running instance, then restart to renew the lease.
   await must([...p, 'config', 'device', 'remove', 'c1', 'eth0']);
   await must([
