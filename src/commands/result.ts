@@ -1,5 +1,5 @@
 import type { DistctlError } from '../errors/index.js';
-import type { TopologyProblem } from '../topology/problems.js';
+import { formatPath, type TopologyProblem } from '../topology/problems.js';
 
 /** What a command hands back to the CLI edge, which prints one of the two forms and exits with the code. */
 export interface CommandResult {
@@ -76,6 +76,13 @@ export function errorEntry(error: DistctlError): ErrorEntry {
     path: null,
     hint: error.hint ?? null,
   };
+}
+
+/** `file:line:column path: message — hint`, as on a terminal. */
+export function formatEntry(entry: ErrorEntry): string {
+  const where = entry.file !== null && entry.line !== null ? `${entry.file}:${entry.line}:${entry.column ?? 1} ` : '';
+  const path = entry.path !== null && entry.path.length > 0 ? `${formatPath(entry.path)}: ` : '';
+  return `${where}${path}${entry.message}${entry.hint !== null ? ` — ${entry.hint}` : ''}`;
 }
 
 /** Wraps a command's result in the envelope: format version first, `ok`, the command's fields, then errors and warnings. */

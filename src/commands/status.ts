@@ -49,7 +49,7 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         stop = true;
       });
       for (;;) {
-        options.write(options.ui.json ? `${JSON.stringify(statusJson(status))}\n` : `\x1b[2J\x1b[H${renderStatus(status, options.ui)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`);
+        options.write(options.ui.json ? `${JSON.stringify(statusJson(status))}\n` : `${options.ui.clearScreen}${renderStatus(status, options.ui)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`);
         await Promise.race([new Promise((resolve) => setTimeout(resolve, (options.watchSeconds ?? 2) * 1000)), options.stopped]);
         if (stop) break;
         status = await observe();
