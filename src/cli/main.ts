@@ -383,7 +383,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   };
   const program = buildProgram(run, io);
   // With --json, commander's own usage messages give way to the envelope.
-  if (jsonMode) program.configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: () => undefined });
+  if (jsonMode) for (const command of allCommands(program)) command.configureOutput({ writeErr: () => undefined });
   try {
     await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
