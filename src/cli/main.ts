@@ -298,15 +298,17 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
 
   program
     .command('exec')
-    .description("run a command in a container of the deployment (its Incus project), attached to this terminal")
+    .description('run a command in a container of the deployment (its Incus project), attached to this terminal')
     .argument('<container>', 'container name from the topology')
-    .argument('<command...>', 'the command and its arguments, after `--`')
+    .argument('<command...>', 'the command and its arguments (after `--`)')
     .addOption(fileOption())
     // Everything after the container belongs to the command inside it, options included.
     .passThroughOptions()
-    .action(async (container: string, command: string[], options: { file: string }) =>
-      run(false, async () => (await import('../commands/exec.js')).execCommand({ file: options.file, container, command, interactive: io.interactive })),
-    );
+    .action(async (container: string, words: string[], options: { file: string }) => {
+      // Passed through, the `--` that separates distctl's arguments from the command's arrives as a word.
+      const command = words[0] === '--' ? words.slice(1) : words;
+      await run(false, async () => (await import('../commands/exec.js')).execCommand({ file: options.file, container, command, interactive: io.interactive }));
+    });
 
   program
     .command('shell')
