@@ -1,21 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../../src/cli/main.js';
 import { envelope, errorCode } from '../../../src/commands/result.js';
-import type { CommandSpec } from '../../../src/exec/runner.js';
-import { ScriptedRunner } from '../support/scripted-runner.js';
-import { envelopeOf, runCli } from './run-cli.js';
+import { emptyIncus, envelopeOf, runCli } from './run-cli.js';
 
 const ENTRY_KEYS = ['code', 'message', 'file', 'line', 'column', 'path', 'hint'];
 const badRange = 'test/fixtures/topologies/bad/range-gap.yaml';
-
-/** An Incus with nothing in it: what `plan` reads on a fresh host. */
-function emptyIncus(): ScriptedRunner {
-  return new ScriptedRunner((cmd: CommandSpec) => {
-    const args = cmd.args.join(' ');
-    if (cmd.bin === 'incus' && (args === 'project list --format json' || args === 'network list --format json')) return { stdout: '[]' };
-    return undefined;
-  });
-}
 
 function expectEnvelope(document: Record<string, unknown>, ok: boolean): void {
   expect(document.formatVersion).toBe(1);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { colorLevel, createUi, readUiSettings } from '../../../src/cli/ui.js';
-import { CapturedStream, runCli } from './run-cli.js';
+import { CapturedStream, emptyIncus, runCli } from './run-cli.js';
 
 const ESC = '\x1b[';
 const bad = 'test/fixtures/topologies/bad/duplicate-ip.yaml';
@@ -11,6 +11,15 @@ describe('colour is decided per stream', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).not.toContain(ESC);
     expect(run.stderr).toContain(`${ESC}31merror:`);
+  });
+
+  it('`plan > file` on a terminal writes no escape codes into the file; on a terminal the diff is coloured', async () => {
+    const redirected = await runCli(['plan'], { stderrTty: true, runner: emptyIncus() });
+    expect(redirected.code).toBe(0);
+    expect(redirected.stdout).toContain('+ container db1');
+    expect(redirected.stdout).not.toContain(ESC);
+    const terminal = await runCli(['plan'], { stdoutTty: true, runner: emptyIncus() });
+    expect(terminal.stdout).toContain(`${ESC}32m+ container db1`);
   });
 
   it('stderr redirected while stdout is a terminal: diagnostics plain', async () => {

@@ -3,7 +3,7 @@
 import { main } from '../../../src/cli/main.js';
 import type { InteractiveRunner } from '../../../src/cli/interactive.js';
 import type { Envelope } from '../../../src/commands/result.js';
-import type { Runner } from '../../../src/exec/runner.js';
+import type { CommandSpec, Runner } from '../../../src/exec/runner.js';
 import { ScriptedRunner } from '../support/scripted-runner.js';
 
 /** A stream that keeps what is written; `isTTY` and colour depth as a terminal would report them. */
@@ -57,4 +57,13 @@ export function envelopeOf(run: CliRun): Envelope {
   const lines = run.stdout.trimEnd().split('\n');
   if (lines.length !== 1) throw new Error(`expected exactly one JSON document on stdout, got:\n${run.stdout}`);
   return JSON.parse(lines[0] ?? '') as Envelope;
+}
+
+/** An Incus with nothing in it, as `plan` reads it on a fresh host (any other command fails the test). */
+export function emptyIncus(): ScriptedRunner {
+  return new ScriptedRunner((cmd: CommandSpec) => {
+    const args = cmd.args.join(' ');
+    if (cmd.bin === 'incus' && (args === 'project list --format json' || args === 'network list --format json')) return { stdout: '[]' };
+    return undefined;
+  });
 }
