@@ -1,7 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { DistctlError, ExitError } from '../errors/index.js';
-import { envelope, errorCode, errorEntry, failureEnvelope, formatEntry, problemEntry, type CommandResult, type Envelope, type ErrorEntry } from '../commands/result.js';
+import {
+  envelope,
+  errorCode,
+  errorEntry,
+  failureEnvelope,
+  formatEntry,
+  problemEntry,
+  type CommandResult,
+  type Envelope,
+  type ErrorEntry,
+} from '../commands/result.js';
 // Command modules are imported when their command runs: `--help` and `validate` stay fast.
 import { ExecaRunner, type Runner } from '../exec/runner.js';
 import { IncusClient } from '../incus/client.js';
@@ -24,7 +34,8 @@ function fileOption(): Option {
 }
 
 function jsonOption(): Option {
-  return new Option('--json', 'machine-readable output (one JSON document, or one JSON event per line while working)').default(false);
+  return new Option('--json', 'machine-readable output: one JSON document on stdout (progress events on stderr)')
+    .default(false);
 }
 
 /**
@@ -42,16 +53,25 @@ export interface CliIo {
 }
 
 function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, runner: new ExecaRunner(), interactive: runInteractive };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    runner: new ExecaRunner(),
+    interactive: runInteractive,
+  };
 }
 
 /** The topology file when none is given: `$DISTCTL_FILE`, else ./topology.yaml. */
-export function defaultTopologyFile(env: NodeJS.ProcessEnv): string {
+function defaultTopologyFile(env: NodeJS.ProcessEnv): string {
   return env.DISTCTL_FILE !== undefined && env.DISTCTL_FILE !== '' ? env.DISTCTL_FILE : './topology.yaml';
 }
 
 /** Builds the CLI. Only commands that work are registered: `--help` lists exactly what distctl can do. */
-export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<CommandResult>) => Promise<void>, io: CliIo = processIo()): Command {
+export function buildProgram(
+  run: (json: boolean, action: (ui: Ui) => Promise<CommandResult>) => Promise<void>,
+  io: CliIo = processIo(),
+): Command {
   const incusClient = (): IncusClient => new IncusClient(io.runner);
   const program = new Command('distctl')
     .description('Provision, deploy and operate the distributed product platform described by topology.yaml on Incus.')
@@ -67,8 +87,11 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
   // A command's own -f/--json win; otherwise the global ones (or $DISTCTL_FILE) apply.
   program.hook('preAction', (_program, command) => {
-    const file = program.getOptionValueSource('file') === 'cli' ? (program.opts().file as string) : defaultTopologyFile(io.env);
-    if (command.options.some((option) => option.attributeName() === 'file') && command.getOptionValueSource('file') !== 'cli') command.setOptionValue('file', file);
+    const global = program.getOptionValueSource('file') === 'cli' ? (program.opts().file as string) : null;
+    const takesFile = command.options.some((option) => option.attributeName() === 'file');
+    if (takesFile && command.getOptionValueSource('file') !== 'cli') {
+      command.setOptionValue('file', global ?? defaultTopologyFile(io.env));
+    }
     if (program.opts().json === true) command.setOptionValue('json', true);
   });
 
@@ -307,7 +330,9 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .action(async (container: string, words: string[], options: { file: string }) => {
       // Passed through, the `--` that separates distctl's arguments from the command's arrives as a word.
       const command = words[0] === '--' ? words.slice(1) : words;
-      await run(false, async () => (await import('../commands/exec.js')).execCommand({ file: options.file, container, command, interactive: io.interactive }));
+      await run(false, async () =>
+        (await import('../commands/exec.js')).execCommand({ file: options.file, container, command, interactive: io.interactive }),
+      );
     });
 
   program
@@ -316,14 +341,18 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .argument('<container>', 'container name from the topology')
     .addOption(fileOption())
     .action(async (container: string, options: { file: string }) =>
-      run(false, async () => (await import('../commands/exec.js')).execCommand({ file: options.file, container, command: [], interactive: io.interactive })),
+      run(false, async () =>
+        (await import('../commands/exec.js')).execCommand({ file: options.file, container, command: [], interactive: io.interactive }),
+      ),
     );
 
   program
     .command('schema')
     .description('print the JSON Schema of topology.yaml (for editors; topology.schema.json holds a copy)')
     .addOption(jsonOption())
-    .action(async (options: { json: boolean }) => run(options.json, async () => (await import('../commands/schema.js')).schemaCommand()));
+    .action(async (options: { json: boolean }) =>
+      run(options.json, async () => (await import('../commands/schema.js')).schemaCommand()),
+    );
 
   program
     .command('completion')
@@ -335,7 +364,9 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     );
 
   // --no-color is accepted after every command too (`distctl plan --no-color`).
-  for (const command of allCommands(program)) if (command !== program) command.option('--no-color', 'no colour, even on a terminal');
+  for (const command of allCommands(program)) {
+    if (command !== program) command.option('--no-color', 'no colour, even on a terminal');
+  }
 
   return program;
 }
@@ -404,7 +435,7 @@ function printProblems(io: CliIo, ui: Ui, errors: readonly ErrorEntry[], warning
 }
 
 /** Exit codes: 0 success, 1 failure (or differences found), 2 usage error, 70 a bug in distctl. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, bug: 70 } as const;
+const EXIT = { ok: 0, failure: 1, usage: 2, bug: 70 } as const;
 
 /** The one place that turns an error into output and an exit code. Only bugs show a stack. */
 export function reportError(error: unknown, json: boolean, io: CliIo = processIo(), noColor = false): number {
@@ -418,7 +449,11 @@ export function reportError(error: unknown, json: boolean, io: CliIo = processIo
   if (error instanceof ExitError) return error.exitCode;
   if (error instanceof DistctlError) {
     if (json) {
-      print(error instanceof TopologyInvalidError ? failureEnvelope(error.problems.map(problemEntry), error.warnings.map(problemEntry)) : failureEnvelope([errorEntry(error)]));
+      print(
+        error instanceof TopologyInvalidError
+          ? failureEnvelope(error.problems.map(problemEntry), error.warnings.map(problemEntry))
+          : failureEnvelope([errorEntry(error)]),
+      );
     } else {
       const color = createUi(readUiSettings(false, io.env, io, noColor)).errorColor;
       const lines = [`${color.red('error:')} ${error.message}`, ...error.details.map((line) => `  ${line}`)];
@@ -428,12 +463,23 @@ export function reportError(error: unknown, json: boolean, io: CliIo = processIo
     return EXIT.failure;
   }
   const bug = error instanceof Error ? error : new Error(String(error));
-  if (json) print(failureEnvelope([{ code: 'INTERNAL_ERROR', message: bug.message, file: null, line: null, column: null, path: null, hint: 'This is a bug in distctl: please report it with the output of the same command without --json.' }]));
+  if (json) {
+    const hint = 'This is a bug in distctl: please report it with the output of the same command without --json.';
+    print(failureEnvelope([{ code: 'INTERNAL_ERROR', message: bug.message, file: null, line: null, column: null, path: null, hint }]));
+  }
   io.stderr.write(`internal error (a bug in distctl — please report it with this output):\n${bug.stack ?? bug.message}\n`);
   return EXIT.bug;
 }
 
 /** A commander usage error (`commander.unknownOption`) as an envelope entry (`UNKNOWN_OPTION`). */
 function usageEntry(error: CommanderError): ErrorEntry {
-  return { code: errorCode(error.code.replace(/^commander\./, '')), message: error.message.replace(/^error: /, ''), file: null, line: null, column: null, path: null, hint: 'Run `distctl --help` (or `distctl COMMAND --help`) for usage.' };
+  return {
+    code: errorCode(error.code.replace(/^commander\./, '')),
+    message: error.message.replace(/^error: /, ''),
+    file: null,
+    line: null,
+    column: null,
+    path: null,
+    hint: 'Run `distctl --help` (or `distctl COMMAND --help`) for usage.',
+  };
 }

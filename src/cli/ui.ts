@@ -66,7 +66,10 @@ export interface UiSettings {
 export function readUiSettings(
   json: boolean,
   env: NodeJS.ProcessEnv = process.env,
-  streams: { readonly stdout: OutputStream; readonly stderr: OutputStream } = { stdout: process.stdout, stderr: process.stderr },
+  streams: { readonly stdout: OutputStream; readonly stderr: OutputStream } = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+  },
   noColorFlag = false,
 ): UiSettings {
   return {
@@ -75,7 +78,10 @@ export function readUiSettings(
     noColor: noColorFlag || (env.NO_COLOR !== undefined && env.NO_COLOR !== ''),
     ci: env.CI !== undefined && env.CI !== '' && env.CI !== 'false',
     columns: streams.stderr.columns ?? 0,
-    colors: { stdout: colorLevel(streams.stdout, env, noColorFlag), stderr: colorLevel(streams.stderr, env, noColorFlag) },
+    colors: {
+      stdout: colorLevel(streams.stdout, env, noColorFlag),
+      stderr: colorLevel(streams.stderr, env, noColorFlag),
+    },
     stdoutIsTty: Boolean(streams.stdout.isTTY),
     streams,
   };
@@ -126,7 +132,12 @@ export function createUi(settings: UiSettings): Ui {
       if (animate) {
         if (event.event === 'start' || event.event === 'wait') {
           if (spinner) spinner.text = event.message;
-          else spinner = ora({ text: event.message, stream: streams.stderr as NodeJS.WriteStream, discardStdin: false }).start();
+          else
+            spinner = ora({
+              text: event.message,
+              stream: streams.stderr as NodeJS.WriteStream,
+              discardStdin: false,
+            }).start();
           return;
         }
         spinner?.stop();

@@ -2,8 +2,7 @@ import type { Command, Option } from 'commander';
 import type { CommandResult } from './result.js';
 
 /** The shells `distctl completion` writes a script for. */
-export const SHELLS = ['bash', 'zsh', 'fish'] as const;
-export type Shell = (typeof SHELLS)[number];
+export type Shell = 'bash' | 'zsh' | 'fish';
 
 /** One command as completion sees it: its words so far, options and subcommands. */
 interface CommandSpec {
@@ -49,7 +48,8 @@ function describe(command: Command, words: readonly string[]): CommandSpec {
     words,
     description: command.description(),
     options,
-    subcommands: help.visibleCommands(command)
+    subcommands: help
+      .visibleCommands(command)
       .filter((sub) => sub.name() !== 'help')
       .map((sub) => describe(sub, [...words, sub.name()])),
   };
@@ -82,7 +82,10 @@ function bashScript(name: string, root: CommandSpec): string {
     const words = [...spec.subcommands.map((sub) => sub.words.at(-1) ?? ''), ...spec.options.flatMap(flags)];
     const values = spec.options
       .filter((option) => option.takesValue)
-      .map((option) => `      ${flags(option).join('|')}) ${option.choices.length > 0 ? `COMPREPLY=( $(compgen -W ${quote(option.choices.join(' '))} -- "$cur") )` : 'COMPREPLY=( $(compgen -f -- "$cur") )'}; return ;;`);
+      .map(
+        (option) =>
+          `      ${flags(option).join('|')}) ${option.choices.length > 0 ? `COMPREPLY=( $(compgen -W ${quote(option.choices.join(' '))} -- "$cur") )` : 'COMPREPLY=( $(compgen -f -- "$cur") )'}; return ;;`,
+      );
     return [
       `    ${quote(spec.words.join(' '))})`,
       ...(values.length > 0 ? ['      case "$prev" in', ...values.map((line) => `  ${line}`), '      esac'] : []),
@@ -93,7 +96,10 @@ function bashScript(name: string, root: CommandSpec): string {
 # Load it with: source <(${name} completion bash)
 ${fn}() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" path="" word i
-  local -a commands=(${all.filter((spec) => spec.words.length > 0).map((spec) => quote(spec.words.join(' '))).join(' ')})
+  local -a commands=(${all
+    .filter((spec) => spec.words.length > 0)
+    .map((spec) => quote(spec.words.join(' ')))
+    .join(' ')})
   for ((i = 1; i < COMP_CWORD; i++)); do
     word="\${COMP_WORDS[i]}"
     case "$word" in
@@ -119,21 +125,32 @@ function zshScript(name: string, root: CommandSpec): string {
     const specs = spec.options.map((option) => {
       const names = flags(option);
       const exclusive = names.length > 1 ? `'(${names.join(' ')})'{${names.join(',')}}` : `'${names[0] ?? ''}`;
-      const action = option.takesValue ? (option.choices.length > 0 ? `:value:(${option.choices.join(' ')})` : ':file:_files') : '';
-      return names.length > 1 ? `${exclusive}'[${zshEscape(option.description)}]${action}'` : `${exclusive}[${zshEscape(option.description)}]${action}'`;
+      const action = option.takesValue
+        ? option.choices.length > 0
+          ? `:value:(${option.choices.join(' ')})`
+          : ':file:_files'
+        : '';
+      return names.length > 1
+        ? `${exclusive}'[${zshEscape(option.description)}]${action}'`
+        : `${exclusive}[${zshEscape(option.description)}]${action}'`;
     });
     const lines = [`${own}() {`];
     if (spec.subcommands.length === 0) {
       lines.push(`  _arguments -s ${specs.map((entry) => `\\\n    ${entry}`).join(' ')} \\\n    '*:file:_files'`);
     } else {
-      const names = spec.subcommands.map((sub) => `'${sub.words.at(-1) ?? ''}:${zshEscape(sub.description).replace(/:/g, '\\:')}'`);
+      const names = spec.subcommands.map(
+        (sub) => `'${sub.words.at(-1) ?? ''}:${zshEscape(sub.description).replace(/:/g, '\\:')}'`,
+      );
       lines.push(
         '  local curcontext="$curcontext" state line',
         `  _arguments -C ${specs.map((entry) => `\\\n    ${entry}`).join(' ')} \\\n    '1: :->command' '*:: :->argument'`,
         '  case $state in',
         `    command) local -a subcommands=(${names.join(' ')}); _describe -t commands 'command' subcommands ;;`,
         `    argument) case $words[1] in`,
-        ...spec.subcommands.map((sub) => `      ${sub.words.at(-1) ?? ''}) ${own}_${(sub.words.at(-1) ?? '').replace(/[^A-Za-z0-9]/g, '_')} ;;`),
+        ...spec.subcommands.map(
+          (sub) =>
+            `      ${sub.words.at(-1) ?? ''}) ${own}_${(sub.words.at(-1) ?? '').replace(/[^A-Za-z0-9]/g, '_')} ;;`,
+        ),
         '    esac ;;',
         '  esac',
       );
@@ -151,17 +168,33 @@ if [[ $zsh_eval_context[-1] == loadautofunc ]]; then ${fn} "$@"; else compdef ${
 }
 
 function fishScript(name: string, root: CommandSpec): string {
-  const lines = [`# ${name} completion for fish, generated from its command definitions.`, `# Install: ${name} completion fish > ~/.config/fish/completions/${name}.fish`, `complete -c ${name} -f`];
+  const lines = [
+    `# ${name} completion for fish, generated from its command definitions.`,
+    `# Install: ${name} completion fish > ~/.config/fish/completions/${name}.fish`,
+    `complete -c ${name} -f`,
+  ];
   for (const spec of flatten(root)) {
     // The condition under which this command's words apply: its path typed, and none of its subcommands yet.
     const seen = spec.words.map((word) => `__fish_seen_subcommand_from ${word}`);
-    const notDeeper = spec.subcommands.length > 0 ? [`not __fish_seen_subcommand_from ${spec.subcommands.map((sub) => sub.words.at(-1) ?? '').join(' ')}`] : [];
+    const notDeeper =
+      spec.subcommands.length > 0
+        ? [`not __fish_seen_subcommand_from ${spec.subcommands.map((sub) => sub.words.at(-1) ?? '').join(' ')}`]
+        : [];
     const condition = spec.words.length === 0 ? ['__fish_use_subcommand'] : [...seen, ...notDeeper];
     const when = `-n ${fishQuote(condition.join('; and '))}`;
-    for (const sub of spec.subcommands) lines.push(`complete -c ${name} ${when} -a ${fishQuote(sub.words.at(-1) ?? '')} -d ${fishQuote(sub.description)}`);
+    for (const sub of spec.subcommands)
+      lines.push(
+        `complete -c ${name} ${when} -a ${fishQuote(sub.words.at(-1) ?? '')} -d ${fishQuote(sub.description)}`,
+      );
     for (const option of spec.options) {
-      const names = [option.short ? `-s ${option.short.slice(1)}` : '', option.long ? `-l ${option.long.slice(2)}` : ''].filter(Boolean).join(' ');
-      const value = option.takesValue ? (option.choices.length > 0 ? ` -x -a ${fishQuote(option.choices.join(' '))}` : ' -r -F') : '';
+      const names = [option.short ? `-s ${option.short.slice(1)}` : '', option.long ? `-l ${option.long.slice(2)}` : '']
+        .filter(Boolean)
+        .join(' ');
+      const value = option.takesValue
+        ? option.choices.length > 0
+          ? ` -x -a ${fishQuote(option.choices.join(' '))}`
+          : ' -r -F'
+        : '';
       lines.push(`complete -c ${name} ${when} ${names}${value} -d ${fishQuote(option.description)}`);
     }
   }

@@ -26,6 +26,8 @@ export async function execCommand(options: {
     });
   }
   const command = options.command.length > 0 ? options.command : LOGIN_SHELL;
-  const exitCode = await options.interactive(callArgv({ args: ['exec', options.container, '--', ...command], project: desired.project }));
+  const exitCode = await options.interactive(
+    callArgv({ args: ['exec', options.container, '--', ...command], project: desired.project }),
+  );
   return { exitCode, human: '', json: { ok: exitCode === 0, container: options.container, command, exitCode } };
 }

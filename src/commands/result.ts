@@ -15,7 +15,7 @@ export interface CommandResult {
 }
 
 /** Version of the `--json` document; raised only when a field changes meaning or disappears. */
-export const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 1;
 
 /** One problem as every command reports it with --json. Location fields are null when they do not apply. */
 export interface ErrorEntry {
@@ -91,7 +91,13 @@ export function envelope(result: CommandResult): Envelope {
   const errors = result.errors ?? [];
   const declared = typeof fields.ok === 'boolean' ? fields.ok : result.exitCode === 0;
   delete fields.ok;
-  return { formatVersion: FORMAT_VERSION, ok: declared && errors.length === 0, ...fields, errors, warnings: result.warnings ?? [] };
+  return {
+    formatVersion: FORMAT_VERSION,
+    ok: declared && errors.length === 0,
+    ...fields,
+    errors,
+    warnings: result.warnings ?? [],
+  };
 }
 
 /** The envelope of a command that failed with an error instead of a result. */

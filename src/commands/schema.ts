@@ -9,7 +9,8 @@ export function topologyJsonSchema(): Record<string, unknown> {
   return {
     ...generated,
     title: 'distctl topology',
-    description: 'topology.yaml: the platform distctl provisions on Incus. `distctl validate` adds the semantic checks.',
+    description:
+      'topology.yaml: the platform distctl provisions on Incus. `distctl validate` adds the semantic checks.',
   };
 }
 
@@ -81,7 +82,8 @@ function typeText(node: SchemaNode): string {
   const variants = node.anyOf ?? node.oneOf;
   if (variants) return variants.map(typeText).join(' or ');
   if (node.type === 'array') return `list of ${node.items ? typeText(node.items) : 'values'}`;
-  if (node.type === 'object') return node.properties ? `mapping {${Object.keys(node.properties).join(', ')}}` : 'mapping';
+  if (node.type === 'object')
+    return node.properties ? `mapping {${Object.keys(node.properties).join(', ')}}` : 'mapping';
   return node.type ?? 'any';
 }
 

@@ -1,8 +1,25 @@
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, LineCounter, parseDocument, Parser, type CST, type Document, type YAMLError } from 'yaml';
+import {
+  isMap,
+  isPair,
+  isScalar,
+  LineCounter,
+  parseDocument,
+  Parser,
+  type CST,
+  type Document,
+  type YAMLError,
+} from 'yaml';
 import type { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
-import { closestKey, keysAt, problem, type SourceLocation, type TopologyPath, type TopologyProblem } from './problems.js';
+import {
+  closestKey,
+  keysAt,
+  problem,
+  type SourceLocation,
+  type TopologyPath,
+  type TopologyProblem,
+} from './problems.js';
 import { topologySchema, type Topology } from './schema.js';
 import { checkTopology } from './semantic.js';
 
@@ -93,7 +110,7 @@ export function parseTopology(text: string, file: string): TopologyReport {
   if (!parsed.success) {
     const errors = shapeProblems(parsed.error.issues, raw)
       .map((found) => withLocation(found, locate(found.path)))
-      .sort((a, b) => (a.location?.line ?? 0) - (b.location?.line ?? 0) || (a.location?.column ?? 0) - (b.location?.column ?? 0));
+      .sort((a, b) => lineOf(a) - lineOf(b) || (a.location?.column ?? 0) - (b.location?.column ?? 0));
     return { file, topology: null, errors, warnings: [] };
   }
 
@@ -111,6 +128,10 @@ export function formatProblem(found: TopologyProblem): string {
 
 function pathText(path: TopologyPath): string {
   return path.map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : index === 0 ? segment : `.${segment}`)).join('');
+}
+
+function lineOf(found: TopologyProblem): number {
+  return found.location?.line ?? 0;
 }
 
 function withLocation(found: TopologyProblem, location: SourceLocation): TopologyProblem {
@@ -161,15 +182,19 @@ function describeValue(value: unknown): string {
  * problem, at the typo, rather than two.
  */
 function shapeProblems(issues: readonly z.core.$ZodIssue[], raw: unknown): TopologyProblem[] {
-  const pathOf = (issue: z.core.$ZodIssue): TopologyPath => issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol');
-  const isMissing = (issue: z.core.$ZodIssue): boolean => issue.code === 'invalid_type' && valueAt(raw, pathOf(issue)) === undefined;
+  const pathOf = (issue: z.core.$ZodIssue): TopologyPath =>
+    issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol');
+  const isMissing = (issue: z.core.$ZodIssue): boolean =>
+    issue.code === 'invalid_type' && valueAt(raw, pathOf(issue)) === undefined;
   const explained = new Set<string>();
   const found: TopologyProblem[] = [];
   for (const issue of issues) {
     if (issue.code !== 'unrecognized_keys') continue;
     const path = pathOf(issue);
     const here = keysAt(topologySchema, path, raw);
-    const missing = here.required.filter((key) => valueAt(raw, [...path, key]) === undefined && !explained.has(pathText([...path, key])));
+    const missing = here.required.filter(
+      (key) => valueAt(raw, [...path, key]) === undefined && !explained.has(pathText([...path, key])),
+    );
     for (const key of issue.keys) {
       const instead = closestKey(key, missing);
       if (instead !== undefined) explained.add(pathText([...path, instead]));
@@ -196,11 +221,14 @@ function issueProblem(issue: z.core.$ZodIssue, path: TopologyPath, raw: unknown)
   const key = path[path.length - 1];
   if (issue.code === 'invalid_type') {
     if (value === undefined) {
-      return problem('error', 'missing-key', path, `required key "${String(key)}" is missing`, `Add ${String(key)} (see the repository topology.yaml for an example).`);
+      const hint = `Add ${String(key)} (see the repository topology.yaml for an example).`;
+      return problem('error', 'missing-key', path, `required key "${String(key)}" is missing`, hint);
     }
-    return problem('error', 'wrong-type', path, `must be ${article(issue.expected)}, not ${describeValue(value)}`, 'Change the value to the expected type.');
+    const message = `must be ${article(issue.expected)}, not ${describeValue(value)}`;
+    return problem('error', 'wrong-type', path, message, 'Change the value to the expected type.');
   }
-  return problem('error', 'invalid-value', path, `${issue.message}${value !== undefined && typeof value !== 'object' ? ` (got ${JSON.stringify(value)})` : ''}`);
+  const got = value !== undefined && typeof value !== 'object' ? ` (got ${JSON.stringify(value)})` : '';
+  return problem('error', 'invalid-value', path, `${issue.message}${got}`);
 }
 
 /**

@@ -54,7 +54,11 @@ interface SchemaDef {
 
 /** The minimum of a zod schema the suggestion code reads. */
 export interface SchemaNode {
-  readonly _zod: { readonly def: unknown; readonly optin?: string | undefined; readonly values?: ReadonlySet<unknown> | undefined };
+  readonly _zod: {
+    readonly def: unknown;
+    readonly optin?: string | undefined;
+    readonly values?: ReadonlySet<unknown> | undefined;
+  };
 }
 
 function defOf(schema: SchemaNode): SchemaDef {
@@ -110,7 +114,8 @@ export function closestKey(key: string, candidates: readonly string[]): string |
   let best: { word: string; distance: number } | undefined;
   for (const word of candidates) {
     const distance = editDistance(key.toLowerCase(), word.toLowerCase());
-    if (distance <= 2 && distance < Math.max(key.length, word.length) && (best === undefined || distance < best.distance)) {
+    const plausible = distance <= 2 && distance < Math.max(key.length, word.length);
+    if (plausible && (best === undefined || distance < best.distance)) {
       best = { word, distance };
     }
   }
@@ -122,7 +127,8 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
     }
     previous = current;
   }

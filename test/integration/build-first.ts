@@ -5,5 +5,8 @@ import { join } from 'node:path';
 
 export function setup(): void {
   const root = join(import.meta.dirname, '../..');
-  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.json')], {
+    cwd: root,
+    stdio: 'inherit',
+  });
 }

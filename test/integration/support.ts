@@ -74,7 +74,11 @@ export function distctl(args: readonly string[], env: Record<string, string> = {
     child.on('error', reject);
     child.on('close', (code) => {
       // With --json, stdout holds the one result document and stderr one progress event per line.
-      const documents = (text: string) => text.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+      const documents = (text: string) =>
+        text
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
       resolve({ code, stdout, stderr, json: documents(stdout).at(-1) ?? null, events: documents(stderr) });
     });
   });

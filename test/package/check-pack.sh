@@ -14,16 +14,21 @@ fail() { echo "package check failed: $*"; exit 1; }
 tarball=$(npm pack --silent --pack-destination "$work" | tail -n 1)
 [ -n "$tarball" ] && [ -f "$work/$tarball" ] || fail "npm pack wrote no tarball"
 listing=$(tar -tzf "$work/$tarball")
-for required in package/dist/cli/main.js package/bin/distctl package/templates/service.service package/src/services/web/main.ts package/topology.yaml package/topology.schema.json; do
-  grep -qx "$required" <<<"$listing" || fail "$tarball lacks ${required#package/}"
+required_files="dist/cli/main.js bin/distctl templates/service.service src/services/web/main.ts topology.yaml
+  topology.schema.json"
+for required in $required_files; do
+  grep -qx "package/$required" <<<"$listing" || fail "$tarball lacks $required"
 done
-if grep -E '^package/(test|bench|coverage)/|\.test\.[cm]?[jt]s$' <<<"$listing"; then fail "$tarball holds tests (listed above)"; fi
+if grep -E '^package/(test|bench|coverage)/|\.test\.[cm]?[jt]s$' <<<"$listing"; then
+  fail "$tarball holds tests (listed above)"
+fi
 echo "packed $tarball: $(wc -l <<<"$listing") files, dist/ included, no tests"
 
 # Package tarballs come from the cache `npm ci` filled; `npm ci` caches no package metadata, which
 # resolving the package's dependency ranges needs, so that (only) may come from the registry.
 prefix="$work/prefix"
-if ! npm install --global --prefix "$prefix" --prefer-offline --no-audit --no-fund --loglevel=error "$work/$tarball" >"$work/install.log" 2>&1; then
+if ! npm install --global --prefix "$prefix" --prefer-offline --no-audit --no-fund --loglevel=error \
+  "$work/$tarball" >"$work/install.log" 2>&1; then
   cat "$work/install.log"
   if grep -qE 'ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENETUNREACH' "$work/install.log"; then
     echo "package check skipped: the npm registry is unreachable and the cache lacks the dependencies' metadata"
@@ -33,5 +38,7 @@ if ! npm install --global --prefix "$prefix" --prefer-offline --no-audit --no-fu
 fi
 mkdir "$work/project"
 cp topology.yaml topology.schema.json "$work/project/"
-(cd "$work/project" && NO_COLOR=1 "$prefix/bin/distctl" validate) || fail "the installed distctl did not validate the reference topology"
-echo "installed into a temporary prefix: distctl $("$prefix/bin/distctl" --version) runs \`distctl validate\` outside the checkout"
+(cd "$work/project" && NO_COLOR=1 "$prefix/bin/distctl" validate) \
+  || fail "the installed distctl did not validate the reference topology"
+echo "installed into a temporary prefix: distctl $("$prefix/bin/distctl" --version)" \
+  "runs \`distctl validate\` outside the checkout"

@@ -14,7 +14,15 @@ function bashComplete(script: string, words: string[]): string[] {
   const file = join(mkdtempSync(join(tmpdir(), 'distctl-completion-')), 'distctl.bash');
   writeFileSync(file, script);
   const array = words.map((word) => `'${word}'`).join(' ');
-  const run = spawnSync('bash', ['--norc', '-c', `source ${file}; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _distctl; printf '%s\\n' "\${COMPREPLY[@]}"`], { encoding: 'utf8' });
+  const run = spawnSync(
+    'bash',
+    [
+      '--norc',
+      '-c',
+      `source ${file}; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _distctl; printf '%s\\n' "\${COMPREPLY[@]}"`,
+    ],
+    { encoding: 'utf8' },
+  );
   expect(run.stderr).toBe('');
   return run.stdout.split('\n').filter(Boolean).sort();
 }
@@ -33,9 +41,11 @@ describe('distctl completion', () => {
 
   const bash = completionScript('bash', program);
 
-  it('bash: commands, then each command\'s own options, from the definitions', () => {
+  it("bash: commands, then each command's own options, from the definitions", () => {
     expect(bashComplete(bash, ['distctl', 'pl'])).toEqual(['plan']);
-    expect(bashComplete(bash, ['distctl', ''])).toEqual(expect.arrayContaining(program.commands.map((command) => command.name())));
+    expect(bashComplete(bash, ['distctl', ''])).toEqual(
+      expect.arrayContaining(program.commands.map((command) => command.name())),
+    );
     expect(bashComplete(bash, ['distctl', 'plan', '--p'])).toEqual(['--prune']);
     expect(bashComplete(bash, ['distctl', 'up', '--c'])).toEqual(['--concurrency']);
     expect(bashComplete(bash, ['distctl', 'image', ''])).toEqual(expect.arrayContaining(['build']));
@@ -63,7 +73,11 @@ describe('distctl completion', () => {
       expect(fish).toContain(`-n '__fish_use_subcommand' -a '${command.name()}'`);
       for (const option of command.options) if (option.long) expect(fish).toContain(`-l ${option.long.slice(2)}`);
     }
-    expect(zsh).toContain("'(-f --file)'{-f,--file}'[topology file (default: $DISTCTL_FILE, else ./topology.yaml)]:file:_files'");
-    expect(fish).toContain("complete -c distctl -n '__fish_seen_subcommand_from export' -l compression -x -a 'gzip none'");
+    expect(zsh).toContain(
+      "'(-f --file)'{-f,--file}'[topology file (default: $DISTCTL_FILE, else ./topology.yaml)]:file:_files'",
+    );
+    expect(fish).toContain(
+      "complete -c distctl -n '__fish_seen_subcommand_from export' -l compression -x -a 'gzip none'",
+    );
   });
 });

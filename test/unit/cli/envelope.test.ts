@@ -39,7 +39,9 @@ describe('the JSON envelope', () => {
     expectEnvelope(fromPlan, false);
     expect(fromPlan.errors).toEqual(fromValidate.errors);
     expect(fromPlan.warnings).toEqual(fromValidate.warnings);
-    expect(fromValidate.errors).toContainEqual(expect.objectContaining({ code: 'RANGE_GAP', file: badRange, path: ['sharding', 'ranges'] }));
+    expect(fromValidate.errors).toContainEqual(
+      expect.objectContaining({ code: 'RANGE_GAP', file: badRange, path: ['sharding', 'ranges'] }),
+    );
   });
 
   it('a successful plan is an envelope with the plan fields', async () => {
@@ -53,7 +55,12 @@ describe('the JSON envelope', () => {
   });
 
   it('usage errors are envelopes too, with exit 2 and nothing on stderr', async () => {
-    for (const args of [['frobnicate', '--json'], ['plan', '--bogus', '--json'], ['--json', 'logs'], ['completion', 'tcsh', '--json']]) {
+    for (const args of [
+      ['frobnicate', '--json'],
+      ['plan', '--bogus', '--json'],
+      ['--json', 'logs'],
+      ['completion', 'tcsh', '--json'],
+    ]) {
       const run = await runCli(args);
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr, args.join(' ')).toBe('');
@@ -67,15 +74,22 @@ describe('the JSON envelope', () => {
 
   // Not here: commands that read no topology (schema, completion, import, image build), doctor (it checks the host
   // first), and exec/shell (no --json: they hand the terminal to the container).
-  const reading = leafCommands().filter((words) => !['exec', 'shell', 'completion', 'schema', 'import', 'image', 'doctor'].includes(words[0] ?? ''));
+  const reading = leafCommands().filter(
+    (words) => !['exec', 'shell', 'completion', 'schema', 'import', 'image', 'doctor'].includes(words[0] ?? ''),
+  );
   it('covers the topology-reading commands', () => {
-    expect(reading.map((words) => words[0])).toEqual(expect.arrayContaining(['validate', 'plan', 'up', 'down', 'status', 'deploy', 'logs', 'expose']));
+    expect(reading.map((words) => words[0])).toEqual(
+      expect.arrayContaining(['validate', 'plan', 'up', 'down', 'status', 'deploy', 'logs', 'expose']),
+    );
   });
 
   it.each(reading)(
     '%s on a missing topology file: exit 1 and an envelope naming TOPOLOGY_NOT_FOUND',
     async (...words) => {
-      const args = words[0] === 'logs' ? ['logs', 'web-server', '--file', 'missing.yaml', '--json'] : [...words, '-f', 'missing.yaml', '--json'];
+      const args =
+        words[0] === 'logs'
+          ? ['logs', 'web-server', '--file', 'missing.yaml', '--json']
+          : [...words, '-f', 'missing.yaml', '--json'];
       const run = await runCli(args);
       expect(run.code).toBe(1);
       const document = envelopeOf(run);
@@ -96,10 +110,22 @@ describe('the JSON envelope', () => {
   it('ok follows the command, then the exit code; errors always make it false', () => {
     expect(envelope({ exitCode: 1, human: '', json: { differences: ['x'] } }).ok).toBe(false);
     expect(envelope({ exitCode: 2, human: '', json: { ok: true } }).ok).toBe(true);
-    expect(envelope({ exitCode: 0, human: '', json: {}, errors: [{ code: 'X', message: 'm', file: null, line: null, column: null, path: null, hint: null }] }).ok).toBe(false);
+    expect(
+      envelope({
+        exitCode: 0,
+        human: '',
+        json: {},
+        errors: [{ code: 'X', message: 'm', file: null, line: null, column: null, path: null, hint: null }],
+      }).ok,
+    ).toBe(false);
   });
 
   it('error codes come out in one style', () => {
-    expect(['range-gap', 'TOPOLOGY_NOT_FOUND', 'unknownCommand', 'project-not-owned'].map(errorCode)).toEqual(['RANGE_GAP', 'TOPOLOGY_NOT_FOUND', 'UNKNOWN_COMMAND', 'PROJECT_NOT_OWNED']);
+    expect(['range-gap', 'TOPOLOGY_NOT_FOUND', 'unknownCommand', 'project-not-owned'].map(errorCode)).toEqual([
+      'RANGE_GAP',
+      'TOPOLOGY_NOT_FOUND',
+      'UNKNOWN_COMMAND',
+      'PROJECT_NOT_OWNED',
+    ]);
   });
 });

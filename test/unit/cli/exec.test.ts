@@ -12,7 +12,7 @@ function recorder(exitCode = 0): { calls: string[][]; run: (argv: readonly strin
 }
 
 describe('distctl exec', () => {
-  it('runs the command in the container, in the deployment\'s project, and passes its options through', async () => {
+  it("runs the command in the container, in the deployment's project, and passes its options through", async () => {
     const terminal = recorder();
     const run = await runCli(['exec', 'db1', '--', 'ls', '-la', '/var/lib'], { interactive: terminal.run });
     expect(run.code).toBe(0);
@@ -20,7 +20,7 @@ describe('distctl exec', () => {
     expect(run.stdout).toBe('');
   });
 
-  it('exits with the command\'s own exit code', async () => {
+  it("exits with the command's own exit code", async () => {
     const run = await runCli(['exec', 'web-server', '--', 'false'], { interactive: recorder(3).run });
     expect(run.code).toBe(3);
   });
@@ -44,7 +44,7 @@ describe('distctl exec', () => {
 });
 
 describe('distctl shell', () => {
-  it('opens a login shell in the container, in the deployment\'s project', async () => {
+  it("opens a login shell in the container, in the deployment's project", async () => {
     const terminal = recorder();
     const run = await runCli(['shell', 'auth-server'], { interactive: terminal.run });
     expect(run.code).toBe(0);

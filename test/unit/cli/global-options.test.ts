@@ -15,7 +15,7 @@ describe('global options before the command', () => {
     expect(envelopeOf(run)).toMatchObject({ formatVersion: 1, ok: false, file: bad });
   });
 
-  it('the command\'s own -f wins over the global one', async () => {
+  it("the command's own -f wins over the global one", async () => {
     const run = await runCli(['-f', 'missing.yaml', 'validate', '-f', bad]);
     expect(run.stdout).toBe(`${bad}: 1 error, 3 warnings\n`);
   });
@@ -34,7 +34,10 @@ describe('DISTCTL_FILE', () => {
   });
 
   it('gives way to -f, before or after the command', async () => {
-    for (const args of [['-f', 'topology.yaml', 'validate'], ['validate', '-f', 'topology.yaml']]) {
+    for (const args of [
+      ['-f', 'topology.yaml', 'validate'],
+      ['validate', '-f', 'topology.yaml'],
+    ]) {
       const run = await runCli(args, { env: { DISTCTL_FILE: bad } });
       expect(run.stdout, args.join(' ')).toBe('OK: topology.yaml is valid (3 warnings)\n');
     }
@@ -42,6 +45,11 @@ describe('DISTCTL_FILE', () => {
 
   it('applies to every topology-reading command', async () => {
     const run = await runCli(['plan', '--json'], { env: { DISTCTL_FILE: 'missing-from-env.yaml' } });
-    expect(envelopeOf(run).errors).toEqual([expect.objectContaining({ code: 'TOPOLOGY_NOT_FOUND', message: 'topology file missing-from-env.yaml does not exist' })]);
+    expect(envelopeOf(run).errors).toEqual([
+      expect.objectContaining({
+        code: 'TOPOLOGY_NOT_FOUND',
+        message: 'topology file missing-from-env.yaml does not exist',
+      }),
+    ]);
   });
 });

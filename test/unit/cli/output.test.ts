@@ -29,7 +29,10 @@ describe('colour is decided per stream', () => {
   });
 
   it('--no-color wins over a terminal and over FORCE_COLOR, before or after the command', async () => {
-    for (const args of [['--no-color', 'validate', '-f', bad], ['validate', '-f', bad, '--no-color']]) {
+    for (const args of [
+      ['--no-color', 'validate', '-f', bad],
+      ['validate', '-f', bad, '--no-color'],
+    ]) {
       const run = await runCli(args, { stdoutTty: true, stderrTty: true, env: { FORCE_COLOR: '3' } });
       expect(run.stdout + run.stderr, args.join(' ')).not.toContain(ESC);
       expect(run.code).toBe(1);
@@ -62,7 +65,8 @@ describe('streams', () => {
   });
 
   it('--watch clears the screen only when stdout is a terminal', () => {
-    const settings = (stdoutTty: boolean) => readUiSettings(false, {}, { stdout: new CapturedStream(stdoutTty), stderr: new CapturedStream(true) });
+    const settings = (stdoutTty: boolean) =>
+      readUiSettings(false, {}, { stdout: new CapturedStream(stdoutTty), stderr: new CapturedStream(true) });
     expect(createUi(settings(false)).clearScreen).toBe('');
     expect(createUi(settings(true)).clearScreen).toBe('\x1b[2J\x1b[H');
   });

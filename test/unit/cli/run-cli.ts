@@ -45,9 +45,11 @@ export async function runCli(args: readonly string[], options: CliOptions = {}):
     stderr,
     env: options.env ?? {},
     runner: options.runner ?? new ScriptedRunner(() => undefined),
-    interactive: options.interactive ?? (async (argv) => {
-      throw new Error(`unexpected interactive command: ${argv.join(' ')}`);
-    }),
+    interactive:
+      options.interactive ??
+      (async (argv) => {
+        throw new Error(`unexpected interactive command: ${argv.join(' ')}`);
+      }),
   });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
@@ -63,7 +65,8 @@ export function envelopeOf(run: CliRun): Envelope {
 export function emptyIncus(): ScriptedRunner {
   return new ScriptedRunner((cmd: CommandSpec) => {
     const args = cmd.args.join(' ');
-    if (cmd.bin === 'incus' && (args === 'project list --format json' || args === 'network list --format json')) return { stdout: '[]' };
+    if (cmd.bin === 'incus' && (args === 'project list --format json' || args === 'network list --format json'))
+      return { stdout: '[]' };
     return undefined;
   });
 }

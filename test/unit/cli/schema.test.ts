@@ -24,7 +24,9 @@ describe('distctl schema', () => {
   });
 
   it('topology.yaml names the schema on its first line', () => {
-    expect(readFileSync(join(root, 'topology.yaml'), 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=./topology.schema.json');
+    expect(readFileSync(join(root, 'topology.yaml'), 'utf8').split('\n')[0]).toBe(
+      '# yaml-language-server: $schema=./topology.schema.json',
+    );
   });
 
   it('accepts the reference topology', () => {
@@ -36,7 +38,7 @@ describe('distctl schema', () => {
   const fixtures = readdirSync(badDir).filter((name) => name.endsWith('.yaml') && name !== 'not-yaml.yaml');
   const shapeCodes = ['unknown-key', 'missing-key', 'wrong-type', 'invalid-value', 'not-a-mapping'];
 
-  it.each(fixtures)('judges %s as validate\'s shape check does', (file) => {
+  it.each(fixtures)("judges %s as validate's shape check does", (file) => {
     const text = readFileSync(join(badDir, file), 'utf8');
     const raw: unknown = parse(text) ?? null;
     const zodAccepts = topologySchema.safeParse(raw).success;
@@ -60,7 +62,12 @@ describe('docs/topology.md', () => {
 
   it('lists every key, nested ones included', () => {
     const reference = topologyReference();
-    for (const key of ['`network.subnet`', '`mongodb.replicaSets[].members[].priority`', '`services[].auth` (kind: web)', '`expose[].listen`']) {
+    for (const key of [
+      '`network.subnet`',
+      '`mongodb.replicaSets[].members[].priority`',
+      '`services[].auth` (kind: web)',
+      '`expose[].listen`',
+    ]) {
       expect(reference).toContain(key);
     }
   });

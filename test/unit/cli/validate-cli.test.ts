@@ -13,7 +13,9 @@ describe('distctl validate (in-process)', () => {
   it('rejects a bad fixture with exit 1, file:line:column and YAML path on stderr, and no stack trace', async () => {
     const run = await runCli(['validate', '-f', 'test/fixtures/topologies/bad/duplicate-ip.yaml']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^error: test\/fixtures\/topologies\/bad\/duplicate-ip\.yaml:\d+:\d+ containers\[3\]\.ipv4: address 10\.10\.10\.12 is already assigned to db1/m);
+    expect(run.stderr).toMatch(
+      /^error: test\/fixtures\/topologies\/bad\/duplicate-ip\.yaml:\d+:\d+ containers\[3\]\.ipv4: address 10\.10\.10\.12 is already assigned to db1/m,
+    );
     expect(run.stdout).toBe('test/fixtures/topologies/bad/duplicate-ip.yaml: 1 error, 3 warnings\n');
     expect(run.stdout + run.stderr).not.toMatch(/\n\s+at /);
   });
@@ -23,7 +25,11 @@ describe('distctl validate (in-process)', () => {
     expect(run.code).toBe(1);
     const report = envelopeOf(run);
     expect(report).toMatchObject({ formatVersion: 1, ok: false, file: 'test/fixtures/topologies/bad/range-gap.yaml' });
-    expect(report.errors[0]).toMatchObject({ code: 'RANGE_GAP', path: ['sharding', 'ranges'], file: 'test/fixtures/topologies/bad/range-gap.yaml' });
+    expect(report.errors[0]).toMatchObject({
+      code: 'RANGE_GAP',
+      path: ['sharding', 'ranges'],
+      file: 'test/fixtures/topologies/bad/range-gap.yaml',
+    });
     expect(run.stderr).toBe('');
   });
 

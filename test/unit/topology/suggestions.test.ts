@@ -29,13 +29,17 @@ describe('did you mean', () => {
   it('suggests a key of this mapping, not a similar key that belongs elsewhere', () => {
     // "imag" is one edit from the top-level "image", but a network has no image.
     const text = edit('  nat: true\n', '  nat: true\n  imag: x\n');
-    expect(parseTopology(text, 't.yaml').errors.map((found) => found.hint)).toEqual(['Remove it; the keys here are name, subnet, gateway, nat.']);
+    expect(parseTopology(text, 't.yaml').errors.map((found) => found.hint)).toEqual([
+      'Remove it; the keys here are name, subnet, gateway, nat.',
+    ]);
   });
 
   it('under kind: web, suggests the web service keys only', () => {
     const text = edit('    auth: auth-server\n', '    auth: auth-server\n    databas: users\n');
     const errors = parseTopology(text, 't.yaml').errors;
-    expect(errors.map((found) => [found.code, found.hint])).toEqual([['unknown-key', 'Remove it; the keys here are name, kind, container, port, auth.']]);
+    expect(errors.map((found) => [found.code, found.hint])).toEqual([
+      ['unknown-key', 'Remove it; the keys here are name, kind, container, port, auth.'],
+    ]);
   });
 });
 
@@ -44,7 +48,11 @@ describe('a misspelt required key', () => {
     const text = edit('  name: incusbr0\n', '  nmae: incusbr0\n');
     const errors = parseTopology(text, 't.yaml').errors;
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ code: 'unknown-key', path: ['network', 'nmae'], hint: 'Did you mean "name"? It is required here and missing.' });
+    expect(errors[0]).toMatchObject({
+      code: 'unknown-key',
+      path: ['network', 'nmae'],
+      hint: 'Did you mean "name"? It is required here and missing.',
+    });
     expect(errors[0]?.location?.line).toBe(lineOf(text, 'nmae'));
   });
 
@@ -52,7 +60,11 @@ describe('a misspelt required key', () => {
     // "pot" is one edit from the missing "port" and two from "to", a key of shard ranges elsewhere.
     const text = edit('{ container: db1, port: 27018, priority: 2 }', '{ container: db1, pot: 27018, priority: 2 }');
     const errors = parseTopology(text, 't.yaml').errors;
-    expect(errors.map(formatProblem)).toEqual([expect.stringContaining('mongodb.replicaSets[0].members[1].pot: unknown key "pot" — Did you mean "port"? It is required here and missing.')]);
+    expect(errors.map(formatProblem)).toEqual([
+      expect.stringContaining(
+        'mongodb.replicaSets[0].members[1].pot: unknown key "pot" — Did you mean "port"? It is required here and missing.',
+      ),
+    ]);
   });
 
   it('still reports a missing key that no typo explains', () => {
@@ -63,7 +75,11 @@ describe('a misspelt required key', () => {
 
 describe('YAML syntax errors point at the offending line', () => {
   it.each([
-    ['an unclosed flow mapping', '{ container: db1, port: 27018, priority: 2 }', '{ container: db1, port: 27018, priority: 2 '],
+    [
+      'an unclosed flow mapping',
+      '{ container: db1, port: 27018, priority: 2 }',
+      '{ container: db1, port: 27018, priority: 2 ',
+    ],
     ['an unclosed flow sequence', '{ from: A, to: M, replicaSet: rsA }', '[ A, M, rsA'],
     ['an unclosed double quote', 'version: "7.0"', 'version: "7.0'],
     ['a missing colon', '  gateway: 10.10.10.1', '  gateway 10.10.10.1'],
