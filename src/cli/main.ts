@@ -473,9 +473,11 @@ export function reportError(error: unknown, json: boolean, io: CliIo = processIo
 
 /** A commander usage error (`commander.unknownOption`) as an envelope entry (`UNKNOWN_OPTION`). */
 function usageEntry(error: CommanderError): ErrorEntry {
+  // Without a command commander shows the help and says only "(outputHelp)".
+  const noCommand = error.code === 'commander.help';
   return {
-    code: errorCode(error.code.replace(/^commander\./, '')),
-    message: error.message.replace(/^error: /, ''),
+    code: noCommand ? 'MISSING_COMMAND' : errorCode(error.code.replace(/^commander\./, '')),
+    message: noCommand ? 'no command given' : error.message.replace(/^error: /, ''),
     file: null,
     line: null,
     column: null,

@@ -8,7 +8,7 @@ import type { ProbeResult } from '../observe/http.js';
 import { openSecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { loadDeployment } from './context.js';
-import type { CommandResult } from './result.js';
+import { envelope, type CommandResult } from './result.js';
 
 /** Options of `distctl status`, merged by the CLI. */
 export interface StatusOptions {
@@ -49,7 +49,7 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         stop = true;
       });
       for (;;) {
-        options.write(options.ui.json ? `${JSON.stringify(statusJson(status))}\n` : `${options.ui.clearScreen}${renderStatus(status, options.ui)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`);
+        options.write(options.ui.json ? `${JSON.stringify(envelope({ exitCode: 0, human: '', json: statusJson(status) }))}\n` : `${options.ui.clearScreen}${renderStatus(status, options.ui)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`);
         await Promise.race([new Promise((resolve) => setTimeout(resolve, (options.watchSeconds ?? 2) * 1000)), options.stopped]);
         if (stop) break;
         status = await observe();

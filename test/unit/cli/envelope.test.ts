@@ -56,6 +56,7 @@ describe('the JSON envelope', () => {
 
   it('usage errors are envelopes too, with exit 2 and nothing on stderr', async () => {
     for (const args of [
+      ['--json'],
       ['frobnicate', '--json'],
       ['plan', '--bogus', '--json'],
       ['--json', 'logs'],
@@ -68,6 +69,8 @@ describe('the JSON envelope', () => {
       expectEnvelope(document, false);
       expect(document.errors).toHaveLength(1);
     }
+    const bare = envelopeOf(await runCli(['--json']));
+    expect(bare.errors).toEqual([expect.objectContaining({ code: 'MISSING_COMMAND', message: 'no command given' })]);
     const unknown = envelopeOf(await runCli(['frobnicate', '--json']));
     expect(unknown.errors[0]).toMatchObject({ code: 'UNKNOWN_COMMAND', message: "unknown command 'frobnicate'" });
   });
