@@ -80,4 +80,41 @@ describe('distctl completion', () => {
       "complete -c distctl -n '__fish_seen_subcommand_from export' -l compression -x -a 'gzip none'",
     );
   });
+
+  // The shells themselves judge their scripts where they are installed (Debian: apt-get install zsh fish).
+  const installed = (shell: string) => spawnSync(shell, ['-c', 'exit 0']).status === 0;
+  for (const shell of ['zsh', 'fish']) {
+    if (!installed(shell))
+      console.log(`test skipped: ${shell} is not installed; its completion script was checked by content only`);
+  }
+
+  it.skipIf(!installed('fish'))('fish: the generated script completes commands, options and choices', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'distctl-completion-')), 'distctl.fish');
+    writeFileSync(file, completionScript('fish', program));
+    const complete = (line: string) => {
+      const run = spawnSync('fish', ['--no-config', '-c', `source ${file}; complete -C '${line}'`], {
+        encoding: 'utf8',
+      });
+      expect(run.stderr).toBe('');
+      return run.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((entry) => entry.split('\t')[0])
+        .sort();
+    };
+    expect(complete('distctl pl')).toEqual(['plan']);
+    expect(complete('distctl plan --p')).toEqual(['--prune']);
+    expect(complete('distctl image build --al')).toEqual(['--alias']);
+    expect(complete('distctl export --compression ')).toEqual(['gzip', 'none']);
+  });
+
+  it.skipIf(!installed('zsh'))('zsh: the generated script parses, registers itself and defines the nested commands\' functions', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'distctl-completion-')), '_distctl');
+    writeFileSync(file, completionScript('zsh', program));
+    // compdef stands in for compinit's, which takes seconds to scan fpath: the script must register itself.
+    const script = `compdef() { print -r -- "compdef $*"; }; source ${file}; whence -w _distctl_image_build`;
+    const run = spawnSync('zsh', ['-f', '-c', script], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toBe('compdef _distctl distctl\n_distctl_image_build: function\n');
+  });
 });
