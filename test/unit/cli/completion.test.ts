@@ -108,13 +108,16 @@ describe('distctl completion', () => {
     expect(complete('distctl export --compression ')).toEqual(['gzip', 'none']);
   });
 
-  it.skipIf(!installed('zsh'))('zsh: the generated script parses, registers itself and defines the nested commands\' functions', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'distctl-completion-')), '_distctl');
-    writeFileSync(file, completionScript('zsh', program));
-    // compdef stands in for compinit's, which takes seconds to scan fpath: the script must register itself.
-    const script = `compdef() { print -r -- "compdef $*"; }; source ${file}; whence -w _distctl_image_build`;
-    const run = spawnSync('zsh', ['-f', '-c', script], { encoding: 'utf8' });
-    expect(run.stderr).toBe('');
-    expect(run.stdout).toBe('compdef _distctl distctl\n_distctl_image_build: function\n');
-  });
+  it.skipIf(!installed('zsh'))(
+    "zsh: the generated script parses, registers itself and defines the nested commands' functions",
+    () => {
+      const file = join(mkdtempSync(join(tmpdir(), 'distctl-completion-')), '_distctl');
+      writeFileSync(file, completionScript('zsh', program));
+      // compdef stands in for compinit's, which takes seconds to scan fpath: the script must register itself.
+      const script = `compdef() { print -r -- "compdef $*"; }; source ${file}; whence -w _distctl_image_build`;
+      const run = spawnSync('zsh', ['-f', '-c', script], { encoding: 'utf8' });
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toBe('compdef _distctl distctl\n_distctl_image_build: function\n');
+    },
+  );
 });
