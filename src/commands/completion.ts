@@ -26,7 +26,8 @@ interface OptionSpec {
  * `distctl completion bash|zsh|fish`: a completion script generated from the
  * command definitions themselves, so a new command or option completes without
  * anyone editing a script. Install: `distctl completion bash > /etc/bash_completion.d/distctl`,
- * `distctl completion zsh > "${fpath[1]}/_distctl"`, `distctl completion fish > ~/.config/fish/completions/distctl.fish`.
+ * `distctl completion zsh > "${fpath[1]}/_distctl"`,
+ * `distctl completion fish > ~/.config/fish/completions/distctl.fish`.
  */
 export function completionCommand(shell: Shell, program: Command): CommandResult {
   const script = completionScript(shell, program);
@@ -82,10 +83,10 @@ function bashScript(name: string, root: CommandSpec): string {
     const words = [...spec.subcommands.map((sub) => sub.words.at(-1) ?? ''), ...spec.options.flatMap(flags)];
     const values = spec.options
       .filter((option) => option.takesValue)
-      .map(
-        (option) =>
-          `      ${flags(option).join('|')}) ${option.choices.length > 0 ? `COMPREPLY=( $(compgen -W ${quote(option.choices.join(' '))} -- "$cur") )` : 'COMPREPLY=( $(compgen -f -- "$cur") )'}; return ;;`,
-      );
+      .map((option) => {
+        const candidates = option.choices.length > 0 ? `-W ${quote(option.choices.join(' '))}` : '-f';
+        return `      ${flags(option).join('|')}) COMPREPLY=( $(compgen ${candidates} -- "$cur") ); return ;;`;
+      });
     return [
       `    ${quote(spec.words.join(' '))})`,
       ...(values.length > 0 ? ['      case "$prev" in', ...values.map((line) => `  ${line}`), '      esac'] : []),
@@ -143,7 +144,8 @@ function zshScript(name: string, root: CommandSpec): string {
       );
       lines.push(
         '  local curcontext="$curcontext" state line',
-        `  _arguments -C ${specs.map((entry) => `\\\n    ${entry}`).join(' ')} \\\n    '1: :->command' '*:: :->argument'`,
+        `  _arguments -C ${specs.map((entry) => `\\\n    ${entry}`).join(' ')} \\`,
+        `    '1: :->command' '*:: :->argument'`,
         '  case $state in',
         `    command) local -a subcommands=(${names.join(' ')}); _describe -t commands 'command' subcommands ;;`,
         `    argument) case $words[1] in`,

@@ -85,7 +85,7 @@ export function formatEntry(entry: ErrorEntry): string {
   return `${where}${path}${entry.message}${entry.hint !== null ? ` — ${entry.hint}` : ''}`;
 }
 
-/** Wraps a command's result in the envelope: format version first, `ok`, the command's fields, then errors and warnings. */
+/** Wraps a command's result in the envelope: version first, `ok`, the command's fields, errors, warnings. */
 export function envelope(result: CommandResult): Envelope {
   const fields: Record<string, unknown> = isRecord(result.json) ? { ...result.json } : { result: result.json ?? null };
   const errors = result.errors ?? [];
