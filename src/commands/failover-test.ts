@@ -3,10 +3,10 @@ import type { DerivedReplicaSet } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { execChecked, IncusContainerOps } from '../incus/container-ops.js';
-import { runFailoverTest, type FailoverReport, type FailoverTimings } from '../failover/index.js';
+import { runFailoverTest, type FailoverMode, type FailoverReport, type FailoverTimings } from '../failover/index.js';
 import { MongoWriteTarget } from '../failover/mongo-target.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
-import { existingAdminCredentials, withCredentials } from '../mongo/users.js';
+import { existingAdminCredentials } from '../mongo/users.js';
 import { openSecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { loadDeployment, whileLocked } from './context.js';
@@ -17,6 +17,8 @@ export interface FailoverTestOptions {
   readonly file: string;
   /** Replica sets to test, by name; default every set, one after another. */
   readonly sets: readonly string[];
+  /** Modes to run per set, in this order (each reported on its own). */
+  readonly modes: readonly FailoverMode[];
   readonly timings: Partial<FailoverTimings>;
   readonly client: IncusClient;
   readonly ui: Ui;
@@ -24,10 +26,11 @@ export interface FailoverTestOptions {
 }
 
 /**
- * `distctl failover-test`: for each replica set, stop its PRIMARY's unit
- * under a write workload, report the election time and every write's fate,
- * check replication, and bring the member back. Exit 0 only when every set
- * elected a new primary, lost no acknowledged write and got its member back.
+ * `distctl failover-test`: for each replica set and each mode, take its
+ * PRIMARY away under a write workload (stepdown: `systemctl stop`; crash:
+ * SIGKILL), report the election time and every write's fate, check
+ * replication, and bring the member back. Exit 0 only when every run elected
+ * a new primary, lost no acknowledged write and got its member back.
  */
 export async function failoverTestCommand(options: FailoverTestOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
@@ -46,21 +49,24 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
     const reports: FailoverReport[] = [];
     try {
       for (const set of sets) {
-        const target = new MongoWriteTarget(withCredentials(set.url, credentials));
-        try {
-          reports.push(
-            await runFailoverTest(set, {
-              admin,
-              credentials,
-              target,
-              stopMember: async (member) => void (await execChecked(ops, member.container, ['systemctl', 'stop', member.unitName], `Stopping ${member.unitName}`)),
-              startMember: async (member) => void (await execChecked(ops, member.container, ['systemctl', 'start', member.unitName], `Starting ${member.unitName}`)),
-              onProgress: (message) => options.ui.step({ event: 'start', message }),
-              timings: options.timings,
-            }),
-          );
-        } finally {
-          await target.close();
+        for (const mode of options.modes) {
+          const target = new MongoWriteTarget(set.url, credentials);
+          try {
+            reports.push(
+              await runFailoverTest(set, {
+                admin,
+                credentials,
+                target,
+                mode,
+                stopMember: async (member, how) => void (await execChecked(ops, member.container, stopCommand(member.unitName, how), `Stopping ${member.unitName}`)),
+                startMember: async (member) => void (await execChecked(ops, member.container, ['systemctl', 'start', member.unitName], `Starting ${member.unitName}`)),
+                onProgress: (message) => options.ui.step({ event: 'start', message }),
+                timings: options.timings,
+              }),
+            );
+          } finally {
+            await target.close();
+          }
         }
       }
     } finally {
@@ -81,23 +87,51 @@ function chooseSets(all: readonly DerivedReplicaSet[], names: readonly string[])
   return all.filter((set) => names.includes(set.name));
 }
 
-/** One block per set: election time, write fates, replication, rejoin, verdict. */
+/**
+ * The command that takes a member away. Stepdown: `systemctl stop` sends
+ * SIGTERM and returns once mongod has exited, after its shutdown quiesce.
+ * Crash: SIGKILL through systemd, returning at once; the unit's
+ * `Restart=on-failure` starts mongod again.
+ */
+export function stopCommand(unitName: string, mode: FailoverMode): string[] {
+  return mode === 'crash' ? ['systemctl', 'kill', '--signal=SIGKILL', unitName] : ['systemctl', 'stop', unitName];
+}
+
+/** One block per set and mode: election (server's date, and when seen), the stop, write fates and latency, replication, restart, verdict. */
 export function renderReports(reports: readonly FailoverReport[], ui: Ui): string {
   const { color } = ui;
+  const list = (seqs: readonly number[] | null, good: (text: string) => string) =>
+    seqs === null ? color.red('unknown (the set could not be read back)') : seqs.length === 0 ? good('none') : color.red(seqs.join(', '));
+  const ms = (value: number) => (value < 1_000 ? `${value} ms` : `${(value / 1000).toFixed(1)} s`);
   return reports
     .map((report) => {
-      const { writes } = report;
+      const { writes, restart, replication } = report;
       const errors = Object.entries(writes.errors).map(([message, count]) => `      ${count}× ${message}`);
+      const election =
+        report.newPrimary === null
+          ? color.red('none')
+          : `${report.newPrimary}, elected ${report.electionSeconds === null ? '?' : report.electionSeconds.toFixed(1)} s after the stop` +
+            `${report.electionReason === null ? '' : ` (${report.electionReason})`}, seen after ${report.electionSeenSeconds?.toFixed(1) ?? '?'} s`;
+      const replicated =
+        replication === null
+          ? 'not checked (no write acknowledged)'
+          : `write ${replication.seq}: ${replication.members
+              .map((member) => `${member.host} ${member.state} ${member.readable === null ? 'not asked' : member.readable ? color.green('has it') : color.red('lacks it')}`)
+              .join('; ')}`;
+      const back = restart.rejoinedAs === null ? color.red('no') : color.green(`yes, ${restart.rejoinedAs} ${restart.afterSeconds?.toFixed(1) ?? '?'} s after`);
       return [
-        color.bold(`replica set ${report.replicaSet}`),
+        color.bold(`replica set ${report.replicaSet} — ${report.mode === 'crash' ? 'crash (SIGKILL)' : 'stepdown (systemctl stop)'}`),
         `  stopped PRIMARY   ${report.stoppedMember}`,
-        `  new PRIMARY       ${report.newPrimary ?? color.red('none')}${report.electionSeconds === null ? '' : ` after ${report.electionSeconds.toFixed(1)} s`}`,
-        `  writes            ${writes.total} sent, ${writes.acknowledged} acknowledged, ${writes.failed} failed (max latency ${(writes.maxLatencyMs / 1000).toFixed(1)} s)`,
-        `  acknowledged but lost: ${writes.acknowledgedButLost.length === 0 ? color.green('none') : color.red(writes.acknowledgedButLost.join(', '))}`,
-        `  failed but applied:    ${writes.failedButApplied.length === 0 ? 'none' : writes.failedButApplied.join(', ')}`,
+        `  new PRIMARY       ${election}`,
+        `  stop returned     ${report.stopReturnedSeconds === null ? 'no' : `after ${report.stopReturnedSeconds.toFixed(1)} s`}`,
+        `  writes            ${writes.total} sent, ${writes.acknowledged} acknowledged, ${writes.failed} failed`,
+        `  write latency     ${writes.latency === null ? 'no writes' : `p50 ${ms(writes.latency.p50Ms)}, p95 ${ms(writes.latency.p95Ms)}, p99 ${ms(writes.latency.p99Ms)}, max ${ms(writes.latency.maxMs)}`}`,
+        `  acknowledged but lost: ${list(writes.acknowledgedButLost, color.green)}`,
+        `  failed but applied:    ${list(writes.failedButApplied, (text) => text)}`,
         ...(errors.length > 0 ? ['  errors seen:', ...errors] : []),
-        `  replicated to a secondary: ${report.replicatedToSecondary === null ? 'not checked' : report.replicatedToSecondary ? color.green('yes') : color.red('no')}`,
-        `  ${report.stoppedMember} rejoined: ${report.rejoinedAs ? color.green(`yes, as ${report.rejoinedAs}`) : color.red('no')}`,
+        `  replicated        ${replicated}`,
+        `  ${report.stoppedMember} back: ${back} (${restart.by === 'systemd' ? 'restarted by systemd, Restart=on-failure' : 'started by distctl'})`,
+        `  PRIMARY at end    ${report.primaryAtEnd ?? color.red('none')}${report.primaryBackSeconds === null ? '' : ` (back ${report.primaryBackSeconds.toFixed(1)} s after the stop)`}`,
         report.problems.length === 0 ? color.green('  PASSED') : [color.red('  FAILED:'), ...report.problems.map((problem) => `    - ${problem}`)].join('\n'),
       ].join('\n');
     })
