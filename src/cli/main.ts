@@ -175,11 +175,12 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(new Option('--election-timeout <seconds>', 'how long the set may take to elect').default('60').argParser(positiveNumber))
     .addOption(new Option('--interval <ms>', 'pause between two writes').default('100').argParser(positiveNumber))
     .action(async (options: CommonOptions & { set?: string[]; mode: 'stepdown' | 'crash' | 'both'; warmup: number | string; after: number | string; electionTimeout: number | string; interval: number | string }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/failover-test.js')).failoverTestCommand({
+      run(options.json, async (ui) => {
+        const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
+        return failoverTestCommand({
           file: options.file,
           sets: options.set ?? [],
-          modes: options.mode === 'both' ? ['stepdown', 'crash'] : [options.mode],
+          modes: failoverModes(options.mode),
           timings: {
             warmupMs: Number(options.warmup) * 1000,
             afterMs: Number(options.after) * 1000,
@@ -189,8 +190,8 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           client: incusClient(),
           ui,
           stateDirFor: deploymentStateDir,
-        }),
-      ),
+        });
+      }),
     );
 
   program

@@ -3,7 +3,7 @@ import type { DerivedReplicaSet } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { execChecked, IncusContainerOps } from '../incus/container-ops.js';
-import { runFailoverTest, type FailoverMode, type FailoverReport, type FailoverTimings } from '../failover/index.js';
+import { FAILOVER_MODES, runFailoverTest, type FailoverMode, type FailoverReport, type FailoverTimings } from '../failover/index.js';
 import { MongoWriteTarget } from '../failover/mongo-target.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
@@ -85,6 +85,11 @@ function chooseSets(all: readonly DerivedReplicaSet[], names: readonly string[])
     throw new DistctlError('FAILOVER_UNKNOWN_SET', `unknown replica set${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`, { hint: `The topology defines: ${all.map((set) => set.name).join(', ')}.` });
   }
   return all.filter((set) => names.includes(set.name));
+}
+
+/** The runs `--mode` asks for, in order: `both` is stepdown, then crash. */
+export function failoverModes(option: FailoverMode | 'both'): FailoverMode[] {
+  return option === 'both' ? [...FAILOVER_MODES] : [option];
 }
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createUi } from '../../../src/cli/ui.js';
-import { renderReports, stopCommand } from '../../../src/commands/failover-test.js';
+import { failoverModes, renderReports, stopCommand } from '../../../src/commands/failover-test.js';
 import type { FailoverReport } from '../../../src/failover/index.js';
 
 const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 });
@@ -38,6 +38,11 @@ const crash: FailoverReport = {
 };
 
 describe('failover-test command', () => {
+  it('runs stepdown, then crash, for --mode both (the default), and one mode when asked', () => {
+    expect(failoverModes('both')).toEqual(['stepdown', 'crash']);
+    expect(failoverModes('crash')).toEqual(['crash']);
+  });
+
   it('stops with systemctl stop (SIGTERM) in stepdown mode and SIGKILLs through systemd in crash mode', () => {
     expect(stopCommand('mongod-27017.service', 'stepdown')).toEqual(['systemctl', 'stop', 'mongod-27017.service']);
     expect(stopCommand('mongod-27017.service', 'crash')).toEqual(['systemctl', 'kill', '--signal=SIGKILL', 'mongod-27017.service']);
