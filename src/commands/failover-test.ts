@@ -3,7 +3,13 @@ import type { DerivedReplicaSet } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { execChecked, IncusContainerOps } from '../incus/container-ops.js';
-import { FAILOVER_MODES, runFailoverTest, type FailoverMode, type FailoverReport, type FailoverTimings } from '../failover/index.js';
+import {
+  FAILOVER_MODES,
+  runFailoverTest,
+  type FailoverMode,
+  type FailoverReport,
+  type FailoverTimings,
+} from '../failover/index.js';
 import { MongoWriteTarget } from '../failover/mongo-target.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
@@ -40,9 +46,13 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
     const secrets = await openSecretStore(secretsDir(stateDir));
     const credentials = await existingAdminCredentials(secrets);
     if (credentials === undefined) {
-      throw new DistctlError('FAILOVER_NO_CREDENTIALS', `deployment ${desired.project} has no MongoDB admin credentials on this host`, {
-        hint: 'Run `distctl up` first: it creates the replica sets and their admin user.',
-      });
+      throw new DistctlError(
+        'FAILOVER_NO_CREDENTIALS',
+        `deployment ${desired.project} has no MongoDB admin credentials on this host`,
+        {
+          hint: 'Run `distctl up` first: it creates the replica sets and their admin user.',
+        },
+      );
     }
     const ops = new IncusContainerOps(options.client, desired.project);
     const admin = new DriverMongoAdmin();
@@ -58,8 +68,20 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
                 credentials,
                 target,
                 mode,
-                stopMember: async (member, how) => void (await execChecked(ops, member.container, stopCommand(member.unitName, how), `Stopping ${member.unitName}`)),
-                startMember: async (member) => void (await execChecked(ops, member.container, ['systemctl', 'start', member.unitName], `Starting ${member.unitName}`)),
+                stopMember: async (member, how) =>
+                  void (await execChecked(
+                    ops,
+                    member.container,
+                    stopCommand(member.unitName, how),
+                    `Stopping ${member.unitName}`,
+                  )),
+                startMember: async (member) =>
+                  void (await execChecked(
+                    ops,
+                    member.container,
+                    ['systemctl', 'start', member.unitName],
+                    `Starting ${member.unitName}`,
+                  )),
                 onProgress: (message) => options.ui.step({ event: 'start', message }),
                 timings: options.timings,
               }),
@@ -73,16 +95,27 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
       await admin.close();
     }
     const failed = reports.filter((report) => report.problems.length > 0);
-    return { exitCode: failed.length === 0 ? 0 : 1, human: renderReports(reports, options.ui), json: { ok: failed.length === 0, replicaSets: reports } };
+    return {
+      exitCode: failed.length === 0 ? 0 : 1,
+      human: renderReports(reports, options.ui),
+      json: { ok: failed.length === 0, replicaSets: reports },
+    };
   });
 }
 
 function chooseSets(all: readonly DerivedReplicaSet[], names: readonly string[]): DerivedReplicaSet[] {
-  if (all.length === 0) throw new DistctlError('FAILOVER_NO_REPLICA_SET', 'the topology has no replica set to test', { hint: 'Declare replica sets under mongodb.replicaSets.' });
+  if (all.length === 0)
+    throw new DistctlError('FAILOVER_NO_REPLICA_SET', 'the topology has no replica set to test', {
+      hint: 'Declare replica sets under mongodb.replicaSets.',
+    });
   if (names.length === 0) return [...all];
   const unknown = names.filter((name) => !all.some((set) => set.name === name));
   if (unknown.length > 0) {
-    throw new DistctlError('FAILOVER_UNKNOWN_SET', `unknown replica set${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`, { hint: `The topology defines: ${all.map((set) => set.name).join(', ')}.` });
+    throw new DistctlError(
+      'FAILOVER_UNKNOWN_SET',
+      `unknown replica set${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`,
+      { hint: `The topology defines: ${all.map((set) => set.name).join(', ')}.` },
+    );
   }
   return all.filter((set) => names.includes(set.name));
 }
@@ -102,43 +135,69 @@ export function stopCommand(unitName: string, mode: FailoverMode): string[] {
   return mode === 'crash' ? ['systemctl', 'kill', '--signal=SIGKILL', unitName] : ['systemctl', 'stop', unitName];
 }
 
-/** One block per set and mode: election (server's date, and when seen), the stop, write fates and latency, replication, restart, verdict. */
+/**
+ * One block per set and mode: election (the server's date, and when it was
+ * seen), the stop, write fates and latency, replication per member, restart,
+ * end state, verdict.
+ */
 export function renderReports(reports: readonly FailoverReport[], ui: Ui): string {
   const { color } = ui;
-  const list = (seqs: readonly number[] | null, good: (text: string) => string) =>
-    seqs === null ? color.red('unknown (the set could not be read back)') : seqs.length === 0 ? good('none') : color.red(seqs.join(', '));
-  const ms = (value: number) => (value < 1_000 ? `${value} ms` : `${(value / 1000).toFixed(1)} s`);
-  return reports
-    .map((report) => {
-      const { writes, restart, replication } = report;
-      const errors = Object.entries(writes.errors).map(([message, count]) => `      ${count}× ${message}`);
-      const election =
-        report.newPrimary === null
-          ? color.red('none')
-          : `${report.newPrimary}, elected ${report.electionSeconds === null ? '?' : report.electionSeconds.toFixed(1)} s after the stop` +
-            `${report.electionReason === null ? '' : ` (${report.electionReason})`}, seen after ${report.electionSeenSeconds?.toFixed(1) ?? '?'} s`;
-      const replicated =
-        replication === null
-          ? 'not checked (no write acknowledged)'
-          : `write ${replication.seq}: ${replication.members
-              .map((member) => `${member.host} ${member.state} ${member.readable === null ? 'not asked' : member.readable ? color.green('has it') : color.red('lacks it')}`)
-              .join('; ')}`;
-      const back = restart.rejoinedAs === null ? color.red('no') : color.green(`yes, ${restart.rejoinedAs} ${restart.afterSeconds?.toFixed(1) ?? '?'} s after`);
-      return [
-        color.bold(`replica set ${report.replicaSet} — ${report.mode === 'crash' ? 'crash (SIGKILL)' : 'stepdown (systemctl stop)'}`),
-        `  stopped PRIMARY   ${report.stoppedMember}`,
-        `  new PRIMARY       ${election}`,
-        `  stop returned     ${report.stopReturnedSeconds === null ? 'no' : `after ${report.stopReturnedSeconds.toFixed(1)} s`}`,
-        `  writes            ${writes.total} sent, ${writes.acknowledged} acknowledged, ${writes.failed} failed`,
-        `  write latency     ${writes.latency === null ? 'no writes' : `p50 ${ms(writes.latency.p50Ms)}, p95 ${ms(writes.latency.p95Ms)}, p99 ${ms(writes.latency.p99Ms)}, max ${ms(writes.latency.maxMs)}`}`,
-        `  acknowledged but lost: ${list(writes.acknowledgedButLost, color.green)}`,
-        `  failed but applied:    ${list(writes.failedButApplied, (text) => text)}`,
-        ...(errors.length > 0 ? ['  errors seen:', ...errors] : []),
-        `  replicated        ${replicated}`,
-        `  ${report.stoppedMember} back: ${back} (${restart.by === 'systemd' ? 'restarted by systemd, Restart=on-failure' : 'started by distctl'})`,
-        `  PRIMARY at end    ${report.primaryAtEnd ?? color.red('none')}${report.primaryBackSeconds === null ? '' : ` (back ${report.primaryBackSeconds.toFixed(1)} s after the stop)`}`,
-        report.problems.length === 0 ? color.green('  PASSED') : [color.red('  FAILED:'), ...report.problems.map((problem) => `    - ${problem}`)].join('\n'),
-      ].join('\n');
-    })
-    .join('\n\n');
+  const seqList = (seqs: readonly number[] | null, good: (text: string) => string): string => {
+    if (seqs === null) return color.red('unknown (the set could not be read back)');
+    return seqs.length === 0 ? good('none') : color.red(seqs.join(', '));
+  };
+  const time = (ms: number): string => (ms < 1_000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+  const secs = (value: number | null): string => (value === null ? '?' : value.toFixed(1));
+  return reports.map((report) => renderReport(report)).join('\n\n');
+
+  function renderReport(report: FailoverReport): string {
+    const { writes, restart, replication } = report;
+    const errors = Object.entries(writes.errors).map(([message, count]) => `      ${count}× ${message}`);
+    const reason = report.electionReason === null ? '' : ` (${report.electionReason})`;
+    const election =
+      report.newPrimary === null
+        ? color.red('none')
+        : `${report.newPrimary}, elected ${secs(report.electionSeconds)} s after the stop${reason}, ` +
+          `seen after ${secs(report.electionSeenSeconds)} s`;
+    const has = (readable: boolean | null): string =>
+      readable === null ? 'not asked' : readable ? color.green('has it') : color.red('lacks it');
+    const replicated =
+      replication === null
+        ? 'not checked (no write acknowledged)'
+        : `write ${replication.seq}: ` +
+          replication.members.map((member) => `${member.host} ${member.state} ${has(member.readable)}`).join('; ');
+    const latency =
+      writes.latency === null
+        ? 'no writes'
+        : `p50 ${time(writes.latency.p50Ms)}, p95 ${time(writes.latency.p95Ms)}, ` +
+          `p99 ${time(writes.latency.p99Ms)}, max ${time(writes.latency.maxMs)}`;
+    const back =
+      restart.rejoinedAs === null
+        ? color.red('no')
+        : color.green(`yes, ${restart.rejoinedAs} ${secs(restart.afterSeconds)} s after`);
+    const how = restart.by === 'systemd' ? 'restarted by systemd, Restart=on-failure' : 'started by distctl';
+    const backAfter =
+      report.primaryBackSeconds === null ? '' : ` (back ${secs(report.primaryBackSeconds)} s after the stop)`;
+    const title = report.mode === 'crash' ? 'crash (SIGKILL)' : 'stepdown (systemctl stop)';
+    const stopped = report.stopReturnedSeconds === null ? 'no' : `after ${secs(report.stopReturnedSeconds)} s`;
+    const verdict =
+      report.problems.length === 0
+        ? color.green('  PASSED')
+        : [color.red('  FAILED:'), ...report.problems.map((problem) => `    - ${problem}`)].join('\n');
+    return [
+      color.bold(`replica set ${report.replicaSet} — ${title}`),
+      `  stopped PRIMARY   ${report.stoppedMember}`,
+      `  new PRIMARY       ${election}`,
+      `  stop returned     ${stopped}`,
+      `  writes            ${writes.total} sent, ${writes.acknowledged} acknowledged, ${writes.failed} failed`,
+      `  write latency     ${latency}`,
+      `  acknowledged but lost: ${seqList(writes.acknowledgedButLost, color.green)}`,
+      `  failed but applied:    ${seqList(writes.failedButApplied, (text) => text)}`,
+      ...(errors.length > 0 ? ['  errors seen:', ...errors] : []),
+      `  replicated        ${replicated}`,
+      `  ${report.stoppedMember} back: ${back} (${how})`,
+      `  PRIMARY at end    ${report.primaryAtEnd ?? color.red('none')}${backAfter}`,
+      verdict,
+    ].join('\n');
+  }
 }

@@ -29,8 +29,12 @@ export interface ElectionView {
   readonly election: ElectionRecord | null;
 }
 
-/** replSetGetStatus of exactly `member`, reduced to an ElectionView; rejects as the admin does when it cannot answer. */
-export async function readElectionView(admin: MongoAdmin, member: ReplicaSetMember, credentials: Credentials | undefined): Promise<ElectionView> {
+/** replSetGetStatus of exactly `member`, as an ElectionView; rejects as the admin does when it cannot answer. */
+export async function readElectionView(
+  admin: MongoAdmin,
+  member: ReplicaSetMember,
+  credentials: Credentials | undefined,
+): Promise<ElectionView> {
   const reply = await admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials });
   const members: Document[] = Array.isArray(reply.members) ? (reply.members as Document[]) : [];
   const primary = members.find((entry) => entry.stateStr === 'PRIMARY');

@@ -130,13 +130,17 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
   const now = deps.now ?? Date.now;
   const say = (message: string): void => deps.onProgress?.(`${set.name} (${mode}): ${message}`);
   const within = (timeoutMs: number) => ({ intervalMs: timings.pollMs, timeoutMs });
-  const status = (ask?: (member: ReplicaSetMember) => boolean) => readReplicaSetStatus(set, deps.admin, deps.credentials, ask);
+  const status = (ask?: (member: ReplicaSetMember) => boolean) =>
+    readReplicaSetStatus(set, deps.admin, deps.credentials, ask);
   const expected = preferredPrimary(set);
 
   const primary = await settledPrimary(set, expected, status, within(timings.takeoverTimeoutMs), say);
   const others = set.members.filter((member) => member.host !== primary.host);
   // A new PRIMARY is one elected in a later term: after a crash, the same member may win again.
-  const termBefore = Math.max(0, ...(await readElectionViews(deps.admin, set.members, deps.credentials)).map((view) => view.term ?? 0));
+  const termBefore = Math.max(
+    0,
+    ...(await readElectionViews(deps.admin, set.members, deps.credentials)).map((view) => view.term ?? 0),
+  );
   // The stopped member is never asked while it is away: waiting for its timeout would blur every figure.
   const othersStatus = () => status((member) => member.host !== primary.host);
   /** Resolves when the others see `primary` SECONDARY or PRIMARY again, after having seen it away. */
@@ -156,7 +160,10 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
   const problems: string[] = [];
   let stopIssuedAt = now();
   // Written by the stop's own callbacks while the election is watched.
-  const stop: { returnedAt: number | null; failure: { readonly error: unknown } | null } = { returnedAt: null, failure: null };
+  const stop: { returnedAt: number | null; failure: { readonly error: unknown } | null } = {
+    returnedAt: null,
+    failure: null,
+  };
   const rethrowStopFailure = (): void => {
     if (stop.failure !== null) throw stop.failure.error;
   };
@@ -168,7 +175,10 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
   let restart: RestartReport;
   try {
     await sleep(timings.warmupMs);
-    say(`${mode === 'crash' ? 'sending SIGKILL to' : 'stopping'} ${primary.unitName} in ${primary.container} (PRIMARY ${primary.host})`);
+    say(
+      `${mode === 'crash' ? 'sending SIGKILL to' : 'stopping'} ${primary.unitName} in ${primary.container} ` +
+        `(PRIMARY ${primary.host})`,
+    );
     stopIssuedAt = now();
     stopping = deps.stopMember(primary, mode).then(
       () => void (stop.returnedAt = now()),
@@ -180,7 +190,10 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
         if (stop.failure !== null) return null;
         const views = await readElectionViews(deps.admin, others, deps.credentials);
         if (stop.failure !== null) return null;
-        const view = views.find((candidate) => candidate.primary !== null && (candidate.primary !== primary.host || (candidate.term ?? 0) > termBefore));
+        const view = views.find(
+          (candidate) =>
+            candidate.primary !== null && (candidate.primary !== primary.host || (candidate.term ?? 0) > termBefore),
+        );
         return view?.primary ? { host: view.primary, atMs: now() } : undefined;
       }, within(timings.electionTimeoutMs))) ?? null;
     rethrowStopFailure();
@@ -191,7 +204,8 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
       say(`${seen.host} is PRIMARY, seen ${seconds(seen.atMs - stopIssuedAt)} s after the stop`);
     }
     await sleep(timings.afterMs);
-    if (stop.returnedAt === null && mode === 'stepdown') say(`waiting for ${primary.unitName} to finish its shutdown quiesce`);
+    if (stop.returnedAt === null && mode === 'stepdown')
+      say(`waiting for ${primary.unitName} to finish its shutdown quiesce`);
     await stopping;
     rethrowStopFailure();
   } finally {
@@ -203,9 +217,13 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
 
   async function newPrimaryElection(host: string): Promise<ElectionRecord | null> {
     const member = set.members.find((candidate) => candidate.host === host);
-    const view = member === undefined ? null : await readElectionView(deps.admin, member, deps.credentials).catch(() => null);
+    const view =
+      member === undefined ? null : await readElectionView(deps.admin, member, deps.credentials).catch(() => null);
     if (view?.election == null) {
-      problems.push(`${host} did not report electionCandidateMetrics.lastElectionDate, so the election time could not be cross-checked`);
+      problems.push(
+        `${host} did not report electionCandidateMetrics.lastElectionDate, ` +
+          'so the election time could not be cross-checked',
+      );
       return null;
     }
     return view.election;
@@ -215,26 +233,45 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
     if (mode === 'crash' && stop.failure === null) {
       const back = await rejoinedBySystemd;
       if (back) return { by: 'systemd', rejoinedAs: back.state, afterSeconds: seconds(back.atMs - stopIssuedAt) };
-      problems.push(`${primary.unitName} did not come back by itself within ${timings.rejoinTimeoutMs / 1000} s of the SIGKILL (Restart=on-failure should restart it); distctl started it`);
+      problems.push(
+        `${primary.unitName} did not come back by itself within ${timings.rejoinTimeoutMs / 1000} s of the SIGKILL ` +
+          '(Restart=on-failure should restart it); distctl started it',
+      );
     }
     say(`starting ${primary.unitName} in ${primary.container} again`);
     const startedAt = now();
     await deps.startMember(primary);
     const back = await watchRejoin(true);
-    if (!back) problems.push(`${primary.host} did not rejoin as SECONDARY within ${timings.rejoinTimeoutMs / 1000} s of its restart`);
-    return { by: 'distctl', rejoinedAs: back?.state ?? null, afterSeconds: back ? seconds(back.atMs - startedAt) : null };
+    if (!back)
+      problems.push(
+        `${primary.host} did not rejoin as SECONDARY within ${timings.rejoinTimeoutMs / 1000} s of its restart`,
+      );
+    return {
+      by: 'distctl',
+      rejoinedAs: back?.state ?? null,
+      afterSeconds: back ? seconds(back.atMs - startedAt) : null,
+    };
   }
 
   // The set is read back only now, with every member that will come back up again.
   let readError: unknown = null;
   const present =
-    (await poll(() => deps.target.presentSeqs().catch((error: unknown) => void (readError = error)), within(timings.replicationTimeoutMs))) ?? null;
+    (await poll(
+      () => deps.target.presentSeqs().catch((error: unknown) => void (readError = error)),
+      within(timings.replicationTimeoutMs),
+    )) ?? null;
   const writes = writeFates(records, present);
   if (present === null) {
-    problems.push(`could not read back which writes the set holds (${describeMongoError(readError)}); the fate of ${writes.acknowledged} acknowledged write(s) is unknown`);
+    problems.push(
+      `could not read back which writes the set holds (${describeMongoError(readError)}); ` +
+        `the fate of ${writes.acknowledged} acknowledged write(s) is unknown`,
+    );
   }
   if (writes.acknowledgedButLost !== null && writes.acknowledgedButLost.length > 0) {
-    problems.push(`${writes.acknowledgedButLost.length} acknowledged write(s) lost: ${writes.acknowledgedButLost.slice(0, 10).join(', ')}`);
+    problems.push(
+      `${writes.acknowledgedButLost.length} acknowledged write(s) lost: ` +
+        writes.acknowledgedButLost.slice(0, 10).join(', '),
+    );
   }
   if (writes.acknowledged === 0) problems.push('no write was acknowledged at all');
 
@@ -245,22 +282,32 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
     const seenNow = await status();
     const members: ReplicationCheck['members'][number][] = [];
     for (const member of set.members) {
-      const state = seenNow.reachable ? (seenNow.members.find((entry) => entry.host === member.host)?.state ?? 'NOT_IN_CONFIG') : 'UNKNOWN';
+      const state = seenNow.reachable
+        ? (seenNow.members.find((entry) => entry.host === member.host)?.state ?? 'NOT_IN_CONFIG')
+        : 'UNKNOWN';
       if (state !== 'SECONDARY') {
         members.push({ host: member.host, state, readable: null });
         continue;
       }
-      const readable = (await poll(async () => ((await deps.target.readableOn(member, seq).catch(() => false)) ? true : undefined), within(timings.replicationTimeoutMs))) ?? false;
-      if (!readable) problems.push(`write ${seq} was not readable on SECONDARY ${member.host} within ${timings.replicationTimeoutMs / 1000} s`);
+      const readable =
+        (await poll(
+          async () => ((await deps.target.readableOn(member, seq).catch(() => false)) ? true : undefined),
+          within(timings.replicationTimeoutMs),
+        )) ?? false;
+      if (!readable)
+        problems.push(
+          `write ${seq} was not readable on SECONDARY ${member.host} within ${timings.replicationTimeoutMs / 1000} s`,
+        );
       members.push({ host: member.host, state, readable });
     }
     if (!members.some((member) => member.readable !== null)) {
-      problems.push(`replication not checked: no member was SECONDARY (${members.map((member) => `${member.host} ${member.state}`).join(', ')})`);
+      problems.push(`replication not checked: no member was SECONDARY (${members.map(hostAndState).join(', ')})`);
     }
     return { seq, members };
   }
 
-  // The highest-priority member takes PRIMARY back by itself once it has caught up; wait for it, so the set is left as found.
+  // The highest-priority member takes PRIMARY back by itself once it has caught up;
+  // wait for it, so the set is left as it was found.
   let primaryBackSeconds: number | null = null;
   if (expected !== null && restart.rejoinedAs !== null) {
     say(`waiting for ${expected.host} (priority ${expected.priority}) to take PRIMARY back`);
@@ -268,7 +315,11 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
       const seenNow = await status();
       return seenNow.reachable && seenNow.primary === expected.host ? now() : undefined;
     }, within(timings.takeoverTimeoutMs));
-    if (backAt === undefined) problems.push(`${expected.host} (priority ${expected.priority}, the highest) did not take PRIMARY back within ${timings.takeoverTimeoutMs / 1000} s`);
+    if (backAt === undefined)
+      problems.push(
+        `${expected.host} (priority ${expected.priority}, the highest) did not take PRIMARY back ` +
+          `within ${timings.takeoverTimeoutMs / 1000} s`,
+      );
     else primaryBackSeconds = seconds(backAt - stopIssuedAt);
   }
   const end = await status();
@@ -291,13 +342,25 @@ export async function runFailoverTest(set: DerivedReplicaSet, deps: FailoverDeps
   };
 }
 
-/** The new PRIMARY's own election date must fall between the stop and when the PRIMARY was seen; otherwise it was not this stop's election. */
-function crossCheck(election: ElectionRecord | null, seen: { readonly atMs: number } | null, stopIssuedAt: number): string[] {
+/**
+ * The new PRIMARY's own election date must fall between the stop and when the
+ * PRIMARY was seen; otherwise it was not this stop's election.
+ */
+function crossCheck(
+  election: ElectionRecord | null,
+  seen: { readonly atMs: number } | null,
+  stopIssuedAt: number,
+): string[] {
   if (election === null || seen === null) return [];
-  if (election.dateMs >= stopIssuedAt - ELECTION_CLOCK_TOLERANCE_MS && election.dateMs <= seen.atMs + ELECTION_CLOCK_TOLERANCE_MS) return [];
+  if (
+    election.dateMs >= stopIssuedAt - ELECTION_CLOCK_TOLERANCE_MS &&
+    election.dateMs <= seen.atMs + ELECTION_CLOCK_TOLERANCE_MS
+  )
+    return [];
   const iso = (ms: number) => new Date(ms).toISOString();
   return [
-    `the new PRIMARY's lastElectionDate ${iso(election.dateMs)} is not between the stop (${iso(stopIssuedAt)}) and when it was seen (${iso(seen.atMs)}): ` +
+    `the new PRIMARY's lastElectionDate ${iso(election.dateMs)} is not between the stop (${iso(stopIssuedAt)}) ` +
+      `and when it was seen (${iso(seen.atMs)}): ` +
       'that election was not caused by this stop, or the clocks of host and container differ',
   ];
 }
@@ -319,15 +382,23 @@ async function settledPrimary(
 ): Promise<ReplicaSetMember> {
   const primary = healthyPrimary(set, await status());
   if (expected === null || primary.host === expected.host) return primary;
-  say(`PRIMARY is ${primary.host}, not ${expected.host} (priority ${expected.priority}); waiting for its priority takeover`);
+  say(
+    `PRIMARY is ${primary.host}, not ${expected.host} (priority ${expected.priority}); ` +
+      'waiting for its priority takeover',
+  );
   const settled = await poll(async () => {
     const seen = await status();
     return seen.reachable && seen.primary === expected.host ? healthyPrimary(set, seen) : undefined;
   }, within);
   if (settled === undefined) {
-    throw new DistctlError('FAILOVER_SET_UNSETTLED', `replica set ${set.name}: ${expected.host} (priority ${expected.priority}) did not take PRIMARY back from ${primary.host} within ${within.timeoutMs / 1000} s`, {
-      hint: 'Check `distctl status`: the highest-priority member may be lagging. Test again once it is PRIMARY.',
-    });
+    throw new DistctlError(
+      'FAILOVER_SET_UNSETTLED',
+      `replica set ${set.name}: ${expected.host} (priority ${expected.priority}) did not take PRIMARY back ` +
+        `from ${primary.host} within ${within.timeoutMs / 1000} s`,
+      {
+        hint: 'Check `distctl status`: the highest-priority member may be lagging. Test again once it is PRIMARY.',
+      },
+    );
   }
   return settled;
 }
@@ -335,19 +406,33 @@ async function settledPrimary(
 /** The current primary of a set that is fit for a failover test, or an error saying why it is not. */
 function healthyPrimary(set: DerivedReplicaSet, status: ReplicaSetStatus): ReplicaSetMember {
   if (!status.reachable) {
-    throw new DistctlError('FAILOVER_SET_UNREACHABLE', `replica set ${set.name} is unreachable: ${status.error}`, { hint: 'Run `distctl status` and `distctl up` until the set is healthy, then test failover.' });
+    throw new DistctlError('FAILOVER_SET_UNREACHABLE', `replica set ${set.name} is unreachable: ${status.error}`, {
+      hint: 'Run `distctl status` and `distctl up` until the set is healthy, then test failover.',
+    });
   }
   const unhealthy = status.members.filter((member) => member.state !== 'PRIMARY' && member.state !== 'SECONDARY');
   const primary = set.members.find((member) => member.host === status.primary);
   if (primary === undefined || unhealthy.length > 0) {
-    throw new DistctlError('FAILOVER_SET_UNHEALTHY', `replica set ${set.name} is not healthy enough to test failover (${status.members.map((member) => `${member.host} ${member.state}`).join(', ')})`, {
-      hint: 'A failover test needs one PRIMARY and every other member SECONDARY; wait, or run `distctl up`.',
-    });
+    throw new DistctlError(
+      'FAILOVER_SET_UNHEALTHY',
+      `replica set ${set.name} is not healthy enough to test failover (${status.members.map(hostAndState).join(', ')})`,
+      {
+        hint: 'A failover test needs one PRIMARY and every other member SECONDARY; wait, or run `distctl up`.',
+      },
+    );
   }
   if (set.members.filter((member) => member.priority > 0).length < 2) {
-    throw new DistctlError('FAILOVER_NO_CANDIDATE', `replica set ${set.name} has no other member that can become PRIMARY`, { hint: 'Give a second member a priority above 0 in topology.yaml.' });
+    throw new DistctlError(
+      'FAILOVER_NO_CANDIDATE',
+      `replica set ${set.name} has no other member that can become PRIMARY`,
+      { hint: 'Give a second member a priority above 0 in topology.yaml.' },
+    );
   }
   return primary;
+}
+
+function hostAndState(member: { readonly host: string; readonly state: string }): string {
+  return `${member.host} ${member.state}`;
 }
 
 function sleep(ms: number): Promise<void> {

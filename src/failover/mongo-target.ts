@@ -39,7 +39,10 @@ export class MongoWriteTarget implements WriteTarget {
   private wrote = false;
 
   /** `url`: the set's connection string without credentials (`mongodb://h1,h2,h3/db?replicaSet=rs`). */
-  constructor(url: string, private readonly credentials: Credentials) {
+  constructor(
+    url: string,
+    private readonly credentials: Credentials,
+  ) {
     this.client = new MongoClient(url, workloadClientOptions(credentials));
   }
 
@@ -53,7 +56,9 @@ export class MongoWriteTarget implements WriteTarget {
   }
 
   async presentSeqs(): Promise<Set<number>> {
-    const documents = await this.collection().find({}, { projection: { _id: 1 }, readConcern: { level: 'majority' } }).toArray();
+    const documents = await this.collection()
+      .find({}, { projection: { _id: 1 }, readConcern: { level: 'majority' } })
+      .toArray();
     return new Set(documents.map((document) => document._id));
   }
 
@@ -71,7 +76,10 @@ export class MongoWriteTarget implements WriteTarget {
   }
 
   async close(): Promise<void> {
-    if (this.wrote) await this.collection().drop().catch(() => undefined);
+    if (this.wrote)
+      await this.collection()
+        .drop()
+        .catch(() => undefined);
     await Promise.all([this.client, ...this.direct.values()].map((client) => client.close()));
   }
 }

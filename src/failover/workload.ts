@@ -83,8 +83,10 @@ export function writeFates(records: readonly WriteRecord[], present: ReadonlySet
     total: records.length,
     acknowledged: acknowledged.length,
     failed: failed.length,
-    acknowledgedButLost: present === null ? null : acknowledged.filter((record) => !present.has(record.seq)).map((record) => record.seq),
-    failedButApplied: present === null ? null : failed.filter((record) => present.has(record.seq)).map((record) => record.seq),
+    acknowledgedButLost:
+      present === null ? null : acknowledged.filter((record) => !present.has(record.seq)).map((record) => record.seq),
+    failedButApplied:
+      present === null ? null : failed.filter((record) => present.has(record.seq)).map((record) => record.seq),
     latency: latencyPercentiles(records.map((record) => record.latencyMs)),
     errors,
   };

@@ -29,9 +29,11 @@ import { freePort, localhostExceptionGuarded, memberAddresses, mongodBin } from 
 
 /** The unit's RestartSec: after a SIGKILL the tier restarts mongod as systemd's Restart=on-failure would. */
 const RESTART_SEC_MS = 2_000;
-/** Election bounds: a SIGTERM hands the election over within about a second; a crash waits out electionTimeoutMillis (10 s) plus up to 15 %, and the last heartbeat. */
+/**
+ * Election bounds: a SIGTERM hands the election over within about a second; a
+ * crash waits out electionTimeoutMillis (10 s) plus up to 15 %, from the last heartbeat.
+ */
 const ELECTION_BOUND_SECONDS: Record<FailoverMode, number> = { stepdown: 2, crash: 15 };
-
 
 describe.skipIf(mongodBin === null)('replica set on real mongod processes', () => {
   const ops = new LocalOps();
@@ -71,7 +73,10 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
       envVar: 'DB1_URL',
       url: `mongodb://${members.map((m) => m.host).join(',')}/products_db?replicaSet=rsTier`,
       members,
-      initiateConfig: { _id: 'rsTier', members: members.map((m) => ({ _id: m.id, host: m.host, priority: m.priority })) },
+      initiateConfig: {
+        _id: 'rsTier',
+        members: members.map((m) => ({ _id: m.id, host: m.host, priority: m.priority })),
+      },
     };
     desired = { ...desiredState(), replicaSets: [set], standalones: [], services: [] };
     await mkdir(join(dir, 'log'), { recursive: true });
@@ -84,7 +89,9 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
       running.push(child);
       byPort.set(member.port, { configPath, child });
     }
-    await Promise.all(members.map((member) => waitForMongod(ops, admin, member, { intervalMs: 250, timeoutMs: 60_000 })));
+    await Promise.all(
+      members.map((member) => waitForMongod(ops, admin, member, { intervalMs: 250, timeoutMs: 60_000 })),
+    );
   });
 
   afterAll(async () => {
@@ -106,10 +113,15 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it.skipIf(!localhostExceptionGuarded)('refuses a bootstrap command sent over the network channel (no localhost exception there)', async () => {
-    const error = await admin.command(set.members[0]!, 'admin', { createUser: 'wrong-channel', pwd: 'x', roles: [] }).catch((caught: unknown) => caught);
-    expect(hasCode(error, MongoErrorCode.Unauthorized)).toBe(true);
-  });
+  it.skipIf(!localhostExceptionGuarded)(
+    'refuses a bootstrap command sent over the network channel (no localhost exception there)',
+    async () => {
+      const error = await admin
+        .command(set.members[0]!, 'admin', { createUser: 'wrong-channel', pwd: 'x', roles: [] })
+        .catch((caught: unknown) => caught);
+      expect(hasCode(error, MongoErrorCode.Unauthorized)).toBe(true);
+    },
+  );
 
   it('initiates through the localhost exception, creates the admin user, and becomes healthy', async () => {
     const progress: ReplicaSetProgress[] = [];
@@ -176,12 +188,22 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
   }
 
   it.each<FailoverMode>(['stepdown', 'crash'])(
-    'survives the loss of its PRIMARY under writes (%s): elected within the bound, no acknowledged write lost, the member back',
+    'survives the loss of its PRIMARY under writes (%s): elected within the bound, no write lost, member back',
     async (mode) => {
       const target = new MongoWriteTarget(set.url, credentials);
       try {
-        const report = await runFailoverTest(set, { admin, credentials, target, mode, stopMember, startMember, timings: { warmupMs: 2_000, afterMs: 2_000 } });
-        console.log(`mongod tier, ${mode}: ${JSON.stringify({ ...report, writes: { ...report.writes, errors: undefined } })}`);
+        const report = await runFailoverTest(set, {
+          admin,
+          credentials,
+          target,
+          mode,
+          stopMember,
+          startMember,
+          timings: { warmupMs: 2_000, afterMs: 2_000 },
+        });
+        console.log(
+          `mongod tier, ${mode}: ${JSON.stringify({ ...report, writes: { ...report.writes, errors: undefined } })}`,
+        );
         expect(report.problems).toEqual([]);
         expect(report.electionReason).toBe(mode === 'crash' ? 'electionTimeout' : 'stepUpRequestSkipDryRun');
         expect(report.electionSeconds).not.toBeNull();

@@ -23,7 +23,9 @@ export { freePort } from '../support/ports.js';
  * each container has its own IP. Each member also binds 127.0.0.1, the
  * channel the bootstrap uses inside a container.
  */
-export const memberAddresses = (process.env['DISTCTL_MONGOD_TIER_ADDRESSES'] ?? '127.0.0.2,127.0.0.3,127.0.0.4').split(',').map((address) => address.trim());
+export const memberAddresses = (process.env['DISTCTL_MONGOD_TIER_ADDRESSES'] ?? '127.0.0.2,127.0.0.3,127.0.0.4')
+  .split(',')
+  .map((address) => address.trim());
 
 /**
  * mongod grants the localhost exception to any client address in 127.0.0.0/8,
@@ -34,6 +36,7 @@ export const memberAddresses = (process.env['DISTCTL_MONGOD_TIER_ADDRESSES'] ?? 
 export const localhostExceptionGuarded = memberAddresses.every((address) => !address.startsWith('127.'));
 if (mongodBin !== null && !localhostExceptionGuarded) {
   console.log(
-    `mongod tier: members on ${memberAddresses.join(', ')}: the localhost-exception test skipped (needs addresses outside 127.0.0.0/8 on lo, set in DISTCTL_MONGOD_TIER_ADDRESSES)`,
+    `mongod tier: members on ${memberAddresses.join(', ')}: the localhost-exception test skipped ` +
+      '(needs addresses outside 127.0.0.0/8 on lo, set in DISTCTL_MONGOD_TIER_ADDRESSES)',
   );
 }

@@ -4,7 +4,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ReplicaSetMember } from '../../../src/derive/types.js';
 import { DistctlError } from '../../../src/errors/index.js';
 import { runFailoverTest, type FailoverDeps, type FailoverReport } from '../../../src/failover/index.js';
-import { MongoWriteTarget, WORKLOAD_SERVER_SELECTION_TIMEOUT_MS, workloadClientOptions } from '../../../src/failover/mongo-target.js';
+import {
+  MongoWriteTarget,
+  WORKLOAD_SERVER_SELECTION_TIMEOUT_MS,
+  workloadClientOptions,
+} from '../../../src/failover/mongo-target.js';
 import { latencyPercentiles, writeFates } from '../../../src/failover/workload.js';
 import { replicaSet } from '../mongo/desired.js';
 import { MONGOD_TIMING, TimedReplicaSet, TimedWriteTarget } from './timed-set.js';
@@ -44,7 +48,11 @@ function deps(fake: TimedReplicaSet, target: TimedWriteTarget, overrides: Partia
   };
 }
 
-async function report(fake: TimedReplicaSet, target: TimedWriteTarget, overrides: Partial<FailoverDeps> = {}): Promise<FailoverReport> {
+async function report(
+  fake: TimedReplicaSet,
+  target: TimedWriteTarget,
+  overrides: Partial<FailoverDeps> = {},
+): Promise<FailoverReport> {
   const { value, error } = await settle(runFailoverTest(set, deps(fake, target, overrides)));
   if (value === undefined) throw error;
   return value;
@@ -65,18 +73,21 @@ describe('runFailoverTest, stepdown mode (systemctl stop: SIGTERM)', () => {
       mode: 'stepdown',
       stoppedMember: m0.host,
       newPrimary: m1.host,
-      // Warmup 3 s, then SIGTERM: handoff election 0.2 s later, seen by the 0.25 s poll; the stop returns after the quiesce.
+      // Warmup 3 s, then SIGTERM: handoff election 0.2 s later, seen by the 0.25 s poll;
+      // the stop returns after the quiesce.
       electionSeconds: 0.2,
       electionReason: 'stepUpRequestSkipDryRun',
       electionSeenSeconds: 0.25,
       stopReturnedSeconds: 15,
       restart: { by: 'distctl', rejoinedAs: 'SECONDARY', afterSeconds: 3 },
       primaryAtEnd: m0.host,
-      // Started once the stop returned (15 s) and the last write ended (5 ms), SECONDARY 3 s later, priority takeover 10 s after.
+      // Started once the stop returned (15 s) and the last write ended (5 ms), SECONDARY 3 s later,
+      // priority takeover 10 s after.
       primaryBackSeconds: 28.005,
       problems: [],
     });
-    // 30 writes in the warmup; the one sent at the stop waits 0.6 s for the drained new PRIMARY; then one every 100 ms until the stop returns.
+    // 30 writes in the warmup; the one sent at the stop waits 0.6 s for the drained new PRIMARY;
+    // then one every 100 ms until the stop returns.
     expect(result.writes).toEqual({
       total: 175,
       acknowledged: 175,
@@ -124,7 +135,9 @@ describe('runFailoverTest, stepdown mode (systemctl stop: SIGTERM)', () => {
   it('reports a set that elects no new PRIMARY, and still restarts the member', async () => {
     const { fake, target } = setup();
     fake.electionsDisabled = true;
-    const result = await report(fake, target, { timings: { electionTimeoutMs: 5_000, takeoverTimeoutMs: 1_000, replicationTimeoutMs: 1_000 } });
+    const result = await report(fake, target, {
+      timings: { electionTimeoutMs: 5_000, takeoverTimeoutMs: 1_000, replicationTimeoutMs: 1_000 },
+    });
     expect(result.newPrimary).toBeNull();
     expect(result.electionSeconds).toBeNull();
     expect(result.problems[0]).toBe(`no new PRIMARY within 5 s of stopping ${m0.host}`);
@@ -139,7 +152,10 @@ describe('runFailoverTest, stepdown mode (systemctl stop: SIGTERM)', () => {
         set,
         deps(fake, target, {
           stopMember: async () => {
-            throw new DistctlError('CONTAINER_COMMAND_FAILED', 'Stopping mongod-27017.service failed in container db1 (exit 1)');
+            throw new DistctlError(
+              'CONTAINER_COMMAND_FAILED',
+              'Stopping mongod-27017.service failed in container db1 (exit 1)',
+            );
           },
           startMember: async () => void (started += 1),
         }),
@@ -169,14 +185,16 @@ describe('runFailoverTest, stepdown mode (systemctl stop: SIGTERM)', () => {
     expect(fake.primary()?.member.host).toBe(m1.host);
     const seen: string[] = [];
     const result = await report(fake, target, { onProgress: (message) => seen.push(message) });
-    expect(seen[0]).toBe(`rsA (stepdown): PRIMARY is ${m1.host}, not ${m0.host} (priority 3); waiting for its priority takeover`);
+    expect(seen[0]).toBe(
+      `rsA (stepdown): PRIMARY is ${m1.host}, not ${m0.host} (priority 3); waiting for its priority takeover`,
+    );
     expect(result.stoppedMember).toBe(m0.host);
     expect(result.problems).toEqual([]);
   });
 });
 
 describe('runFailoverTest, crash mode (SIGKILL)', () => {
-  it('times the election timeout, counts the writes that failed meanwhile, and lets systemd bring mongod back', async () => {
+  it('times the election timeout, counts the writes that failed meanwhile, lets systemd restart mongod', async () => {
     const { fake, target } = setup();
     const result = await report(fake, target, { mode: 'crash' });
     expect(result).toMatchObject({
@@ -190,7 +208,8 @@ describe('runFailoverTest, crash mode (SIGKILL)', () => {
       // RestartSec 2 s plus 3 s of startup, seen while the election was still pending.
       restart: { by: 'systemd', rejoinedAs: 'SECONDARY', afterSeconds: 5 },
       primaryAtEnd: m0.host,
-      // m1 elected at 10 s; m0 (priority 3) takes over 10 s later, seen by the poll that started when the last write ended.
+      // m1 elected at 10 s; m0 (priority 3) takes over 10 s later, seen by the poll that started
+      // when the last write ended.
       primaryBackSeconds: 20.005,
       problems: [],
     });
@@ -214,7 +233,8 @@ describe('runFailoverTest, crash mode (SIGKILL)', () => {
     const result = await report(fake, target, { mode: 'crash', timings: { rejoinTimeoutMs: 20_000 } });
     expect(result.restart).toEqual({ by: 'distctl', rejoinedAs: 'SECONDARY', afterSeconds: 3 });
     expect(result.problems).toEqual([
-      'mongod-27017.service did not come back by itself within 20 s of the SIGKILL (Restart=on-failure should restart it); distctl started it',
+      'mongod-27017.service did not come back by itself within 20 s of the SIGKILL ' +
+        '(Restart=on-failure should restart it); distctl started it',
     ]);
     expect(fake.unitLog).toEqual([`kill ${m0.host}`, `start ${m0.host}`]);
   });
@@ -229,11 +249,12 @@ describe('write accounting', () => {
     expect(result.writes.acknowledgedButLost).toBeNull();
     expect(result.writes.failedButApplied).toBeNull();
     expect(result.problems).toEqual([
-      'could not read back which writes the set holds (connection 3 to 10.10.10.12:27018 closed); the fate of 175 acknowledged write(s) is unknown',
+      'could not read back which writes the set holds (connection 3 to 10.10.10.12:27018 closed); ' +
+        'the fate of 175 acknowledged write(s) is unknown',
     ]);
   });
 
-  it('checks replication on each member that is up, names them, and catches a rejoined member that never caught up', async () => {
+  it('checks replication on each member that is up, names them, catches a rejoined member behind', async () => {
     const { fake, target } = setup();
     fake.catchUp = false;
     const result = await report(fake, target, { timings: { replicationTimeoutMs: 2_000 } });
@@ -264,7 +285,8 @@ describe('write accounting', () => {
     expect(result.restart).toEqual({ by: 'distctl', rejoinedAs: null, afterSeconds: null });
     expect(result.primaryAtEnd).toBe(m1.host);
     expect(result.problems).toEqual([
-      'mongod-27017.service did not come back by itself within 5 s of the SIGKILL (Restart=on-failure should restart it); distctl started it',
+      'mongod-27017.service did not come back by itself within 5 s of the SIGKILL ' +
+        '(Restart=on-failure should restart it); distctl started it',
       `${m0.host} did not rejoin as SECONDARY within 5 s of its restart`,
     ]);
   });
@@ -277,7 +299,7 @@ describe('write accounting', () => {
     expect(result.problems).toEqual(['1 acknowledged write(s) lost: 1']);
   });
 
-  it('separates acknowledged, failed, lost and failed-but-applied writes, with nearest-rank latency percentiles', () => {
+  it('separates acknowledged, failed, lost and failed-but-applied writes; nearest-rank percentiles', () => {
     const records = [
       { seq: 1, sentAtMs: 0, latencyMs: 5, outcome: 'acknowledged' as const },
       { seq: 2, sentAtMs: 10, latencyMs: 9_000, outcome: 'failed' as const, error: 'not primary' },
@@ -294,7 +316,12 @@ describe('write accounting', () => {
       errors: { 'not primary': 2 },
     });
     expect(writeFates(records, null)).toMatchObject({ acknowledgedButLost: null, failedButApplied: null });
-    expect(latencyPercentiles(Array.from({ length: 200 }, (_, index) => 200 - index))).toEqual({ p50Ms: 100, p95Ms: 190, p99Ms: 198, maxMs: 200 });
+    expect(latencyPercentiles(Array.from({ length: 200 }, (_, index) => 200 - index))).toEqual({
+      p50Ms: 100,
+      p95Ms: 190,
+      p99Ms: 198,
+      maxMs: 200,
+    });
     expect(latencyPercentiles([])).toBeNull();
   });
 });
@@ -306,19 +333,22 @@ describe('election cross-check', () => {
     const result = await report(fake, target);
     expect(result.electionSeconds).toBe(-4.8);
     expect(result.problems).toEqual([
-      "the new PRIMARY's lastElectionDate 2026-11-28T11:59:58.200Z is not between the stop (2026-11-28T12:00:03.000Z) and when it was seen " +
-        '(2026-11-28T12:00:03.250Z): that election was not caused by this stop, or the clocks of host and container differ',
+      "the new PRIMARY's lastElectionDate 2026-11-28T11:59:58.200Z is not between the stop " +
+        '(2026-11-28T12:00:03.000Z) and when it was seen (2026-11-28T12:00:03.250Z): ' +
+        'that election was not caused by this stop, or the clocks of host and container differ',
     ]);
   });
 });
 
 describe('the timed replica set (the fake is as strict, and as slow, as mongod)', () => {
-  it('steps down at once on SIGTERM, elects by handoff after 0.2 s, is writable after the drain, exits after the quiesce', async () => {
+  it('on SIGTERM: steps down, handoff after 0.2 s, writable after the drain, exits after the quiesce', async () => {
     const fake = new TimedReplicaSet(set, credentials);
     const hello = async (member: ReplicaSetMember) => fake.command(member, 'admin', { hello: 1 });
     let exited = false;
     void fake.sigterm(m0.host).then(() => (exited = true));
-    await expect(fake.command(m0, 'admin', { replSetGetStatus: 1 }, { credentials })).rejects.toThrow(`connect ECONNREFUSED ${m0.host}`);
+    await expect(fake.command(m0, 'admin', { replSetGetStatus: 1 }, { credentials })).rejects.toThrow(
+      `connect ECONNREFUSED ${m0.host}`,
+    );
     expect(await hello(m1)).toMatchObject({ isWritablePrimary: false, secondary: true, primary: undefined });
     await vi.advanceTimersByTimeAsync(MONGOD_TIMING.handoffMs);
     // Elected but still draining: a write now is refused (NotWritablePrimary).
@@ -333,7 +363,10 @@ describe('the timed replica set (the fake is as strict, and as slow, as mongod)'
 
   it('refuses what mongod refuses: no credentials, unknown commands', async () => {
     const fake = new TimedReplicaSet(set, credentials);
-    await expect(fake.command(m0, 'admin', { replSetGetStatus: 1 })).rejects.toMatchObject({ code: 13, codeName: 'Unauthorized' });
+    await expect(fake.command(m0, 'admin', { replSetGetStatus: 1 })).rejects.toMatchObject({
+      code: 13,
+      codeName: 'Unauthorized',
+    });
     await expect(fake.command(m0, 'admin', { replSetFreeze: 1 }, { credentials })).rejects.toMatchObject({ code: 59 });
   });
 });

@@ -24,7 +24,13 @@
  */
 import type { Document } from 'mongodb';
 import type { DerivedReplicaSet, ReplicaSetMember } from '../../../src/derive/types.js';
-import { MongoCommandError, MongoUnreachableError, type Credentials, type MongoAdmin, type MongoTarget } from '../../../src/mongo/admin.js';
+import {
+  MongoCommandError,
+  MongoUnreachableError,
+  type Credentials,
+  type MongoAdmin,
+  type MongoTarget,
+} from '../../../src/mongo/admin.js';
 import type { WriteTarget } from '../../../src/failover/workload.js';
 
 /** The timings the fake reproduces, in milliseconds. */
@@ -78,7 +84,14 @@ export class TimedReplicaSet implements MongoAdmin {
     readonly set: DerivedReplicaSet,
     private readonly credentials: Credentials,
   ) {
-    this.nodes = set.members.map((member) => ({ member, process: 'up', state: 'SECONDARY', writable: false, election: null, data: new Set<number>() }));
+    this.nodes = set.members.map((member) => ({
+      member,
+      process: 'up',
+      state: 'SECONDARY',
+      writable: false,
+      election: null,
+      data: new Set<number>(),
+    }));
     const first = [...this.nodes].sort((a, b) => b.member.priority - a.member.priority)[0]!;
     first.state = 'PRIMARY';
     first.writable = true;
@@ -95,18 +108,33 @@ export class TimedReplicaSet implements MongoAdmin {
     return this.nodes.find((node) => node.state === 'PRIMARY');
   }
 
-  async command(target: MongoTarget, db: string, cmd: Document, options: { credentials?: Credentials } = {}): Promise<Document> {
+  async command(
+    target: MongoTarget,
+    db: string,
+    cmd: Document,
+    options: { credentials?: Credentials } = {},
+  ): Promise<Document> {
     this.asked.push(target.host);
     const node = this.node(target.host);
     if (node.process !== 'up') throw new MongoUnreachableError(target.host, `connect ECONNREFUSED ${target.host}`);
     if ('hello' in cmd) {
       const primary = this.primary();
-      return { ok: 1, setName: this.set.name, isWritablePrimary: node.state === 'PRIMARY' && node.writable, secondary: node.state === 'SECONDARY', primary: primary?.member.host };
+      return {
+        ok: 1,
+        setName: this.set.name,
+        isWritablePrimary: node.state === 'PRIMARY' && node.writable,
+        secondary: node.state === 'SECONDARY',
+        primary: primary?.member.host,
+      };
     }
-    if (options.credentials?.username !== this.credentials.username || options.credentials.password !== this.credentials.password) {
+    if (
+      options.credentials?.username !== this.credentials.username ||
+      options.credentials.password !== this.credentials.password
+    ) {
       throw new MongoCommandError(13, 'Unauthorized', `command ${Object.keys(cmd)[0]} requires authentication`);
     }
-    if (db !== 'admin' || !('replSetGetStatus' in cmd)) throw new MongoCommandError(59, 'CommandNotFound', `no such command: '${Object.keys(cmd)[0]}'`);
+    if (db !== 'admin' || !('replSetGetStatus' in cmd))
+      throw new MongoCommandError(59, 'CommandNotFound', `no such command: '${Object.keys(cmd)[0]}'`);
     return {
       ok: 1,
       set: this.set.name,
@@ -114,10 +142,21 @@ export class TimedReplicaSet implements MongoAdmin {
       members: this.nodes.map((other) => {
         // Heartbeats ride on existing connections: a quiescing member is still seen, a dead one is not.
         const seen = other.process === 'up' || other.process === 'quiescing';
-        return { name: other.member.host, health: seen ? 1 : 0, stateStr: seen ? other.state : '(not reachable/healthy)', optimeDate: new Date(this.serverNow()) };
+        return {
+          name: other.member.host,
+          health: seen ? 1 : 0,
+          stateStr: seen ? other.state : '(not reachable/healthy)',
+          optimeDate: new Date(this.serverNow()),
+        };
       }),
       ...(node.state === 'PRIMARY' && node.election
-        ? { electionCandidateMetrics: { lastElectionReason: node.election.reason, lastElectionDate: node.election.date, electionTerm: node.election.term } }
+        ? {
+            electionCandidateMetrics: {
+              lastElectionReason: node.election.reason,
+              lastElectionDate: node.election.date,
+              electionTerm: node.election.term,
+            },
+          }
         : {}),
     };
   }
@@ -157,7 +196,8 @@ export class TimedReplicaSet implements MongoAdmin {
     node.writable = false;
     node.election = null;
     if (wasPrimary) {
-      // Only the members that last heard from the PRIMARY time out first; a member that restarts starts its own timer later.
+      // Only the members that last heard from the PRIMARY time out first;
+      // a member that restarts starts its own timer later.
       const voters = this.nodes.filter((other) => other !== node && other.process === 'up');
       setTimeout(() => {
         const candidate = this.best((other) => voters.includes(other));
@@ -178,7 +218,7 @@ export class TimedReplicaSet implements MongoAdmin {
     this.startProcess(this.node(host));
   }
 
-  /** Resolves with the writable PRIMARY as soon as there is one, or null after `timeoutMs` (driver server selection). */
+  /** The writable PRIMARY as soon as there is one, or null after `timeoutMs` (the driver's server selection). */
   whenWritable(timeoutMs: number): Promise<Node | null> {
     const now = this.primary();
     if (now?.writable) return Promise.resolve(now);
@@ -225,7 +265,9 @@ export class TimedReplicaSet implements MongoAdmin {
   private best(eligible: (node: Node) => boolean): Node | undefined {
     if (this.electionsDisabled) return undefined;
     return this.nodes
-      .filter((node) => node.process === 'up' && node.state === 'SECONDARY' && node.member.priority > 0 && eligible(node))
+      .filter(
+        (node) => node.process === 'up' && node.state === 'SECONDARY' && node.member.priority > 0 && eligible(node),
+      )
       .sort((a, b) => b.member.priority - a.member.priority || a.member.id - b.member.id)[0];
   }
 
@@ -242,7 +284,8 @@ export class TimedReplicaSet implements MongoAdmin {
       this.writableWaiters = [];
       for (const wake of waiters) wake();
     }, MONGOD_TIMING.drainMs);
-    for (const other of this.nodes) if (other !== node && other.process === 'up' && other.state === 'SECONDARY') this.scheduleTakeover(other);
+    for (const other of this.nodes)
+      if (other !== node && other.process === 'up' && other.state === 'SECONDARY') this.scheduleTakeover(other);
   }
 
   /** A SECONDARY that outranks the PRIMARY calls a priority takeover after (rank + 1) × electionTimeoutMillis. */
@@ -250,12 +293,21 @@ export class TimedReplicaSet implements MongoAdmin {
     const primary = this.primary();
     if (primary === undefined || primary.member.priority >= node.member.priority) return;
     const rank = this.nodes.filter((other) => other.member.priority > node.member.priority).length;
-    setTimeout(() => {
-      const current = this.primary();
-      if (node.process !== 'up' || node.state !== 'SECONDARY' || current === undefined || current.member.priority >= node.member.priority) return;
-      this.stepDown(current);
-      this.elect(node, 'priorityTakeover');
-    }, (rank + 1) * MONGOD_TIMING.electionTimeoutMs);
+    setTimeout(
+      () => {
+        const current = this.primary();
+        if (
+          node.process !== 'up' ||
+          node.state !== 'SECONDARY' ||
+          current === undefined ||
+          current.member.priority >= node.member.priority
+        )
+          return;
+        this.stepDown(current);
+        this.elect(node, 'priorityTakeover');
+      },
+      (rank + 1) * MONGOD_TIMING.electionTimeoutMs,
+    );
   }
 }
 

