@@ -165,7 +165,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
 
   program
     .command('failover-test')
-    .description('stop each replica set\'s PRIMARY under a write workload; report election time, every write\'s fate, replication, and bring the member back')
+    .description('take each replica set\'s PRIMARY away (SIGTERM and/or SIGKILL) under a write workload; report election time, write fates and latency, replication, and bring the member back')
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('--set <name...>', 'replica sets to test (default: all, one after another)')
