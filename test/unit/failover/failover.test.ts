@@ -213,17 +213,18 @@ describe('runFailoverTest, crash mode (SIGKILL)', () => {
       primaryBackSeconds: 20.005,
       problems: [],
     });
-    // 30 in the warmup; five time out in server selection (2 s each) while no PRIMARY exists; the one sent at 13 s
-    // waits 0.4 s for the drain; then one every 100 ms until 16 s.
+    // 30 in the warmup. The one sent at the kill goes to the dead PRIMARY (connection refused), finds no PRIMARY
+    // for its retry within the 2 s server selection and reports the first error; the next four time out in
+    // server selection; the one sent at 13 s waits 0.4 s for the drain; then one every 100 ms until 16 s.
     expect(result.writes).toMatchObject({
       total: 62,
       acknowledged: 57,
       failed: 5,
       acknowledgedButLost: [],
       failedButApplied: [],
-      errors: { 'Server selection timed out after 2000 ms': 5 },
+      errors: { [`connect ECONNREFUSED ${m0.host}`]: 1, 'Server selection timed out after 2000 ms': 4 },
     });
-    expect(result.writes.latency).toEqual({ p50Ms: 5, p95Ms: 2_000, p99Ms: 2_000, maxMs: 2_000 });
+    expect(result.writes.latency).toEqual({ p50Ms: 5, p95Ms: 2_000, p99Ms: 2_005, maxMs: 2_005 });
     expect(fake.unitLog).toEqual([`kill ${m0.host}`, `systemd restarts ${m0.host}`]);
   });
 
@@ -359,6 +360,31 @@ describe('the timed replica set (the fake is as strict, and as slow, as mongod)'
     expect(exited).toBe(false);
     await vi.advanceTimersByTimeAsync(1);
     expect(exited).toBe(true);
+  });
+
+  it('refuses writes with NotWritablePrimary while a PRIMARY drains and during a priority takeover', async () => {
+    const fake = new TimedReplicaSet(set, credentials);
+    fake.sigkill(m0.host);
+    expect(() => fake.insert(m0.host, 1)).toThrow(`connect ECONNREFUSED ${m0.host}`);
+    // m0 back as SECONDARY at 5 s (RestartSec 2 s + startup 3 s); m1 elected at 10 s, writable at 10.4 s.
+    await vi.advanceTimersByTimeAsync(MONGOD_TIMING.electionTimeoutMs);
+    expect(() => fake.insert(m1.host, 1)).toThrow(
+      expect.objectContaining({ code: 10107, codeName: 'NotWritablePrimary' }),
+    );
+    await vi.advanceTimersByTimeAsync(MONGOD_TIMING.drainMs);
+    fake.insert(m1.host, 1);
+    // m0 (priority 3) takes over one election timeout after it saw the lower-priority PRIMARY.
+    await vi.advanceTimersByTimeAsync(MONGOD_TIMING.electionTimeoutMs - MONGOD_TIMING.drainMs);
+    expect(fake.primary()?.member.host).toBe(m0.host);
+    expect(await fake.command(m0, 'admin', { replSetGetStatus: 1 }, { credentials })).toMatchObject({
+      term: 3,
+      electionCandidateMetrics: { lastElectionReason: 'priorityTakeover', electionTerm: 3 },
+    });
+    expect(() => fake.insert(m1.host, 2)).toThrow(expect.objectContaining({ code: 10107 }));
+    expect(() => fake.insert(m0.host, 2)).toThrow(expect.objectContaining({ code: 10107 }));
+    await vi.advanceTimersByTimeAsync(MONGOD_TIMING.drainMs);
+    fake.insert(m0.host, 2);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('refuses what mongod refuses: no credentials, unknown commands', async () => {

@@ -235,6 +235,22 @@ export class TimedReplicaSet implements MongoAdmin {
     });
   }
 
+  /**
+   * An insert sent to `host`, as that mongod answers it: a member that is not
+   * running refuses the connection; one that is not the drained PRIMARY (also
+   * one in its shutdown quiesce, over a connection opened before) refuses the
+   * write with NotWritablePrimary (10107).
+   */
+  insert(host: string, seq: number): void {
+    const node = this.node(host);
+    if (node.process === 'down' || node.process === 'starting') {
+      throw new MongoUnreachableError(host, `connect ECONNREFUSED ${host}`);
+    }
+    if (node.state !== 'PRIMARY' || !node.writable)
+      throw new MongoCommandError(10107, 'NotWritablePrimary', 'not primary');
+    this.apply(seq);
+  }
+
   /** A write acknowledged by the PRIMARY is on every member that is running (not on one shutting down). */
   apply(seq: number): void {
     for (const node of this.nodes) if (node.process === 'up') node.data.add(seq);
@@ -328,11 +344,34 @@ export class TimedWriteTarget implements WriteTarget {
     private readonly serverSelectionTimeoutMs: number,
   ) {}
 
+  /** The member the "driver" believes is PRIMARY, until a write there fails. */
+  private known: string | null = null;
+
+  /**
+   * A retryable write: sent to the member believed PRIMARY; if that fails
+   * (NotWritablePrimary, connection refused), the driver selects a writable
+   * PRIMARY, waiting up to the server-selection timeout, and retries once. If
+   * none turns up, it reports the first attempt's error, else the selection
+   * timeout.
+   */
   async insert(seq: number): Promise<void> {
+    let firstError: unknown = null;
+    if (this.known !== null) {
+      await new Promise((resolve) => setTimeout(resolve, MONGOD_TIMING.writeMs));
+      try {
+        return this.fake.insert(this.known, seq);
+      } catch (error) {
+        firstError = error;
+        this.known = null;
+      }
+    }
     const primary = await this.fake.whenWritable(this.serverSelectionTimeoutMs);
-    if (primary === null) throw new Error(`Server selection timed out after ${this.serverSelectionTimeoutMs} ms`);
+    if (primary === null) {
+      throw firstError ?? new Error(`Server selection timed out after ${this.serverSelectionTimeoutMs} ms`);
+    }
+    this.known = primary.member.host;
     await new Promise((resolve) => setTimeout(resolve, MONGOD_TIMING.writeMs));
-    this.fake.apply(seq);
+    this.fake.insert(this.known, seq);
   }
 
   async presentSeqs(): Promise<Set<number>> {
