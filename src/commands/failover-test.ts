@@ -1,5 +1,7 @@
 import type { Ui } from '../cli/ui.js';
 import type { DerivedReplicaSet } from '../derive/types.js';
+import type { WriteTarget } from '../failover/workload.js';
+import type { Credentials, MongoAdmin } from '../mongo/admin.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { execChecked, IncusContainerOps } from '../incus/container-ops.js';
@@ -29,7 +31,20 @@ export interface FailoverTestOptions {
   readonly client: IncusClient;
   readonly ui: Ui;
   readonly stateDirFor: (project: string) => string;
+  /** How MongoDB is reached; default the official driver (tests pass fakes). */
+  readonly mongo?: MongoConnector;
 }
+
+/** Opens the admin channel and the workload's write target. */
+export interface MongoConnector {
+  admin(): MongoAdmin;
+  target(set: DerivedReplicaSet, credentials: Credentials): WriteTarget;
+}
+
+const driverConnector: MongoConnector = {
+  admin: () => new DriverMongoAdmin(),
+  target: (set, credentials) => new MongoWriteTarget(set.url, credentials),
+};
 
 /**
  * `distctl failover-test`: for each replica set and each mode, take its
@@ -55,12 +70,13 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
       );
     }
     const ops = new IncusContainerOps(options.client, desired.project);
-    const admin = new DriverMongoAdmin();
+    const mongo = options.mongo ?? driverConnector;
+    const admin = mongo.admin();
     const reports: FailoverReport[] = [];
     try {
       for (const set of sets) {
         for (const mode of options.modes) {
-          const target = new MongoWriteTarget(set.url, credentials);
+          const target = mongo.target(set, credentials);
           try {
             reports.push(
               await runFailoverTest(set, {

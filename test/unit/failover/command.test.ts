@@ -1,7 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { createUi } from '../../../src/cli/ui.js';
-import { failoverModes, renderReports, stopCommand } from '../../../src/commands/failover-test.js';
+import { loadDeployment } from '../../../src/commands/context.js';
+import { failoverModes, failoverTestCommand, renderReports, stopCommand } from '../../../src/commands/failover-test.js';
 import type { FailoverReport } from '../../../src/failover/index.js';
+import { WORKLOAD_SERVER_SELECTION_TIMEOUT_MS } from '../../../src/failover/mongo-target.js';
+import { IncusClient } from '../../../src/incus/client.js';
+import { openSecretStore } from '../../../src/secrets/store.js';
+import { secretsDir } from '../../../src/state/paths.js';
+import { ScriptedRunner } from '../support/scripted-runner.js';
+import { TimedReplicaSet, TimedWriteTarget } from './timed-set.js';
 
 const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 });
 
@@ -82,5 +92,74 @@ describe('failover-test command', () => {
     const lines = renderReports([unread], ui).split('\n');
     expect(lines).toContain('  acknowledged but lost: unknown (the set could not be read back)');
     expect(lines.slice(-2)).toEqual(['  FAILED:', '    - could not read back']);
+  });
+});
+
+describe('failover-test in process', () => {
+  it('runs stepdown, then crash, through systemctl in the container, and reports each run', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'distctl-failover-'));
+    // Only setTimeout and Date are faked: the lock and the secret store do real file I/O.
+    vi.useFakeTimers({ now: Date.parse('2026-11-28T12:00:00.000Z'), toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const password = await (await openSecretStore(secretsDir(stateDir))).get('mongodb-admin-password');
+      const { desired } = await loadDeployment('topology.yaml');
+      const rsA = desired.replicaSets.find((candidate) => candidate.name === 'rsA')!;
+      const fake = new TimedReplicaSet(rsA, { username: 'distctl-admin', password });
+      const targets: TimedWriteTarget[] = [];
+      const runner = new ScriptedRunner(async (cmd) => {
+        const [, project, exec, container, dashdash, systemctl, action, ...rest] = cmd.args;
+        const unit = rest.at(-1);
+        const member = rsA.members.find((candidate) => candidate.unitName === unit);
+        const ok = project === 'distctl' && exec === 'exec' && container === 'db1' && dashdash === '--';
+        if (!ok || systemctl !== 'systemctl' || member === undefined) return undefined;
+        if (action === 'stop') await fake.sigterm(member.host);
+        else if (action === 'kill' && rest[0] === '--signal=SIGKILL') fake.sigkill(member.host);
+        else if (action === 'start') fake.start(member.host);
+        else return undefined;
+        return { exitCode: 0 };
+      });
+      const running = failoverTestCommand({
+        file: 'topology.yaml',
+        sets: ['rsA'],
+        modes: failoverModes('both'),
+        timings: {},
+        client: new IncusClient(runner),
+        ui,
+        stateDirFor: () => stateDir,
+        mongo: {
+          admin: () => fake,
+          target: () => {
+            targets.push(new TimedWriteTarget(fake, WORKLOAD_SERVER_SELECTION_TIMEOUT_MS));
+            return targets.at(-1)!;
+          },
+        },
+      });
+      let outcome: { value: Awaited<typeof running> } | { error: unknown } | undefined;
+      running.then(
+        (value) => (outcome = { value }),
+        (error: unknown) => (outcome = { error }),
+      );
+      while (outcome === undefined) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (vi.getTimerCount() > 0) await vi.advanceTimersToNextTimerAsync();
+      }
+      if ('error' in outcome) throw outcome.error;
+      const { exitCode, json } = outcome.value;
+      expect(exitCode).toBe(0);
+      const runs = (json as { replicaSets: FailoverReport[] }).replicaSets;
+      expect(runs.map((run) => [run.mode, run.electionSeconds, run.electionReason, run.restart.by])).toEqual([
+        ['stepdown', 0.2, 'stepUpRequestSkipDryRun', 'distctl'],
+        ['crash', 10, 'electionTimeout', 'systemd'],
+      ]);
+      expect(runner.lines().map((line) => line.replace('incus --project distctl exec db1 -- ', ''))).toEqual([
+        'systemctl stop mongod-27017.service',
+        'systemctl start mongod-27017.service',
+        'systemctl kill --signal=SIGKILL mongod-27017.service',
+      ]);
+      expect(targets.map((target) => target.closed)).toEqual([true, true]);
+    } finally {
+      vi.useRealTimers();
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
