@@ -67,8 +67,6 @@ export class TimedReplicaSet implements MongoAdmin {
   term = 1;
   /** Every unit action, in order, as systemd saw it. */
   readonly unitLog: string[] = [];
-  /** Hosts asked, in order. */
-  readonly asked: string[] = [];
   /** Added to every date the servers report (a clock that differs from the host's). */
   clockSkewMs = 0;
   /** Set false to model a unit without Restart=on-failure. */
@@ -114,7 +112,6 @@ export class TimedReplicaSet implements MongoAdmin {
     cmd: Document,
     options: { credentials?: Credentials } = {},
   ): Promise<Document> {
-    this.asked.push(target.host);
     const node = this.node(target.host);
     if (node.process !== 'up') throw new MongoUnreachableError(target.host, `connect ECONNREFUSED ${target.host}`);
     if ('hello' in cmd) {
