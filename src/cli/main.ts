@@ -91,10 +91,16 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(fileOption())
     .addOption(jsonOption())
     .addOption(new Option('-w, --watch [seconds]', 'refresh until Ctrl-C (default every 2 s)').argParser(positiveNumber))
-    .action(async (options: CommonOptions & { watch?: number | true }) =>
-      run(options.json, async (ui) =>
+    .addOption(
+      new Option('--format <format>', 'table (default), json (as --json), or prometheus (metrics text for a textfile collector)')
+        .choices(['table', 'json', 'prometheus'])
+        .default('table'),
+    )
+    .action(async (options: CommonOptions & { watch?: number | true; format: 'table' | 'json' | 'prometheus' }) =>
+      run(options.json || options.format === 'json', async (ui) =>
         (await import('../commands/status.js')).statusCommand({
           file: options.file,
+          format: options.format === 'prometheus' ? 'prometheus' : 'table',
           client: incusClient(),
           ui,
           stateDirFor: deploymentStateDir,
