@@ -91,10 +91,16 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(fileOption())
     .addOption(jsonOption())
     .addOption(new Option('-w, --watch [seconds]', 'refresh until Ctrl-C (default every 2 s)').argParser(positiveNumber))
-    .action(async (options: CommonOptions & { watch?: number | true }) =>
-      run(options.json, async (ui) =>
+    .addOption(
+      new Option('--format <format>', 'table (default), json (as --json), or prometheus (metrics text for a textfile collector)')
+        .choices(['table', 'json', 'prometheus'])
+        .default('table'),
+    )
+    .action(async (options: CommonOptions & { watch?: number | true; format: 'table' | 'json' | 'prometheus' }) =>
+      run(options.json || options.format === 'json', async (ui) =>
         (await import('../commands/status.js')).statusCommand({
           file: options.file,
+          format: options.format === 'prometheus' ? 'prometheus' : 'table',
           client: incusClient(),
           ui,
           stateDirFor: deploymentStateDir,
@@ -129,27 +135,36 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
 
   program
     .command('logs')
-    .description("journal of a unit inside a container (default: the container's only unit)")
-    .argument('<container>', 'container name from the topology')
-    .argument('[unit]', 'unit, e.g. web-server or mongod-27018.service')
+    .description('logs of the whole platform as one stream (every distctl unit; mongod log files), or of one container or unit')
+    .argument('[container]', 'only this container (default: every container with distctl units)')
+    .argument('[unit]', 'only this unit, e.g. web-server or mongod-27018.service')
     .addOption(new Option('--file <path>', 'topology file (-f is --follow here)').default('./topology.yaml'))
     .addOption(jsonOption())
-    .addOption(new Option('-n, --lines <n>', 'how many recent lines').default('50').argParser(positiveNumber))
+    .addOption(new Option('-n, --lines <n>', 'recent lines per container journal and per mongod log file').default('50').argParser(positiveNumber))
+    .option('--since <when>', 'only entries since a duration ago (10m, 2h, 1d) or an ISO date/time')
+    .option('--grep <regex>', 'only lines matching this extended regular expression (filtered inside the containers)')
     .option('-f, --follow', 'keep printing new entries until Ctrl-C', false)
-    .action(async (container: string, unit: string | undefined, options: CommonOptions & { lines: number | string; follow: boolean }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/logs.js')).logsCommand({
-          file: options.file,
-          container,
-          ...(unit === undefined ? {} : { unit }),
-          lines: Number(options.lines),
-          follow: options.follow,
-          client: incusClient(),
-          ui,
-          write: (text) => process.stdout.write(text),
-          ...(options.follow ? { stopped: interrupted() } : {}),
-        }),
-      ),
+    .action(
+      async (
+        container: string | undefined,
+        unit: string | undefined,
+        options: CommonOptions & { lines: number | string; follow: boolean; since?: string; grep?: string },
+      ) =>
+        run(options.json, async (ui) =>
+          (await import('../commands/logs.js')).logsCommand({
+            file: options.file,
+            ...(container === undefined ? {} : { container }),
+            ...(unit === undefined ? {} : { unit }),
+            lines: Number(options.lines),
+            ...(options.since === undefined ? {} : { since: options.since }),
+            ...(options.grep === undefined ? {} : { grep: options.grep }),
+            follow: options.follow,
+            client: incusClient(),
+            ui,
+            write: (text) => process.stdout.write(text),
+            ...(options.follow ? { stopped: interrupted() } : {}),
+          }),
+        ),
     );
 
   program
