@@ -153,10 +153,16 @@ export function buildProgram(
     .addOption(fileOption())
     .addOption(jsonOption())
     .addOption(new Option('-w, --watch [seconds]', 'refresh until Ctrl-C (default every 2 s)').argParser(positiveNumber))
-    .action(async (options: CommonOptions & { watch?: number | true }) =>
-      run(options.json, async (ui) =>
+    .addOption(
+      new Option('--format <format>', 'table (default), json (as --json), or prometheus (metrics text for a textfile collector)')
+        .choices(['table', 'json', 'prometheus'])
+        .default('table'),
+    )
+    .action(async (options: CommonOptions & { watch?: number | true; format: 'table' | 'json' | 'prometheus' }) =>
+      run(options.json || options.format === 'json', async (ui) =>
         (await import('../commands/status.js')).statusCommand({
           file: options.file,
+          format: options.format === 'prometheus' ? 'prometheus' : 'table',
           client: incusClient(),
           ui,
           stateDirFor: deploymentStateDir,
@@ -191,27 +197,36 @@ export function buildProgram(
 
   program
     .command('logs')
-    .description("journal of a unit inside a container (default: the container's only unit)")
-    .argument('<container>', 'container name from the topology')
-    .argument('[unit]', 'unit, e.g. web-server or mongod-27018.service')
+    .description('logs of the whole platform as one stream (every distctl unit; mongod log files), or of one container or unit')
+    .argument('[container]', 'only this container (default: every container with distctl units)')
+    .argument('[unit]', 'only this unit, e.g. web-server or mongod-27018.service')
     .addOption(new Option('--file <path>', 'topology file (-f is --follow here; default: $DISTCTL_FILE, else ./topology.yaml)'))
     .addOption(jsonOption())
-    .addOption(new Option('-n, --lines <n>', 'how many recent lines').default('50').argParser(positiveNumber))
+    .addOption(new Option('-n, --lines <n>', 'recent lines per container journal and per mongod log file').default('50').argParser(positiveNumber))
+    .option('--since <when>', 'only entries since a duration ago (10m, 2h, 1d) or an ISO date/time')
+    .option('--grep <regex>', 'only lines matching this extended regular expression (filtered inside the containers)')
     .option('-f, --follow', 'keep printing new entries until Ctrl-C', false)
-    .action(async (container: string, unit: string | undefined, options: CommonOptions & { lines: number | string; follow: boolean }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/logs.js')).logsCommand({
-          file: options.file,
-          container,
-          ...(unit === undefined ? {} : { unit }),
-          lines: Number(options.lines),
-          follow: options.follow,
-          client: incusClient(),
-          ui,
-          write: (text) => io.stdout.write(text),
-          ...(options.follow ? { stopped: interrupted() } : {}),
-        }),
-      ),
+    .action(
+      async (
+        container: string | undefined,
+        unit: string | undefined,
+        options: CommonOptions & { lines: number | string; follow: boolean; since?: string; grep?: string },
+      ) =>
+        run(options.json, async (ui) =>
+          (await import('../commands/logs.js')).logsCommand({
+            file: options.file,
+            ...(container === undefined ? {} : { container }),
+            ...(unit === undefined ? {} : { unit }),
+            lines: Number(options.lines),
+            ...(options.since === undefined ? {} : { since: options.since }),
+            ...(options.grep === undefined ? {} : { grep: options.grep }),
+            follow: options.follow,
+            client: incusClient(),
+            ui,
+            write: (text) => io.stdout.write(text),
+            ...(options.follow ? { stopped: interrupted() } : {}),
+          }),
+        ),
     );
 
   program
@@ -227,19 +242,36 @@ export function buildProgram(
 
   program
     .command('failover-test')
-    .description('stop each replica set\'s PRIMARY under a write workload; report election time, every write\'s fate, replication, and bring the member back')
+    .description(
+      "take each replica set's PRIMARY away (SIGTERM and/or SIGKILL) under a write workload; " +
+        'report election time, write fates and latency, replication, and bring the member back',
+    )
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('--set <name...>', 'replica sets to test (default: all, one after another)')
+    .addOption(
+      new Option('--mode <mode>', 'stepdown: systemctl stop (SIGTERM); crash: SIGKILL; both: stepdown, then crash')
+        .choices(['stepdown', 'crash', 'both'])
+        .default('both'),
+    )
     .addOption(new Option('--warmup <seconds>', 'writes before the primary is stopped').default('3').argParser(positiveNumber))
     .addOption(new Option('--after <seconds>', 'writes after the new primary is elected').default('3').argParser(positiveNumber))
     .addOption(new Option('--election-timeout <seconds>', 'how long the set may take to elect').default('60').argParser(positiveNumber))
     .addOption(new Option('--interval <ms>', 'pause between two writes').default('100').argParser(positiveNumber))
-    .action(async (options: CommonOptions & { set?: string[]; warmup: number | string; after: number | string; electionTimeout: number | string; interval: number | string }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/failover-test.js')).failoverTestCommand({
+    .action(async (options: CommonOptions & {
+      set?: string[];
+      mode: 'stepdown' | 'crash' | 'both';
+      warmup: number | string;
+      after: number | string;
+      electionTimeout: number | string;
+      interval: number | string;
+    }) =>
+      run(options.json, async (ui) => {
+        const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
+        return failoverTestCommand({
           file: options.file,
           sets: options.set ?? [],
+          modes: failoverModes(options.mode),
           timings: {
             warmupMs: Number(options.warmup) * 1000,
             afterMs: Number(options.after) * 1000,
@@ -249,8 +281,8 @@ export function buildProgram(
           client: incusClient(),
           ui,
           stateDirFor: deploymentStateDir,
-        }),
-      ),
+        });
+      }),
     );
 
   program

@@ -59,7 +59,7 @@ describe('the JSON envelope', () => {
       ['--json'],
       ['frobnicate', '--json'],
       ['plan', '--bogus', '--json'],
-      ['--json', 'logs'],
+      ['--json', 'shell'],
       ['completion', 'tcsh', '--json'],
     ]) {
       const run = await runCli(args);
