@@ -39,6 +39,8 @@ export function recordingUi(): Ui & { readonly events: ProgressEvent[] } {
   return {
     json: false,
     color: new Chalk({ level: 0 }),
+    errorColor: new Chalk({ level: 0 }),
+    clearScreen: '',
     events,
     step: (event) => void events.push(event),
     stop: () => undefined,
