@@ -112,6 +112,8 @@ beforeEach(async () => {
   for (const container of desired.containers) {
     for (const unit of container.units) {
       await inside.writeFile(container.name, `/etc/systemd/system/${unit.name}`, '[Unit]\n');
+      const service = desired.services.find((candidate) => candidate.unitName === unit.name);
+      if (service) await inside.writeFile(container.name, `/etc/distctl/${service.name}.env`, `PORT="${service.port}"\n`);
       await inside.exec(container.name, ['systemctl', 'start', unit.name]);
     }
   }
@@ -165,6 +167,11 @@ describe('status', () => {
       'a unit is not running',
       async () => void (inside.unit('web', 'web-server.service').active = 'failed'),
       ['web: web-server.service is failed (failed)'],
+    ],
+    [
+      'a unit is active but does not serve its port',
+      async () => void inside.deaf.add('db:27018'),
+      ['db: mongod-27018.service is active but nothing serves port 27018 on 10.97.1.11'],
     ],
     [
       'a unit is not installed',

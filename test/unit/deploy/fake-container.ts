@@ -8,6 +8,10 @@ import { createHash } from 'node:crypto';
 import type { CommandResult } from '../../../src/exec/runner.js';
 import type { ContainerOps } from '../../../src/incus/container-ops.js';
 import { PROBE_SCRIPT } from '../../../src/deploy/probe.js';
+import { containerProbeArgv } from '../../../src/observe/units.js';
+
+/** The script `distctl status` runs per container (unit states, then TCP listeners); units follow as arguments. */
+const STATUS_PROBE_SCRIPT = containerProbeArgv([])[2];
 
 export type Call =
   | { kind: 'exec'; container: string; argv: string[] }
@@ -31,6 +35,8 @@ export class FakeContainers implements ContainerOps {
   readonly users = new Set<string>();
   /** What `node -v` prints for a freshly pushed binary; null makes it fail like a binary that cannot run. */
   nodeVersion: string | null = 'v20.20.2';
+  /** `container:port` pairs whose unit is active but does not listen (a service bound to the wrong address). */
+  readonly deaf = new Set<string>();
   /** Automatic restarts systemd reports for a unit after a (re)start: a crashing service. */
   crashing = new Set<string>();
   private nextPid = 100;
@@ -52,6 +58,7 @@ export class FakeContainers implements ContainerOps {
       return ok();
     }
     if (argv[0] === 'systemctl') return this.systemctl(container, argv.slice(1));
+    if (argv[0] === 'sh' && argv[2] === STATUS_PROBE_SCRIPT) return ok(this.statusProbe(container, argv.slice(4)));
     if (argv[0] === 'journalctl') return ok(`Nov 28 01:00:00 ${container} node[1]: line from ${argv[2]}\n`);
     throw new Error(`FakeContainers: unscripted exec in ${container}: ${argv.join(' ')}`);
   }
@@ -123,6 +130,23 @@ export class FakeContainers implements ContainerOps {
       default:
         throw new Error(`FakeContainers: unscripted systemctl in ${container}: ${args.join(' ')}`);
     }
+  }
+
+  /**
+   * What status's probe prints: the units' states, the mark, then `ss -Hltn` lines for what the active units
+   * serve — mongod on the port in its unit name, a service on the PORT of its environment file.
+   */
+  private statusProbe(container: string, units: string[]): string {
+    const ports = units
+      .filter((name) => this.units.get(`${container}:${name}`)?.active === 'active')
+      .map((name) => {
+        const mongod = /^mongod-(\d+)\.service$/.exec(name)?.[1];
+        const env = this.files.get(`${container}:/etc/distctl/${name.replace(/\.service$/, '')}.env`) ?? '';
+        return Number(mongod ?? /^PORT="(\d+)"$/m.exec(env)?.[1] ?? 0);
+      })
+      .filter((port) => port > 0 && !this.deaf.has(`${container}:${port}`));
+    const listeners = ports.map((port) => `LISTEN 0      511          0.0.0.0:${port}      0.0.0.0:*\n`).join('');
+    return `${this.showProperties(container, `--property=Id,LoadState,ActiveState,SubState,MainPID,ActiveEnterTimestamp`, units)}--distctl-listeners--\n${listeners}`;
   }
 
   /** `systemctl show UNIT -p ActiveState -p SubState -p NRestarts`, as deploy's health check reads it. */
