@@ -35,7 +35,7 @@ describe('IncusClient', () => {
 });
 
 describe('applyPlan', () => {
-  it('runs phases in order and the containers of a phase concurrently', async () => {
+  it('runs project, network, then one chain per container (create before start), the chains concurrently', async () => {
     let inFlight = 0;
     let most = 0;
     const runner = new ScriptedRunner(async () => {
@@ -48,13 +48,22 @@ describe('applyPlan', () => {
     const plan = planUp(desired, emptyIncus);
     const result = await applyPlan(new IncusClient(runner), plan, { concurrency: 3 });
     expect(result.applied).toBe(plan.actions.length);
-    const verbs = runner.calls.map((call) => call.args.find((arg) => !arg.startsWith('--') && arg !== 'distctl'));
-    expect(verbs.slice(0, 2)).toEqual(['project', 'network']);
-    expect(verbs.indexOf('start')).toBeGreaterThan(verbs.lastIndexOf('create'));
+    const lines = runner.lines();
+    expect(lines[0]).toMatch(/ project create /);
+    expect(lines[1]).toMatch(/ network create /);
+    for (const container of desired.containers) {
+      const mine = lines.filter((line) => line.endsWith(` ${container.name}`) || line.includes(` ${container.name} `));
+      const create = mine.findIndex((line) => / create /.test(line));
+      const start = mine.findIndex((line) => / start /.test(line));
+      expect(create).toBeGreaterThanOrEqual(0);
+      expect(start).toBeGreaterThan(create);
+    }
+    // A container starts while others are still being created: no phase barrier between creates and starts.
+    expect(lines.findIndex((line) => / start /.test(line))).toBeLessThan(lines.findLastIndex((line) => / create /.test(line)));
     expect(most).toBe(3);
   });
 
-  it('stops after the failing phase, names the container and command, and keeps what succeeded', async () => {
+  it('a failing container chain stops there; the other chains finish; the failure names container and command', async () => {
     const runner = new ScriptedRunner((cmd) => (cmd.args.includes('db2') && cmd.args.includes('create') ? { exitCode: 1, stderr: 'Error: Failed instance creation: disk full' } : {}));
     const plan = planUp(desired, emptyIncus);
     const error = await applyPlan(new IncusClient(runner), plan).catch((caught: unknown) => caught);
@@ -62,7 +71,8 @@ describe('applyPlan', () => {
     expect((error as DistctlError).message).toContain('container db2: `incus --project distctl create images:ubuntu/22.04 db2` failed (exit 1): Error: Failed instance creation: disk full');
     expect((error as DistctlError).hint).toContain('run `distctl up` again to resume');
     expect(runner.lines().filter((line) => line.includes(' create images:'))).toHaveLength(5);
-    expect(runner.lines().some((line) => line.includes(' start '))).toBe(false);
+    const started = runner.lines().filter((line) => / start /.test(line)).map((line) => line.split(' ').pop());
+    expect(started.sort()).toEqual(['auth-server', 'db1', 'db3', 'web-server']);
   });
 });
 
