@@ -1,5 +1,5 @@
 /** auth-server's environment, parsed and checked. */
-import { DistctlError } from '../../errors/index.js';
+import { ConfigError } from '../shared/errors.js';
 import { readCommonConfig, requireEnv, type CommonConfig, type Env } from '../shared/env.js';
 
 /** Everything auth-server's main needs. */
@@ -19,7 +19,7 @@ export function readAuthConfig(env: Env): AuthConfig {
   const username = env['ADMIN_USERNAME']?.trim() ?? '';
   const password = env['ADMIN_PASSWORD'] ?? '';
   if ((username === '') !== (password === '')) {
-    throw new DistctlError('SERVICE_CONFIG', 'ADMIN_USERNAME and ADMIN_PASSWORD must be set together', { hint: 'set both to create the first admin, or neither' });
+    throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD must be set together', 'set both to create the first admin, or neither');
   }
   return { ...common, usersDbEnv, usersDbUrl, admin: username === '' ? null : { username, password } };
 }

@@ -14,7 +14,7 @@ import { createAuthUpstream } from '../../../src/services/web/auth-upstream.js';
 import { ProductCatalog } from '../../../src/services/web/catalog.js';
 import { MemoryProductShardStore, type ProductShardStore } from '../../../src/services/web/products.js';
 import { createShardRouter } from '../../../src/services/web/shard-router.js';
-import type { ShardMap } from '../../../src/derive/types.js';
+import type { ShardMap } from '../../../src/services/shared/routing.js';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
