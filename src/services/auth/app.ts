@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Express, Request, RequestHandler } from 'express';
 import { z } from 'zod';
-import { renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
+import { DOCS_CSP, renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
 import { ApiError, DuplicateKeyError, StoreUnavailableError } from '../shared/errors.js';
 import { bearerToken, createBaseApp, errorHandler, jsonObjectBody, notFoundHandler } from '../shared/http.js';
 import type { Role, TokenClaims, TokenService } from '../shared/jwt.js';
@@ -90,7 +90,7 @@ export function createAuthApp(options: AuthAppOptions): Express {
   };
 
   app.get('/', (_req, res) => {
-    res.type('html').send(renderApiDocs('auth-server API', 'Accounts and tokens for the distctl product platform.', AUTH_ENDPOINTS));
+    res.set('Content-Security-Policy', DOCS_CSP).type('html').send(renderApiDocs('auth-server API', 'Accounts and tokens for the distctl product platform.', AUTH_ENDPOINTS));
   });
 
   app.get('/health', (_req, res) => {

@@ -5,7 +5,7 @@
  */
 import type { Express, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
+import { DOCS_CSP, renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
 import { ApiError } from '../shared/errors.js';
 import { bearerToken, createBaseApp, errorHandler, jsonObjectBody, notFoundHandler } from '../shared/http.js';
 import type { TokenClaims, TokenService } from '../shared/jwt.js';
@@ -95,7 +95,7 @@ export function createWebApp(options: WebAppOptions): Express {
   };
 
   app.get('/docs', (_req, res) => {
-    res.type('html').send(renderApiDocs('web-server API', 'Products (sharded by name across replica sets) and users for the distctl product platform.', WEB_ENDPOINTS));
+    res.set('Content-Security-Policy', DOCS_CSP).type('html').send(renderApiDocs('web-server API', 'Products (sharded by name across replica sets) and users for the distctl product platform.', WEB_ENDPOINTS));
   });
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
