@@ -12,7 +12,7 @@ import type { ProductShardStore, StoredProduct } from '../../../src/services/web
 
 function user(username: string, role: UserRecord['role'] = 'user'): UserRecord {
   // Millisecond precision: MongoDB stores dates to the millisecond.
-  return { id: randomUUID(), username, email: `${username}@example.com`, passwordHash: '$2b$10$abcdefghijklmnopqrstuv', role, createdAt: new Date('2025-02-03T04:05:06.789Z') };
+  return { id: randomUUID(), username, email: `${username}@example.com`, passwordHash: '$2b$10$abcdefghijklmnopqrstuv', role, createdAt: new Date('2025-02-03T04:05:06.789Z'), tokenVersion: 0 };
 }
 
 /** UserStore behaviour; `makeStore` returns a fresh, empty store. */
@@ -49,8 +49,40 @@ export function userStoreContract(label: string, makeStore: () => Promise<UserSt
       expect(await store.findByUsername('dave')).toBeNull();
     });
 
-    it('answers ping', async () => {
-      await expect((await makeStore()).ping()).resolves.toBeUndefined();
+    it('treats usernames equal after case folding and NFKC as one account', async () => {
+      const store = await makeStore();
+      const ana = user('Ana');
+      await store.create(ana);
+      await expect(store.create(user('ana'))).rejects.toBeInstanceOf(DuplicateKeyError);
+      await expect(store.create(user('ANA'))).rejects.toBeInstanceOf(DuplicateKeyError);
+      await expect(store.create(user('\uFF21\uFF4E\uFF41'))).rejects.toBeInstanceOf(DuplicateKeyError); // full-width Ａｎａ
+      expect((await store.findByUsername('aNA'))?.id).toBe(ana.id);
+      expect((await store.list()).map((u) => u.username)).toEqual(['Ana']);
+      expect(await store.setRole('ANA', 'admin')).toBe(true);
+      expect(await store.delete('ana')).toBe(true);
+      expect(await store.findById(ana.id)).toBeNull();
+    });
+
+    it('revocation: finds by id, bumps tokenVersion on each role change, counts admins', async () => {
+      const store = await makeStore();
+      const erin = user('erin');
+      await store.create(erin);
+      await store.create(user('root', 'admin'));
+      expect(await store.findById(erin.id)).toEqual(erin);
+      expect(await store.findById('no-such-id')).toBeNull();
+      expect(await store.countAdmins()).toBe(1);
+      await store.setRole('erin', 'admin');
+      expect(await store.findById(erin.id)).toEqual({ ...erin, role: 'admin', tokenVersion: 1 });
+      expect(await store.countAdmins()).toBe(2);
+      await store.setRole('erin', 'user');
+      expect((await store.findById(erin.id))?.tokenVersion).toBe(2);
+      expect(await store.countAdmins()).toBe(1);
+    });
+
+    it('answers ping and prepares its indexes', async () => {
+      const store = await makeStore();
+      await expect(store.prepare()).resolves.toBeUndefined();
+      await expect(store.ping()).resolves.toBeUndefined();
     });
   });
 }
