@@ -66,9 +66,9 @@ export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
   { method: 'GET', path: '/me', access: 'token', summary: 'Who the token belongs to.', returns: '200 {id, username, role}' },
   { method: 'POST', path: '/products', access: 'token', summary: 'Create a product on the shard its name routes to.', body: '{"name":"Arroz","price":1.5,"stock":10,"category":"granos"}', returns: '201 product with id and shard' },
   { method: 'GET', path: '/products', access: 'token', summary: 'List all shards merged. Query: q (name contains), category, sort=name|price|stock, order=asc|desc, page, pageSize (max 100).', returns: '200 {items, page, pageSize, total, partial, missingShards}' },
-  { method: 'GET', path: '/products/:id', access: 'token', summary: 'One product, wherever it lives.', returns: '200 product or 404' },
-  { method: 'PUT', path: '/products/:id', access: 'token', summary: 'Change any of name, price, stock, category; a rename into another range moves the product to that shard, keeping its id.', body: '{"name":"Pan"}', returns: '200 product' },
-  { method: 'DELETE', path: '/products/:id', access: 'token', summary: 'Delete a product.', returns: '204' },
+  { method: 'GET', path: '/products/:id', access: 'token', summary: 'One product, wherever it lives; ETag is its version.', returns: '200 product or 404' },
+  { method: 'PUT', path: '/products/:id', access: 'token', summary: 'Change any of name, price, stock, category (only those fields are written); a rename into another range moves the product to that shard, keeping its id. Send If-Match: "<version>" (the ETag of GET) to change only the version you saw.', body: '{"name":"Pan"}', returns: '200 product, or 409 VERSION_CONFLICT with error.current' },
+  { method: 'DELETE', path: '/products/:id', access: 'token', summary: 'Delete a product (If-Match optional, as for PUT).', returns: '204, or 409 VERSION_CONFLICT' },
   { method: 'GET', path: '/users', access: 'admin', summary: 'List users (forwarded to auth-server with your token).', returns: '200 {users}' },
   { method: 'POST', path: '/users', access: 'admin', summary: 'Create a user with a role.', body: '{"username":"bob","email":"bob@example.com","password":"s3cret-pass","role":"user"}', returns: '201 user' },
   { method: 'PUT', path: '/users/:username', access: 'admin', summary: 'Change a user\'s role (not the last admin\'s).', body: '{"role":"user"}', returns: '200 user' },
@@ -140,13 +140,16 @@ export function createWebApp(options: WebAppOptions): Express {
     res.json(await catalog.list(listRequest(req)));
   });
   app.get('/products/:id', requireToken, async (req, res) => {
-    res.json(await catalog.get(String(req.params['id'])));
+    const product = await catalog.get(String(req.params['id']));
+    res.set('ETag', etag(product.version)).json(product);
   });
   app.put('/products/:id', requireToken, async (req, res) => {
-    res.json(await catalog.update(String(req.params['id']), parseBody(updateProductSchema, jsonObjectBody(req))));
+    const changes = parseBody(updateProductSchema, jsonObjectBody(req));
+    const product = await catalog.update(String(req.params['id']), changes, ifMatchVersion(req));
+    res.set('ETag', etag(product.version)).json(product);
   });
   app.delete('/products/:id', requireToken, async (req, res) => {
-    await catalog.delete(String(req.params['id']));
+    await catalog.delete(String(req.params['id']), ifMatchVersion(req));
     res.status(204).end();
   });
 
@@ -171,6 +174,23 @@ export function createWebApp(options: WebAppOptions): Express {
   app.use(notFoundHandler);
   app.use(errorHandler(log));
   return app;
+}
+
+/** A product version as an entity tag. */
+function etag(version: number): string {
+  return `"${version}"`;
+}
+
+/**
+ * The version named by If-Match (`"3"`, or `W/"3"`), null when the header is
+ * absent or `*` (no precondition); 400 when it names no version.
+ */
+function ifMatchVersion(req: Request): number | null {
+  const header = req.get('if-match')?.trim();
+  if (header === undefined || header === '' || header === '*') return null;
+  const match = /^(?:W\/)?"(\d{1,15})"$/.exec(header);
+  if (!match?.[1]) throw new ApiError(400, 'VALIDATION_FAILED', 'If-Match: must be the ETag of the product, e.g. "3"', { field: 'If-Match' });
+  return Number(match[1]);
 }
 
 function listRequest(req: Request): ListRequest {

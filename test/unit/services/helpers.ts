@@ -38,7 +38,7 @@ export function tokenService(now: () => Date = () => new Date(), overrides: Part
   return createTokenService({ secret: SECRET, issuer: 'distctl-auth', audience: 'distctl', now, ...overrides });
 }
 
-type Method = 'put' | 'findById' | 'replace' | 'delete' | 'clearPending' | 'query' | 'count' | 'findPending' | 'ping';
+type Method = 'prepare' | 'put' | 'findById' | 'update' | 'delete' | 'clearPending' | 'query' | 'count' | 'findPending' | 'ping';
 
 /**
  * A shard store that can be switched off (every call throws
@@ -75,10 +75,11 @@ export class FlakyShardStore implements ProductShardStore {
     }
   }
 
+  prepare: ProductShardStore['prepare'] = async () => (this.gate('prepare'), this.inner.prepare());
   put: ProductShardStore['put'] = async (p) => (this.gate('put'), this.inner.put(p));
   findById: ProductShardStore['findById'] = async (id) => (this.gate('findById'), this.inner.findById(id));
-  replace: ProductShardStore['replace'] = async (p) => (this.gate('replace'), this.inner.replace(p));
-  delete: ProductShardStore['delete'] = async (id) => (this.gate('delete'), this.inner.delete(id));
+  update: ProductShardStore['update'] = async (...args) => (this.gate('update'), this.inner.update(...args));
+  delete: ProductShardStore['delete'] = async (...args) => (this.gate('delete'), this.inner.delete(...args));
   clearPending: ProductShardStore['clearPending'] = async (id) => (this.gate('clearPending'), this.inner.clearPending(id));
   query: ProductShardStore['query'] = async (q) => (this.gate('query'), this.inner.query(q));
   count: ProductShardStore['count'] = async (f) => (this.gate('count'), this.inner.count(f));
