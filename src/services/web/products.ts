@@ -140,35 +140,71 @@ export function matchesFilter(product: StoredProduct, filter: ProductFilter): bo
   return true;
 }
 
+/** Largest chunk of a SortedIndex before it splits in two. */
+const INDEX_CHUNK = 512;
+
 /**
- * An ordered index, as a database keeps one: entries sorted by a comparison,
- * found, added and removed by binary search, read in order from either end.
+ * An ordered index, as a database keeps one (a B-tree's leaves, in short):
+ * entries sorted by a comparison in chunks of at most INDEX_CHUNK, so adding
+ * and removing cost O(log n + chunk), and a reader walks the order from either
+ * end, paying only for what it reads.
  */
 class SortedIndex {
-  private readonly entries: StoredProduct[] = [];
+  private readonly chunks: StoredProduct[][] = [];
   constructor(private readonly compare: (a: StoredProduct, b: StoredProduct) => number) {}
 
   add(product: StoredProduct): void {
-    this.entries.splice(this.position(product), 0, product);
+    const at = this.chunkFor(product);
+    const chunk = this.chunks[at];
+    if (!chunk) {
+      this.chunks.push([product]);
+      return;
+    }
+    chunk.splice(this.positionIn(chunk, product), 0, product);
+    if (chunk.length > INDEX_CHUNK) this.chunks.splice(at, 1, chunk.slice(0, chunk.length >> 1), chunk.slice(chunk.length >> 1));
   }
 
   remove(product: StoredProduct): void {
-    const at = this.position(product);
-    if (this.entries[at] === product) this.entries.splice(at, 1);
+    const at = this.chunkFor(product);
+    const chunk = this.chunks[at];
+    if (!chunk) return;
+    const position = this.positionIn(chunk, product);
+    if (chunk[position] !== product) return;
+    chunk.splice(position, 1);
+    if (chunk.length === 0) this.chunks.splice(at, 1);
   }
 
   /** Entries in index order (or reversed), lazily: a reader that stops early has paid only for what it read. */
   *scan(direction: 1 | -1): Generator<StoredProduct> {
-    if (direction === 1) for (let i = 0; i < this.entries.length; i += 1) yield this.entries[i] as StoredProduct;
-    else for (let i = this.entries.length - 1; i >= 0; i -= 1) yield this.entries[i] as StoredProduct;
+    if (direction === 1) {
+      for (const chunk of this.chunks) yield* chunk;
+      return;
+    }
+    for (let c = this.chunks.length - 1; c >= 0; c -= 1) {
+      const chunk = this.chunks[c] as StoredProduct[];
+      for (let i = chunk.length - 1; i >= 0; i -= 1) yield chunk[i] as StoredProduct;
+    }
   }
 
-  private position(product: StoredProduct): number {
+  /** The first chunk whose last entry is not before `product` (the last chunk if none is). */
+  private chunkFor(product: StoredProduct): number {
     let low = 0;
-    let high = this.entries.length;
+    let high = this.chunks.length - 1;
     while (low < high) {
       const middle = (low + high) >>> 1;
-      if (this.compare(this.entries[middle] as StoredProduct, product) < 0) low = middle + 1;
+      const chunk = this.chunks[middle] as StoredProduct[];
+      if (this.compare(chunk[chunk.length - 1] as StoredProduct, product) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return Math.max(low, 0);
+  }
+
+  private positionIn(chunk: readonly StoredProduct[], product: StoredProduct): number {
+    let low = 0;
+    let high = chunk.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.compare(chunk[middle] as StoredProduct, product) < 0) low = middle + 1;
       else high = middle;
     }
     return low;
