@@ -2,7 +2,9 @@
 // 200 concurrent clients, with 10 000 and 100 000 products: p50 and p99.
 // The services run in a child process (so the load generator does not share
 // their event loop), on 127.0.0.1 only; each case is bounded in requests and
-// time. Requests mix the three sort fields, both orders and pages 1–5.
+// time. Requests mix the three sort fields, both orders and pages 1–5. The
+// last column is one catalog.list call timed in the server process without
+// HTTP: the service's own cost per listing at that size.
 // Run after `npm run build`:   node bench/services-listing.mjs
 // Another build (e.g. an older commit's) can be measured with DIST=/path/to/dist.
 import { fork } from 'node:child_process';
@@ -53,14 +55,23 @@ async function serve(count) {
     await byShard[router.shardFor(name)].put(product);
   }
   const now = () => new Date();
+  // The catalog alone, without HTTP: what one listing costs the service at this size.
+  const catalog = new ProductCatalog(router, stores, now);
+  const sorts = ['name', 'price', 'stock'];
+  const listing = (n) => ({ sort: sorts[n % 3], direction: n % 2 ? -1 : 1, page: 1 + (n % 5), pageSize: 20 });
+  for (let n = 0; n < 100; n += 1) await catalog.list(listing(n));
+  const timed = 500;
+  const t0 = performance.now();
+  for (let n = 0; n < timed; n += 1) await catalog.list(listing(n));
+  const catalogMs = ((performance.now() - t0) / timed).toFixed(2);
   const tokens = createTokenService({ secret: 'bench-secret-bench-secret-bench-secret!', issuer: 'distctl-auth', audience: 'distctl', now });
   const quiet = () => undefined;
   const auth = await listen(createAuthApp({ users: new MemoryUserStore(), tokens, now, log: quiet }), 0, '127.0.0.1');
-  const web = await listen(createWebApp({ catalog: new ProductCatalog(router, stores, now), tokens, auth: createAuthUpstream(auth.url), log: quiet }), 0, '127.0.0.1');
+  const web = await listen(createWebApp({ catalog, tokens, auth: createAuthUpstream(auth.url), log: quiet }), 0, '127.0.0.1');
   const json = { 'content-type': 'application/json' };
   await fetch(`${web.url}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'bench', email: 'bench@example.com', password: 'bench-password' }) });
   const login = await (await fetch(`${web.url}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ username: 'bench', password: 'bench-password' }) })).json();
-  process.send({ url: web.url, token: login.token });
+  process.send({ url: web.url, token: login.token, catalogMs });
 }
 
 /** Parent: one child per size, each concurrency level against it, then the table. */
@@ -69,22 +80,22 @@ async function main() {
   for (const size of SIZES) {
     const child = fork(new URL(import.meta.url).pathname, ['--serve', String(size)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const started = performance.now();
-    const { url, token } = await new Promise((ready, fail) => {
+    const { url, token, catalogMs } = await new Promise((ready, fail) => {
       child.once('message', ready);
       child.once('exit', (code) => fail(new Error(`server child exited with ${code}`)));
     });
     console.error(`${size} products loaded and served in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     for (const concurrency of CONCURRENCY) {
       await measure(url, token, 8, 100); // warm-up
-      rows.push({ size, concurrency, ...(await measure(url, token, concurrency, MAX_REQUESTS)) });
+      rows.push({ size, concurrency, catalogMs, ...(await measure(url, token, concurrency, MAX_REQUESTS)) });
       const last = rows[rows.length - 1];
       console.error(`  ${concurrency} clients: ${last.requests} requests, p50 ${last.p50} ms, p99 ${last.p99} ms`);
     }
     child.kill('SIGTERM');
   }
-  console.log('| products | concurrent clients | requests | errors | req/s | p50 (ms) | p99 (ms) |');
-  console.log('|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.size} | ${r.concurrency} | ${r.requests} | ${r.errors} | ${r.rps} | ${r.p50} | ${r.p99} |`);
+  console.log('| products | concurrent clients | requests | errors | req/s | p50 (ms) | p99 (ms) | one listing in-process (ms) |');
+  console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.size} | ${r.concurrency} | ${r.requests} | ${r.errors} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.catalogMs} |`);
 }
 
 async function measure(url, token, concurrency, maxRequests) {
