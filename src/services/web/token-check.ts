@@ -5,6 +5,9 @@
  * and keeps the answer for REVOCATION_CACHE_MS. So a revoked token stops
  * working here at most that long after the change, while steady traffic
  * costs one auth-server call per token per period, not one per request.
+ * Past half that period a request still gets the kept answer but starts the
+ * next check in the background, so busy tokens do not all wait on auth-server
+ * each time their answer expires.
  */
 import { z } from 'zod';
 import { ApiError } from '../shared/errors.js';
@@ -33,7 +36,7 @@ export function createTokenCheck(
   now: () => Date,
   cacheMs: number = REVOCATION_CACHE_MS,
 ): (token: string) => Promise<CurrentUser> {
-  const cache = new Map<string, { user: CurrentUser; until: number }>();
+  const cache = new Map<string, { user: CurrentUser; refreshAt: number; until: number }>();
   const inFlight = new Map<string, Promise<CurrentUser>>();
 
   const ask = async (token: string): Promise<CurrentUser> => {
@@ -43,7 +46,8 @@ export function createTokenCheck(
       if (!parsed.success) throw new ApiError(502, 'AUTH_BAD_RESPONSE', 'auth-server answered /verify without {id, username, role}');
       const user = { userId: parsed.data.id, username: parsed.data.username, role: parsed.data.role };
       if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value ?? '');
-      cache.set(token, { user, until: now().getTime() + cacheMs });
+      const checkedAt = now().getTime();
+      cache.set(token, { user, refreshAt: checkedAt + cacheMs / 2, until: checkedAt + cacheMs });
       return user;
     }
     const error = errorAnswer.safeParse(answer.body);
@@ -53,17 +57,29 @@ export function createTokenCheck(
     throw new ApiError(503, 'AUTH_UNAVAILABLE', `auth-server could not check the token (it answered ${answer.status}); retry shortly`);
   };
 
-  return async (token) => {
-    // Signature, algorithm, issuer, audience and expiry locally first: forged or expired tokens never reach auth-server.
-    await tokens.verify(token);
-    const cached = cache.get(token);
-    if (cached && cached.until > now().getTime()) return cached.user;
-    cache.delete(token);
+  /** The one check of `token` in flight, started if there is none. */
+  const check = (token: string): Promise<CurrentUser> => {
     let pending = inFlight.get(token);
     if (!pending) {
       pending = ask(token).finally(() => inFlight.delete(token));
       inFlight.set(token, pending);
     }
     return pending;
+  };
+
+  return async (token) => {
+    // Signature, algorithm, issuer, audience and expiry locally first: forged or expired tokens never reach auth-server.
+    await tokens.verify(token);
+    const cached = cache.get(token);
+    const at = now().getTime();
+    if (cached && cached.until > at) {
+      if (cached.refreshAt <= at) {
+        // A refused token must not keep its old answer: the failed refresh drops it.
+        check(token).catch(() => cache.delete(token));
+      }
+      return cached.user;
+    }
+    cache.delete(token);
+    return check(token);
   };
 }
