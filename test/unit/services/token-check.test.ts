@@ -1,7 +1,7 @@
 /** web-server's revocation check: what it asks auth-server, and how long it keeps an answer. */
 import { describe, expect, it } from 'vitest';
 import type { AuthUpstream, UpstreamResponse } from '../../../src/services/web/auth-upstream.js';
-import { createTokenCheck, REVOCATION_CACHE_MS } from '../../../src/services/web/token-check.js';
+import { createTokenCheck, REFRESH_AFTER_MS, REVOCATION_CACHE_MS } from '../../../src/services/web/token-check.js';
 import { testClock, tokenService } from './helpers.js';
 
 /** An auth-server stand-in answering /verify with whatever `answer` holds, counting calls. */
@@ -23,7 +23,7 @@ function scriptedAuth() {
 }
 
 describe('createTokenCheck', () => {
-  it('asks auth-server once per token per period, refreshes ahead after half of it, and forgets a refused token', async () => {
+  it('asks auth-server once per token per period, refreshes ahead after REFRESH_AFTER_MS, and forgets a refused token', async () => {
     const clock = testClock();
     const tokens = tokenService(clock.now);
     const token = await tokens.sign({ userId: 'u1', username: 'ana', role: 'admin', tokenVersion: 0 });
@@ -35,7 +35,8 @@ describe('createTokenCheck', () => {
       { userId: 'u1', username: 'ana', role: 'user' },
     ]);
     expect(state.calls).toBe(1);
-    clock.advance(REVOCATION_CACHE_MS / 2 - 1);
+    expect(REFRESH_AFTER_MS).toBeLessThan(REVOCATION_CACHE_MS);
+    clock.advance(REFRESH_AFTER_MS - 1);
     await check(token);
     expect(state.calls).toBe(1);
     clock.advance(1);
