@@ -40,7 +40,7 @@ export interface AuthAppOptions {
 }
 
 /** Defaults of the throttles, as documented in docs/services.md. */
-export const AUTH_LIMITS = {
+const AUTH_LIMITS = {
   clientLogin: { limit: 30, windowMs: 60 * 1000 },
   register: { limit: 10, windowMs: 60 * 60 * 1000 },
   loginConcurrency: 2,

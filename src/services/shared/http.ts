@@ -14,7 +14,7 @@ export const MAX_BODY_BYTES = 16 * 1024;
  * The policy of every response that does not set its own (JSON answers and
  * errors): load nothing, never be framed. HTML pages replace it with theirs.
  */
-export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 
 /** Headers every response carries: no MIME sniffing, no referrer leaks, no framing. */
 const securityHeaders: RequestHandler = (_req, res, next) => {
