@@ -65,11 +65,11 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
         const path = join(output, fileName);
         const stopHere = options.stop && byName.get(container.name)?.status === 'Running';
         ui.step({ event: 'start', message: `exporting ${container.name}${stopHere ? ' (stopped meanwhile)' : ''}`, subject: container.name });
-        if (stopHere) await client.run({ args: ['stop', container.name], project: desired.project });
+        if (stopHere) await client.run({ args: ['stop', '--', container.name], project: desired.project });
         try {
-          await client.run({ args: ['export', container.name, path, '--instance-only', '--compression', options.compression === 'gzip' ? 'gzip' : 'none', '--quiet'], project: desired.project, timeoutMs: BACKUP_TIMEOUT_MS });
+          await client.run({ args: ['export', '--instance-only', '--compression', options.compression === 'gzip' ? 'gzip' : 'none', '--quiet', '--', container.name, path], project: desired.project, timeoutMs: BACKUP_TIMEOUT_MS });
         } finally {
-          if (stopHere) await client.run({ args: ['start', container.name], project: desired.project });
+          if (stopHere) await client.run({ args: ['start', '--', container.name], project: desired.project });
         }
         const [sha256, info] = await Promise.all([fileSha256(path), stat(path)]);
         containers.push({ name: container.name, file: fileName, sha256, bytes: info.size });

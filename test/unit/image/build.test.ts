@@ -34,7 +34,7 @@ interface Scenario {
 /** A runner scripted as a healthy host plus the scenario's twists; it captures the packed tree at `tar` time. */
 function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, string> }): ScriptedRunner {
   return new ScriptedRunner(async (cmd) => {
-    const [a0, a1, a2, a3] = cmd.args;
+    const [a0, a1, a2, a3, a4] = cmd.args;
     if (cmd.bin === 'id') return { stdout: `${s.uid ?? '0'}\n` };
     if (cmd.bin === 'debootstrap' && a0 === '--version') {
       if (s.debootstrap === 'missing') throw new DistctlError('BINARY_NOT_FOUND', '`debootstrap` is not installed or not on PATH.');
@@ -81,7 +81,7 @@ function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, 
     if (a0 === 'query' && a1 === `/1.0/images/${OLD_FP}?project=default`) {
       return { stdout: JSON.stringify({ fingerprint: OLD_FP, size: 1, aliases: (s.oldImageAliases ?? []).map((name) => ({ name })) }) };
     }
-    if (a0 === 'image' && a1 === 'delete' && a3 === '--project') return {};
+    if (a0 === 'image' && a1 === 'delete' && a2 === '--project' && a4 === '--') return {};
     return undefined;
   });
 }
@@ -115,8 +115,8 @@ describe('buildImage', () => {
       'chroot <work>/rootfs systemctl mask systemd-networkd-wait-online.service',
       'chroot <work>/rootfs apt-get clean',
       'tar --numeric-owner --xattrs --xattrs-include=* -C <work> -czf <work>/image.tar.gz metadata.yaml templates rootfs',
-      'incus image import <work>/image.tar.gz --project default',
-      `incus image alias create debian12-distctl ${NEW_FP} --project default`,
+      'incus image import --project default -- <work>/image.tar.gz',
+      `incus image alias create --project default -- debian12-distctl ${NEW_FP}`,
       `incus query /1.0/images/${NEW_FP}?project=default`,
       'rm -rf --one-file-system <work>',
     ]);
@@ -198,11 +198,11 @@ describe('buildImage', () => {
     const runner = hostRunner({ aliasTarget: OLD_FP }, captured);
     const result = await buildImage(options(runner, { force: true }));
     const lines = runner.lines(captured.work);
-    expect(lines.slice(lines.indexOf('incus image import <work>/image.tar.gz --project default'))).toEqual([
-      'incus image import <work>/image.tar.gz --project default',
+    expect(lines.slice(lines.indexOf('incus image import --project default -- <work>/image.tar.gz'))).toEqual([
+      'incus image import --project default -- <work>/image.tar.gz',
       `incus query -X PUT /1.0/images/aliases/debian12-distctl?project=default --data {"target":"${NEW_FP}","description":""}`,
       `incus query /1.0/images/${OLD_FP}?project=default`,
-      `incus image delete ${OLD_FP} --project default`,
+      `incus image delete --project default -- ${OLD_FP}`,
       `incus query /1.0/images/${NEW_FP}?project=default`,
       'rm -rf --one-file-system <work>',
     ]);
@@ -240,7 +240,7 @@ describe('buildImage', () => {
     const captured: { work?: string } = {};
     const runner = hostRunner({ aliasCreateFails: true }, captured);
     await expect(buildImage(options(runner))).rejects.toMatchObject({ code: 'INCUS_FAILED' });
-    expect(runner.lines(captured.work)).toContain(`incus image delete ${NEW_FP} --project default`);
+    expect(runner.lines(captured.work)).toContain(`incus image delete --project default -- ${NEW_FP}`);
     expect(await readdir(parent)).toEqual([]);
   });
 

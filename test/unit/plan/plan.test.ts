@@ -45,7 +45,7 @@ describe('planUp', () => {
     const instances = observed.instances.map((instance) => (instance.name === 'db1' ? { ...drifted, devices: { ...drifted.devices, eth0: { ...drifted.devices.eth0, 'ipv4.address': '10.10.10.99' } } } : instance));
     const plan = planUp(desired, { ...observed, instances });
     expect(plan.actions.map(describeAction)).toEqual(['~ container db1: eth0 10.10.10.99 → 10.10.10.12 on incusbr0', '~ container db1: restart (renew its DHCP lease for the new address)']);
-    expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([{ args: ['config', 'device', 'set', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'distctl' }]);
+    expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([{ args: ['config', 'device', 'set', '--', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'distctl' }]);
   });
 
   it('fixes network settings distctl owns, and only those', () => {
@@ -83,7 +83,7 @@ describe('planUp', () => {
   it('creates a container with its owner marks and static address in one call', () => {
     const create = planUp(desired, emptyIncus).actions.find((action) => action.kind === 'create-instance')!;
     const [call] = incusCallsFor(create, 'distctl');
-    expect(call?.args).toEqual(['create', 'images:ubuntu/22.04', 'auth-server']);
+    expect(call?.args).toEqual(['create', '--', 'images:ubuntu/22.04', 'auth-server']);
     expect(call?.project).toBe('distctl');
     expect(parse(String(call?.input))).toEqual(parse(instanceDefinition(desired.containers[0]!, 'distctl')));
     expect(parse(String(call?.input))).toEqual({
