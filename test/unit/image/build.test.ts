@@ -34,7 +34,7 @@ interface Scenario {
 /** A runner scripted as a healthy host plus the scenario's twists; it captures the packed tree at `tar` time. */
 function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, string> }): ScriptedRunner {
   return new ScriptedRunner(async (cmd) => {
-    const [a0, a1, a2, a3, a4] = cmd.args;
+    const [a0, a1, a2, , a4] = cmd.args;
     if (cmd.bin === 'id') return { stdout: `${s.uid ?? '0'}\n` };
     if (cmd.bin === 'debootstrap' && a0 === '--version') {
       if (s.debootstrap === 'missing') throw new DistctlError('BINARY_NOT_FOUND', '`debootstrap` is not installed or not on PATH.');
