@@ -7,7 +7,7 @@ import type { IncusClient } from '../incus/client.js';
 import { OWNER_KEY } from '../incus/types.js';
 import { observeIncus } from '../observe/incus.js';
 import { secretsDir } from '../state/paths.js';
-import { deriveKey, encryptFile, manifestMac, newSalt, readBundleKey } from '../transfer/bundle-key.js';
+import { deriveKeys, encryptFile, manifestMac, newSalt, readBundleKey } from '../transfer/bundle-key.js';
 import {
   BUNDLE_SECRETS,
   BUNDLE_TOPOLOGY,
@@ -72,8 +72,10 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
 
     const started = Date.now();
     try {
-      const encryption = options.encrypt ? { cipher: 'aes-256-gcm' as const, kdf: 'scrypt' as const, salt: newSalt() } : null;
-      const encryptionKey = encryption && key ? await deriveKey(key, encryption.salt) : null;
+      const keyParameters = key ? { kdf: 'scrypt' as const, salt: newSalt() } : null;
+      const keys = key && keyParameters ? await deriveKeys(key, keyParameters.salt) : null;
+      const encryption = options.encrypt ? ('aes-256-gcm' as const) : null;
+      const encryptionKey = encryption && keys ? keys.encryption : null;
       /** Stores `from` in the bundle as `name` (encrypted as `name.enc` with --encrypt), mode 0600; returns its manifest entry. */
       const store = async (from: string, name: string, removeSource: boolean): Promise<BundleFile> => {
         const file = encryptionKey ? `${name}${ENCRYPTED_SUFFIX}` : name;
@@ -111,11 +113,10 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
       const secretNames = (await readdir(secretsFrom).catch(() => [] as string[])).filter((name) => !name.startsWith('.')).sort();
       const secrets: BundleFile[] = [];
       for (const name of secretNames) secrets.push(await store(join(secretsFrom, name), `${BUNDLE_SECRETS}/${name}`, false));
-      const macSalt = key ? newSalt() : null;
-      const manifest: Manifest = { format: MANIFEST_FORMAT, project: desired.project, exportedAt: new Date().toISOString(), distctlVersion: options.version, encryption, macSalt, topology, secrets, containers };
+      const manifest: Manifest = { format: MANIFEST_FORMAT, project: desired.project, exportedAt: new Date().toISOString(), distctlVersion: options.version, key: keyParameters, encryption, topology, secrets, containers };
       const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
       await writeFile(join(output, MANIFEST_FILE), manifestBytes, { mode: 0o600 });
-      if (key && macSalt) await writeFile(join(output, MANIFEST_MAC_FILE), `${manifestMac(await deriveKey(key, macSalt), manifestBytes)}\n`, { mode: 0o600 });
+      if (keys) await writeFile(join(output, MANIFEST_MAC_FILE), `${manifestMac(keys.mac, manifestBytes)}\n`, { mode: 0o600 });
       const manifestSha256 = createHash('sha256').update(manifestBytes).digest('hex');
       const bytes = containers.reduce((sum, entry) => sum + entry.bytes, 0);
       const seconds = (Date.now() - started) / 1000;

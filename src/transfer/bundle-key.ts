@@ -9,9 +9,10 @@ import { DistctlError } from '../errors/index.js';
  * trailing newline ignored) that `export --key` signs — and with `--encrypt`
  * encrypts — a bundle with, and `import --key` checks it with.
  *
- * Keys are derived with scrypt (N=2^15, r=8, p=1) from the passphrase and a
- * random salt kept in the manifest: one salt for the HMAC-SHA256 key over
- * manifest.json, another for the AES-256-GCM key of the files. An encrypted
+ * Keys are derived with scrypt (N=2^15, r=8, p=1, 64 bytes) from the
+ * passphrase and a random salt kept in the manifest: the first 32 bytes are
+ * the HMAC-SHA256 key over manifest.json, the last 32 the AES-256-GCM key of
+ * the files. An encrypted
  * file is `DCTLENC1` (8 bytes), a 12-byte random nonce, the ciphertext and
  * the 16-byte GCM tag; the file's bundle path is the additional authenticated
  * data, so files cannot be swapped between entries.
@@ -47,10 +48,20 @@ export function newSalt(): string {
   return randomBytes(16).toString('base64');
 }
 
-/** The 32-byte key derived from the passphrase and `salt`. */
-export function deriveKey(key: BundleKey, salt: string): Promise<Buffer> {
+/** The two keys of a bundle, derived in one scrypt run (it is deliberately slow). */
+export interface DerivedKeys {
+  /** HMAC-SHA256 key of manifest.json. */
+  readonly mac: Buffer;
+  /** AES-256-GCM key of the files. */
+  readonly encryption: Buffer;
+}
+
+/** Derives the bundle's HMAC and encryption keys from the passphrase and `salt` (base64). */
+export function deriveKeys(key: BundleKey, salt: string): Promise<DerivedKeys> {
   return new Promise((resolve, reject) => {
-    scrypt(key.passphrase, Buffer.from(salt, 'base64'), 32, SCRYPT, (error, derived) => (error ? reject(error) : resolve(derived)));
+    scrypt(key.passphrase, Buffer.from(salt, 'base64'), 64, SCRYPT, (error, derived) =>
+      error ? reject(error) : resolve({ mac: derived.subarray(0, 32), encryption: derived.subarray(32) }),
+    );
   });
 }
 

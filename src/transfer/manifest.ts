@@ -34,10 +34,10 @@ const manifestSchema = z.strictObject({
   project: z.string().min(1),
   exportedAt: z.string(),
   distctlVersion: z.string(),
-  /** Set when the files are encrypted: the scrypt salt the keys were derived with (base64). */
-  encryption: z.strictObject({ cipher: z.literal('aes-256-gcm'), kdf: z.literal('scrypt'), salt: z.string().min(16) }).nullable(),
-  /** The scrypt salt of the HMAC key when the manifest is signed (base64), else null. */
-  macSalt: z.string().min(16).nullable(),
+  /** Set when exported with a key: the manifest is signed (manifest.json.hmac); the keys come from scrypt with this salt (base64). */
+  key: z.strictObject({ kdf: z.literal('scrypt'), salt: z.string().min(16) }).nullable(),
+  /** The cipher of the files when encrypted with the key, else null. */
+  encryption: z.literal('aes-256-gcm').nullable(),
   topology: fileEntry.extend({ file: z.string().regex(/^topology\.yaml(\.enc)?$/, 'must be topology.yaml') }),
   secrets: z.array(fileEntry.extend({ file: z.string().regex(/^secrets\/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a plain file name inside secrets/') })),
   containers: z.array(
@@ -76,6 +76,7 @@ export function parseManifest(text: string, where: string): Manifest {
   const files = manifestFiles(parsed.data).map((entry) => entry.file);
   const duplicate = files.find((file, index) => files.indexOf(file) !== index);
   if (duplicate !== undefined) throw new DistctlError('BUNDLE_INVALID', `${where} lists ${duplicate} twice`, { hint: 'Export the deployment again.' });
+  if (parsed.data.encryption && !parsed.data.key) throw new DistctlError('BUNDLE_INVALID', `${where} says the files are encrypted but names no key`, { hint: 'Export the deployment again.' });
   const suffixed = files.filter((file) => file.endsWith(ENCRYPTED_SUFFIX)).length;
   if (suffixed !== (parsed.data.encryption ? files.length : 0)) {
     throw new DistctlError('BUNDLE_INVALID', `${where} mixes encrypted and plain files`, { hint: 'Export the deployment again.' });

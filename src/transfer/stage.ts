@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DistctlError } from '../errors/index.js';
-import { decryptFile, deriveKey, macMatches, type BundleKey } from './bundle-key.js';
+import { decryptFile, deriveKeys, macMatches, type BundleKey } from './bundle-key.js';
 import {
   BUNDLE_SECRETS,
   ENCRYPTED_SUFFIX,
@@ -72,10 +72,11 @@ export async function stageBundle(bundle: string, trust: BundleTrust): Promise<S
     }
     if (manifest.encryption) {
       if (trust.kind !== 'key') throw new DistctlError('BUNDLE_KEY_REQUIRED', `the bundle ${bundle} is encrypted; nothing was changed`, { hint: 'Pass the key file it was exported with: --key FILE.' });
-      const key = await deriveKey(trust.key, manifest.encryption.salt);
+      if (manifest.key === null) throw new DistctlError('BUNDLE_INVALID', 'an encrypted bundle without key parameters', { hint: 'Export the deployment again.' });
+      const { encryption } = await deriveKeys(trust.key, manifest.key.salt);
       for (const entry of manifestFiles(manifest)) {
         const plain = entry.file.slice(0, -ENCRYPTED_SUFFIX.length);
-        await decryptFile(key, join(dir, entry.file), join(dir, plain), entry.file);
+        await decryptFile(encryption, join(dir, entry.file), join(dir, plain), entry.file);
         await rm(join(dir, entry.file));
       }
     }
@@ -105,7 +106,7 @@ async function authenticate(bundle: string, manifest: Manifest, bytes: Buffer, s
     }
     return;
   }
-  if (manifest.macSalt === null) {
+  if (manifest.key === null) {
     throw new DistctlError('BUNDLE_NOT_SIGNED', `the bundle ${bundle} was exported without a key, so --key cannot check it; nothing was changed`, {
       hint: 'Check it with --manifest-sha256 HEX (printed by export) instead, or export again with --key.',
     });
@@ -114,7 +115,7 @@ async function authenticate(bundle: string, manifest: Manifest, bytes: Buffer, s
     if (error instanceof DistctlError) throw error;
     throw new DistctlError('BUNDLE_NOT_AUTHENTIC', `${join(bundle, MANIFEST_MAC_FILE)} is missing; nothing was changed`, { hint: 'Copy the bundle again from where it was exported.' });
   });
-  if (!macMatches(await deriveKey(trust.key, manifest.macSalt), bytes, mac.toString('utf8'))) {
+  if (!macMatches((await deriveKeys(trust.key, manifest.key.salt)).mac, bytes, mac.toString('utf8'))) {
     throw new DistctlError('BUNDLE_NOT_AUTHENTIC', `the manifest of ${bundle} is not signed by this key; nothing was changed`, {
       hint: 'Either the key is not the one the bundle was exported with, or the bundle was changed after export.',
     });
@@ -124,7 +125,7 @@ async function authenticate(bundle: string, manifest: Manifest, bytes: Buffer, s
 /** The bundle directory holds exactly what the manifest names, each of the right kind. */
 async function checkListing(bundle: string, manifest: Manifest): Promise<void> {
   const files = manifestFiles(manifest).map((entry) => entry.file);
-  const expectedTop = new Set([MANIFEST_FILE, ...(manifest.macSalt ? [MANIFEST_MAC_FILE] : []), BUNDLE_SECRETS, ...files.filter((file) => !file.includes('/'))]);
+  const expectedTop = new Set([MANIFEST_FILE, ...(manifest.key ? [MANIFEST_MAC_FILE] : []), BUNDLE_SECRETS, ...files.filter((file) => !file.includes('/'))]);
   const problems: string[] = [];
   for (const name of await readdir(bundle)) if (!expectedTop.has(name)) problems.push(`${name}: not part of the bundle`);
   const secretsInfo = await lstat(join(bundle, BUNDLE_SECRETS)).catch(() => null);
