@@ -81,8 +81,20 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('-y, --yes', 'do not ask for confirmation', false)
-    .action(async (options: CommonOptions & { yes: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/down.js')).downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes), stateDirFor: deploymentStateDir })),
+    .option('--keep-data', 'keep the containers that hold databases (and the network, project and secrets they need)', false)
+    .option('--forget-state', 'also delete the secrets when Incus shows no project for them (another remote looks the same)', false)
+    .action(async (options: CommonOptions & { yes: boolean; keepData: boolean; forgetState: boolean }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/down.js')).downCommand({
+          file: options.file,
+          client: incusClient(),
+          ui,
+          confirm: makeConfirm(options.yes),
+          stateDirFor: deploymentStateDir,
+          keepData: options.keepData,
+          forgetState: options.forgetState,
+        }),
+      ),
     );
 
   program

@@ -106,6 +106,16 @@ export class FakeIncus {
       return writeBackup(path!, name!, backup).then(() => ({}));
     }
     if (verb === 'start' || verb === 'stop') return {};
+    if (verb === 'delete --force') return this.instances.delete(positional[0]!) ? {} : { exitCode: 1, stderr: 'Error: Instance not found' };
+    if (verb === 'network delete') {
+      const at = this.networks.findIndex((network) => network.name === positional[0]);
+      return at === -1 ? { exitCode: 1, stderr: 'Error: Network not found' } : (this.networks.splice(at, 1), {});
+    }
+    if (verb === 'project delete') {
+      if ([...this.instances.values()].some((instance) => instance.project === positional[0])) return { exitCode: 1, stderr: 'Error: Only empty projects can be removed' };
+      const at = this.projects.findIndex((candidate) => candidate.name === positional[0]);
+      return at === -1 ? { exitCode: 1, stderr: 'Error: Project not found' } : (this.projects.splice(at, 1), {});
+    }
     return undefined;
   }
 
