@@ -1,4 +1,5 @@
 import type { Ui } from '../cli/ui.js';
+import { readNodeRuntime } from '../deploy/node-runtime.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
@@ -55,7 +56,9 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         status = await observe();
       }
     }
-    return { exitCode: status.differences.length === 0 ? 0 : 1, human: renderStatus(status, options.ui), json: { ...statusJson(status), incusCalls: options.client.calls } };
+    // The Node runtime the services run on is the host's own binary: say exactly which build was pushed.
+    const nodeRuntime = await readNodeRuntime(options.stateDirFor(desired.project));
+    return { exitCode: status.differences.length === 0 ? 0 : 1, human: renderStatus(status, options.ui), json: { ...statusJson(status), nodeRuntime, incusCalls: options.client.calls } };
   } finally {
     await mongo.close();
   }

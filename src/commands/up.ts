@@ -43,6 +43,8 @@ interface StageContext {
   readonly desired: DesiredState;
   readonly ops: IncusContainerOps;
   readonly secrets: SecretStore;
+  /** The deployment's host-side state directory. */
+  readonly stateDir: string;
   readonly topologyDir: string;
   readonly progress: Progress;
 }
@@ -69,7 +71,7 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
   {
     name: 'services',
     applies: (desired) => desired.services.length > 0,
-    run: async ({ desired, ops, secrets, progress }) => summarizeDeploy((await deployServices({ desired, ops, secrets, onProgress: progress })).services),
+    run: async ({ desired, ops, secrets, stateDir, progress }) => summarizeDeploy((await deployServices({ desired, ops, secrets, stateDir, onProgress: progress })).services),
   },
 ];
 
@@ -98,6 +100,7 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
     desired,
     ops: new IncusContainerOps(client, desired.project),
     secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
+    stateDir: options.stateDirFor(desired.project),
     topologyDir: dirname(options.file),
     progress: (event) => ui.step(event),
   };
