@@ -42,8 +42,7 @@ export async function lockDeployment(stateDir: string, command: string): Promise
   if (outcome === 'held') {
     const owner: LockOwner = { pid: process.pid, command, since: new Date().toISOString() };
     await writeFile(path, JSON.stringify(owner), { mode: 0o600 });
-    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
-    child.unref();
+    // The child stays referenced: release() awaits its exit, and an unreferenced child would let Node end first.
     return () => release(child);
   }
   if (outcome.kind === 'busy') {

@@ -39,6 +39,7 @@ beforeAll(async () => {
   const script = join(dir, 'worker.mjs');
   await build({ entryPoints: [join(import.meta.dirname, 'lock-worker.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: script, logLevel: 'silent' });
   workers = Array.from({ length: WORKERS }, () => startWorker(script));
+  await build({ entryPoints: [join(import.meta.dirname, 'lock-once.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: join(dir, 'once.mjs'), logLevel: 'silent' });
 });
 
 afterAll(async () => {
@@ -62,4 +63,15 @@ describe('the deployment lock under racing processes', () => {
     }
     expect(holdersPerTrial).toEqual(Array.from({ length: TRIALS }, () => 1));
   }, 60_000);
+
+  it('lets a process that took and released it end normally (nothing left pending)', async () => {
+    const stateDir = join(dir, 'once');
+    const run = spawn(process.execPath, [join(dir, 'once.mjs'), stateDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    run.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => run.once('exit', (exitCode) => resolve(exitCode)));
+    expect({ code, output }).toEqual({ code: 0, output: 'released\n' });
+  }, 20_000);
 });
