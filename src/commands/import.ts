@@ -3,7 +3,7 @@ import { join, resolve, sep } from 'node:path';
 import { applyPlan } from '../apply/index.js';
 import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
-import type { IncusCall } from '../incus/client.js';
+import type { IncusCall, IncusClient } from '../incus/client.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
 import { copySecrets } from '../secrets/store.js';
@@ -108,7 +108,10 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
 
     const foundation = plan.actions.filter((action) => action.kind === 'create-project' || action.kind === 'create-network' || action.kind === 'update-network');
     await applyPlan(client, { ...plan, actions: foundation }, { onProgress: (event) => ui.step(event) });
-    if (options.allowUnsafeConfig !== true) await client.run(restrictProject(desired));
+    // A project left restricted by an earlier, interrupted import stays as it is.
+    if (options.allowUnsafeConfig !== true && observed.project?.config.restricted !== 'true') {
+      for (const call of restrictProject(desired, options.storage ?? (await defaultRootPool(client)))) await client.run(call);
+    }
     const restoredSecrets = await copySecrets(staged.secrets, secrets);
     // The verified topology stays with the deployment: the bundle's own copy could change after this check.
     const file = join(stateDir, BUNDLE_TOPOLOGY);
@@ -141,23 +144,41 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
  * and nested containers, raw.lxc, host disks and devices, and networks other
  * than the deployment's bridge — also for anything created in it later. Only
  * what distctl needs is allowed: proxy devices (expose), backups (export), and
- * cluster targets when the topology names them.
+ * cluster targets when the topology names them. Incus restricts only projects
+ * with their own profiles, so the (still empty) project gets them first, its
+ * `default` profile holding just the root disk on `pool`.
  */
-export function restrictProject(desired: DesiredState): IncusCall {
+export function restrictProject(desired: DesiredState, pool: string): IncusCall[] {
   const targets = desired.containers.some((container) => container.target !== null);
-  return {
-    args: [
-      'project',
-      'set',
-      '--',
-      desired.project,
-      'restricted=true',
-      'restricted.devices.proxy=allow',
-      'restricted.backups=allow',
-      `restricted.networks.access=${desired.network.name}`,
-      ...(targets ? ['restricted.cluster.target=allow'] : []),
-    ],
-  };
+  return [
+    { args: ['project', 'set', '--', desired.project, 'features.profiles=true'] },
+    { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project: desired.project },
+    {
+      args: [
+        'project',
+        'set',
+        '--',
+        desired.project,
+        'restricted=true',
+        'restricted.devices.proxy=allow',
+        'restricted.backups=allow',
+        `restricted.networks.access=${desired.network.name}`,
+        ...(targets ? ['restricted.cluster.target=allow'] : []),
+      ],
+    },
+  ];
+}
+
+/** The pool of the root disk of the default project's default profile: where instances go unless --storage says otherwise. */
+async function defaultRootPool(client: IncusClient): Promise<string> {
+  const profile = await client.json<{ devices?: Record<string, Record<string, string>> }>({ args: ['query', '/1.0/profiles/default'] });
+  const root = Object.values(profile.devices ?? {}).find((device) => device.type === 'disk' && device.path === '/');
+  if (root?.pool === undefined) {
+    throw new DistctlError('IMPORT_NO_STORAGE', 'the default profile has no root disk, so there is no storage pool to restore into; nothing was restored', {
+      hint: 'Name one with --storage POOL, or prepare the host with `distctl doctor --fix`.',
+    });
+  }
+  return root.pool;
 }
 
 /** A server archive the topology names must lie inside the bundle, after following links. */

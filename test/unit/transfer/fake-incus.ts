@@ -69,6 +69,13 @@ export class FakeIncus {
     const positional = args.slice(args.indexOf('--') + 1);
     const verb = args.slice(0, args.indexOf('--') === -1 ? args.length : args.indexOf('--')).join(' ');
     if (verb === 'project list --format json') return { stdout: JSON.stringify(this.projects) };
+    if (verb === 'query /1.0/profiles/default') return { stdout: JSON.stringify({ name: 'default', devices: { root: { type: 'disk', path: '/', pool: 'default' } } }) };
+    if (verb === 'profile device add') {
+      const found = this.projects.find((candidate) => candidate.name === project);
+      // Like Incus: a project without its own profiles has no default profile of its own to change.
+      if (found?.config['features.profiles'] !== 'true') return { exitCode: 1, stderr: 'Error: Profile not found' };
+      return {};
+    }
     if (verb === 'network list --format json') return { stdout: JSON.stringify(this.networks) };
     if (verb === 'list --format json') return { stdout: JSON.stringify([...this.instances.values()].filter((instance) => instance.project === project)) };
     if (verb.startsWith('project create')) {
@@ -81,6 +88,7 @@ export class FakeIncus {
     if (verb === 'project set') {
       const found = this.projects.find((candidate) => candidate.name === positional[0]);
       if (!found) return { exitCode: 1, stderr: 'Error: Project not found' };
+      if (positional.includes('restricted=true') && found.config['features.profiles'] !== 'true') return { exitCode: 1, stderr: 'Error: Projects without their own profiles cannot be restricted' };
       for (const pair of positional.slice(1)) {
         const [key, value] = pair.split('=') as [string, string];
         (found.config as Record<string, string>)[key] = value;
