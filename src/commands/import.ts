@@ -4,6 +4,7 @@ import { applyPlan } from '../apply/index.js';
 import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusCall, IncusClient } from '../incus/client.js';
+import { OWNER_KEY } from '../incus/types.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
 import { copySecrets } from '../secrets/store.js';
@@ -106,12 +107,16 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
       });
     }
 
-    const foundation = plan.actions.filter((action) => action.kind === 'create-project' || action.kind === 'create-network' || action.kind === 'update-network');
-    await applyPlan(client, { ...plan, actions: foundation }, { onProgress: (event) => ui.step(event) });
-    // A project left restricted by an earlier, interrupted import stays as it is.
-    if (options.allowUnsafeConfig !== true && observed.project?.config.restricted !== 'true') {
-      for (const call of restrictProject(desired, options.storage ?? (await defaultRootPool(client)))) await client.run(call);
+    // A new project is created restricted by import itself (plan's create-project makes an unrestricted one).
+    const restrict = options.allowUnsafeConfig !== true && observed.project === null;
+    const foundation = plan.actions.filter((action) => (action.kind === 'create-project' && !restrict) || action.kind === 'create-network' || action.kind === 'update-network');
+    if (restrict) {
+      ui.step({ event: 'start', message: `+ project ${desired.project} (restricted)`, subject: `project ${desired.project}` });
+      for (const call of restrictedProject(desired, options.storage ?? (await defaultRootPool(client)))) await client.run(call);
+    } else if (options.allowUnsafeConfig !== true && observed.project?.config.restricted !== 'true') {
+      ui.step({ event: 'info', message: `project ${desired.project} exists already and is not restricted; it is left as it is` });
     }
+    await applyPlan(client, { ...plan, actions: foundation }, { onProgress: (event) => ui.step(event) });
     const restoredSecrets = await copySecrets(staged.secrets, secrets);
     // The verified topology stays with the deployment: the bundle's own copy could change after this check.
     const file = join(stateDir, BUNDLE_TOPOLOGY);
@@ -140,28 +145,33 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
 }
 
 /**
- * The imported project is restricted: Incus itself then refuses privileged
- * and nested containers, raw.lxc, host disks and devices, and networks other
- * than the deployment's bridge — also for anything created in it later. Only
- * what distctl needs is allowed: proxy devices (expose), backups (export), and
- * cluster targets when the topology names them. Incus restricts only projects
- * with their own profiles, so the (still empty) project gets them first, its
- * `default` profile holding just the root disk on `pool`.
+ * The calls that create the imported project restricted: Incus itself then
+ * refuses privileged and nested containers, host disks and devices, and
+ * networks other than the deployment's bridge — also for anything created in
+ * it later. Allowed is what distctl needs: proxy devices (expose), backups
+ * (export), cluster targets when the topology names them, and low-level
+ * container keys, because every `incus export` backup carries `volatile.*`
+ * keys that a restricted project otherwise forbids (measured on Incus 6.0) —
+ * raw.lxc is refused by distctl's own check of the backups instead. Incus
+ * restricts only projects with their own profiles, so the project has them
+ * from the start, its `default` profile holding just the root disk on `pool`.
  */
-export function restrictProject(desired: DesiredState, pool: string): IncusCall[] {
+export function restrictedProject(desired: DesiredState, pool: string): IncusCall[] {
   const targets = desired.containers.some((container) => container.target !== null);
+  const project = desired.project;
   return [
-    { args: ['project', 'set', '--', desired.project, 'features.profiles=true'] },
-    { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project: desired.project },
+    { args: ['project', 'create', '-c', 'features.images=false', '-c', 'features.profiles=true', '-c', 'features.networks=false', '-c', `${OWNER_KEY}=${project}`, '--', project] },
+    { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project },
     {
       args: [
         'project',
         'set',
         '--',
-        desired.project,
+        project,
         'restricted=true',
         'restricted.devices.proxy=allow',
         'restricted.backups=allow',
+        'restricted.containers.lowlevel=allow',
         `restricted.networks.access=${desired.network.name}`,
         ...(targets ? ['restricted.cluster.target=allow'] : []),
       ],

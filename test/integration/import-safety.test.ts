@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restrictProject } from '../../src/commands/import.js';
+import { restrictedProject } from '../../src/commands/import.js';
 import type { DesiredState } from '../../src/derive/types.js';
 import { readBackupDefinitions, unsafeInstanceSettings } from '../../src/transfer/backup-config.js';
 import { incus, integrationSkipReason, removeTestResources, testImage } from './support.js';
@@ -51,13 +51,12 @@ describe.skipIf(skipReason !== undefined)('import safety against real Incus back
   }, 300_000);
 
   it('a restricted project, as import creates it, makes Incus refuse a privileged container', async () => {
-    // As distctl's plan creates it, then as import restricts it.
-    await incus('project', 'create', RESTRICTED, '-c', 'features.images=false', '-c', 'features.profiles=false', '-c', 'features.networks=false');
     const desired = { project: RESTRICTED, network: { name: 'none0' }, containers: [] } as unknown as DesiredState;
-    for (const call of restrictProject(desired, 'default')) await incus(...(call.project ? ['--project', call.project] : []), ...call.args);
+    for (const call of restrictedProject(desired, 'default')) await incus(...(call.project ? ['--project', call.project] : []), ...call.args);
     const refused = await incus('create', testImage, 'escalated', '--project', RESTRICTED, '-c', 'security.privileged=true').catch((error: Error) => error.message);
     expect(refused).toMatch(/privileged/i);
-    // What distctl creates is still allowed there (root disk from the project's own default profile).
+    // What distctl creates is still allowed there (root disk from the project's own default profile), and a real backup imports.
     await incus('create', testImage, 'plain', '--project', RESTRICTED);
+    await incus('import', '--project', RESTRICTED, '--quiet', '--', join(dir, 'plain.tar.gz'), 'restored');
   }, 120_000);
 });

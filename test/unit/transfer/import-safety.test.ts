@@ -161,11 +161,11 @@ describe('import of a bundle', () => {
     expect(result.exitCode).toBe(0);
     expect(hostB.imported.map((entry) => entry.name)).toEqual(['app', 'data']);
     for (const entry of hostB.imported) expect(entry.path.startsWith(`${staging}/distctl-import-`), entry.path).toBe(true);
-    const changes = hostB.changes();
-    const restricted = changes.indexOf(`incus project set -- ${PROJECT} restricted=true restricted.devices.proxy=allow restricted.backups=allow restricted.networks.access=${BRIDGE}`);
-    expect(changes.slice(restricted - 2, restricted)).toEqual([`incus project set -- ${PROJECT} features.profiles=true`, `incus --project ${PROJECT} profile device add -- default root disk path=/ pool=default`]);
-    // Restricted before the first backup reaches Incus.
-    expect(restricted).toBeLessThan(changes.findIndex((line) => line.includes(' import ')));
+    expect(hostB.changes().slice(0, 3)).toEqual([
+      `incus project create -c features.images=false -c features.profiles=true -c features.networks=false -c user.distctl.owner=${PROJECT} -- ${PROJECT}`,
+      `incus --project ${PROJECT} profile device add -- default root disk path=/ pool=default`,
+      `incus project set -- ${PROJECT} restricted=true restricted.devices.proxy=allow restricted.backups=allow restricted.containers.lowlevel=allow restricted.networks.access=${BRIDGE}`,
+    ]);
     expect(await readFile(join(stateDirFor(PROJECT), 'secrets', 'jwt-secret'), 'utf8')).toBe(SECRET);
     expect(result.json.topology).toBe(join(stateDirFor(PROJECT), 'topology.yaml'));
     expect(await readFile(result.json.topology, 'utf8')).toBe(TOPOLOGY);
@@ -293,6 +293,7 @@ describe('import of a bundle', () => {
     await importInto(hostB, bundle, { unverified: true, allowUnsafeConfig: true });
     expect(hostB.imported.map((entry) => entry.name)).toEqual(['app', 'data']);
     expect(hostB.changes().some((line) => line.includes('restricted=true'))).toBe(false);
+    expect(hostB.changes()[0]).toContain('features.profiles=false');
   });
 
   it('refuses a backup that hides a second descriptor behind the first', async () => {
