@@ -1,4 +1,5 @@
 import type { Ui } from '../cli/ui.js';
+import { readNodeRuntime } from '../deploy/node-runtime.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
@@ -90,7 +91,9 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         rates = cpuRates(previous, status, observedAt - previousAt);
       }
     }
-    return { exitCode: exitCode(), human: renderStatus(status, options.ui, rates), json: { ...statusJson(status, rates), incusCalls: options.client.calls } };
+    // The Node runtime the services run on is the host's own binary: say exactly which build was pushed.
+    const nodeRuntime = await readNodeRuntime(options.stateDirFor(desired.project));
+    return { exitCode: exitCode(), human: renderStatus(status, options.ui, rates), json: { ...statusJson(status, rates), nodeRuntime, incusCalls: options.client.calls } };
   } finally {
     if (options.mongo === undefined) await mongo.close();
   }
