@@ -110,9 +110,24 @@ export function planRepositoryInstall(os: OsRelease, version: string): InstallSt
   ];
 }
 
-/** Steps that unpack mongod from a server .tgz on the host into /usr/local/bin. */
+/**
+ * What the server tarball needs besides itself: mongod links libcurl, libcrypto
+ * (openssl) and liblzma, and refuses to start without the zone database its
+ * config names (`processManagement.timeZoneInfo: /usr/share/zoneinfo`).
+ */
+export const ARCHIVE_RUNTIME_PACKAGES: readonly string[] = ['libcurl4', 'openssl', 'liblzma5', 'tzdata'];
+
+/** Steps that install mongod's runtime packages, then unpack mongod from a server .tgz on the host into /usr/local/bin. */
 export function planArchiveInstall(hostPath: string): InstallStep[] {
   return [
+    // From the distribution's own archive (which the image's apt sources point at), before anything is pushed.
+    { kind: 'exec', title: 'refresh the package index', argv: [...APT, 'update'], timeoutMs: APT_TIMEOUT_MS },
+    {
+      kind: 'exec',
+      title: `install mongod's runtime libraries (${ARCHIVE_RUNTIME_PACKAGES.join(', ')})`,
+      argv: [...APT, 'install', '-y', '--no-install-recommends', ...ARCHIVE_RUNTIME_PACKAGES],
+      timeoutMs: APT_TIMEOUT_MS,
+    },
     { kind: 'push', title: 'copy the MongoDB archive into the container', hostPath, path: ARCHIVE_IN_CONTAINER, mode: 0o600 },
     {
       kind: 'exec',
@@ -230,8 +245,13 @@ export async function runInstallSteps(ops: ContainerOps, container: string, step
     if (result.exitCode !== 0) {
       throw failed(lastLines(result), `\`${formatCommand(step.argv)}\` ${result.timedOut ? 'timed out' : `exited ${result.exitCode}`}`);
     }
-    if (step.expectFingerprint !== undefined && !fingerprintsOf(result.stdout).includes(step.expectFingerprint)) {
-      throw failed([`expected ${step.expectFingerprint}`, `got ${fingerprintsOf(result.stdout).join(', ') || 'no key'}`], 'the downloaded key is not MongoDB\'s release signing key');
+    // Exactly one key, equal to the pin: a file that also carries another key would make apt trust that one too.
+    const keys = step.expectFingerprint === undefined ? [] : fingerprintsOf(result.stdout);
+    if (step.expectFingerprint !== undefined && (keys.length !== 1 || keys[0] !== step.expectFingerprint)) {
+      const why = keys.includes(step.expectFingerprint)
+        ? `the downloaded key file holds ${keys.length} keys; only MongoDB's release signing key may be in it`
+        : 'the downloaded key is not MongoDB\'s release signing key';
+      throw failed([`expected exactly ${step.expectFingerprint}`, `got ${keys.join(', ') || 'no key'}`], why);
     }
   }
 }

@@ -110,7 +110,7 @@ describe('buildImage', () => {
       'debootstrap --version',
       'incus query /1.0',
       'incus query /1.0/images/aliases/debian12-distctl?project=default',
-      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates --arch=amd64 ' +
+      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates,tzdata --arch=amd64 ' +
         '--keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm <work>/rootfs http://mirror.example.test/debian',
       'chroot <work>/rootfs systemctl mask systemd-networkd-wait-online.service',
       'chroot <work>/rootfs apt-get clean',
@@ -177,7 +177,7 @@ describe('buildImage', () => {
     const result = await buildImage(options(runner, { mirror: 'http://other.example.test/debian', suite: 'trixie', nodeArch: 'arm64' }));
     const debootstrap = runner.lines(captured.work).find((l) => l.startsWith('debootstrap --variant'));
     expect(debootstrap).toBe(
-      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates --arch=arm64 trixie <work>/rootfs http://other.example.test/debian',
+      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates,tzdata --arch=arm64 trixie <work>/rootfs http://other.example.test/debian',
     );
     expect(result.mirror).toBe('http://other.example.test/debian');
     expect(result.suite).toBe('trixie');

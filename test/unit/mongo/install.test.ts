@@ -9,7 +9,6 @@ import {
   MONGODB_SIGNING_KEYS,
   parseMongodVersion,
   parseOsRelease,
-  planArchiveInstall,
   planRepositoryInstall,
 } from '../../../src/mongo/install.js';
 import { FakeOps, type Responder } from './fake-ops.js';
@@ -146,6 +145,18 @@ describe('installMongo', () => {
     expect(forged.writes()).toEqual([]);
   });
 
+  it('refuses a key file that holds MongoDB\'s key plus another one: apt would trust both', async () => {
+    const extra = 'pub:-:4096:1:Y:1:::::\nfpr:::::::::1111222233334444555566667777888899990000:\n';
+    const { ops } = container({ keyColons: `${KEY_7_COLONS}${extra}` });
+    const error = (await installMongo(ops, 'db1', { version: '7.0', source: { kind: 'repository' } }, { topologyDir: '/srv' }).catch((e: unknown) => e)) as DistctlError;
+
+    expect(error.code).toBe('MONGO_INSTALL_FAILED');
+    expect(error.message).toContain("the downloaded key file holds 2 keys; only MongoDB's release signing key may be in it");
+    expect(error.details).toEqual([`expected exactly ${MONGODB_SIGNING_KEYS['7.0']}`, `got ${MONGODB_SIGNING_KEYS['7.0']}, 1111222233334444555566667777888899990000`]);
+    expect(ops.execs().some((argv) => argv.includes('--dearmor'))).toBe(false);
+    expect(ops.writes()).toEqual([]);
+  });
+
   describe('from an archive', () => {
     let dir = '';
     beforeAll(async () => {
@@ -159,9 +170,15 @@ describe('installMongo', () => {
       const result = await installMongo(ops, 'db1', { version: '7.0', source: { kind: 'archive', path: './mongodb-linux-x86_64-ubuntu2204-7.0.14.tgz' } }, { topologyDir: dir });
 
       expect(result.mongodBin).toBe('/usr/local/bin/mongod');
+      const apt = ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'];
       expect(ops.calls.filter((c) => c.kind !== 'exec' || !isProbe(c.argv))).toEqual([
+        { kind: 'exec', container: 'db1', argv: [...apt, 'update'] },
+        // mongod links libcurl, libcrypto and liblzma, and its config names /usr/share/zoneinfo.
+        { kind: 'exec', container: 'db1', argv: [...apt, 'install', '-y', '--no-install-recommends', 'libcurl4', 'openssl', 'liblzma5', 'tzdata'] },
         { kind: 'push', container: 'db1', hostPath: join(dir, 'mongodb-linux-x86_64-ubuntu2204-7.0.14.tgz'), path: '/tmp/distctl-mongodb-server.tgz', mode: 0o600 },
-        ...planArchiveInstall('').slice(1).map((step) => ({ kind: 'exec', container: 'db1', argv: step.kind === 'exec' ? step.argv : [] })),
+        { kind: 'exec', container: 'db1', argv: ['tar', '-xzf', '/tmp/distctl-mongodb-server.tgz', '-C', '/usr/local/bin', '--strip-components=2', '--no-same-owner', '--wildcards', '*/bin/mongod'] },
+        { kind: 'exec', container: 'db1', argv: ['chmod', '0755', '/usr/local/bin/mongod'] },
+        { kind: 'exec', container: 'db1', argv: ['rm', '-f', '/tmp/distctl-mongodb-server.tgz'] },
       ]);
     });
 
