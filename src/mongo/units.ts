@@ -25,7 +25,7 @@ export function unitPathFor(process: Pick<MongodProcess, 'unitName'>): string {
  * access control — keyfile + authorization for replica-set members,
  * authorization for a standalone.
  */
-export async function renderMongodConfig(process: MongodProcess, keyFilePath: string = KEYFILE_PATH): Promise<string> {
+export async function renderMongodConfig(process: MongodProcess, keyFilePath: string = KEYFILE_PATH, cacheSizeGB?: number): Promise<string> {
   if (process.bindIp.includes('0.0.0.0') || process.bindIp.includes('::')) {
     throw new DistctlError('MONGOD_BIND_ALL', `mongod ${process.container}:${process.port} would bind every address (${process.bindIp.join(',')}).`, {
       hint: 'mongod binds only the container IP and 127.0.0.1; this is a bug in the derived model.',
@@ -39,22 +39,59 @@ export async function renderMongodConfig(process: MongodProcess, keyFilePath: st
     replicaSet: process.replicaSet !== null,
     replSetName: process.replicaSet ?? '',
     keyFilePath,
+    hasCacheSize: cacheSizeGB !== undefined,
+    cacheSizeGB: cacheSizeGB ?? 0,
   });
 }
 
+/** MongoDB's floor for the WiredTiger cache, in GB. */
+const MIN_CACHE_GB = 0.25;
+
+/**
+ * The WiredTiger cache of each of `members` mongods sharing a container of
+ * `memoryBytes`. Alone, mongod takes 50 % of (RAM − 1 GB), at least 0.25 GB;
+ * several in one container would each take that much and together overcommit
+ * the memory, so that share is divided among them. Rounded down to 0.01 GB.
+ */
+export function cacheSizeGBFor(memoryBytes: number, members: number): number {
+  const gb = memoryBytes / 1024 ** 3;
+  const share = (0.5 * (gb - 1)) / Math.max(1, members);
+  return Math.max(MIN_CACHE_GB, Math.floor(share * 100) / 100);
+}
+
+/**
+ * Memory available to a container, in bytes: the smaller of its cgroup limit
+ * (`memory.max`, "max" when unlimited) and MemTotal (which Incus' lxcfs already
+ * narrows to the container's limit) — the figure mongod itself would size from.
+ */
+export function parseContainerMemory(output: string): number | null {
+  const limit = /^(\d+)$/m.exec(output)?.[1];
+  const total = /^MemTotal:\s+(\d+) kB$/m.exec(output)?.[1];
+  const candidates = [limit === undefined ? null : Number(limit), total === undefined ? null : Number(total) * 1024].filter((value): value is number => value !== null && value > 0);
+  return candidates.length === 0 ? null : Math.min(...candidates);
+}
+
+const MEMORY_PROBE = 'cat /sys/fs/cgroup/memory.max 2>/dev/null; grep "^MemTotal:" /proc/meminfo';
+
 /** The systemd unit of one mongod: long-running in the foreground (no fork, no PID file), restarted on failure. */
-export async function renderMongodUnit(process: MongodProcess, mongodBin: string): Promise<string> {
+export async function renderMongodUnit(process: MongodProcess, mongodBin: string, version: string): Promise<string> {
   return renderTemplate('mongod.service', {
     role: process.replicaSet === null ? 'standalone' : `replica set ${process.replicaSet} member`,
     port: process.port,
     mongodBin,
     configPath: configPathFor(process),
+    glibcTunables: Number(version.split('.')[0]) >= 8,
+    writablePaths: [...new Set([process.dbPath, dirname(process.logPath)])].join(' '),
   });
 }
 
 /** Inputs of ensureMongodUnits beyond the container and its processes. */
 export interface MongodUnitOptions {
   readonly mongodBin: string;
+  /** mongodb.version of the topology: 8.0 and later get the GLIBC_TUNABLES MongoDB asks for. */
+  readonly version: string;
+  /** mongodb.cacheSizeGB of the topology; without it each member's cache is its share of the container's memory. */
+  readonly cacheSizeGB?: number;
   /** Keyfile content; required when any process is a replica-set member. */
   readonly keyFile: string | null;
   /** False writes files only (before mongod is installed); default true also enables and starts the units. */
@@ -99,9 +136,10 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
   if (needsKeyFile && options.keyFile !== null) {
     wanted.push({ path: KEYFILE_PATH, content: options.keyFile, mode: 0o400, owner: 'mongodb', processes: processes.filter((process) => process.replicaSet !== null) });
   }
+  const cacheSizeGB = options.cacheSizeGB ?? (await containerCacheSizeGB(ops, container, processes.length));
   for (const process of processes) {
-    wanted.push({ path: configPathFor(process), content: await renderMongodConfig(process), mode: 0o644, owner: 'root', processes: [process] });
-    wanted.push({ path: unitPathFor(process), content: await renderMongodUnit(process, options.mongodBin), mode: 0o644, owner: 'root', processes: [process] });
+    wanted.push({ path: configPathFor(process), content: await renderMongodConfig(process, KEYFILE_PATH, cacheSizeGB), mode: 0o644, owner: 'root', processes: [process] });
+    wanted.push({ path: unitPathFor(process), content: await renderMongodUnit(process, options.mongodBin, options.version), mode: 0o644, owner: 'root', processes: [process] });
   }
 
   // Compare by digest so the keyfile's content never travels back out of the container.
@@ -130,6 +168,19 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
     if (started.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl ${verb} ${process.unitName}\` failed`);
   }
   return { filesWritten, unitsRestarted: [...restart].map((unit) => `${container}:${unit}`), pendingRestart: [] };
+}
+
+/** Each member's share of the container's memory as WiredTiger cache; explains itself when the memory cannot be read. */
+async function containerCacheSizeGB(ops: ContainerOps, container: string, members: number): Promise<number> {
+  const probe = await ops.exec(container, ['sh', '-c', MEMORY_PROBE]);
+  const memory = parseContainerMemory(probe.stdout);
+  if (memory === null) {
+    throw new DistctlError('CONTAINER_MEMORY_UNKNOWN', `Could not read the memory available to container ${container}, which sizes the WiredTiger cache of its ${members} mongod.`, {
+      hint: 'Set mongodb.cacheSizeGB in topology.yaml to give each mongod a fixed cache (at least 0.25).',
+      details: lastLines(probe),
+    });
+  }
+  return cacheSizeGBFor(memory, members);
 }
 
 /**

@@ -58,9 +58,10 @@ export async function ensureMongoTier(desired: DesiredState, deps: MongoTierDeps
   const perContainer = await Promise.all(
     [...processesByContainer].map(async ([container, processes]) => {
       // Units and configs land first, so a failed install still leaves the tier's files in place for inspection.
-      const staged = await ensureMongodUnits(deps.ops, container, processes, { mongodBin: expectedMongodBin(desired.mongodb.source), keyFile, start: false, onProgress: progress });
+      const unitOptions = { keyFile, version: desired.mongodb.version, cacheSizeGB: desired.mongodb.cacheSizeGB, onProgress: progress };
+      const staged = await ensureMongodUnits(deps.ops, container, processes, { ...unitOptions, mongodBin: expectedMongodBin(desired.mongodb.source), start: false });
       const install = await installMongo(deps.ops, container, desired.mongodb, { topologyDir: deps.topologyDir, onProgress: progress });
-      const started = await ensureMongodUnits(deps.ops, container, processes, { mongodBin: install.mongodBin, keyFile, restart: staged.pendingRestart, onProgress: progress });
+      const started = await ensureMongodUnits(deps.ops, container, processes, { ...unitOptions, mongodBin: install.mongodBin, restart: staged.pendingRestart });
       const units = { ...started, filesWritten: [...staged.filesWritten, ...started.filesWritten] };
       return { install, units };
     }),

@@ -20,7 +20,7 @@ describe('renderTemplateText', () => {
   });
 
   it('reads templates from the repository templates/ directory', async () => {
-    const unit = await renderTemplate('mongod.service', { role: 'standalone', port: 27017, mongodBin: '/usr/bin/mongod', configPath: '/etc/mongod-27017.conf' });
+    const unit = await renderTemplate('mongod.service', { role: 'standalone', port: 27017, mongodBin: '/usr/bin/mongod', configPath: '/etc/mongod-27017.conf', glibcTunables: false, writablePaths: '/var/lib/mongo1' });
     expect(unit).toContain('ExecStart=/usr/bin/mongod --config /etc/mongod-27017.conf\n');
   });
 });

@@ -18,6 +18,7 @@ function containers(): FakeOps {
   return new FakeOps((container, argv) => {
     if (argv[0] === 'sh' && (argv[2] ?? '').startsWith('command -v mongod')) return installed.has(container) ? { stdout: MONGOD_7 } : { exitCode: 127 };
     if (argv[0] === 'sh' && (argv[2] ?? '').includes('useradd')) return { stdout: '999\n999\n' };
+    if (argv[0] === 'sh' && (argv[2] ?? '').includes('memory.max')) return { stdout: 'max\nMemTotal:        4194304 kB\n' };
     if (argv[0] === 'cat' && argv[1] === '/etc/os-release') return { stdout: 'ID=ubuntu\nVERSION_CODENAME=jammy\n' };
     if (argv[0] === 'gpg' && argv[1] === '--show-keys') return { stdout: KEY };
     if (argv.includes('mongodb-org-server')) installed.add(container);
