@@ -1,5 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 /** How long and how often to wait for something MongoDB does in the background (elections, startup). */
 export interface PollOptions {
   readonly intervalMs: number;
@@ -20,4 +18,9 @@ export async function poll<T>(attempt: () => Promise<T | undefined>, options: Po
     if (left <= 0) return undefined;
     await sleep(Math.min(options.intervalMs, left));
   }
+}
+
+/** Waits `ms` on the global timer, which tests replace with fake timers. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -104,8 +104,9 @@ export interface MongodUnitOptions {
 /** What ensureMongodUnits changed in a container; both empty on a converged container. */
 export interface MongodUnitChanges {
   readonly filesWritten: readonly string[];
+  /** `container:unit` restarted to apply changed files (filled in by the caller that restarts them). */
   readonly unitsRestarted: readonly string[];
-  /** With `start: false`: units whose files changed and still need a restart. */
+  /** Units whose files changed while they run (or, with `start: false`, at all): they still need a restart. */
   readonly pendingRestart: readonly string[];
 }
 
@@ -117,8 +118,10 @@ const USER_SETUP =
 /**
  * Converges the mongod processes of one container: the mongodb user, data and
  * log directories, keyfile (0400, owned by mongodb), config and unit files;
- * writes only files whose content differs, restarts only units whose files
- * changed, and starts/enables the rest. A second run changes nothing.
+ * writes only files whose content differs, enables and starts every unit, and
+ * returns the running units whose files changed: restarting them is left to
+ * restartMembers, so a replica set never loses its majority. A second run
+ * changes nothing.
  */
 export async function ensureMongodUnits(ops: ContainerOps, container: string, processes: readonly MongodProcess[], options: MongodUnitOptions): Promise<MongodUnitChanges> {
   options.onProgress?.(`${container}: mongodb user, directories, configs and units`);
@@ -160,14 +163,25 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
   const restart = new Set([...(options.restart ?? []), ...changed.flatMap((file) => file.processes.map((process) => process.unitName))]);
   const filesWritten = changed.map((file) => `${container}:${file.path}`);
   if (options.start === false) return { filesWritten, unitsRestarted: [], pendingRestart: [...restart] };
+  const pendingRestart: string[] = [];
   for (const process of processes) {
     await execChecked(ops, container, ['systemctl', 'enable', process.unitName], `Enabling ${process.unitName}`);
-    // restart applies changed files; start is a no-op for a unit already running.
-    const verb = restart.has(process.unitName) ? 'restart' : 'start';
-    const started = await ops.exec(container, ['systemctl', verb, process.unitName]);
-    if (started.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl ${verb} ${process.unitName}\` failed`);
+    // A running mongod whose files changed is left for restartMembers, which restarts a set's members one at a time.
+    if (restart.has(process.unitName) && (await ops.exec(container, ['systemctl', 'is-active', '--quiet', process.unitName])).exitCode === 0) {
+      pendingRestart.push(process.unitName);
+      continue;
+    }
+    // start picks up the new files of a stopped unit, and is a no-op for one already running.
+    const started = await ops.exec(container, ['systemctl', 'start', process.unitName]);
+    if (started.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl start ${process.unitName}\` failed`);
   }
-  return { filesWritten, unitsRestarted: [...restart].map((unit) => `${container}:${unit}`), pendingRestart: [] };
+  return { filesWritten, unitsRestarted: [], pendingRestart };
+}
+
+/** `systemctl restart` of one mongod; a unit that does not come back explains itself with its log. */
+export async function restartMongod(ops: ContainerOps, process: MongodProcess): Promise<void> {
+  const restarted = await ops.exec(process.container, ['systemctl', 'restart', process.unitName]);
+  if (restarted.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl restart ${process.unitName}\` failed`);
 }
 
 /** Each member's share of the container's memory as WiredTiger cache; explains itself when the memory cannot be read. */
