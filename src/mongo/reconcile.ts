@@ -119,3 +119,13 @@ function refusal(set: DerivedReplicaSet, current: Document, why: string, todo: s
     details: changes.map((change) => `${set.name}: ${describeChange(change)}`),
   });
 }
+
+/**
+ * The set's primary is a member topology.yaml no longer lists: distctl cannot
+ * reach it as a member, and a primary cannot remove itself. The differences
+ * come from the hosts `hello` lists.
+ */
+export function foreignPrimary(set: DerivedReplicaSet, primary: string, hello: Document): DistctlError {
+  const hosts = Array.isArray(hello.hosts) ? (hello.hosts as string[]) : [primary];
+  return refusal(set, { members: hosts.map((host, index) => ({ _id: index, host, priority: set.initiateConfig.members.find((m) => m.host === host)?.priority ?? 1 })) }, `${primary} is the primary, and a primary cannot remove itself`, `step it down first (\`rs.stepDown()\` on ${primary}), then rerun \`distctl up\``);
+}

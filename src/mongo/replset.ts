@@ -6,7 +6,7 @@ import { poll, type PollOptions } from './poll.js';
 import { byPriority, readReplicaSetStatus, type ReplicaSetStatus } from './status.js';
 import type { LocalhostAccess } from './bootstrap.js';
 import { onPrimary } from './primary.js';
-import { reconcileReplicaSet } from './reconcile.js';
+import { foreignPrimary, reconcileReplicaSet } from './reconcile.js';
 import { ensureAdminUser, type AdminUserOutcome } from './users.js';
 
 /** Something happening while a replica set is brought up, for spinners and logs. */
@@ -153,10 +153,17 @@ async function initiate(set: DerivedReplicaSet, preferred: ReplicaSetMember, cha
             hint: 'A member kept the data of an earlier set while the others were emptied. Empty that member\'s data directory too (or restore the others), then rerun `distctl up`.',
           });
         }
-        // Members still starting (refused, NodeNotFound in the quorum check) or still loading their config (NotYetInitialized) answer in a moment.
-        if (hasCode(error, MongoErrorCode.NodeNotFound) || hasCode(error, MongoErrorCode.NotYetInitialized) || error instanceof MongoUnreachableError) {
+        // Members still starting (refused, NodeNotFound in the quorum check) answer in a moment.
+        if (hasCode(error, MongoErrorCode.NodeNotFound) || error instanceof MongoUnreachableError) {
           lastError = error;
           return undefined;
+        }
+        // Right after a restart a member answers hello before it has loaded its config: replSetInitiate then meets
+        // NotYetInitialized, or Unauthorized once the set has users. Its hello names the set a moment later.
+        if (hasCode(error, MongoErrorCode.NotYetInitialized) || hasCode(error, MongoErrorCode.Unauthorized)) {
+          lastError = error;
+          const hello = await channels.admin.command(preferred, 'admin', { hello: 1 }).catch(() => ({}));
+          return checkSetName(set, preferred, hello) ? ('already' as const) : undefined;
         }
         throw new DistctlError('REPLSET_INITIATE_FAILED', `replSetInitiate of ${set.name} on ${preferred.host} (container ${preferred.container}) failed: ${describeMongoError(error)}.`, {
           hint: 'Check the mongod logs (`distctl logs`) and rerun `distctl up`.',
@@ -215,12 +222,14 @@ async function waitForPrimary(set: DerivedReplicaSet, admin: MongoAdmin, health:
     const states: Record<string, string> = {};
     let writable: ReplicaSetMember | undefined;
     for (const member of byPriority(set.members)) {
-      try {
-        const hello = await admin.command(member, 'admin', { hello: 1 });
+      const hello = await admin.command(member, 'admin', { hello: 1 }).catch((error: unknown) => {
+        states[member.host] = `unreachable (${describeMongoError(error)})`;
+        return undefined;
+      });
+      if (hello !== undefined) {
         states[member.host] = hello.isWritablePrimary === true ? 'PRIMARY' : hello.secondary === true ? 'SECONDARY' : 'not yet PRIMARY or SECONDARY';
         if (hello.isWritablePrimary === true) writable ??= member;
-      } catch (error) {
-        states[member.host] = `unreachable (${describeMongoError(error)})`;
+        if (typeof hello.primary === 'string' && !set.members.some((m) => m.host === hello.primary)) throw foreignPrimary(set, hello.primary, hello);
       }
       history.note(member.host, states[member.host] ?? '');
     }

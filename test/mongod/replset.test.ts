@@ -3,7 +3,7 @@
  * set on 127.0.0.1 (random ports, temp dbpaths), started from configs rendered
  * by the same code as in containers (keyfile and authorization on), then
  * initiated, waited for and observed through the same code paths `distctl up`
- * and `distctl status` use — driver from the "host", loopback relay for the
+ * and `distctl status` use — driver from the "host", 127.0.0.1 for the
  * localhost exception. Skipped, saying why, when no mongod binary exists.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,7 +13,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DerivedReplicaSet, DesiredState, ReplicaSetMember } from '../../src/derive/types.js';
 import { DriverMongoAdmin } from '../../src/mongo/driver-admin.js';
-import { LoopbackChannel } from '../../src/mongo/loopback.js';
 import { ensureReplicaSet, type ReplicaSetProgress } from '../../src/mongo/replset.js';
 import { observeMongo } from '../../src/mongo/status.js';
 import { renderMongodConfig, waitForMongod } from '../../src/mongo/units.js';
@@ -21,7 +20,7 @@ import { generateKeyFile, withCredentials } from '../../src/mongo/users.js';
 import { runFailoverTest } from '../../src/failover/index.js';
 import { MongoWriteTarget } from '../../src/failover/mongo-target.js';
 import { desiredState } from '../unit/mongo/desired.js';
-import { LocalOps } from '../unit/mongo/local-ops.js';
+import { DirectLocalhost, LocalOps } from '../unit/mongo/local-ops.js';
 import { freePort, mongodBin } from './support.js';
 
 
@@ -97,7 +96,7 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
 
   it('initiates through the localhost exception, creates the admin user, and becomes healthy', async () => {
     const progress: ReplicaSetProgress[] = [];
-    const result = await ensureReplicaSet(set, { admin, loopback: new LoopbackChannel(ops) }, credentials, {
+    const result = await ensureReplicaSet(set, { admin, localhost: new DirectLocalhost(admin) }, credentials, {
       reach: { intervalMs: 500, timeoutMs: 30_000 },
       health: { intervalMs: 500, timeoutMs: 90_000 },
       onProgress: (p) => progress.push(p),
@@ -110,7 +109,7 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
   });
 
   it('changes nothing when run again', async () => {
-    const result = await ensureReplicaSet(set, { admin, loopback: new LoopbackChannel(ops) }, credentials, {
+    const result = await ensureReplicaSet(set, { admin, localhost: new DirectLocalhost(admin) }, credentials, {
       reach: { intervalMs: 500, timeoutMs: 30_000 },
       health: { intervalMs: 500, timeoutMs: 60_000 },
     });

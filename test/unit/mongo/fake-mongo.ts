@@ -81,6 +81,8 @@ export interface FakeBehaviour {
   down?: string[];
   /** Members that start answering only this many ms from now. */
   lateMs?: Record<string, number>;
+  /** Time each command takes to answer (so the set can change state between two commands). */
+  latencyMs?: number;
   startMs?: number;
   loadConfigMs?: number;
   syncMs?: number;
@@ -88,7 +90,7 @@ export interface FakeBehaviour {
   takeoverMs?: number;
 }
 
-const DEFAULTS = { startMs: 1_000, loadConfigMs: 500, syncMs: 3_000, electionMs: 2_000, takeoverMs: 3_000 };
+const DEFAULTS = { latencyMs: 0, startMs: 1_000, loadConfigMs: 500, syncMs: 3_000, electionMs: 2_000, takeoverMs: 3_000 };
 
 /** A group of fake mongods sharing replicated state per replica set. */
 export class FakeMongo {
@@ -156,6 +158,11 @@ export class FakeMongo {
     if (member.process === 'stopped' || member.process === 'starting') return 'down';
     if (member.process === 'loading') return 'STARTUP';
     return member.state;
+  }
+
+  /** Whether systemd would call the unit active: the process exists, answering or not yet. */
+  isRunning(host: string): boolean {
+    return this.member(host).process !== 'stopped';
   }
 
   /** SIGKILL/stop: the member stops answering at once; a primary leaves the set without one until an election. */
@@ -244,6 +251,7 @@ export class FakeMongo {
 
   private beginSync(member: FakeMember): void {
     member.state = 'STARTUP2';
+    if (!Number.isFinite(this.timing.syncMs)) return;
     const life = member.life;
     setTimeout(() => {
       if (member.life !== life || member.state !== 'STARTUP2') return;
@@ -332,6 +340,7 @@ export class FakeMongo {
 
   private async handle(via: SeenCommand['via'], target: MongoTarget, _db: string, cmd: Document, credentials: Credentials | undefined): Promise<Document> {
     const name = Object.keys(cmd)[0] ?? '';
+    if (this.timing.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.timing.latencyMs));
     this.seen.push({ via, host: target.host, name, user: credentials?.username ?? null, cmd, at: Date.now() });
     const member = this.members.get(target.host);
     if (member === undefined || !this.answers(target.host)) throw new MongoUnreachableError(target.host, `connect ECONNREFUSED ${target.host}`);
@@ -365,7 +374,7 @@ export class FakeMongo {
         if (proposed._id !== member.replSetName) {
           throw new MongoCommandError(93, 'InvalidReplicaSetConfig', `Attempting to initiate a replica set with name ${proposed._id}, but command line reports ${member.replSetName}; rejecting`);
         }
-        this.validate(proposed.members, 1, proposed._id);
+        this.validate(member.host, proposed.members, 1, proposed._id);
         const missing = proposed.members.filter((m) => !this.answers(m.host)).map((m) => `${m.host} failed with Connection refused`);
         // Members already in a set answer the quorum check with their own replica set id.
         const taken = proposed.members.filter((m) => this.members.get(m.host)?.hasConfig === true).map((m) => `${m.host} failed with Our replica set ID did not match that of our request target`);
@@ -402,7 +411,7 @@ export class FakeMongo {
         if (proposed.version <= config.version) {
           throw new MongoCommandError(103, 'NewReplicaSetConfigurationIncompatible', `New replica set configuration version and term must be greater than old, but {version: ${proposed.version}} is not greater than {version: ${config.version}} for replica set ${config._id}`);
         }
-        this.validate(proposed.members, proposed.version, proposed._id);
+        this.validate(member.host, proposed.members, proposed.version, proposed._id);
         for (const m of proposed.members) {
           const old = config.members.find((o) => o.host === m.host);
           if (old !== undefined && old._id !== m._id) {
@@ -492,7 +501,7 @@ export class FakeMongo {
   }
 
   /** What ReplSetConfig::validate and findSelfInConfig refuse. */
-  private validate(members: readonly { _id: number; host: string }[], version: number, setName: string): void {
+  private validate(receiving: string, members: readonly { _id: number; host: string }[], version: number, setName: string): void {
     for (const [i, a] of members.entries()) {
       for (const [j, b] of members.entries()) {
         if (j <= i) continue;
@@ -500,7 +509,6 @@ export class FakeMongo {
         if (a.host === b.host) throw new MongoCommandError(2, 'BadValue', `Found two member configurations with same host field, members.${i}.host == members.${j}.host == ${a.host}`);
       }
     }
-    const receiving = this.seen.at(-1)?.host;
     if (!members.some((m) => m.host === receiving)) {
       throw new MongoCommandError(74, 'NodeNotFound', `No host described in new configuration with {version: ${version}, term: 0} for replica set ${setName} maps to this node`);
     }
@@ -526,14 +534,16 @@ export class FakeMongo {
   }
 }
 
-/** Runs `promise` to completion on fake timers, advancing the clock in `stepMs` steps; returns its outcome either way. */
-export async function settle<T>(promise: Promise<T>, vi: { advanceTimersByTimeAsync(ms: number): Promise<unknown> }, stepMs = 100): Promise<{ value?: T; error?: unknown }> {
+/** Runs `promise` to completion on fake timers, advancing the clock to each next timer; returns its outcome either way. */
+export async function settle<T>(promise: Promise<T>, vi: { advanceTimersByTimeAsync(ms: number): Promise<unknown>; advanceTimersToNextTimerAsync(): Promise<unknown> }): Promise<{ value?: T; error?: unknown }> {
   let done = false;
   const outcome = promise.then(
     (value) => ({ value }),
     (error: unknown) => ({ error }),
   );
   void outcome.finally(() => (done = true));
-  for (let i = 0; i < 100_000 && !done; i++) await vi.advanceTimersByTimeAsync(stepMs);
+  await vi.advanceTimersByTimeAsync(0);
+  // Jump from timer to timer, so every figure a test reads off the clock is exact.
+  for (let i = 0; i < 100_000 && !done; i++) await vi.advanceTimersToNextTimerAsync();
   return outcome;
 }

@@ -1,8 +1,10 @@
-/** ContainerOps that runs everything on this host (the container name is ignored): for the loopback relay test and the real-mongod tier. */
+/** ContainerOps that runs everything on this host (the container name is ignored): for the real-mongod tier. */
 import { chmod, chown, mkdir, writeFile, copyFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ExecaRunner, type CommandResult } from '../../../src/exec/runner.js';
 import type { ContainerOps } from '../../../src/incus/container-ops.js';
+import type { MongoAdmin, MongoCommandChannel, MongoTarget } from '../../../src/mongo/admin.js';
+import type { LocalhostAccess } from '../../../src/mongo/bootstrap.js';
 
 export class LocalOps implements ContainerOps {
   private readonly runner = new ExecaRunner();
@@ -23,5 +25,18 @@ export class LocalOps implements ContainerOps {
     await mkdir(dirname(path), { recursive: true });
     await copyFile(hostPath, path);
     await chmod(path, options.mode ?? 0o644);
+  }
+}
+
+/**
+ * LocalhostAccess for mongods running on this host (the real-mongod tier):
+ * 127.0.0.1:<port> already is the localhost exception's path, so no proxy is needed.
+ */
+export class DirectLocalhost implements LocalhostAccess {
+  constructor(private readonly admin: MongoAdmin) {}
+
+  open<T>(target: MongoTarget, steps: (channel: MongoCommandChannel, endpoint: string) => Promise<T>): Promise<T> {
+    const endpoint = `127.0.0.1:${target.port}`;
+    return steps({ command: (to, db, cmd) => this.admin.command({ ...to, host: `127.0.0.1:${to.port}` }, db, cmd) }, endpoint);
   }
 }
