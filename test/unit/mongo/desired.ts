@@ -1,4 +1,5 @@
 /** A small desired state in the shape derive/ produces: replica set rsA on db1 (3 members), standalone `users` on db3, two services. */
+import type { SecretStore } from '../../../src/secrets/store.js';
 import type { DerivedReplicaSet, DerivedService, DerivedStandalone, DesiredState, DerivedMongoSource, ReplicaSetMember } from '../../../src/derive/types.js';
 
 export function member(container: string, ip: string, port: number, ordinal: number, priority: number, id: number, set = 'rsA'): ReplicaSetMember {
@@ -73,4 +74,23 @@ export function fakeMembers(desired: DesiredState): { host: string; replSetName:
     ...desired.replicaSets.flatMap((set) => set.members.map((m) => ({ host: m.host, replSetName: set.name }))),
     ...desired.standalones.map((s) => ({ host: s.process.host, replSetName: null })),
   ];
+}
+
+/**
+ * A secret store in memory, for tests on fake timers: the file-backed store's
+ * real I/O would let the fake clock run ahead while a read is pending.
+ */
+export function memorySecrets(): SecretStore {
+  const values = new Map<string, string>();
+  let counter = 0;
+  const store = {
+    async get(name: string, generate: () => string = () => `secret-${++counter}`): Promise<string> {
+      if (!values.has(name)) values.set(name, generate());
+      return values.get(name) ?? '';
+    },
+    async peek(name: string): Promise<string | undefined> {
+      return values.get(name);
+    },
+  };
+  return store as unknown as SecretStore;
 }

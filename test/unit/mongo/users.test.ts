@@ -11,7 +11,7 @@ import {
   generateKeyFile,
   serviceDatabaseEnv,
   withCredentials,
-  type MongoDeployment,
+  type OnWritable,
 } from '../../../src/mongo/users.js';
 import type { MongoTarget } from '../../../src/mongo/admin.js';
 import { desiredState, fakeMembers } from './desired.js';
@@ -47,7 +47,7 @@ describe('service users', () => {
   afterEach(async () => rm(dir, { recursive: true, force: true }));
 
   const desired = desiredState();
-  const writable = async (deployment: MongoDeployment): Promise<MongoTarget> => ('process' in deployment ? deployment.process : (deployment.members[0] as MongoTarget));
+  const writable: OnWritable = (deployment, action) => action('process' in deployment ? deployment.process : (deployment.members[0] as MongoTarget));
 
   it('gives each service readWrite on exactly its databases, on exactly its deployments; a second run changes nothing', async () => {
     const mongo = new FakeMongo(fakeMembers(desired));
