@@ -37,7 +37,7 @@ describe('writes that need the primary', () => {
     const mongo = await takeoverUnderway();
     await vi.advanceTimersByTimeAsync(7_350);
     const admin = await adminCredentials(secrets);
-    const onWritable: OnWritable = (deployment, action) => onPrimary(set, mongo.network, wait, 'creating service users', action);
+    const onWritable: OnWritable = (_deployment, action) => onPrimary(set, mongo.network, wait, 'creating service users', action);
     const outcome = await settle(ensureServiceUsers(desired, mongo.network, admin, secrets, onWritable), vi);
 
     expect(outcome.value).toEqual(['web-server@rsA']);

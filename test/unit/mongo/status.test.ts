@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { observeMongo } from '../../../src/mongo/status.js';
 import { desiredState, fakeMembers } from './desired.js';
 import { FakeMongo } from './fake-mongo.js';
@@ -11,6 +11,7 @@ const credentials = { username: 'distctl-admin', password: 'pw' };
 function deployed(behaviour: ConstructorParameters<typeof FakeMongo>[1] = {}): FakeMongo {
   const mongo = new FakeMongo(fakeMembers(desired), behaviour);
   mongo.preInitiate('rsA', set?.initiateConfig ?? { _id: '', members: [] }, { [credentials.username]: credentials.password });
+  mongo.addUsers('10.10.10.14:27017', { [credentials.username]: credentials.password });
   return mongo;
 }
 
@@ -44,21 +45,43 @@ describe('observeMongo', () => {
     const mongo = deployed({ down: [...fakeMembers(desired).map((m) => m.host)] });
     const status = await observeMongo(desired, mongo.network, { credentials });
 
-    expect(status.replicaSets[0]).toMatchObject({ name: 'rsA', reachable: false });
+    expect(status.replicaSets[0]).toMatchObject({ name: 'rsA', reachable: false, reason: 'unreachable' });
     expect(status.replicaSets[0]?.reachable === false && status.replicaSets[0].error).toContain('10.10.10.12:27019: connect ECONNREFUSED');
-    expect(status.standalones[0]).toMatchObject({ name: 'users', reachable: false, error: 'connect ECONNREFUSED 10.10.10.14:27017' });
+    expect(status.standalones[0]).toEqual({ name: 'users', host: '10.10.10.14:27017', container: 'db3', reachable: false, reason: 'unreachable', error: 'connect ECONNREFUSED 10.10.10.14:27017' });
   });
 
-  it('reports a set that was never initiated (NotYetInitialized)', async () => {
+  it('detects a set never initiated from hello, even when the admin user cannot exist yet', async () => {
+    // No users at all: replSetGetStatus fails authentication, hello still tells.
     const mongo = new FakeMongo(fakeMembers(desired));
-    mongo.addUsers('rsA', { [credentials.username]: credentials.password });
     const status = await observeMongo(desired, mongo.network, { credentials });
 
-    expect(status.replicaSets[0]).toMatchObject({ reachable: true, initiated: false, primary: null });
+    expect(status.replicaSets[0]).toMatchObject({ reachable: true, initiated: false, primary: null, reportedBy: '10.10.10.12:27017' });
+    expect(status.replicaSets[0]?.reachable === true && status.replicaSets[0].members.map((m) => m.state)).toEqual(['NOT_INITIATED', 'NOT_INITIATED', 'NOT_INITIATED']);
   });
 
-  it('reports refused credentials as the set being unreachable for status, with the reason', async () => {
+  it('reports refused credentials as their own state, not as unreachable', async () => {
     const status = await observeMongo(desired, deployed().network, { credentials: { ...credentials, password: 'wrong' } });
+    expect(status.replicaSets[0]).toMatchObject({ reachable: false, reason: 'unauthorized' });
     expect(status.replicaSets[0]?.reachable === false && status.replicaSets[0].error).toContain('AuthenticationFailed (18)');
+  });
+
+  it('reports Unauthorized (13) without credentials as unauthorized', async () => {
+    const status = await observeMongo(desired, deployed().network);
+    expect(status.replicaSets[0]).toMatchObject({ reachable: false, reason: 'unauthorized' });
+    expect(status.replicaSets[0]?.reachable === false && status.replicaSets[0].error).toContain('Unauthorized (13)');
+  });
+
+  it('uses another member\'s answer while the preferred one is still loading its config after a restart', async () => {
+    vi.useFakeTimers();
+    try {
+      const mongo = deployed();
+      mongo.restart('10.10.10.12:27017');
+      await vi.advanceTimersByTimeAsync(1_200);
+      const status = await observeMongo(desired, mongo.network, { credentials });
+
+      expect(status.replicaSets[0]).toMatchObject({ reachable: true, initiated: true, reportedBy: '10.10.10.12:27018' });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
