@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Document } from 'mongodb';
+import { MongoClient, MongoError, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Document } from 'mongodb';
 import { MongoCommandError, MongoUnreachableError, commandErrorFromReply, type Credentials, type MongoAdmin, type MongoTarget } from './admin.js';
 
 /** Timeouts for the host-side admin connections. Short by default: distctl polls and retries itself, bounded. */
@@ -69,8 +69,12 @@ export class DriverMongoAdmin implements MongoAdmin {
   }
 }
 
-/** Maps driver errors onto the two outcomes the MongoDB tier distinguishes. */
-function translateDriverError(host: string, error: unknown): unknown {
+/**
+ * Maps driver errors onto the two outcomes the MongoDB tier distinguishes: a
+ * server's answer (MongoCommandError with its code) or no answer
+ * (MongoUnreachableError). No driver error class leaves this module.
+ */
+export function translateDriverError(host: string, error: unknown): unknown {
   if (error instanceof MongoCommandError || error instanceof MongoUnreachableError) return error;
   if (error instanceof MongoServerError) return new MongoCommandError(Number(error.code ?? 0), error.codeName ?? 'UnknownError', error.errmsg ?? error.message);
   if (error instanceof MongoServerSelectionError) {
@@ -81,6 +85,8 @@ function translateDriverError(host: string, error: unknown): unknown {
     return new MongoUnreachableError(host, `${host} did not answer: ${withoutHost(error.message, host)}`);
   }
   if (error instanceof MongoNetworkError) return new MongoUnreachableError(host, `${host} did not answer: ${withoutHost(error.message, host)}`);
+  // Any other driver error (a closed client, a lost topology) is no answer from the server either.
+  if (error instanceof MongoError) return new MongoUnreachableError(host, `${host}: ${error.name}: ${withoutHost(error.message, host)}`);
   return error;
 }
 
