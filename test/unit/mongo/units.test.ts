@@ -157,9 +157,11 @@ describe('ensureMongodUnits', () => {
     if (argv[0] === 'sh' && (argv[2] ?? '').includes('memory.max')) return { stdout: 'max\nMemTotal:        4194304 kB\n' };
     return undefined;
   };
+  /** A fresh container: no unit runs yet. */
+  const stopped = (c: string, argv: readonly string[]) => (argv[1] === 'is-active' ? { exitCode: 3 } : respond(c, argv));
 
-  it('creates user, directories, keyfile (0400, mongodb), configs and units, then enables and restarts each unit', async () => {
-    const ops = new FakeOps(respond);
+  it('creates user, directories, keyfile (0400, mongodb), configs and units, then enables and starts each unit', async () => {
+    const ops = new FakeOps(stopped);
     const changes = await ensureMongodUnits(ops, 'db1', members, { mongodBin: '/usr/bin/mongod', version: '7.0', keyFile: 'a2V5ZmlsZQ==\n' });
 
     expect(ops.execs()[1]).toEqual(['install', '-d', '-o', 'mongodb', '-g', 'mongodb', '-m', '0750', '/var/lib/mongo1', '/var/log/mongodb', '/var/lib/mongo2', '/var/lib/mongo3']);
@@ -171,13 +173,16 @@ describe('ensureMongodUnits', () => {
     expect(systemctl).toEqual([
       ['systemctl', 'daemon-reload'],
       ['systemctl', 'enable', 'mongod-27017.service'],
-      ['systemctl', 'restart', 'mongod-27017.service'],
+      ['systemctl', 'is-active', '--quiet', 'mongod-27017.service'],
+      ['systemctl', 'start', 'mongod-27017.service'],
       ['systemctl', 'enable', 'mongod-27018.service'],
-      ['systemctl', 'restart', 'mongod-27018.service'],
+      ['systemctl', 'is-active', '--quiet', 'mongod-27018.service'],
+      ['systemctl', 'start', 'mongod-27018.service'],
       ['systemctl', 'enable', 'mongod-27019.service'],
-      ['systemctl', 'restart', 'mongod-27019.service'],
+      ['systemctl', 'is-active', '--quiet', 'mongod-27019.service'],
+      ['systemctl', 'start', 'mongod-27019.service'],
     ]);
-    expect(changes.unitsRestarted).toEqual(['db1:mongod-27017.service', 'db1:mongod-27018.service', 'db1:mongod-27019.service']);
+    expect(changes).toMatchObject({ unitsRestarted: [], pendingRestart: [] });
     // The keyfile is compared by digest; its content is never asked back from the container.
     expect(ops.execs().some((argv) => argv[0] === 'cat')).toBe(false);
   });
@@ -196,13 +201,15 @@ describe('ensureMongodUnits', () => {
     expect(second.some((c) => c.kind === 'exec' && c.argv.includes('daemon-reload'))).toBe(false);
   });
 
-  it('restarts only the member whose config changed', async () => {
+  it('leaves the running member whose config changed for a rolling restart, and restarts nothing itself', async () => {
     const ops = new FakeOps(respond);
     await ensureMongodUnits(ops, 'db1', members, { mongodBin: '/usr/bin/mongod', version: '7.0', keyFile: 'k\n' });
     ops.files.set('db1:/etc/mongod-27018.conf', 'edited by hand');
+    const before = ops.calls.length;
     const changes = await ensureMongodUnits(ops, 'db1', members, { mongodBin: '/usr/bin/mongod', version: '7.0', keyFile: 'k\n' });
 
-    expect(changes).toEqual({ filesWritten: ['db1:/etc/mongod-27018.conf'], unitsRestarted: ['db1:mongod-27018.service'], pendingRestart: [] });
+    expect(changes).toEqual({ filesWritten: ['db1:/etc/mongod-27018.conf'], unitsRestarted: [], pendingRestart: ['mongod-27018.service'] });
+    expect(ops.calls.slice(before).some((c) => c.kind === 'exec' && c.argv.includes('restart'))).toBe(false);
   });
 
   it('stages files without starting, then restarts exactly the staged units', async () => {
@@ -215,12 +222,13 @@ describe('ensureMongodUnits', () => {
     expect(ops.calls.slice(before).some((c) => c.kind === 'exec' && c.argv[0] === 'systemctl' && c.argv[1] !== 'daemon-reload')).toBe(false);
 
     const started = await ensureMongodUnits(ops, 'db1', members, { mongodBin: '/usr/bin/mongod', version: '7.0', keyFile: 'k\n', restart: staged.pendingRestart });
-    expect(started).toEqual({ filesWritten: [], unitsRestarted: ['db1:mongod-27019.service'], pendingRestart: [] });
+    expect(started).toEqual({ filesWritten: [], unitsRestarted: [], pendingRestart: ['mongod-27019.service'] });
   });
 
   it('quotes the log and names container and port when a unit does not start', async () => {
     const ops = new FakeOps((c, argv) => {
-      if (argv[1] === 'restart' && argv[2] === 'mongod-27017.service') return { exitCode: 1, stderr: 'Job for mongod-27017.service failed' };
+      if (argv[1] === 'is-active') return { exitCode: 3 };
+      if (argv[1] === 'start' && argv[2] === 'mongod-27017.service') return { exitCode: 1, stderr: 'Job for mongod-27017.service failed' };
       if (argv[0] === 'tail') return { stdout: '{"t":{"$date":"2026-01-01"},"s":"E","msg":"Unable to acquire security key[s]"}\n' };
       if (argv[0] === 'journalctl') return { stdout: 'mongod-27017.service: Main process exited, code=exited, status=1/FAILURE\n' };
       return respond(c, argv);
