@@ -16,7 +16,8 @@ export async function poll<T>(attempt: () => Promise<T | undefined>, options: Po
     if (value !== undefined) return value;
     const left = deadline - Date.now();
     if (left <= 0) return undefined;
-    await sleep(Math.min(options.intervalMs, left));
+    // The global timer, not node:timers/promises, so tests can drive polling with fake timers.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(options.intervalMs, left)));
   }
 }
 
