@@ -2,7 +2,13 @@ import { createServer } from 'node:net';
 import { DistctlError, formatCommand } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { callArgv } from '../incus/client.js';
-import { describeMongoError, MongoUnreachableError, type MongoAdmin, type MongoCommandChannel, type MongoTarget } from './admin.js';
+import {
+  describeMongoError,
+  MongoUnreachableError,
+  type MongoAdmin,
+  type MongoCommandChannel,
+  type MongoTarget,
+} from './admin.js';
 import { DriverMongoAdmin, type DriverAdminOptions } from './driver-admin.js';
 
 /**
@@ -27,7 +33,9 @@ export function freeLoopbackPort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -60,12 +68,16 @@ export class IncusProxyAccess implements LocalhostAccess {
     private readonly options: IncusProxyAccessOptions = {},
   ) {}
 
-  async open<T>(target: MongoTarget, steps: (channel: MongoCommandChannel, endpoint: string) => Promise<T>): Promise<T> {
+  async open<T>(
+    target: MongoTarget,
+    steps: (channel: MongoCommandChannel, endpoint: string) => Promise<T>,
+  ): Promise<T> {
     const device = bootstrapDeviceName(target.port);
     const hostPort = await (this.options.freePort ?? freeLoopbackPort)();
     const endpoint = `127.0.0.1:${hostPort}`;
     await this.addDevice(target, device, endpoint);
-    const admin = this.options.adminFor?.() ?? new DriverMongoAdmin({ serverSelectionTimeoutMS: 10_000, ...this.options.driver });
+    const admin =
+      this.options.adminFor?.() ?? new DriverMongoAdmin({ serverSelectionTimeoutMS: 10_000, ...this.options.driver });
     const via = { container: target.container, host: endpoint, port: hostPort };
     const channel: MongoCommandChannel = {
       command: async (to, db, cmd) => {
@@ -74,7 +86,10 @@ export class IncusProxyAccess implements LocalhostAccess {
           return await admin.command(via, db, cmd);
         } catch (error) {
           if (!(error instanceof MongoUnreachableError)) throw error;
-          throw new MongoUnreachableError(target.host, `mongod ${target.host} (container ${target.container}) did not answer through the bootstrap proxy ${endpoint} → 127.0.0.1:${target.port}: ${describeMongoError(error)}`);
+          throw new MongoUnreachableError(
+            target.host,
+            `mongod ${target.host} (container ${target.container}) did not answer through the bootstrap proxy ${endpoint} → 127.0.0.1:${target.port}: ${describeMongoError(error)}`,
+          );
         }
       },
     };
@@ -90,30 +105,62 @@ export class IncusProxyAccess implements LocalhostAccess {
   }
 
   /** Closes the channel and removes the device; a device that stays is an error of its own, naming the steps' failure too. */
-  private async removeDevice(target: MongoTarget, device: string, endpoint: string, admin: MongoAdmin, stepsFailure: unknown): Promise<void> {
+  private async removeDevice(
+    target: MongoTarget,
+    device: string,
+    endpoint: string,
+    admin: MongoAdmin,
+    stepsFailure: unknown,
+  ): Promise<void> {
     await admin.close();
     const remove = { args: ['config', 'device', 'remove', target.container, device], project: this.project };
     const removed = await this.client.attempt(remove);
     if (removed.exitCode === 0) return;
-    throw new DistctlError('MONGO_BOOTSTRAP_PROXY_LEFT', `The bootstrap proxy ${device} of container ${target.container} could not be removed; it still forwards ${endpoint} on this host to mongod.`, {
-      hint: `Remove it by hand: \`${formatCommand(callArgv(remove))}\`, then rerun \`distctl up\`.`,
-      details: [removed.stderr.trim(), ...(stepsFailure === undefined ? [] : [`the bootstrap steps had failed too: ${describeMongoError(stepsFailure)}`])],
-    });
+    throw new DistctlError(
+      'MONGO_BOOTSTRAP_PROXY_LEFT',
+      `The bootstrap proxy ${device} of container ${target.container} could not be removed; it still forwards ${endpoint} on this host to mongod.`,
+      {
+        hint: `Remove it by hand: \`${formatCommand(callArgv(remove))}\`, then rerun \`distctl up\`.`,
+        details: [
+          removed.stderr.trim(),
+          ...(stepsFailure === undefined
+            ? []
+            : [`the bootstrap steps had failed too: ${describeMongoError(stepsFailure)}`]),
+        ],
+      },
+    );
   }
 
   /** Adds the device; one left by an interrupted earlier run is replaced, and a port taken meanwhile is retried once. */
   private async addDevice(target: MongoTarget, device: string, endpoint: string): Promise<void> {
-    const add = ['config', 'device', 'add', target.container, device, 'proxy', 'bind=host', `listen=tcp:${endpoint}`, `connect=tcp:127.0.0.1:${target.port}`];
+    const add = [
+      'config',
+      'device',
+      'add',
+      target.container,
+      device,
+      'proxy',
+      'bind=host',
+      `listen=tcp:${endpoint}`,
+      `connect=tcp:127.0.0.1:${target.port}`,
+    ];
     let result = await this.client.attempt({ args: add, project: this.project });
     if (result.exitCode !== 0 && /already exists/i.test(result.stderr)) {
-      await this.client.attempt({ args: ['config', 'device', 'remove', target.container, device], project: this.project });
+      await this.client.attempt({
+        args: ['config', 'device', 'remove', target.container, device],
+        project: this.project,
+      });
       result = await this.client.attempt({ args: add, project: this.project });
     }
     if (result.exitCode !== 0) {
-      throw new DistctlError('MONGO_BOOTSTRAP_PROXY_FAILED', `Could not open the bootstrap path to mongod ${target.host} in container ${target.container} (an Incus proxy device from ${endpoint} on this host).`, {
-        hint: 'The container must be running; check `incus config device list` for the container, then rerun `distctl up`.',
-        details: [formatCommand(callArgv({ args: add, project: this.project })), result.stderr.trim()],
-      });
+      throw new DistctlError(
+        'MONGO_BOOTSTRAP_PROXY_FAILED',
+        `Could not open the bootstrap path to mongod ${target.host} in container ${target.container} (an Incus proxy device from ${endpoint} on this host).`,
+        {
+          hint: 'The container must be running; check `incus config device list` for the container, then rerun `distctl up`.',
+          details: [formatCommand(callArgv({ args: add, project: this.project })), result.stderr.trim()],
+        },
+      );
     }
   }
 }

@@ -33,7 +33,9 @@ interface HugepageWanted {
  * (`never`), as their production notes say.
  */
 function wantedFor(version: string): HugepageWanted {
-  return Number(version.split('.')[0]) >= 8 ? { enabled: 'always', defrag: 'defer+madvise', maxPtesNone: 0 } : { enabled: 'never', defrag: 'never', maxPtesNone: null };
+  return Number(version.split('.')[0]) >= 8
+    ? { enabled: 'always', defrag: 'defer+madvise', maxPtesNone: 0 }
+    : { enabled: 'never', defrag: 'never', maxPtesNone: null };
 }
 
 /** A doctor check's verdict on the host's THP settings for MongoDB `version`. */
@@ -60,7 +62,8 @@ export function checkHugepages(version: string, actual: HugepageSettings): Hugep
     wrong.push(`khugepaged/max_ptes_none is ${actual.maxPtesNone ?? 'unreadable'}, wanted ${wanted.maxPtesNone}`);
     commands.push(`echo ${wanted.maxPtesNone} | sudo tee ${HUGEPAGE_FILES[2]}`);
   }
-  if (wrong.length === 0) return { status: 'ok', detail: `as MongoDB ${version} wants (enabled ${wanted.enabled}, defrag ${wanted.defrag})` };
+  if (wrong.length === 0)
+    return { status: 'ok', detail: `as MongoDB ${version} wants (enabled ${wanted.enabled}, defrag ${wanted.defrag})` };
   return {
     status: 'warn',
     detail: `MongoDB ${version} runs slower with these settings: ${wrong.join('; ')}`,
@@ -70,7 +73,11 @@ export function checkHugepages(version: string, actual: HugepageSettings): Hugep
 }
 
 /** Parses the three THP files' contents (in HUGEPAGE_FILES order; an unreadable one as null). */
-export function parseHugepageSettings(enabled: string | null, defrag: string | null, maxPtesNone: string | null): HugepageSettings {
+export function parseHugepageSettings(
+  enabled: string | null,
+  defrag: string | null,
+  maxPtesNone: string | null,
+): HugepageSettings {
   const ptes = maxPtesNone === null ? Number.NaN : Number.parseInt(maxPtesNone.trim(), 10);
   return {
     enabled: enabled === null ? null : selectedValue(enabled),

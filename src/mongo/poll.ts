@@ -20,8 +20,3 @@ export async function poll<T>(attempt: () => Promise<T | undefined>, options: Po
     await new Promise((resolve) => setTimeout(resolve, Math.min(options.intervalMs, left)));
   }
 }
-
-/** Waits `ms` on the global timer, which tests replace with fake timers. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -9,9 +9,18 @@ import { byPriority } from './status.js';
  * never another member's `hello.primary`, which lags behind elections and
  * priority takeovers. Undefined when no member says so right now.
  */
-export async function writablePrimaryNow(set: DerivedReplicaSet, admin: MongoAdmin): Promise<ReplicaSetMember | undefined> {
-  const answers = await Promise.allSettled(byPriority(set.members).map(async (member) => ({ member, hello: await admin.command(member, 'admin', { hello: 1 }) })));
-  for (const answer of answers) if (answer.status === 'fulfilled' && answer.value.hello.isWritablePrimary === true) return answer.value.member;
+export async function writablePrimaryNow(
+  set: DerivedReplicaSet,
+  admin: MongoAdmin,
+): Promise<ReplicaSetMember | undefined> {
+  const answers = await Promise.allSettled(
+    byPriority(set.members).map(async (member) => ({
+      member,
+      hello: await admin.command(member, 'admin', { hello: 1 }),
+    })),
+  );
+  for (const answer of answers)
+    if (answer.status === 'fulfilled' && answer.value.hello.isWritablePrimary === true) return answer.value.member;
   return undefined;
 }
 
@@ -21,7 +30,13 @@ export async function writablePrimaryNow(set: DerivedReplicaSet, admin: MongoAdm
  * or the member stops answering), finds the primary again and retries, until
  * `wait.timeoutMs` has passed. `action` must be safe to repeat.
  */
-export async function onPrimary<T>(set: DerivedReplicaSet, admin: MongoAdmin, wait: PollOptions, what: string, action: (primary: ReplicaSetMember) => Promise<T>): Promise<T> {
+export async function onPrimary<T>(
+  set: DerivedReplicaSet,
+  admin: MongoAdmin,
+  wait: PollOptions,
+  what: string,
+  action: (primary: ReplicaSetMember) => Promise<T>,
+): Promise<T> {
   let last = 'no member said it is the writable primary';
   const outcome = await poll(async () => {
     const primary = await writablePrimaryNow(set, admin);
@@ -35,10 +50,14 @@ export async function onPrimary<T>(set: DerivedReplicaSet, admin: MongoAdmin, wa
     }
   }, wait);
   if (outcome === undefined) {
-    throw new DistctlError('REPLSET_NO_WRITABLE_PRIMARY', `Replica set ${set.name} had no writable primary for ${Math.round(wait.timeoutMs / 1000)}s while ${what}.`, {
-      hint: 'Check the members with `distctl status` (an election may be stuck without a majority), then rerun `distctl up`.',
-      details: [last],
-    });
+    throw new DistctlError(
+      'REPLSET_NO_WRITABLE_PRIMARY',
+      `Replica set ${set.name} had no writable primary for ${Math.round(wait.timeoutMs / 1000)}s while ${what}.`,
+      {
+        hint: 'Check the members with `distctl status` (an election may be stuck without a majority), then rerun `distctl up`.',
+        details: [last],
+      },
+    );
   }
   return outcome.value;
 }

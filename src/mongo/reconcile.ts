@@ -1,7 +1,15 @@
 import type { Document } from 'mongodb';
 import type { DerivedReplicaSet } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
-import { describeMongoError, hasCode, isTransition, MongoCommandError, MongoErrorCode, type Credentials, type MongoAdmin } from './admin.js';
+import {
+  describeMongoError,
+  hasCode,
+  isTransition,
+  MongoCommandError,
+  MongoErrorCode,
+  type Credentials,
+  type MongoAdmin,
+} from './admin.js';
 import { onPrimary } from './primary.js';
 import type { PollOptions } from './poll.js';
 
@@ -31,14 +39,19 @@ export function describeChange(change: ConfigChange): string {
  * matched by host (the member `_id`s in topology.yaml are positions, while a
  * running set keeps the `_id` each host was given).
  */
-export function diffConfig(current: readonly ConfigMember[], desired: DerivedReplicaSet['initiateConfig']): ConfigChange[] {
+export function diffConfig(
+  current: readonly ConfigMember[],
+  desired: DerivedReplicaSet['initiateConfig'],
+): ConfigChange[] {
   const changes: ConfigChange[] = [];
   for (const want of desired.members) {
     const have = current.find((member) => member.host === want.host);
     if (have === undefined) changes.push({ kind: 'add', host: want.host, priority: want.priority });
-    else if ((have.priority ?? 1) !== want.priority) changes.push({ kind: 'priority', host: want.host, from: have.priority ?? 1, to: want.priority });
+    else if ((have.priority ?? 1) !== want.priority)
+      changes.push({ kind: 'priority', host: want.host, from: have.priority ?? 1, to: want.priority });
   }
-  for (const have of current) if (!desired.members.some((want) => want.host === have.host)) changes.push({ kind: 'remove', host: have.host });
+  for (const have of current)
+    if (!desired.members.some((want) => want.host === have.host)) changes.push({ kind: 'remove', host: have.host });
   return changes;
 }
 
@@ -47,22 +60,45 @@ export function diffConfig(current: readonly ConfigMember[], desired: DerivedRep
  * reconfig to go: all priority changes at once (they change no vote), then one
  * added or removed voting member per reconfig. Undefined when nothing is left.
  */
-export function nextConfig(config: Document, desired: DerivedReplicaSet['initiateConfig']): { readonly config: Document; readonly changes: ConfigChange[] } | undefined {
+export function nextConfig(
+  config: Document,
+  desired: DerivedReplicaSet['initiateConfig'],
+): { readonly config: Document; readonly changes: ConfigChange[] } | undefined {
   // newlyAdded is the server's own bookkeeping; a reconfig must not carry it.
-  const members = (config.members as ConfigMember[]).map(({ newlyAdded: _newlyAdded, ...member }) => ({ ...member }) as ConfigMember);
+  const members = (config.members as ConfigMember[]).map(
+    ({ newlyAdded: _newlyAdded, ...member }) => ({ ...member }) as ConfigMember,
+  );
   const changes = diffConfig(members, desired);
-  const bump = (next: ConfigMember[]): Document => ({ ...withoutTerm(config), version: Number(config.version) + 1, members: next });
-  const priorities = changes.filter((change): change is Extract<ConfigChange, { kind: 'priority' }> => change.kind === 'priority');
+  const bump = (next: ConfigMember[]): Document => ({
+    ...withoutTerm(config),
+    version: Number(config.version) + 1,
+    members: next,
+  });
+  const priorities = changes.filter(
+    (change): change is Extract<ConfigChange, { kind: 'priority' }> => change.kind === 'priority',
+  );
   if (priorities.length > 0) {
-    return { config: bump(members.map((member) => ({ ...member, priority: priorities.find((change) => change.host === member.host)?.to ?? member.priority }))), changes: priorities };
+    return {
+      config: bump(
+        members.map((member) => ({
+          ...member,
+          priority: priorities.find((change) => change.host === member.host)?.to ?? member.priority,
+        })),
+      ),
+      changes: priorities,
+    };
   }
   const add = changes.find((change): change is Extract<ConfigChange, { kind: 'add' }> => change.kind === 'add');
   if (add !== undefined) {
     const id = Math.max(-1, ...members.map((member) => member._id)) + 1;
-    return { config: bump([...members, { _id: id, host: add.host, priority: add.priority, votes: 1 }]), changes: [add] };
+    return {
+      config: bump([...members, { _id: id, host: add.host, priority: add.priority, votes: 1 }]),
+      changes: [add],
+    };
   }
   const remove = changes.find((change) => change.kind === 'remove');
-  if (remove !== undefined) return { config: bump(members.filter((member) => member.host !== remove.host)), changes: [remove] };
+  if (remove !== undefined)
+    return { config: bump(members.filter((member) => member.host !== remove.host)), changes: [remove] };
   return undefined;
 }
 
@@ -81,23 +117,44 @@ export type ReconfigOutcome = readonly string[];
  * refuses, or one distctl will not make (removing the member that is primary),
  * stops with the remaining differences and what to do.
  */
-export async function reconcileReplicaSet(set: DerivedReplicaSet, admin: MongoAdmin, credentials: Credentials, wait: PollOptions): Promise<ReconfigOutcome> {
+export async function reconcileReplicaSet(
+  set: DerivedReplicaSet,
+  admin: MongoAdmin,
+  credentials: Credentials,
+  wait: PollOptions,
+): Promise<ReconfigOutcome> {
   const applied: string[] = [];
   // Each step changes at most one member; more rounds than members plus one means something undoes our changes.
   for (let round = 0; round <= set.members.length + 4; round++) {
     const step = await onPrimary(set, admin, wait, 'reconciling its config', async (primary) => {
-      const current = (await admin.command(primary, 'admin', { replSetGetConfig: 1 }, { credentials })).config as Document;
+      const current = (await admin.command(primary, 'admin', { replSetGetConfig: 1 }, { credentials }))
+        .config as Document;
       const next = nextConfig(current, set.initiateConfig);
       if (next === undefined) return 'done' as const;
       const removesPrimary = next.changes.some((change) => change.kind === 'remove' && change.host === primary.host);
-      if (removesPrimary) throw refusal(set, current, `${primary.host} is the primary, and a primary cannot remove itself`, `step it down first (\`rs.stepDown()\` on ${primary.host}), then rerun \`distctl up\``);
+      if (removesPrimary)
+        throw refusal(
+          set,
+          current,
+          `${primary.host} is the primary, and a primary cannot remove itself`,
+          `step it down first (\`rs.stepDown()\` on ${primary.host}), then rerun \`distctl up\``,
+        );
       try {
         await admin.command(primary, 'admin', { replSetReconfig: next.config }, { credentials });
       } catch (error) {
         // The previous config is not yet committed by a majority: the same step succeeds a moment later.
-        if (hasCode(error, MongoErrorCode.ConfigurationInProgress) || hasCode(error, MongoErrorCode.CurrentConfigNotCommittedYet)) return 'again' as const;
+        if (
+          hasCode(error, MongoErrorCode.ConfigurationInProgress) ||
+          hasCode(error, MongoErrorCode.CurrentConfigNotCommittedYet)
+        )
+          return 'again' as const;
         if (error instanceof MongoCommandError && !isTransition(error)) {
-          throw refusal(set, current, `mongod refused ${next.changes.map(describeChange).join(', ')}: ${describeMongoError(error)}`, 'make every member in topology.yaml run and answer (`distctl status`), or change the set by hand with `rs.reconfig()`');
+          throw refusal(
+            set,
+            current,
+            `mongod refused ${next.changes.map(describeChange).join(', ')}: ${describeMongoError(error)}`,
+            'make every member in topology.yaml run and answer (`distctl status`), or change the set by hand with `rs.reconfig()`',
+          );
         }
         throw error;
       }
@@ -106,18 +163,26 @@ export async function reconcileReplicaSet(set: DerivedReplicaSet, admin: MongoAd
     if (step === 'done') return applied;
     if (step !== 'again') applied.push(...step);
   }
-  throw new DistctlError('REPLSET_RECONFIG_UNSETTLED', `Replica set ${set.name}'s config kept differing from topology.yaml after ${applied.length} changes.`, {
-    hint: 'Another tool may be changing the set at the same time; check `rs.conf()` and rerun `distctl up`.',
-    details: applied,
-  });
+  throw new DistctlError(
+    'REPLSET_RECONFIG_UNSETTLED',
+    `Replica set ${set.name}'s config kept differing from topology.yaml after ${applied.length} changes.`,
+    {
+      hint: 'Another tool may be changing the set at the same time; check `rs.conf()` and rerun `distctl up`.',
+      details: applied,
+    },
+  );
 }
 
 function refusal(set: DerivedReplicaSet, current: Document, why: string, todo: string): DistctlError {
   const changes = diffConfig(current.members as ConfigMember[], set.initiateConfig);
-  return new DistctlError('REPLSET_RECONFIG_REFUSED', `Replica set ${set.name} differs from topology.yaml, and distctl cannot apply it: ${why}.`, {
-    hint: `To do: ${todo}.`,
-    details: changes.map((change) => `${set.name}: ${describeChange(change)}`),
-  });
+  return new DistctlError(
+    'REPLSET_RECONFIG_REFUSED',
+    `Replica set ${set.name} differs from topology.yaml, and distctl cannot apply it: ${why}.`,
+    {
+      hint: `To do: ${todo}.`,
+      details: changes.map((change) => `${set.name}: ${describeChange(change)}`),
+    },
+  );
 }
 
 /**
@@ -127,5 +192,16 @@ function refusal(set: DerivedReplicaSet, current: Document, why: string, todo: s
  */
 export function foreignPrimary(set: DerivedReplicaSet, primary: string, hello: Document): DistctlError {
   const hosts = Array.isArray(hello.hosts) ? (hello.hosts as string[]) : [primary];
-  return refusal(set, { members: hosts.map((host, index) => ({ _id: index, host, priority: set.initiateConfig.members.find((m) => m.host === host)?.priority ?? 1 })) }, `${primary} is the primary, and a primary cannot remove itself`, `step it down first (\`rs.stepDown()\` on ${primary}), then rerun \`distctl up\``);
+  return refusal(
+    set,
+    {
+      members: hosts.map((host, index) => ({
+        _id: index,
+        host,
+        priority: set.initiateConfig.members.find((m) => m.host === host)?.priority ?? 1,
+      })),
+    },
+    `${primary} is the primary, and a primary cannot remove itself`,
+    `step it down first (\`rs.stepDown()\` on ${primary}), then rerun \`distctl up\``,
+  );
 }

@@ -1,7 +1,14 @@
 import type { Document } from 'mongodb';
 import type { DerivedReplicaSet, ReplicaSetMember } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
-import { describeMongoError, hasCode, MongoErrorCode, MongoUnreachableError, type Credentials, type MongoAdmin } from './admin.js';
+import {
+  describeMongoError,
+  hasCode,
+  MongoErrorCode,
+  MongoUnreachableError,
+  type Credentials,
+  type MongoAdmin,
+} from './admin.js';
 import { poll, type PollOptions } from './poll.js';
 import { byPriority, readReplicaSetStatus, type ReplicaSetStatus } from './status.js';
 import type { LocalhostAccess } from './bootstrap.js';
@@ -69,20 +76,31 @@ type Report = (phase: ReplicaSetProgress['phase'], states: Record<string, string
  * 4. reconciles the running config with topology.yaml (reconcileReplicaSet);
  * 5. waits until every member is PRIMARY or SECONDARY, reporting states.
  */
-export async function ensureReplicaSet(set: DerivedReplicaSet, channels: MongoChannels, credentials: Credentials, options: ReplicaSetOptions = DEFAULT_REPLICA_SET_OPTIONS): Promise<ReplicaSetResult> {
+export async function ensureReplicaSet(
+  set: DerivedReplicaSet,
+  channels: MongoChannels,
+  credentials: Credentials,
+  options: ReplicaSetOptions = DEFAULT_REPLICA_SET_OPTIONS,
+): Promise<ReplicaSetResult> {
   const report: Report = (phase, states, message) => options.onProgress?.({ set: set.name, phase, states, message });
   const preferred = byPriority(set.members)[0];
   if (preferred === undefined) throw new Error(`replica set ${set.name} has no members`);
 
   const found = await surveyMembers(set, channels.admin, options.reach, report);
   if (found.resyncing.length > 0) {
-    report('syncing', {}, `${set.name}: ${found.resyncing.join(', ')} answered without the set's config (data directory emptied?); the set hands it the config and resyncs it`);
+    report(
+      'syncing',
+      {},
+      `${set.name}: ${found.resyncing.join(', ')} answered without the set's config (data directory emptied?); the set hands it the config and resyncs it`,
+    );
   }
   const initiated = found.initiated ? false : await initiate(set, preferred, channels, options.reach, report);
 
   await waitForPrimary(set, channels.admin, options.health, report);
   report('creating-admin', {}, `${set.name}: making sure the admin user exists on the primary`);
-  const adminUser = await onPrimary(set, channels.admin, options.health, 'creating the admin user', (primary) => ensureAdminUser(primary, channels, credentials));
+  const adminUser = await onPrimary(set, channels.admin, options.health, 'creating the admin user', (primary) =>
+    ensureAdminUser(primary, channels, credentials),
+  );
   const reconfigured = await reconcileReplicaSet(set, channels.admin, credentials, options.health);
   for (const change of reconfigured) report('syncing', {}, `${set.name}: reconfigured: ${change}`);
 
@@ -95,7 +113,12 @@ export async function ensureReplicaSet(set: DerivedReplicaSet, channels: MongoCh
  * name) or all answer without a config. Members that answer without a config
  * while another has it are listed as resyncing.
  */
-async function surveyMembers(set: DerivedReplicaSet, admin: MongoAdmin, reach: PollOptions, report: Report): Promise<{ initiated: boolean; resyncing: string[] }> {
+async function surveyMembers(
+  set: DerivedReplicaSet,
+  admin: MongoAdmin,
+  reach: PollOptions,
+  report: Report,
+): Promise<{ initiated: boolean; resyncing: string[] }> {
   const failures = new Map<string, string>();
   const found = await poll(async () => {
     const answers = new Map<string, Document>();
@@ -107,29 +130,44 @@ async function surveyMembers(set: DerivedReplicaSet, admin: MongoAdmin, reach: P
         failures.set(member.host, describeMongoError(error));
       }
     }
-    const states = Object.fromEntries(set.members.map((m) => [m.host, answers.has(m.host) ? 'answering' : 'not answering']));
+    const states = Object.fromEntries(
+      set.members.map((m) => [m.host, answers.has(m.host) ? 'answering' : 'not answering']),
+    );
     report('reaching-members', states, `${set.name}: ${answers.size}/${set.members.length} members answering`);
     const initiated = set.members.filter((member) => {
       const hello = answers.get(member.host);
       return hello !== undefined && checkSetName(set, member, hello);
     });
     if (initiated.length > 0) {
-      return { initiated: true, resyncing: set.members.filter((m) => answers.has(m.host) && !initiated.includes(m)).map((m) => m.host) };
+      return {
+        initiated: true,
+        resyncing: set.members.filter((m) => answers.has(m.host) && !initiated.includes(m)).map((m) => m.host),
+      };
     }
     return failures.size === 0 ? { initiated: false, resyncing: [] } : undefined;
   }, reach);
   if (found === undefined) {
     const missing = set.members.filter((m) => failures.has(m.host));
-    throw new DistctlError('REPLSET_MEMBER_UNREACHABLE', `Replica set ${set.name}: ${missing.map((m) => `${m.host} (container ${m.container}, ${m.unitName})`).join(', ')} did not answer within ${Math.round(reach.timeoutMs / 1000)}s.`, {
-      hint: 'Check the unit and its log with `distctl logs <container> <unit>`, then rerun `distctl up`.',
-      details: missing.map((m) => `${m.host}: ${failures.get(m.host) ?? ''}`),
-    });
+    throw new DistctlError(
+      'REPLSET_MEMBER_UNREACHABLE',
+      `Replica set ${set.name}: ${missing.map((m) => `${m.host} (container ${m.container}, ${m.unitName})`).join(', ')} did not answer within ${Math.round(reach.timeoutMs / 1000)}s.`,
+      {
+        hint: 'Check the unit and its log with `distctl logs <container> <unit>`, then rerun `distctl up`.',
+        details: missing.map((m) => `${m.host}: ${failures.get(m.host) ?? ''}`),
+      },
+    );
   }
   return found;
 }
 
 /** replSetInitiate on `preferred` through the localhost exception, retried while members are still coming up; true when this call initiated. */
-async function initiate(set: DerivedReplicaSet, preferred: ReplicaSetMember, channels: MongoChannels, reach: PollOptions, report: Report): Promise<boolean> {
+async function initiate(
+  set: DerivedReplicaSet,
+  preferred: ReplicaSetMember,
+  channels: MongoChannels,
+  reach: PollOptions,
+  report: Report,
+): Promise<boolean> {
   let lastError: unknown;
   const outcome = await channels.localhost.open(preferred, (channel) =>
     poll(async () => {
@@ -144,14 +182,22 @@ async function initiate(set: DerivedReplicaSet, preferred: ReplicaSetMember, cha
           return 'already' as const;
         }
         if (hasCode(error, MongoErrorCode.InvalidReplicaSetConfig) || hasCode(error, 2)) {
-          throw new DistctlError('REPLSET_CONFIG_INVALID', `mongod ${preferred.host} (container ${preferred.container}) rejected replica set ${set.name}'s configuration: ${describeMongoError(error)}.`, {
-            hint: `Check the members of mongodb.replicaSets "${set.name}" in topology.yaml (hosts, ports, priorities).`,
-          });
+          throw new DistctlError(
+            'REPLSET_CONFIG_INVALID',
+            `mongod ${preferred.host} (container ${preferred.container}) rejected replica set ${set.name}'s configuration: ${describeMongoError(error)}.`,
+            {
+              hint: `Check the members of mongodb.replicaSets "${set.name}" in topology.yaml (hosts, ports, priorities).`,
+            },
+          );
         }
         if (hasCode(error, MongoErrorCode.NewReplicaSetConfigurationIncompatible)) {
-          throw new DistctlError('REPLSET_MEMBER_IN_OTHER_SET', `Replica set ${set.name} cannot be initiated: a member already holds a replica-set config of its own. ${describeMongoError(error)}.`, {
-            hint: 'A member kept the data of an earlier set while the others were emptied. Empty that member\'s data directory too (or restore the others), then rerun `distctl up`.',
-          });
+          throw new DistctlError(
+            'REPLSET_MEMBER_IN_OTHER_SET',
+            `Replica set ${set.name} cannot be initiated: a member already holds a replica-set config of its own. ${describeMongoError(error)}.`,
+            {
+              hint: "A member kept the data of an earlier set while the others were emptied. Empty that member's data directory too (or restore the others), then rerun `distctl up`.",
+            },
+          );
         }
         // Members still starting (refused, NodeNotFound in the quorum check) answer in a moment.
         if (hasCode(error, MongoErrorCode.NodeNotFound) || error instanceof MongoUnreachableError) {
@@ -165,16 +211,24 @@ async function initiate(set: DerivedReplicaSet, preferred: ReplicaSetMember, cha
           const hello = await channels.admin.command(preferred, 'admin', { hello: 1 }).catch(() => ({}));
           return checkSetName(set, preferred, hello) ? ('already' as const) : undefined;
         }
-        throw new DistctlError('REPLSET_INITIATE_FAILED', `replSetInitiate of ${set.name} on ${preferred.host} (container ${preferred.container}) failed: ${describeMongoError(error)}.`, {
-          hint: 'Check the mongod logs (`distctl logs`) and rerun `distctl up`.',
-        });
+        throw new DistctlError(
+          'REPLSET_INITIATE_FAILED',
+          `replSetInitiate of ${set.name} on ${preferred.host} (container ${preferred.container}) failed: ${describeMongoError(error)}.`,
+          {
+            hint: 'Check the mongod logs (`distctl logs`) and rerun `distctl up`.',
+          },
+        );
       }
     }, reach),
   );
   if (outcome === undefined) {
-    throw new DistctlError('REPLSET_MEMBER_UNREACHABLE', `Replica set ${set.name} could not be initiated: not every member answered (${describeMongoError(lastError)}).`, {
-      hint: `Check that every member's mongod is running and reachable from ${preferred.host}, then rerun \`distctl up\`.`,
-    });
+    throw new DistctlError(
+      'REPLSET_MEMBER_UNREACHABLE',
+      `Replica set ${set.name} could not be initiated: not every member answered (${describeMongoError(lastError)}).`,
+      {
+        hint: `Check that every member's mongod is running and reachable from ${preferred.host}, then rerun \`distctl up\`.`,
+      },
+    );
   }
   return outcome === 'initiated';
 }
@@ -183,14 +237,22 @@ async function initiate(set: DerivedReplicaSet, preferred: ReplicaSetMember, cha
 function checkSetName(set: DerivedReplicaSet, member: ReplicaSetMember, hello: Document): boolean {
   if (typeof hello.setName === 'string') {
     if (hello.setName === set.name) return true;
-    throw new DistctlError('REPLSET_NAME_MISMATCH', `mongod ${member.host} (container ${member.container}) belongs to replica set "${hello.setName}", not "${set.name}". distctl changed nothing.`, {
-      hint: `Either rename the set in topology.yaml to "${hello.setName}", or remove that member's data directory (${member.dbPath}) to start it afresh.`,
-    });
+    throw new DistctlError(
+      'REPLSET_NAME_MISMATCH',
+      `mongod ${member.host} (container ${member.container}) belongs to replica set "${hello.setName}", not "${set.name}". distctl changed nothing.`,
+      {
+        hint: `Either rename the set in topology.yaml to "${hello.setName}", or remove that member's data directory (${member.dbPath}) to start it afresh.`,
+      },
+    );
   }
   if (hello.isreplicaset !== true) {
-    throw new DistctlError('REPLSET_NOT_ENABLED', `mongod ${member.host} (container ${member.container}) is not running as a replica-set member.`, {
-      hint: `Its config should set replication.replSetName: ${set.name}; rerun \`distctl up\` to rewrite /etc/mongod-${member.port}.conf and restart it.`,
-    });
+    throw new DistctlError(
+      'REPLSET_NOT_ENABLED',
+      `mongod ${member.host} (container ${member.container}) is not running as a replica-set member.`,
+      {
+        hint: `Its config should set replication.replSetName: ${set.name}; rerun \`distctl up\` to rewrite /etc/mongod-${member.port}.conf and restart it.`,
+      },
+    );
   }
   return false;
 }
@@ -216,7 +278,12 @@ class StateHistory {
  * returns it. hello needs no authentication, so this works before any user
  * exists — which matters because the first user can only be created on the primary.
  */
-async function waitForPrimary(set: DerivedReplicaSet, admin: MongoAdmin, health: PollOptions, report: Report): Promise<ReplicaSetMember> {
+async function waitForPrimary(
+  set: DerivedReplicaSet,
+  admin: MongoAdmin,
+  health: PollOptions,
+  report: Report,
+): Promise<ReplicaSetMember> {
   const history = new StateHistory(set.members);
   const primary = await poll(async () => {
     const states: Record<string, string> = {};
@@ -227,20 +294,36 @@ async function waitForPrimary(set: DerivedReplicaSet, admin: MongoAdmin, health:
         return undefined;
       });
       if (hello !== undefined) {
-        states[member.host] = hello.isWritablePrimary === true ? 'PRIMARY' : hello.secondary === true ? 'SECONDARY' : 'not yet PRIMARY or SECONDARY';
+        states[member.host] =
+          hello.isWritablePrimary === true
+            ? 'PRIMARY'
+            : hello.secondary === true
+              ? 'SECONDARY'
+              : 'not yet PRIMARY or SECONDARY';
         if (hello.isWritablePrimary === true) writable ??= member;
-        if (typeof hello.primary === 'string' && !set.members.some((m) => m.host === hello.primary)) throw foreignPrimary(set, hello.primary, hello);
+        if (typeof hello.primary === 'string' && !set.members.some((m) => m.host === hello.primary))
+          throw foreignPrimary(set, hello.primary, hello);
       }
       history.note(member.host, states[member.host] ?? '');
     }
-    report('electing', states, `${set.name}: waiting for a primary (${Object.entries(states).map(([host, state]) => `${host} ${state}`).join(', ')})`);
+    report(
+      'electing',
+      states,
+      `${set.name}: waiting for a primary (${Object.entries(states)
+        .map(([host, state]) => `${host} ${state}`)
+        .join(', ')})`,
+    );
     return writable;
   }, health);
   if (primary === undefined) {
-    throw new DistctlError('REPLSET_NO_PRIMARY', `Replica set ${set.name} elected no primary within ${Math.round(health.timeoutMs / 1000)}s.`, {
-      hint: 'Check that the members can reach each other on their IP:port and share the same keyfile; see the mongod logs (`distctl logs`).',
-      details: history.lines(),
-    });
+    throw new DistctlError(
+      'REPLSET_NO_PRIMARY',
+      `Replica set ${set.name} elected no primary within ${Math.round(health.timeoutMs / 1000)}s.`,
+      {
+        hint: 'Check that the members can reach each other on their IP:port and share the same keyfile; see the mongod logs (`distctl logs`).',
+        details: history.lines(),
+      },
+    );
   }
   return primary;
 }
@@ -249,7 +332,10 @@ async function waitForPrimary(set: DerivedReplicaSet, admin: MongoAdmin, health:
 export function isHealthy(status: ReplicaSetStatus): status is Extract<ReplicaSetStatus, { reachable: true }> {
   if (!status.reachable || !status.initiated) return false;
   const states = status.members.map((member) => member.state);
-  return states.filter((state) => state === 'PRIMARY').length === 1 && states.every((state) => state === 'PRIMARY' || state === 'SECONDARY');
+  return (
+    states.filter((state) => state === 'PRIMARY').length === 1 &&
+    states.every((state) => state === 'PRIMARY' || state === 'SECONDARY')
+  );
 }
 
 /** Polls replSetGetStatus until the set is healthy; on timeout the error lists every state each member went through. */
@@ -271,17 +357,28 @@ async function waitForHealthy(
     }
     for (const member of status.members) history.note(member.host, member.state);
     const states = Object.fromEntries(status.members.map((member) => [member.host, member.state]));
-    report('syncing', states, `${set.name}: ${status.members.map((member) => `${member.host} ${member.state}`).join(', ')}`);
+    report(
+      'syncing',
+      states,
+      `${set.name}: ${status.members.map((member) => `${member.host} ${member.state}`).join(', ')}`,
+    );
     return isHealthy(status) ? status : undefined;
   }, health);
   if (healthy === undefined) {
-    throw new DistctlError('REPLSET_NOT_HEALTHY', `Replica set ${set.name} did not reach one PRIMARY and all others SECONDARY within ${Math.round(health.timeoutMs / 1000)}s.`, {
-      hint: 'Members still in STARTUP2/RECOVERING may need longer (raise the timeout); unreachable ones need their unit and log checked (`distctl logs`).',
-      details: [
-        ...history.lines(),
-        ...resyncing.map((host) => `${host} had no replica-set config when distctl looked (data directory emptied?): the set resyncs it from the others, which takes as long as copying the data`),
-      ],
-    });
+    throw new DistctlError(
+      'REPLSET_NOT_HEALTHY',
+      `Replica set ${set.name} did not reach one PRIMARY and all others SECONDARY within ${Math.round(health.timeoutMs / 1000)}s.`,
+      {
+        hint: 'Members still in STARTUP2/RECOVERING may need longer (raise the timeout); unreachable ones need their unit and log checked (`distctl logs`).',
+        details: [
+          ...history.lines(),
+          ...resyncing.map(
+            (host) =>
+              `${host} had no replica-set config when distctl looked (data directory emptied?): the set resyncs it from the others, which takes as long as copying the data`,
+          ),
+        ],
+      },
+    );
   }
   return healthy;
 }

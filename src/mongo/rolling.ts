@@ -30,10 +30,16 @@ const CATCH_UP_SECONDS = 15;
  * that was never initiated holds nothing yet: its members restart together.
  * Returns the members restarted, in order.
  */
-export async function restartMembers(set: DerivedReplicaSet, toRestart: readonly ReplicaSetMember[], deps: RollingDeps): Promise<ReplicaSetMember[]> {
+export async function restartMembers(
+  set: DerivedReplicaSet,
+  toRestart: readonly ReplicaSetMember[],
+  deps: RollingDeps,
+): Promise<ReplicaSetMember[]> {
   if (toRestart.length === 0) return [];
   const progress = (message: string): void => deps.onProgress?.(`${set.name}: ${message}`);
-  const hellos = await Promise.allSettled(set.members.map((member) => deps.admin.command(member, 'admin', { hello: 1 })));
+  const hellos = await Promise.allSettled(
+    set.members.map((member) => deps.admin.command(member, 'admin', { hello: 1 })),
+  );
   const initiated = hellos.some((answer) => answer.status === 'fulfilled' && typeof answer.value.setName === 'string');
   if (!initiated) {
     await Promise.all(toRestart.map((member) => restartMongod(deps.ops, member)));
@@ -42,7 +48,9 @@ export async function restartMembers(set: DerivedReplicaSet, toRestart: readonly
 
   const primary = await writablePrimaryNow(set, deps.admin);
   // Lowest priority first: the members most likely to become primary restart last.
-  const secondaries = byPriority(toRestart).reverse().filter((member) => member !== primary);
+  const secondaries = byPriority(toRestart)
+    .reverse()
+    .filter((member) => member !== primary);
   const order: ReplicaSetMember[] = [];
   for (const member of secondaries) {
     progress(`restarting ${member.host} (${member.container} ${member.unitName}) to apply its new files`);
@@ -69,18 +77,29 @@ async function stepDown(set: DerivedReplicaSet, primary: ReplicaSetMember, deps:
     return;
   }
   try {
-    await deps.admin.command(primary, 'admin', { replSetStepDown: STEPDOWN_SECONDS, secondaryCatchUpPeriodSecs: CATCH_UP_SECONDS }, { credentials: deps.credentials });
+    await deps.admin.command(
+      primary,
+      'admin',
+      { replSetStepDown: STEPDOWN_SECONDS, secondaryCatchUpPeriodSecs: CATCH_UP_SECONDS },
+      { credentials: deps.credentials },
+    );
   } catch (error) {
     // Already not primary (an election raced us) is fine; anything else means no secondary could take over.
     if (hasCode(error, MongoErrorCode.AuthenticationFailed)) {
       // The secret exists but the user not yet (an earlier run stopped before creating it): nothing of anyone's is stored.
-      deps.onProgress?.(`${set.name}: the admin user does not exist yet, so ${primary.host} restarts without a stepdown`);
+      deps.onProgress?.(
+        `${set.name}: the admin user does not exist yet, so ${primary.host} restarts without a stepdown`,
+      );
       return;
     }
     if (!hasCode(error, MongoErrorCode.NotWritablePrimary)) {
-      throw new DistctlError('REPLSET_STEPDOWN_FAILED', `Replica set ${set.name}: ${primary.host} did not step down before its restart: ${describeMongoError(error)}. It keeps running with its old files.`, {
-        hint: 'A secondary must be caught up to take over; check `distctl status`, then rerun `distctl up`.',
-      });
+      throw new DistctlError(
+        'REPLSET_STEPDOWN_FAILED',
+        `Replica set ${set.name}: ${primary.host} did not step down before its restart: ${describeMongoError(error)}. It keeps running with its old files.`,
+        {
+          hint: 'A secondary must be caught up to take over; check `distctl status`, then rerun `distctl up`.',
+        },
+      );
     }
   }
   const next = await poll(async () => {
@@ -88,19 +107,35 @@ async function stepDown(set: DerivedReplicaSet, primary: ReplicaSetMember, deps:
     return now !== undefined && now !== primary ? now : undefined;
   }, deps.wait);
   if (next === undefined) {
-    throw new DistctlError('REPLSET_NO_PRIMARY', `Replica set ${set.name} elected no new primary within ${Math.round(deps.wait.timeoutMs / 1000)}s after ${primary.host} stepped down; ${primary.host} was not restarted.`, {
-      hint: 'Check the members with `distctl status`, then rerun `distctl up`.',
-    });
+    throw new DistctlError(
+      'REPLSET_NO_PRIMARY',
+      `Replica set ${set.name} elected no new primary within ${Math.round(deps.wait.timeoutMs / 1000)}s after ${primary.host} stepped down; ${primary.host} was not restarted.`,
+      {
+        hint: 'Check the members with `distctl status`, then rerun `distctl up`.',
+      },
+    );
   }
 }
 
 /** Polls the member's own hello until it reports one of `states`. */
-async function waitForOwnState(set: DerivedReplicaSet, member: ReplicaSetMember, deps: RollingDeps, states: readonly ('SECONDARY' | 'PRIMARY')[]): Promise<void> {
+async function waitForOwnState(
+  set: DerivedReplicaSet,
+  member: ReplicaSetMember,
+  deps: RollingDeps,
+  states: readonly ('SECONDARY' | 'PRIMARY')[],
+): Promise<void> {
   let last = 'no answer yet';
   const reached = await poll(async () => {
     try {
       const hello = await deps.admin.command(member, 'admin', { hello: 1 });
-      last = hello.isWritablePrimary === true ? 'PRIMARY' : hello.secondary === true ? 'SECONDARY' : typeof hello.setName === 'string' ? 'recovering' : 'loading its config';
+      last =
+        hello.isWritablePrimary === true
+          ? 'PRIMARY'
+          : hello.secondary === true
+            ? 'SECONDARY'
+            : typeof hello.setName === 'string'
+              ? 'recovering'
+              : 'loading its config';
       return (states as readonly string[]).includes(last) ? true : undefined;
     } catch (error) {
       last = describeMongoError(error);
@@ -108,8 +143,12 @@ async function waitForOwnState(set: DerivedReplicaSet, member: ReplicaSetMember,
     }
   }, deps.wait);
   if (reached === undefined) {
-    throw new DistctlError('REPLSET_MEMBER_NOT_BACK', `Replica set ${set.name}: ${member.host} (container ${member.container}) was restarted but is not ${states.join(' or ')} after ${Math.round(deps.wait.timeoutMs / 1000)}s (last: ${last}). The other members were left alone.`, {
-      hint: `Read its log with \`distctl logs ${member.container} ${member.unitName}\`; rerun \`distctl up\` once it is back.`,
-    });
+    throw new DistctlError(
+      'REPLSET_MEMBER_NOT_BACK',
+      `Replica set ${set.name}: ${member.host} (container ${member.container}) was restarted but is not ${states.join(' or ')} after ${Math.round(deps.wait.timeoutMs / 1000)}s (last: ${last}). The other members were left alone.`,
+      {
+        hint: `Read its log with \`distctl logs ${member.container} ${member.unitName}\`; rerun \`distctl up\` once it is back.`,
+      },
+    );
   }
 }

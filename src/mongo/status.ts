@@ -41,7 +41,14 @@ export type UnreachableReason = 'unreachable' | 'unauthorized';
 /** A standalone mongod's observed state. */
 export type StandaloneStatus =
   | { readonly name: string; readonly host: string; readonly container: string; readonly reachable: true }
-  | { readonly name: string; readonly host: string; readonly container: string; readonly reachable: false; readonly reason: UnreachableReason; readonly error: string };
+  | {
+      readonly name: string;
+      readonly host: string;
+      readonly container: string;
+      readonly reachable: false;
+      readonly reason: UnreachableReason;
+      readonly error: string;
+    };
 
 /** Unauthorized (13) and AuthenticationFailed (18): the member answered, but not to these credentials. */
 function isAuthFailure(error: unknown): boolean {
@@ -61,7 +68,11 @@ export interface MongoStatus {
  * Pass the admin credentials from the secret store; without them
  * replSetGetStatus is refused by a set with access control.
  */
-export async function observeMongo(desired: DesiredState, admin: MongoAdmin, options: { credentials?: Credentials } = {}): Promise<MongoStatus> {
+export async function observeMongo(
+  desired: DesiredState,
+  admin: MongoAdmin,
+  options: { credentials?: Credentials } = {},
+): Promise<MongoStatus> {
   const [replicaSets, standalones] = await Promise.all([
     Promise.all(desired.replicaSets.map((set) => readReplicaSetStatus(set, admin, options.credentials))),
     Promise.all(
@@ -71,7 +82,12 @@ export async function observeMongo(desired: DesiredState, admin: MongoAdmin, opt
           await admin.command(standalone.process, 'admin', { ping: 1 }, { credentials: options.credentials });
           return { ...where, reachable: true };
         } catch (error) {
-          return { ...where, reachable: false, reason: isAuthFailure(error) ? 'unauthorized' : 'unreachable', error: describeMongoError(error) };
+          return {
+            ...where,
+            reachable: false,
+            reason: isAuthFailure(error) ? 'unauthorized' : 'unreachable',
+            error: describeMongoError(error),
+          };
         }
       }),
     ),
@@ -92,17 +108,46 @@ export async function readReplicaSetStatus(
   ask: (member: DerivedReplicaSet['members'][number]) => boolean = () => true,
 ): Promise<ReplicaSetStatus> {
   const members = byPriority(set.members).filter(ask);
-  const answers = await Promise.allSettled(members.map((member) => admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials })));
+  const answers = await Promise.allSettled(
+    members.map((member) => admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials })),
+  );
   // Any member's full answer beats another's NotYetInitialized: right after a restart a member has not loaded its config yet.
   for (const [index, answer] of answers.entries()) {
-    if (answer.status === 'fulfilled') return { name: set.name, reachable: true, initiated: true, ...membersFromReply(set, answer.value), reportedBy: members[index]!.host };
+    if (answer.status === 'fulfilled')
+      return {
+        name: set.name,
+        reachable: true,
+        initiated: true,
+        ...membersFromReply(set, answer.value),
+        reportedBy: members[index]!.host,
+      };
   }
   // Without an answer, hello (which needs no credentials) tells a set never initiated from one whose members refuse us.
   const hellos = await Promise.allSettled(members.map((member) => admin.command(member, 'admin', { hello: 1 })));
-  const answered = hellos.flatMap((hello, index) => (hello.status === 'fulfilled' ? [{ member: members[index]!, hello: hello.value }] : []));
-  if (answered.length > 0 && answered.every(({ hello }) => hello.isreplicaset === true && typeof hello.setName !== 'string') && answered.length === members.length) {
-    const notInitiated = set.members.map((m) => ({ host: m.host, container: m.container, port: m.port, state: 'NOT_INITIATED', health: null, lagSeconds: null }));
-    return { name: set.name, reachable: true, initiated: false, primary: null, reportedBy: answered[0]!.member.host, members: notInitiated };
+  const answered = hellos.flatMap((hello, index) =>
+    hello.status === 'fulfilled' ? [{ member: members[index]!, hello: hello.value }] : [],
+  );
+  if (
+    answered.length > 0 &&
+    answered.every(({ hello }) => hello.isreplicaset === true && typeof hello.setName !== 'string') &&
+    answered.length === members.length
+  ) {
+    const notInitiated = set.members.map((m) => ({
+      host: m.host,
+      container: m.container,
+      port: m.port,
+      state: 'NOT_INITIATED',
+      health: null,
+      lagSeconds: null,
+    }));
+    return {
+      name: set.name,
+      reachable: true,
+      initiated: false,
+      primary: null,
+      reportedBy: answered[0]!.member.host,
+      members: notInitiated,
+    };
   }
   const errors = answers.map((answer, index) => {
     const member = members[index]!;
@@ -110,7 +155,12 @@ export async function readReplicaSetStatus(
     return said.startsWith(member.host) ? said : `${member.host}: ${said}`;
   });
   const refused = answers.some((answer) => answer.status === 'rejected' && isAuthFailure(answer.reason));
-  return { name: set.name, reachable: false, reason: refused ? 'unauthorized' : 'unreachable', error: errors.join('; ') };
+  return {
+    name: set.name,
+    reachable: false,
+    reason: refused ? 'unauthorized' : 'unreachable',
+    error: errors.join('; '),
+  };
 }
 
 /** Members ordered as distctl prefers them: highest priority first, then by `_id`. */
@@ -118,8 +168,13 @@ export function byPriority<T extends { readonly priority: number; readonly id: n
   return [...members].sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
 
-function membersFromReply(set: DerivedReplicaSet, reply: Document): { primary: string | null; members: MemberStatus[] } {
-  const reported = new Map<string, Document>((Array.isArray(reply.members) ? (reply.members as Document[]) : []).map((member) => [String(member.name), member]));
+function membersFromReply(
+  set: DerivedReplicaSet,
+  reply: Document,
+): { primary: string | null; members: MemberStatus[] } {
+  const reported = new Map<string, Document>(
+    (Array.isArray(reply.members) ? (reply.members as Document[]) : []).map((member) => [String(member.name), member]),
+  );
   const primaryDoc = [...reported.values()].find((member) => member.stateStr === 'PRIMARY');
   const primaryTime = optimeOf(primaryDoc);
   const members = set.members.map((member): MemberStatus => {
@@ -132,7 +187,8 @@ function membersFromReply(set: DerivedReplicaSet, reply: Document): { primary: s
       state: doc === undefined ? 'NOT_IN_CONFIG' : String(doc.stateStr ?? 'UNKNOWN'),
       health: typeof doc?.health === 'number' ? doc.health : null,
       // An unreachable member's optime is whatever it last was (often the epoch): no lag to speak of.
-      lagSeconds: primaryTime === null || time === null || doc?.health === 0 ? null : Math.max(0, (primaryTime - time) / 1000),
+      lagSeconds:
+        primaryTime === null || time === null || doc?.health === 0 ? null : Math.max(0, (primaryTime - time) / 1000),
     };
   });
   return { primary: primaryDoc === undefined ? null : String(primaryDoc.name), members };

@@ -25,11 +25,19 @@ export function unitPathFor(process: Pick<MongodProcess, 'unitName'>): string {
  * access control — keyfile + authorization for replica-set members,
  * authorization for a standalone.
  */
-export async function renderMongodConfig(process: MongodProcess, keyFilePath: string = KEYFILE_PATH, cacheSizeGB?: number): Promise<string> {
+export async function renderMongodConfig(
+  process: MongodProcess,
+  keyFilePath: string = KEYFILE_PATH,
+  cacheSizeGB?: number,
+): Promise<string> {
   if (process.bindIp.includes('0.0.0.0') || process.bindIp.includes('::')) {
-    throw new DistctlError('MONGOD_BIND_ALL', `mongod ${process.container}:${process.port} would bind every address (${process.bindIp.join(',')}).`, {
-      hint: 'mongod binds only the container IP and 127.0.0.1; this is a bug in the derived model.',
-    });
+    throw new DistctlError(
+      'MONGOD_BIND_ALL',
+      `mongod ${process.container}:${process.port} would bind every address (${process.bindIp.join(',')}).`,
+      {
+        hint: 'mongod binds only the container IP and 127.0.0.1; this is a bug in the derived model.',
+      },
+    );
   }
   return renderTemplate('mongod.conf', {
     dbPath: process.dbPath,
@@ -67,7 +75,10 @@ export function cacheSizeGBFor(memoryBytes: number, members: number): number {
 export function parseContainerMemory(output: string): number | null {
   const limit = /^(\d+)$/m.exec(output)?.[1];
   const total = /^MemTotal:\s+(\d+) kB$/m.exec(output)?.[1];
-  const candidates = [limit === undefined ? null : Number(limit), total === undefined ? null : Number(total) * 1024].filter((value): value is number => value !== null && value > 0);
+  const candidates = [
+    limit === undefined ? null : Number(limit),
+    total === undefined ? null : Number(total) * 1024,
+  ].filter((value): value is number => value !== null && value > 0);
   return candidates.length === 0 ? null : Math.min(...candidates);
 }
 
@@ -123,26 +134,65 @@ const USER_SETUP =
  * restartMembers, so a replica set never loses its majority. A second run
  * changes nothing.
  */
-export async function ensureMongodUnits(ops: ContainerOps, container: string, processes: readonly MongodProcess[], options: MongodUnitOptions): Promise<MongodUnitChanges> {
+export async function ensureMongodUnits(
+  ops: ContainerOps,
+  container: string,
+  processes: readonly MongodProcess[],
+  options: MongodUnitOptions,
+): Promise<MongodUnitChanges> {
   options.onProgress?.(`${container}: mongodb user, directories, configs and units`);
   const ids = await execChecked(ops, container, ['sh', '-c', USER_SETUP], 'Creating the mongodb user');
   const [uid, gid] = ids.stdout.trim().split('\n').map(Number);
   if (uid === undefined || gid === undefined || Number.isNaN(uid) || Number.isNaN(gid)) {
-    throw new DistctlError('MONGODB_USER_UNKNOWN', `Could not determine the uid/gid of user mongodb in container ${container}.`, { details: lastLines(ids) });
+    throw new DistctlError(
+      'MONGODB_USER_UNKNOWN',
+      `Could not determine the uid/gid of user mongodb in container ${container}.`,
+      { details: lastLines(ids) },
+    );
   }
   const directories = [...new Set(processes.flatMap((process) => [process.dbPath, dirname(process.logPath)]))];
-  await execChecked(ops, container, ['install', '-d', '-o', 'mongodb', '-g', 'mongodb', '-m', '0750', ...directories], 'Creating data and log directories');
+  await execChecked(
+    ops,
+    container,
+    ['install', '-d', '-o', 'mongodb', '-g', 'mongodb', '-m', '0750', ...directories],
+    'Creating data and log directories',
+  );
 
   const needsKeyFile = processes.some((process) => process.replicaSet !== null);
-  if (needsKeyFile && options.keyFile === null) throw new Error('ensureMongodUnits: replica-set members need a keyfile');
-  const wanted: { path: string; content: string; mode: number; owner: 'mongodb' | 'root'; processes: readonly MongodProcess[] }[] = [];
+  if (needsKeyFile && options.keyFile === null)
+    throw new Error('ensureMongodUnits: replica-set members need a keyfile');
+  const wanted: {
+    path: string;
+    content: string;
+    mode: number;
+    owner: 'mongodb' | 'root';
+    processes: readonly MongodProcess[];
+  }[] = [];
   if (needsKeyFile && options.keyFile !== null) {
-    wanted.push({ path: KEYFILE_PATH, content: options.keyFile, mode: 0o400, owner: 'mongodb', processes: processes.filter((process) => process.replicaSet !== null) });
+    wanted.push({
+      path: KEYFILE_PATH,
+      content: options.keyFile,
+      mode: 0o400,
+      owner: 'mongodb',
+      processes: processes.filter((process) => process.replicaSet !== null),
+    });
   }
   const cacheSizeGB = options.cacheSizeGB ?? (await containerCacheSizeGB(ops, container, processes.length));
   for (const process of processes) {
-    wanted.push({ path: configPathFor(process), content: await renderMongodConfig(process, KEYFILE_PATH, cacheSizeGB), mode: 0o644, owner: 'root', processes: [process] });
-    wanted.push({ path: unitPathFor(process), content: await renderMongodUnit(process, options.mongodBin, options.version), mode: 0o644, owner: 'root', processes: [process] });
+    wanted.push({
+      path: configPathFor(process),
+      content: await renderMongodConfig(process, KEYFILE_PATH, cacheSizeGB),
+      mode: 0o644,
+      owner: 'root',
+      processes: [process],
+    });
+    wanted.push({
+      path: unitPathFor(process),
+      content: await renderMongodUnit(process, options.mongodBin, options.version),
+      mode: 0o644,
+      owner: 'root',
+      processes: [process],
+    });
   }
 
   // Compare by digest so the keyfile's content never travels back out of the container.
@@ -154,26 +204,41 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
       .filter((match): match is RegExpExecArray => match !== null)
       .map((match) => [match[2] ?? '', match[1] ?? '']),
   );
-  const changed = wanted.filter((file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'));
+  const changed = wanted.filter(
+    (file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'),
+  );
   for (const file of changed) {
-    await ops.writeFile(container, file.path, file.content, file.owner === 'mongodb' ? { mode: file.mode, uid, gid } : { mode: file.mode, uid: 0, gid: 0 });
+    await ops.writeFile(
+      container,
+      file.path,
+      file.content,
+      file.owner === 'mongodb' ? { mode: file.mode, uid, gid } : { mode: file.mode, uid: 0, gid: 0 },
+    );
   }
-  if (changed.some((file) => file.path.endsWith('.service'))) await execChecked(ops, container, ['systemctl', 'daemon-reload'], 'Reloading systemd');
+  if (changed.some((file) => file.path.endsWith('.service')))
+    await execChecked(ops, container, ['systemctl', 'daemon-reload'], 'Reloading systemd');
 
-  const restart = new Set([...(options.restart ?? []), ...changed.flatMap((file) => file.processes.map((process) => process.unitName))]);
+  const restart = new Set([
+    ...(options.restart ?? []),
+    ...changed.flatMap((file) => file.processes.map((process) => process.unitName)),
+  ]);
   const filesWritten = changed.map((file) => `${container}:${file.path}`);
   if (options.start === false) return { filesWritten, unitsRestarted: [], pendingRestart: [...restart] };
   const pendingRestart: string[] = [];
   for (const process of processes) {
     await execChecked(ops, container, ['systemctl', 'enable', process.unitName], `Enabling ${process.unitName}`);
     // A running mongod whose files changed is left for restartMembers, which restarts a set's members one at a time.
-    if (restart.has(process.unitName) && (await ops.exec(container, ['systemctl', 'is-active', '--quiet', process.unitName])).exitCode === 0) {
+    if (
+      restart.has(process.unitName) &&
+      (await ops.exec(container, ['systemctl', 'is-active', '--quiet', process.unitName])).exitCode === 0
+    ) {
       pendingRestart.push(process.unitName);
       continue;
     }
     // start picks up the new files of a stopped unit, and is a no-op for one already running.
     const started = await ops.exec(container, ['systemctl', 'start', process.unitName]);
-    if (started.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl start ${process.unitName}\` failed`);
+    if (started.exitCode !== 0)
+      throw await mongodStartError(ops, process, `\`systemctl start ${process.unitName}\` failed`);
   }
   return { filesWritten, unitsRestarted: [], pendingRestart };
 }
@@ -181,7 +246,8 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
 /** `systemctl restart` of one mongod; a unit that does not come back explains itself with its log. */
 export async function restartMongod(ops: ContainerOps, process: MongodProcess): Promise<void> {
   const restarted = await ops.exec(process.container, ['systemctl', 'restart', process.unitName]);
-  if (restarted.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl restart ${process.unitName}\` failed`);
+  if (restarted.exitCode !== 0)
+    throw await mongodStartError(ops, process, `\`systemctl restart ${process.unitName}\` failed`);
 }
 
 /** Each member's share of the container's memory as WiredTiger cache; explains itself when the memory cannot be read. */
@@ -189,10 +255,14 @@ async function containerCacheSizeGB(ops: ContainerOps, container: string, member
   const probe = await ops.exec(container, ['sh', '-c', MEMORY_PROBE]);
   const memory = parseContainerMemory(probe.stdout);
   if (memory === null) {
-    throw new DistctlError('CONTAINER_MEMORY_UNKNOWN', `Could not read the memory available to container ${container}, which sizes the WiredTiger cache of its ${members} mongod.`, {
-      hint: 'Set mongodb.cacheSizeGB in topology.yaml to give each mongod a fixed cache (at least 0.25).',
-      details: lastLines(probe),
-    });
+    throw new DistctlError(
+      'CONTAINER_MEMORY_UNKNOWN',
+      `Could not read the memory available to container ${container}, which sizes the WiredTiger cache of its ${members} mongod.`,
+      {
+        hint: 'Set mongodb.cacheSizeGB in topology.yaml to give each mongod a fixed cache (at least 0.25).',
+        details: lastLines(probe),
+      },
+    );
   }
   return cacheSizeGBFor(memory, members);
 }
@@ -201,7 +271,12 @@ async function containerCacheSizeGB(ops: ContainerOps, container: string, member
  * Waits until mongod answers `hello` on its network address; when it does not
  * in time, the error quotes the last lines of its log and journal.
  */
-export async function waitForMongod(ops: ContainerOps, channel: MongoCommandChannel, process: MongodProcess & { readonly host: string }, options: PollOptions): Promise<void> {
+export async function waitForMongod(
+  ops: ContainerOps,
+  channel: MongoCommandChannel,
+  process: MongodProcess & { readonly host: string },
+  options: PollOptions,
+): Promise<void> {
   let lastError = 'no answer yet';
   const answered = await poll(async () => {
     try {
@@ -212,15 +287,38 @@ export async function waitForMongod(ops: ContainerOps, channel: MongoCommandChan
       return undefined;
     }
   }, options);
-  if (answered === undefined) throw await mongodStartError(ops, process, `it did not answer on ${process.host} within ${Math.round(options.timeoutMs / 1000)}s (${lastError})`);
+  if (answered === undefined)
+    throw await mongodStartError(
+      ops,
+      process,
+      `it did not answer on ${process.host} within ${Math.round(options.timeoutMs / 1000)}s (${lastError})`,
+    );
 }
 
 /** Error for a mongod that failed to start: names container and port, quotes its log and journal. */
 async function mongodStartError(ops: ContainerOps, process: MongodProcess, why: string): Promise<DistctlError> {
   const log = await ops.exec(process.container, ['tail', '-n', '20', process.logPath]);
-  const journal = await ops.exec(process.container, ['journalctl', '-u', process.unitName, '-n', '20', '--no-pager', '--output', 'cat']);
-  return new DistctlError('MONGOD_START_FAILED', `mongod on port ${process.port} in container ${process.container} did not start: ${why}.`, {
-    hint: `Read the full log with \`distctl logs ${process.container} ${process.unitName}\` or in ${process.logPath}; fix the cause and rerun \`distctl up\`.`,
-    details: [`--- ${process.logPath} (last lines)`, ...lastLines(log, 20), `--- journal of ${process.unitName}`, ...lastLines(journal, 20)],
-  });
+  const journal = await ops.exec(process.container, [
+    'journalctl',
+    '-u',
+    process.unitName,
+    '-n',
+    '20',
+    '--no-pager',
+    '--output',
+    'cat',
+  ]);
+  return new DistctlError(
+    'MONGOD_START_FAILED',
+    `mongod on port ${process.port} in container ${process.container} did not start: ${why}.`,
+    {
+      hint: `Read the full log with \`distctl logs ${process.container} ${process.unitName}\` or in ${process.logPath}; fix the cause and rerun \`distctl up\`.`,
+      details: [
+        `--- ${process.logPath} (last lines)`,
+        ...lastLines(log, 20),
+        `--- journal of ${process.unitName}`,
+        ...lastLines(journal, 20),
+      ],
+    },
+  );
 }

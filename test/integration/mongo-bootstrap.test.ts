@@ -29,13 +29,23 @@ const skipReason = await integrationSkipReason('mongo bootstrap');
 
 /** Runs a shell script inside the test container, script on stdin. */
 async function inContainer(script: string): Promise<string> {
-  const result = await new ExecaRunner().run({ bin: 'incus', args: ['exec', CONTAINER, '--project', PROJECT, '--', 'sh', '-s'], input: script, timeoutMs: 120_000 });
-  if (result.exitCode !== 0) throw new Error(`in ${CONTAINER}: exit ${result.exitCode}: ${result.stderr.trim()} ${result.stdout.trim()}`);
+  const result = await new ExecaRunner().run({
+    bin: 'incus',
+    args: ['exec', CONTAINER, '--project', PROJECT, '--', 'sh', '-s'],
+    input: script,
+    timeoutMs: 120_000,
+  });
+  if (result.exitCode !== 0)
+    throw new Error(`in ${CONTAINER}: exit ${result.exitCode}: ${result.stderr.trim()} ${result.stdout.trim()}`);
   return result.stdout;
 }
 
 async function devices(): Promise<Record<string, Record<string, string>>> {
-  return (JSON.parse(await incus('query', `/1.0/instances/${CONTAINER}?project=${PROJECT}`)) as { devices: Record<string, Record<string, string>> }).devices;
+  return (
+    JSON.parse(await incus('query', `/1.0/instances/${CONTAINER}?project=${PROJECT}`)) as {
+      devices: Record<string, Record<string, string>>;
+    }
+  ).devices;
 }
 
 /** Connects to host:port on this host and returns what the other side says before closing, or the connection error's code. */
@@ -99,7 +109,12 @@ describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod un
     });
 
     expect(endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
-    expect(during).toEqual({ type: 'proxy', bind: 'host', listen: `tcp:${endpoint}`, connect: `tcp:127.0.0.1:${PORT}` });
+    expect(during).toEqual({
+      type: 'proxy',
+      bind: 'host',
+      listen: `tcp:${endpoint}`,
+      connect: `tcp:127.0.0.1:${PORT}`,
+    });
     expect(peer).toBe('peer=127.0.0.1');
     // Gone afterwards: no device, nothing listening on the host port.
     expect(Object.keys(await devices())).not.toContain('distctl-bootstrap-27017');
@@ -145,7 +160,9 @@ describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod un
       ].join('\n'),
     );
 
-    expect(await inContainer('systemd-analyze verify /etc/systemd/system/mongod-27018.service 2>&1; echo "exit $?"')).toBe('exit 0\n');
+    expect(
+      await inContainer('systemd-analyze verify /etc/systemd/system/mongod-27018.service 2>&1; echo "exit $?"'),
+    ).toBe('exit 0\n');
     await inContainer('systemctl start mongod-27018.service && sleep 1');
     expect(await inContainer('systemctl is-active mongod-27018.service')).toBe('active\n');
     const shown = await inContainer(
@@ -167,7 +184,11 @@ describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod un
       'User=mongodb',
     ]);
     // Wrote its data and log; the open directory outside them stayed read-only; its /tmp is not the container's.
-    expect(await inContainer(`cat ${process.dbPath}/standin /var/log/mongodb/standin.log; ls /srv/open; ls /tmp/standin 2>/dev/null || echo no-shared-tmp`)).toBe('data\nlog\nno-shared-tmp\n');
+    expect(
+      await inContainer(
+        `cat ${process.dbPath}/standin /var/log/mongodb/standin.log; ls /srv/open; ls /tmp/standin 2>/dev/null || echo no-shared-tmp`,
+      ),
+    ).toBe('data\nlog\nno-shared-tmp\n');
     await inContainer('systemctl stop mongod-27018.service');
   });
 });

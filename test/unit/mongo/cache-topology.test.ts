@@ -21,8 +21,10 @@ describe('mongodb.cacheSizeGB in topology.yaml', () => {
     expect(deriveDesiredState(report.topology).mongodb).not.toHaveProperty('cacheSizeGB');
   });
 
-  it('refuses less than MongoDB\'s minimum of 0.25 GB', () => {
+  it("refuses less than MongoDB's minimum of 0.25 GB", () => {
     const errors = parseTopology(withCache('0.1'), 'topology.yaml').errors;
-    expect(errors.map((error) => error.message)).toEqual([expect.stringContaining("must be at least 0.25 (MongoDB's minimum)")]);
+    expect(errors.map((error) => error.message)).toEqual([
+      expect.stringContaining("must be at least 0.25 (MongoDB's minimum)"),
+    ]);
   });
 });

@@ -16,12 +16,14 @@ class Host implements Runner {
       '/sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none': '511\n',
     };
     const content = cmd.bin === 'cat' ? files[cmd.args[0] ?? ''] : undefined;
-    return content === undefined ? { exitCode: 1, stdout: '', stderr: 'not here', timedOut: false } : { exitCode: 0, stdout: content, stderr: '', timedOut: false };
+    return content === undefined
+      ? { exitCode: 1, stdout: '', stderr: 'not here', timedOut: false }
+      : { exitCode: 0, stdout: content, stderr: '', timedOut: false };
   }
 }
 
 describe('doctor: transparent hugepages', () => {
-  it('checks the host kernel\'s THP against the topology\'s MongoDB version and says what to run', async () => {
+  it("checks the host kernel's THP against the topology's MongoDB version and says what to run", async () => {
     const runner = new Host();
     const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 });
     const file = join(import.meta.dirname, '../../../topology.yaml');
@@ -31,7 +33,8 @@ describe('doctor: transparent hugepages', () => {
     expect(checks.find((check) => check.name === 'transparent hugepages')).toEqual({
       name: 'transparent hugepages',
       status: 'warn',
-      detail: 'MongoDB 7.0 runs slower with these settings: enabled is madvise, wanted never; defrag is madvise, wanted never',
+      detail:
+        'MongoDB 7.0 runs slower with these settings: enabled is madvise, wanted never; defrag is madvise, wanted never',
       fix:
         'echo never | sudo tee /sys/kernel/mm/transparent_hugepage/enabled && echo never | sudo tee /sys/kernel/mm/transparent_hugepage/defrag ' +
         '(until reboot; repeat it from a boot-time unit to keep it)',

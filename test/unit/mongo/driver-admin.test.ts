@@ -9,24 +9,51 @@ const host = '10.10.10.12:27017';
 /** A selection error as the driver raises it when a direct connection's handshake failed: the server description carries the answer. */
 function selectionError(serverError: Error | null): MongoServerSelectionError {
   const reason = { servers: new Map([[host, { error: serverError }]]) };
-  return new MongoServerSelectionError(`Server selection timed out after 3000 ms`, reason as unknown as ConstructorParameters<typeof MongoServerSelectionError>[1]);
+  return new MongoServerSelectionError(
+    `Server selection timed out after 3000 ms`,
+    reason as unknown as ConstructorParameters<typeof MongoServerSelectionError>[1],
+  );
 }
 
 describe('translateDriverError: only two outcomes leave the driver adapter', () => {
   it('an ok:0 reply becomes MongoCommandError with its code, name and message', () => {
-    const error = translateDriverError(host, new MongoServerError({ ok: 0, code: 94, codeName: 'NotYetInitialized', errmsg: 'no replset config has been received' }));
+    const error = translateDriverError(
+      host,
+      new MongoServerError({
+        ok: 0,
+        code: 94,
+        codeName: 'NotYetInitialized',
+        errmsg: 'no replset config has been received',
+      }),
+    );
     expect(error).toBeInstanceOf(MongoCommandError);
-    expect(error).toMatchObject({ code: 94, codeName: 'NotYetInitialized', message: 'no replset config has been received' });
+    expect(error).toMatchObject({
+      code: 94,
+      codeName: 'NotYetInitialized',
+      message: 'no replset config has been received',
+    });
   });
 
   it('a handshake refused as AuthenticationFailed (18) surfaces as that code, which sends ensureAdminUser to the localhost exception', () => {
-    const error = translateDriverError(host, selectionError(new MongoServerError({ ok: 0, code: 18, codeName: 'AuthenticationFailed', errmsg: 'Authentication failed.' })));
+    const error = translateDriverError(
+      host,
+      selectionError(
+        new MongoServerError({ ok: 0, code: 18, codeName: 'AuthenticationFailed', errmsg: 'Authentication failed.' }),
+      ),
+    );
     expect(error).toMatchObject({ name: 'MongoCommandError', code: 18, codeName: 'AuthenticationFailed' });
   });
 
   it('a selection timeout or network error without an answer is unreachable, without repeating the address', () => {
-    expect(translateDriverError(host, selectionError(null))).toMatchObject({ name: 'MongoUnreachableError', host, message: `${host} did not answer: Server selection timed out after 3000 ms` });
-    expect(translateDriverError(host, new MongoNetworkError(`connect ECONNREFUSED ${host}`))).toMatchObject({ name: 'MongoUnreachableError', message: `${host} did not answer: connect ECONNREFUSED` });
+    expect(translateDriverError(host, selectionError(null))).toMatchObject({
+      name: 'MongoUnreachableError',
+      host,
+      message: `${host} did not answer: Server selection timed out after 3000 ms`,
+    });
+    expect(translateDriverError(host, new MongoNetworkError(`connect ECONNREFUSED ${host}`))).toMatchObject({
+      name: 'MongoUnreachableError',
+      message: `${host} did not answer: connect ECONNREFUSED`,
+    });
   });
 
   it('any other driver error is unreachable too, never a raw driver error', () => {
@@ -35,7 +62,7 @@ describe('translateDriverError: only two outcomes leave the driver adapter', () 
     expect((error as Error).message).toBe(`${host}: MongoTopologyClosedError: Topology is closed`);
   });
 
-  it('leaves errors that are not the driver\'s alone (they are bugs)', () => {
+  it("leaves errors that are not the driver's alone (they are bugs)", () => {
     const bug = new TypeError('x is undefined');
     expect(translateDriverError(host, bug)).toBe(bug);
   });
@@ -52,7 +79,9 @@ describe('DriverMongoAdmin', () => {
     const port = await closedPort();
     admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
     const started = Date.now();
-    const error = await admin.command({ container: 'db1', host: `127.0.0.1:${port}`, port }, 'admin', { ping: 1 }).catch((e: unknown) => e);
+    const error = await admin
+      .command({ container: 'db1', host: `127.0.0.1:${port}`, port }, 'admin', { ping: 1 })
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(MongoUnreachableError);
     expect((error as MongoUnreachableError).host).toBe(`127.0.0.1:${port}`);

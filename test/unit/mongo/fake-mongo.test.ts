@@ -14,11 +14,17 @@ const root = { 'distctl-admin': 'pw' };
 const creds = { credentials: { username: 'distctl-admin', password: 'pw' } };
 
 function fake(down: string[] = []): FakeMongo {
-  return new FakeMongo(set.members.map((m) => ({ host: m.host, replSetName: 'rsA' })), { down });
+  return new FakeMongo(
+    set.members.map((m) => ({ host: m.host, replSetName: 'rsA' })),
+    { down },
+  );
 }
 
 async function refusal(promise: Promise<unknown>): Promise<{ code: number; codeName: string; message: string }> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(MongoCommandError);
   const { code, codeName, message } = error as MongoCommandError;
   return { code, codeName, message };
@@ -40,17 +46,32 @@ describe('fake mongod: refuses what mongod refuses', () => {
     expect(await refusal(initiate(fake(), [{ _id: 1, host: B, priority: 1 }]))).toEqual({
       code: 74,
       codeName: 'NodeNotFound',
-      message: 'No host described in new configuration with {version: 1, term: 0} for replica set rsA maps to this node',
+      message:
+        'No host described in new configuration with {version: 1, term: 0} for replica set rsA maps to this node',
     });
   });
 
   it('duplicate member _ids or hosts', async () => {
-    expect(await refusal(initiate(fake(), [{ _id: 0, host: A, priority: 1 }, { _id: 0, host: B, priority: 1 }]))).toEqual({
+    expect(
+      await refusal(
+        initiate(fake(), [
+          { _id: 0, host: A, priority: 1 },
+          { _id: 0, host: B, priority: 1 },
+        ]),
+      ),
+    ).toEqual({
       code: 2,
       codeName: 'BadValue',
       message: 'Found two member configurations with same _id field, members.0._id == members.1._id == 0',
     });
-    expect(await refusal(initiate(fake(), [{ _id: 0, host: A, priority: 1 }, { _id: 1, host: A, priority: 1 }]))).toEqual({
+    expect(
+      await refusal(
+        initiate(fake(), [
+          { _id: 0, host: A, priority: 1 },
+          { _id: 1, host: A, priority: 1 },
+        ]),
+      ),
+    ).toEqual({
       code: 2,
       codeName: 'BadValue',
       message: `Found two member configurations with same host field, members.0.host == members.1.host == ${A}`,
@@ -60,7 +81,9 @@ describe('fake mongod: refuses what mongod refuses', () => {
   it('createUser on a SECONDARY, even through the localhost exception', async () => {
     const mongo = fake();
     mongo.preInitiate('rsA', set.initiateConfig);
-    const onSecondary = mongo.localhost.open(b, (channel) => channel.command(b, 'admin', { createUser: 'x', pwd: 'y', roles: [] }));
+    const onSecondary = mongo.localhost.open(b, (channel) =>
+      channel.command(b, 'admin', { createUser: 'x', pwd: 'y', roles: [] }),
+    );
     expect(await refusal(onSecondary)).toEqual({ code: 10107, codeName: 'NotWritablePrimary', message: 'not primary' });
     expect(mongo.usersOf('rsA').size).toBe(0);
   });
@@ -68,13 +91,19 @@ describe('fake mongod: refuses what mongod refuses', () => {
   it('a reconfig that adds two voting members at once, or one sent to a secondary', async () => {
     const mongo = new FakeMongo([A, B, C].map((host) => ({ host, replSetName: 'rsA' })));
     mongo.preInitiate('rsA', { _id: 'rsA', members: [{ _id: 0, host: A, priority: 1 }] }, root);
-    const twoAtOnce = { _id: 'rsA', version: 2, members: [0, 1, 2].map((id) => ({ _id: id, host: [A, B, C][id], priority: 1, votes: 1 })) };
+    const twoAtOnce = {
+      _id: 'rsA',
+      version: 2,
+      members: [0, 1, 2].map((id) => ({ _id: id, host: [A, B, C][id], priority: 1, votes: 1 })),
+    };
     expect(await refusal(mongo.network.command(a, 'admin', { replSetReconfig: twoAtOnce }, creds))).toEqual({
       code: 93,
       codeName: 'InvalidReplicaSetConfig',
       message: 'Non force replica set reconfig can only add or remove at most 1 voting member.',
     });
-    expect(await refusal(mongo.network.command(b, 'admin', { replSetReconfig: twoAtOnce }, creds))).toMatchObject({ code: 94 });
+    expect(await refusal(mongo.network.command(b, 'admin', { replSetReconfig: twoAtOnce }, creds))).toMatchObject({
+      code: 94,
+    });
   });
 });
 
@@ -108,7 +137,9 @@ describe('fake mongod: documented timing on fake timers', () => {
     expect([mongo.stateOf(A), mongo.stateOf(B)]).toEqual(['SECONDARY', 'PRIMARY']);
     await vi.advanceTimersByTimeAsync(1);
     expect([mongo.stateOf(A), mongo.stateOf(B)]).toEqual(['SECONDARY', 'SECONDARY']);
-    expect(await refusal(mongo.network.command(b, 'admin', { createUser: 'w', pwd: 'p', roles: [] }, creds))).toMatchObject({ code: 10107 });
+    expect(
+      await refusal(mongo.network.command(b, 'admin', { createUser: 'w', pwd: 'p', roles: [] }, creds)),
+    ).toMatchObject({ code: 10107 });
     await vi.advanceTimersByTimeAsync(2_000);
     expect([mongo.stateOf(A), mongo.stateOf(B)]).toEqual(['PRIMARY', 'SECONDARY']);
   });
@@ -120,7 +151,10 @@ describe('fake mongod: documented timing on fake timers', () => {
     await vi.advanceTimersByTimeAsync(1_000);
     const hello = await mongo.network.command(b, 'admin', { hello: 1 });
     expect(hello.setName).toBeUndefined();
-    expect(await refusal(mongo.network.command(b, 'admin', { replSetGetStatus: 1 }, creds))).toMatchObject({ code: 94, codeName: 'NotYetInitialized' });
+    expect(await refusal(mongo.network.command(b, 'admin', { replSetGetStatus: 1 }, creds))).toMatchObject({
+      code: 94,
+      codeName: 'NotYetInitialized',
+    });
     await vi.advanceTimersByTimeAsync(500);
     expect((await mongo.network.command(b, 'admin', { hello: 1 })).setName).toBe('rsA');
   });

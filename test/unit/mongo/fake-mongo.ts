@@ -90,7 +90,14 @@ export interface FakeBehaviour {
   takeoverMs?: number;
 }
 
-const DEFAULTS = { latencyMs: 0, startMs: 1_000, loadConfigMs: 500, syncMs: 3_000, electionMs: 2_000, takeoverMs: 3_000 };
+const DEFAULTS = {
+  latencyMs: 0,
+  startMs: 1_000,
+  loadConfigMs: 500,
+  syncMs: 3_000,
+  electionMs: 2_000,
+  takeoverMs: 3_000,
+};
 
 /** A group of fake mongods sharing replicated state per replica set. */
 export class FakeMongo {
@@ -108,7 +115,14 @@ export class FakeMongo {
   constructor(members: { host: string; replSetName: string | null }[], behaviour: FakeBehaviour = {}) {
     this.timing = { ...DEFAULTS, ...Object.fromEntries(Object.entries(behaviour).filter(([key]) => key in DEFAULTS)) };
     for (const member of members) {
-      this.members.set(member.host, { ...member, process: 'running', hasConfig: false, state: 'STARTUP', life: 0, ineligibleUntil: 0 });
+      this.members.set(member.host, {
+        ...member,
+        process: 'running',
+        hasConfig: false,
+        state: 'STARTUP',
+        life: 0,
+        ineligibleUntil: 0,
+      });
     }
     for (const host of behaviour.down ?? []) this.stop(host);
     for (const [host, ms] of Object.entries(behaviour.lateMs ?? {})) {
@@ -120,7 +134,11 @@ export class FakeMongo {
 
   /** Marks a set as initiated already (e.g. a previous `up`): the preferred member PRIMARY, the others SECONDARY. */
   preInitiate(setName: string, config: ReplSetInitiateConfig, users: Record<string, string> = {}): void {
-    this.configs.set(setName, { _id: config._id, version: 1, members: config.members.map((m) => ({ ...m, votes: 1 })) });
+    this.configs.set(setName, {
+      _id: config._id,
+      version: 1,
+      members: config.members.map((m) => ({ ...m, votes: 1 })),
+    });
     const preferred = [...config.members].sort((a, b) => b.priority - a.priority)[0]?.host;
     for (const m of config.members) {
       const member = this.members.get(m.host);
@@ -204,7 +222,10 @@ export class FakeMongo {
 
   /** The bootstrap path: commands arrive from 127.0.0.1 inside the member's container, only while the proxy is open. */
   readonly localhost: LocalhostAccess = {
-    open: async <T>(target: MongoTarget, steps: (channel: MongoCommandChannel, endpoint: string) => Promise<T>): Promise<T> => {
+    open: async <T>(
+      target: MongoTarget,
+      steps: (channel: MongoCommandChannel, endpoint: string) => Promise<T>,
+    ): Promise<T> => {
       this.proxyEvents.push(`open ${target.host}`);
       let open = true;
       const channel: MongoCommandChannel = {
@@ -308,15 +329,27 @@ export class FakeMongo {
       if (this.primaryOf(setName) !== undefined) return;
       const now = Date.now();
       const eligible = this.setMembers(setName)
-        .filter((m) => m.process === 'running' && m.state === 'SECONDARY' && m.ineligibleUntil <= now && this.priorityOf(setName, m.host) > 0)
+        .filter(
+          (m) =>
+            m.process === 'running' &&
+            m.state === 'SECONDARY' &&
+            m.ineligibleUntil <= now &&
+            this.priorityOf(setName, m.host) > 0,
+        )
         .sort((a, b) => this.priorityOf(setName, b.host) - this.priorityOf(setName, a.host));
       const voters = this.configs.get(setName)?.members.filter((m) => m.votes > 0).length ?? 0;
       const up = this.setMembers(setName).filter((m) => m.process === 'running' && m.hasConfig).length;
       const winner = candidate !== undefined && eligible.includes(candidate) ? candidate : eligible[0];
       if (winner === undefined || up <= voters / 2) {
         // Nobody electable yet: try again when someone becomes SECONDARY (afterSecondary) or after another round.
-        if (eligible.length === 0 && this.setMembers(setName).some((m) => m.state === 'SECONDARY' && m.ineligibleUntil > now)) {
-          setTimeout(() => this.scheduleElection(setName), Math.max(...this.setMembers(setName).map((m) => m.ineligibleUntil)) - now);
+        if (
+          eligible.length === 0 &&
+          this.setMembers(setName).some((m) => m.state === 'SECONDARY' && m.ineligibleUntil > now)
+        ) {
+          setTimeout(
+            () => this.scheduleElection(setName),
+            Math.max(...this.setMembers(setName).map((m) => m.ineligibleUntil)) - now,
+          );
         }
         return;
       }
@@ -338,16 +371,24 @@ export class FakeMongo {
     return member !== undefined && (member.process === 'running' || member.process === 'loading');
   }
 
-  private async handle(via: SeenCommand['via'], target: MongoTarget, _db: string, cmd: Document, credentials: Credentials | undefined): Promise<Document> {
+  private async handle(
+    via: SeenCommand['via'],
+    target: MongoTarget,
+    _db: string,
+    cmd: Document,
+    credentials: Credentials | undefined,
+  ): Promise<Document> {
     const name = Object.keys(cmd)[0] ?? '';
     if (this.timing.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.timing.latencyMs));
     this.seen.push({ via, host: target.host, name, user: credentials?.username ?? null, cmd, at: Date.now() });
     const member = this.members.get(target.host);
-    if (member === undefined || !this.answers(target.host)) throw new MongoUnreachableError(target.host, `connect ECONNREFUSED ${target.host}`);
+    if (member === undefined || !this.answers(target.host))
+      throw new MongoUnreachableError(target.host, `connect ECONNREFUSED ${target.host}`);
     const scope = member.replSetName ?? member.host;
     if (credentials !== undefined) {
       const user = this.usersOf(scope).get(credentials.username);
-      if (user === undefined || user.pwd !== credentials.password) throw new MongoCommandError(18, 'AuthenticationFailed', 'Authentication failed.');
+      if (user === undefined || user.pwd !== credentials.password)
+        throw new MongoCommandError(18, 'AuthenticationFailed', 'Authentication failed.');
     }
     const authenticated = credentials !== undefined;
     const localhostException = via === 'localhost' && this.usersOf(scope).size === 0;
@@ -355,9 +396,11 @@ export class FakeMongo {
       if (!authenticated) throw new MongoCommandError(13, 'Unauthorized', `Command ${name} requires authentication`);
     };
     const loaded = member.process === 'running';
-    const config = member.replSetName !== null && member.hasConfig && loaded ? this.configs.get(member.replSetName) : undefined;
+    const config =
+      member.replSetName !== null && member.hasConfig && loaded ? this.configs.get(member.replSetName) : undefined;
     const requirePrimary = (): void => {
-      if (member.replSetName !== null && (member.state !== 'PRIMARY' || !loaded)) throw new MongoCommandError(10107, 'NotWritablePrimary', 'not primary');
+      if (member.replSetName !== null && (member.state !== 'PRIMARY' || !loaded))
+        throw new MongoCommandError(10107, 'NotWritablePrimary', 'not primary');
     };
 
     switch (name) {
@@ -367,24 +410,54 @@ export class FakeMongo {
         return { ok: 1 };
       case 'replSetInitiate': {
         if (!authenticated && !localhostException) requireAuth();
-        if (member.replSetName === null) throw new MongoCommandError(76, 'NoReplicationEnabled', 'This node was not started with replication enabled.');
-        if (!loaded) throw new MongoCommandError(94, 'NotYetInitialized', 'Cannot initiate set until this node has finished loading its config');
+        if (member.replSetName === null)
+          throw new MongoCommandError(
+            76,
+            'NoReplicationEnabled',
+            'This node was not started with replication enabled.',
+          );
+        if (!loaded)
+          throw new MongoCommandError(
+            94,
+            'NotYetInitialized',
+            'Cannot initiate set until this node has finished loading its config',
+          );
         if (config !== undefined) throw new MongoCommandError(23, 'AlreadyInitialized', 'already initialized');
         const proposed = cmd.replSetInitiate as ReplSetInitiateConfig;
         if (proposed._id !== member.replSetName) {
-          throw new MongoCommandError(93, 'InvalidReplicaSetConfig', `Attempting to initiate a replica set with name ${proposed._id}, but command line reports ${member.replSetName}; rejecting`);
+          throw new MongoCommandError(
+            93,
+            'InvalidReplicaSetConfig',
+            `Attempting to initiate a replica set with name ${proposed._id}, but command line reports ${member.replSetName}; rejecting`,
+          );
         }
         this.validate(member.host, proposed.members, 1, proposed._id);
-        const missing = proposed.members.filter((m) => !this.answers(m.host)).map((m) => `${m.host} failed with Connection refused`);
+        const missing = proposed.members
+          .filter((m) => !this.answers(m.host))
+          .map((m) => `${m.host} failed with Connection refused`);
         // Members already in a set answer the quorum check with their own replica set id.
-        const taken = proposed.members.filter((m) => this.members.get(m.host)?.hasConfig === true).map((m) => `${m.host} failed with Our replica set ID did not match that of our request target`);
+        const taken = proposed.members
+          .filter((m) => this.members.get(m.host)?.hasConfig === true)
+          .map((m) => `${m.host} failed with Our replica set ID did not match that of our request target`);
         if (taken.length > 0) {
-          throw new MongoCommandError(103, 'NewReplicaSetConfigurationIncompatible', `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ${taken.join(', ')}`);
+          throw new MongoCommandError(
+            103,
+            'NewReplicaSetConfigurationIncompatible',
+            `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ${taken.join(', ')}`,
+          );
         }
         if (missing.length > 0) {
-          throw new MongoCommandError(74, 'NodeNotFound', `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ${missing.join(', ')}`);
+          throw new MongoCommandError(
+            74,
+            'NodeNotFound',
+            `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ${missing.join(', ')}`,
+          );
         }
-        this.configs.set(member.replSetName, { _id: proposed._id, version: 1, members: proposed.members.map((m) => ({ ...m, votes: 1 })) });
+        this.configs.set(member.replSetName, {
+          _id: proposed._id,
+          version: 1,
+          members: proposed.members.map((m) => ({ ...m, votes: 1 })),
+        });
         for (const m of this.setMembers(member.replSetName)) {
           if (m.process !== 'running') continue;
           m.hasConfig = true;
@@ -397,36 +470,70 @@ export class FakeMongo {
       }
       case 'replSetGetConfig': {
         requireAuth();
-        if (config === undefined) throw new MongoCommandError(94, 'NotYetInitialized', 'no replset config has been received');
+        if (config === undefined)
+          throw new MongoCommandError(94, 'NotYetInitialized', 'no replset config has been received');
         return { ok: 1, config: structuredClone(config) };
       }
       case 'replSetReconfig': {
         requireAuth();
-        if (config === undefined) throw new MongoCommandError(94, 'NotYetInitialized', 'no replset config has been received');
+        if (config === undefined)
+          throw new MongoCommandError(94, 'NotYetInitialized', 'no replset config has been received');
         requirePrimary();
         const proposed = cmd.replSetReconfig as { _id: string; version: number; members: ConfigMember[] };
         if (proposed._id !== config._id) {
-          throw new MongoCommandError(103, 'NewReplicaSetConfigurationIncompatible', `New and old configurations differ in replica set name; old was ${config._id}, and new is ${proposed._id}`);
+          throw new MongoCommandError(
+            103,
+            'NewReplicaSetConfigurationIncompatible',
+            `New and old configurations differ in replica set name; old was ${config._id}, and new is ${proposed._id}`,
+          );
         }
         if (proposed.version <= config.version) {
-          throw new MongoCommandError(103, 'NewReplicaSetConfigurationIncompatible', `New replica set configuration version and term must be greater than old, but {version: ${proposed.version}} is not greater than {version: ${config.version}} for replica set ${config._id}`);
+          throw new MongoCommandError(
+            103,
+            'NewReplicaSetConfigurationIncompatible',
+            `New replica set configuration version and term must be greater than old, but {version: ${proposed.version}} is not greater than {version: ${config.version}} for replica set ${config._id}`,
+          );
         }
         this.validate(member.host, proposed.members, proposed.version, proposed._id);
         for (const m of proposed.members) {
           const old = config.members.find((o) => o.host === m.host);
           if (old !== undefined && old._id !== m._id) {
-            throw new MongoCommandError(103, 'NewReplicaSetConfigurationIncompatible', `New and old configurations both have members with host of ${m.host} but in the new configuration the _id field is ${m._id} and in the old configuration it is ${old._id} for replica set ${config._id}`);
+            throw new MongoCommandError(
+              103,
+              'NewReplicaSetConfigurationIncompatible',
+              `New and old configurations both have members with host of ${m.host} but in the new configuration the _id field is ${m._id} and in the old configuration it is ${old._id} for replica set ${config._id}`,
+            );
           }
         }
         const votersOld = new Set(config.members.filter((m) => (m.votes ?? 1) > 0).map((m) => m._id));
         const votersNew = new Set(proposed.members.filter((m) => (m.votes ?? 1) > 0).map((m) => m._id));
-        const symmetric = [...votersOld].filter((id) => !votersNew.has(id)).length + [...votersNew].filter((id) => !votersOld.has(id)).length;
-        if (symmetric > 1) throw new MongoCommandError(93, 'InvalidReplicaSetConfig', 'Non force replica set reconfig can only add or remove at most 1 voting member.');
+        const symmetric =
+          [...votersOld].filter((id) => !votersNew.has(id)).length +
+          [...votersNew].filter((id) => !votersOld.has(id)).length;
+        if (symmetric > 1)
+          throw new MongoCommandError(
+            93,
+            'InvalidReplicaSetConfig',
+            'Non force replica set reconfig can only add or remove at most 1 voting member.',
+          );
         const answering = proposed.members.filter((m) => (m.votes ?? 1) > 0 && this.answers(m.host)).length;
         if (answering <= votersNew.size / 2) {
-          throw new MongoCommandError(74, 'NodeNotFound', `Quorum check failed because not enough voting nodes responded; required ${Math.floor(votersNew.size / 2) + 1} but only ${answering} voting nodes responded`);
+          throw new MongoCommandError(
+            74,
+            'NodeNotFound',
+            `Quorum check failed because not enough voting nodes responded; required ${Math.floor(votersNew.size / 2) + 1} but only ${answering} voting nodes responded`,
+          );
         }
-        const next: SetConfig = { _id: config._id, version: proposed.version, members: proposed.members.map((m) => ({ _id: m._id, host: m.host, priority: m.priority ?? 1, votes: m.votes ?? 1 })) };
+        const next: SetConfig = {
+          _id: config._id,
+          version: proposed.version,
+          members: proposed.members.map((m) => ({
+            _id: m._id,
+            host: m.host,
+            priority: m.priority ?? 1,
+            votes: m.votes ?? 1,
+          })),
+        };
         const setName = member.replSetName ?? '';
         for (const removed of config.members.filter((o) => !next.members.some((m) => m.host === o.host))) {
           const gone = this.members.get(removed.host);
@@ -449,8 +556,16 @@ export class FakeMongo {
         requireAuth();
         requirePrimary();
         const setName = member.replSetName ?? '';
-        const electable = this.setMembers(setName).filter((m) => m !== member && m.process === 'running' && m.state === 'SECONDARY' && this.priorityOf(setName, m.host) > 0);
-        if (electable.length === 0) throw new MongoCommandError(262, 'ExceededTimeLimit', 'No electable secondaries caught up as of the deadline');
+        const electable = this.setMembers(setName).filter(
+          (m) =>
+            m !== member && m.process === 'running' && m.state === 'SECONDARY' && this.priorityOf(setName, m.host) > 0,
+        );
+        if (electable.length === 0)
+          throw new MongoCommandError(
+            262,
+            'ExceededTimeLimit',
+            'No electable secondaries caught up as of the deadline',
+          );
         member.state = 'SECONDARY';
         member.ineligibleUntil = Date.now() + Number(cmd.replSetStepDown) * 1000;
         this.noteAvailability(setName);
@@ -459,8 +574,10 @@ export class FakeMongo {
       }
       case 'replSetGetStatus': {
         requireAuth();
-        if (member.replSetName === null) throw new MongoCommandError(76, 'NoReplicationEnabled', 'not running with --replSet');
-        if (config === undefined) throw new MongoCommandError(94, 'NotYetInitialized', 'no replset config has been received');
+        if (member.replSetName === null)
+          throw new MongoCommandError(76, 'NoReplicationEnabled', 'not running with --replSet');
+        if (config === undefined)
+          throw new MongoCommandError(94, 'NotYetInitialized', 'no replset config has been received');
         const now = Date.now();
         return {
           set: member.replSetName,
@@ -468,7 +585,13 @@ export class FakeMongo {
           members: config.members.map((m) => {
             const state = this.stateOf(m.host);
             const down = state === 'down';
-            return { _id: m._id, name: m.host, health: down ? 0 : 1, stateStr: down ? '(not reachable/healthy)' : state, optimeDate: new Date(down ? 0 : state === 'PRIMARY' ? now : now - 2_000) };
+            return {
+              _id: m._id,
+              name: m.host,
+              health: down ? 0 : 1,
+              stateStr: down ? '(not reachable/healthy)' : state,
+              optimeDate: new Date(down ? 0 : state === 'PRIMARY' ? now : now - 2_000),
+            };
           }),
         };
       }
@@ -476,8 +599,16 @@ export class FakeMongo {
         if (!authenticated && !localhostException) requireAuth();
         requirePrimary();
         const users = this.usersOf(scope);
-        if (users.has(String(cmd.createUser))) throw new MongoCommandError(51003, 'UserAlreadyExists', `User "${String(cmd.createUser)}@admin" already exists`);
-        users.set(String(cmd.createUser), { pwd: String(cmd.pwd), roles: structuredClone(cmd.roles as FakeUser['roles']) });
+        if (users.has(String(cmd.createUser)))
+          throw new MongoCommandError(
+            51003,
+            'UserAlreadyExists',
+            `User "${String(cmd.createUser)}@admin" already exists`,
+          );
+        users.set(String(cmd.createUser), {
+          pwd: String(cmd.pwd),
+          roles: structuredClone(cmd.roles as FakeUser['roles']),
+        });
         return { ok: 1 };
       }
       case 'updateUser': {
@@ -501,23 +632,49 @@ export class FakeMongo {
   }
 
   /** What ReplSetConfig::validate and findSelfInConfig refuse. */
-  private validate(receiving: string, members: readonly { _id: number; host: string }[], version: number, setName: string): void {
+  private validate(
+    receiving: string,
+    members: readonly { _id: number; host: string }[],
+    version: number,
+    setName: string,
+  ): void {
     for (const [i, a] of members.entries()) {
       for (const [j, b] of members.entries()) {
         if (j <= i) continue;
-        if (a._id === b._id) throw new MongoCommandError(2, 'BadValue', `Found two member configurations with same _id field, members.${i}._id == members.${j}._id == ${a._id}`);
-        if (a.host === b.host) throw new MongoCommandError(2, 'BadValue', `Found two member configurations with same host field, members.${i}.host == members.${j}.host == ${a.host}`);
+        if (a._id === b._id)
+          throw new MongoCommandError(
+            2,
+            'BadValue',
+            `Found two member configurations with same _id field, members.${i}._id == members.${j}._id == ${a._id}`,
+          );
+        if (a.host === b.host)
+          throw new MongoCommandError(
+            2,
+            'BadValue',
+            `Found two member configurations with same host field, members.${i}.host == members.${j}.host == ${a.host}`,
+          );
       }
     }
     if (!members.some((m) => m.host === receiving)) {
-      throw new MongoCommandError(74, 'NodeNotFound', `No host described in new configuration with {version: ${version}, term: 0} for replica set ${setName} maps to this node`);
+      throw new MongoCommandError(
+        74,
+        'NodeNotFound',
+        `No host described in new configuration with {version: ${version}, term: 0} for replica set ${setName} maps to this node`,
+      );
     }
   }
 
   private hello(member: FakeMember, config: SetConfig | undefined): Document {
     if (member.replSetName === null) return { isWritablePrimary: true, maxWireVersion: 21, ok: 1 };
     if (config === undefined || member.state === 'REMOVED') {
-      return { isWritablePrimary: false, secondary: false, info: 'Does not have a valid replica set config', isreplicaset: true, maxWireVersion: 21, ok: 1 };
+      return {
+        isWritablePrimary: false,
+        secondary: false,
+        info: 'Does not have a valid replica set config',
+        isreplicaset: true,
+        maxWireVersion: 21,
+        ok: 1,
+      };
     }
     const primary = this.primaryOf(member.replSetName);
     return {
@@ -535,7 +692,10 @@ export class FakeMongo {
 }
 
 /** Runs `promise` to completion on fake timers, advancing the clock to each next timer; returns its outcome either way. */
-export async function settle<T>(promise: Promise<T>, vi: { advanceTimersByTimeAsync(ms: number): Promise<unknown>; advanceTimersToNextTimerAsync(): Promise<unknown> }): Promise<{ value?: T; error?: unknown }> {
+export async function settle<T>(
+  promise: Promise<T>,
+  vi: { advanceTimersByTimeAsync(ms: number): Promise<unknown>; advanceTimersToNextTimerAsync(): Promise<unknown> },
+): Promise<{ value?: T; error?: unknown }> {
   let done = false;
   const outcome = promise.then(
     (value) => ({ value }),

@@ -9,16 +9,26 @@ import type { LocalhostAccess } from '../../../src/mongo/bootstrap.js';
 export class LocalOps implements ContainerOps {
   private readonly runner = new ExecaRunner();
 
-  exec(_container: string, argv: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
+  exec(
+    _container: string,
+    argv: readonly string[],
+    options: { input?: string; timeoutMs?: number } = {},
+  ): Promise<CommandResult> {
     const [bin = '', ...args] = argv;
     return this.runner.run({ bin, args, input: options.input, timeoutMs: options.timeoutMs });
   }
 
-  async writeFile(_container: string, path: string, content: string | Uint8Array, options: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+  async writeFile(
+    _container: string,
+    path: string,
+    content: string | Uint8Array,
+    options: { mode?: number; uid?: number; gid?: number } = {},
+  ): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
     await writeFile(path, content, { mode: options.mode ?? 0o644 });
     await chmod(path, options.mode ?? 0o644);
-    if (options.uid !== undefined && options.gid !== undefined && options.uid !== process.getuid?.()) await chown(path, options.uid, options.gid);
+    if (options.uid !== undefined && options.gid !== undefined && options.uid !== process.getuid?.())
+      await chown(path, options.uid, options.gid);
   }
 
   async pushFile(_container: string, hostPath: string, path: string, options: { mode?: number } = {}): Promise<void> {
@@ -37,6 +47,9 @@ export class DirectLocalhost implements LocalhostAccess {
 
   open<T>(target: MongoTarget, steps: (channel: MongoCommandChannel, endpoint: string) => Promise<T>): Promise<T> {
     const endpoint = `127.0.0.1:${target.port}`;
-    return steps({ command: (to, db, cmd) => this.admin.command({ ...to, host: `127.0.0.1:${to.port}` }, db, cmd) }, endpoint);
+    return steps(
+      { command: (to, db, cmd) => this.admin.command({ ...to, host: `127.0.0.1:${to.port}` }, db, cmd) },
+      endpoint,
+    );
   }
 }

@@ -6,7 +6,11 @@ import type { SecretStore } from '../../../src/secrets/store.js';
 import { desiredState, fakeMembers, memorySecrets } from './desired.js';
 import { FakeMongo, settle, type FakeBehaviour } from './fake-mongo.js';
 
-const desired = { ...desiredState(), standalones: [], services: desiredState().services.filter((s) => s.name === 'web-server') };
+const desired = {
+  ...desiredState(),
+  standalones: [],
+  services: desiredState().services.filter((s) => s.name === 'web-server'),
+};
 const set = desired.replicaSets[0]!;
 const A = '10.10.10.12:27017';
 const B = '10.10.10.12:27018';
@@ -37,12 +41,16 @@ describe('writes that need the primary', () => {
     const mongo = await takeoverUnderway();
     await vi.advanceTimersByTimeAsync(7_350);
     const admin = await adminCredentials(secrets);
-    const onWritable: OnWritable = (_deployment, action) => onPrimary(set, mongo.network, wait, 'creating service users', action);
+    const onWritable: OnWritable = (_deployment, action) =>
+      onPrimary(set, mongo.network, wait, 'creating service users', action);
     const outcome = await settle(ensureServiceUsers(desired, mongo.network, admin, secrets, onWritable), vi);
 
     expect(outcome.value).toEqual(['web-server@rsA']);
     // B answered hello as primary at 9.45 s, stepped down for A at 9.5 s, and refused the write at 9.65 s; A won at 11.5 s.
-    expect(mongo.seen.filter((s) => s.name === 'createUser').map((s) => [s.host, s.at])).toEqual([[B, 9_650], [A, 12_050]]);
+    expect(mongo.seen.filter((s) => s.name === 'createUser').map((s) => [s.host, s.at])).toEqual([
+      [B, 9_650],
+      [A, 12_050],
+    ]);
     expect(mongo.usersOf('rsA').get('web-server')?.roles).toEqual([{ role: 'readWrite', db: 'products_db' }]);
   });
 
@@ -50,18 +58,27 @@ describe('writes that need the primary', () => {
     const mongo = new FakeMongo(fakeMembers(desired), { electionMs: Number.POSITIVE_INFINITY });
     mongo.preInitiate('rsA', set.initiateConfig);
     mongo.stop(A);
-    const outcome = await settle(onPrimary(set, mongo.network, wait, 'creating service users', async () => 'written'), vi);
+    const outcome = await settle(
+      onPrimary(set, mongo.network, wait, 'creating service users', async () => 'written'),
+      vi,
+    );
 
     expect(outcome.error).toBeInstanceOf(DistctlError);
-    expect(outcome.error).toMatchObject({ code: 'REPLSET_NO_WRITABLE_PRIMARY', message: 'Replica set rsA had no writable primary for 30s while creating service users.' });
+    expect(outcome.error).toMatchObject({
+      code: 'REPLSET_NO_WRITABLE_PRIMARY',
+      message: 'Replica set rsA had no writable primary for 30s while creating service users.',
+    });
   });
 
-  it('takes the primary from the member\'s own hello, not from what another member says', async () => {
+  it("takes the primary from the member's own hello, not from what another member says", async () => {
     const mongo = await takeoverUnderway();
     await vi.advanceTimersByTimeAsync(7_500);
     // During the handoff window nobody is writable, though a moment ago B was.
     const targets: string[] = [];
-    const outcome = await settle(onPrimary(set, mongo.network, wait, 'writing', async (primary) => targets.push(primary.host)), vi);
+    const outcome = await settle(
+      onPrimary(set, mongo.network, wait, 'writing', async (primary) => targets.push(primary.host)),
+      vi,
+    );
 
     expect(outcome.value).toBe(1);
     expect(targets).toEqual([A]);

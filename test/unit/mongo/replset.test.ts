@@ -14,12 +14,25 @@ const C = '10.10.10.12:27019';
 const timing = { reach: { intervalMs: 1_000, timeoutMs: 60_000 }, health: { intervalMs: 1_000, timeoutMs: 120_000 } };
 
 function fake(behaviour: FakeBehaviour = {}, extra: string[] = []): FakeMongo {
-  return new FakeMongo([...set.members.map((m) => m.host), ...extra].map((host) => ({ host, replSetName: 'rsA' })), behaviour);
+  return new FakeMongo(
+    [...set.members.map((m) => m.host), ...extra].map((host) => ({ host, replSetName: 'rsA' })),
+    behaviour,
+  );
 }
 
-async function run(mongo: FakeMongo, target: DerivedReplicaSet = set, progress?: ReplicaSetProgress[]): Promise<{ value?: ReplicaSetResult; error?: DistctlError; ms: number }> {
+async function run(
+  mongo: FakeMongo,
+  target: DerivedReplicaSet = set,
+  progress?: ReplicaSetProgress[],
+): Promise<{ value?: ReplicaSetResult; error?: DistctlError; ms: number }> {
   const started = Date.now();
-  const outcome = await settle(ensureReplicaSet(target, { admin: mongo.network, localhost: mongo.localhost }, admin, { ...timing, onProgress: (p) => progress?.push(p) }), vi);
+  const outcome = await settle(
+    ensureReplicaSet(target, { admin: mongo.network, localhost: mongo.localhost }, admin, {
+      ...timing,
+      onProgress: (p) => progress?.push(p),
+    }),
+    vi,
+  );
   if (outcome.error !== undefined && !(outcome.error instanceof DistctlError)) throw outcome.error;
   return { value: outcome.value, error: outcome.error as DistctlError | undefined, ms: Date.now() - started };
 }
@@ -49,7 +62,11 @@ describe('ensureReplicaSet', () => {
     expect(mongo.proxyEvents).toEqual([`open ${A}`, `close ${A}`, `open ${A}`, `close ${A}`]);
     expect(mongo.seen.find((s) => s.name === 'replSetInitiate')?.cmd.replSetInitiate).toEqual(set.initiateConfig);
     expect(mongo.usersOf('rsA').get('distctl-admin')?.pwd).toBe('admin-secret');
-    expect(mongo.seen.filter((s) => ['replSetGetStatus', 'replSetGetConfig'].includes(s.name)).every((s) => s.user === 'distctl-admin')).toBe(true);
+    expect(
+      mongo.seen
+        .filter((s) => ['replSetGetStatus', 'replSetGetConfig'].includes(s.name))
+        .every((s) => s.user === 'distctl-admin'),
+    ).toBe(true);
     expect(mongo.seen.filter((s) => s.name === 'hello').every((s) => s.user === null)).toBe(true);
     expect(progress.some((p) => p.phase === 'syncing' && Object.values(p.states).includes('STARTUP2'))).toBe(true);
     expect(progress.at(-1)?.states).toEqual({ [A]: 'PRIMARY', [B]: 'SECONDARY', [C]: 'SECONDARY' });
@@ -85,7 +102,12 @@ describe('ensureReplicaSet', () => {
     const { value: result } = await run(mongo, set, progress);
 
     expect(result?.initiated).toBe(true);
-    expect(progress.filter((p) => p.phase === 'reaching-members').map((p) => p.states[B])).toEqual(['not answering', 'not answering', 'not answering', 'answering']);
+    expect(progress.filter((p) => p.phase === 'reaching-members').map((p) => p.states[B])).toEqual([
+      'not answering',
+      'not answering',
+      'not answering',
+      'answering',
+    ]);
     expect(mongo.seen.filter((s) => s.name === 'replSetInitiate').map((s) => s.at)).toEqual([3_000]);
   });
 
@@ -107,7 +129,11 @@ describe('ensureReplicaSet', () => {
     const { error, ms } = await run(mongo);
 
     expect(error?.code).toBe('REPLSET_NO_PRIMARY');
-    expect(error?.details).toEqual([`${A}: SECONDARY`, `${B}: not yet PRIMARY or SECONDARY → SECONDARY`, `${C}: not yet PRIMARY or SECONDARY → SECONDARY`]);
+    expect(error?.details).toEqual([
+      `${A}: SECONDARY`,
+      `${B}: not yet PRIMARY or SECONDARY → SECONDARY`,
+      `${C}: not yet PRIMARY or SECONDARY → SECONDARY`,
+    ]);
     expect(ms).toBe(120_000);
     expect(mongo.names()).not.toContain('createUser');
   });
@@ -131,20 +157,29 @@ describe('ensureReplicaSet', () => {
   });
 
   it('explains duplicate hosts, which mongod refuses as BadValue', async () => {
-    const twice = { ...set, initiateConfig: { _id: 'rsA', members: [...set.initiateConfig.members, { _id: 3, host: B, priority: 1 }] } };
+    const twice = {
+      ...set,
+      initiateConfig: { _id: 'rsA', members: [...set.initiateConfig.members, { _id: 3, host: B, priority: 1 }] },
+    };
     const { error } = await run(fake(), twice);
 
     expect(error?.code).toBe('REPLSET_CONFIG_INVALID');
-    expect(error?.message).toContain(`BadValue (2): Found two member configurations with same host field, members.1.host == members.3.host == ${B}`);
+    expect(error?.message).toContain(
+      `BadValue (2): Found two member configurations with same host field, members.1.host == members.3.host == ${B}`,
+    );
   });
 
   it('accepts AlreadyInitialized when the set turns out to carry our name (initiated concurrently)', async () => {
     const mongo = fake();
     const racing = {
-      open: <T>(target: Parameters<typeof mongo.localhost.open>[0], steps: Parameters<typeof mongo.localhost.open<T>>[1]) =>
+      open: <T>(
+        target: Parameters<typeof mongo.localhost.open>[0],
+        steps: Parameters<typeof mongo.localhost.open<T>>[1],
+      ) =>
         mongo.localhost.open(target, async (channel, endpoint) => {
           // Another process initiates between our hello and our replSetInitiate.
-          if (!mongo.names().includes('replSetInitiate')) await channel.command(target, 'admin', { replSetInitiate: set.initiateConfig });
+          if (!mongo.names().includes('replSetInitiate'))
+            await channel.command(target, 'admin', { replSetInitiate: set.initiateConfig });
           return steps(channel, endpoint);
         }),
     };
@@ -183,9 +218,15 @@ describe('ensureReplicaSet', () => {
 
     expect(error).toBeUndefined();
     expect(result).toMatchObject({ initiated: false, resyncing: [A] });
-    expect(progress.map((p) => p.message)).toContain(`rsA: ${A} answered without the set's config (data directory emptied?); the set hands it the config and resyncs it`);
+    expect(progress.map((p) => p.message)).toContain(
+      `rsA: ${A} answered without the set's config (data directory emptied?); the set hands it the config and resyncs it`,
+    );
     expect(mongo.names()).not.toContain('replSetInitiate');
-    expect(result?.status.members.map((m) => [m.host, m.state])).toEqual([[A, 'SECONDARY'], [B, 'PRIMARY'], [C, 'SECONDARY']]);
+    expect(result?.status.members.map((m) => [m.host, m.state])).toEqual([
+      [A, 'SECONDARY'],
+      [B, 'PRIMARY'],
+      [C, 'SECONDARY'],
+    ]);
   });
 
   it('refuses to go on when users exist but the stored admin password is not theirs', async () => {
@@ -211,21 +252,40 @@ describe('replica-set reconciliation', () => {
   it('applies changed priorities in one reconfig, and the member now preferred takes over', async () => {
     const mongo = fake();
     mongo.preInitiate('rsA', set.initiateConfig, { 'distctl-admin': 'admin-secret' });
-    const wanted = { ...set, initiateConfig: { _id: 'rsA', members: set.initiateConfig.members.map((m) => (m.host === C ? { ...m, priority: 5 } : m)) } };
+    const wanted = {
+      ...set,
+      initiateConfig: {
+        _id: 'rsA',
+        members: set.initiateConfig.members.map((m) => (m.host === C ? { ...m, priority: 5 } : m)),
+      },
+    };
     const { value: result } = await run(mongo, wanted);
 
     expect(result?.reconfigured).toEqual([`${C}: priority 1 → 5`]);
-    expect(mongo.configOf('rsA')).toMatchObject({ version: 2, members: [{ host: A, priority: 3 }, { host: B, priority: 2 }, { host: C, priority: 5 }] });
+    expect(mongo.configOf('rsA')).toMatchObject({
+      version: 2,
+      members: [
+        { host: A, priority: 3 },
+        { host: B, priority: 2 },
+        { host: C, priority: 5 },
+      ],
+    });
     expect(mongo.names().filter((n) => n === 'replSetReconfig')).toHaveLength(1);
   });
 
   it('adds missing members one voting change at a time, keeping the _ids the set gave', async () => {
     const mongo = fake();
-    mongo.preInitiate('rsA', { _id: 'rsA', members: [{ _id: 0, host: A, priority: 3 }] }, { 'distctl-admin': 'admin-secret' });
+    mongo.preInitiate(
+      'rsA',
+      { _id: 'rsA', members: [{ _id: 0, host: A, priority: 3 }] },
+      { 'distctl-admin': 'admin-secret' },
+    );
     const { value: result } = await run(mongo);
 
     expect(result?.reconfigured).toEqual([`add ${B} (priority 2)`, `add ${C} (priority 1)`]);
-    const reconfigs = mongo.seen.filter((s) => s.name === 'replSetReconfig').map((s) => (s.cmd.replSetReconfig as { version: number; members: { _id: number; host: string }[] }));
+    const reconfigs = mongo.seen
+      .filter((s) => s.name === 'replSetReconfig')
+      .map((s) => s.cmd.replSetReconfig as { version: number; members: { _id: number; host: string }[] });
     expect(reconfigs.map((c) => [c.version, c.members.map((m) => `${m._id}=${m.host}`)])).toEqual([
       [2, [`0=${A}`, `1=${B}`]],
       [3, [`0=${A}`, `1=${B}`, `2=${C}`]],
@@ -237,7 +297,13 @@ describe('replica-set reconciliation', () => {
     const mongo = fake({}, [D]);
     mongo.preInitiate('rsA', set.initiateConfig, { 'distctl-admin': 'admin-secret' });
     const moved = { ...set, members: [set.members[0]!, set.members[1]!, member('db1', '10.10.10.12', 27020, 3, 1, 2)] };
-    const wanted = { ...moved, initiateConfig: { _id: 'rsA', members: moved.members.map((m) => ({ _id: m.id, host: m.host, priority: m.priority })) } };
+    const wanted = {
+      ...moved,
+      initiateConfig: {
+        _id: 'rsA',
+        members: moved.members.map((m) => ({ _id: m.id, host: m.host, priority: m.priority })),
+      },
+    };
     const { value: result } = await run(mongo, wanted);
 
     expect(result?.reconfigured).toEqual([`add ${D} (priority 1)`, `remove ${C}`]);
@@ -246,23 +312,35 @@ describe('replica-set reconciliation', () => {
 
   it('stops with the differences and what to do when the change would remove the primary', async () => {
     const mongo = fake({}, [D]);
-    mongo.preInitiate('rsA', { _id: 'rsA', members: [...set.initiateConfig.members, { _id: 3, host: D, priority: 9 }] }, { 'distctl-admin': 'admin-secret' });
+    mongo.preInitiate(
+      'rsA',
+      { _id: 'rsA', members: [...set.initiateConfig.members, { _id: 3, host: D, priority: 9 }] },
+      { 'distctl-admin': 'admin-secret' },
+    );
     const { error } = await run(mongo);
 
     expect(error?.code).toBe('REPLSET_RECONFIG_REFUSED');
-    expect(error?.message).toBe(`Replica set rsA differs from topology.yaml, and distctl cannot apply it: ${D} is the primary, and a primary cannot remove itself.`);
+    expect(error?.message).toBe(
+      `Replica set rsA differs from topology.yaml, and distctl cannot apply it: ${D} is the primary, and a primary cannot remove itself.`,
+    );
     expect(error?.hint).toBe(`To do: step it down first (\`rs.stepDown()\` on ${D}), then rerun \`distctl up\`.`);
     expect(error?.details).toEqual([`rsA: remove ${D}`]);
     expect(mongo.names()).not.toContain('replSetReconfig');
   });
 
-  it('reports mongod\'s refusal with the differences when an added member does not answer', async () => {
+  it("reports mongod's refusal with the differences when an added member does not answer", async () => {
     const mongo = fake({ down: [B, C] });
-    mongo.preInitiate('rsA', { _id: 'rsA', members: [{ _id: 0, host: A, priority: 3 }] }, { 'distctl-admin': 'admin-secret' });
+    mongo.preInitiate(
+      'rsA',
+      { _id: 'rsA', members: [{ _id: 0, host: A, priority: 3 }] },
+      { 'distctl-admin': 'admin-secret' },
+    );
     const { error } = await run(mongo);
 
     expect(error?.code).toBe('REPLSET_RECONFIG_REFUSED');
-    expect(error?.message).toContain(`mongod refused add ${B} (priority 2): NodeNotFound (74): Quorum check failed because not enough voting nodes responded; required 2 but only 1 voting nodes responded`);
+    expect(error?.message).toContain(
+      `mongod refused add ${B} (priority 2): NodeNotFound (74): Quorum check failed because not enough voting nodes responded; required 2 but only 1 voting nodes responded`,
+    );
     expect(error?.details).toEqual([`rsA: add ${B} (priority 2)`, `rsA: add ${C} (priority 1)`]);
     expect(mongo.configOf('rsA')?.version).toBe(1);
   });

@@ -10,7 +10,11 @@ import { FakeOps } from './fake-ops.js';
 
 const MONGOD_7 = '/usr/bin/mongod\ndb version v7.0.14\n';
 const KEY = `pub:-:4096:1:160D26BB1785BA38:1:::::\nfpr:::::::::E58830201F7DD82CD808AA84160D26BB1785BA38:\n`;
-const timing = { start: { intervalMs: 1_000, timeoutMs: 60_000 }, reach: { intervalMs: 1_000, timeoutMs: 60_000 }, health: { intervalMs: 1_000, timeoutMs: 120_000 } };
+const timing = {
+  start: { intervalMs: 1_000, timeoutMs: 60_000 },
+  reach: { intervalMs: 1_000, timeoutMs: 60_000 },
+  health: { intervalMs: 1_000, timeoutMs: 120_000 },
+};
 
 /**
  * Containers whose systemd drives the fake mongods: `systemctl start/restart`
@@ -19,11 +23,18 @@ const timing = { start: { intervalMs: 1_000, timeoutMs: 60_000 }, reach: { inter
  */
 function containers(desired: DesiredState, mongo: FakeMongo): FakeOps {
   const installed = new Set<string>();
-  const hostOf = new Map([...desired.replicaSets.flatMap((set) => set.members), ...desired.standalones.map((s) => s.process)].map((p) => [`${p.container}:${p.unitName}`, p.host]));
+  const hostOf = new Map(
+    [...desired.replicaSets.flatMap((set) => set.members), ...desired.standalones.map((s) => s.process)].map((p) => [
+      `${p.container}:${p.unitName}`,
+      p.host,
+    ]),
+  );
   return new FakeOps((container, argv) => {
-    if (argv[0] === 'sh' && (argv[2] ?? '').startsWith('command -v mongod')) return installed.has(container) ? { stdout: MONGOD_7 } : { exitCode: 127 };
+    if (argv[0] === 'sh' && (argv[2] ?? '').startsWith('command -v mongod'))
+      return installed.has(container) ? { stdout: MONGOD_7 } : { exitCode: 127 };
     if (argv[0] === 'sh' && (argv[2] ?? '').includes('useradd')) return { stdout: '999\n999\n' };
-    if (argv[0] === 'sh' && (argv[2] ?? '').includes('memory.max')) return { stdout: 'max\nMemTotal:        4194304 kB\n' };
+    if (argv[0] === 'sh' && (argv[2] ?? '').includes('memory.max'))
+      return { stdout: 'max\nMemTotal:        4194304 kB\n' };
     if (argv[0] === 'cat' && argv[1] === '/etc/os-release') return { stdout: 'ID=ubuntu\nVERSION_CODENAME=jammy\n' };
     if (argv[0] === 'gpg' && argv[1] === '--show-keys') return { stdout: KEY };
     if (argv.includes('mongodb-org-server')) installed.add(container);
@@ -48,11 +59,29 @@ describe('ensureMongoTier', () => {
   afterEach(() => vi.useRealTimers());
 
   /** A fresh tier: no mongod runs until its unit is started. */
-  function fresh(desired: DesiredState = desiredState()): { mongo: FakeMongo; ops: FakeOps; deps: MongoTierDeps; messages: string[] } {
+  function fresh(desired: DesiredState = desiredState()): {
+    mongo: FakeMongo;
+    ops: FakeOps;
+    deps: MongoTierDeps;
+    messages: string[];
+  } {
     const mongo = new FakeMongo(fakeMembers(desired), { down: fakeMembers(desired).map((m) => m.host) });
     const ops = containers(desired, mongo);
     const messages: string[] = [];
-    return { mongo, ops, messages, deps: { ops, admin: mongo.network, localhost: mongo.localhost, secrets, topologyDir: '/srv', timing, onProgress: (m: string) => messages.push(m) } };
+    return {
+      mongo,
+      ops,
+      messages,
+      deps: {
+        ops,
+        admin: mongo.network,
+        localhost: mongo.localhost,
+        secrets,
+        topologyDir: '/srv',
+        timing,
+        onProgress: (m: string) => messages.push(m),
+      },
+    };
   }
 
   async function up(desired: DesiredState, deps: MongoTierDeps): Promise<MongoTierResult> {
@@ -67,13 +96,23 @@ describe('ensureMongoTier', () => {
 
     const first = await up(desired, deps);
     expect(first.changed).toBe(true);
-    expect(first.installs.map((i) => [i.container, i.changed])).toEqual([['db1', true], ['db3', true]]);
-    expect(first.replicaSets.map((r) => [r.name, r.initiated, r.adminUser, r.status.primary])).toEqual([['rsA', true, 'created', '10.10.10.12:27017']]);
+    expect(first.installs.map((i) => [i.container, i.changed])).toEqual([
+      ['db1', true],
+      ['db3', true],
+    ]);
+    expect(first.replicaSets.map((r) => [r.name, r.initiated, r.adminUser, r.status.primary])).toEqual([
+      ['rsA', true, 'created', '10.10.10.12:27017'],
+    ]);
     expect(first.standalones).toEqual([{ name: 'users', adminUser: 'created' }]);
     expect(first.usersChanged).toEqual(['auth-server@users', 'web-server@rsA']);
     // Fresh units are started, never restarted.
     expect(ops.execs().filter((argv) => argv[1] === 'restart')).toEqual([]);
-    expect(ops.writes().filter((w) => w.path === '/etc/mongodb-keyfile').map((w) => w.container)).toEqual(['db1']);
+    expect(
+      ops
+        .writes()
+        .filter((w) => w.path === '/etc/mongodb-keyfile')
+        .map((w) => w.container),
+    ).toEqual(['db1']);
     expect(messages.some((m) => m.includes('rsA:'))).toBe(true);
 
     const second = await up(desired, deps);
@@ -81,7 +120,14 @@ describe('ensureMongoTier', () => {
     expect(second.replicaSets[0]?.initiated).toBe(false);
     // The first replSetInitiate met a member still loading its (empty) config, and was retried a second later.
     expect(mongo.names('localhost')).toEqual(['replSetInitiate', 'replSetInitiate', 'createUser', 'createUser']);
-    expect(mongo.proxyEvents).toEqual(['open 10.10.10.12:27017', 'close 10.10.10.12:27017', 'open 10.10.10.12:27017', 'close 10.10.10.12:27017', 'open 10.10.10.14:27017', 'close 10.10.10.14:27017']);
+    expect(mongo.proxyEvents).toEqual([
+      'open 10.10.10.12:27017',
+      'close 10.10.10.12:27017',
+      'open 10.10.10.12:27017',
+      'close 10.10.10.12:27017',
+      'open 10.10.10.14:27017',
+      'close 10.10.10.14:27017',
+    ]);
   });
 
   it('restarts changed members one at a time: secondaries first, each back as SECONDARY, then the primary after a stepdown', async () => {
@@ -95,15 +141,32 @@ describe('ensureMongoTier', () => {
     const changed = { ...desired, mongodb: { ...desired.mongodb, cacheSizeGB: 1.25 } };
     const result = await up(changed, deps);
 
-    const systemctl = ops.calls.slice(before).flatMap((c) => (c.kind === 'exec' && c.argv[0] === 'systemctl' && c.argv[1] === 'restart' ? [`${c.container} ${c.argv[2]}`] : []));
-    expect(systemctl.filter((unit) => unit.startsWith('db1'))).toEqual(['db1 mongod-27019.service', 'db1 mongod-27018.service', 'db1 mongod-27017.service']);
+    const systemctl = ops.calls
+      .slice(before)
+      .flatMap((c) =>
+        c.kind === 'exec' && c.argv[0] === 'systemctl' && c.argv[1] === 'restart'
+          ? [`${c.container} ${c.argv[2]}`]
+          : [],
+      );
+    expect(systemctl.filter((unit) => unit.startsWith('db1'))).toEqual([
+      'db1 mongod-27019.service',
+      'db1 mongod-27018.service',
+      'db1 mongod-27017.service',
+    ]);
     expect(systemctl.filter((unit) => unit.startsWith('db3'))).toEqual(['db3 mongod-27017.service']);
-    expect(result.units.map((u) => u.unitsRestarted)).toEqual([['db1:mongod-27019.service', 'db1:mongod-27018.service', 'db1:mongod-27017.service'], ['db3:mongod-27017.service']]);
+    expect(result.units.map((u) => u.unitsRestarted)).toEqual([
+      ['db1:mongod-27019.service', 'db1:mongod-27018.service', 'db1:mongod-27017.service'],
+      ['db3:mongod-27017.service'],
+    ]);
     // The set never had more than one member away from PRIMARY/SECONDARY.
     expect(mongo.maxUnavailable.get('rsA')).toBe(1);
     const later = mongo.seen.slice(stepDownsBefore);
     expect(later.filter((s) => s.name === 'replSetStepDown').map((s) => s.host)).toEqual(['10.10.10.12:27017']);
-    expect(result.replicaSets[0]?.status.members.map((m) => m.state).sort()).toEqual(['PRIMARY', 'SECONDARY', 'SECONDARY']);
+    expect(result.replicaSets[0]?.status.members.map((m) => m.state).sort()).toEqual([
+      'PRIMARY',
+      'SECONDARY',
+      'SECONDARY',
+    ]);
   });
 
   it('never puts a secret on a command line', async () => {
@@ -111,7 +174,11 @@ describe('ensureMongoTier', () => {
     const { ops, deps } = fresh(desired);
     await up(desired, deps);
 
-    const values = await Promise.all(['mongodb-keyfile', 'mongodb-admin-password', 'mongodb-user-web-server', 'mongodb-user-auth-server'].map((name) => secrets.get(name)));
+    const values = await Promise.all(
+      ['mongodb-keyfile', 'mongodb-admin-password', 'mongodb-user-web-server', 'mongodb-user-auth-server'].map((name) =>
+        secrets.get(name),
+      ),
+    );
     const argvText = JSON.stringify(ops.execs());
     for (const value of values) expect(argvText).not.toContain(value.trim());
   });
@@ -129,7 +196,10 @@ describe('ensureMongoTier', () => {
     const outcome = await settle(ensureMongoTier(desired, { ...deps, admin: refusing }), vi);
 
     expect(outcome.error).toBeInstanceOf(DistctlError);
-    expect(outcome.error).toMatchObject({ code: 'MONGO_COMMAND_FAILED', message: 'MongoDB answered unexpectedly while converging the databases: AtlasError (8000): quota exceeded.' });
+    expect(outcome.error).toMatchObject({
+      code: 'MONGO_COMMAND_FAILED',
+      message: 'MongoDB answered unexpectedly while converging the databases: AtlasError (8000): quota exceeded.',
+    });
   });
 
   it('does nothing without MongoDB in the topology', async () => {
