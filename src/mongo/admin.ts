@@ -1,6 +1,9 @@
 import type { Document } from 'mongodb';
 
-/** One mongod, addressed both ways distctl can reach it: over the network (`host`) and from inside its container (`container` + `port`). */
+/**
+ * One mongod, addressed both ways distctl can reach it: over the network (`host`) and from inside its container
+ * (`container` + `port`).
+ */
 export interface MongoTarget {
   readonly container: string;
   /** `IP:port` as the host and the replica-set config see it. */
@@ -14,7 +17,10 @@ export interface Credentials {
   readonly password: string;
 }
 
-/** Runs single commands on one specific mongod. The smallest surface the bootstrap code needs; also what the localhost-exception path offers. */
+/**
+ * Runs single commands on one specific mongod. The smallest surface the bootstrap code needs; also what the localhost-
+ * exception path offers.
+ */
 export interface MongoCommandChannel {
   /**
    * Runs `cmd` on database `db` of exactly `target` (never a discovered

@@ -88,7 +88,8 @@ export class IncusProxyAccess implements LocalhostAccess {
           if (!(error instanceof MongoUnreachableError)) throw error;
           throw new MongoUnreachableError(
             target.host,
-            `mongod ${target.host} (container ${target.container}) did not answer through the bootstrap proxy ${endpoint} → 127.0.0.1:${target.port}: ${describeMongoError(error)}`,
+            `mongod ${target.host} (container ${target.container}) did not answer through the bootstrap proxy ` +
+              `${endpoint} → 127.0.0.1:${target.port}: ${describeMongoError(error)}`,
           );
         }
       },
@@ -104,7 +105,10 @@ export class IncusProxyAccess implements LocalhostAccess {
     return value;
   }
 
-  /** Closes the channel and removes the device; a device that stays is an error of its own, naming the steps' failure too. */
+  /**
+   * Closes the channel and removes the device; a device that stays is an error of its own, naming the steps' failure
+   * too.
+   */
   private async removeDevice(
     target: MongoTarget,
     device: string,
@@ -118,7 +122,8 @@ export class IncusProxyAccess implements LocalhostAccess {
     if (removed.exitCode === 0) return;
     throw new DistctlError(
       'MONGO_BOOTSTRAP_PROXY_LEFT',
-      `The bootstrap proxy ${device} of container ${target.container} could not be removed; it still forwards ${endpoint} on this host to mongod.`,
+      `The bootstrap proxy ${device} of container ${target.container} could not be removed; it still forwards ` +
+        `${endpoint} on this host to mongod.`,
       {
         hint: `Remove it by hand: \`${formatCommand(callArgv(remove))}\`, then rerun \`distctl up\`.`,
         details: [
@@ -131,7 +136,9 @@ export class IncusProxyAccess implements LocalhostAccess {
     );
   }
 
-  /** Adds the device; one left by an interrupted earlier run is replaced, and a port taken meanwhile is retried once. */
+  /**
+   * Adds the device; one left by an interrupted earlier run is replaced, and a port taken meanwhile is retried once.
+   */
   private async addDevice(target: MongoTarget, device: string, endpoint: string): Promise<void> {
     const add = [
       'config',
@@ -155,9 +162,12 @@ export class IncusProxyAccess implements LocalhostAccess {
     if (result.exitCode !== 0) {
       throw new DistctlError(
         'MONGO_BOOTSTRAP_PROXY_FAILED',
-        `Could not open the bootstrap path to mongod ${target.host} in container ${target.container} (an Incus proxy device from ${endpoint} on this host).`,
+        `Could not open the bootstrap path to mongod ${target.host} in container ${target.container} (an Incus proxy ` +
+          `device from ${endpoint} on this host).`,
         {
-          hint: 'The container must be running; check `incus config device list` for the container, then rerun `distctl up`.',
+          hint:
+            'The container must be running; check `incus config device list` for the container, then rerun ' +
+            '`distctl up`.',
           details: [formatCommand(callArgv({ args: add, project: this.project })), result.stderr.trim()],
         },
       );

@@ -107,7 +107,8 @@ export function translateDriverError(host: string, error: unknown): unknown {
       error.errmsg ?? error.message,
     );
   if (error instanceof MongoServerSelectionError) {
-    // A direct connection that failed its handshake (e.g. AuthenticationFailed) surfaces as a selection error whose server carries the real answer.
+    // A direct connection that failed its handshake (e.g. AuthenticationFailed) surfaces as a selection error whose
+    // server carries the real answer.
     for (const server of error.reason?.servers.values() ?? []) {
       if (server.error instanceof MongoServerError) return translateDriverError(host, server.error);
     }
@@ -121,7 +122,10 @@ export function translateDriverError(host: string, error: unknown): unknown {
   return error;
 }
 
-/** The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` → `connect ECONNREFUSED`): the message already starts with it. */
+/**
+ * The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` → `connect ECONNREFUSED`):
+ * the message already starts with it.
+ */
 function withoutHost(message: string, host: string): string {
   return message.split(` ${host}`).join('').trim();
 }

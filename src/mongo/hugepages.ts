@@ -1,4 +1,7 @@
-/** The host's transparent hugepage settings (containers share its kernel), as read from /sys/kernel/mm/transparent_hugepage. */
+/**
+ * The host's transparent hugepage settings (containers share its kernel), as read from
+ * /sys/kernel/mm/transparent_hugepage.
+ */
 export interface HugepageSettings {
   /** The selected value of `enabled`: always, madvise or never. */
   readonly enabled: string | null;

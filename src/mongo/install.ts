@@ -187,7 +187,10 @@ export function planRepositoryInstall(os: OsRelease, version: string): InstallSt
  */
 export const ARCHIVE_RUNTIME_PACKAGES: readonly string[] = ['libcurl4', 'openssl', 'liblzma5', 'tzdata'];
 
-/** Steps that install mongod's runtime packages, then unpack mongod from a server .tgz on the host into /usr/local/bin. */
+/**
+ * Steps that install mongod's runtime packages, then unpack mongod from a server .tgz on the host into
+ * /usr/local/bin.
+ */
 export function planArchiveInstall(hostPath: string): InstallStep[] {
   return [
     // From the distribution's own archive (which the image's apt sources point at), before anything is pushed.

@@ -54,7 +54,9 @@ export async function onPrimary<T>(
       'REPLSET_NO_WRITABLE_PRIMARY',
       `Replica set ${set.name} had no writable primary for ${Math.round(wait.timeoutMs / 1000)}s while ${what}.`,
       {
-        hint: 'Check the members with `distctl status` (an election may be stuck without a majority), then rerun `distctl up`.',
+        hint:
+          'Check the members with `distctl status` (an election may be stuck without a majority), then rerun ' +
+          '`distctl up`.',
         details: [last],
       },
     );

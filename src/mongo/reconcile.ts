@@ -153,7 +153,8 @@ export async function reconcileReplicaSet(
             set,
             current,
             `mongod refused ${next.changes.map(describeChange).join(', ')}: ${describeMongoError(error)}`,
-            'make every member in topology.yaml run and answer (`distctl status`), or change the set by hand with `rs.reconfig()`',
+            'make every member in topology.yaml run and answer (`distctl status`), or change the set by hand with ' +
+              '`rs.reconfig()`',
           );
         }
         throw error;

@@ -48,13 +48,18 @@ export interface ReplicaSetResult {
   readonly adminUser: AdminUserOutcome;
   /** Config changes applied to bring a running set to topology.yaml, in words; empty when it matched. */
   readonly reconfigured: readonly string[];
-  /** Members that answered without the set's config (emptied data directory) while others had it: the set resyncs them. */
+  /**
+   * Members that answered without the set's config (emptied data directory) while others had it: the set resyncs them.
+   */
   readonly resyncing: readonly string[];
   /** The healthy set as last observed. */
   readonly status: Extract<ReplicaSetStatus, { reachable: true }>;
 }
 
-/** The ways ensureReplicaSet reaches mongod: the driver from the host, and the localhost-exception path for the first steps. */
+/**
+ * The ways ensureReplicaSet reaches mongod: the driver from the host, and the localhost-exception path for the first
+ * steps.
+ */
 export interface MongoChannels {
   readonly admin: MongoAdmin;
   readonly localhost: LocalhostAccess;
@@ -91,7 +96,8 @@ export async function ensureReplicaSet(
     report(
       'syncing',
       {},
-      `${set.name}: ${found.resyncing.join(', ')} answered without the set's config (data directory emptied?); the set hands it the config and resyncs it`,
+      `${set.name}: ${found.resyncing.join(', ')} answered without the set's config (data directory emptied?); the ` +
+        `set hands it the config and resyncs it`,
     );
   }
   const initiated = found.initiated ? false : await initiate(set, preferred, channels, options.reach, report);
@@ -160,7 +166,10 @@ async function surveyMembers(
   return found;
 }
 
-/** replSetInitiate on `preferred` through the localhost exception, retried while members are still coming up; true when this call initiated. */
+/**
+ * replSetInitiate on `preferred` through the localhost exception, retried while members are still coming up; true when
+ * this call initiated.
+ */
 async function initiate(
   set: DerivedReplicaSet,
   preferred: ReplicaSetMember,
@@ -177,25 +186,32 @@ async function initiate(
         return 'initiated' as const;
       } catch (error) {
         if (hasCode(error, MongoErrorCode.AlreadyInitialized)) {
-          // Initiated between our hello and now (or the member had just not finished loading its config): accept it only under our name.
+          // Initiated between our hello and now (or the member had just not finished loading its config): accept it
+          // only under our name.
           checkSetName(set, preferred, await channels.admin.command(preferred, 'admin', { hello: 1 }));
           return 'already' as const;
         }
         if (hasCode(error, MongoErrorCode.InvalidReplicaSetConfig) || hasCode(error, 2)) {
           throw new DistctlError(
             'REPLSET_CONFIG_INVALID',
-            `mongod ${preferred.host} (container ${preferred.container}) rejected replica set ${set.name}'s configuration: ${describeMongoError(error)}.`,
+            `mongod ${preferred.host} (container ${preferred.container}) rejected replica set ${set.name}'s ` +
+              `configuration: ${describeMongoError(error)}.`,
             {
-              hint: `Check the members of mongodb.replicaSets "${set.name}" in topology.yaml (hosts, ports, priorities).`,
+              hint:
+                `Check the members of mongodb.replicaSets "${set.name}" in topology.yaml (hosts, ports, ` +
+                `priorities).`,
             },
           );
         }
         if (hasCode(error, MongoErrorCode.NewReplicaSetConfigurationIncompatible)) {
           throw new DistctlError(
             'REPLSET_MEMBER_IN_OTHER_SET',
-            `Replica set ${set.name} cannot be initiated: a member already holds a replica-set config of its own. ${describeMongoError(error)}.`,
+            `Replica set ${set.name} cannot be initiated: a member already holds a replica-set config of its own. ` +
+              `${describeMongoError(error)}.`,
             {
-              hint: "A member kept the data of an earlier set while the others were emptied. Empty that member's data directory too (or restore the others), then rerun `distctl up`.",
+              hint:
+                'A member kept the data of an earlier set while the others were emptied. ' +
+                "Empty that member's data directory too (or restore the others), then rerun `distctl up`.",
             },
           );
         }
@@ -213,7 +229,8 @@ async function initiate(
         }
         throw new DistctlError(
           'REPLSET_INITIATE_FAILED',
-          `replSetInitiate of ${set.name} on ${preferred.host} (container ${preferred.container}) failed: ${describeMongoError(error)}.`,
+          `replSetInitiate of ${set.name} on ${preferred.host} (container ${preferred.container}) failed: ` +
+            `${describeMongoError(error)}.`,
           {
             hint: 'Check the mongod logs (`distctl logs`) and rerun `distctl up`.',
           },
@@ -226,22 +243,30 @@ async function initiate(
       'REPLSET_MEMBER_UNREACHABLE',
       `Replica set ${set.name} could not be initiated: not every member answered (${describeMongoError(lastError)}).`,
       {
-        hint: `Check that every member's mongod is running and reachable from ${preferred.host}, then rerun \`distctl up\`.`,
+        hint:
+          `Check that every member's mongod is running and reachable from ${preferred.host}, then rerun ` +
+          `\`distctl up\`.`,
       },
     );
   }
   return outcome === 'initiated';
 }
 
-/** True when `hello` shows the set initiated under our name; throws when under another name or not a replica-set member at all. */
+/**
+ * True when `hello` shows the set initiated under our name; throws when under another name or not a replica-set member
+ * at all.
+ */
 function checkSetName(set: DerivedReplicaSet, member: ReplicaSetMember, hello: Document): boolean {
   if (typeof hello.setName === 'string') {
     if (hello.setName === set.name) return true;
     throw new DistctlError(
       'REPLSET_NAME_MISMATCH',
-      `mongod ${member.host} (container ${member.container}) belongs to replica set "${hello.setName}", not "${set.name}". distctl changed nothing.`,
+      `mongod ${member.host} (container ${member.container}) belongs to replica set "${hello.setName}", not ` +
+        `"${set.name}". distctl changed nothing.`,
       {
-        hint: `Either rename the set in topology.yaml to "${hello.setName}", or remove that member's data directory (${member.dbPath}) to start it afresh.`,
+        hint:
+          `Either rename the set in topology.yaml to "${hello.setName}", or remove that member's data directory ` +
+          `(${member.dbPath}) to start it afresh.`,
       },
     );
   }
@@ -250,7 +275,9 @@ function checkSetName(set: DerivedReplicaSet, member: ReplicaSetMember, hello: D
       'REPLSET_NOT_ENABLED',
       `mongod ${member.host} (container ${member.container}) is not running as a replica-set member.`,
       {
-        hint: `Its config should set replication.replSetName: ${set.name}; rerun \`distctl up\` to rewrite /etc/mongod-${member.port}.conf and restart it.`,
+        hint:
+          `Its config should set replication.replSetName: ${set.name}; rerun \`distctl up\` to rewrite ` +
+          `/etc/mongod-${member.port}.conf and restart it.`,
       },
     );
   }
@@ -320,7 +347,9 @@ async function waitForPrimary(
       'REPLSET_NO_PRIMARY',
       `Replica set ${set.name} elected no primary within ${Math.round(health.timeoutMs / 1000)}s.`,
       {
-        hint: 'Check that the members can reach each other on their IP:port and share the same keyfile; see the mongod logs (`distctl logs`).',
+        hint:
+          'Check that the members can reach each other on their IP:port and share the same keyfile; see the ' +
+          'mongod logs (`distctl logs`).',
         details: history.lines(),
       },
     );
@@ -367,14 +396,18 @@ async function waitForHealthy(
   if (healthy === undefined) {
     throw new DistctlError(
       'REPLSET_NOT_HEALTHY',
-      `Replica set ${set.name} did not reach one PRIMARY and all others SECONDARY within ${Math.round(health.timeoutMs / 1000)}s.`,
+      `Replica set ${set.name} did not reach one PRIMARY and all others SECONDARY within ` +
+        `${Math.round(health.timeoutMs / 1000)}s.`,
       {
-        hint: 'Members still in STARTUP2/RECOVERING may need longer (raise the timeout); unreachable ones need their unit and log checked (`distctl logs`).',
+        hint:
+          'Members still in STARTUP2/RECOVERING may need longer (raise the timeout); unreachable ones need their ' +
+          'unit and log checked (`distctl logs`).',
         details: [
           ...history.lines(),
           ...resyncing.map(
             (host) =>
-              `${host} had no replica-set config when distctl looked (data directory emptied?): the set resyncs it from the others, which takes as long as copying the data`,
+              `${host} had no replica-set config when distctl looked (data directory emptied?): the set resyncs it ` +
+              `from the others, which takes as long as copying the data`,
           ),
         ],
       },

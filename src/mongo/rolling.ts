@@ -86,7 +86,8 @@ async function stepDown(set: DerivedReplicaSet, primary: ReplicaSetMember, deps:
   } catch (error) {
     // Already not primary (an election raced us) is fine; anything else means no secondary could take over.
     if (hasCode(error, MongoErrorCode.AuthenticationFailed)) {
-      // The secret exists but the user not yet (an earlier run stopped before creating it): nothing of anyone's is stored.
+      // The secret exists but the user not yet (an earlier run stopped before creating it): nothing of anyone's is
+      // stored.
       deps.onProgress?.(
         `${set.name}: the admin user does not exist yet, so ${primary.host} restarts without a stepdown`,
       );
@@ -95,7 +96,8 @@ async function stepDown(set: DerivedReplicaSet, primary: ReplicaSetMember, deps:
     if (!hasCode(error, MongoErrorCode.NotWritablePrimary)) {
       throw new DistctlError(
         'REPLSET_STEPDOWN_FAILED',
-        `Replica set ${set.name}: ${primary.host} did not step down before its restart: ${describeMongoError(error)}. It keeps running with its old files.`,
+        `Replica set ${set.name}: ${primary.host} did not step down before its restart: ` +
+          `${describeMongoError(error)}. It keeps running with its old files.`,
         {
           hint: 'A secondary must be caught up to take over; check `distctl status`, then rerun `distctl up`.',
         },
@@ -109,7 +111,8 @@ async function stepDown(set: DerivedReplicaSet, primary: ReplicaSetMember, deps:
   if (next === undefined) {
     throw new DistctlError(
       'REPLSET_NO_PRIMARY',
-      `Replica set ${set.name} elected no new primary within ${Math.round(deps.wait.timeoutMs / 1000)}s after ${primary.host} stepped down; ${primary.host} was not restarted.`,
+      `Replica set ${set.name} elected no new primary within ${Math.round(deps.wait.timeoutMs / 1000)}s after ` +
+        `${primary.host} stepped down; ${primary.host} was not restarted.`,
       {
         hint: 'Check the members with `distctl status`, then rerun `distctl up`.',
       },
@@ -145,9 +148,13 @@ async function waitForOwnState(
   if (reached === undefined) {
     throw new DistctlError(
       'REPLSET_MEMBER_NOT_BACK',
-      `Replica set ${set.name}: ${member.host} (container ${member.container}) was restarted but is not ${states.join(' or ')} after ${Math.round(deps.wait.timeoutMs / 1000)}s (last: ${last}). The other members were left alone.`,
+      `Replica set ${set.name}: ${member.host} (container ${member.container}) was restarted but is not ` +
+        `${states.join(' or ')} after ${Math.round(deps.wait.timeoutMs / 1000)}s (last: ${last}). The other members ` +
+        `were left alone.`,
       {
-        hint: `Read its log with \`distctl logs ${member.container} ${member.unitName}\`; rerun \`distctl up\` once it is back.`,
+        hint:
+          `Read its log with \`distctl logs ${member.container} ${member.unitName}\`; rerun \`distctl up\` once ` +
+          `it is back.`,
       },
     );
   }

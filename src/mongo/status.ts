@@ -7,7 +7,10 @@ export interface MemberStatus {
   readonly host: string;
   readonly container: string;
   readonly port: number;
-  /** `stateStr` from replSetGetStatus: PRIMARY, SECONDARY, STARTUP2, RECOVERING, `(not reachable/healthy)`…; NOT_IN_CONFIG when the set's config lacks it. */
+  /**
+   * `stateStr` from replSetGetStatus: PRIMARY, SECONDARY, STARTUP2, RECOVERING, `(not reachable/healthy)`…;
+   * NOT_IN_CONFIG when the set's config lacks it.
+   */
   readonly state: string;
   /** 1 healthy, 0 unreachable from the member that answered, null unknown. */
   readonly health: number | null;
@@ -30,7 +33,10 @@ export type ReplicaSetStatus =
   | {
       readonly name: string;
       readonly reachable: false;
-      /** `unauthorized`: members answered but refused distctl's credentials (or none were given); `unreachable`: none answered. */
+      /**
+       * `unauthorized`: members answered but refused distctl's credentials (or none were given); `unreachable`: none
+       * answered.
+       */
       readonly reason: UnreachableReason;
       readonly error: string;
     };
@@ -111,7 +117,8 @@ export async function readReplicaSetStatus(
   const answers = await Promise.allSettled(
     members.map((member) => admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials })),
   );
-  // Any member's full answer beats another's NotYetInitialized: right after a restart a member has not loaded its config yet.
+  // Any member's full answer beats another's NotYetInitialized: right after a restart a member has not loaded its
+  // config yet.
   for (const [index, answer] of answers.entries()) {
     if (answer.status === 'fulfilled')
       return {

@@ -250,14 +250,17 @@ export async function restartMongod(ops: ContainerOps, process: MongodProcess): 
     throw await mongodStartError(ops, process, `\`systemctl restart ${process.unitName}\` failed`);
 }
 
-/** Each member's share of the container's memory as WiredTiger cache; explains itself when the memory cannot be read. */
+/**
+ * Each member's share of the container's memory as WiredTiger cache; explains itself when the memory cannot be read.
+ */
 async function containerCacheSizeGB(ops: ContainerOps, container: string, members: number): Promise<number> {
   const probe = await ops.exec(container, ['sh', '-c', MEMORY_PROBE]);
   const memory = parseContainerMemory(probe.stdout);
   if (memory === null) {
     throw new DistctlError(
       'CONTAINER_MEMORY_UNKNOWN',
-      `Could not read the memory available to container ${container}, which sizes the WiredTiger cache of its ${members} mongod.`,
+      `Could not read the memory available to container ${container}, which sizes the WiredTiger cache of its ` +
+        `${members} mongod.`,
       {
         hint: 'Set mongodb.cacheSizeGB in topology.yaml to give each mongod a fixed cache (at least 0.25).',
         details: lastLines(probe),
@@ -312,7 +315,9 @@ async function mongodStartError(ops: ContainerOps, process: MongodProcess, why: 
     'MONGOD_START_FAILED',
     `mongod on port ${process.port} in container ${process.container} did not start: ${why}.`,
     {
-      hint: `Read the full log with \`distctl logs ${process.container} ${process.unitName}\` or in ${process.logPath}; fix the cause and rerun \`distctl up\`.`,
+      hint:
+        `Read the full log with \`distctl logs ${process.container} ${process.unitName}\` or in ` +
+        `${process.logPath}; fix the cause and rerun \`distctl up\`.`,
       details: [
         `--- ${process.logPath} (last lines)`,
         ...lastLines(log, 20),

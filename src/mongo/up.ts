@@ -224,9 +224,12 @@ export async function ensureStandalone(
   } catch (error) {
     throw new DistctlError(
       'MONGO_STANDALONE_UNREACHABLE',
-      `Standalone ${standalone.name} (${target.host}, container ${target.container}) does not answer ping: ${describeMongoError(error)}.`,
+      `Standalone ${standalone.name} (${target.host}, container ${target.container}) does not answer ping: ` +
+        `${describeMongoError(error)}.`,
       {
-        hint: `Check ${target.unitName} with \`distctl logs ${target.container} ${target.unitName}\` and rerun \`distctl up\`.`,
+        hint:
+          `Check ${target.unitName} with \`distctl logs ${target.container} ${target.unitName}\` and rerun ` +
+          `\`distctl up\`.`,
       },
     );
   }

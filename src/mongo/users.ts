@@ -79,7 +79,8 @@ export async function ensureAdminUser(
     if (hasCode(error, MongoErrorCode.Unauthorized) || hasCode(error, MongoErrorCode.UserAlreadyExists)) {
       throw new DistctlError(
         'MONGO_ADMIN_CREDENTIALS_REJECTED',
-        `mongod ${target.host} (container ${target.container}) already has users, and rejects distctl's admin password.`,
+        `mongod ${target.host} (container ${target.container}) already has users, and rejects distctl's admin ` +
+          `password.`,
         {
           hint: "This deployment's secret store does not match its databases. Restore the secret store directory the deployment was created with, or recreate the database containers.",
         },
@@ -155,7 +156,9 @@ export async function serviceDatabaseEnv(
   );
 }
 
-/** Runs an action on the member of a deployment that takes writes (a set's writable primary, retried across elections). */
+/**
+ * Runs an action on the member of a deployment that takes writes (a set's writable primary, retried across elections).
+ */
 export type OnWritable = <T>(deployment: MongoDeployment, action: (target: MongoTarget) => Promise<T>) => Promise<T>;
 
 /**

@@ -48,7 +48,10 @@ async function devices(): Promise<Record<string, Record<string, string>>> {
   ).devices;
 }
 
-/** Connects to host:port on this host and returns what the other side says before closing, or the connection error's code. */
+/**
+ * Connects to host:port on this host and returns what the other side says before closing, or the connection error's
+ * code.
+ */
 function dial(endpoint: string): Promise<string> {
   const [host = '', port = ''] = endpoint.split(':');
   return new Promise((resolve) => {
@@ -149,13 +152,15 @@ describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod un
     await inContainer(
       [
         'getent group mongodb >/dev/null || groupadd --system mongodb',
-        'getent passwd mongodb >/dev/null || useradd --system --gid mongodb --no-create-home --shell /usr/sbin/nologin mongodb',
+        'getent passwd mongodb >/dev/null || useradd --system --gid mongodb --no-create-home --shell ' +
+          '/usr/sbin/nologin mongodb',
         `install -d -o mongodb -g mongodb -m 0750 ${process.dbPath} /var/log/mongodb`,
         'install -d -m 1777 /srv/open',
         `cat > /usr/local/bin/mongod-standin <<'EOF'\n${standIn}\nEOF`,
         'chmod 0755 /usr/local/bin/mongod-standin',
         `cat > /etc/mongod-27018.conf <<'EOF'\n${await renderMongodConfig(process, '/etc/mongodb-keyfile', 0.25)}EOF`,
-        `cat > /etc/systemd/system/mongod-27018.service <<'EOF'\n${await renderMongodUnit(process, '/usr/local/bin/mongod-standin', '8.0')}EOF`,
+        `cat > /etc/systemd/system/mongod-27018.service ` +
+          `<<'EOF'\n${await renderMongodUnit(process, '/usr/local/bin/mongod-standin', '8.0')}EOF`,
         'systemctl daemon-reload',
       ].join('\n'),
     );
@@ -166,7 +171,9 @@ describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod un
     await inContainer('systemctl start mongod-27018.service && sleep 1');
     expect(await inContainer('systemctl is-active mongod-27018.service')).toBe('active\n');
     const shown = await inContainer(
-      'systemctl show mongod-27018.service -p User -p LimitNOFILE -p LimitNPROC -p LimitMEMLOCK -p LimitAS -p LimitFSIZE -p LimitCPU -p TasksMax -p Environment -p ProtectSystem -p PrivateTmp -p NoNewPrivileges -p ReadWritePaths',
+      'systemctl show mongod-27018.service -p User -p LimitNOFILE -p LimitNPROC -p LimitMEMLOCK -p LimitAS -p ' +
+        'LimitFSIZE -p LimitCPU -p TasksMax -p Environment -p ProtectSystem -p PrivateTmp -p NoNewPrivileges -p ' +
+        'ReadWritePaths',
     );
     expect(shown.trim().split('\n').sort()).toEqual([
       'Environment=GLIBC_TUNABLES=glibc.pthread.rseq=0',
@@ -186,7 +193,8 @@ describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod un
     // Wrote its data and log; the open directory outside them stayed read-only; its /tmp is not the container's.
     expect(
       await inContainer(
-        `cat ${process.dbPath}/standin /var/log/mongodb/standin.log; ls /srv/open; ls /tmp/standin 2>/dev/null || echo no-shared-tmp`,
+        `cat ${process.dbPath}/standin /var/log/mongodb/standin.log; ls /srv/open; ls /tmp/standin 2>/dev/null || ` +
+          `echo no-shared-tmp`,
       ),
     ).toBe('data\nlog\nno-shared-tmp\n');
     await inContainer('systemctl stop mongod-27018.service');

@@ -84,7 +84,8 @@ describe('IncusProxyAccess: the localhost exception through a proxy device that 
     expect(error).toBeInstanceOf(MongoUnreachableError);
     expect(error).toMatchObject({ host: '10.10.10.12:27017' });
     expect((error as Error).message).toBe(
-      'mongod 10.10.10.12:27017 (container db1) did not answer through the bootstrap proxy 127.0.0.1:40123 → 127.0.0.1:27017: 127.0.0.1:40123 did not answer: connect ECONNREFUSED',
+      'mongod 10.10.10.12:27017 (container db1) did not answer through the bootstrap proxy 127.0.0.1:40123 → ' +
+        '127.0.0.1:27017: 127.0.0.1:40123 did not answer: connect ECONNREFUSED',
     );
     expect(incus.calls).toEqual([ADD, REMOVE]);
   });
@@ -107,7 +108,8 @@ describe('IncusProxyAccess: the localhost exception through a proxy device that 
     expect(error).toBeInstanceOf(DistctlError);
     expect(error.code).toBe('MONGO_BOOTSTRAP_PROXY_LEFT');
     expect(error.message).toBe(
-      'The bootstrap proxy distctl-bootstrap-27017 of container db1 could not be removed; it still forwards 127.0.0.1:40123 on this host to mongod.',
+      'The bootstrap proxy distctl-bootstrap-27017 of container db1 could not be removed; it still forwards ' +
+        '127.0.0.1:40123 on this host to mongod.',
     );
     expect(error.hint).toBe(`Remove it by hand: \`${REMOVE}\`, then rerun \`distctl up\`.`);
   });

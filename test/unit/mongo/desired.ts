@@ -1,4 +1,7 @@
-/** A small desired state in the shape derive/ produces: replica set rsA on db1 (3 members), standalone `users` on db3, two services. */
+/**
+ * A small desired state in the shape derive/ produces: replica set rsA on db1 (3 members), standalone `users` on db3,
+ * two services.
+ */
 import type { SecretStore } from '../../../src/secrets/store.js';
 import type {
   DerivedReplicaSet,

@@ -34,7 +34,8 @@ describe('doctor: transparent hugepages', () => {
       name: 'transparent hugepages',
       status: 'warn',
       detail:
-        'MongoDB 7.0 runs slower with these settings: enabled is madvise, wanted never; defrag is madvise, wanted never',
+        'MongoDB 7.0 runs slower with these settings: enabled is madvise, wanted never; defrag is madvise, wanted ' +
+        'never',
       fix:
         'echo never | sudo tee /sys/kernel/mm/transparent_hugepage/enabled && echo never | sudo tee /sys/kernel/mm/transparent_hugepage/defrag ' +
         '(until reboot; repeat it from a boot-time unit to keep it)',

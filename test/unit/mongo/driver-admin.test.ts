@@ -6,7 +6,10 @@ import { closedPort } from '../services/helpers.js';
 
 const host = '10.10.10.12:27017';
 
-/** A selection error as the driver raises it when a direct connection's handshake failed: the server description carries the answer. */
+/**
+ * A selection error as the driver raises it when a direct connection's handshake failed: the server description carries
+ * the answer.
+ */
 function selectionError(serverError: Error | null): MongoServerSelectionError {
   const reason = { servers: new Map([[host, { error: serverError }]]) };
   return new MongoServerSelectionError(

@@ -1,4 +1,6 @@
-/** The fake replica set refuses what mongod refuses and keeps mongod's documented timing; the tier's tests lean on both. */
+/**
+ * The fake replica set refuses what mongod refuses and keeps mongod's documented timing; the tier's tests lean on both.
+ */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MongoCommandError } from '../../../src/mongo/admin.js';
 import { replicaSet } from './desired.js';
@@ -38,7 +40,9 @@ describe('fake mongod: refuses what mongod refuses', () => {
     expect(await refusal(initiate(fake([C]), set.initiateConfig.members.slice()))).toEqual({
       code: 74,
       codeName: 'NodeNotFound',
-      message: `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ${C} failed with Connection refused`,
+      message:
+        `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ` +
+        `${C} failed with Connection refused`,
     });
   });
 

@@ -428,7 +428,8 @@ export class FakeMongo {
           throw new MongoCommandError(
             93,
             'InvalidReplicaSetConfig',
-            `Attempting to initiate a replica set with name ${proposed._id}, but command line reports ${member.replSetName}; rejecting`,
+            `Attempting to initiate a replica set with name ${proposed._id}, but command line reports ` +
+              `${member.replSetName}; rejecting`,
           );
         }
         this.validate(member.host, proposed.members, 1, proposed._id);
@@ -443,14 +444,16 @@ export class FakeMongo {
           throw new MongoCommandError(
             103,
             'NewReplicaSetConfigurationIncompatible',
-            `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ${taken.join(', ')}`,
+            `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ` +
+              `${taken.join(', ')}`,
           );
         }
         if (missing.length > 0) {
           throw new MongoCommandError(
             74,
             'NodeNotFound',
-            `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ${missing.join(', ')}`,
+            `replSetInitiate quorum check failed because not all proposed set members responded affirmatively: ` +
+              `${missing.join(', ')}`,
           );
         }
         this.configs.set(member.replSetName, {
@@ -491,7 +494,8 @@ export class FakeMongo {
           throw new MongoCommandError(
             103,
             'NewReplicaSetConfigurationIncompatible',
-            `New replica set configuration version and term must be greater than old, but {version: ${proposed.version}} is not greater than {version: ${config.version}} for replica set ${config._id}`,
+            `New replica set configuration version and term must be greater than old, but {version: ` +
+              `${proposed.version}} is not greater than {version: ${config.version}} for replica set ${config._id}`,
           );
         }
         this.validate(member.host, proposed.members, proposed.version, proposed._id);
@@ -501,7 +505,8 @@ export class FakeMongo {
             throw new MongoCommandError(
               103,
               'NewReplicaSetConfigurationIncompatible',
-              `New and old configurations both have members with host of ${m.host} but in the new configuration the _id field is ${m._id} and in the old configuration it is ${old._id} for replica set ${config._id}`,
+              `New and old configurations both have members with host of ${m.host} but in the new configuration the ` +
+                `_id field is ${m._id} and in the old configuration it is ${old._id} for replica set ${config._id}`,
             );
           }
         }
@@ -521,7 +526,8 @@ export class FakeMongo {
           throw new MongoCommandError(
             74,
             'NodeNotFound',
-            `Quorum check failed because not enough voting nodes responded; required ${Math.floor(votersNew.size / 2) + 1} but only ${answering} voting nodes responded`,
+            `Quorum check failed because not enough voting nodes responded; required ` +
+              `${Math.floor(votersNew.size / 2) + 1} but only ${answering} voting nodes responded`,
           );
         }
         const next: SetConfig = {
@@ -659,7 +665,8 @@ export class FakeMongo {
       throw new MongoCommandError(
         74,
         'NodeNotFound',
-        `No host described in new configuration with {version: ${version}, term: 0} for replica set ${setName} maps to this node`,
+        `No host described in new configuration with {version: ${version}, term: 0} for replica set ${setName} maps ` +
+          `to this node`,
       );
     }
   }
@@ -691,7 +698,9 @@ export class FakeMongo {
   }
 }
 
-/** Runs `promise` to completion on fake timers, advancing the clock to each next timer; returns its outcome either way. */
+/**
+ * Runs `promise` to completion on fake timers, advancing the clock to each next timer; returns its outcome either way.
+ */
 export async function settle<T>(
   promise: Promise<T>,
   vi: { advanceTimersByTimeAsync(ms: number): Promise<unknown>; advanceTimersToNextTimerAsync(): Promise<unknown> },

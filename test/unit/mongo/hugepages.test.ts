@@ -18,7 +18,8 @@ describe('transparent hugepages against the MongoDB version', () => {
     expect(checkHugepages('7.0', debianDefault)).toEqual({
       status: 'warn',
       detail:
-        'MongoDB 7.0 runs slower with these settings: enabled is madvise, wanted never; defrag is madvise, wanted never',
+        'MongoDB 7.0 runs slower with these settings: enabled is madvise, wanted never; defrag is madvise, wanted ' +
+        'never',
       fix:
         'echo never | sudo tee /sys/kernel/mm/transparent_hugepage/enabled && echo never | sudo tee /sys/kernel/mm/transparent_hugepage/defrag ' +
         '(until reboot; repeat it from a boot-time unit to keep it)',
@@ -33,10 +34,12 @@ describe('transparent hugepages against the MongoDB version', () => {
     expect(checkHugepages('8.0', debianDefault)).toEqual({
       status: 'warn',
       detail:
-        'MongoDB 8.0 runs slower with these settings: enabled is madvise, wanted always; defrag is madvise, wanted defer+madvise; khugepaged/max_ptes_none is 511, wanted 0',
+        'MongoDB 8.0 runs slower with these settings: enabled is madvise, wanted always; defrag is madvise, wanted ' +
+        'defer+madvise; khugepaged/max_ptes_none is 511, wanted 0',
       fix:
         'echo always | sudo tee /sys/kernel/mm/transparent_hugepage/enabled && echo defer+madvise | sudo tee /sys/kernel/mm/transparent_hugepage/defrag && ' +
-        'echo 0 | sudo tee /sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none (until reboot; repeat it from a boot-time unit to keep it)',
+        'echo 0 | sudo tee /sys/kernel/mm/transparent_hugepage/khugepaged/max_ptes_none (until reboot; repeat it ' +
+        'from a boot-time unit to keep it)',
     });
     expect(checkHugepages('8.0', { enabled: 'always', defrag: 'defer+madvise', maxPtesNone: 0 }).status).toBe('ok');
     // What suits 7.0 is wrong for 8.0.

@@ -87,7 +87,8 @@ describe('planRepositoryInstall', () => {
       kind: 'write',
       path: '/etc/apt/sources.list.d/mongodb-org-7.0.list',
       content:
-        'deb [ arch=amd64,arm64 signed-by=/usr/share/keyrings/mongodb-server-7.0.gpg ] https://repo.mongodb.org/apt/ubuntu jammy/mongodb-org/7.0 multiverse\n',
+        'deb [ arch=amd64,arm64 signed-by=/usr/share/keyrings/mongodb-server-7.0.gpg ] ' +
+        'https://repo.mongodb.org/apt/ubuntu jammy/mongodb-org/7.0 multiverse\n',
       mode: 0o644,
     });
   });
@@ -96,7 +97,8 @@ describe('planRepositoryInstall', () => {
     const steps = planRepositoryInstall({ id: 'debian', versionCodename: 'bookworm' }, '7.0.14');
     expect(steps.find((s) => s.kind === 'write')).toMatchObject({
       content:
-        'deb [ signed-by=/usr/share/keyrings/mongodb-server-7.0.gpg ] https://repo.mongodb.org/apt/debian bookworm/mongodb-org/7.0 main\n',
+        'deb [ signed-by=/usr/share/keyrings/mongodb-server-7.0.gpg ] https://repo.mongodb.org/apt/debian ' +
+        'bookworm/mongodb-org/7.0 main\n',
     });
     const install = steps.find((s) => s.title.startsWith('install mongodb-org-server'));
     expect(install?.kind === 'exec' && install.argv).toEqual([

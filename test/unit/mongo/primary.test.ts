@@ -46,7 +46,8 @@ describe('writes that need the primary', () => {
     const outcome = await settle(ensureServiceUsers(desired, mongo.network, admin, secrets, onWritable), vi);
 
     expect(outcome.value).toEqual(['web-server@rsA']);
-    // B answered hello as primary at 9.45 s, stepped down for A at 9.5 s, and refused the write at 9.65 s; A won at 11.5 s.
+    // B answered hello as primary at 9.45 s, stepped down for A at 9.5 s, and refused the write at 9.65 s; A won at
+    // 11.5 s.
     expect(mongo.seen.filter((s) => s.name === 'createUser').map((s) => [s.host, s.at])).toEqual([
       [B, 9_650],
       [A, 12_050],

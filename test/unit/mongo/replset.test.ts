@@ -219,7 +219,8 @@ describe('ensureReplicaSet', () => {
     expect(error).toBeUndefined();
     expect(result).toMatchObject({ initiated: false, resyncing: [A] });
     expect(progress.map((p) => p.message)).toContain(
-      `rsA: ${A} answered without the set's config (data directory emptied?); the set hands it the config and resyncs it`,
+      `rsA: ${A} answered without the set's config (data directory emptied?); the set hands it the config and ` +
+        `resyncs it`,
     );
     expect(mongo.names()).not.toContain('replSetInitiate');
     expect(result?.status.members.map((m) => [m.host, m.state])).toEqual([
@@ -321,7 +322,8 @@ describe('replica-set reconciliation', () => {
 
     expect(error?.code).toBe('REPLSET_RECONFIG_REFUSED');
     expect(error?.message).toBe(
-      `Replica set rsA differs from topology.yaml, and distctl cannot apply it: ${D} is the primary, and a primary cannot remove itself.`,
+      `Replica set rsA differs from topology.yaml, and distctl cannot apply it: ${D} is the primary, and a primary ` +
+        `cannot remove itself.`,
     );
     expect(error?.hint).toBe(`To do: step it down first (\`rs.stepDown()\` on ${D}), then rerun \`distctl up\`.`);
     expect(error?.details).toEqual([`rsA: remove ${D}`]);
@@ -339,7 +341,8 @@ describe('replica-set reconciliation', () => {
 
     expect(error?.code).toBe('REPLSET_RECONFIG_REFUSED');
     expect(error?.message).toContain(
-      `mongod refused add ${B} (priority 2): NodeNotFound (74): Quorum check failed because not enough voting nodes responded; required 2 but only 1 voting nodes responded`,
+      `mongod refused add ${B} (priority 2): NodeNotFound (74): Quorum check failed because not enough voting nodes ` +
+        `responded; required 2 but only 1 voting nodes responded`,
     );
     expect(error?.details).toEqual([`rsA: add ${B} (priority 2)`, `rsA: add ${C} (priority 1)`]);
     expect(mongo.configOf('rsA')?.version).toBe(1);
