@@ -137,7 +137,7 @@ export class IncusProxyAccess implements LocalhostAccess {
   }
 
   /**
-   * Adds the device; one left by an interrupted earlier run is replaced, and a port taken meanwhile is retried once.
+   * Adds the device; one left by an interrupted earlier run is replaced.
    */
   private async addDevice(target: MongoTarget, device: string, endpoint: string): Promise<void> {
     const add = [

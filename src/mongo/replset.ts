@@ -145,9 +145,13 @@ async function surveyMembers(
       return hello !== undefined && checkSetName(set, member, hello);
     });
     if (initiated.length > 0) {
+      const listed = new Set(initiated.flatMap((m) => (answers.get(m.host)?.hosts as string[] | undefined) ?? []));
       return {
         initiated: true,
-        resyncing: set.members.filter((m) => answers.has(m.host) && !initiated.includes(m)).map((m) => m.host),
+        // Only members the running config lists were emptied; a member new to topology.yaml is added by the reconciliation.
+        resyncing: set.members
+          .filter((m) => answers.has(m.host) && !initiated.includes(m) && listed.has(m.host))
+          .map((m) => m.host),
       };
     }
     return failures.size === 0 ? { initiated: false, resyncing: [] } : undefined;

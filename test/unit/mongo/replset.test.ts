@@ -284,6 +284,8 @@ describe('replica-set reconciliation', () => {
     const { value: result } = await run(mongo);
 
     expect(result?.reconfigured).toEqual([`add ${B} (priority 2)`, `add ${C} (priority 1)`]);
+    // New to the set, not emptied: nothing to resync.
+    expect(result?.resyncing).toEqual([]);
     const reconfigs = mongo.seen
       .filter((s) => s.name === 'replSetReconfig')
       .map((s) => s.cmd.replSetReconfig as { version: number; members: { _id: number; host: string }[] });
