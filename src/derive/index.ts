@@ -165,7 +165,8 @@ function deriveServices(
       unitName: `${service.name}.service`,
       url: `http://${ip(service.container)}:${service.port}`,
     };
-    const base = { PORT: String(service.port), HOST: '0.0.0.0' };
+    // /metrics answers the platform's own subnet only (the host scrapes from the bridge's gateway address).
+    const base = { PORT: String(service.port), HOST: '0.0.0.0', METRICS_ALLOW: topology.network.subnet };
     if (service.kind === 'auth') {
       const db = databases.get(service.database);
       return {

@@ -7,6 +7,7 @@ import type { Express, Request, RequestHandler } from 'express';
 import { z } from 'zod';
 import { DOCS_CSP, renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
 import { ApiError, DuplicateKeyError, StoreUnavailableError } from '../shared/errors.js';
+import { createServiceMetrics, errorMetrics, installMetrics, metricsAllowList, type ServiceMetrics } from '../shared/metrics.js';
 import { bearerToken, createBaseApp, errorHandler, jsonObjectBody, notFoundHandler } from '../shared/http.js';
 import { TOKEN_TTL_SECONDS, type Role, type TokenService } from '../shared/jwt.js';
 import { KeyedLock } from '../shared/keyed-lock.js';
@@ -37,6 +38,10 @@ export interface AuthAppOptions {
   readonly checkPassword?: (password: string, hash: string) => Promise<boolean>;
   /** Where unexpected errors are logged; default stderr. */
   readonly log?: (line: string) => void;
+  /** The Prometheus metrics the app records; default a fresh set. */
+  readonly metrics?: ServiceMetrics;
+  /** Who may read /metrics (see metrics.ts); default nobody. */
+  readonly metricsAllow?: string;
 }
 
 /** Defaults of the throttles, as documented in docs/services.md. */
@@ -101,6 +106,8 @@ export function createAuthApp(options: AuthAppOptions): Express {
   // Changes that could leave no admin run one at a time (see the DELETE and PUT handlers).
   const adminChanges = new KeyedLock();
   const app = createBaseApp();
+  const metrics = options.metrics ?? createServiceMetrics('auth-server');
+  installMetrics(app, metrics, metricsAllowList(options.metricsAllow));
   // req.ip is the forwarded client only when the request comes from a trusted proxy's address.
   app.set('trust proxy', options.trustedProxies && options.trustedProxies.length > 0 ? [...options.trustedProxies] : false);
 
@@ -244,6 +251,7 @@ export function createAuthApp(options: AuthAppOptions): Express {
   });
 
   app.use(notFoundHandler);
+  app.use(errorMetrics(metrics));
   app.use(errorHandler(log));
   return app;
 }

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from './errors.js';
 import { MIN_SECRET_LENGTH } from './jwt.js';
+import { metricsAllowList } from './metrics.js';
 
 /** An environment record, as `process.env`. */
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -16,6 +17,8 @@ export interface CommonConfig {
   readonly jwtSecret: string;
   readonly jwtIssuer: string;
   readonly jwtAudience: string;
+  /** Who may read /metrics: METRICS_ALLOW, comma-separated CIDRs (distctl sets the platform subnet); empty, nobody. */
+  readonly metricsAllow: string;
 }
 
 /** A required variable's value, or a config error naming it. */
@@ -27,7 +30,7 @@ export function requireEnv(env: Env, name: string, what: string): string {
   return value.trim();
 }
 
-/** PORT, HOST, JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, checked. */
+/** PORT, HOST, JWT_SECRET, JWT_ISSUER, JWT_AUDIENCE, METRICS_ALLOW, checked. */
 export function readCommonConfig(env: Env): CommonConfig {
   const portText = requireEnv(env, 'PORT', 'the port to listen on');
   const port = Number(portText);
@@ -41,7 +44,14 @@ export function readCommonConfig(env: Env): CommonConfig {
       'distctl generates one per deployment; set JWT_SECRET to the same value on auth-server and web-server',
     );
   }
+  const metricsAllow = env['METRICS_ALLOW']?.trim() ?? '';
+  try {
+    metricsAllowList(metricsAllow);
+  } catch (err) {
+    throw new ConfigError((err as Error).message, 'set METRICS_ALLOW to CIDRs such as 10.10.10.0/24, or leave it empty');
+  }
   return {
+    metricsAllow,
     port,
     host: env['HOST']?.trim() || '0.0.0.0',
     jwtSecret,

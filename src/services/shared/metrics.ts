@@ -8,7 +8,8 @@
  * trusting loopback would publish /metrics to whoever reaches the exposed port.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
-import type { Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Express, Request, RequestHandler } from 'express';
+import { ApiError } from './errors.js';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The metrics one service records; each is a labelled prom-client collector. */
@@ -126,4 +127,34 @@ export function metricsHandler(metrics: ServiceMetrics, allow: BlockList): Reque
       })
       .catch(next);
   };
+}
+
+/** The login routes of either service: their 401s are failed logins, not rejected tokens. */
+const LOGIN_PATHS = new Set(['/login', '/auth/login']);
+
+/**
+ * Counts what the error handler is about to answer: a 429 is a throttled
+ * request (by the route it hit), a 401 on a login route a failed login and
+ * elsewhere a rejected token, each by its error code. Passes the error on.
+ */
+export function errorMetrics(metrics: ServiceMetrics): ErrorRequestHandler {
+  return (err: unknown, req, _res, next) => {
+    if (err instanceof ApiError) {
+      const reason = err.code.toLowerCase();
+      if (err.status === 429) metrics.throttled.inc({ limiter: req.path });
+      else if (err.status === 401 && LOGIN_PATHS.has(req.path)) metrics.loginFailures.inc({ reason });
+      else if (err.status === 401) metrics.tokenRejections.inc({ reason });
+    }
+    next(err);
+  };
+}
+
+/**
+ * Puts /metrics and the request timer on an app: call first, before the
+ * app's routes, so every request is timed and /metrics answers before any
+ * token check.
+ */
+export function installMetrics(app: Express, metrics: ServiceMetrics, allow: BlockList): void {
+  app.use(requestMetrics(metrics));
+  app.get('/metrics', metricsHandler(metrics, allow));
 }

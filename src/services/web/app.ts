@@ -7,6 +7,7 @@ import type { Express, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { DOCS_CSP, renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
 import { ApiError } from '../shared/errors.js';
+import { createServiceMetrics, errorMetrics, installMetrics, metricsAllowList, type ServiceMetrics } from '../shared/metrics.js';
 import { bearerToken, createBaseApp, errorHandler, jsonObjectBody, notFoundHandler } from '../shared/http.js';
 import type { TokenService } from '../shared/jwt.js';
 import { clientKey, failedLoginLimiter, type LoginLimit } from '../shared/rate-limit.js';
@@ -26,6 +27,48 @@ export interface WebAppOptions {
   /** Clock of the token cache (see token-check.ts); default the system clock. */
   readonly now?: () => Date;
   readonly log?: (line: string) => void;
+  /** The Prometheus metrics the app records; default a fresh set (pass the catalog's, so moves count too). */
+  readonly metrics?: ServiceMetrics;
+  /** Who may read /metrics (see metrics.ts); default nobody. */
+  readonly metricsAllow?: string;
+}
+
+/** `create`, `list`, `get`, `update`, `delete`: the product operation of a method and path under /products. */
+function productOperation(method: string, path: string): string {
+  const one = path !== '/' && path !== '';
+  if (method === 'POST') return 'create';
+  if (method === 'PUT') return 'update';
+  if (method === 'DELETE') return 'delete';
+  return one ? 'get' : 'list';
+}
+
+/** The outcome label of a status code. */
+function outcomeOf(status: number): string {
+  if (status < 400) return 'ok';
+  const named: Record<number, string> = { 400: 'invalid', 401: 'denied', 403: 'denied', 404: 'not_found', 409: 'conflict', 429: 'throttled', 503: 'unavailable' };
+  return named[status] ?? 'error';
+}
+
+/**
+ * Counts every product operation by operation, shard and outcome once it is
+ * answered; the shard is the one the answered product lives on (`all` for a
+ * listing, `unknown` where the answer names none, e.g. a 204 or an error).
+ */
+function productMetrics(metrics: ServiceMetrics): RequestHandler {
+  return (req, res, next) => {
+    // Taken now: once answered, express has put the mount point back in front of req.path.
+    const operation = productOperation(req.method, req.path);
+    let shard = operation === 'list' ? 'all' : 'unknown';
+    const send = res.json.bind(res);
+    res.json = ((body: unknown) => {
+      if (typeof body === 'object' && body !== null && 'shard' in body && typeof body.shard === 'string') shard = body.shard;
+      return send(body);
+    }) as typeof res.json;
+    res.on('finish', () => {
+      metrics.productOperations.inc({ operation, shard, outcome: outcomeOf(res.statusCode) });
+    });
+    next();
+  };
 }
 
 /** Largest page a listing returns. */
@@ -91,6 +134,9 @@ export function createWebApp(options: WebAppOptions): Express {
   const { catalog, tokens, auth } = options;
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const app = createBaseApp();
+  const metrics = options.metrics ?? createServiceMetrics('web-server');
+  installMetrics(app, metrics, metricsAllowList(options.metricsAllow));
+  app.use('/products', productMetrics(metrics));
 
   // Signature checked locally; revocation (deleted user, changed role) by auth-server, cached briefly.
   const currentUser = createTokenCheck(tokens, auth, options.now ?? (() => new Date()));
@@ -172,6 +218,7 @@ export function createWebApp(options: WebAppOptions): Express {
   mountDashboard(app);
 
   app.use(notFoundHandler);
+  app.use(errorMetrics(metrics));
   app.use(errorHandler(log));
   return app;
 }

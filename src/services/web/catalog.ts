@@ -144,6 +144,8 @@ export class ProductCatalog {
     stores: readonly ProductShardStore[],
     private readonly now: () => Date,
     private readonly newId: () => string = randomUUID,
+    /** Told of every committed cross-shard move and every half-done move this process finished (for /metrics). */
+    private readonly onShardMove: (event: 'moved' | 'repaired') => void = () => undefined,
   ) {
     this.stores = new Map(stores.map((s) => [s.shard, s]));
     const missing = router.shards.filter((s) => !this.stores.has(s));
@@ -287,7 +289,9 @@ export class ProductCatalog {
     if (resolution.state === 'unknown') throw unavailableError(resolution.unreachable, `cannot tell where product ${id} is`);
     if (!resolution.halfMoved) return resolution.current;
     try {
-      return await this.finishMove(resolution.halfMoved.pending, resolution.halfMoved.sourceHasCopy);
+      const finished = await this.finishMove(resolution.halfMoved.pending, resolution.halfMoved.sourceHasCopy);
+      this.onShardMove('repaired');
+      return finished;
     } catch (err) {
       if (purpose === 'read' && err instanceof ApiError) return resolution.current;
       throw err;
@@ -323,6 +327,7 @@ export class ProductCatalog {
       if (now.state === 'found') throw conflict(now.current);
       throw notFound(product.id);
     }
+    this.onShardMove('moved');
     // Step (c) failing leaves a committed move with a mark: readers already see the new copy; the next touch clears it.
     await this.storeFor(to)
       .clearPending(product.id)
