@@ -5,7 +5,9 @@ import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
 import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
 import type { ProbeResult } from '../observe/http.js';
-import { openSecretStore } from '../secrets/store.js';
+import type { DesiredState } from '../derive/types.js';
+import { observeIncus, type ObservedIncus } from '../observe/incus.js';
+import { SecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
@@ -24,23 +26,41 @@ export interface StatusOptions {
   readonly stopped?: Promise<void>;
 }
 
+/** Exit code of `status` (and `doctor`'s deployment line) when nothing of the topology exists in Incus yet. */
+export const EXIT_NOT_DEPLOYED = 3;
+
+/** Whether anything of this deployment exists: its project, holding at least one of the declared containers. */
+export function isDeployed(desired: DesiredState, observed: ObservedIncus): boolean {
+  if (observed.project === null) return false;
+  const declared = new Set(desired.containers.map((container) => container.name));
+  return observed.instances.some((instance) => declared.has(instance.name));
+}
+
 /**
  * `distctl status`: containers (state, declared vs actual IP), their units,
  * proxies, service health/readiness and replica-set members, as a table or
- * JSON. Exit 0 only when everything is as declared.
+ * JSON. Exit 0 only when everything is as declared; EXIT_NOT_DEPLOYED, after
+ * three incus reads and nothing else, when nothing is deployed yet. Read-only:
+ * it creates no state directory and no secret.
  */
 export async function statusCommand(options: StatusOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
-  const secrets = await openSecretStore(secretsDir(options.stateDirFor(desired.project)));
-  const credentials = await existingAdminCredentials(secrets);
+  const secrets = SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project)));
   const mongo = new DriverMongoAdmin();
-  const observe = () =>
-    observeDeployment(desired, {
+  const observe = async (): Promise<DeploymentStatus | null> => {
+    const observed = await observeIncus(options.client, desired.project);
+    if (!isDeployed(desired, observed)) return null;
+    const credentials = await existingAdminCredentials(secrets);
+    return observeDeployment(desired, {
       client: options.client,
       ops: new IncusContainerOps(options.client, desired.project),
       mongo,
+      observed,
       ...(credentials ? { credentials } : {}),
     });
+  };
+  const render = (status: DeploymentStatus | null) => (status ? renderStatus(status, options.ui) : notDeployedText(desired.project, options.ui));
+  const json = (status: DeploymentStatus | null) => (status ? statusJson(status) : notDeployedJson(desired.project));
   try {
     let status = await observe();
     if (options.watchSeconds !== null) {
@@ -49,22 +69,32 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         stop = true;
       });
       for (;;) {
-        options.write(options.ui.json ? `${JSON.stringify(statusJson(status))}\n` : `\x1b[2J\x1b[H${renderStatus(status, options.ui)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`);
+        options.write(options.ui.json ? `${JSON.stringify(json(status))}\n` : `\x1b[2J\x1b[H${render(status)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`);
         await Promise.race([new Promise((resolve) => setTimeout(resolve, (options.watchSeconds ?? 2) * 1000)), options.stopped]);
         if (stop) break;
         status = await observe();
       }
     }
-    return { exitCode: status.differences.length === 0 ? 0 : 1, human: renderStatus(status, options.ui), json: { ...statusJson(status), incusCalls: options.client.calls } };
+    const exitCode = status === null ? EXIT_NOT_DEPLOYED : status.differences.length === 0 ? 0 : 1;
+    return { exitCode, human: render(status), json: { ...json(status), incusCalls: options.client.calls } };
   } finally {
     await mongo.close();
   }
+}
+
+function notDeployedText(project: string, ui: Ui): string {
+  return `${ui.color.bold(`project ${project}`)}: ${ui.color.yellow('not deployed')} — run \`distctl up\``;
+}
+
+function notDeployedJson(project: string): Record<string, unknown> {
+  return { ok: false, deployed: false, project, message: 'not deployed — run `distctl up`' };
 }
 
 /** Stable JSON of a status report. */
 export function statusJson(status: DeploymentStatus): Record<string, unknown> {
   return {
     ok: status.differences.length === 0,
+    deployed: true,
     project: status.project,
     network: status.network,
     containers: status.containers.map((container) => ({

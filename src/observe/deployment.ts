@@ -5,7 +5,7 @@ import { OWNER_KEY } from '../incus/types.js';
 import type { Credentials, MongoAdmin } from '../mongo/admin.js';
 import { observeMongo, type MongoStatus } from '../mongo/status.js';
 import { probeHttp, type ProbeResult } from './http.js';
-import { instanceAddresses, observeIncus, proxyInPlace } from './incus.js';
+import { instanceAddresses, observeIncus, proxyInPlace, type ObservedIncus } from './incus.js';
 import { observeUnits, type UnitState } from './units.js';
 
 /** One container as declared and as found. */
@@ -44,6 +44,24 @@ export interface StatusDeps {
   readonly mongo: MongoAdmin;
   readonly credentials?: Credentials;
   readonly fetch?: typeof fetch;
+  /** Incus as already read by the caller (saves the three reads). */
+  readonly observed?: ObservedIncus;
+}
+
+/** Probe results for what lives in a container that is not running: known without sending anything. */
+const NOT_RUNNING: ProbeResult = { ok: false, status: null, error: 'container not running' };
+
+/**
+ * The MongoDB admin, limited to mongods whose container runs: a member in a
+ * missing or stopped container is reported as such without any traffic to its
+ * address (where something else may live).
+ */
+function runningOnly(admin: MongoAdmin, running: ReadonlySet<string>): MongoAdmin {
+  return {
+    command: (target, db, cmd, options) =>
+      running.has(target.container) ? admin.command(target, db, cmd, options) : Promise.reject(new Error(`${target.host}: container ${target.container} is not running`)),
+    close: () => admin.close(),
+  };
 }
 
 /**
@@ -52,8 +70,10 @@ export interface StatusDeps {
  * HTTP probes per service and one MongoDB status per set, all concurrently.
  */
 export async function observeDeployment(desired: DesiredState, deps: StatusDeps): Promise<DeploymentStatus> {
-  const observed = await observeIncus(deps.client, desired.project);
+  const observed = deps.observed ?? (await observeIncus(deps.client, desired.project));
   const byName = new Map(observed.instances.map((instance) => [instance.name, instance]));
+  // Only this deployment's running containers are probed: nothing is sent to an address where none of ours lives.
+  const running = new Set(observed.instances.filter((instance) => instance.status === 'Running' && instance.config[OWNER_KEY] === desired.project).map((instance) => instance.name));
   const network = observed.networks.find((candidate) => candidate.name === desired.network.name);
 
   const [containers, services, databases] = await Promise.all([
@@ -72,12 +92,12 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
     ),
     Promise.all(
       desired.services.map(async (service): Promise<ServiceStatus> => {
-        const probe = (path: string) => probeHttp(`${service.url}${path}`, deps.fetch ? { fetch: deps.fetch } : {});
+        const probe = async (path: string) => (running.has(service.container) ? probeHttp(`${service.url}${path}`, deps.fetch ? { fetch: deps.fetch } : {}) : NOT_RUNNING);
         const [health, ready] = await Promise.all([probe('/health'), probe('/ready')]);
         return { name: service.name, container: service.container, url: service.url, health, ready };
       }),
     ),
-    observeMongo(desired, deps.mongo, deps.credentials ? { credentials: deps.credentials } : {}),
+    observeMongo(desired, runningOnly(deps.mongo, running), deps.credentials ? { credentials: deps.credentials } : {}),
   ]);
 
   const status = {
