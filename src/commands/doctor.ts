@@ -91,7 +91,14 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
     });
   } catch (error) {
     if (!(error instanceof DistctlError)) throw error;
-    checks.push({ name: 'incus binary', status: 'fail', detail: 'incus is not installed or not on PATH', fix: 'Debian 12: add bookworm-backports to apt and `apt-get install -t bookworm-backports incus` (test/host/ensure-incus.sh does it).' });
+    // A missing binary is the first thing a fresh host lacks: --fix installs it (ensure-incus.sh), as it starts a stopped daemon.
+    checks.push({
+      name: 'incus binary',
+      status: 'fail',
+      detail: 'incus is not installed or not on PATH',
+      fix: 'sudo distctl doctor --fix (runs bin/ensure-incus.sh: Incus from bookworm-backports, daemon, storage)',
+      repair: 'host',
+    });
   }
 
   let daemonOk = false;
