@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { DistctlError } from '../errors/index.js';
+import { CommandFailedError, DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusError } from '../incus/errors.js';
 import { instanceAddresses } from '../observe/incus.js';
@@ -53,18 +53,39 @@ export async function applyPlan(client: IncusClient, plan: Plan, options: { conc
     );
     const failures = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ action: (phases.get(phase) ?? [])[index], error: outcome.reason as unknown }] : []));
     if (failures.length > 0) {
-      for (const failure of failures) progress({ event: 'fail', message: `${failure.action ? describeAction(failure.action) : 'action'}: ${(failure.error as Error).message}`, subject: failure.action ? actionSubject(failure.action) : '' });
-      const first = failures[0]!;
-      const subject = first.action ? actionSubject(first.action) : 'unknown';
-      const cause = first.error;
-      throw new DistctlError('APPLY_FAILED', `${subject}: ${cause instanceof Error ? cause.message : String(cause)}`, {
-        details: failures.slice(1).map((failure) => `also failed: ${failure.action ? actionSubject(failure.action) : '?'}: ${(failure.error as Error).message}`),
+      // Five containers failing for one reason (say, the image is missing) is one problem, said once with their names.
+      const groups = new Map<string, { subjects: string[]; error: unknown }>();
+      for (const failure of failures) {
+        const group = groups.get(failureCause(failure.error)) ?? { subjects: [], error: failure.error };
+        group.subjects.push(failure.action ? actionSubject(failure.action) : 'unknown');
+        groups.set(failureCause(failure.error), group);
+      }
+      const said = [...groups.values()].map((group) => ({ ...group, text: `${listSubjects(group.subjects)}: ${group.error instanceof Error ? group.error.message : String(group.error)}` }));
+      for (const group of said) progress({ event: 'fail', message: group.text, subject: group.subjects.join(', ') });
+      const [first, ...others] = said;
+      const cause = first!.error;
+      throw new DistctlError('APPLY_FAILED', first!.text, {
+        details: others.map((group) => `also failed: ${group.text}`),
         hint: `${cause instanceof IncusError ? `${cause.hint} ` : ''}What succeeded is kept; fix the cause and run \`distctl up\` again to resume.`,
         cause,
       });
     }
   }
   return { applied };
+}
+
+/** What a failure is about, without the object it happened to: incus' own words, or the message. */
+function failureCause(error: unknown): string {
+  if (error instanceof CommandFailedError) return `${error.code}\n${error.stderr.trim()}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** `container db2`, or `containers auth-server, web-server, db1` when they are all containers. */
+function listSubjects(subjects: readonly string[]): string {
+  if (subjects.length === 1) return subjects[0]!;
+  const containers = subjects.filter((subject) => subject.startsWith('container '));
+  if (containers.length === subjects.length) return `containers ${containers.map((subject) => subject.slice('container '.length)).join(', ')}`;
+  return subjects.join(', ');
 }
 
 /**

@@ -59,9 +59,9 @@ describe('applyPlan', () => {
     const plan = planUp(desired, emptyIncus);
     const error = await applyPlan(new IncusClient(runner), plan).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
-    expect((error as DistctlError).message).toContain('container db2: `incus --project distctl create images:ubuntu/22.04 db2` failed (exit 1): Error: Failed instance creation: disk full');
+    expect((error as DistctlError).message).toContain(`container db2: \`incus --project distctl create ${desired.containers[0]!.image} db2\` failed (exit 1): Error: Failed instance creation: disk full`);
     expect((error as DistctlError).hint).toContain('run `distctl up` again to resume');
-    expect(runner.lines().filter((line) => line.includes(' create images:'))).toHaveLength(5);
+    expect(runner.lines().filter((line) => line.includes(' create distctl-debian-'))).toHaveLength(5);
     expect(runner.lines().some((line) => line.includes(' start '))).toBe(false);
   });
 });
