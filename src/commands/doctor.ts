@@ -7,7 +7,7 @@ import { OWNER_KEY } from '../incus/types.js';
 import { DistctlError } from '../errors/index.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { fileURLToPath } from 'node:url';
-import { buildImage, recipeImages } from '../image/index.js';
+import { buildImage, recipeImages, type ImageBuilder } from '../image/index.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -28,7 +28,7 @@ const MIN_INCUS = [6, 0];
  * Checks the incus binary and version, the daemon, storage, the subnet against
  * host routes and other networks, and the image. Every failure says what to run.
  */
-export async function doctorCommand(options: { file: string; fix: boolean; client: IncusClient; runner: Runner; ui: Ui }): Promise<CommandResult> {
+export async function doctorCommand(options: { file: string; fix: boolean; client: IncusClient; runner: Runner; ui: Ui; buildImage?: ImageBuilder }): Promise<CommandResult> {
   let checks = await runChecks(options);
   const repaired: string[] = [];
   if (options.fix && checks.some((check) => check.status === 'fail' && check.repair)) {
@@ -42,7 +42,8 @@ export async function doctorCommand(options: { file: string; fix: boolean; clien
       if (check.status !== 'fail' || typeof check.repair !== 'object') continue;
       const { image, suite } = check.repair;
       const onProgress = (step: string) => options.ui.step({ event: 'start', message: `image ${image}: ${step}` });
-      const result = await buildImage({ alias: image, runner: options.runner, onProgress, ...(suite ? { suite } : {}) });
+      const build = options.buildImage ?? ((request) => buildImage({ ...request, runner: options.runner }));
+      const result = await build({ alias: image, onProgress, ...(suite ? { suite } : {}) });
       repaired.push(`image ${result.alias} built (${result.seconds.toFixed(0)} s)`);
     }
     checks = await runChecks(options);

@@ -6,6 +6,7 @@ import { createUi } from '../../../src/cli/ui.js';
 import { doctorCommand } from '../../../src/commands/doctor.js';
 import { DistctlError } from '../../../src/errors/index.js';
 import type { CommandSpec } from '../../../src/exec/runner.js';
+import { recipeAlias } from '../../../src/image/recipe.js';
 import { IncusClient } from '../../../src/incus/client.js';
 import { ScriptedRunner } from '../support/scripted-runner.js';
 
@@ -34,7 +35,7 @@ afterAll(async () => rm(dir, { recursive: true, force: true }));
  * missing binary) until bin/ensure-incus.sh has run; then Incus answers with a
  * daemon, a pool, a root disk, no other network and the image.
  */
-function freshHost(options: { scriptSucceeds: boolean }) {
+function freshHost(options: { scriptSucceeds: boolean; images?: () => string[] }) {
   let installed = false;
   const runner = new ScriptedRunner((cmd: CommandSpec) => {
     if (cmd.bin === 'bash' && cmd.args[0]?.endsWith('bin/ensure-incus.sh')) {
@@ -50,7 +51,10 @@ function freshHost(options: { scriptSucceeds: boolean }) {
     if (line === 'storage list --format json') return { stdout: JSON.stringify([{ name: 'default', driver: 'btrfs' }]) };
     if (line === 'query /1.0/profiles/default') return { stdout: JSON.stringify({ devices: { root: { type: 'disk', path: '/', pool: 'default' } } }) };
     if (line === 'network list --format json') return { stdout: '[]' };
-    if (line === 'image list --format json') return { stdout: JSON.stringify([{ fingerprint: 'ab'.repeat(32), aliases: [{ name: 'debian12-distctl' }] }]) };
+    if (line === 'image list --format json') {
+      const aliases = options.images?.() ?? ['debian12-distctl'];
+      return { stdout: JSON.stringify(aliases.map((name, index) => ({ fingerprint: String(index).repeat(64), aliases: [{ name }] }))) };
+    }
     return undefined;
   });
   return runner;
@@ -81,5 +85,32 @@ describe('distctl doctor on a host without the incus binary', () => {
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('HOST_PREPARATION_FAILED');
     expect((error as DistctlError).details).toEqual(['[ensure-incus] ERROR: must run as root']);
+  });
+});
+
+describe('distctl doctor --fix with image: { build: debian/bookworm }', () => {
+  it('installs Incus, then builds the recipe image under its content alias, and finds the host ready', async () => {
+    const buildFile = join(dir, 'build.yaml');
+    await writeFile(buildFile, TOPOLOGY.replace('image: debian12-distctl', 'image: { build: debian/bookworm }'));
+    const alias = recipeAlias({ distro: 'debian', suite: 'bookworm' });
+    const built: string[] = [];
+    const runner = freshHost({ scriptSucceeds: true, images: () => built });
+    const before = await doctorCommand({ file: buildFile, fix: false, client: new IncusClient(freshHost({ scriptSucceeds: true })), runner, ui });
+    expect(before.exitCode).toBe(1);
+    const result = await doctorCommand({
+      file: buildFile,
+      fix: true,
+      client: new IncusClient(runner),
+      runner,
+      ui,
+      buildImage: async (request) => {
+        built.push(request.alias);
+        expect(request.suite).toBe('bookworm');
+        return { alias: request.alias, fingerprint: 'f'.repeat(64), sizeBytes: 1, seconds: 81, mirror: 'm', suite: 'bookworm', project: 'default', replaced: undefined };
+      },
+    });
+    expect(built).toEqual([alias]);
+    expect(result.json).toMatchObject({ ok: true, repaired: ['host prepared with bin/ensure-incus.sh', `image ${alias} built (81 s)`] });
+    expect(result.human).toContain(`✔ image ${alias}: built by distctl from debian/bookworm, available locally`);
   });
 });
