@@ -42,13 +42,24 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
 
   program
     .command('plan')
-    .description('show what `up` would change in Incus, as a diff against what Incus reports (changes nothing)')
+    .description('show everything `up` would do: Incus, images, databases, services (changes and creates nothing)')
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('--prune', 'include removal of distctl containers no longer in the topology', false)
     .option('--show-calls', 'print the incus commands each change runs', false)
-    .action(async (options: CommonOptions & { prune: boolean; showCalls: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/plan.js')).planCommand({ file: options.file, prune: options.prune, showCalls: options.showCalls, client: incusClient(), ui })),
+    .option('--detailed-exitcode', 'exit 0 when nothing would change, 2 when something would, 1 on an error or conflict', false)
+    .action(async (options: CommonOptions & { prune: boolean; showCalls: boolean; detailedExitcode: boolean }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/plan.js')).planCommand({
+          file: options.file,
+          prune: options.prune,
+          showCalls: options.showCalls,
+          detailedExitCode: options.detailedExitcode,
+          client: incusClient(),
+          ui,
+          stateDirFor: deploymentStateDir,
+        }),
+      ),
     );
 
   program

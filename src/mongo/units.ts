@@ -93,27 +93,8 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
   const directories = [...new Set(processes.flatMap((process) => [process.dbPath, dirname(process.logPath)]))];
   await execChecked(ops, container, ['install', '-d', '-o', 'mongodb', '-g', 'mongodb', '-m', '0750', ...directories], 'Creating data and log directories');
 
-  const needsKeyFile = processes.some((process) => process.replicaSet !== null);
-  if (needsKeyFile && options.keyFile === null) throw new Error('ensureMongodUnits: replica-set members need a keyfile');
-  const wanted: { path: string; content: string; mode: number; owner: 'mongodb' | 'root'; processes: readonly MongodProcess[] }[] = [];
-  if (needsKeyFile && options.keyFile !== null) {
-    wanted.push({ path: KEYFILE_PATH, content: options.keyFile, mode: 0o400, owner: 'mongodb', processes: processes.filter((process) => process.replicaSet !== null) });
-  }
-  for (const process of processes) {
-    wanted.push({ path: configPathFor(process), content: await renderMongodConfig(process), mode: 0o644, owner: 'root', processes: [process] });
-    wanted.push({ path: unitPathFor(process), content: await renderMongodUnit(process, options.mongodBin), mode: 0o644, owner: 'root', processes: [process] });
-  }
-
-  // Compare by digest so the keyfile's content never travels back out of the container.
-  const digests = await ops.exec(container, ['sha256sum', ...wanted.map((file) => file.path)]);
-  const present = new Map(
-    digests.stdout
-      .split('\n')
-      .map((line) => /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line))
-      .filter((match): match is RegExpExecArray => match !== null)
-      .map((match) => [match[2] ?? '', match[1] ?? '']),
-  );
-  const changed = wanted.filter((file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'));
+  const wanted = await mongodFiles(processes, options.keyFile, options.mongodBin);
+  const changed = await changedMongodFiles(ops, container, wanted);
   for (const file of changed) {
     await ops.writeFile(container, file.path, file.content, file.owner === 'mongodb' ? { mode: file.mode, uid, gid } : { mode: file.mode, uid: 0, gid: 0 });
   }
@@ -130,6 +111,44 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
     if (started.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl ${verb} ${process.unitName}\` failed`);
   }
   return { filesWritten, unitsRestarted: [...restart].map((unit) => `${container}:${unit}`), pendingRestart: [] };
+}
+
+/** A file a container's mongods need: what it holds, its mode and owner, and the mongods that read it. */
+export interface MongodFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode: number;
+  readonly owner: 'mongodb' | 'root';
+  readonly processes: readonly MongodProcess[];
+}
+
+/** The keyfile (when a member is among `processes`), then each mongod's config and unit. */
+export async function mongodFiles(processes: readonly MongodProcess[], keyFile: string | null, mongodBin: string): Promise<MongodFile[]> {
+  const needsKeyFile = processes.some((process) => process.replicaSet !== null);
+  if (needsKeyFile && keyFile === null) throw new Error('mongodFiles: replica-set members need a keyfile');
+  const wanted: MongodFile[] = [];
+  if (needsKeyFile && keyFile !== null) {
+    wanted.push({ path: KEYFILE_PATH, content: keyFile, mode: 0o400, owner: 'mongodb', processes: processes.filter((process) => process.replicaSet !== null) });
+  }
+  for (const process of processes) {
+    wanted.push({ path: configPathFor(process), content: await renderMongodConfig(process), mode: 0o644, owner: 'root', processes: [process] });
+    wanted.push({ path: unitPathFor(process), content: await renderMongodUnit(process, mongodBin), mode: 0o644, owner: 'root', processes: [process] });
+  }
+  return wanted;
+}
+
+/** The files whose content in the container differs from `wanted` (one read-only exec; `plan` uses it too). */
+export async function changedMongodFiles<T extends Pick<MongodFile, 'path' | 'content'>>(ops: ContainerOps, container: string, wanted: readonly T[]): Promise<T[]> {
+  // Compare by digest so the keyfile's content never travels back out of the container.
+  const digests = await ops.exec(container, ['sha256sum', ...wanted.map((file) => file.path)]);
+  const present = new Map(
+    digests.stdout
+      .split('\n')
+      .map((line) => /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .map((match) => [match[2] ?? '', match[1] ?? '']),
+  );
+  return wanted.filter((file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'));
 }
 
 /**

@@ -48,6 +48,14 @@ export interface StatusDeps {
   readonly observed?: ObservedIncus;
 }
 
+/**
+ * This deployment's running containers: the only ones status and plan send
+ * anything to, so no traffic goes to an address where none of ours lives.
+ */
+export function runningContainers(desired: DesiredState, observed: ObservedIncus): ReadonlySet<string> {
+  return new Set(observed.instances.filter((instance) => instance.status === 'Running' && instance.config[OWNER_KEY] === desired.project).map((instance) => instance.name));
+}
+
 /** Probe results for what lives in a container that is not running: known without sending anything. */
 const NOT_RUNNING: ProbeResult = { ok: false, status: null, error: 'container not running' };
 
@@ -56,7 +64,7 @@ const NOT_RUNNING: ProbeResult = { ok: false, status: null, error: 'container no
  * missing or stopped container is reported as such without any traffic to its
  * address (where something else may live).
  */
-function runningOnly(admin: MongoAdmin, running: ReadonlySet<string>): MongoAdmin {
+export function runningOnly(admin: MongoAdmin, running: ReadonlySet<string>): MongoAdmin {
   return {
     command: (target, db, cmd, options) =>
       running.has(target.container) ? admin.command(target, db, cmd, options) : Promise.reject(new Error(`${target.host}: container ${target.container} is not running`)),
@@ -72,8 +80,7 @@ function runningOnly(admin: MongoAdmin, running: ReadonlySet<string>): MongoAdmi
 export async function observeDeployment(desired: DesiredState, deps: StatusDeps): Promise<DeploymentStatus> {
   const observed = deps.observed ?? (await observeIncus(deps.client, desired.project));
   const byName = new Map(observed.instances.map((instance) => [instance.name, instance]));
-  // Only this deployment's running containers are probed: nothing is sent to an address where none of ours lives.
-  const running = new Set(observed.instances.filter((instance) => instance.status === 'Running' && instance.config[OWNER_KEY] === desired.project).map((instance) => instance.name));
+  const running = runningContainers(desired, observed);
   const network = observed.networks.find((candidate) => candidate.name === desired.network.name);
 
   const [containers, services, databases] = await Promise.all([

@@ -53,8 +53,10 @@ export class SecretStore {
    */
   async get(name: string, generate: () => string = randomSecret): Promise<string> {
     const path = this.pathOf(name);
-    if (this.readOnly) throw new Error(`secret store ${this.dir} is open read-only; ${name} cannot be generated`);
     const existing = await this.read(path);
+    if (existing === undefined && this.readOnly) {
+      throw new DistctlError('SECRET_NOT_GENERATED', `secret ${name} does not exist yet; a read-only command does not generate it`, { hint: '`distctl up` generates it.' });
+    }
     if (existing !== undefined) return existing;
     const temporary = join(this.dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     try {
