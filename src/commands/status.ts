@@ -1,7 +1,7 @@
 import type { Ui } from '../cli/ui.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
-import { DriverMongoAdmin } from '../mongo/driver-admin.js';
+import type { MongoAdmin } from '../mongo/admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
 import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
 import type { ProbeResult } from '../observe/http.js';
@@ -46,11 +46,13 @@ export function isDeployed(desired: DesiredState, observed: ObservedIncus): bool
 export async function statusCommand(options: StatusOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
   const secrets = SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project)));
-  const mongo = new DriverMongoAdmin();
+  // The driver is loaded only for a deployment that exists: "not deployed" stays fast.
+  let mongo: MongoAdmin | undefined;
   const observe = async (): Promise<DeploymentStatus | null> => {
     const observed = await observeIncus(options.client, desired.project);
     if (!isDeployed(desired, observed)) return null;
     const credentials = await existingAdminCredentials(secrets);
+    mongo ??= new (await import('../mongo/driver-admin.js')).DriverMongoAdmin();
     return observeDeployment(desired, {
       client: options.client,
       ops: new IncusContainerOps(options.client, desired.project),
@@ -78,7 +80,7 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     const exitCode = status === null ? EXIT_NOT_DEPLOYED : status.differences.length === 0 ? 0 : 1;
     return { exitCode, human: render(status), json: { ...json(status), incusCalls: options.client.calls } };
   } finally {
-    await mongo.close();
+    await mongo?.close();
   }
 }
 
