@@ -60,7 +60,10 @@ export async function applyPlan(client: IncusClient, plan: Plan, options: { conc
         group.subjects.push(failure.action ? actionSubject(failure.action) : 'unknown');
         groups.set(failureCause(failure.error), group);
       }
-      const said = [...groups.values()].map((group) => ({ ...group, text: `${listSubjects(group.subjects)}: ${group.error instanceof Error ? group.error.message : String(group.error)}` }));
+      const said = [...groups.values()].map((group) => {
+        const message = group.error instanceof Error ? group.error.message : String(group.error);
+        return { ...group, text: `${listSubjects(group.subjects)}: ${message}` };
+      });
       for (const group of said) progress({ event: 'fail', message: group.text, subject: group.subjects.join(', ') });
       const [first, ...others] = said;
       const cause = first!.error;
@@ -84,8 +87,8 @@ function failureCause(error: unknown): string {
 function listSubjects(subjects: readonly string[]): string {
   if (subjects.length === 1) return subjects[0]!;
   const containers = subjects.filter((subject) => subject.startsWith('container '));
-  if (containers.length === subjects.length) return `containers ${containers.map((subject) => subject.slice('container '.length)).join(', ')}`;
-  return subjects.join(', ');
+  if (containers.length !== subjects.length) return subjects.join(', ');
+  return `containers ${containers.map((subject) => subject.slice('container '.length)).join(', ')}`;
 }
 
 /**

@@ -47,7 +47,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(jsonOption())
     .option('--prune', 'include removal of distctl containers no longer in the topology', false)
     .option('--show-calls', 'print the incus commands each change runs', false)
-    .option('--detailed-exitcode', 'exit 0 when nothing would change, 2 when something would, 1 on an error or conflict', false)
+    .option('--detailed-exitcode', 'exit 0: nothing would change, 2: something would, 1: error or conflict', false)
     .action(async (options: CommonOptions & { prune: boolean; showCalls: boolean; detailedExitcode: boolean }) =>
       run(options.json, async (ui) =>
         (await import('../commands/plan.js')).planCommand({

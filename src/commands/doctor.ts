@@ -28,7 +28,15 @@ const MIN_INCUS = [6, 0];
  * Checks the incus binary and version, the daemon, storage, the subnet against
  * host routes and other networks, and the image. Every failure says what to run.
  */
-export async function doctorCommand(options: { file: string; fix: boolean; client: IncusClient; runner: Runner; ui: Ui; buildImage?: ImageBuilder }): Promise<CommandResult> {
+export async function doctorCommand(options: {
+  file: string;
+  fix: boolean;
+  client: IncusClient;
+  runner: Runner;
+  ui: Ui;
+  /** Builds a missing `{ build: ... }` image with --fix; default: debootstrap through `runner`. */
+  buildImage?: ImageBuilder;
+}): Promise<CommandResult> {
   let checks = await runChecks(options);
   const repaired: string[] = [];
   if (options.fix && checks.some((check) => check.status === 'fail' && check.repair)) {
@@ -94,7 +102,7 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
     });
   } catch (error) {
     if (!(error instanceof DistctlError)) throw error;
-    // A missing binary is the first thing a fresh host lacks: --fix installs it (ensure-incus.sh), as it starts a stopped daemon.
+    // A fresh host lacks the binary first of all: --fix installs it (ensure-incus.sh), as it starts a stopped daemon.
     checks.push({
       name: 'incus binary',
       status: 'fail',
@@ -188,11 +196,22 @@ async function imageChecks(desired: DesiredState, client: IncusClient): Promise<
       const source = `${recipe.distro}/${recipe.suite}`;
       return aliases.has(image)
         ? { name: `image ${image}`, status: 'ok', detail: `built by distctl from ${source}, available locally` }
-        : { name: `image ${image}`, status: 'fail', detail: `not built yet (image: { build: ${source} }); \`distctl up\` builds it too`, fix: 'sudo distctl doctor --fix', repair: { image, suite: recipe.suite } };
+        : {
+            name: `image ${image}`,
+            status: 'fail',
+            detail: `not built yet (image: { build: ${source} }); \`distctl up\` builds it too`,
+            fix: 'sudo distctl doctor --fix',
+            repair: { image, suite: recipe.suite },
+          };
     }
     const remote = /^([^:/]+):(.+)$/.exec(image);
     if (remote) {
-      return { name: `image ${image}`, status: 'warn', detail: `comes from the remote "${remote[1]}"; Incus must reach it when containers are created`, fix: 'On hosts without an image server, let distctl build the image: image: { build: debian/bookworm }.' };
+      return {
+        name: `image ${image}`,
+        status: 'warn',
+        detail: `comes from the remote "${remote[1]}"; Incus must reach it when containers are created`,
+        fix: 'On hosts without an image server, let distctl build the image: image: { build: debian/bookworm }.',
+      };
     }
     const found = aliases.has(image) || fingerprints.some((fingerprint) => fingerprint.startsWith(image));
     return found

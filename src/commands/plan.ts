@@ -55,7 +55,10 @@ export async function planCommand(options: PlanOptions): Promise<CommandResult> 
   const creating = incus.actions.flatMap((action) => (action.kind === 'create-instance' ? [action.container] : []));
   const images = await missingRecipeImages(options.client, recipeImages(creating));
   const running = runningContainers(desired, observed);
-  const mongo = options.mongo ?? (running.size > 0 ? new (await import('../mongo/driver-admin.js')).DriverMongoAdmin() : null);
+  // The driver is loaded only when a container runs that could be asked.
+  const load = async () => new (await import('../mongo/driver-admin.js')).DriverMongoAdmin();
+  const driver = running.size > 0 && !options.mongo ? await load() : null;
+  const mongo = options.mongo ?? driver;
   let stages: StageChange[];
   try {
     stages = await planStages(desired, {
@@ -65,7 +68,7 @@ export async function planCommand(options: PlanOptions): Promise<CommandResult> 
       running,
     });
   } finally {
-    if (!options.mongo) await mongo?.close();
+    await driver?.close();
   }
   const plan: FullPlan = { incus, deployed: isDeployed(desired, observed), images, stages };
   const changes = changeCount(plan);
@@ -73,8 +76,20 @@ export async function planCommand(options: PlanOptions): Promise<CommandResult> 
   return {
     exitCode: blocked ? 1 : options.detailedExitCode && changes > 0 ? EXIT_PLAN_CHANGES : 0,
     human: renderPlan(plan, options.ui, options.showCalls),
-    json: { ...planJson(incus), deployed: plan.deployed, images: images.map((image) => ({ alias: image.alias, build: `${image.recipe.distro}/${image.recipe.suite}`, containers: image.containers })), stages, totalChanges: changes, blocked, incusCalls: options.client.calls },
+    json: {
+      ...planJson(incus),
+      deployed: plan.deployed,
+      images: images.map((image) => ({ alias: image.alias, build: recipeName(image), containers: image.containers })),
+      stages,
+      totalChanges: changes,
+      blocked,
+      incusCalls: options.client.calls,
+    },
   };
+}
+
+function recipeName(image: RecipeImage): string {
+  return `${image.recipe.distro}/${image.recipe.suite}`;
 }
 
 /** With no container running, no mongod is ever asked anything. */
@@ -101,14 +116,21 @@ export function planJson(plan: Plan): Record<string, unknown> {
 /** The plan as a coloured diff for a terminal; conflicts come last, as what blocks `up`. */
 export function renderPlan(plan: FullPlan, ui: Ui, showCalls: boolean): string {
   const { color } = ui;
-  const paint = (text: string) => (text.startsWith('+') ? color.green(text) : text.startsWith('-') ? color.red(text) : color.yellow(text));
+  const paint = (text: string) =>
+    text.startsWith('+') ? color.green(text) : text.startsWith('-') ? color.red(text) : color.yellow(text);
   const { incus } = plan;
   const lines: string[] = [];
-  if (!plan.deployed) lines.push(`${color.bold(`project ${incus.project}`)}: not deployed — \`distctl up\` creates everything below.`);
-  for (const image of plan.images) lines.push(paint(`+ image ${image.alias} (build ${image.recipe.distro}/${image.recipe.suite} with debootstrap, for ${image.containers.join(', ')})`));
+  if (!plan.deployed) {
+    lines.push(`${color.bold(`project ${incus.project}`)}: not deployed — \`distctl up\` creates everything below.`);
+  }
+  for (const image of plan.images) {
+    const containers = image.containers.join(', ');
+    lines.push(paint(`+ image ${image.alias} (build ${recipeName(image)} with debootstrap, for ${containers})`));
+  }
   for (const action of incus.actions) {
     lines.push(paint(describeAction(action)));
-    if (showCalls) for (const call of incusCallsFor(action, incus.project)) lines.push(color.dim(`    $ ${callArgv(call).join(' ')}`));
+    if (!showCalls) continue;
+    for (const call of incusCallsFor(action, incus.project)) lines.push(color.dim(`    $ ${callArgv(call).join(' ')}`));
   }
   for (const stage of ['databases', 'services'] as const) {
     const changes = plan.stages.filter((change) => change.stage === stage);
@@ -118,13 +140,21 @@ export function renderPlan(plan: FullPlan, ui: Ui, showCalls: boolean): string {
   }
   for (const notice of incus.notices) lines.push(`${color.cyan('note:')} ${notice.subject} ${notice.message}`);
   const changes = changeCount(plan);
-  if (incus.conflicts.length > 0) {
+  const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+  const conflicts = incus.conflicts.length;
+  if (conflicts > 0) {
+    const until = conflicts === 1 ? 'it is' : 'they are';
     lines.push(
-      color.red(`Plan blocked: ${incus.conflicts.length} conflict${incus.conflicts.length === 1 ? '' : 's'} with what exists in Incus; \`up\` would change nothing until ${incus.conflicts.length === 1 ? 'it is' : 'they are'} resolved:`),
+      color.red(`Plan blocked: ${plural(conflicts, 'conflict')} with what exists in Incus; `
+        + `\`up\` would change nothing until ${until} resolved:`),
       ...incus.conflicts.map((conflict) => `  ${color.red('!')} ${conflict.message}\n    ${conflict.hint}`),
     );
+  } else if (changes === 0) {
+    lines.push('No changes: everything matches the topology.');
   } else {
-    lines.push(changes === 0 ? 'No changes: everything matches the topology.' : `Plan: ${changes} change${changes === 1 ? '' : 's'} (${incus.actions.length} in Incus${plan.images.length > 0 ? `, ${plan.images.length} image${plan.images.length === 1 ? '' : 's'}` : ''}, ${plan.stages.length} in the databases and services) in project ${incus.project}.`);
+    const images = plan.images.length > 0 ? `, ${plural(plan.images.length, 'image')}` : '';
+    const parts = `${incus.actions.length} in Incus${images}, ${plan.stages.length} in the databases and services`;
+    lines.push(`Plan: ${plural(changes, 'change')} (${parts}) in project ${incus.project}.`);
   }
   return lines.join('\n');
 }

@@ -61,7 +61,8 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
       ...(credentials ? { credentials } : {}),
     });
   };
-  const render = (status: DeploymentStatus | null) => (status ? renderStatus(status, options.ui) : notDeployedText(desired.project, options.ui));
+  const render = (status: DeploymentStatus | null) =>
+    status ? renderStatus(status, options.ui) : notDeployedText(desired.project, options.ui);
   const json = (status: DeploymentStatus | null) => (status ? statusJson(status) : notDeployedJson(desired.project));
   try {
     let status = await observe();
@@ -71,7 +72,9 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         stop = true;
       });
       for (;;) {
-        options.write(options.ui.json ? `${JSON.stringify(json(status))}\n` : `\x1b[2J\x1b[H${render(status)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`);
+        const refresh = `(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)`;
+        const screen = `\x1b[2J\x1b[H${render(status)}\n${refresh}\n`;
+        options.write(options.ui.json ? `${JSON.stringify(json(status))}\n` : screen);
         await Promise.race([new Promise((resolve) => setTimeout(resolve, (options.watchSeconds ?? 2) * 1000)), options.stopped]);
         if (stop) break;
         status = await observe();

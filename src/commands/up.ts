@@ -96,7 +96,9 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
 
   const containers = await convergeContainers(options, desired);
   const stages: StageOutcome[] = [
-    ...(containers.images.length > 0 ? [{ stage: 'images', status: 'ok' as const, summary: describeImages(containers.images) }] : []),
+    ...(containers.images.length === 0
+      ? []
+      : [{ stage: 'images', status: 'ok' as const, summary: describeImages(containers.images) }]),
     { stage: 'containers', status: 'ok', summary: containers.summary },
   ];
 
@@ -157,14 +159,19 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
 
 /** `distctl-debian-bookworm-… built (80 s)`, `… reused`: one phrase per recipe image. */
 function describeImages(images: readonly RecipeImageOutcome[]): string {
-  return images.map((image) => `${image.alias} ${image.outcome === 'built' ? `built (${(image.seconds ?? 0).toFixed(0)} s)` : 'reused (same recipe)'}`).join(', ');
+  const outcome = (image: RecipeImageOutcome) =>
+    image.outcome === 'built' ? `built (${(image.seconds ?? 0).toFixed(0)} s)` : 'reused (same recipe)';
+  return images.map((image) => `${image.alias} ${outcome(image)}`).join(', ');
 }
 
 /**
  * The containers stage: plan against Incus, build the recipe images that
  * containers to be created need, apply, wait for addresses. Any failure here stops `up`.
  */
-async function convergeContainers(options: UpOptions, desired: DesiredState): Promise<{ applied: number; actions: string[]; summary: string; images: RecipeImageOutcome[] }> {
+async function convergeContainers(
+  options: UpOptions,
+  desired: DesiredState,
+): Promise<{ applied: number; actions: string[]; summary: string; images: RecipeImageOutcome[] }> {
   const { ui, client } = options;
   ui.step({ event: 'start', message: 'reading Incus state' });
   const observed = await observeIncus(client, desired.project);
@@ -178,8 +185,9 @@ async function convergeContainers(options: UpOptions, desired: DesiredState): Pr
     throw new DistctlError('ABORTED', 'up aborted: deletions were not confirmed; nothing was changed', { hint: 'Run again and confirm, or pass --yes.' });
   }
   const creating = plan.actions.flatMap((action) => (action.kind === 'create-instance' ? [action.container] : []));
-  const build = options.buildImage ?? ((build) => buildImage({ ...build, runner: new ExecaRunner() }));
-  const images = await ensureRecipeImages(creating, { client, build, onProgress: (message) => ui.step({ event: 'start', message }) });
+  const build = options.buildImage ?? ((request) => buildImage({ ...request, runner: new ExecaRunner() }));
+  const onProgress = (message: string) => ui.step({ event: 'start', message });
+  const images = await ensureRecipeImages(creating, { client, build, onProgress });
   for (const image of images) ui.step({ event: 'done', message: `image ${describeImages([image])}` });
   if (plan.actions.length > 0) ui.step({ event: 'info', message: `applying ${plan.actions.length} change${plan.actions.length === 1 ? '' : 's'}` });
   const { applied } = await applyPlan(client, plan, { concurrency: options.concurrency, onProgress: (event) => ui.step(event) });

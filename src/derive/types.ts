@@ -100,7 +100,7 @@ export interface DerivedContainer {
   readonly ipv4: string;
   /** What `incus create` starts from: the topology's image name, or the alias of the image distctl builds. */
   readonly image: string;
-  /** How distctl builds `image` when the topology asks for it (`{ build: debian/bookworm }`); null for a named image. */
+  /** How distctl builds `image` when the topology asks it to (`{ build: debian/bookworm }`); null for a named image. */
   readonly imageBuild: ImageRecipe | null;
   readonly target: string | null;
   /** eth0 attached to the managed bridge with a DHCP reservation for `ipv4`. */

@@ -24,19 +24,23 @@ export function recipeImages(containers: readonly DerivedContainer[]): RecipeIma
   for (const container of containers) {
     if (container.imageBuild === null) continue;
     const known = byAlias.get(container.image);
-    byAlias.set(container.image, { alias: container.image, recipe: container.imageBuild, containers: [...(known?.containers ?? []), container.name] });
+    const containerNames = [...(known?.containers ?? []), container.name];
+    byAlias.set(container.image, { alias: container.image, recipe: container.imageBuild, containers: containerNames });
   }
   return [...byAlias.values()];
 }
 
 /** The recipe images among `images` that Incus does not hold yet: one alias lookup each. */
 export async function missingRecipeImages(client: IncusClient, images: readonly RecipeImage[]): Promise<RecipeImage[]> {
-  const present = await Promise.all(images.map(async (image) => (await imageAliasTarget(client, image.alias)) !== undefined));
+  const targets = await Promise.all(images.map((image) => imageAliasTarget(client, image.alias)));
+  const present = targets.map((target) => target !== undefined);
   return images.filter((_, index) => !present[index]);
 }
 
 /** Builds an image; `up` and `doctor --fix` pass `buildImage` with the real runner, tests a fake. */
-export type ImageBuilder = (options: Pick<BuildImageOptions, 'alias' | 'suite' | 'onProgress'>) => Promise<BuildImageResult>;
+export type ImageBuilder = (
+  request: Pick<BuildImageOptions, 'alias' | 'suite' | 'onProgress'>,
+) => Promise<BuildImageResult>;
 
 /**
  * Makes sure every recipe image the given containers start from exists: an
@@ -57,7 +61,8 @@ export async function ensureRecipeImages(
     }
     const label = `image ${image.alias} (${image.recipe.distro}/${image.recipe.suite})`;
     deps.onProgress?.(`${label}: building with debootstrap, once per recipe`);
-    const result = await deps.build({ alias: image.alias, suite: image.recipe.suite, onProgress: (step) => deps.onProgress?.(`${label}: ${step}`) });
+    const onProgress = (step: string) => deps.onProgress?.(`${label}: ${step}`);
+    const result = await deps.build({ alias: image.alias, suite: image.recipe.suite, onProgress });
     outcomes.push({ alias: image.alias, outcome: 'built', seconds: result.seconds });
   }
   return outcomes;

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { IMAGE_PACKAGES, IMAGE_TEMPLATES, ROOTFS_REMOVED, imageArchitecture, imageMetadataYaml, rootfsFiles } from './content.js';
+import {
+  IMAGE_PACKAGES,
+  IMAGE_TEMPLATES,
+  ROOTFS_REMOVED,
+  imageArchitecture,
+  imageMetadataYaml,
+  rootfsFiles,
+} from './content.js';
 
 /**
  * Bumped when `build.ts` changes what ends up in an image in a way the content

@@ -123,22 +123,33 @@ export interface MongodFile {
 }
 
 /** The keyfile (when a member is among `processes`), then each mongod's config and unit. */
-export async function mongodFiles(processes: readonly MongodProcess[], keyFile: string | null, mongodBin: string): Promise<MongodFile[]> {
+export async function mongodFiles(
+  processes: readonly MongodProcess[],
+  keyFile: string | null,
+  mongodBin: string,
+): Promise<MongodFile[]> {
   const needsKeyFile = processes.some((process) => process.replicaSet !== null);
   if (needsKeyFile && keyFile === null) throw new Error('mongodFiles: replica-set members need a keyfile');
   const wanted: MongodFile[] = [];
   if (needsKeyFile && keyFile !== null) {
-    wanted.push({ path: KEYFILE_PATH, content: keyFile, mode: 0o400, owner: 'mongodb', processes: processes.filter((process) => process.replicaSet !== null) });
+    const members = processes.filter((process) => process.replicaSet !== null);
+    wanted.push({ path: KEYFILE_PATH, content: keyFile, mode: 0o400, owner: 'mongodb', processes: members });
   }
   for (const process of processes) {
-    wanted.push({ path: configPathFor(process), content: await renderMongodConfig(process), mode: 0o644, owner: 'root', processes: [process] });
-    wanted.push({ path: unitPathFor(process), content: await renderMongodUnit(process, mongodBin), mode: 0o644, owner: 'root', processes: [process] });
+    const config = await renderMongodConfig(process);
+    const unit = await renderMongodUnit(process, mongodBin);
+    wanted.push({ path: configPathFor(process), content: config, mode: 0o644, owner: 'root', processes: [process] });
+    wanted.push({ path: unitPathFor(process), content: unit, mode: 0o644, owner: 'root', processes: [process] });
   }
   return wanted;
 }
 
 /** The files whose content in the container differs from `wanted` (one read-only exec; `plan` uses it too). */
-export async function changedMongodFiles<T extends Pick<MongodFile, 'path' | 'content'>>(ops: ContainerOps, container: string, wanted: readonly T[]): Promise<T[]> {
+export async function changedMongodFiles<T extends Pick<MongodFile, 'path' | 'content'>>(
+  ops: ContainerOps,
+  container: string,
+  wanted: readonly T[],
+): Promise<T[]> {
   // Compare by digest so the keyfile's content never travels back out of the container.
   const digests = await ops.exec(container, ['sha256sum', ...wanted.map((file) => file.path)]);
   const present = new Map(

@@ -53,7 +53,10 @@ export interface StatusDeps {
  * anything to, so no traffic goes to an address where none of ours lives.
  */
 export function runningContainers(desired: DesiredState, observed: ObservedIncus): ReadonlySet<string> {
-  return new Set(observed.instances.filter((instance) => instance.status === 'Running' && instance.config[OWNER_KEY] === desired.project).map((instance) => instance.name));
+  const ours = observed.instances.filter(
+    (instance) => instance.status === 'Running' && instance.config[OWNER_KEY] === desired.project,
+  );
+  return new Set(ours.map((instance) => instance.name));
 }
 
 /** Probe results for what lives in a container that is not running: known without sending anything. */
@@ -67,7 +70,9 @@ const NOT_RUNNING: ProbeResult = { ok: false, status: null, error: 'container no
 export function runningOnly(admin: MongoAdmin, running: ReadonlySet<string>): MongoAdmin {
   return {
     command: (target, db, cmd, options) =>
-      running.has(target.container) ? admin.command(target, db, cmd, options) : Promise.reject(new Error(`${target.host}: container ${target.container} is not running`)),
+      running.has(target.container)
+        ? admin.command(target, db, cmd, options)
+        : Promise.reject(new Error(`${target.host}: container ${target.container} is not running`)),
     close: () => admin.close(),
   };
 }
@@ -99,7 +104,9 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
     ),
     Promise.all(
       desired.services.map(async (service): Promise<ServiceStatus> => {
-        const probe = async (path: string) => (running.has(service.container) ? probeHttp(`${service.url}${path}`, deps.fetch ? { fetch: deps.fetch } : {}) : NOT_RUNNING);
+        const options = deps.fetch ? { fetch: deps.fetch } : {};
+        const runs = running.has(service.container);
+        const probe = async (path: string) => (runs ? probeHttp(`${service.url}${path}`, options) : NOT_RUNNING);
         const [health, ready] = await Promise.all([probe('/health'), probe('/ready')]);
         return { name: service.name, container: service.container, url: service.url, health, ready };
       }),

@@ -1,5 +1,13 @@
 import type { DerivedService, DesiredState, MongodProcess, ServiceKind } from '../derive/types.js';
-import { artifactHash, renderEnvFile, renderServiceUnit, serviceEnvironment, servicePaths, CONTAINER_NODE_PATH, sha256 } from '../deploy/artifacts.js';
+import {
+  artifactHash,
+  CONTAINER_NODE_PATH,
+  renderEnvFile,
+  renderServiceUnit,
+  serviceEnvironment,
+  servicePaths,
+  sha256,
+} from '../deploy/artifacts.js';
 import { bundleService, DEFAULT_SERVICES_ROOT } from '../deploy/bundle.js';
 import { hostNode } from '../deploy/node-runtime.js';
 import { probeContainer } from '../deploy/probe.js';
@@ -48,12 +56,19 @@ export async function planStages(desired: DesiredState, deps: StagesDeps): Promi
 
 async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<StageChange[]> {
   const byContainer = new Map<string, MongodProcess[]>();
-  for (const process of [...desired.replicaSets.flatMap((set) => set.members), ...desired.standalones.map((standalone) => standalone.process)]) {
+  const allMembers = desired.replicaSets.flatMap((set) => set.members);
+  for (const process of [...allMembers, ...desired.standalones.map((standalone) => standalone.process)]) {
     byContainer.set(process.container, [...(byContainer.get(process.container) ?? []), process]);
   }
   if (byContainer.size === 0) return [];
-  const change = (sign: StageChange['sign'], subject: string, text: string): StageChange => ({ stage: 'databases', sign, subject, change: text });
-  const source = desired.mongodb.source.kind === 'archive' ? `the archive ${desired.mongodb.source.path}` : desired.mongodb.source.kind === 'image' ? 'the image' : "MongoDB's apt repository";
+  const change = (sign: StageChange['sign'], subject: string, text: string): StageChange => ({
+    stage: 'databases',
+    sign,
+    subject,
+    change: text,
+  });
+  const { source: from, version } = desired.mongodb;
+  const source = describeSource(from);
   const keyFile = desired.replicaSets.length > 0 ? await peek(deps.secrets, MongoSecretNames.keyFile) : null;
   const credentials = await existingAdminCredentials(deps.secrets);
 
@@ -69,15 +84,19 @@ async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<S
       const changes: StageChange[] = [];
       const installed = await probeMongod(deps.ops, container);
       const current = installed.version !== null && versionSatisfies(installed.version, desired.mongodb.version);
-      if (!current) changes.push(change('+', container, `install MongoDB ${desired.mongodb.version} from ${source}${installed.version ? ` (has ${installed.version})` : ''}`));
+      const had = installed.version ? ` (has ${installed.version})` : '';
+      if (!current) changes.push(change('+', container, `install MongoDB ${version} from ${source}${had}`));
       const bin = current ? installed.path : expectedMongodBin(desired.mongodb.source);
       // Without the keyfile secret (never generated) the keyfile is new: compare the rest with a placeholder.
-      const wanted = await mongodFiles(processes, keyFile ?? (processes.some((process) => process.replicaSet) ? '' : null), bin);
+      const hasMembers = processes.some((process) => process.replicaSet !== null);
+      const wanted = await mongodFiles(processes, keyFile ?? (hasMembers ? '' : null), bin);
       const changed = await changedMongodFiles(deps.ops, container, wanted);
       const restart = new Set(changed.flatMap((file) => file.processes.map((process) => process.unitName)));
       const states = await observeUnits(deps.ops, container, units);
-      const start = states.filter((state) => state.active !== 'active' && !restart.has(state.name)).map((state) => state.name);
-      if (changed.length > 0) changes.push(change('~', container, `write ${changed.map((file) => file.path).join(', ')}`));
+      const stopped = states.filter((state) => state.active !== 'active' && !restart.has(state.name));
+      const start = stopped.map((state) => state.name);
+      const paths = changed.map((file) => file.path).join(', ');
+      if (changed.length > 0) changes.push(change('~', container, `write ${paths}`));
       if (restart.size > 0) changes.push(change('~', container, `restart ${[...restart].join(', ')}`));
       if (start.length > 0) changes.push(change('~', container, `start ${start.join(', ')}`));
       return changes;
@@ -87,14 +106,25 @@ async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<S
   const sets = await Promise.all(
     desired.replicaSets.map(async (set): Promise<StageChange[]> => {
       const members = set.members.map((member) => `${member.host} (priority ${member.priority})`).join(', ');
-      const status = set.members.some((member) => deps.running.has(member.container)) ? await readReplicaSetStatus(set, deps.mongo, credentials) : null;
+      const runs = set.members.some((member) => deps.running.has(member.container));
+      const status = runs ? await readReplicaSetStatus(set, deps.mongo, credentials) : null;
       if (status?.reachable && status.initiated) return [];
       const initiate = change('+', `replica set ${set.name}`, `initiate with ${members}; create the admin user`);
-      return status?.reachable === false ? [{ ...initiate, change: `${initiate.change} unless its mongods, unreachable now, say it is initiated` }] : [initiate];
+      if (status?.reachable !== false) return [initiate];
+      return [{ ...initiate, change: `${initiate.change} unless its mongods, unreachable now, say it is initiated` }];
     }),
   );
-  const users = credentials === undefined ? [change('+', 'MongoDB users', `admin user in every set and standalone, and a user per service (${desired.services.map((service) => service.name).join(', ') || 'none'}), with new passwords`)] : [];
+  const serviceNames = desired.services.map((service) => service.name).join(', ') || 'none';
+  const users = credentials !== undefined
+    ? []
+    : [change('+', 'MongoDB users', `admin user in every set and standalone, and a user per service (${serviceNames}), `
+      + 'with new passwords')];
   return [...perContainer.flat(), ...sets.flat(), ...users];
+}
+
+function describeSource(source: DesiredState['mongodb']['source']): string {
+  if (source.kind === 'archive') return `the archive ${source.path}`;
+  return source.kind === 'image' ? 'the image' : "MongoDB's apt repository";
 }
 
 /** `the keyfile, 3 configs and 3 units`: what a container that does not run yet gets. */
@@ -111,28 +141,49 @@ async function planServices(desired: DesiredState, deps: StagesDeps): Promise<St
   const hostNodeDigest = async (): Promise<string> => (await (node ??= hostNode())).sha256;
   const bundles = new Map<ServiceKind, Promise<string>>();
   const bundleHash = (kind: ServiceKind): Promise<string> => {
-    if (!bundles.has(kind)) bundles.set(kind, bundleService(kind, deps.servicesRoot ?? DEFAULT_SERVICES_ROOT).then((bundle) => bundle.hash));
+    if (!bundles.has(kind)) {
+      bundles.set(kind, bundleService(kind, deps.servicesRoot ?? DEFAULT_SERVICES_ROOT).then((bundle) => bundle.hash));
+    }
     return bundles.get(kind)!;
   };
   const byContainer = new Map<string, DerivedService[]>();
-  for (const service of desired.services) byContainer.set(service.container, [...(byContainer.get(service.container) ?? []), service]);
+  for (const service of desired.services) {
+    byContainer.set(service.container, [...(byContainer.get(service.container) ?? []), service]);
+  }
 
   const perContainer = await Promise.all(
     [...byContainer].map(async ([container, services]): Promise<StageChange[]> => {
-      const change = (sign: StageChange['sign'], service: DerivedService, text: string): StageChange => ({ stage: 'services', sign, subject: `${service.name} on ${container}`, change: text });
+      const change = (sign: StageChange['sign'], service: DerivedService, text: string): StageChange => ({
+        stage: 'services',
+        sign,
+        subject: `${service.name} on ${container}`,
+        change: text,
+      });
       if (!deps.running.has(container)) {
-        return services.map((service) => change('+', service, `write ${CONTAINER_NODE_PATH}, ${describeFiles(service, ['bundle', 'env', 'unit'])}; start ${service.unitName}`));
+        return services.map((service) => {
+          const files = describeFiles(service, ['bundle', 'env', 'unit']);
+          return change('+', service, `write ${CONTAINER_NODE_PATH}, ${files}; start ${service.unitName}`);
+        });
       }
       const probe = await probeContainer(deps.ops, container, services);
       const nodeDigest = await hostNodeDigest();
       const nodeFile = probe.nodeSha256 === nodeDigest ? [] : [CONTAINER_NODE_PATH];
       return Promise.all(
         services.map(async (service) => {
-          const parts = { bundle: await bundleHash(service.kind), unit: sha256(await renderServiceUnit(service)), env: await envHash(desired, service, deps.secrets), node: nodeDigest };
+          const parts = {
+            bundle: await bundleHash(service.kind),
+            unit: sha256(await renderServiceUnit(service)),
+            env: await envHash(desired, service, deps.secrets),
+            node: nodeDigest,
+          };
           const current = probe.services.get(service.name);
-          const differing = (['bundle', 'env', 'unit'] as const).filter((part) => parts[part] === null || current?.deployed?.[part] !== parts[part]);
-          const changed = parts.env === null || current?.deployed?.artifact !== artifactHash({ ...parts, env: parts.env });
-          if (changed) return change(current?.deployed ? '~' : '+', service, `write ${[...nodeFile, describeFiles(service, differing)].filter(Boolean).join(', ') || 'its marker'}; restart ${service.unitName}`);
+          const deployed = current?.deployed;
+          const differing = (['bundle', 'env', 'unit'] as const).filter((part) => deployed?.[part] !== parts[part]);
+          const changed = parts.env === null || deployed?.artifact !== artifactHash({ ...parts, env: parts.env });
+          if (changed) {
+            const files = [...nodeFile, describeFiles(service, differing)].filter(Boolean).join(', ') || 'its marker';
+            return change(deployed ? '~' : '+', service, `write ${files}; restart ${service.unitName}`);
+          }
           if (current?.active !== 'active') return change('~', service, `start ${service.unitName}`);
           return null;
         }),

@@ -55,7 +55,8 @@ export class SecretStore {
     const path = this.pathOf(name);
     const existing = await this.read(path);
     if (existing === undefined && this.readOnly) {
-      throw new DistctlError('SECRET_NOT_GENERATED', `secret ${name} does not exist yet; a read-only command does not generate it`, { hint: '`distctl up` generates it.' });
+      const message = `secret ${name} does not exist yet; a read-only command does not generate it`;
+      throw new DistctlError('SECRET_NOT_GENERATED', message, { hint: '`distctl up` generates it.' });
     }
     if (existing !== undefined) return existing;
     const temporary = join(this.dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
@@ -100,8 +101,10 @@ function permissionError(error: unknown, dir: string): DistctlError | undefined 
   const code = (error as NodeJS.ErrnoException).code;
   if (code !== 'EACCES' && code !== 'EPERM') return undefined;
   const uid = process.getuid?.();
-  return new DistctlError('STATE_PERMISSION_DENIED', `permission denied on the deployment's state directory ${dir}${uid === undefined ? '' : ` (running as uid ${uid})`}`, {
-    hint: 'It belongs to the user that ran `distctl up` — usually root: run this command the same way (e.g. with sudo).',
+  const who = uid === undefined ? '' : ` (running as uid ${uid})`;
+  const message = `permission denied on the deployment's state directory ${dir}${who}`;
+  return new DistctlError('STATE_PERMISSION_DENIED', message, {
+    hint: 'It belongs to the user that ran `distctl up`, usually root: run this command the same way (e.g. with sudo).',
     cause: error,
   });
 }

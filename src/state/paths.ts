@@ -13,7 +13,11 @@ export const SYSTEM_STATE_DIR = '/var/lib/distctl';
  * `$XDG_STATE_HOME/distctl/<project>`, else `~/.local/state/distctl/<project>`.
  * Read once, at the CLI edge.
  */
-export function deploymentStateDir(project: string, env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? -1): string {
+export function deploymentStateDir(
+  project: string,
+  env: NodeJS.ProcessEnv = process.env,
+  uid: number = process.getuid?.() ?? -1,
+): string {
   if (env.DISTCTL_STATE_DIR) return join(env.DISTCTL_STATE_DIR, project);
   if (uid === 0) return join(SYSTEM_STATE_DIR, project);
   const base = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');

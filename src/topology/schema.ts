@@ -27,6 +27,7 @@ const letter = z
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name such as DB1_URL');
 
 const buildableSuite = new RegExp(`^debian/(${BUILDABLE_SUITES.join('|')})$`);
+const buildableNames = BUILDABLE_SUITES.map((suite) => `debian/${suite}`).join(', ');
 
 /**
  * Where containers start from: an image Incus has or fetches (`images:ubuntu/22.04`,
@@ -36,7 +37,7 @@ export const imageSchema = z.union(
   [
     z.string().min(1, 'must name an image, such as images:ubuntu/22.04 or a local alias'),
     z.strictObject({
-      build: z.string().regex(buildableSuite, `must be debian/SUITE, one of ${BUILDABLE_SUITES.map((suite) => `debian/${suite}`).join(', ')}`),
+      build: z.string().regex(buildableSuite, `must be debian/SUITE, one of ${buildableNames}`),
     }),
   ],
   { error: 'must be an image name (images:ubuntu/22.04, a local alias) or { build: debian/bookworm }' },
