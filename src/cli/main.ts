@@ -176,19 +176,36 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
 
   program
     .command('failover-test')
-    .description('stop each replica set\'s PRIMARY under a write workload; report election time, every write\'s fate, replication, and bring the member back')
+    .description(
+      "take each replica set's PRIMARY away (SIGTERM and/or SIGKILL) under a write workload; " +
+        'report election time, write fates and latency, replication, and bring the member back',
+    )
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('--set <name...>', 'replica sets to test (default: all, one after another)')
+    .addOption(
+      new Option('--mode <mode>', 'stepdown: systemctl stop (SIGTERM); crash: SIGKILL; both: stepdown, then crash')
+        .choices(['stepdown', 'crash', 'both'])
+        .default('both'),
+    )
     .addOption(new Option('--warmup <seconds>', 'writes before the primary is stopped').default('3').argParser(positiveNumber))
     .addOption(new Option('--after <seconds>', 'writes after the new primary is elected').default('3').argParser(positiveNumber))
     .addOption(new Option('--election-timeout <seconds>', 'how long the set may take to elect').default('60').argParser(positiveNumber))
     .addOption(new Option('--interval <ms>', 'pause between two writes').default('100').argParser(positiveNumber))
-    .action(async (options: CommonOptions & { set?: string[]; warmup: number | string; after: number | string; electionTimeout: number | string; interval: number | string }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/failover-test.js')).failoverTestCommand({
+    .action(async (options: CommonOptions & {
+      set?: string[];
+      mode: 'stepdown' | 'crash' | 'both';
+      warmup: number | string;
+      after: number | string;
+      electionTimeout: number | string;
+      interval: number | string;
+    }) =>
+      run(options.json, async (ui) => {
+        const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
+        return failoverTestCommand({
           file: options.file,
           sets: options.set ?? [],
+          modes: failoverModes(options.mode),
           timings: {
             warmupMs: Number(options.warmup) * 1000,
             afterMs: Number(options.after) * 1000,
@@ -198,8 +215,8 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           client: incusClient(),
           ui,
           stateDirFor: deploymentStateDir,
-        }),
-      ),
+        });
+      }),
     );
 
   program
