@@ -115,10 +115,16 @@ async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<S
     }),
   );
   const serviceNames = desired.services.map((service) => service.name).join(', ') || 'none';
-  const users = credentials !== undefined
-    ? []
-    : [change('+', 'MongoDB users', `admin user in every set and standalone, and a user per service (${serviceNames}), `
-      + 'with new passwords')];
+  const users =
+    credentials !== undefined
+      ? []
+      : [
+          change(
+            '+',
+            'MongoDB users',
+            `admin user in every set and standalone, and a user per service (${serviceNames}), ` + 'with new passwords',
+          ),
+        ];
   return [...perContainer.flat(), ...sets.flat(), ...users];
 }
 
@@ -142,7 +148,10 @@ async function planServices(desired: DesiredState, deps: StagesDeps): Promise<St
   const bundles = new Map<ServiceKind, Promise<string>>();
   const bundleHash = (kind: ServiceKind): Promise<string> => {
     if (!bundles.has(kind)) {
-      bundles.set(kind, bundleService(kind, deps.servicesRoot ?? DEFAULT_SERVICES_ROOT).then((bundle) => bundle.hash));
+      bundles.set(
+        kind,
+        bundleService(kind, deps.servicesRoot ?? DEFAULT_SERVICES_ROOT).then((bundle) => bundle.hash),
+      );
     }
     return bundles.get(kind)!;
   };

@@ -12,7 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recipeAlias } from '../../src/image/recipe.js';
-import { distctl, incus, incusJson, integrationSkipReason, removeTestResources, repoRoot, type CliRun } from './support.js';
+import {
+  distctl,
+  incus,
+  incusJson,
+  integrationSkipReason,
+  removeTestResources,
+  repoRoot,
+  type CliRun,
+} from './support.js';
 import { freePort } from '../support/ports.js';
 
 const PROJECT = 'distctl-it-newcomer';
@@ -32,8 +40,15 @@ function writeTopology(port: number): string {
     .replace(/^ {2}name: incusbr0$/m, `  name: ${BRIDGE}`)
     .replace(/10\.10\.10\./g, `${SUBNET}.`)
     .replace('listen: 127.0.0.1:3000', `listen: 127.0.0.1:${port}`);
-  for (const expected of [`project: ${PROJECT}`, `name: ${BRIDGE}`, `listen: 127.0.0.1:${port}`, 'image: { build: debian/bookworm }', 'source: repository']) {
-    if (!moved.includes(expected)) throw new Error(`the reference topology changed shape: "${expected}" missing after the move`);
+  for (const expected of [
+    `project: ${PROJECT}`,
+    `name: ${BRIDGE}`,
+    `listen: 127.0.0.1:${port}`,
+    'image: { build: debian/bookworm }',
+    'source: repository',
+  ]) {
+    if (!moved.includes(expected))
+      throw new Error(`the reference topology changed shape: "${expected}" missing after the move`);
   }
   const file = join(dir, 'topology.yaml');
   writeFileSync(file, moved);
@@ -47,8 +62,11 @@ function transcript(run: CliRun): string {
 /** Our subnet must be free on this host: no route and no Incus network in it. */
 async function assertSubnetFree(): Promise<void> {
   const networks = await incusJson<{ name: string; config: Record<string, string> }[]>('network', 'list');
-  const taken = networks.filter((network) => network.name !== BRIDGE && (network.config['ipv4.address'] ?? '').startsWith(`${SUBNET}.`));
-  if (taken.length > 0) throw new Error(`${SUBNET}.0/24 is used by ${taken.map((network) => network.name).join(', ')} on this host`);
+  const taken = networks.filter(
+    (network) => network.name !== BRIDGE && (network.config['ipv4.address'] ?? '').startsWith(`${SUBNET}.`),
+  );
+  if (taken.length > 0)
+    throw new Error(`${SUBNET}.0/24 is used by ${taken.map((network) => network.name).join(', ')} on this host`);
 }
 
 describe.skipIf(skipReason !== undefined)("a newcomer's first hour: the reference topology end to end", () => {
@@ -77,7 +95,9 @@ describe.skipIf(skipReason !== undefined)("a newcomer's first hour: the referenc
     expect(status.stdout.trim()).toBe(`project ${PROJECT}: not deployed — run \`distctl up\``);
     const plan = await distctl(['plan', '-f', file, '--detailed-exitcode'], env);
     expect(plan.code, transcript(plan)).toBe(2);
-    expect(plan.stdout).toContain(`+ container db3 (image ${recipeAlias({ distro: 'debian', suite: 'bookworm' })}, eth0 ${SUBNET}.14 on ${BRIDGE})`);
+    expect(plan.stdout).toContain(
+      `+ container db3 (image ${recipeAlias({ distro: 'debian', suite: 'bookworm' })}, eth0 ${SUBNET}.14 on ${BRIDGE})`,
+    );
     expect(plan.stdout).toContain("+ db1: install MongoDB 7.0 from MongoDB's apt repository");
     expect(plan.stdout).toContain('+ web-server on web-server: write /usr/local/bin/node');
     expect(existsSync(env.DISTCTL_STATE_DIR)).toBe(false);
@@ -90,15 +110,24 @@ describe.skipIf(skipReason !== undefined)("a newcomer's first hour: the referenc
     console.log(`newcomer: up took ${upSeconds.toFixed(0)} s`);
     expect(up.code, transcript(up)).toBe(1);
     const stageLines = up.stdout.split('\n').filter((line) => /^[✔✖-] \w+: /.test(line));
-    expect(stageLines.map((line) => line.slice(0, line.indexOf(':'))), transcript(up)).toEqual(['✔ images', '✔ containers', '✖ databases', '✔ services']);
-    expect(stageLines[0]).toMatch(/^✔ images: distctl-debian-bookworm-[0-9a-f]{12} (built \(\d+ s\)|reused \(same recipe\))$/);
+    expect(
+      stageLines.map((line) => line.slice(0, line.indexOf(':'))),
+      transcript(up),
+    ).toEqual(['✔ images', '✔ containers', '✖ databases', '✔ services']);
+    expect(stageLines[0]).toMatch(
+      /^✔ images: distctl-debian-bookworm-[0-9a-f]{12} (built \(\d+ s\)|reused \(same recipe\))$/,
+    );
     expect(stageLines[1]).toMatch(/^✔ containers: 5 running with their declared addresses/);
-    expect(stageLines[2]).toMatch(/^✖ databases: Installing MongoDB in container db\d failed at step \d+\/\d+, "[^"]+": /);
+    expect(stageLines[2]).toMatch(
+      /^✖ databases: Installing MongoDB in container db\d failed at step \d+\/\d+, "[^"]+": /,
+    );
     expect(up.stdout).toContain('up: 1 stage failed: databases');
     expect(`${up.stdout}\n${up.stderr}`).not.toMatch(/internal error|^\s+at .+:\d+:\d+\)?$/m);
 
     const instances = await incusJson<{ name: string; status: string }[]>('list', '--project', PROJECT);
-    expect(instances.map((instance) => [instance.name, instance.status]).sort()).toEqual(CONTAINERS.map((name) => [name, 'Running']).sort());
+    expect(instances.map((instance) => [instance.name, instance.status]).sort()).toEqual(
+      CONTAINERS.map((name) => [name, 'Running']).sort(),
+    );
     const health = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(10_000) });
     expect(health.status).toBe(200);
     const dashboard = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(10_000) });
@@ -115,7 +144,9 @@ describe.skipIf(skipReason !== undefined)("a newcomer's first hour: the referenc
       differences: string[];
     };
     expect(json.deployed).toBe(true);
-    expect(json.containers.map((container) => [container.name, container.state, container.ipOk])).toEqual(CONTAINERS.map((name) => [name, 'Running', true]));
+    expect(json.containers.map((container) => [container.name, container.state, container.ipOk])).toEqual(
+      CONTAINERS.map((name) => [name, 'Running', true]),
+    );
     expect(json.services.map((service) => [service.name, service.health.ok])).toEqual([
       ['auth-server', true],
       ['web-server', true],
@@ -133,7 +164,11 @@ describe.skipIf(skipReason !== undefined)("a newcomer's first hour: the referenc
     expect(networks.map((network) => network.name)).not.toContain(BRIDGE);
     expect(existsSync(join(env.DISTCTL_STATE_DIR, PROJECT))).toBe(false);
     const alias = recipeAlias({ distro: 'debian', suite: 'bookworm' });
-    expect((await incus('image', 'alias', 'list', '--format', 'csv')).split('\n').some((line) => line.startsWith(`${alias},`))).toBe(true);
+    expect(
+      (await incus('image', 'alias', 'list', '--format', 'csv'))
+        .split('\n')
+        .some((line) => line.startsWith(`${alias},`)),
+    ).toBe(true);
     const after = await distctl(['status', '-f', file], env);
     expect(after.code, transcript(after)).toBe(3);
   });

@@ -40,7 +40,9 @@ function freshHost(options: { scriptSucceeds: boolean; images?: () => string[] }
   const runner = new ScriptedRunner((cmd: CommandSpec) => {
     if (cmd.bin === 'bash' && cmd.args[0]?.endsWith('bin/ensure-incus.sh')) {
       installed = options.scriptSucceeds;
-      return options.scriptSucceeds ? { stdout: '[ensure-incus] done\n' } : { exitCode: 1, stderr: '[ensure-incus] ERROR: must run as root\n' };
+      return options.scriptSucceeds
+        ? { stdout: '[ensure-incus] done\n' }
+        : { exitCode: 1, stderr: '[ensure-incus] ERROR: must run as root\n' };
     }
     if (cmd.bin === 'ip') return { stdout: '[]' };
     if (cmd.bin !== 'incus') return undefined;
@@ -48,12 +50,18 @@ function freshHost(options: { scriptSucceeds: boolean; images?: () => string[] }
     const line = cmd.args.join(' ');
     if (line === 'version') return { stdout: 'Client version: 6.0.4\nServer version: 6.0.4\n' };
     if (line === 'query /1.0') return { stdout: '{}' };
-    if (line === 'storage list --format json') return { stdout: JSON.stringify([{ name: 'default', driver: 'btrfs' }]) };
-    if (line === 'query /1.0/profiles/default') return { stdout: JSON.stringify({ devices: { root: { type: 'disk', path: '/', pool: 'default' } } }) };
+    if (line === 'storage list --format json')
+      return { stdout: JSON.stringify([{ name: 'default', driver: 'btrfs' }]) };
+    if (line === 'query /1.0/profiles/default')
+      return { stdout: JSON.stringify({ devices: { root: { type: 'disk', path: '/', pool: 'default' } } }) };
     if (line === 'network list --format json') return { stdout: '[]' };
     if (line === 'image list --format json') {
       const aliases = options.images?.() ?? ['debian12-distctl'];
-      return { stdout: JSON.stringify(aliases.map((name, index) => ({ fingerprint: String(index).repeat(64), aliases: [{ name }] }))) };
+      return {
+        stdout: JSON.stringify(
+          aliases.map((name, index) => ({ fingerprint: String(index).repeat(64), aliases: [{ name }] })),
+        ),
+      };
     }
     return undefined;
   });
@@ -79,9 +87,11 @@ describe('distctl doctor on a host without the incus binary', () => {
     expect(result.human).toContain('`distctl doctor --fix` (as root) repairs the ones marked fixable.');
   });
 
-  it('reports a failed installation as a clear error with the script\'s last lines', async () => {
+  it("reports a failed installation as a clear error with the script's last lines", async () => {
     const runner = freshHost({ scriptSucceeds: false });
-    const error = await doctorCommand({ file, fix: true, client: new IncusClient(runner), runner, ui }).catch((caught: unknown) => caught);
+    const error = await doctorCommand({ file, fix: true, client: new IncusClient(runner), runner, ui }).catch(
+      (caught: unknown) => caught,
+    );
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('HOST_PREPARATION_FAILED');
     expect((error as DistctlError).details).toEqual(['[ensure-incus] ERROR: must run as root']);
@@ -95,7 +105,13 @@ describe('distctl doctor --fix with image: { build: debian/bookworm }', () => {
     const alias = recipeAlias({ distro: 'debian', suite: 'bookworm' });
     const built: string[] = [];
     const runner = freshHost({ scriptSucceeds: true, images: () => built });
-    const before = await doctorCommand({ file: buildFile, fix: false, client: new IncusClient(freshHost({ scriptSucceeds: true })), runner, ui });
+    const before = await doctorCommand({
+      file: buildFile,
+      fix: false,
+      client: new IncusClient(freshHost({ scriptSucceeds: true })),
+      runner,
+      ui,
+    });
     expect(before.exitCode).toBe(1);
     const result = await doctorCommand({
       file: buildFile,
@@ -106,11 +122,23 @@ describe('distctl doctor --fix with image: { build: debian/bookworm }', () => {
       buildImage: async (request) => {
         built.push(request.alias);
         expect(request.suite).toBe('bookworm');
-        return { alias: request.alias, fingerprint: 'f'.repeat(64), sizeBytes: 1, seconds: 81, mirror: 'm', suite: 'bookworm', project: 'default', replaced: undefined };
+        return {
+          alias: request.alias,
+          fingerprint: 'f'.repeat(64),
+          sizeBytes: 1,
+          seconds: 81,
+          mirror: 'm',
+          suite: 'bookworm',
+          project: 'default',
+          replaced: undefined,
+        };
       },
     });
     expect(built).toEqual([alias]);
-    expect(result.json).toMatchObject({ ok: true, repaired: ['host prepared with bin/ensure-incus.sh', `image ${alias} built (81 s)`] });
+    expect(result.json).toMatchObject({
+      ok: true,
+      repaired: ['host prepared with bin/ensure-incus.sh', `image ${alias} built (81 s)`],
+    });
     expect(result.human).toContain(`✔ image ${alias}: built by distctl from debian/bookworm, available locally`);
   });
 });

@@ -15,7 +15,12 @@ import { convergedState, referenceDesired, runningInstance } from '../plan/fixtu
 
 const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 });
 const desired = referenceDesired();
-const project = { name: desired.project, description: '', config: { 'user.distctl.owner': desired.project }, used_by: [] };
+const project = {
+  name: desired.project,
+  description: '',
+  config: { 'user.distctl.owner': desired.project },
+  used_by: [],
+};
 
 let root = '';
 beforeEach(async () => {
@@ -101,13 +106,23 @@ describe('observeDeployment of a partial deployment', () => {
     };
     const client = new IncusClient(runner);
     const observed = { ...convergedState(desired), instances };
-    const result = await observeDeployment(desired, { client, ops: new IncusContainerOps(client, desired.project), mongo, observed, fetch: fetchFake });
+    const result = await observeDeployment(desired, {
+      client,
+      ops: new IncusContainerOps(client, desired.project),
+      mongo,
+      observed,
+      fetch: fetchFake,
+    });
 
     const web = desired.services.find((service) => service.name === 'web-server')!;
     expect(fetched.sort()).toEqual([`${web.url}/health`, `${web.url}/ready`]);
     const db1 = desired.replicaSets.find((set) => set.name === 'rsA')!.members.map((member) => member.host);
     expect(asked.sort()).toEqual([...db1].sort());
-    expect(result.services.find((service) => service.name === 'auth-server')?.health).toEqual({ ok: false, status: null, error: 'container not running' });
+    expect(result.services.find((service) => service.name === 'auth-server')?.health).toEqual({
+      ok: false,
+      status: null,
+      error: 'container not running',
+    });
     const rsB = result.databases.replicaSets.find((set) => set.name === 'rsB');
     expect(rsB).toMatchObject({ reachable: false });
     expect(rsB && !rsB.reachable ? rsB.error : '').toContain('container db2 is not running');

@@ -37,7 +37,9 @@ function emptyIncus(present: readonly string[] = []) {
     const line = cmd.args.join(' ');
     if (line === 'project list --format json' || line === 'network list --format json') return { stdout: '[]' };
     if (line === `query /1.0/images/aliases/${alias}?project=default`) {
-      return images.has(alias) ? { stdout: JSON.stringify({ target: 'f'.repeat(64) }) } : { exitCode: 1, stderr: 'Error: Image alias not found' };
+      return images.has(alias)
+        ? { stdout: JSON.stringify({ target: 'f'.repeat(64) }) }
+        : { exitCode: 1, stderr: 'Error: Image alias not found' };
     }
     if (cmd.args[0] === 'project' || cmd.args[0] === 'network') return {};
     const [, project, verb, ...rest] = cmd.args;
@@ -70,7 +72,16 @@ describe('distctl up with image: { build: debian/bookworm }', () => {
     const build: ImageBuilder = async (request) => {
       builds.push(`${request.alias} ${request.suite}`);
       images.add(request.alias);
-      return { alias: request.alias, fingerprint: 'f'.repeat(64), sizeBytes: 1, seconds: 90, mirror: 'm', suite: 'bookworm', project: 'default', replaced: undefined };
+      return {
+        alias: request.alias,
+        fingerprint: 'f'.repeat(64),
+        sizeBytes: 1,
+        seconds: 90,
+        mirror: 'm',
+        suite: 'bookworm',
+        project: 'default',
+        replaced: undefined,
+      };
     };
     const options = {
       file,
@@ -88,7 +99,10 @@ describe('distctl up with image: { build: debian/bookworm }', () => {
     expect(builds).toEqual([`${alias} bookworm`]);
     expect(result.human.split('\n')[0]).toBe(`✔ images: ${alias} built (90 s)`);
     const creates = runner.lines().filter((line) => line.includes(' create distctl-'));
-    expect(creates).toEqual([`incus --project up-image-unit create ${alias} one`, `incus --project up-image-unit create ${alias} two`]);
+    expect(creates).toEqual([
+      `incus --project up-image-unit create ${alias} one`,
+      `incus --project up-image-unit create ${alias} two`,
+    ]);
 
     // Containers to create again (say, after `down`): the image is found by its content alias and reused.
     const kept = emptyIncus([alias]);

@@ -32,17 +32,25 @@ describe('image: { build: debian/SUITE } in the topology', () => {
     const desired = deriveDesiredState(topology(TOPOLOGY('{ build: debian/bookworm }', 'images:ubuntu/22.04')));
     const alias = recipeAlias({ distro: 'debian', suite: 'bookworm' });
     expect(alias).toMatch(/^distctl-debian-bookworm-[0-9a-f]{12}$/);
-    expect(desired.containers.map((container) => [container.name, container.image, container.imageBuild?.suite ?? null])).toEqual([
+    expect(
+      desired.containers.map((container) => [container.name, container.image, container.imageBuild?.suite ?? null]),
+    ).toEqual([
       ['a', alias, 'bookworm'],
       ['b', 'images:ubuntu/22.04', null],
       ['c', alias, 'bookworm'],
     ]);
-    expect(recipeImages(desired.containers)).toEqual([{ alias, recipe: { distro: 'debian', suite: 'bookworm' }, containers: ['a', 'c'] }]);
+    expect(recipeImages(desired.containers)).toEqual([
+      { alias, recipe: { distro: 'debian', suite: 'bookworm' }, containers: ['a', 'c'] },
+    ]);
   });
 
   it('names the same image for the same recipe, another for another suite', () => {
-    expect(recipeDigest({ distro: 'debian', suite: 'bookworm' })).toBe(recipeDigest({ distro: 'debian', suite: 'bookworm' }));
-    expect(recipeAlias({ distro: 'debian', suite: 'trixie' })).not.toBe(recipeAlias({ distro: 'debian', suite: 'bookworm' }));
+    expect(recipeDigest({ distro: 'debian', suite: 'bookworm' })).toBe(
+      recipeDigest({ distro: 'debian', suite: 'bookworm' }),
+    );
+    expect(recipeAlias({ distro: 'debian', suite: 'trixie' })).not.toBe(
+      recipeAlias({ distro: 'debian', suite: 'bookworm' }),
+    );
     expect(parseRecipe('debian/bookworm')).toEqual({ distro: 'debian', suite: 'bookworm' });
     expect(parseRecipe('ubuntu/jammy')).toBeUndefined();
     // The package list is part of the content: the digest covers it.
@@ -73,7 +81,9 @@ describe('ensureRecipeImages', () => {
     return new ScriptedRunner((cmd) => {
       const line = [cmd.bin, ...cmd.args].join(' ');
       if (line === `incus query /1.0/images/aliases/${alias}?project=default`) {
-        return present ? { stdout: JSON.stringify({ name: alias, target: 'f'.repeat(64) }) } : { exitCode: 1, stderr: 'Error: Image alias not found' };
+        return present
+          ? { stdout: JSON.stringify({ name: alias, target: 'f'.repeat(64) }) }
+          : { exitCode: 1, stderr: 'Error: Image alias not found' };
       }
       return undefined;
     });
@@ -87,18 +97,33 @@ describe('ensureRecipeImages', () => {
       build: async (options) => {
         builds.push({ alias: options.alias, suite: options.suite });
         options.onProgress?.('debootstrap bookworm');
-        return { alias: options.alias, fingerprint: 'f'.repeat(64), sizeBytes: 1, seconds: 80, mirror: 'm', suite: 'bookworm', project: 'default', replaced: undefined };
+        return {
+          alias: options.alias,
+          fingerprint: 'f'.repeat(64),
+          sizeBytes: 1,
+          seconds: 80,
+          mirror: 'm',
+          suite: 'bookworm',
+          project: 'default',
+          replaced: undefined,
+        };
       },
       onProgress: (message) => progress.push(message),
     });
     expect(builds).toEqual([{ alias, suite: 'bookworm' }]);
     expect(outcomes).toEqual([{ alias, outcome: 'built', seconds: 80 }]);
-    expect(progress).toEqual([`image ${alias} (debian/bookworm): building with debootstrap, once per recipe`, `image ${alias} (debian/bookworm): debootstrap bookworm`]);
+    expect(progress).toEqual([
+      `image ${alias} (debian/bookworm): building with debootstrap, once per recipe`,
+      `image ${alias} (debian/bookworm): debootstrap bookworm`,
+    ]);
   });
 
   it('reuses an image whose alias (its content digest) exists, building nothing', async () => {
     const runner = incus(true);
-    const outcomes = await ensureRecipeImages(desired.containers, { client: new IncusClient(runner), build: () => Promise.reject(new Error('must not build')) });
+    const outcomes = await ensureRecipeImages(desired.containers, {
+      client: new IncusClient(runner),
+      build: () => Promise.reject(new Error('must not build')),
+    });
     expect(outcomes).toEqual([{ alias, outcome: 'reused', seconds: null }]);
     expect(runner.calls).toHaveLength(1);
   });
@@ -108,14 +133,26 @@ describe('applyPlan when several containers fail for one cause', () => {
   it('says it once and lists the containers', async () => {
     const desired = deriveDesiredState(topology(TOPOLOGY('images:ubuntu/22.04')));
     const runner = new ScriptedRunner((cmd) =>
-      cmd.args[0] === '--project' && cmd.args[2] === 'create' ? { exitCode: 1, stderr: 'Error: Failed getting remote image info: Failed getting image: The requested image couldn\'t be found' } : {},
+      cmd.args[0] === '--project' && cmd.args[2] === 'create'
+        ? {
+            exitCode: 1,
+            stderr:
+              "Error: Failed getting remote image info: Failed getting image: The requested image couldn't be found",
+          }
+        : {},
     );
     const failed: string[] = [];
-    const error = await applyPlan(new IncusClient(runner), planUp(desired, { project: null, networks: [], instances: [] }), {
-      onProgress: (event) => (event.event === 'fail' ? failed.push(event.message) : undefined),
-    }).catch((caught: unknown) => caught);
+    const error = await applyPlan(
+      new IncusClient(runner),
+      planUp(desired, { project: null, networks: [], instances: [] }),
+      {
+        onProgress: (event) => (event.event === 'fail' ? failed.push(event.message) : undefined),
+      },
+    ).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
-    expect((error as DistctlError).message).toBe('containers a, b, c: image not available: Error: Failed getting remote image info: Failed getting image: The requested image couldn\'t be found');
+    expect((error as DistctlError).message).toBe(
+      "containers a, b, c: image not available: Error: Failed getting remote image info: Failed getting image: The requested image couldn't be found",
+    );
     expect((error as DistctlError).details).toEqual([]);
     expect(failed).toEqual([(error as DistctlError).message]);
   });

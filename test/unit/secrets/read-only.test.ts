@@ -16,8 +16,14 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   };
   return {
     ...real,
-    stat: (path: string, ...rest: unknown[]) => ([...denied.paths].some((p) => String(path).startsWith(p)) ? refuse(path) : (real.stat as (...a: unknown[]) => unknown)(path, ...rest)),
-    mkdir: (path: string, ...rest: unknown[]) => ([...denied.paths].some((p) => String(path).startsWith(p)) ? refuse(path) : (real.mkdir as (...a: unknown[]) => unknown)(path, ...rest)),
+    stat: (path: string, ...rest: unknown[]) =>
+      [...denied.paths].some((p) => String(path).startsWith(p))
+        ? refuse(path)
+        : (real.stat as (...a: unknown[]) => unknown)(path, ...rest),
+    mkdir: (path: string, ...rest: unknown[]) =>
+      [...denied.paths].some((p) => String(path).startsWith(p))
+        ? refuse(path)
+        : (real.mkdir as (...a: unknown[]) => unknown)(path, ...rest),
   };
 });
 
@@ -51,7 +57,9 @@ describe('SecretStore.openReadOnly (status, plan, doctor)', () => {
   it('turns a permission error into a clear message that says whose directory it is (not an internal error)', async () => {
     const dir = join(root, 'secrets');
     denied.paths.add(dir);
-    const error = await SecretStore.openReadOnly(dir).peek('jwt-secret').catch((caught: unknown) => caught);
+    const error = await SecretStore.openReadOnly(dir)
+      .peek('jwt-secret')
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('STATE_PERMISSION_DENIED');
     expect((error as DistctlError).message).toContain(`permission denied on the deployment's state directory ${dir}`);
