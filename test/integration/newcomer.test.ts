@@ -155,6 +155,21 @@ describe.skipIf(skipReason !== undefined)("a newcomer's first hour: the referenc
     expect(json.differences.some((difference) => /^replica set rsA unreachable: /.test(difference))).toBe(true);
   });
 
+  it('plan after up: Incus and the services match; what is left is the databases stage, read from the containers', async () => {
+    const plan = await distctl(['plan', '-f', file, '--detailed-exitcode'], env);
+    expect(plan.code, transcript(plan)).toBe(2);
+    const lines = plan.stdout.trim().split('\n');
+    // No Incus action, no image, nothing for the services: they were deployed with the same hashes.
+    expect(lines[0], transcript(plan)).toBe('databases');
+    expect(lines).not.toContain('services');
+    expect(lines).toContain("+ db1: install MongoDB 7.0 from MongoDB's apt repository");
+    // The configs and units were written before the install failed; only their start is left.
+    expect(lines).toContain('~ db1: start mongod-27017.service, mongod-27018.service, mongod-27019.service');
+    expect(lines.some((line) => line.startsWith('~ db1: write'))).toBe(false);
+    expect(lines.some((line) => line.startsWith('+ replica set rsA: initiate with '))).toBe(true);
+    expect(lines.at(-1)).toMatch(/^Plan: \d+ changes \(0 in Incus, \d+ in the databases and services\) in project /);
+  });
+
   it('down leaves nothing of the deployment (the content-addressed image stays, shared)', async () => {
     const down = await distctl(['down', '-f', file, '--yes'], env);
     expect(down.code, transcript(down)).toBe(0);
