@@ -18,7 +18,7 @@ import { expectedMongodBin, probeMongod, versionSatisfies } from '../mongo/insta
 import { readReplicaSetStatus } from '../mongo/status.js';
 import { changedMongodFiles, mongodFiles } from '../mongo/units.js';
 import { existingAdminCredentials, MongoSecretNames } from '../mongo/users.js';
-import { observeUnits } from '../observe/units.js';
+import { probeContainer as probeUnits } from '../observe/units.js';
 import type { SecretStore } from '../secrets/store.js';
 
 /** One thing the databases or services stage of `up` would do. */
@@ -92,7 +92,7 @@ async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<S
       const wanted = await mongodFiles(processes, keyFile ?? (hasMembers ? '' : null), bin);
       const changed = await changedMongodFiles(deps.ops, container, wanted);
       const restart = new Set(changed.flatMap((file) => file.processes.map((process) => process.unitName)));
-      const states = await observeUnits(deps.ops, container, units);
+      const states = (await probeUnits(deps.ops, container, units)).units;
       const stopped = states.filter((state) => state.active !== 'active' && !restart.has(state.name));
       const start = stopped.map((state) => state.name);
       const paths = changed.map((file) => file.path).join(', ');

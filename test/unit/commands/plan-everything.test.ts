@@ -150,7 +150,7 @@ describe('planStages on running containers', () => {
     const ops = new FakeOps((container, argv) => {
       if (container !== 'db1') return undefined;
       if (argv.join(' ').includes('mongod --version')) return { stdout: '/usr/bin/mongod\ndb version v7.0.14\n' };
-      if (argv[0] === 'systemctl') {
+      if (argv[0] === 'sh' && argv[2]?.startsWith('systemctl show')) {
         return {
           stdout: db1
             .map(
