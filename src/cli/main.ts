@@ -477,7 +477,7 @@ function printProblems(io: CliIo, ui: Ui, errors: readonly ErrorEntry[], warning
   if (lines.length > 0) io.stderr.write(`${lines.join('\n')}\n`);
 }
 
-/** Exit codes: 0 success, 1 failure (or differences found), 2 usage error, 70 a bug in distctl. */
+/** Exit codes: 0 success, 1 failure (or differences found), 2 usage error, 70 a bug in distctl (status: 3 not deployed). */
 const EXIT = { ok: 0, failure: 1, usage: 2, bug: 70 } as const;
 
 /** The one place that turns an error into output and an exit code. Only bugs show a stack. */
