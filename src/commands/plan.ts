@@ -70,7 +70,7 @@ export async function planCommand(options: PlanOptions): Promise<CommandResult> 
   } finally {
     await driver?.close();
   }
-  const plan: FullPlan = { incus, deployed: isDeployed(desired, observed), images, stages };
+  const plan: FullPlan = { incus, deployed: isDeployed(observed), images, stages };
   const changes = changeCount(plan);
   const blocked = incus.conflicts.length > 0;
   return {

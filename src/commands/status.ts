@@ -8,7 +8,6 @@ import { describeProbe, observeDeployment, type DeploymentStatus } from '../obse
 import { deploymentMetrics } from '../observe/prometheus.js';
 import { cpuRate, formatBytes, type ContainerResources } from '../observe/resources.js';
 import type { ProbeResult } from '../observe/http.js';
-import type { DesiredState } from '../derive/types.js';
 import { observeIncus, type ObservedIncus } from '../observe/incus.js';
 import { SecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
@@ -27,6 +26,9 @@ export interface StatusOptions {
   readonly write: (text: string) => void;
   /** Resolves when --watch should stop (Ctrl-C). */
   readonly stopped?: Promise<void>;
+  /** MongoDB and HTTP as seen from the host; the driver and the global fetch unless a test passes fakes. */
+  readonly mongo?: MongoAdmin;
+  readonly fetch?: typeof fetch;
   /** `prometheus` prints the status as Prometheus metrics instead of tables (exit code unchanged). */
   readonly format?: 'table' | 'prometheus';
   /** The clock --watch measures CPU rates with (seconds). */
@@ -36,11 +38,13 @@ export interface StatusOptions {
 /** Exit code of `status` when nothing of the topology exists in Incus yet. */
 export const EXIT_NOT_DEPLOYED = 3;
 
-/** Whether anything of this deployment exists: its project, holding at least one of the declared containers. */
-export function isDeployed(desired: DesiredState, observed: ObservedIncus): boolean {
-  if (observed.project === null) return false;
-  const declared = new Set(desired.containers.map((container) => container.name));
-  return observed.instances.some((instance) => declared.has(instance.name));
+/**
+ * Whether the deployment exists at all: its Incus project does. (A project
+ * whose containers were removed by hand is deployed and differs: status names
+ * what is missing.)
+ */
+export function isDeployed(observed: ObservedIncus): boolean {
+  return observed.project !== null;
 }
 
 /** The CPU share of one core each container used since the previous refresh (--watch), by container name. */
@@ -62,18 +66,19 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
   const { desired } = await loadDeployment(options.file);
   const secrets = SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project)));
   // The driver is loaded only for a deployment that exists: "not deployed" stays fast.
-  let mongo: MongoAdmin | undefined;
+  let driver: MongoAdmin | undefined;
   const observe = async (): Promise<DeploymentStatus | null> => {
     const observed = await observeIncus(options.client, desired.project);
-    if (!isDeployed(desired, observed)) return null;
+    if (!isDeployed(observed)) return null;
     const credentials = await existingAdminCredentials(secrets);
-    mongo ??= new (await import('../mongo/driver-admin.js')).DriverMongoAdmin();
+    const mongo = options.mongo ?? (driver ??= new (await import('../mongo/driver-admin.js')).DriverMongoAdmin());
     return observeDeployment(desired, {
       client: options.client,
       ops: new IncusContainerOps(options.client, desired.project),
       mongo,
       observed,
       ...(credentials ? { credentials } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   };
   const render = (status: DeploymentStatus | null, rates: CpuRates) =>
@@ -112,7 +117,7 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     }
     return { exitCode: exitCode(), human: render(status, rates), json: { ...json(status, rates), incusCalls: options.client.calls } };
   } finally {
-    await mongo?.close();
+    await driver?.close();
   }
 }
 

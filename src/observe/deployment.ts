@@ -14,6 +14,8 @@ export interface ContainerStatus {
   readonly name: string;
   /** Incus status (`Running`, `Stopped`, ...) or `missing`. */
   readonly state: string;
+  /** Whether the instance carries this deployment's owner mark (false when missing). */
+  readonly owned: boolean;
   readonly declaredIp: string;
   readonly actualIps: readonly string[];
   readonly units: readonly UnitState[];
@@ -113,6 +115,7 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
         return {
           name: container.name,
           state: instance?.status ?? 'missing',
+          owned: instance?.config[OWNER_KEY] === desired.project,
           declaredIp: container.ipv4,
           actualIps: instance ? instanceAddresses(instance) : [],
           units,
@@ -147,18 +150,34 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
     services,
     databases,
   };
-  return { ...status, differences: differencesOf(status) };
+  // A service or database whose every container is missing, stopped or not ours is said by that container's line.
+  const covered = new Set([
+    ...desired.services.filter((service) => !running.has(service.container)).map((service) => service.name),
+    ...desired.replicaSets.filter((set) => set.members.every((member) => !running.has(member.container))).map((set) => set.name),
+    ...desired.standalones.filter((one) => !running.has(one.process.container)).map((one) => one.name),
+  ]);
+  return { ...status, differences: differencesOf(status, covered) };
 }
 
-/** Every way the observed deployment differs from the declared one, in words. */
-export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): string[] {
+/**
+ * Every way the observed deployment differs from the declared one, in words.
+ * `covered` names services and databases not to repeat: their containers' own differences say it.
+ */
+export function differencesOf(status: Omit<DeploymentStatus, 'differences'>, covered: ReadonlySet<string> = new Set()): string[] {
   const differences: string[] = [];
   if (!status.network.exists) differences.push(`network ${status.network.name} does not exist`);
+  else if (!status.network.owned) {
+    const name = status.network.name;
+    differences.push(`network ${name} was not created by this deployment (distctl up refuses to use it)`);
+  }
   else if (status.network.address !== status.network.declared) differences.push(`network ${status.network.name} has ${status.network.address ?? 'no address'}, declared ${status.network.declared}`);
   for (const container of status.containers) {
     if (container.state !== 'Running') {
       differences.push(`container ${container.name} is ${container.state.toLowerCase()}`);
       continue;
+    }
+    if (!container.owned) {
+      differences.push(`container ${container.name} was not created by this deployment (distctl up refuses to use it)`);
     }
     if (container.actualIps.length !== 1 || container.actualIps[0] !== container.declaredIp) {
       differences.push(`container ${container.name} has ${container.actualIps.join(', ') || 'no IPv4'}, declared ${container.declaredIp}`);
@@ -178,10 +197,12 @@ export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): st
     for (const proxy of container.proxies) if (!proxy.present) differences.push(`${container.name}: proxy ${proxy.listen} is missing`);
   }
   for (const service of status.services) {
+    if (covered.has(service.name)) continue;
     if (!service.health.ok) differences.push(`service ${service.name}: /health ${describeProbe(service.health)}`);
     else if (!service.ready.ok) differences.push(`service ${service.name}: not ready (${describeProbe(service.ready)})`);
   }
   for (const set of status.databases.replicaSets) {
+    if (covered.has(set.name)) continue;
     if (!set.reachable) {
       differences.push(`replica set ${set.name} unreachable: ${set.error}`);
       continue;
@@ -192,6 +213,7 @@ export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): st
     }
   }
   for (const standalone of status.databases.standalones) {
+    if (covered.has(standalone.name)) continue;
     if (!standalone.reachable) differences.push(`database ${standalone.name} (${standalone.host}) unreachable: ${standalone.error}`);
   }
   return differences;

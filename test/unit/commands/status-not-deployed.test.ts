@@ -72,10 +72,14 @@ describe('distctl status of a topology that is not deployed', () => {
     expect(existsSync(join(root, 'state'))).toBe(false);
   });
 
-  it('is also "not deployed" when the project exists but holds none of the declared containers', async () => {
+  it('a project whose containers are gone is deployed and differs: each missing thing said once, nothing probed', async () => {
     const runner = incus([project], []);
     const { result, fetchSpy } = await status(runner);
-    expect(result.exitCode).toBe(EXIT_NOT_DEPLOYED);
+    expect(result.exitCode).toBe(1);
+    expect((result.json as { differences: string[] }).differences).toEqual([
+      'network incusbr0 does not exist',
+      ...desired.containers.map((container) => `container ${container.name} is missing`),
+    ]);
     expect(runner.lines()).toHaveLength(3);
     expect(fetchSpy).not.toHaveBeenCalled();
   });
