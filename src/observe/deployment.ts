@@ -153,7 +153,9 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
   // A service or database whose every container is missing, stopped or not ours is said by that container's line.
   const covered = new Set([
     ...desired.services.filter((service) => !running.has(service.container)).map((service) => service.name),
-    ...desired.replicaSets.filter((set) => set.members.every((member) => !running.has(member.container))).map((set) => set.name),
+    ...desired.replicaSets
+      .filter((set) => set.members.every((member) => !running.has(member.container)))
+      .map((set) => set.name),
     ...desired.standalones.filter((one) => !running.has(one.process.container)).map((one) => one.name),
   ]);
   return { ...status, differences: differencesOf(status, covered) };
@@ -163,7 +165,10 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
  * Every way the observed deployment differs from the declared one, in words.
  * `covered` names services and databases not to repeat: their containers' own differences say it.
  */
-export function differencesOf(status: Omit<DeploymentStatus, 'differences'>, covered: ReadonlySet<string> = new Set()): string[] {
+export function differencesOf(
+  status: Omit<DeploymentStatus, 'differences'>,
+  covered: ReadonlySet<string> = new Set(),
+): string[] {
   const differences: string[] = [];
   if (!status.network.exists) differences.push(`network ${status.network.name} does not exist`);
   else if (!status.network.owned) {
