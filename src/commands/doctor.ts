@@ -39,11 +39,13 @@ export async function doctorCommand(options: {
 }): Promise<CommandResult> {
   let checks = await runChecks(options);
   const repaired: string[] = [];
+  const hostChanges: HostChange[] = [];
   if (options.fix && checks.some((check) => check.status === 'fail' && check.repair)) {
     if (checks.some((check) => check.status === 'fail' && check.repair === 'host')) {
       options.ui.step({ event: 'start', message: 'preparing the host: bin/ensure-incus.sh (Incus, daemon, storage)' });
-      await prepareHost(options.runner);
-      repaired.push('host prepared with bin/ensure-incus.sh');
+      const changes = await prepareHost(options.runner);
+      hostChanges.push(...changes);
+      repaired.push(`host prepared with bin/ensure-incus.sh (${changes.length === 0 ? 'nothing changed' : `${changes.length} change${changes.length === 1 ? '' : 's'}`})`);
       checks = await runChecks(options);
     }
     for (const check of checks) {
@@ -60,22 +62,41 @@ export async function doctorCommand(options: {
   const failed = checks.filter((check) => check.status === 'fail').length;
   const { color } = options.ui;
   const mark = { ok: color.green('✔'), warn: color.yellow('!'), fail: color.red('✖') };
-  const lines = [...repaired.map((line) => `${color.cyan('fixed:')} ${line}`), ...checks.map((check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`)];
+  const lines = [
+    ...repaired.map((line) => `${color.cyan('fixed:')} ${line}`),
+    ...hostChanges.map((change) => `${color.yellow('host change:')} ${change.change}\n    undo: ${change.undo}`),
+    ...checks.map((check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`)];
   const fixable = checks.some((check) => check.status === 'fail' && check.repair);
   lines.push(failed === 0 ? 'The host is ready.' : `${failed} check${failed === 1 ? '' : 's'} failed.${fixable && !options.fix ? ' `distctl doctor --fix` (as root) repairs the ones marked fixable.' : ''}`);
-  return { exitCode: failed === 0 ? 0 : 1, human: lines.join('\n'), json: { ok: failed === 0, repaired, checks } };
+  return { exitCode: failed === 0 ? 0 : 1, human: lines.join('\n'), json: { ok: failed === 0, repaired, hostChanges, checks } };
 }
 
-/** Runs the host preparation script shipped with distctl (needs root). */
-async function prepareHost(runner: Runner): Promise<void> {
+/** One change bin/ensure-incus.sh made to the host, and how to undo it. */
+export interface HostChange {
+  readonly change: string;
+  readonly undo: string;
+}
+
+/** The `[ensure-incus] CHANGE what | undo: how` lines of the script's output. */
+export function parseHostChanges(output: string): HostChange[] {
+  return output.split('\n').flatMap((line) => {
+    const match = /^\[ensure-incus\] CHANGE (.+?) \| undo: (.+)$/.exec(line.trim());
+    return match ? [{ change: match[1]!, undo: match[2]! }] : [];
+  });
+}
+
+/** Runs the host preparation script shipped with distctl (needs root); returns the changes it reports. */
+async function prepareHost(runner: Runner): Promise<HostChange[]> {
   const script = fileURLToPath(new URL('../../bin/ensure-incus.sh', import.meta.url));
   const result = await runner.run({ bin: 'bash', args: [script], timeoutMs: 20 * 60_000 });
   if (result.exitCode !== 0) {
     throw new DistctlError('HOST_PREPARATION_FAILED', `preparing the host failed (bash ${script}, exit ${result.exitCode})`, {
-      details: `${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-12),
+      // What it changed before failing, with how to undo each, then why it failed.
+      details: [...parseHostChanges(result.stdout).map((change) => `changed: ${change.change} (undo: ${change.undo})`), ...`${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-12)],
       hint: 'It needs root and the host\'s Debian archive; run the script by hand to see every step.',
     });
   }
+  return parseHostChanges(result.stdout);
 }
 
 async function runChecks(options: { file: string; client: IncusClient; runner: Runner }): Promise<Check[]> {

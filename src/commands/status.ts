@@ -1,4 +1,5 @@
 import type { Ui } from '../cli/ui.js';
+import { readNodeRuntime } from '../deploy/node-runtime.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
@@ -115,7 +116,10 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         rates = previous && status ? cpuRates(previous, status, observedAt - previousAt) : new Map();
       }
     }
-    return { exitCode: exitCode(), human: render(status, rates), json: { ...json(status, rates), incusCalls: options.client.calls } };
+    // The Node runtime the services run on is the host's own binary: say exactly which build was pushed.
+    const nodeRuntime = await readNodeRuntime(options.stateDirFor(desired.project));
+    const document = { ...json(status, rates), nodeRuntime, incusCalls: options.client.calls };
+    return { exitCode: exitCode(), human: render(status, rates), json: document };
   } finally {
     await driver?.close();
   }

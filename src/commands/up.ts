@@ -16,6 +16,7 @@ import { planUp } from '../plan/index.js';
 import { openSecretStore, type SecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { assertNoConflicts, loadDeployment, whileLocked, type Deployment } from './context.js';
+import { dataLoss } from './data-bearing.js';
 import type { CommandResult } from './result.js';
 
 /** Options of `distctl up`, already merged from flags and defaults by the CLI. */
@@ -46,6 +47,8 @@ interface StageContext {
   readonly desired: DesiredState;
   readonly ops: IncusContainerOps;
   readonly secrets: SecretStore;
+  /** The deployment's host-side state directory. */
+  readonly stateDir: string;
   readonly topologyDir: string;
   readonly progress: Progress;
 }
@@ -72,7 +75,7 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
   {
     name: 'services',
     applies: (desired) => desired.services.length > 0,
-    run: async ({ desired, ops, secrets, progress }) => summarizeDeploy((await deployServices({ desired, ops, secrets, onProgress: progress })).services),
+    run: async ({ desired, ops, secrets, stateDir, progress }) => summarizeDeploy((await deployServices({ desired, ops, secrets, stateDir, onProgress: progress })).services),
   },
 ];
 
@@ -106,6 +109,7 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
     desired,
     ops: new IncusContainerOps(client, desired.project),
     secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
+    stateDir: options.stateDirFor(desired.project),
     topologyDir: dirname(options.file),
     progress: (event) => ui.step(event),
   };
@@ -181,7 +185,11 @@ async function convergeContainers(
 
   const deletions = plan.actions.filter((action) => action.kind === 'delete-instance');
   if (deletions.length > 0) ui.stop();
-  if (deletions.length > 0 && !(await options.confirm(`Delete ${deletions.map(describeAction).join(', ')}?`))) {
+  const lost = dataLoss(deletions.flatMap((action) => (action.kind === 'delete-instance' ? [action.container] : [])), desired);
+  // Shown even with --yes, so a log of the run says what data went.
+  for (const line of lost) ui.step({ event: 'info', message: `data lost with ${line}` });
+  const question = `Delete ${deletions.map(describeAction).join(', ')}? Everything stored in ${deletions.length === 1 ? 'it' : 'them'} is lost${lost.length > 0 ? ` (${lost.join('; ')})` : ''}; \`distctl export\` first keeps a copy.`;
+  if (deletions.length > 0 && !(await options.confirm(question))) {
     throw new DistctlError('ABORTED', 'up aborted: deletions were not confirmed; nothing was changed', { hint: 'Run again and confirm, or pass --yes.' });
   }
   const creating = plan.actions.flatMap((action) => (action.kind === 'create-instance' ? [action.container] : []));

@@ -42,7 +42,9 @@ function emptyIncus(present: readonly string[] = []) {
         : { exitCode: 1, stderr: 'Error: Image alias not found' };
     }
     if (cmd.args[0] === 'project' || cmd.args[0] === 'network') return {};
-    const [, project, verb, ...rest] = cmd.args;
+    // `--` ends incus' options before the image and instance names, as distctl passes them.
+    const [, project, verb, ...operands] = cmd.args;
+    const rest = operands[0] === '--' ? operands.slice(1) : operands;
     if (project !== 'up-image-unit') return undefined;
     if (verb === 'create') {
       if (!images.has(rest[0] ?? '')) return { exitCode: 1, stderr: `Error: Image "${rest[0]}" not found` };
@@ -98,10 +100,10 @@ describe('distctl up with image: { build: debian/bookworm }', () => {
     expect(result.exitCode).toBe(0);
     expect(builds).toEqual([`${alias} bookworm`]);
     expect(result.human.split('\n')[0]).toBe(`✔ images: ${alias} built (90 s)`);
-    const creates = runner.lines().filter((line) => line.includes(' create distctl-'));
+    const creates = runner.lines().filter((line) => line.includes(' create -- distctl-'));
     expect(creates).toEqual([
-      `incus --project up-image-unit create ${alias} one`,
-      `incus --project up-image-unit create ${alias} two`,
+      `incus --project up-image-unit create -- ${alias} one`,
+      `incus --project up-image-unit create -- ${alias} two`,
     ]);
 
     // Containers to create again (say, after `down`): the image is found by its content alias and reused.
@@ -110,6 +112,6 @@ describe('distctl up with image: { build: debian/bookworm }', () => {
     expect(again.exitCode).toBe(0);
     expect(builds).toHaveLength(1);
     expect(again.human.split('\n')[0]).toBe(`✔ images: ${alias} reused (same recipe)`);
-    expect(kept.runner.lines().filter((line) => line.includes(' create distctl-'))).toHaveLength(2);
+    expect(kept.runner.lines().filter((line) => line.includes(' create -- distctl-'))).toHaveLength(2);
   });
 });

@@ -84,7 +84,7 @@ describe('applyPlan', () => {
     const error = await applyPlan(new IncusClient(runner), plan).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).message).toBe(
-      `container db2: \`incus --project distctl create ${IMAGE} db2\` failed (exit 1): Error: Failed instance creation: disk full`,
+      `container db2: \`incus --project distctl create -- ${IMAGE} db2\` failed (exit 1): Error: Failed instance creation: disk full`,
     );
     expect((error as DistctlError).hint).toContain('run `distctl up` again to resume');
     expect(runner.model.calls.filter((argv) => argv.includes('create') && argv.includes(IMAGE))).toHaveLength(5);
