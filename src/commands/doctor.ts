@@ -8,6 +8,7 @@ import { DistctlError } from '../errors/index.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { fileURLToPath } from 'node:url';
 import { buildImage, recipeImages, type ImageBuilder } from '../image/index.js';
+import { checkHugepages, HUGEPAGE_FILES, parseHugepageSettings } from '../mongo/hugepages.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -145,6 +146,8 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
     }
   }
 
+  if (desired && desired.replicaSets.length + desired.standalones.length > 0) checks.push(await hugepageCheck(desired.mongodb.version, options.runner));
+
   if (daemonOk) {
     checks.push(...(await storageChecks(client)));
     if (desired) {
@@ -154,6 +157,16 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
   }
 
   return checks;
+}
+
+/** Transparent hugepages of the host kernel, which every container's mongod runs on, against the topology's MongoDB version. */
+async function hugepageCheck(version: string, runner: Runner): Promise<Check> {
+  const read = async (path: string): Promise<string | null> => {
+    const result = await runner.run({ bin: 'cat', args: [path], timeoutMs: 5_000 });
+    return result.exitCode === 0 ? result.stdout : null;
+  };
+  const [enabled = null, defrag = null, ptes = null] = await Promise.all(HUGEPAGE_FILES.map(read));
+  return { name: 'transparent hugepages', ...checkHugepages(version, parseHugepageSettings(enabled, defrag, ptes)) };
 }
 
 function compareVersion(version: string, minimum: readonly number[]): number {

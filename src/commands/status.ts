@@ -236,7 +236,7 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
     const dbRows: string[][] = [['NAME', 'MEMBER', 'STATE', 'HEALTH', 'LAG']];
     for (const set of replicaSets) {
       if (!set.reachable) {
-        dbRows.push([set.name, '-', color.red('unreachable'), '-', '-']);
+        dbRows.push([set.name, '-', color.red(set.reason), '-', '-']);
         continue;
       }
       for (const member of set.members) {
@@ -245,7 +245,7 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
       }
     }
     for (const standalone of standalones) {
-      dbRows.push([standalone.name, standalone.host, good(standalone.reachable, standalone.reachable ? 'reachable' : 'unreachable'), '-', '-']);
+      dbRows.push([standalone.name, standalone.host, good(standalone.reachable, standalone.reachable ? 'reachable' : standalone.reason), '-', '-']);
     }
     lines.push(...table(dbRows));
   }

@@ -5,6 +5,7 @@ import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
+import { IncusProxyAccess } from '../mongo/bootstrap.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { ensureMongoTier } from '../mongo/up.js';
 import { deployServices, summarizeDeploy } from '../deploy/index.js';
@@ -46,6 +47,7 @@ export interface StageOutcome {
 interface StageContext {
   readonly desired: DesiredState;
   readonly ops: IncusContainerOps;
+  readonly client: IncusClient;
   readonly secrets: SecretStore;
   /** The deployment's host-side state directory. */
   readonly stateDir: string;
@@ -61,10 +63,11 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
   {
     name: 'databases',
     applies: (desired) => desired.replicaSets.length + desired.standalones.length > 0,
-    run: async ({ desired, ops, secrets, topologyDir, progress }) => {
+    run: async ({ desired, ops, client, secrets, topologyDir, progress }) => {
       const admin = new DriverMongoAdmin();
       try {
-        const result = await ensureMongoTier(desired, { ops, admin, secrets, topologyDir, onProgress: (message) => progress({ event: 'start', message }) });
+        const localhost = new IncusProxyAccess(client, desired.project);
+        const result = await ensureMongoTier(desired, { ops, admin, localhost, secrets, topologyDir, onProgress: (message) => progress({ event: 'start', message }) });
         const sets = result.replicaSets.map((set) => `${set.name} ${set.initiated ? 'initiated' : 'healthy'}`).join(', ');
         return `${result.changed ? 'converged' : 'unchanged'}${sets ? `: ${sets}` : ''}`;
       } finally {
@@ -108,6 +111,7 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
   const context: StageContext = {
     desired,
     ops: new IncusContainerOps(client, desired.project),
+    client,
     secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
     stateDir: options.stateDirFor(desired.project),
     topologyDir: dirname(options.file),

@@ -209,7 +209,7 @@ export function differencesOf(
   for (const set of status.databases.replicaSets) {
     if (covered.has(set.name)) continue;
     if (!set.reachable) {
-      differences.push(`replica set ${set.name} unreachable: ${set.error}`);
+      differences.push(`replica set ${set.name} ${set.reason}: ${set.error}`);
       continue;
     }
     if (set.primary === null) differences.push(`replica set ${set.name} has no PRIMARY`);
@@ -219,7 +219,7 @@ export function differencesOf(
   }
   for (const standalone of status.databases.standalones) {
     if (covered.has(standalone.name)) continue;
-    if (!standalone.reachable) differences.push(`database ${standalone.name} (${standalone.host}) unreachable: ${standalone.error}`);
+    if (!standalone.reachable) differences.push(`database ${standalone.name} (${standalone.host}) ${standalone.reason}: ${standalone.error}`);
   }
   return differences;
 }

@@ -16,7 +16,7 @@ import type { ContainerOps } from '../incus/container-ops.js';
 import type { MongoAdmin } from '../mongo/admin.js';
 import { expectedMongodBin, probeMongod, versionSatisfies } from '../mongo/install.js';
 import { readReplicaSetStatus } from '../mongo/status.js';
-import { changedMongodFiles, mongodFiles } from '../mongo/units.js';
+import { changedMongodFiles, containerCacheSizeGB, mongodFiles } from '../mongo/units.js';
 import { existingAdminCredentials, MongoSecretNames } from '../mongo/users.js';
 import { probeContainer as probeUnits } from '../observe/units.js';
 import type { SecretStore } from '../secrets/store.js';
@@ -89,7 +89,10 @@ async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<S
       const bin = current ? installed.path : expectedMongodBin(desired.mongodb.source);
       // Without the keyfile secret (never generated) the keyfile is new: compare the rest with a placeholder.
       const hasMembers = processes.some((process) => process.replicaSet !== null);
-      const wanted = await mongodFiles(processes, keyFile ?? (hasMembers ? '' : null), bin);
+      // The cache size is read from the container as up reads it (unless the topology fixes it).
+      const cacheSizeGB = desired.mongodb.cacheSizeGB ?? (await containerCacheSizeGB(deps.ops, container, processes.length));
+      const render = { mongodBin: bin, version, cacheSizeGB };
+      const wanted = await mongodFiles(processes, keyFile ?? (hasMembers ? '' : null), render);
       const changed = await changedMongodFiles(deps.ops, container, wanted);
       const restart = new Set(changed.flatMap((file) => file.processes.map((process) => process.unitName)));
       const states = (await probeUnits(deps.ops, container, units)).units;

@@ -146,7 +146,7 @@ describe('planStages on running containers', () => {
     const keyFile = await store.get('mongodb-keyfile');
     await store.get('mongodb-admin-password');
     const db1 = desired.replicaSets[0]!.members;
-    const files = await mongodFiles(db1, keyFile, '/usr/bin/mongod');
+    const files = await mongodFiles(db1, keyFile, { mongodBin: '/usr/bin/mongod', version: '7.0', cacheSizeGB: 1 });
     const ops = new FakeOps((container, argv) => {
       if (container !== 'db1') return undefined;
       if (argv.join(' ').includes('mongod --version')) return { stdout: '/usr/bin/mongod\ndb version v7.0.14\n' };
@@ -179,7 +179,13 @@ describe('planStages on running containers', () => {
       },
       close: () => Promise.resolve(),
     };
-    const onlyDb1 = { ...desired, replicaSets: [desired.replicaSets[0]!], standalones: [], services: [] };
+    const onlyDb1 = {
+      ...desired,
+      mongodb: { ...desired.mongodb, cacheSizeGB: 1 },
+      replicaSets: [desired.replicaSets[0]!],
+      standalones: [],
+      services: [],
+    };
     const changes = await planStages(onlyDb1, {
       ops,
       secrets: SecretStore.openReadOnly(dir),

@@ -121,7 +121,7 @@ describe('observeDeployment of a partial deployment', () => {
     const web = desired.services.find((service) => service.name === 'web-server')!;
     expect(fetched.sort()).toEqual([`${web.url}/health`, `${web.url}/ready`]);
     const db1 = desired.replicaSets.find((set) => set.name === 'rsA')!.members.map((member) => member.host);
-    expect(asked.sort()).toEqual([...db1].sort());
+    expect([...new Set(asked)].sort()).toEqual([...db1].sort());
     expect(result.services.find((service) => service.name === 'auth-server')?.health).toEqual({
       ok: false,
       status: null,

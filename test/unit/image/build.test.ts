@@ -110,7 +110,7 @@ describe('buildImage', () => {
       'debootstrap --version',
       'incus query /1.0',
       'incus query /1.0/images/aliases/debian12-distctl?project=default',
-      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates --arch=amd64 ' +
+      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates,tzdata --arch=amd64 ' +
         '--force-check-gpg --keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm <work>/rootfs http://mirror.example.test/debian',
       'chroot <work>/rootfs systemctl mask systemd-networkd-wait-online.service',
       'chroot <work>/rootfs apt-get clean',
@@ -177,7 +177,7 @@ describe('buildImage', () => {
     const result = await buildImage(options(runner, { mirror: 'http://other.example.test/debian', suite: 'trixie', nodeArch: 'arm64' }));
     const debootstrap = runner.lines(captured.work).find((l) => l.startsWith('debootstrap --variant'));
     expect(debootstrap).toBe(
-      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates --arch=arm64 ' +
+      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates,tzdata --arch=arm64 ' +
         // No source names a keyring for this mirror: Debian's archive keyring must vouch for it, signature required.
         '--force-check-gpg --keyring=/usr/share/keyrings/debian-archive-keyring.gpg trixie <work>/rootfs http://other.example.test/debian',
     );

@@ -24,6 +24,8 @@ describe('doctor --fix', () => {
       if (cmd.bin === 'bash') return { stdout: SCRIPT_OUTPUT };
       if (cmd.bin === 'incus' && cmd.args[0] === 'version') return { stdout: 'Client version: 6.0.4\nServer version: unreachable\n' };
       if (cmd.bin === 'incus') return { exitCode: 1, stderr: 'Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: no such file or directory' };
+      // doctor also reads the transparent-hugepage settings MongoDB cares about.
+      if (cmd.bin === 'cat' && cmd.args[0]?.startsWith('/sys/kernel/mm/transparent_hugepage/')) return { stdout: 'always [madvise] never\n' };
       return undefined;
     });
     const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 });
