@@ -1,5 +1,5 @@
 import pLimit from 'p-limit';
-import { DistctlError } from '../errors/index.js';
+import { CommandFailedError, DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusError } from '../incus/errors.js';
 import { instanceAddresses } from '../observe/incus.js';
@@ -110,19 +110,39 @@ export async function applyPlan(client: IncusClient, plan: Plan, options: { conc
     );
     const failures = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [chainFailure(outcome.reason)] : []));
     if (failures.length > 0) {
+      // Five containers failing for one reason (say, the image is missing) is one problem, said once with their names.
+      const groups = new Map<string, { subjects: string[]; error: unknown }>();
       for (const failure of failures) {
-        progress({ event: 'fail', message: `${describeAction(failure.action)}: ${messageOf(failure.error)}`, subject: actionSubject(failure.action) });
+        const group = groups.get(failureCause(failure.error)) ?? { subjects: [], error: failure.error };
+        group.subjects.push(actionSubject(failure.action));
+        groups.set(failureCause(failure.error), group);
       }
-      const first = failures[0]!;
-      const cause = first.error;
-      throw new DistctlError('APPLY_FAILED', `${actionSubject(first.action)}: ${messageOf(cause)}`, {
-        details: failures.slice(1).map((failure) => `also failed: ${actionSubject(failure.action)}: ${messageOf(failure.error)}`),
+      const said = [...groups.values()].map((group) => ({ ...group, text: `${listSubjects(group.subjects)}: ${messageOf(group.error)}` }));
+      for (const group of said) progress({ event: 'fail', message: group.text, subject: group.subjects.join(', ') });
+      const [first, ...others] = said;
+      const cause = first!.error;
+      throw new DistctlError('APPLY_FAILED', first!.text, {
+        details: others.map((group) => `also failed: ${group.text}`),
         hint: `${cause instanceof IncusError ? `${cause.hint} ` : ''}What succeeded is kept; fix the cause and run \`distctl up\` again to resume.`,
         cause,
       });
     }
   }
   return { applied };
+}
+
+/** What a failure is about, without the object it happened to: incus' own words, or the message. */
+function failureCause(error: unknown): string {
+  if (error instanceof CommandFailedError) return `${error.code}\n${error.stderr.trim()}`;
+  return messageOf(error);
+}
+
+/** `container db2`, or `containers auth-server, web-server, db1` when they are all containers. */
+function listSubjects(subjects: readonly string[]): string {
+  if (subjects.length === 1) return subjects[0]!;
+  const containers = subjects.filter((subject) => subject.startsWith('container '));
+  if (containers.length !== subjects.length) return subjects.join(', ');
+  return `containers ${containers.map((subject) => subject.slice('container '.length)).join(', ')}`;
 }
 
 /** An action of a chain that failed, with why. */

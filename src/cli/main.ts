@@ -104,13 +104,24 @@ export function buildProgram(
 
   program
     .command('plan')
-    .description('show what `up` would change in Incus, as a diff against what Incus reports (changes nothing)')
+    .description('show everything `up` would do: Incus, images, databases, services (changes and creates nothing)')
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('--prune', 'include removal of distctl containers no longer in the topology', false)
     .option('--show-calls', 'print the incus commands each change runs', false)
-    .action(async (options: CommonOptions & { prune: boolean; showCalls: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/plan.js')).planCommand({ file: options.file, prune: options.prune, showCalls: options.showCalls, client: incusClient(), ui })),
+    .option('--detailed-exitcode', 'exit 0: nothing would change, 2: something would, 1: error or conflict', false)
+    .action(async (options: CommonOptions & { prune: boolean; showCalls: boolean; detailedExitcode: boolean }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/plan.js')).planCommand({
+          file: options.file,
+          prune: options.prune,
+          showCalls: options.showCalls,
+          detailedExitCode: options.detailedExitcode,
+          client: incusClient(),
+          ui,
+          stateDirFor: deploymentStateDir,
+        }),
+      ),
     );
 
   program
@@ -490,7 +501,7 @@ function printProblems(io: CliIo, ui: Ui, errors: readonly ErrorEntry[], warning
   if (lines.length > 0) io.stderr.write(`${lines.join('\n')}\n`);
 }
 
-/** Exit codes: 0 success, 1 failure (or differences found), 2 usage error, 70 a bug in distctl. */
+/** Exit codes: 0 success, 1 failure (or differences found), 2 usage error, 70 a bug in distctl (status: 3 not deployed). */
 const EXIT = { ok: 0, failure: 1, usage: 2, bug: 70 } as const;
 
 /** The one place that turns an error into output and an exit code. Only bugs show a stack. */

@@ -7,7 +7,7 @@ import { OWNER_KEY } from '../incus/types.js';
 import { DistctlError } from '../errors/index.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { fileURLToPath } from 'node:url';
-import { buildImage } from '../image/index.js';
+import { buildImage, recipeImages, type ImageBuilder } from '../image/index.js';
 import { checkHugepages, HUGEPAGE_FILES, parseHugepageSettings } from '../mongo/hugepages.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
@@ -19,7 +19,7 @@ export interface Check {
   readonly detail: string;
   readonly fix?: string;
   /** What `doctor --fix` can do about a failure: prepare the host, or build a missing local image. */
-  readonly repair?: 'host' | { readonly image: string };
+  readonly repair?: 'host' | { readonly image: string; readonly suite?: string };
 }
 
 const MIN_INCUS = [6, 0];
@@ -29,7 +29,15 @@ const MIN_INCUS = [6, 0];
  * Checks the incus binary and version, the daemon, storage, the subnet against
  * host routes and other networks, and the image. Every failure says what to run.
  */
-export async function doctorCommand(options: { file: string; fix: boolean; client: IncusClient; runner: Runner; ui: Ui }): Promise<CommandResult> {
+export async function doctorCommand(options: {
+  file: string;
+  fix: boolean;
+  client: IncusClient;
+  runner: Runner;
+  ui: Ui;
+  /** Builds a missing `{ build: ... }` image with --fix; default: debootstrap through `runner`. */
+  buildImage?: ImageBuilder;
+}): Promise<CommandResult> {
   let checks = await runChecks(options);
   const repaired: string[] = [];
   const hostChanges: HostChange[] = [];
@@ -43,7 +51,10 @@ export async function doctorCommand(options: { file: string; fix: boolean; clien
     }
     for (const check of checks) {
       if (check.status !== 'fail' || typeof check.repair !== 'object') continue;
-      const result = await buildImage({ alias: check.repair.image, runner: options.runner, onProgress: (step) => options.ui.step({ event: 'start', message: step }) });
+      const { image, suite } = check.repair;
+      const onProgress = (step: string) => options.ui.step({ event: 'start', message: `image ${image}: ${step}` });
+      const build = options.buildImage ?? ((request) => buildImage({ ...request, runner: options.runner }));
+      const result = await build({ alias: image, onProgress, ...(suite ? { suite } : {}) });
       repaired.push(`image ${result.alias} built (${result.seconds.toFixed(0)} s)`);
     }
     checks = await runChecks(options);
@@ -113,7 +124,14 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
     });
   } catch (error) {
     if (!(error instanceof DistctlError)) throw error;
-    checks.push({ name: 'incus binary', status: 'fail', detail: 'incus is not installed or not on PATH', fix: 'Debian 12: add bookworm-backports to apt and `apt-get install -t bookworm-backports incus` (test/host/ensure-incus.sh does it).' });
+    // A fresh host lacks the binary first of all: --fix installs it (ensure-incus.sh), as it starts a stopped daemon.
+    checks.push({
+      name: 'incus binary',
+      status: 'fail',
+      detail: 'incus is not installed or not on PATH',
+      fix: 'sudo distctl doctor --fix (runs bin/ensure-incus.sh: Incus from bookworm-backports, daemon, storage)',
+      repair: 'host',
+    });
   }
 
   let daemonOk = false;
@@ -201,14 +219,33 @@ async function subnetCheck(desired: DesiredState, client: IncusClient, runner: R
 }
 
 async function imageChecks(desired: DesiredState, client: IncusClient): Promise<Check[]> {
+  const recipes = new Map(recipeImages(desired.containers).map((image) => [image.alias, image]));
   const images = [...new Set(desired.containers.map((container) => container.image))];
   const local = await client.listImages();
   const aliases = new Set(local.flatMap((image) => (image.aliases ?? []).map((alias) => alias.name)));
   const fingerprints = local.map((image) => image.fingerprint);
   return images.map((image): Check => {
+    const recipe = recipes.get(image)?.recipe;
+    if (recipe) {
+      const source = `${recipe.distro}/${recipe.suite}`;
+      return aliases.has(image)
+        ? { name: `image ${image}`, status: 'ok', detail: `built by distctl from ${source}, available locally` }
+        : {
+            name: `image ${image}`,
+            status: 'fail',
+            detail: `not built yet (image: { build: ${source} }); \`distctl up\` builds it too`,
+            fix: 'sudo distctl doctor --fix',
+            repair: { image, suite: recipe.suite },
+          };
+    }
     const remote = /^([^:/]+):(.+)$/.exec(image);
     if (remote) {
-      return { name: `image ${image}`, status: 'warn', detail: `comes from the remote "${remote[1]}"; Incus must reach it when containers are created`, fix: 'On hosts without an image server: distctl image build --alias debian12-distctl, and set image: debian12-distctl.' };
+      return {
+        name: `image ${image}`,
+        status: 'warn',
+        detail: `comes from the remote "${remote[1]}"; Incus must reach it when containers are created`,
+        fix: 'On hosts without an image server, let distctl build the image: image: { build: debian/bookworm }.',
+      };
     }
     const found = aliases.has(image) || fingerprints.some((fingerprint) => fingerprint.startsWith(image));
     return found

@@ -4,13 +4,13 @@ import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import type { MongoAdmin } from '../mongo/admin.js';
-import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
 import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
 import { deploymentMetrics } from '../observe/prometheus.js';
 import { cpuRate, formatBytes, type ContainerResources } from '../observe/resources.js';
 import type { ProbeResult } from '../observe/http.js';
-import { openSecretStore } from '../secrets/store.js';
+import { observeIncus, type ObservedIncus } from '../observe/incus.js';
+import { SecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { loadDeployment } from './context.js';
 import { envelope, type CommandResult } from './result.js';
@@ -36,13 +36,27 @@ export interface StatusOptions {
   readonly nowSeconds?: () => number;
 }
 
+/** Exit code of `status` when nothing of the topology exists in Incus yet. */
+export const EXIT_NOT_DEPLOYED = 3;
+
+/**
+ * Whether the deployment exists at all: its Incus project does. (A project
+ * whose containers were removed by hand is deployed and differs: status names
+ * what is missing.)
+ */
+export function isDeployed(observed: ObservedIncus): boolean {
+  return observed.project !== null;
+}
+
 /** The CPU share of one core each container used since the previous refresh (--watch), by container name. */
 type CpuRates = ReadonlyMap<string, number | null>;
 
 /**
  * `distctl status`: containers (state, declared vs actual IP), their units,
  * proxies, service health/readiness and replica-set members, as a table or
- * JSON. Exit 0 only when everything is as declared.
+ * JSON. Exit 0 only when everything is as declared; EXIT_NOT_DEPLOYED, after
+ * three incus reads and nothing else, when nothing is deployed yet. Read-only:
+ * it creates no state directory and no secret.
  */
 export async function statusCommand(options: StatusOptions): Promise<CommandResult> {
   if (options.format === 'prometheus' && options.watchSeconds !== null) {
@@ -51,24 +65,34 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     });
   }
   const { desired } = await loadDeployment(options.file);
-  const secrets = await openSecretStore(secretsDir(options.stateDirFor(desired.project)));
-  const credentials = await existingAdminCredentials(secrets);
-  const mongo = options.mongo ?? new DriverMongoAdmin();
-  const observe = () =>
-    observeDeployment(desired, {
+  const secrets = SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project)));
+  // The driver is loaded only for a deployment that exists: "not deployed" stays fast.
+  let driver: MongoAdmin | undefined;
+  const observe = async (): Promise<DeploymentStatus | null> => {
+    const observed = await observeIncus(options.client, desired.project);
+    if (!isDeployed(observed)) return null;
+    const credentials = await existingAdminCredentials(secrets);
+    const mongo = options.mongo ?? (driver ??= new (await import('../mongo/driver-admin.js')).DriverMongoAdmin());
+    return observeDeployment(desired, {
       client: options.client,
       ops: new IncusContainerOps(options.client, desired.project),
       mongo,
+      observed,
       ...(credentials ? { credentials } : {}),
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
+  };
+  const render = (status: DeploymentStatus | null, rates: CpuRates) =>
+    status ? renderStatus(status, options.ui, rates) : notDeployedText(desired.project, options.ui);
+  const json = (status: DeploymentStatus | null, rates: CpuRates) =>
+    status ? statusJson(status, rates) : notDeployedJson(desired.project);
   try {
     const now = options.nowSeconds ?? (() => performance.now() / 1000);
     let status = await observe();
     let observedAt = now();
     let rates: CpuRates = new Map();
-    const exitCode = (): number => (status.differences.length === 0 ? 0 : 1);
-    if (options.format === 'prometheus') {
+    const exitCode = (): number => (status === null ? EXIT_NOT_DEPLOYED : status.differences.length === 0 ? 0 : 1);
+    if (options.format === 'prometheus' && status !== null) {
       return { exitCode: exitCode(), human: (await deploymentMetrics(status)).trimEnd(), json: null };
     }
     if (options.watchSeconds !== null) {
@@ -77,10 +101,11 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         stop = true;
       });
       for (;;) {
+        const refresh = `(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)`;
         options.write(
           options.ui.json
-            ? `${JSON.stringify(envelope({ exitCode: 0, human: '', json: statusJson(status, rates) }))}\n`
-            : `${options.ui.clearScreen}${renderStatus(status, options.ui, rates)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`,
+            ? `${JSON.stringify(envelope({ exitCode: 0, human: '', json: json(status, rates) }))}\n`
+            : `${options.ui.clearScreen}${render(status, rates)}\n${refresh}\n`,
         );
         await Promise.race([new Promise((resolve) => setTimeout(resolve, (options.watchSeconds ?? 2) * 1000)), options.stopped]);
         if (stop) break;
@@ -88,15 +113,24 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         const previousAt = observedAt;
         status = await observe();
         observedAt = now();
-        rates = cpuRates(previous, status, observedAt - previousAt);
+        rates = previous && status ? cpuRates(previous, status, observedAt - previousAt) : new Map();
       }
     }
     // The Node runtime the services run on is the host's own binary: say exactly which build was pushed.
     const nodeRuntime = await readNodeRuntime(options.stateDirFor(desired.project));
-    return { exitCode: exitCode(), human: renderStatus(status, options.ui, rates), json: { ...statusJson(status, rates), nodeRuntime, incusCalls: options.client.calls } };
+    const document = { ...json(status, rates), nodeRuntime, incusCalls: options.client.calls };
+    return { exitCode: exitCode(), human: render(status, rates), json: document };
   } finally {
-    if (options.mongo === undefined) await mongo.close();
+    await driver?.close();
   }
+}
+
+function notDeployedText(project: string, ui: Ui): string {
+  return `${ui.color.bold(`project ${project}`)}: ${ui.color.yellow('not deployed')} — run \`distctl up\``;
+}
+
+function notDeployedJson(project: string): Record<string, unknown> {
+  return { ok: false, deployed: false, project, message: 'not deployed — run `distctl up`' };
 }
 
 /** CPU rates between two observations, per container (null where a container was not running in both). */
@@ -114,6 +148,7 @@ export function cpuRates(previous: DeploymentStatus, current: DeploymentStatus, 
 export function statusJson(status: DeploymentStatus, rates: CpuRates = new Map()): Record<string, unknown> {
   return {
     ok: status.differences.length === 0,
+    deployed: true,
     project: status.project,
     network: status.network,
     containers: status.containers.map((container) => ({

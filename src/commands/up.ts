@@ -9,6 +9,8 @@ import { IncusProxyAccess } from '../mongo/bootstrap.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { ensureMongoTier } from '../mongo/up.js';
 import { deployServices, summarizeDeploy } from '../deploy/index.js';
+import { ExecaRunner } from '../exec/runner.js';
+import { buildImage, ensureRecipeImages, type ImageBuilder, type RecipeImageOutcome } from '../image/index.js';
 import { instanceAddresses, observeIncus } from '../observe/incus.js';
 import { describeAction } from '../plan/calls.js';
 import { planUp } from '../plan/index.js';
@@ -29,6 +31,8 @@ export interface UpOptions {
   readonly concurrency: number;
   /** Host-side state directory of a deployment (its secrets), by project name. */
   readonly stateDirFor: (project: string) => string;
+  /** Builds a missing `{ build: ... }` image; default: debootstrap on this host (tests pass a fake). */
+  readonly buildImage?: ImageBuilder;
 }
 
 /** The outcome of one stage of `up`. */
@@ -97,7 +101,12 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
   const { desired } = deployment;
 
   const containers = await convergeContainers(options, desired);
-  const stages: StageOutcome[] = [{ stage: 'containers', status: 'ok', summary: containers.summary }];
+  const stages: StageOutcome[] = [
+    ...(containers.images.length === 0
+      ? []
+      : [{ stage: 'images', status: 'ok' as const, summary: describeImages(containers.images) }]),
+    { stage: 'containers', status: 'ok', summary: containers.summary },
+  ];
 
   const context: StageContext = {
     desired,
@@ -156,8 +165,21 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
   };
 }
 
-/** The containers stage: plan against Incus, apply, wait for addresses. Any failure here stops `up`. */
-async function convergeContainers(options: UpOptions, desired: DesiredState): Promise<{ applied: number; actions: string[]; summary: string }> {
+/** `distctl-debian-bookworm-… built (80 s)`, `… reused`: one phrase per recipe image. */
+function describeImages(images: readonly RecipeImageOutcome[]): string {
+  const outcome = (image: RecipeImageOutcome) =>
+    image.outcome === 'built' ? `built (${(image.seconds ?? 0).toFixed(0)} s)` : 'reused (same recipe)';
+  return images.map((image) => `${image.alias} ${outcome(image)}`).join(', ');
+}
+
+/**
+ * The containers stage: plan against Incus, build the recipe images that
+ * containers to be created need, apply, wait for addresses. Any failure here stops `up`.
+ */
+async function convergeContainers(
+  options: UpOptions,
+  desired: DesiredState,
+): Promise<{ applied: number; actions: string[]; summary: string; images: RecipeImageOutcome[] }> {
   const { ui, client } = options;
   ui.step({ event: 'start', message: 'reading Incus state' });
   const observed = await observeIncus(client, desired.project);
@@ -174,6 +196,11 @@ async function convergeContainers(options: UpOptions, desired: DesiredState): Pr
   if (deletions.length > 0 && !(await options.confirm(question))) {
     throw new DistctlError('ABORTED', 'up aborted: deletions were not confirmed; nothing was changed', { hint: 'Run again and confirm, or pass --yes.' });
   }
+  const creating = plan.actions.flatMap((action) => (action.kind === 'create-instance' ? [action.container] : []));
+  const build = options.buildImage ?? ((request) => buildImage({ ...request, runner: new ExecaRunner() }));
+  const onProgress = (message: string) => ui.step({ event: 'start', message });
+  const images = await ensureRecipeImages(creating, { client, build, onProgress });
+  for (const image of images) ui.step({ event: 'done', message: `image ${describeImages([image])}` });
   if (plan.actions.length > 0) ui.step({ event: 'info', message: `applying ${plan.actions.length} change${plan.actions.length === 1 ? '' : 's'}` });
   const { applied } = await applyPlan(client, plan, { concurrency: options.concurrency, onProgress: (event) => ui.step(event) });
 
@@ -187,5 +214,5 @@ async function convergeContainers(options: UpOptions, desired: DesiredState): Pr
     await waitForAddresses(client, desired.project, desired.containers, { timeoutMs: options.addressTimeoutMs, onProgress: (event) => ui.step(event) });
   }
   const summary = `${desired.containers.length} running with their declared addresses (${applied === 0 ? 'no changes' : `${applied} change${applied === 1 ? '' : 's'}`})`;
-  return { applied, actions: plan.actions.map(describeAction), summary };
+  return { applied, actions: plan.actions.map(describeAction), summary, images };
 }

@@ -1,5 +1,6 @@
 import { parseSubnet } from '../topology/ipv4.js';
-import type { Topology } from '../topology/schema.js';
+import { parseRecipe, recipeAlias } from '../image/recipe.js';
+import type { ImageSpec, Topology } from '../topology/schema.js';
 import type {
   DerivedContainer,
   DerivedMongoSource,
@@ -83,7 +84,7 @@ export function deriveDesiredState(topology: Topology): DesiredState {
     return {
       name: container.name,
       ipv4: container.ipv4,
-      image: container.image ?? topology.image,
+      ...deriveImage(container.image ?? topology.image),
       target: container.target ?? null,
       nic: { device: 'eth0', network: network.name, ipv4Address: container.ipv4 },
       units,
@@ -112,6 +113,15 @@ export function deriveDesiredState(topology: Topology): DesiredState {
     shardMap,
     proxies,
   };
+}
+
+/** A named image is used as is; a recipe becomes the content-addressed alias its build is imported under. */
+function deriveImage(spec: ImageSpec): Pick<DerivedContainer, 'image' | 'imageBuild'> {
+  if (typeof spec === 'string') return { image: spec, imageBuild: null };
+  const recipe = parseRecipe(spec.build);
+  // Validation accepts only buildable recipes; this guards callers that skipped it.
+  if (recipe === undefined) throw new Error(`image.build "${spec.build}" was not validated`);
+  return { image: recipeAlias(recipe), imageBuild: recipe };
 }
 
 function deriveNetwork(topology: Topology): DerivedNetwork {

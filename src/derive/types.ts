@@ -1,3 +1,5 @@
+import type { ImageRecipe } from '../image/recipe.js';
+
 /**
  * The concrete model later stages work from, derived from a valid topology by
  * pure functions in `derive/`. Nothing here is read from disk or Incus.
@@ -90,7 +92,10 @@ export type DerivedUnit =
 export interface DerivedContainer {
   readonly name: string;
   readonly ipv4: string;
+  /** What `incus create` starts from: the topology's image name, or the alias of the image distctl builds. */
   readonly image: string;
+  /** How distctl builds `image` when the topology asks it to (`{ build: debian/bookworm }`); null for a named image. */
+  readonly imageBuild: ImageRecipe | null;
   readonly target: string | null;
   /** eth0 attached to the managed bridge with a DHCP reservation for `ipv4`. */
   readonly nic: { readonly device: 'eth0'; readonly network: string; readonly ipv4Address: string };

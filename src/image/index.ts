@@ -12,3 +12,12 @@ export {
   type AptSourceFile,
   type MirrorChoice,
 } from './apt-sources.js';
+export { BUILDABLE_SUITES, parseRecipe, recipeAlias, recipeDigest, type ImageRecipe } from './recipe.js';
+export {
+  ensureRecipeImages,
+  missingRecipeImages,
+  recipeImages,
+  type ImageBuilder,
+  type RecipeImage,
+  type RecipeImageOutcome,
+} from './ensure.js';

@@ -402,14 +402,14 @@ export function fingerprintsOf(colons: string): string[] {
   return fingerprints;
 }
 
-interface MongodProbe {
+export interface MongodProbe {
   readonly path: string;
   readonly version: string | null;
   readonly output: string[];
 }
 
 /** Finds mongod on the container's PATH and asks its version. */
-async function probeMongod(ops: ContainerOps, container: string): Promise<MongodProbe> {
+export async function probeMongod(ops: ContainerOps, container: string): Promise<MongodProbe> {
   const result = await ops.exec(container, ['sh', '-c', 'command -v mongod && mongod --version']);
   const path = result.stdout.split('\n')[0]?.trim() ?? '';
   return {

@@ -158,55 +158,9 @@ export async function ensureMongodUnits(
     'Creating data and log directories',
   );
 
-  const needsKeyFile = processes.some((process) => process.replicaSet !== null);
-  if (needsKeyFile && options.keyFile === null)
-    throw new Error('ensureMongodUnits: replica-set members need a keyfile');
-  const wanted: {
-    path: string;
-    content: string;
-    mode: number;
-    owner: 'mongodb' | 'root';
-    processes: readonly MongodProcess[];
-  }[] = [];
-  if (needsKeyFile && options.keyFile !== null) {
-    wanted.push({
-      path: KEYFILE_PATH,
-      content: options.keyFile,
-      mode: 0o400,
-      owner: 'mongodb',
-      processes: processes.filter((process) => process.replicaSet !== null),
-    });
-  }
   const cacheSizeGB = options.cacheSizeGB ?? (await containerCacheSizeGB(ops, container, processes.length));
-  for (const process of processes) {
-    wanted.push({
-      path: configPathFor(process),
-      content: await renderMongodConfig(process, KEYFILE_PATH, cacheSizeGB),
-      mode: 0o644,
-      owner: 'root',
-      processes: [process],
-    });
-    wanted.push({
-      path: unitPathFor(process),
-      content: await renderMongodUnit(process, options.mongodBin, options.version),
-      mode: 0o644,
-      owner: 'root',
-      processes: [process],
-    });
-  }
-
-  // Compare by digest so the keyfile's content never travels back out of the container.
-  const digests = await ops.exec(container, ['sha256sum', ...wanted.map((file) => file.path)]);
-  const present = new Map(
-    digests.stdout
-      .split('\n')
-      .map((line) => /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line))
-      .filter((match): match is RegExpExecArray => match !== null)
-      .map((match) => [match[2] ?? '', match[1] ?? '']),
-  );
-  const changed = wanted.filter(
-    (file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'),
-  );
+  const wanted = await mongodFiles(processes, options.keyFile, { mongodBin: options.mongodBin, version: options.version, cacheSizeGB });
+  const changed = await changedMongodFiles(ops, container, wanted);
   for (const file of changed) {
     await ops.writeFile(
       container,
@@ -253,7 +207,7 @@ export async function restartMongod(ops: ContainerOps, process: MongodProcess): 
 /**
  * Each member's share of the container's memory as WiredTiger cache; explains itself when the memory cannot be read.
  */
-async function containerCacheSizeGB(ops: ContainerOps, container: string, members: number): Promise<number> {
+export async function containerCacheSizeGB(ops: ContainerOps, container: string, members: number): Promise<number> {
   const probe = await ops.exec(container, ['sh', '-c', MEMORY_PROBE]);
   const memory = parseContainerMemory(probe.stdout);
   if (memory === null) {
@@ -268,6 +222,55 @@ async function containerCacheSizeGB(ops: ContainerOps, container: string, member
     );
   }
   return cacheSizeGBFor(memory, members);
+}
+
+/** A file a container's mongods need: what it holds, its mode and owner, and the mongods that read it. */
+export interface MongodFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode: number;
+  readonly owner: 'mongodb' | 'root';
+  readonly processes: readonly MongodProcess[];
+}
+
+/** The keyfile (when a member is among `processes`), then each mongod's config and unit. */
+export async function mongodFiles(
+  processes: readonly MongodProcess[],
+  keyFile: string | null,
+  render: { readonly mongodBin: string; readonly version: string; readonly cacheSizeGB: number },
+): Promise<MongodFile[]> {
+  const needsKeyFile = processes.some((process) => process.replicaSet !== null);
+  if (needsKeyFile && keyFile === null) throw new Error('mongodFiles: replica-set members need a keyfile');
+  const wanted: MongodFile[] = [];
+  if (needsKeyFile && keyFile !== null) {
+    const members = processes.filter((process) => process.replicaSet !== null);
+    wanted.push({ path: KEYFILE_PATH, content: keyFile, mode: 0o400, owner: 'mongodb', processes: members });
+  }
+  for (const process of processes) {
+    const config = await renderMongodConfig(process, KEYFILE_PATH, render.cacheSizeGB);
+    const unit = await renderMongodUnit(process, render.mongodBin, render.version);
+    wanted.push({ path: configPathFor(process), content: config, mode: 0o644, owner: 'root', processes: [process] });
+    wanted.push({ path: unitPathFor(process), content: unit, mode: 0o644, owner: 'root', processes: [process] });
+  }
+  return wanted;
+}
+
+/** The files whose content in the container differs from `wanted` (one read-only exec; `plan` uses it too). */
+export async function changedMongodFiles<T extends Pick<MongodFile, 'path' | 'content'>>(
+  ops: ContainerOps,
+  container: string,
+  wanted: readonly T[],
+): Promise<T[]> {
+  // Compare by digest so the keyfile's content never travels back out of the container.
+  const digests = await ops.exec(container, ['sha256sum', ...wanted.map((file) => file.path)]);
+  const present = new Map(
+    digests.stdout
+      .split('\n')
+      .map((line) => /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line))
+      .filter((match): match is RegExpExecArray => match !== null)
+      .map((match) => [match[2] ?? '', match[1] ?? '']),
+  );
+  return wanted.filter((file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'));
 }
 
 /**

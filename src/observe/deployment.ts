@@ -5,7 +5,7 @@ import { OWNER_KEY } from '../incus/types.js';
 import type { Credentials, MongoAdmin } from '../mongo/admin.js';
 import { observeMongo, type MongoStatus } from '../mongo/status.js';
 import { probeHttp, type ProbeResult } from './http.js';
-import { instanceAddresses, observeIncus, proxyInPlace } from './incus.js';
+import { instanceAddresses, observeIncus, proxyInPlace, type ObservedIncus } from './incus.js';
 import { instanceResources, portServed, type ContainerResources } from './resources.js';
 import { probeContainer, type UnitState } from './units.js';
 
@@ -51,6 +51,37 @@ export interface StatusDeps {
   readonly mongo: MongoAdmin;
   readonly credentials?: Credentials;
   readonly fetch?: typeof fetch;
+  /** Incus as already read by the caller (saves the three reads). */
+  readonly observed?: ObservedIncus;
+}
+
+/**
+ * This deployment's running containers: the only ones status and plan send
+ * anything to, so no traffic goes to an address where none of ours lives.
+ */
+export function runningContainers(desired: DesiredState, observed: ObservedIncus): ReadonlySet<string> {
+  const ours = observed.instances.filter(
+    (instance) => instance.status === 'Running' && instance.config[OWNER_KEY] === desired.project,
+  );
+  return new Set(ours.map((instance) => instance.name));
+}
+
+/** Probe results for what lives in a container that is not running: known without sending anything. */
+const NOT_RUNNING: ProbeResult = { ok: false, status: null, error: 'container not running' };
+
+/**
+ * The MongoDB admin, limited to mongods whose container runs: a member in a
+ * missing or stopped container is reported as such without any traffic to its
+ * address (where something else may live).
+ */
+export function runningOnly(admin: MongoAdmin, running: ReadonlySet<string>): MongoAdmin {
+  return {
+    command: (target, db, cmd, options) =>
+      running.has(target.container)
+        ? admin.command(target, db, cmd, options)
+        : Promise.reject(new Error(`${target.host}: container ${target.container} is not running`)),
+    close: () => admin.close(),
+  };
 }
 
 /**
@@ -59,8 +90,9 @@ export interface StatusDeps {
  * HTTP probes per service and one MongoDB status per set, all concurrently.
  */
 export async function observeDeployment(desired: DesiredState, deps: StatusDeps): Promise<DeploymentStatus> {
-  const observed = await observeIncus(deps.client, desired.project);
+  const observed = deps.observed ?? (await observeIncus(deps.client, desired.project));
   const byName = new Map(observed.instances.map((instance) => [instance.name, instance]));
+  const running = runningContainers(desired, observed);
   const network = observed.networks.find((candidate) => candidate.name === desired.network.name);
 
   const [containers, services, databases] = await Promise.all([
@@ -95,12 +127,14 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
     ),
     Promise.all(
       desired.services.map(async (service): Promise<ServiceStatus> => {
-        const probe = (path: string) => probeHttp(`${service.url}${path}`, deps.fetch ? { fetch: deps.fetch } : {});
+        const options = deps.fetch ? { fetch: deps.fetch } : {};
+        const runs = running.has(service.container);
+        const probe = async (path: string) => (runs ? probeHttp(`${service.url}${path}`, options) : NOT_RUNNING);
         const [health, ready] = await Promise.all([probe('/health'), probe('/ready')]);
         return { name: service.name, container: service.container, url: service.url, health, ready };
       }),
     ),
-    observeMongo(desired, deps.mongo, deps.credentials ? { credentials: deps.credentials } : {}),
+    observeMongo(desired, runningOnly(deps.mongo, running), deps.credentials ? { credentials: deps.credentials } : {}),
   ]);
 
   const status = {
@@ -116,11 +150,25 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
     services,
     databases,
   };
-  return { ...status, differences: differencesOf(status) };
+  // A service or database whose every container is missing, stopped or not ours is said by that container's line.
+  const covered = new Set([
+    ...desired.services.filter((service) => !running.has(service.container)).map((service) => service.name),
+    ...desired.replicaSets
+      .filter((set) => set.members.every((member) => !running.has(member.container)))
+      .map((set) => set.name),
+    ...desired.standalones.filter((one) => !running.has(one.process.container)).map((one) => one.name),
+  ]);
+  return { ...status, differences: differencesOf(status, covered) };
 }
 
-/** Every way the observed deployment differs from the declared one, in words. */
-export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): string[] {
+/**
+ * Every way the observed deployment differs from the declared one, in words.
+ * `covered` names services and databases not to repeat: their containers' own differences say it.
+ */
+export function differencesOf(
+  status: Omit<DeploymentStatus, 'differences'>,
+  covered: ReadonlySet<string> = new Set(),
+): string[] {
   const differences: string[] = [];
   if (!status.network.exists) differences.push(`network ${status.network.name} does not exist`);
   else if (!status.network.owned) {
@@ -154,10 +202,12 @@ export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): st
     for (const proxy of container.proxies) if (!proxy.present) differences.push(`${container.name}: proxy ${proxy.listen} is missing`);
   }
   for (const service of status.services) {
+    if (covered.has(service.name)) continue;
     if (!service.health.ok) differences.push(`service ${service.name}: /health ${describeProbe(service.health)}`);
     else if (!service.ready.ok) differences.push(`service ${service.name}: not ready (${describeProbe(service.ready)})`);
   }
   for (const set of status.databases.replicaSets) {
+    if (covered.has(set.name)) continue;
     if (!set.reachable) {
       differences.push(`replica set ${set.name} ${set.reason}: ${set.error}`);
       continue;
@@ -168,6 +218,7 @@ export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): st
     }
   }
   for (const standalone of status.databases.standalones) {
+    if (covered.has(standalone.name)) continue;
     if (!standalone.reachable) differences.push(`database ${standalone.name} (${standalone.host}) ${standalone.reason}: ${standalone.error}`);
   }
   return differences;

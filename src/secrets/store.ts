@@ -19,16 +19,30 @@ export function randomSecret(): string {
  * error messages.
  */
 export class SecretStore {
-  private constructor(readonly dir: string) {}
+  private constructor(
+    readonly dir: string,
+    /** A read-only store never creates, generates or re-modes anything (status, plan, doctor). */
+    private readonly readOnly = false,
+  ) {}
 
   /** Opens (creating if needed) the store in `dir`, tightening its mode to 0700. */
   static async open(dir: string): Promise<SecretStore> {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(dir, { recursive: true, mode: 0o700 }).catch((error: unknown) => {
+      throw permissionError(error, dir) ?? error;
+    });
     const info = await stat(dir);
     if (!info.isDirectory()) throw new DistctlError('SECRET_STORE_NOT_DIRECTORY', `Secret store ${dir} exists but is not a directory.`, { hint: 'Move that file away and rerun.' });
     // mkdir's mode is masked by the umask and ignored for existing directories.
     if ((info.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
     return new SecretStore(dir);
+  }
+
+  /**
+   * The store in `dir` for reading only: nothing is created, not even the
+   * directory, and a secret that was never generated reads as undefined.
+   */
+  static openReadOnly(dir: string): SecretStore {
+    return new SecretStore(dir, true);
   }
 
   /**
@@ -40,6 +54,10 @@ export class SecretStore {
   async get(name: string, generate: () => string = randomSecret): Promise<string> {
     const path = this.pathOf(name);
     const existing = await this.read(path);
+    if (existing === undefined && this.readOnly) {
+      const message = `secret ${name} does not exist yet; a read-only command does not generate it`;
+      throw new DistctlError('SECRET_NOT_GENERATED', message, { hint: '`distctl up` generates it.' });
+    }
     if (existing !== undefined) return existing;
     const temporary = join(this.dir, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
     try {
@@ -68,13 +86,27 @@ export class SecretStore {
   private async read(path: string): Promise<string | undefined> {
     try {
       const info = await stat(path);
-      if ((info.mode & 0o077) !== 0) await chmod(path, 0o600);
+      if ((info.mode & 0o077) !== 0 && !this.readOnly) await chmod(path, 0o600);
       return await readFile(path, 'utf8');
     } catch (error) {
+      // A missing directory is a deployment that never ran `up`: no secret yet.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
+      throw permissionError(error, this.dir) ?? error;
     }
   }
+}
+
+/** A clear message for a state directory this user may not use, typically one root created with `sudo distctl up`. */
+function permissionError(error: unknown, dir: string): DistctlError | undefined {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code !== 'EACCES' && code !== 'EPERM') return undefined;
+  const uid = process.getuid?.();
+  const who = uid === undefined ? '' : ` (running as uid ${uid})`;
+  const message = `permission denied on the deployment's state directory ${dir}${who}`;
+  return new DistctlError('STATE_PERMISSION_DENIED', message, {
+    hint: 'It belongs to the user that ran `distctl up`, usually root: run this command the same way (e.g. with sudo).',
+    cause: error,
+  });
 }
 
 /** Opens the secret store of one deployment; see SecretStore. */

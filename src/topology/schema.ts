@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BUILDABLE_SUITES } from '../image/recipe.js';
 
 /**
  * Shape of `topology.yaml`. Every object is strict: an unknown key is an error
@@ -25,6 +26,23 @@ const letter = z
 
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name such as DB1_URL');
 
+const buildableSuite = new RegExp(`^debian/(${BUILDABLE_SUITES.join('|')})$`);
+const buildableNames = BUILDABLE_SUITES.map((suite) => `debian/${suite}`).join(', ');
+
+/**
+ * Where containers start from: an image Incus has or fetches (`images:ubuntu/22.04`,
+ * a local alias), or one distctl builds itself with debootstrap (`{ build: debian/bookworm }`).
+ */
+export const imageSchema = z.union(
+  [
+    z.string().min(1, 'must name an image, such as images:ubuntu/22.04 or a local alias'),
+    z.strictObject({
+      build: z.string().regex(buildableSuite, `must be debian/SUITE, one of ${buildableNames}`),
+    }),
+  ],
+  { error: 'must be an image name (images:ubuntu/22.04, a local alias) or { build: debian/bookworm }' },
+);
+
 export const networkSchema = z.strictObject({
   name,
   subnet: cidr,
@@ -36,7 +54,7 @@ export const containerSchema = z.strictObject({
   name,
   ipv4,
   /** Image for this container only; defaults to the top-level image. */
-  image: z.string().min(1).optional(),
+  image: imageSchema.optional(),
   /** Cluster member to place the container on (Incus cluster). */
   target: z.string().min(1).optional(),
 });
@@ -128,7 +146,7 @@ export const topologySchema = z.strictObject({
     .string()
     .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'must be an Incus project name: letters, digits, - and _, at most 63 characters')
     .default('distctl'),
-  image: z.string().min(1, 'must name an image, such as images:ubuntu/22.04 or a local alias'),
+  image: imageSchema,
   network: networkSchema,
   containers: z.array(containerSchema).min(1, 'list at least one container'),
   mongodb: mongodbSchema.default({ version: '7.0', source: 'repository', replicaSets: [], standalones: [] }),
@@ -141,4 +159,5 @@ export const topologySchema = z.strictObject({
 export type Topology = z.infer<typeof topologySchema>;
 export type ServiceSpec = Topology['services'][number];
 export type MongoSource = Topology['mongodb']['source'];
+export type ImageSpec = Topology['image'];
 

@@ -28,8 +28,9 @@ export function checkTopology(topology: Topology): TopologyProblem[] {
 const IMAGE_REFERENCE = /^([a-zA-Z0-9][a-zA-Z0-9._-]*:)?[a-zA-Z0-9][a-zA-Z0-9._/+-]*$/;
 
 function checkImages(topology: Topology, problems: TopologyProblem[]): void {
-  const check = (image: string, path: TopologyPath): void => {
-    if (!IMAGE_REFERENCE.test(image)) {
+  // `{ build: debian/SUITE }` is checked by the schema; only a named image is a reference incus reads.
+  const check = (image: Topology['image'], path: TopologyPath): void => {
+    if (typeof image === 'string' && !IMAGE_REFERENCE.test(image)) {
       problems.push(
         problem('error', 'invalid-image', path, `"${image}" is not an Incus image reference`, 'Write [REMOTE:]ALIAS or a fingerprint: letters, digits and . _ - / +, starting with a letter or digit (e.g. images:debian/12).'),
       );

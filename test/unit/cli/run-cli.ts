@@ -67,6 +67,10 @@ export function emptyIncus(): ScriptedRunner {
     const args = cmd.args.join(' ');
     if (cmd.bin === 'incus' && (args === 'project list --format json' || args === 'network list --format json'))
       return { stdout: '[]' };
+    // plan asks for the image the reference topology builds (`image: { build: ... }`); an empty Incus has none.
+    if (cmd.bin === 'incus' && /^query \/1\.0\/images\/aliases\/\S+\?project=default$/.test(args)) {
+      return { exitCode: 1, stderr: 'Error: Image alias not found' };
+    }
     return undefined;
   });
 }

@@ -27,7 +27,8 @@ describe('derived model of the reference topology', () => {
       ['db2', '10.10.10.13', 'eth0', 'incusbr0', '10.10.10.13'],
       ['db3', '10.10.10.14', 'eth0', 'incusbr0', '10.10.10.14'],
     ]);
-    expect(new Set(state.containers.map((c) => c.image))).toEqual(new Set(['images:ubuntu/22.04']));
+    expect(new Set(state.containers.map((c) => c.image))).toEqual(new Set([expect.stringMatching(/^distctl-debian-bookworm-[0-9a-f]{12}$/)]));
+    expect(state.containers.map((c) => c.imageBuild)).toEqual(state.containers.map(() => ({ distro: 'debian', suite: 'bookworm' })));
   });
 
   it('runs the right units in each container', () => {

@@ -11,6 +11,8 @@ import { ScriptedRunner } from '../support/scripted-runner.js';
 import { emptyIncus, referenceDesired, runningInstance } from '../plan/fixtures.js';
 
 const desired = referenceDesired();
+// The reference topology builds its image (image: { build: debian/bookworm }); containers start from its alias.
+const IMAGE = desired.containers[0]!.image;
 
 describe('IncusClient', () => {
   it('puts --project before the subcommand so exec arguments stay the container\'s', async () => {
@@ -40,7 +42,7 @@ describe('IncusClient', () => {
 describe('applyPlan', () => {
   /** The Incus model behind a runner that counts how many calls are in flight at once. */
   function modelRunner() {
-    const model = new IncusModel({ images: ['images:ubuntu/22.04'] });
+    const model = new IncusModel({ images: [IMAGE] });
     const counted = { model, inFlight: 0, most: 0, run: async (cmd: CommandSpec) => {
       counted.inFlight += 1;
       counted.most = Math.max(counted.most, counted.inFlight);
@@ -81,9 +83,11 @@ describe('applyPlan', () => {
     const plan = planUp(desired, emptyIncus);
     const error = await applyPlan(new IncusClient(runner), plan).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
-    expect((error as DistctlError).message).toBe('container db2: `incus --project distctl create -- images:ubuntu/22.04 db2` failed (exit 1): Error: Failed instance creation: disk full');
+    expect((error as DistctlError).message).toBe(
+      `container db2: \`incus --project distctl create -- ${IMAGE} db2\` failed (exit 1): Error: Failed instance creation: disk full`,
+    );
     expect((error as DistctlError).hint).toContain('run `distctl up` again to resume');
-    expect(runner.model.calls.filter((argv) => argv.includes('create') && argv.includes('images:ubuntu/22.04'))).toHaveLength(5);
+    expect(runner.model.calls.filter((argv) => argv.includes('create') && argv.includes(IMAGE))).toHaveLength(5);
     const started = runner.model.calls.filter((argv) => verbOf(argv) === 'start').map((argv) => argv.at(-1));
     expect(started.sort()).toEqual(['auth-server', 'db1', 'db3', 'web-server']);
     const rest = await replan(runner.model);

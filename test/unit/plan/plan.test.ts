@@ -5,6 +5,8 @@ import { parse } from 'yaml';
 import { convergedState, emptyIncus, ownedNetwork, referenceDesired, runningInstance } from './fixtures.js';
 
 const desired = referenceDesired();
+// The reference topology builds its image (image: { build: debian/bookworm }); containers start from its alias.
+const IMAGE = desired.containers[0]!.image;
 
 describe('planUp', () => {
   it('creates everything, in dependency order, on an empty Incus', () => {
@@ -13,11 +15,11 @@ describe('planUp', () => {
     expect(plan.actions.map(describeAction)).toEqual([
       '+ project distctl',
       '+ network incusbr0 (bridge 10.10.10.1/24, NAT on)',
-      '+ container auth-server (image images:ubuntu/22.04, eth0 10.10.10.10 on incusbr0)',
-      '+ container web-server (image images:ubuntu/22.04, eth0 10.10.10.11 on incusbr0)',
-      '+ container db1 (image images:ubuntu/22.04, eth0 10.10.10.12 on incusbr0)',
-      '+ container db2 (image images:ubuntu/22.04, eth0 10.10.10.13 on incusbr0)',
-      '+ container db3 (image images:ubuntu/22.04, eth0 10.10.10.14 on incusbr0)',
+      `+ container auth-server (image ${IMAGE}, eth0 10.10.10.10 on incusbr0)`,
+      `+ container web-server (image ${IMAGE}, eth0 10.10.10.11 on incusbr0)`,
+      `+ container db1 (image ${IMAGE}, eth0 10.10.10.12 on incusbr0)`,
+      `+ container db2 (image ${IMAGE}, eth0 10.10.10.13 on incusbr0)`,
+      `+ container db3 (image ${IMAGE}, eth0 10.10.10.14 on incusbr0)`,
       '~ container auth-server: start',
       '~ container web-server: start',
       '~ container db1: start',
@@ -124,11 +126,11 @@ describe('planUp', () => {
   it('creates a container with its owner marks and static address in one call', () => {
     const create = planUp(desired, emptyIncus).actions.find((action) => action.kind === 'create-instance')!;
     const [call] = incusCallsFor(create, 'distctl');
-    expect(call?.args).toEqual(['create', '--', 'images:ubuntu/22.04', 'auth-server']);
+    expect(call?.args).toEqual(['create', '--', IMAGE, 'auth-server']);
     expect(call?.project).toBe('distctl');
     expect(parse(String(call?.input))).toEqual(parse(instanceDefinition(desired.containers[0]!, 'distctl')));
     expect(parse(String(call?.input))).toEqual({
-      config: { 'user.distctl.owner': 'distctl', 'user.distctl.container': 'auth-server', 'user.distctl.image': 'images:ubuntu/22.04' },
+      config: { 'user.distctl.owner': 'distctl', 'user.distctl.container': 'auth-server', 'user.distctl.image': IMAGE },
       devices: { eth0: { type: 'nic', name: 'eth0', network: 'incusbr0', 'ipv4.address': '10.10.10.10' } },
     });
   });
