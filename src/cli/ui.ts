@@ -1,26 +1,10 @@
-import chalk, { Chalk, type ChalkInstance } from 'chalk';
+import chalk, { Chalk } from 'chalk';
 import ora, { type Ora } from 'ora';
+import type { ProgressEvent } from '../apply/progress.js';
+import type { Ui } from '../commands/ui.js';
 
-/**
- * The edge where output meets a terminal: colour and spinners only on a TTY
- * and never under NO_COLOR or CI; `--json` turns progress into one JSON event per line.
- */
-export interface Ui {
-  readonly json: boolean;
-  readonly color: ChalkInstance;
-  /** A progress step: a spinner on a TTY, a plain line otherwise, a JSON event with --json. */
-  step(event: ProgressEvent): void;
-  /** Stops any spinner (before printing a final result). */
-  stop(): void;
-}
-
-/** One thing that happened during a long command; also the `--json` event format. */
-export interface ProgressEvent {
-  readonly event: 'start' | 'done' | 'fail' | 'info' | 'wait';
-  readonly message: string;
-  readonly subject?: string;
-  readonly [key: string]: unknown;
-}
+// Re-exported so code written against the old location still compiles; new code imports the ports.
+export type { ProgressEvent, Ui };
 
 /** Settings read once at start-up from flags and environment. */
 export interface UiSettings {

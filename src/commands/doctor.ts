@@ -1,4 +1,4 @@
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import type { Runner } from '../exec/runner.js';
 import type { DesiredState } from '../derive/types.js';
 import type { IncusClient } from '../incus/client.js';

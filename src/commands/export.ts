@@ -1,6 +1,6 @@
 import { copyFile, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { OWNER_KEY } from '../incus/types.js';

@@ -1,4 +1,4 @@
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import type { DesiredState } from '../derive/types.js';
 import { readJournal, splitCursor } from '../deploy/journal.js';
 import { DistctlError } from '../errors/index.js';

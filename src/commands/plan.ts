@@ -4,7 +4,7 @@ import { observeIncus } from '../observe/incus.js';
 import { describeAction, incusCallsFor } from '../plan/calls.js';
 import { planUp } from '../plan/index.js';
 import type { Plan } from '../plan/types.js';
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
 

@@ -1,4 +1,4 @@
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
