@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
 import { DistctlError, ExitError } from '../errors/index.js';
 import type { CommandResult } from '../commands/result.js';
 // Command modules are imported when their command runs: `--help` and `validate` stay fast.
@@ -9,7 +10,7 @@ import { makeConfirm } from './confirm.js';
 import { deploymentStateDir } from '../state/paths.js';
 import { createUi, readUiSettings, type Ui } from './ui.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const packageJson = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
 
 /** Options every topology-reading command accepts. */
 interface CommonOptions {

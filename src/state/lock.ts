@@ -1,5 +1,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
 
 /** Who holds a deployment's lock. */
@@ -39,9 +40,12 @@ export async function lockDeployment(stateDir: string, command: string, isAlive:
   throw new DistctlError('DEPLOYMENT_LOCK_FAILED', `could not take the deployment lock ${path}`, { hint: 'Another distctl may be starting at the same moment; run the command again.' });
 }
 
+/** The lock file's content as written by this module; anything else reads as "unknown owner". */
+const LockOwnerRecord = z.object({ pid: z.number(), command: z.string(), since: z.string() });
+
 async function readOwner(path: string): Promise<LockOwner | null> {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+    return LockOwnerRecord.safeParse(JSON.parse(await readFile(path, 'utf8'))).data ?? null;
   } catch {
     return null;
   }
