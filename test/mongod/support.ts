@@ -15,4 +15,4 @@ if (mongodBin === null) {
   console.log('mongod tier skipped: no mongod binary (set MONGOD_BIN=/path/to/mongod or put mongod on PATH)');
 }
 
-export { freePort } from '../support/ports.js';
+export { portForServerWithoutPortZero as freePort } from '../support/ports.js';
