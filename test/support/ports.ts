@@ -59,10 +59,10 @@ export function announcedPort(output: NodeJS.ReadableStream, timeoutMs = 10_000)
 /**
  * A port for a server that cannot listen on port 0 and report the port back: mongod (its `--port`
  * has no "any free port", and a replica set's members must know each other's ports up front) and an
- * Incus proxy device (its `listen=` address is part of the declared topology). The kernel picks the
- * port from its ephemeral range, which it hands out in rising order, so the same port is not handed
- * to another port-0 listener right away; the caller starts its server on it at once. Every server
- * that can listen on 0 uses {@link listenOnLoopback} or {@link announcedPort} instead.
+ * Incus proxy device (its `listen=` address is part of the declared topology). The port is free
+ * when this returns and the caller starts its server on it at once; another process could take it
+ * in between, which is why every server that can listen on 0 uses {@link listenOnLoopback} or
+ * {@link announcedPort} instead.
  */
 export async function portForServerWithoutPortZero(): Promise<number> {
   const server = createServer();
