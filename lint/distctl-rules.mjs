@@ -3,9 +3,12 @@
 // TypeScript alone cannot see.
 import path from 'node:path';
 
-const SRC = path.resolve(import.meta.dirname, '..', 'src');
-const SERVICES = path.join(SRC, 'services');
-const CLI = path.join(SRC, 'cli');
+/** The `src` directory a file belongs to (its nearest ancestor named `src`), or null outside one. */
+function srcRootOf(file) {
+  const parts = file.split(path.sep);
+  const at = parts.lastIndexOf('src', parts.length - 2);
+  return at < 0 ? null : parts.slice(0, at + 1).join(path.sep);
+}
 
 /** True when `file` is `dir` or inside it. */
 function inside(file, dir) {
@@ -72,13 +75,16 @@ const importBoundaries = {
   },
   create(context) {
     const file = path.resolve(context.filename ?? context.getFilename());
-    if (!inside(file, SRC)) return {};
+    const src = srcRootOf(file);
+    if (src === null) return {};
+    const [SERVICES, CLI] = [path.join(src, 'services'), path.join(src, 'cli')];
     const fromServices = inside(file, SERVICES);
     const fromCli = inside(file, CLI);
     const check = (node) => {
       const spec = specifierOf(node);
       if (spec === null || !spec.startsWith('.')) return;
       const target = path.resolve(path.dirname(file), spec);
+      if (!inside(target, src)) return;
       if (fromServices && !inside(target, SERVICES)) context.report({ node, messageId: 'servicesOut', data: { spec } });
       else if (!fromCli && inside(target, CLI)) context.report({ node, messageId: 'intoCli', data: { spec } });
     };

@@ -20,6 +20,12 @@ say "build (tsc, strict)"
 npm run --silent build || { echo "build failed: fix the TypeScript errors above"; exit 1; }
 npm run --silent typecheck || { echo "typecheck of the tests failed: fix the TypeScript errors above"; exit 1; }
 
+say "lint (oxlint with type information, distctl's boundary rules, knip)"
+lint_started=$SECONDS
+if npm run --silent lint; then lint_result="passed"; else lint_result="FAILED (see above; docs/testing.md says what each rule wants)"; fi
+lint_result="$lint_result in $((SECONDS - lint_started)) s"
+echo "lint $lint_result"
+
 say "browser for the dashboard test"
 chromium_bin=${CHROMIUM_BIN:-/usr/bin/chromium}
 if [ -x "$chromium_bin" ]; then
@@ -69,6 +75,7 @@ else
 fi
 
 say "summary"
+echo "lint: $lint_result"
 node --input-type=module - "$results" "$integration_note" <<'JS'
 import { readdirSync, readFileSync } from 'node:fs';
 const [dir, integrationNote] = process.argv.slice(2);
@@ -89,6 +96,7 @@ if (integrationNote) console.log(`tier integration: ${integrationNote}`);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 JS
 status=0
+case $lint_result in FAILED*) status=1 ;; esac
 for tier in unit mongod integration; do
   [ "${tier_status[$tier]:-}" = failed ] && status=1
 done

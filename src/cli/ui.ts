@@ -1,10 +1,9 @@
 import chalk, { Chalk } from 'chalk';
 import ora, { type Ora } from 'ora';
-import type { ProgressEvent } from '../apply/progress.js';
 import type { Ui } from '../commands/ui.js';
 
-// Re-exported so code written against the old location still compiles; new code imports the ports.
-export type { ProgressEvent, Ui };
+// Re-exported so code written against the old location still compiles; new code imports the port.
+export type { Ui };
 
 /** Settings read once at start-up from flags and environment. */
 export interface UiSettings {

@@ -137,8 +137,6 @@ export const topologySchema = z.strictObject({
 
 /** A topology after shape validation (defaults applied). */
 export type Topology = z.infer<typeof topologySchema>;
-export type ServiceSpec = Topology['services'][number];
-export type MongoSource = Topology['mongodb']['source'];
 
 /** Every key name the schema knows, for "did you mean" on a typo'd key; derived, so it never drifts from the schema. */
 export const TOPOLOGY_KEYS: readonly string[] = [...collectKeys(topologySchema, new Set<string>())];
