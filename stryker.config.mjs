@@ -31,5 +31,5 @@ export default {
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
   clearTextReporter: { reportTests: false, reportMutants: false, reportScoreTable: true },
   thresholds: { high: 90, low: 80, break: null },
-  timeoutMS: 10_000,
+  timeoutMS: 3_000,
 };
