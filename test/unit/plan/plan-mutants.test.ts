@@ -261,7 +261,7 @@ describe('planUp: exact plans for each kind of drift', () => {
 
   it('subnet overlap: checked against other networks with an address only, never against its own bridge', () => {
     const observed = convergedState(desired);
-    const other = (name: string, address?: string) => ({ name, type: 'bridge', managed: true, description: '', config: address ? { 'ipv4.address': address } : {}, used_by: [] });
+    const other = (name: string, address?: string) => ({ name, type: 'bridge', managed: true, description: '', config: Object.fromEntries(address ? [['ipv4.address', address]] : []), used_by: [] });
     const disjoint = planUp(desired, { ...observed, networks: [...observed.networks, other('br1', '10.20.0.1/24'), other('br2')] });
     expect(disjoint.conflicts).toEqual([]);
     const overlapping = planUp(desired, { ...observed, networks: [...observed.networks, other('br3', '10.10.10.200/30')] });
