@@ -1,7 +1,6 @@
 // StrykerJS: mutation testing of the files whose behaviour the README promises most directly.
 // Not part of `npm test` (it takes many minutes): run `node bench/mutation.mjs`, which prints the
 // score per file. Runs the unit tier only (the vitest config below), one test process at a time.
-/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
   plugins: ['@stryker-mutator/vitest-runner'],
