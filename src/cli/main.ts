@@ -1,14 +1,26 @@
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { z } from 'zod';
 import { DistctlError, ExitError } from '../errors/index.js';
-import type { CommandResult } from '../commands/result.js';
+import {
+  envelope,
+  errorCode,
+  errorEntry,
+  failureEnvelope,
+  formatEntry,
+  problemEntry,
+  type CommandResult,
+  type Envelope,
+  type ErrorEntry,
+} from '../commands/result.js';
 // Command modules are imported when their command runs: `--help` and `validate` stay fast.
-import { ExecaRunner } from '../exec/runner.js';
+import { ExecaRunner, type Runner } from '../exec/runner.js';
 import { IncusClient } from '../incus/client.js';
+import { TopologyInvalidError } from '../topology/load.js';
 import { makeConfirm } from './confirm.js';
+import { runInteractive, type InteractiveRunner } from './interactive.js';
 import { deploymentStateDir } from '../state/paths.js';
-import { createUi, readUiSettings, type Ui } from './ui.js';
+import { createUi, readUiSettings, type OutputStream, type Ui } from './ui.js';
 
 const packageJson = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
 
@@ -19,20 +31,70 @@ interface CommonOptions {
 }
 
 function fileOption(): Option {
-  return new Option('-f, --file <path>', 'topology file').default('./topology.yaml');
+  return new Option('-f, --file <path>', 'topology file (default: $DISTCTL_FILE, else ./topology.yaml)');
 }
 
 function jsonOption(): Option {
-  return new Option('--json', 'machine-readable output (one JSON document, or one JSON event per line while working)').default(false);
+  return new Option('--json', 'machine-readable output: one JSON document on stdout (progress events on stderr)')
+    .default(false);
+}
+
+/**
+ * What a run of the CLI talks to: the process' streams and environment by
+ * default; in-process tests pass their own (and a scripted runner for incus).
+ */
+export interface CliIo {
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
+  readonly env: NodeJS.ProcessEnv;
+  /** Runs `incus` and other tools for the commands. */
+  readonly runner: Runner;
+  /** Runs a command attached to the terminal (`exec`, `shell`); resolves to its exit code. */
+  readonly interactive: InteractiveRunner;
+}
+
+function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    runner: new ExecaRunner(),
+    interactive: runInteractive,
+  };
+}
+
+/** The topology file when none is given: `$DISTCTL_FILE`, else ./topology.yaml. */
+function defaultTopologyFile(env: NodeJS.ProcessEnv): string {
+  return env.DISTCTL_FILE !== undefined && env.DISTCTL_FILE !== '' ? env.DISTCTL_FILE : './topology.yaml';
 }
 
 /** Builds the CLI. Only commands that work are registered: `--help` lists exactly what distctl can do. */
-export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<CommandResult>) => Promise<void>): Command {
+export function buildProgram(
+  run: (json: boolean, action: (ui: Ui) => Promise<CommandResult>) => Promise<void>,
+  io: CliIo = processIo(),
+): Command {
+  const incusClient = (): IncusClient => new IncusClient(io.runner);
   const program = new Command('distctl')
     .description('Provision, deploy and operate the distributed product platform described by topology.yaml on Incus.')
     .version(packageJson.version, '-V, --version')
     .showHelpAfterError('(run `distctl --help` for usage)')
-    .exitOverride();
+    .exitOverride()
+    // Global options go before the command (`distctl -f x.yaml plan`); after it they are the command's own,
+    // which is what lets `logs -f` mean --follow.
+    .enablePositionalOptions()
+    .addOption(new Option('-f, --file <path>', 'topology file (default: $DISTCTL_FILE, else ./topology.yaml)'))
+    .addOption(jsonOption())
+    .option('--no-color', 'no colour, even on a terminal (also: NO_COLOR=1; FORCE_COLOR=1 forces it)')
+    .configureOutput({ writeOut: (text) => io.stdout.write(text), writeErr: (text) => io.stderr.write(text) });
+  // A command's own -f/--json win; otherwise the global ones (or $DISTCTL_FILE) apply.
+  program.hook('preAction', (_program, command) => {
+    const global = program.getOptionValueSource('file') === 'cli' ? (program.opts().file as string) : null;
+    const takesFile = command.options.some((option) => option.attributeName() === 'file');
+    if (takesFile && command.getOptionValueSource('file') !== 'cli') {
+      command.setOptionValue('file', global ?? defaultTopologyFile(io.env));
+    }
+    if (program.opts().json === true) command.setOptionValue('json', true);
+  });
 
   program
     .command('validate')
@@ -92,15 +154,21 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(fileOption())
     .addOption(jsonOption())
     .addOption(new Option('-w, --watch [seconds]', 'refresh until Ctrl-C (default every 2 s)').argParser(positiveNumber))
-    .action(async (options: CommonOptions & { watch?: number | true }) =>
-      run(options.json, async (ui) =>
+    .addOption(
+      new Option('--format <format>', 'table (default), json (as --json), or prometheus (metrics text for a textfile collector)')
+        .choices(['table', 'json', 'prometheus'])
+        .default('table'),
+    )
+    .action(async (options: CommonOptions & { watch?: number | true; format: 'table' | 'json' | 'prometheus' }) =>
+      run(options.json || options.format === 'json', async (ui) =>
         (await import('../commands/status.js')).statusCommand({
           file: options.file,
+          format: options.format === 'prometheus' ? 'prometheus' : 'table',
           client: incusClient(),
           ui,
           stateDirFor: deploymentStateDir,
           watchSeconds: options.watch === undefined ? null : options.watch === true ? 2 : options.watch,
-          write: (text) => process.stdout.write(text),
+          write: (text) => io.stdout.write(text),
           ...(options.watch === undefined ? {} : { stopped: interrupted() }),
         }),
       ),
@@ -130,27 +198,36 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
 
   program
     .command('logs')
-    .description("journal of a unit inside a container (default: the container's only unit)")
-    .argument('<container>', 'container name from the topology')
-    .argument('[unit]', 'unit, e.g. web-server or mongod-27018.service')
-    .addOption(new Option('--file <path>', 'topology file (-f is --follow here)').default('./topology.yaml'))
+    .description('logs of the whole platform as one stream (every distctl unit; mongod log files), or of one container or unit')
+    .argument('[container]', 'only this container (default: every container with distctl units)')
+    .argument('[unit]', 'only this unit, e.g. web-server or mongod-27018.service')
+    .addOption(new Option('--file <path>', 'topology file (-f is --follow here; default: $DISTCTL_FILE, else ./topology.yaml)'))
     .addOption(jsonOption())
-    .addOption(new Option('-n, --lines <n>', 'how many recent lines').default('50').argParser(positiveNumber))
+    .addOption(new Option('-n, --lines <n>', 'recent lines per container journal and per mongod log file').default('50').argParser(positiveNumber))
+    .option('--since <when>', 'only entries since a duration ago (10m, 2h, 1d) or an ISO date/time')
+    .option('--grep <regex>', 'only lines matching this extended regular expression (filtered inside the containers)')
     .option('-f, --follow', 'keep printing new entries until Ctrl-C', false)
-    .action(async (container: string, unit: string | undefined, options: CommonOptions & { lines: number | string; follow: boolean }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/logs.js')).logsCommand({
-          file: options.file,
-          container,
-          ...(unit === undefined ? {} : { unit }),
-          lines: Number(options.lines),
-          follow: options.follow,
-          client: incusClient(),
-          ui,
-          write: (text) => process.stdout.write(text),
-          ...(options.follow ? { stopped: interrupted() } : {}),
-        }),
-      ),
+    .action(
+      async (
+        container: string | undefined,
+        unit: string | undefined,
+        options: CommonOptions & { lines: number | string; follow: boolean; since?: string; grep?: string },
+      ) =>
+        run(options.json, async (ui) =>
+          (await import('../commands/logs.js')).logsCommand({
+            file: options.file,
+            ...(container === undefined ? {} : { container }),
+            ...(unit === undefined ? {} : { unit }),
+            lines: Number(options.lines),
+            ...(options.since === undefined ? {} : { since: options.since }),
+            ...(options.grep === undefined ? {} : { grep: options.grep }),
+            follow: options.follow,
+            client: incusClient(),
+            ui,
+            write: (text) => io.stdout.write(text),
+            ...(options.follow ? { stopped: interrupted() } : {}),
+          }),
+        ),
     );
 
   program
@@ -166,19 +243,36 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
 
   program
     .command('failover-test')
-    .description('stop each replica set\'s PRIMARY under a write workload; report election time, every write\'s fate, replication, and bring the member back')
+    .description(
+      "take each replica set's PRIMARY away (SIGTERM and/or SIGKILL) under a write workload; " +
+        'report election time, write fates and latency, replication, and bring the member back',
+    )
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('--set <name...>', 'replica sets to test (default: all, one after another)')
+    .addOption(
+      new Option('--mode <mode>', 'stepdown: systemctl stop (SIGTERM); crash: SIGKILL; both: stepdown, then crash')
+        .choices(['stepdown', 'crash', 'both'])
+        .default('both'),
+    )
     .addOption(new Option('--warmup <seconds>', 'writes before the primary is stopped').default('3').argParser(positiveNumber))
     .addOption(new Option('--after <seconds>', 'writes after the new primary is elected').default('3').argParser(positiveNumber))
     .addOption(new Option('--election-timeout <seconds>', 'how long the set may take to elect').default('60').argParser(positiveNumber))
     .addOption(new Option('--interval <ms>', 'pause between two writes').default('100').argParser(positiveNumber))
-    .action(async (options: CommonOptions & { set?: string[]; warmup: number | string; after: number | string; electionTimeout: number | string; interval: number | string }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/failover-test.js')).failoverTestCommand({
+    .action(async (options: CommonOptions & {
+      set?: string[];
+      mode: 'stepdown' | 'crash' | 'both';
+      warmup: number | string;
+      after: number | string;
+      electionTimeout: number | string;
+      interval: number | string;
+    }) =>
+      run(options.json, async (ui) => {
+        const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
+        return failoverTestCommand({
           file: options.file,
           sets: options.set ?? [],
+          modes: failoverModes(options.mode),
           timings: {
             warmupMs: Number(options.warmup) * 1000,
             afterMs: Number(options.after) * 1000,
@@ -188,8 +282,8 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
           client: incusClient(),
           ui,
           stateDirFor: deploymentStateDir,
-        }),
-      ),
+        });
+      }),
     );
 
   program
@@ -243,7 +337,7 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('--fix', 'repair what can be repaired (as root): install/start Incus and storage, build a missing local image', false)
-    .action(async (options: CommonOptions & { fix: boolean }) => run(options.json, async (ui) => (await import('../commands/doctor.js')).doctorCommand({ file: options.file, fix: options.fix, client: incusClient(), runner: new ExecaRunner(), ui })));
+    .action(async (options: CommonOptions & { fix: boolean }) => run(options.json, async (ui) => (await import('../commands/doctor.js')).doctorCommand({ file: options.file, fix: options.fix, client: incusClient(), runner: io.runner, ui })));
 
   const image = program.command('image').description('base images for the containers');
   image
@@ -255,10 +349,63 @@ export function buildProgram(run: (json: boolean, action: (ui: Ui) => Promise<Co
     .option('--force', 'replace an existing image with this alias', false)
     .addOption(jsonOption())
     .action(async (options: { alias: string; suite: string; mirror?: string; force: boolean; json: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/image-build.js')).imageBuildCommand({ alias: options.alias, suite: options.suite, force: options.force, runner: new ExecaRunner(), ui, ...(options.mirror ? { mirror: options.mirror } : {}) })),
+      run(options.json, async (ui) => (await import('../commands/image-build.js')).imageBuildCommand({ alias: options.alias, suite: options.suite, force: options.force, runner: io.runner, ui, ...(options.mirror ? { mirror: options.mirror } : {}) })),
     );
 
+  program
+    .command('exec')
+    .description('run a command in a container of the deployment (its Incus project), attached to this terminal')
+    .argument('<container>', 'container name from the topology')
+    .argument('<command...>', 'the command and its arguments (after `--`)')
+    .addOption(fileOption())
+    // Everything after the container belongs to the command inside it, options included.
+    .passThroughOptions()
+    .action(async (container: string, words: string[], options: { file: string }) => {
+      // Passed through, the `--` that separates distctl's arguments from the command's arrives as a word.
+      const command = words[0] === '--' ? words.slice(1) : words;
+      await run(false, async () =>
+        (await import('../commands/exec.js')).execCommand({ file: options.file, container, command, interactive: io.interactive }),
+      );
+    });
+
+  program
+    .command('shell')
+    .description('open a root login shell in a container of the deployment')
+    .argument('<container>', 'container name from the topology')
+    .addOption(fileOption())
+    .action(async (container: string, options: { file: string }) =>
+      run(false, async () =>
+        (await import('../commands/exec.js')).execCommand({ file: options.file, container, command: [], interactive: io.interactive }),
+      ),
+    );
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of topology.yaml (for editors; topology.schema.json holds a copy)')
+    .addOption(jsonOption())
+    .action(async (options: { json: boolean }) =>
+      run(options.json, async () => (await import('../commands/schema.js')).schemaCommand()),
+    );
+
+  program
+    .command('completion')
+    .description('print a shell completion script: source <(distctl completion bash)')
+    .addArgument(new Argument('<shell>', 'bash, zsh or fish').choices(['bash', 'zsh', 'fish']))
+    .addOption(jsonOption())
+    .action(async (shell: 'bash' | 'zsh' | 'fish', options: { json: boolean }) =>
+      run(options.json, async () => (await import('../commands/completion.js')).completionCommand(shell, program)),
+    );
+
+  // --no-color is accepted after every command too (`distctl plan --no-color`).
+  for (const command of allCommands(program)) {
+    if (command !== program) command.option('--no-color', 'no colour, even on a terminal');
+  }
+
   return program;
+}
+
+function allCommands(command: Command): Command[] {
+  return [command, ...command.commands.flatMap(allCommands)];
 }
 
 /**
@@ -270,10 +417,6 @@ function interrupted(): Promise<void> {
   return new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
 }
 
-function incusClient(): IncusClient {
-  return new IncusClient(new ExecaRunner());
-}
-
 function positiveNumber(value: string): number {
   const parsed = Number(value);
   if (!Number.isFinite(parsed) || parsed <= 0) throw new InvalidArgumentError('must be a positive number');
@@ -281,49 +424,97 @@ function positiveNumber(value: string): number {
 }
 
 /** Entry point: parses argv, runs the command, owns printing, colour and exit codes. */
-export async function main(argv: readonly string[]): Promise<number> {
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  // Decided from argv itself, so that a usage error (before any action runs) is reported in the right form.
+  const ours = argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+  let jsonMode = ours.includes('--json');
+  const noColor = ours.includes('--no-color');
   let exitCode = 0;
-  let jsonMode = argv.includes('--json');
   const run = async (json: boolean, action: (ui: Ui) => Promise<CommandResult>): Promise<void> => {
     jsonMode = json;
-    const ui = createUi(readUiSettings(json));
+    const ui = createUi(readUiSettings(json, io.env, io, noColor));
     try {
       const result = await action(ui);
       ui.stop();
-      if (json) process.stdout.write(`${JSON.stringify(result.json)}\n`);
-      else if (result.human !== '') process.stdout.write(`${result.human}\n`);
+      if (json) {
+        io.stdout.write(`${JSON.stringify(envelope(result))}\n`);
+      } else {
+        printProblems(io, ui, result.errors ?? [], result.warnings ?? []);
+        if (result.human !== '') io.stdout.write(`${result.human}\n`);
+      }
       exitCode = result.exitCode;
     } finally {
       ui.stop();
     }
   };
+  const program = buildProgram(run, io);
+  // With --json, commander's own usage messages give way to the envelope.
+  if (jsonMode) for (const command of allCommands(program)) command.configureOutput({ writeErr: () => undefined });
   try {
-    await buildProgram(run).parseAsync([...argv], { from: 'user' });
+    await program.parseAsync([...argv], { from: 'user' });
   } catch (error) {
-    exitCode = reportError(error, jsonMode);
+    exitCode = reportError(error, jsonMode, io, noColor);
   }
   return exitCode;
 }
 
+/** Problems a command found, on stderr: they are diagnostics, the result goes to stdout. */
+function printProblems(io: CliIo, ui: Ui, errors: readonly ErrorEntry[], warnings: readonly ErrorEntry[]): void {
+  const lines = [
+    ...errors.map((entry) => `${ui.errorColor.red('error:')} ${formatEntry(entry)}`),
+    ...warnings.map((entry) => `${ui.errorColor.yellow('warning:')} ${formatEntry(entry)}`),
+  ];
+  if (lines.length > 0) io.stderr.write(`${lines.join('\n')}\n`);
+}
+
+/** Exit codes: 0 success, 1 failure (or differences found), 2 usage error, 70 a bug in distctl. */
+const EXIT = { ok: 0, failure: 1, usage: 2, bug: 70 } as const;
+
 /** The one place that turns an error into output and an exit code. Only bugs show a stack. */
-export function reportError(error: unknown, json: boolean): number {
+export function reportError(error: unknown, json: boolean, io: CliIo = processIo(), noColor = false): number {
+  const print = (document: Envelope): void => void io.stdout.write(`${JSON.stringify(document)}\n`);
   if (error instanceof CommanderError) {
-    // commander already printed usage errors; help and version exit 0.
-    return error.exitCode === 0 ? 0 : 2;
+    // Help and version exit 0; commander has printed usage errors already, unless --json silenced it.
+    if (error.exitCode === 0) return EXIT.ok;
+    if (json) print(failureEnvelope([usageEntry(error)]));
+    return EXIT.usage;
   }
   if (error instanceof ExitError) return error.exitCode;
   if (error instanceof DistctlError) {
     if (json) {
-      process.stdout.write(`${JSON.stringify({ ok: false, error: { code: error.code, message: error.message, details: error.details, hint: error.hint ?? null } })}\n`);
+      print(
+        error instanceof TopologyInvalidError
+          ? failureEnvelope(error.problems.map(problemEntry), error.warnings.map(problemEntry))
+          : failureEnvelope([errorEntry(error)]),
+      );
     } else {
-      const color = createUi(readUiSettings(false)).color;
+      const color = createUi(readUiSettings(false, io.env, io, noColor)).errorColor;
       const lines = [`${color.red('error:')} ${error.message}`, ...error.details.map((line) => `  ${line}`)];
       if (error.hint) lines.push(`${color.cyan('hint:')} ${error.hint}`);
-      process.stderr.write(`${lines.join('\n')}\n`);
+      io.stderr.write(`${lines.join('\n')}\n`);
     }
-    return 1;
+    return EXIT.failure;
   }
   const bug = error instanceof Error ? error : new Error(String(error));
-  process.stderr.write(`internal error (a bug in distctl — please report it with this output):\n${bug.stack ?? bug.message}\n`);
-  return 70;
+  if (json) {
+    const hint = 'This is a bug in distctl: please report it with the output of the same command without --json.';
+    print(failureEnvelope([{ code: 'INTERNAL_ERROR', message: bug.message, file: null, line: null, column: null, path: null, hint }]));
+  }
+  io.stderr.write(`internal error (a bug in distctl — please report it with this output):\n${bug.stack ?? bug.message}\n`);
+  return EXIT.bug;
+}
+
+/** A commander usage error (`commander.unknownOption`) as an envelope entry (`UNKNOWN_OPTION`). */
+function usageEntry(error: CommanderError): ErrorEntry {
+  // Without a command commander shows the help and says only "(outputHelp)".
+  const noCommand = error.code === 'commander.help';
+  return {
+    code: noCommand ? 'MISSING_COMMAND' : errorCode(error.code.replace(/^commander\./, '')),
+    message: noCommand ? 'no command given' : error.message.replace(/^error: /, ''),
+    file: null,
+    line: null,
+    column: null,
+    path: null,
+    hint: 'Run `distctl --help` (or `distctl COMMAND --help`) for usage.',
+  };
 }

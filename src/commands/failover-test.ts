@@ -1,12 +1,20 @@
 import type { Ui } from './ui.js';
 import type { DerivedReplicaSet } from '../derive/types.js';
+import type { WriteTarget } from '../failover/workload.js';
+import type { Credentials, MongoAdmin } from '../mongo/admin.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { execChecked, IncusContainerOps } from '../incus/container-ops.js';
-import { runFailoverTest, type FailoverReport, type FailoverTimings } from '../failover/index.js';
+import {
+  FAILOVER_MODES,
+  runFailoverTest,
+  type FailoverMode,
+  type FailoverReport,
+  type FailoverTimings,
+} from '../failover/index.js';
 import { MongoWriteTarget } from '../failover/mongo-target.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
-import { existingAdminCredentials, withCredentials } from '../mongo/users.js';
+import { existingAdminCredentials } from '../mongo/users.js';
 import { openSecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { loadDeployment, whileLocked } from './context.js';
@@ -17,17 +25,33 @@ export interface FailoverTestOptions {
   readonly file: string;
   /** Replica sets to test, by name; default every set, one after another. */
   readonly sets: readonly string[];
+  /** Modes to run per set, in this order (each reported on its own). */
+  readonly modes: readonly FailoverMode[];
   readonly timings: Partial<FailoverTimings>;
   readonly client: IncusClient;
   readonly ui: Ui;
   readonly stateDirFor: (project: string) => string;
+  /** How MongoDB is reached; default the official driver (tests pass fakes). */
+  readonly mongo?: MongoConnector;
 }
 
+/** Opens the admin channel and the workload's write target. */
+export interface MongoConnector {
+  admin(): MongoAdmin;
+  target(set: DerivedReplicaSet, credentials: Credentials): WriteTarget;
+}
+
+const driverConnector: MongoConnector = {
+  admin: () => new DriverMongoAdmin(),
+  target: (set, credentials) => new MongoWriteTarget(set.url, credentials),
+};
+
 /**
- * `distctl failover-test`: for each replica set, stop its PRIMARY's unit
- * under a write workload, report the election time and every write's fate,
- * check replication, and bring the member back. Exit 0 only when every set
- * elected a new primary, lost no acknowledged write and got its member back.
+ * `distctl failover-test`: for each replica set and each mode, take its
+ * PRIMARY away under a write workload (stepdown: `systemctl stop`; crash:
+ * SIGKILL), report the election time and every write's fate, check
+ * replication, and bring the member back. Exit 0 only when every run elected
+ * a new primary, lost no acknowledged write and got its member back.
  */
 export async function failoverTestCommand(options: FailoverTestOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
@@ -37,69 +61,159 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
     const secrets = await openSecretStore(secretsDir(stateDir));
     const credentials = await existingAdminCredentials(secrets);
     if (credentials === undefined) {
-      throw new DistctlError('FAILOVER_NO_CREDENTIALS', `deployment ${desired.project} has no MongoDB admin credentials on this host`, {
-        hint: 'Run `distctl up` first: it creates the replica sets and their admin user.',
-      });
+      throw new DistctlError(
+        'FAILOVER_NO_CREDENTIALS',
+        `deployment ${desired.project} has no MongoDB admin credentials on this host`,
+        {
+          hint: 'Run `distctl up` first: it creates the replica sets and their admin user.',
+        },
+      );
     }
     const ops = new IncusContainerOps(options.client, desired.project);
-    const admin = new DriverMongoAdmin();
+    const mongo = options.mongo ?? driverConnector;
+    const admin = mongo.admin();
     const reports: FailoverReport[] = [];
     try {
       for (const set of sets) {
-        const target = new MongoWriteTarget(withCredentials(set.url, credentials));
-        try {
-          reports.push(
-            await runFailoverTest(set, {
-              admin,
-              credentials,
-              target,
-              stopMember: async (member) => void (await execChecked(ops, member.container, ['systemctl', 'stop', member.unitName], `Stopping ${member.unitName}`)),
-              startMember: async (member) => void (await execChecked(ops, member.container, ['systemctl', 'start', member.unitName], `Starting ${member.unitName}`)),
-              onProgress: (message) => options.ui.step({ event: 'start', message }),
-              timings: options.timings,
-            }),
-          );
-        } finally {
-          await target.close();
+        for (const mode of options.modes) {
+          const target = mongo.target(set, credentials);
+          try {
+            reports.push(
+              await runFailoverTest(set, {
+                admin,
+                credentials,
+                target,
+                mode,
+                stopMember: async (member, how) =>
+                  void (await execChecked(
+                    ops,
+                    member.container,
+                    stopCommand(member.unitName, how),
+                    `Stopping ${member.unitName}`,
+                  )),
+                startMember: async (member) =>
+                  void (await execChecked(
+                    ops,
+                    member.container,
+                    ['systemctl', 'start', member.unitName],
+                    `Starting ${member.unitName}`,
+                  )),
+                onProgress: (message) => options.ui.step({ event: 'start', message }),
+                timings: options.timings,
+              }),
+            );
+          } finally {
+            await target.close();
+          }
         }
       }
     } finally {
       await admin.close();
     }
     const failed = reports.filter((report) => report.problems.length > 0);
-    return { exitCode: failed.length === 0 ? 0 : 1, human: renderReports(reports, options.ui), json: { ok: failed.length === 0, replicaSets: reports } };
+    return {
+      exitCode: failed.length === 0 ? 0 : 1,
+      human: renderReports(reports, options.ui),
+      json: { ok: failed.length === 0, replicaSets: reports },
+    };
   });
 }
 
 function chooseSets(all: readonly DerivedReplicaSet[], names: readonly string[]): DerivedReplicaSet[] {
-  if (all.length === 0) throw new DistctlError('FAILOVER_NO_REPLICA_SET', 'the topology has no replica set to test', { hint: 'Declare replica sets under mongodb.replicaSets.' });
+  if (all.length === 0)
+    throw new DistctlError('FAILOVER_NO_REPLICA_SET', 'the topology has no replica set to test', {
+      hint: 'Declare replica sets under mongodb.replicaSets.',
+    });
   if (names.length === 0) return [...all];
   const unknown = names.filter((name) => !all.some((set) => set.name === name));
   if (unknown.length > 0) {
-    throw new DistctlError('FAILOVER_UNKNOWN_SET', `unknown replica set${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`, { hint: `The topology defines: ${all.map((set) => set.name).join(', ')}.` });
+    throw new DistctlError(
+      'FAILOVER_UNKNOWN_SET',
+      `unknown replica set${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`,
+      { hint: `The topology defines: ${all.map((set) => set.name).join(', ')}.` },
+    );
   }
   return all.filter((set) => names.includes(set.name));
 }
 
-/** One block per set: election time, write fates, replication, rejoin, verdict. */
+/** The runs `--mode` asks for, in order: `both` is stepdown, then crash. */
+export function failoverModes(option: FailoverMode | 'both'): FailoverMode[] {
+  return option === 'both' ? [...FAILOVER_MODES] : [option];
+}
+
+/**
+ * The command that takes a member away. Stepdown: `systemctl stop` sends
+ * SIGTERM and returns once mongod has exited, after its shutdown quiesce.
+ * Crash: SIGKILL through systemd, returning at once; the unit's
+ * `Restart=on-failure` starts mongod again.
+ */
+export function stopCommand(unitName: string, mode: FailoverMode): string[] {
+  return mode === 'crash' ? ['systemctl', 'kill', '--signal=SIGKILL', unitName] : ['systemctl', 'stop', unitName];
+}
+
+/**
+ * One block per set and mode: election (the server's date, and when it was
+ * seen), the stop, write fates and latency, replication per member, restart,
+ * end state, verdict.
+ */
 export function renderReports(reports: readonly FailoverReport[], ui: Ui): string {
   const { color } = ui;
-  return reports
-    .map((report) => {
-      const { writes } = report;
-      const errors = Object.entries(writes.errors).map(([message, count]) => `      ${count}× ${message}`);
-      return [
-        color.bold(`replica set ${report.replicaSet}`),
-        `  stopped PRIMARY   ${report.stoppedMember}`,
-        `  new PRIMARY       ${report.newPrimary ?? color.red('none')}${report.electionSeconds === null ? '' : ` after ${report.electionSeconds.toFixed(1)} s`}`,
-        `  writes            ${writes.total} sent, ${writes.acknowledged} acknowledged, ${writes.failed} failed (max latency ${(writes.maxLatencyMs / 1000).toFixed(1)} s)`,
-        `  acknowledged but lost: ${writes.acknowledgedButLost.length === 0 ? color.green('none') : color.red(writes.acknowledgedButLost.join(', '))}`,
-        `  failed but applied:    ${writes.failedButApplied.length === 0 ? 'none' : writes.failedButApplied.join(', ')}`,
-        ...(errors.length > 0 ? ['  errors seen:', ...errors] : []),
-        `  replicated to a secondary: ${report.replicatedToSecondary === null ? 'not checked' : report.replicatedToSecondary ? color.green('yes') : color.red('no')}`,
-        `  ${report.stoppedMember} rejoined: ${report.rejoinedAs ? color.green(`yes, as ${report.rejoinedAs}`) : color.red('no')}`,
-        report.problems.length === 0 ? color.green('  PASSED') : [color.red('  FAILED:'), ...report.problems.map((problem) => `    - ${problem}`)].join('\n'),
-      ].join('\n');
-    })
-    .join('\n\n');
+  const seqList = (seqs: readonly number[] | null, good: (text: string) => string): string => {
+    if (seqs === null) return color.red('unknown (the set could not be read back)');
+    return seqs.length === 0 ? good('none') : color.red(seqs.join(', '));
+  };
+  const time = (ms: number): string => (ms < 1_000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`);
+  const secs = (value: number | null): string => (value === null ? '?' : value.toFixed(1));
+  return reports.map((report) => renderReport(report)).join('\n\n');
+
+  function renderReport(report: FailoverReport): string {
+    const { writes, restart, replication } = report;
+    const errors = Object.entries(writes.errors).map(([message, count]) => `      ${count}× ${message}`);
+    const reason = report.electionReason === null ? '' : ` (${report.electionReason})`;
+    const election =
+      report.newPrimary === null
+        ? color.red('none')
+        : `${report.newPrimary}, elected ${secs(report.electionSeconds)} s after the stop${reason}, ` +
+          `seen after ${secs(report.electionSeenSeconds)} s`;
+    const has = (readable: boolean | null): string =>
+      readable === null ? 'not asked' : readable ? color.green('has it') : color.red('lacks it');
+    const replicated =
+      replication === null
+        ? 'not checked (no write acknowledged)'
+        : `write ${replication.seq}: ` +
+          replication.members.map((member) => `${member.host} ${member.state} ${has(member.readable)}`).join('; ');
+    const latency =
+      writes.latency === null
+        ? 'no writes'
+        : `p50 ${time(writes.latency.p50Ms)}, p95 ${time(writes.latency.p95Ms)}, ` +
+          `p99 ${time(writes.latency.p99Ms)}, max ${time(writes.latency.maxMs)}`;
+    const back =
+      restart.rejoinedAs === null
+        ? color.red('no')
+        : color.green(`yes, ${restart.rejoinedAs} ${secs(restart.afterSeconds)} s after`);
+    const how = restart.by === 'systemd' ? 'restarted by systemd, Restart=on-failure' : 'started by distctl';
+    const backAfter =
+      report.primaryBackSeconds === null ? '' : ` (back ${secs(report.primaryBackSeconds)} s after the stop)`;
+    const title = report.mode === 'crash' ? 'crash (SIGKILL)' : 'stepdown (systemctl stop)';
+    const stopped = report.stopReturnedSeconds === null ? 'no' : `after ${secs(report.stopReturnedSeconds)} s`;
+    const verdict =
+      report.problems.length === 0
+        ? color.green('  PASSED')
+        : [color.red('  FAILED:'), ...report.problems.map((problem) => `    - ${problem}`)].join('\n');
+    return [
+      color.bold(`replica set ${report.replicaSet} — ${title}`),
+      `  stopped PRIMARY   ${report.stoppedMember}`,
+      `  new PRIMARY       ${election}`,
+      `  stop returned     ${stopped}`,
+      `  writes            ${writes.total} sent, ${writes.acknowledged} acknowledged, ${writes.failed} failed`,
+      `  write latency     ${latency}`,
+      `  acknowledged but lost: ${seqList(writes.acknowledgedButLost, color.green)}`,
+      `  failed but applied:    ${seqList(writes.failedButApplied, (text) => text)}`,
+      ...(errors.length > 0 ? ['  errors seen:', ...errors] : []),
+      `  replicated        ${replicated}`,
+      `  ${report.stoppedMember} back: ${back} (${how})`,
+      `  PRIMARY at end    ${report.primaryAtEnd ?? color.red('none')}${backAfter}`,
+      verdict,
+    ].join('\n');
+  }
 }

@@ -1,14 +1,17 @@
 import type { Ui } from './ui.js';
+import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
 import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
+import { deploymentMetrics } from '../observe/prometheus.js';
+import { cpuRate, formatBytes, type ContainerResources } from '../observe/resources.js';
 import type { ProbeResult } from '../observe/http.js';
 import { openSecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { loadDeployment } from './context.js';
-import type { CommandResult } from './result.js';
+import { envelope, type CommandResult } from './result.js';
 
 /** Options of `distctl status`, merged by the CLI. */
 export interface StatusOptions {
@@ -22,7 +25,14 @@ export interface StatusOptions {
   readonly write: (text: string) => void;
   /** Resolves when --watch should stop (Ctrl-C). */
   readonly stopped?: Promise<void>;
+  /** `prometheus` prints the status as Prometheus metrics instead of tables (exit code unchanged). */
+  readonly format?: 'table' | 'prometheus';
+  /** The clock --watch measures CPU rates with (seconds). */
+  readonly nowSeconds?: () => number;
 }
+
+/** The CPU share of one core each container used since the previous refresh (--watch), by container name. */
+type CpuRates = ReadonlyMap<string, number | null>;
 
 /**
  * `distctl status`: containers (state, declared vs actual IP), their units,
@@ -30,6 +40,11 @@ export interface StatusOptions {
  * JSON. Exit 0 only when everything is as declared.
  */
 export async function statusCommand(options: StatusOptions): Promise<CommandResult> {
+  if (options.format === 'prometheus' && options.watchSeconds !== null) {
+    throw new DistctlError('STATUS_FORMAT_WATCH', '--format prometheus prints one snapshot; it does not combine with --watch', {
+      hint: 'Run `distctl status --format prometheus` from cron (or a timer) into a textfile collector instead.',
+    });
+  }
   const { desired } = await loadDeployment(options.file);
   const secrets = await openSecretStore(secretsDir(options.stateDirFor(desired.project)));
   const credentials = await existingAdminCredentials(secrets);
@@ -42,27 +57,53 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
       ...(credentials ? { credentials } : {}),
     });
   try {
+    const now = options.nowSeconds ?? (() => performance.now() / 1000);
     let status = await observe();
+    let observedAt = now();
+    let rates: CpuRates = new Map();
+    const exitCode = (): number => (status.differences.length === 0 ? 0 : 1);
+    if (options.format === 'prometheus') {
+      return { exitCode: exitCode(), human: (await deploymentMetrics(status)).trimEnd(), json: null };
+    }
     if (options.watchSeconds !== null) {
       let stop = false;
       void options.stopped?.then(() => {
         stop = true;
       });
       for (;;) {
-        options.write(options.ui.json ? `${JSON.stringify(statusJson(status))}\n` : `\x1b[2J\x1b[H${renderStatus(status, options.ui)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`);
+        options.write(
+          options.ui.json
+            ? `${JSON.stringify(envelope({ exitCode: 0, human: '', json: statusJson(status, rates) }))}\n`
+            : `${options.ui.clearScreen}${renderStatus(status, options.ui, rates)}\n(refreshing every ${options.watchSeconds} s; Ctrl-C to stop)\n`,
+        );
         await Promise.race([new Promise((resolve) => setTimeout(resolve, (options.watchSeconds ?? 2) * 1000)), options.stopped]);
         if (stop) break;
+        const previous = status;
+        const previousAt = observedAt;
         status = await observe();
+        observedAt = now();
+        rates = cpuRates(previous, status, observedAt - previousAt);
       }
     }
-    return { exitCode: status.differences.length === 0 ? 0 : 1, human: renderStatus(status, options.ui), json: { ...statusJson(status), incusCalls: options.client.calls } };
+    return { exitCode: exitCode(), human: renderStatus(status, options.ui, rates), json: { ...statusJson(status, rates), incusCalls: options.client.calls } };
   } finally {
     await mongo.close();
   }
 }
 
-/** Stable JSON of a status report. */
-export function statusJson(status: DeploymentStatus): Record<string, unknown> {
+/** CPU rates between two observations, per container (null where a container was not running in both). */
+export function cpuRates(previous: DeploymentStatus, current: DeploymentStatus, elapsedSeconds: number): CpuRates {
+  const before = new Map(previous.containers.map((container) => [container.name, container.resources?.cpuSeconds ?? null]));
+  return new Map(
+    current.containers.map((container) => [
+      container.name,
+      container.resources === null ? null : cpuRate(before.get(container.name) ?? null, container.resources.cpuSeconds, elapsedSeconds),
+    ]),
+  );
+}
+
+/** Stable JSON of a status report; with --watch each container also has `cpuRate` (share of one core since the last refresh). */
+export function statusJson(status: DeploymentStatus, rates: CpuRates = new Map()): Record<string, unknown> {
   return {
     ok: status.differences.length === 0,
     project: status.project,
@@ -71,6 +112,7 @@ export function statusJson(status: DeploymentStatus): Record<string, unknown> {
       ...container,
       ipOk: container.actualIps.length === 1 && container.actualIps[0] === container.declaredIp,
       units: container.units.map((unit) => ({ ...unit, ok: unit.active === 'active' })),
+      ...(rates.has(container.name) ? { cpuRate: rates.get(container.name) ?? null } : {}),
     })),
     services: status.services,
     databases: status.databases,
@@ -88,19 +130,51 @@ function visibleLength(text: string): number {
   return text.replace(/\x1b\[[0-9;]*m/g, '').length;
 }
 
+/** CPU as a rate between refreshes (`12 %` of one core) when known, else the CPU time used since start. */
+function cpuCell(resources: ContainerResources | null, rate: number | null | undefined): string {
+  if (resources === null) return '-';
+  if (rate !== undefined && rate !== null) return `${(rate * 100).toFixed(rate < 0.1 ? 1 : 0)} %`;
+  return `${resources.cpuSeconds.toFixed(1)} s`;
+}
+
+/** `38.5 MiB / 512 MiB`, or just the usage without a limit. */
+function memoryCell(resources: ContainerResources | null): string {
+  if (resources === null) return '-';
+  const used = formatBytes(resources.memoryBytes);
+  return resources.memoryLimitBytes === null ? used : `${used} / ${formatBytes(resources.memoryLimitBytes)}`;
+}
+
 /** The status as tables for a terminal. */
-export function renderStatus(status: DeploymentStatus, ui: Ui): string {
+export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates = new Map()): string {
   const { color } = ui;
   const good = (ok: boolean, text: string) => (ok ? color.green(text) : color.red(text));
   const lines: string[] = [color.bold(`project ${status.project}`), ''];
   lines.push(`network ${status.network.name}: ${status.network.exists ? good(status.network.address === status.network.declared, status.network.address ?? 'no address') : color.red('missing')}`, '');
 
   lines.push(color.bold('containers'));
-  const containerRows: string[][] = [['NAME', 'STATE', 'DECLARED IP', 'ACTUAL IP', 'UNITS']];
+  const containerRows: string[][] = [['NAME', 'STATE', 'DECLARED IP', 'ACTUAL IP', 'CPU', 'MEMORY', 'DISK', 'PROCS', 'UNITS']];
   for (const container of status.containers) {
     const ipOk = container.actualIps.length === 1 && container.actualIps[0] === container.declaredIp;
-    const units = container.units.map((unit) => `${unit.name.replace(/\.service$/, '')} ${good(unit.active === 'active', unit.active === 'active' ? 'active' : unit.load === 'not-found' ? 'not installed' : unit.active)}`).join(', ');
-    containerRows.push([container.name, good(container.state === 'Running', container.state.toLowerCase()), container.declaredIp, good(ipOk, container.actualIps.join(' ') || '-'), units || '-']);
+    const units = container.units
+      .map((unit) => {
+        const word = unit.active === 'active' ? 'active' : unit.load === 'not-found' ? 'not installed' : unit.active;
+        const unserved = container.ports.filter((port) => port.unit === unit.name && port.served === false).map((port) => port.port);
+        const served = unserved.length === 0 ? '' : ` ${color.red(`port ${unserved.join(', ')} not served`)}`;
+        return `${unit.name.replace(/\.service$/, '')} ${good(unit.active === 'active', word)}${served}`;
+      })
+      .join(', ');
+    const { resources } = container;
+    containerRows.push([
+      container.name,
+      good(container.state === 'Running', container.state.toLowerCase()),
+      container.declaredIp,
+      good(ipOk, container.actualIps.join(' ') || '-'),
+      cpuCell(resources, rates.get(container.name)),
+      memoryCell(resources),
+      resources?.diskBytes === null || resources === null ? '-' : formatBytes(resources.diskBytes),
+      resources === null ? '-' : String(resources.processes),
+      units || '-',
+    ]);
   }
   lines.push(...table(containerRows));
   const proxies = status.containers.flatMap((container) => container.proxies.map((proxy) => `${proxy.listen} → ${container.name} ${good(proxy.present, proxy.present ? 'present' : 'missing')}`));

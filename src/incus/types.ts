@@ -18,10 +18,19 @@ export interface IncusInstance {
   readonly project?: string;
   readonly location?: string;
   readonly config: Readonly<Record<string, string>>;
+  /** The config with the profiles' keys applied (server-computed: read, never diffed). */
+  readonly expanded_config?: Readonly<Record<string, string>>;
   readonly devices: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly state?: {
     readonly status: string;
     readonly network?: Readonly<Record<string, { readonly addresses?: readonly IncusAddress[] }>> | null;
+    /** CPU time used since start, in nanoseconds. */
+    readonly cpu?: { readonly usage?: number } | null;
+    /** Bytes; `total` is the memory limit when one applies, else the host's memory. */
+    readonly memory?: { readonly usage?: number; readonly total?: number } | null;
+    /** Per disk device, bytes used; empty when the storage driver does not track usage. */
+    readonly disk?: Readonly<Record<string, { readonly usage?: number }>> | null;
+    readonly processes?: number;
   } | null;
 }
 

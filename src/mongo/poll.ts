@@ -1,5 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-
 /** How long and how often to wait for something MongoDB does in the background (elections, startup). */
 export interface PollOptions {
   readonly intervalMs: number;
@@ -18,6 +16,7 @@ export async function poll<T>(attempt: () => Promise<T | undefined>, options: Po
     if (value !== undefined) return value;
     const left = deadline - Date.now();
     if (left <= 0) return undefined;
-    await sleep(Math.min(options.intervalMs, left));
+    // The global timer, not node:timers/promises, so tests can drive polling with fake timers.
+    await new Promise((resolve) => setTimeout(resolve, Math.min(options.intervalMs, left)));
   }
 }

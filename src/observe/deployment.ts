@@ -6,7 +6,8 @@ import type { Credentials, MongoAdmin } from '../mongo/admin.js';
 import { observeMongo, type MongoStatus } from '../mongo/status.js';
 import { probeHttp, type ProbeResult } from './http.js';
 import { instanceAddresses, observeIncus, proxyInPlace } from './incus.js';
-import { observeUnits, type UnitState } from './units.js';
+import { instanceResources, portServed, type ContainerResources } from './resources.js';
+import { probeContainer, type UnitState } from './units.js';
 
 /** One container as declared and as found. */
 export interface ContainerStatus {
@@ -17,6 +18,10 @@ export interface ContainerStatus {
   readonly actualIps: readonly string[];
   readonly units: readonly UnitState[];
   readonly proxies: readonly { readonly device: string; readonly listen: string; readonly present: boolean }[];
+  /** CPU, memory, disk and processes from Incus' instance state; null when the container is not running. */
+  readonly resources: ContainerResources | null;
+  /** Each declared port of the container's units: served (a listener on the container's address or all), or null when unknown. */
+  readonly ports: readonly { readonly unit: string; readonly port: number; readonly served: boolean | null }[];
 }
 
 /** One bundled service: where it runs and what its endpoints say. */
@@ -61,13 +66,28 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
       desired.containers.map(async (container): Promise<ContainerStatus> => {
         const instance = byName.get(container.name);
         const unitNames = container.units.map((unit) => unit.name);
-        const units = instance?.status === 'Running'
-          ? await observeUnits(deps.ops, container.name, unitNames)
-          : unitNames.map((name) => ({ name, load: 'unknown', active: 'unknown', sub: 'container not running', mainPid: 0, since: null }));
+        const probe = instance?.status === 'Running' ? await probeContainer(deps.ops, container.name, unitNames) : null;
+        const units =
+          probe?.units ??
+          unitNames.map((name) => ({ name, load: 'unknown', active: 'unknown', sub: 'container not running', mainPid: 0, since: null }));
+        const ports = container.units.map((unit) => {
+          const port = unit.kind === 'mongod' ? unit.process.port : (desired.services.find((service) => service.name === unit.service)?.port ?? 0);
+          const listeners = probe?.listeners ?? null;
+          return { unit: unit.name, port, served: listeners === null ? null : portServed(listeners, port, container.ipv4) };
+        });
         const proxies = desired.proxies
           .filter((proxy) => proxy.container === container.name)
           .map((proxy) => ({ device: proxy.device, listen: proxy.listen, present: proxyInPlace(instance, proxy) }));
-        return { name: container.name, state: instance?.status ?? 'missing', declaredIp: container.ipv4, actualIps: instance ? instanceAddresses(instance) : [], units, proxies };
+        return {
+          name: container.name,
+          state: instance?.status ?? 'missing',
+          declaredIp: container.ipv4,
+          actualIps: instance ? instanceAddresses(instance) : [],
+          units,
+          proxies,
+          resources: instanceResources(instance),
+          ports,
+        };
       }),
     ),
     Promise.all(
@@ -110,7 +130,16 @@ export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): st
       differences.push(`container ${container.name} has ${container.actualIps.join(', ') || 'no IPv4'}, declared ${container.declaredIp}`);
     }
     for (const unit of container.units) {
-      if (unit.active !== 'active') differences.push(`${container.name}: ${unit.name} is ${unit.load === 'not-found' ? 'not installed' : `${unit.active} (${unit.sub})`}`);
+      if (unit.active !== 'active') {
+        differences.push(`${container.name}: ${unit.name} is ${unit.load === 'not-found' ? 'not installed' : `${unit.active} (${unit.sub})`}`);
+        continue;
+      }
+      // "Active" is systemd's word for the process; whether the port is served is the platform's.
+      for (const port of container.ports) {
+        if (port.unit === unit.name && port.served === false) {
+          differences.push(`${container.name}: ${unit.name} is active but nothing serves port ${port.port} on ${container.declaredIp}`);
+        }
+      }
     }
     for (const proxy of container.proxies) if (!proxy.present) differences.push(`${container.name}: proxy ${proxy.listen} is missing`);
   }

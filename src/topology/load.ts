@@ -1,9 +1,26 @@
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import {
+  isMap,
+  isPair,
+  isScalar,
+  LineCounter,
+  parseDocument,
+  Parser,
+  type CST,
+  type Document,
+  type YAMLError,
+} from 'yaml';
 import type { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
-import { problem, type SourceLocation, type TopologyPath, type TopologyProblem } from './problems.js';
-import { TOPOLOGY_KEYS, topologySchema, type Topology } from './schema.js';
+import {
+  closestKey,
+  keysAt,
+  problem,
+  type SourceLocation,
+  type TopologyPath,
+  type TopologyProblem,
+} from './problems.js';
+import { topologySchema, type Topology } from './schema.js';
 import { checkTopology } from './semantic.js';
 
 /** The outcome of reading a topology: the model when it has no errors, and every problem found. */
@@ -37,13 +54,25 @@ export async function loadTopologyFile(file: string): Promise<TopologyReport> {
 /** Loads a topology and insists it is valid: the form every command except `validate` uses. */
 export async function requireTopology(file: string): Promise<{ topology: Topology; warnings: readonly TopologyProblem[] }> {
   const report = await loadTopologyFile(file);
-  if (report.topology === null) {
-    throw new DistctlError('TOPOLOGY_INVALID', `${file} has ${report.errors.length} error${report.errors.length === 1 ? '' : 's'}`, {
-      details: report.errors.map(formatProblem),
-      hint: `Fix them and check with \`distctl validate -f ${file}\`.`,
-    });
-  }
+  if (report.topology === null) throw new TopologyInvalidError(report);
   return { topology: report.topology, warnings: report.warnings };
+}
+
+/** A topology with errors, met by a command that needs a valid one; carries the problems for `--json`. */
+export class TopologyInvalidError extends DistctlError {
+  readonly problems: readonly TopologyProblem[];
+  readonly warnings: readonly TopologyProblem[];
+
+  constructor(report: TopologyReport) {
+    const count = report.errors.length;
+    super('TOPOLOGY_INVALID', `${report.file} has ${count} error${count === 1 ? '' : 's'}`, {
+      details: report.errors.map(formatProblem),
+      hint: `Fix them and check with \`distctl validate -f ${report.file}\`.`,
+    });
+    this.name = 'TopologyInvalidError';
+    this.problems = report.errors;
+    this.warnings = report.warnings;
+  }
 }
 
 /** Parses and checks topology text. Pure apart from nothing: no I/O, every problem located in the source. */
@@ -59,7 +88,7 @@ export function parseTopology(text: string, file: string): TopologyReport {
     const errors = document.errors.map((error) =>
       withLocation(
         problem('error', 'yaml-syntax', [], `not valid YAML: ${firstLine(error.message)}`, 'Fix the YAML syntax at this position (indentation, colons, brackets, quotes).'),
-        locateOffset(error.pos[0]),
+        locateOffset(syntaxErrorOffset(text, error)),
       ),
     );
     return { file, topology: null, errors, warnings: [] };
@@ -79,7 +108,9 @@ export function parseTopology(text: string, file: string): TopologyReport {
   const locate = (path: TopologyPath): SourceLocation => locateOffset(nodeOffset(document, path));
   const parsed = topologySchema.safeParse(raw);
   if (!parsed.success) {
-    const errors = parsed.error.issues.flatMap((issue) => shapeProblems(issue, raw)).map((found) => withLocation(found, locate(found.path)));
+    const errors = shapeProblems(parsed.error.issues, raw)
+      .map((found) => withLocation(found, locate(found.path)))
+      .sort((a, b) => lineOf(a) - lineOf(b) || (a.location?.column ?? 0) - (b.location?.column ?? 0));
     return { file, topology: null, errors, warnings: [] };
   }
 
@@ -97,6 +128,10 @@ export function formatProblem(found: TopologyProblem): string {
 
 function pathText(path: TopologyPath): string {
   return path.map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : index === 0 ? segment : `.${segment}`)).join('');
+}
+
+function lineOf(found: TopologyProblem): number {
+  return found.location?.line ?? 0;
 }
 
 function withLocation(found: TopologyProblem, location: SourceLocation): TopologyProblem {
@@ -123,27 +158,6 @@ function nodeOffset(document: Document, path: TopologyPath): number {
   return (document.contents as { range?: [number, number, number] } | null)?.range?.[0] ?? 0;
 }
 
-function closestKey(key: string): string | undefined {
-  let best: { word: string; distance: number } | undefined;
-  for (const word of TOPOLOGY_KEYS) {
-    const distance = editDistance(key.toLowerCase(), word.toLowerCase());
-    if (distance <= 2 && (best === undefined || distance < best.distance)) best = { word, distance };
-  }
-  return best?.word;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length] ?? 0;
-}
-
 function valueAt(root: unknown, path: TopologyPath): unknown {
   let value = root;
   for (const segment of path) {
@@ -161,24 +175,103 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-/** Turns one zod issue into problems phrased for a YAML author. */
-function shapeProblems(issue: z.core.$ZodIssue, raw: unknown): TopologyProblem[] {
-  const path = issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol');
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => {
-      const suggestion = closestKey(key);
-      return problem('error', 'unknown-key', [...path, key], `unknown key "${key}"`, suggestion ? `Did you mean "${suggestion}"?` : 'Remove it; see the repository topology.yaml for the keys distctl reads.');
-    });
+/**
+ * Turns zod's issues into problems phrased for a YAML author. A mistyped key
+ * is suggested only from the keys valid at its place, a required key that is
+ * missing there first; such a pair (unknown `nmae`, missing `name`) is one
+ * problem, at the typo, rather than two.
+ */
+function shapeProblems(issues: readonly z.core.$ZodIssue[], raw: unknown): TopologyProblem[] {
+  const pathOf = (issue: z.core.$ZodIssue): TopologyPath =>
+    issue.path.filter((segment): segment is string | number => typeof segment !== 'symbol');
+  const isMissing = (issue: z.core.$ZodIssue): boolean =>
+    issue.code === 'invalid_type' && valueAt(raw, pathOf(issue)) === undefined;
+  const explained = new Set<string>();
+  const found: TopologyProblem[] = [];
+  for (const issue of issues) {
+    if (issue.code !== 'unrecognized_keys') continue;
+    const path = pathOf(issue);
+    const here = keysAt(topologySchema, path, raw);
+    const missing = here.required.filter(
+      (key) => valueAt(raw, [...path, key]) === undefined && !explained.has(pathText([...path, key])),
+    );
+    for (const key of issue.keys) {
+      const instead = closestKey(key, missing);
+      if (instead !== undefined) explained.add(pathText([...path, instead]));
+      const suggestion = instead ?? closestKey(key, here.keys);
+      const hint = instead !== undefined
+        ? `Did you mean "${instead}"? It is required here and missing.`
+        : suggestion !== undefined
+          ? `Did you mean "${suggestion}"?`
+          : `Remove it; the keys here are ${here.keys.join(', ')}.`;
+      found.push(problem('error', 'unknown-key', [...path, key], `unknown key "${key}"`, hint));
+    }
   }
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') continue;
+    const path = pathOf(issue);
+    if (isMissing(issue) && explained.has(pathText(path))) continue;
+    found.push(issueProblem(issue, path, raw));
+  }
+  return found;
+}
+
+function issueProblem(issue: z.core.$ZodIssue, path: TopologyPath, raw: unknown): TopologyProblem {
   const value = valueAt(raw, path);
   const key = path[path.length - 1];
   if (issue.code === 'invalid_type') {
     if (value === undefined) {
-      return [problem('error', 'missing-key', path, `required key "${String(key)}" is missing`, `Add ${String(key)} (see the repository topology.yaml for an example).`)];
+      const hint = `Add ${String(key)} (see the repository topology.yaml for an example).`;
+      return problem('error', 'missing-key', path, `required key "${String(key)}" is missing`, hint);
     }
-    return [problem('error', 'wrong-type', path, `must be ${article(issue.expected)}, not ${describeValue(value)}`, 'Change the value to the expected type.')];
+    const message = `must be ${article(issue.expected)}, not ${describeValue(value)}`;
+    return problem('error', 'wrong-type', path, message, 'Change the value to the expected type.');
   }
-  return [problem('error', 'invalid-value', path, `${issue.message}${value !== undefined && typeof value !== 'object' ? ` (got ${JSON.stringify(value)})` : ''}`)];
+  const got = value !== undefined && typeof value !== 'object' ? ` (got ${JSON.stringify(value)})` : '';
+  return problem('error', 'invalid-value', path, `${issue.message}${got}`);
+}
+
+/**
+ * Where a YAML syntax error belongs. The parser notices an unclosed bracket or
+ * quote only where the file (or the block) ends; the author needs the line
+ * that opened it.
+ */
+function syntaxErrorOffset(text: string, error: YAMLError): number {
+  const unclosed = error.code === 'MISSING_CHAR' || (error.code === 'BAD_INDENT' && /end with a/.test(error.message));
+  if (!unclosed) return error.pos[0];
+  const openers: number[] = [];
+  for (const token of new Parser().parse(text)) collectUnclosed(token, openers);
+  return openers.filter((offset) => offset < error.pos[0]).sort((a, b) => a - b).at(-1) ?? error.pos[0];
+}
+
+/** Offsets of flow collections without their closing bracket and quoted scalars without their closing quote. */
+function collectUnclosed(token: CST.Token | null | undefined, openers: number[]): void {
+  if (!token) return;
+  switch (token.type) {
+    case 'document':
+      collectUnclosed(token.value, openers);
+      return;
+    case 'flow-collection': {
+      const close = token.start.source === '{' ? '}' : ']';
+      if (!token.end.some((end) => end.source === close)) openers.push(token.start.offset);
+      break;
+    }
+    case 'double-quoted-scalar':
+    case 'single-quoted-scalar': {
+      const quote = token.source[0] ?? '';
+      if (token.source.length < 2 || !token.source.endsWith(quote)) openers.push(token.offset);
+      return;
+    }
+    case 'block-map':
+    case 'block-seq':
+      break;
+    default:
+      return;
+  }
+  for (const item of token.items) {
+    collectUnclosed(item.key, openers);
+    collectUnclosed(item.value, openers);
+  }
 }
 
 function article(expected: string): string {

@@ -138,15 +138,3 @@ export const topologySchema = z.strictObject({
 /** A topology after shape validation (defaults applied). */
 export type Topology = z.infer<typeof topologySchema>;
 
-/** Every key name the schema knows, for "did you mean" on a typo'd key; derived, so it never drifts from the schema. */
-export const TOPOLOGY_KEYS: readonly string[] = [...collectKeys(topologySchema, new Set<string>())];
-
-function collectKeys(schema: z.core.$ZodType, keys: Set<string>): Set<string> {
-  const def = schema._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType; options?: readonly z.core.$ZodType[]; innerType?: z.core.$ZodType };
-  for (const [key, value] of Object.entries(def.shape ?? {})) {
-    keys.add(key);
-    collectKeys(value, keys);
-  }
-  for (const inner of [def.element, def.innerType, ...(def.options ?? [])]) if (inner) collectKeys(inner, keys);
-  return keys;
-}

@@ -59,7 +59,7 @@ export interface CliRun {
   readonly stdout: string;
   readonly stderr: string;
   readonly json: Record<string, unknown> | null;
-  /** Progress events printed before the final document (with --json). */
+  /** Progress events (with --json, on stderr). */
   readonly events: Record<string, unknown>[];
 }
 
@@ -73,8 +73,13 @@ export function distctl(args: readonly string[], env: Record<string, string> = {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => {
-      const documents = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
-      resolve({ code, stdout, stderr, json: documents.at(-1) ?? null, events: documents.slice(0, -1) });
+      // With --json, stdout holds the one result document and stderr one progress event per line.
+      const documents = (text: string) =>
+        text
+          .split('\n')
+          .filter((line) => line.startsWith('{'))
+          .map((line) => JSON.parse(line) as Record<string, unknown>);
+      resolve({ code, stdout, stderr, json: documents(stdout).at(-1) ?? null, events: documents(stderr) });
     });
   });
 }

@@ -6,7 +6,8 @@ import { renderStatus, statusJson } from '../../../src/commands/status.js';
 import type { Ui } from '../../../src/commands/ui.js';
 import type { DeploymentStatus } from '../../../src/observe/deployment.js';
 
-const ui = { json: false, color: new Chalk({ level: 1 }), step: () => undefined, stop: () => undefined } as Ui;
+const color = new Chalk({ level: 1 });
+const ui: Ui = { json: false, color, errorColor: color, clearScreen: '', step: () => undefined, stop: () => undefined };
 const tags = (text: string) =>
   text
     .replace(/\x1b\[32m/g, '<g>')
@@ -22,8 +23,8 @@ const converged: DeploymentStatus = {
   project: 'p1',
   network: { name: 'br0', exists: true, owned: true, address: '10.0.0.1/24', declared: '10.0.0.1/24' },
   containers: [
-    { name: 'web', state: 'Running', declaredIp: '10.0.0.2', actualIps: ['10.0.0.2'], units: [unit('web-server.service')], proxies: [{ device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', present: true }] },
-    { name: 'db1', state: 'Running', declaredIp: '10.0.0.3', actualIps: ['10.0.0.3'], units: [unit('mongod-27017.service'), unit('mongod-27018')], proxies: [] },
+    { name: 'web', state: 'Running', declaredIp: '10.0.0.2', actualIps: ['10.0.0.2'], units: [unit('web-server.service')], proxies: [{ device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', present: true }], resources: null, ports: [] },
+    { name: 'db1', state: 'Running', declaredIp: '10.0.0.3', actualIps: ['10.0.0.3'], units: [unit('mongod-27017.service'), unit('mongod-27018')], proxies: [], resources: null, ports: [] },
   ],
   services: [{ name: 'web-server', container: 'web', url: 'http://10.0.0.2:3000', health: { ok: true, status: 200, body: {} }, ready: { ok: true, status: 200, body: { ready: true } } }],
   databases: {
@@ -41,9 +42,9 @@ describe('renderStatus', () => {
       'network br0: <g>10.0.0.1/24</>',
       '',
       '<b>containers</>',
-      'NAME  STATE    DECLARED IP  ACTUAL IP  UNITS',
-      'web   <g>running</>  10.0.0.2     <g>10.0.0.2</>   web-server <g>active</>',
-      'db1   <g>running</>  10.0.0.3     <g>10.0.0.3</>   mongod-27017 <g>active</>, mongod-27018 <g>active</>',
+      'NAME  STATE    DECLARED IP  ACTUAL IP  CPU  MEMORY  DISK  PROCS  UNITS',
+      'web   <g>running</>  10.0.0.2     <g>10.0.0.2</>   -    -       -     -      web-server <g>active</>',
+      'db1   <g>running</>  10.0.0.3     <g>10.0.0.3</>   -    -       -     -      mongod-27017 <g>active</>, mongod-27018 <g>active</>',
       '',
       '<b>exposed</>',
       'tcp:127.0.0.1:3000 → web <g>present</>',
@@ -70,6 +71,7 @@ describe('renderStatus', () => {
       containers: [
         { ...converged.containers[0]!, state: 'Stopped', actualIps: [], units: [unit('web-server.service', 'failed'), unit('extra.service', 'inactive', 'not-found')], proxies: [{ device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', present: false }] },
         { ...converged.containers[1]!, actualIps: ['10.0.0.3', '10.0.0.9'], units: [] },
+        { ...converged.containers[1]!, name: 'db2', ports: [{ unit: 'mongod-27017.service', port: 27017, served: false }, { unit: 'mongod-27017.service', port: 27019, served: false }, { unit: 'mongod-27018', port: 27018, served: null }] },
       ],
       services: [
         { ...web, health: { ok: false, status: null, error: 'ECONNREFUSED' }, ready: { ok: false, status: null, error: 'ECONNREFUSED' } },
@@ -93,9 +95,11 @@ describe('renderStatus', () => {
       'network br0: <r>10.9.0.1/24</>',
       '',
       '<b>containers</>',
-      'NAME  STATE    DECLARED IP  ACTUAL IP          UNITS',
-      'web   <r>stopped</>  10.0.0.2     <r>-</>                  web-server <r>failed</>, extra <r>not installed</>',
-      'db1   <g>running</>  10.0.0.3     <r>10.0.0.3 10.0.0.9</>  -',
+      'NAME  STATE    DECLARED IP  ACTUAL IP          CPU  MEMORY  DISK  PROCS  UNITS',
+      'web   <r>stopped</>  10.0.0.2     <r>-</>                  -    -       -     -      web-server <r>failed</>, extra <r>not installed</>',
+      'db1   <g>running</>  10.0.0.3     <r>10.0.0.3 10.0.0.9</>  -    -       -     -      -',
+      'db2   <g>running</>  10.0.0.3     <g>10.0.0.3</>           -    -       -     -      ' +
+        'mongod-27017 <g>active</> <r>port 27017, 27019 not served</>, mongod-27018 <g>active</>',
       '',
       '<b>exposed</>',
       'tcp:127.0.0.1:3000 → web <r>missing</>',
@@ -135,8 +139,8 @@ describe('renderStatus', () => {
       'network br0: <r>missing</>',
       '',
       '<b>containers</>',
-      'NAME  STATE    DECLARED IP  ACTUAL IP  UNITS',
-      'db1   <r>missing</>  10.0.0.3     <r>-</>          mongod-27017 <g>active</>, mongod-27018 <g>active</>',
+      'NAME  STATE    DECLARED IP  ACTUAL IP  CPU  MEMORY  DISK  PROCS  UNITS',
+      'db1   <r>missing</>  10.0.0.3     <r>-</>          -    -       -     -      mongod-27017 <g>active</>, mongod-27018 <g>active</>',
       '',
       '<r>1 difference from the topology:</>',
       '  - network br0 does not exist',

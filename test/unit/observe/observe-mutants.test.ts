@@ -7,17 +7,17 @@ import type { IncusInstance } from '../../../src/incus/types.js';
 import { describeProbe, differencesOf, type DeploymentStatus } from '../../../src/observe/deployment.js';
 import { probeHttp } from '../../../src/observe/http.js';
 import { instanceAddresses, observeIncus, proxyInPlace } from '../../../src/observe/incus.js';
-import { observeUnits, parseUnitStates, unitStateArgv } from '../../../src/observe/units.js';
+import { containerProbeArgv, parseUnitStates, probeContainer } from '../../../src/observe/units.js';
 
 describe('systemctl show: argv and parsing', () => {
-  it('reads every unit in one call with exactly the properties parsed', () => {
-    expect(unitStateArgv(['a.service', 'b.service'])).toEqual([
-      'systemctl',
-      'show',
-      '--property=Id,LoadState,ActiveState,SubState,MainPID,ActiveEnterTimestamp',
-      '--',
+  it('reads every unit and the listeners in one exec; unit names are arguments, not script text', () => {
+    expect(containerProbeArgv(['a.service', 'b; rm -rf /'])).toEqual([
+      'sh',
+      '-c',
+      'systemctl show --property=Id,LoadState,ActiveState,SubState,MainPID,ActiveEnterTimestamp -- "$@"; echo --distctl-listeners--; ss -Hltn',
+      'distctl-status',
       'a.service',
-      'b.service',
+      'b; rm -rf /',
     ]);
   });
 
@@ -65,27 +65,48 @@ function opsAnswering(result: { stdout: string; stderr?: string; exitCode?: numb
   return { ops, calls };
 }
 
-describe('observeUnits', () => {
+describe('probeContainer', () => {
+  const B = 'Id=b.service\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=7\nActiveEnterTimestamp=t\n';
+  const unknown = (name: string, sub = 'unknown') => ({ name, load: 'unknown', active: 'unknown', sub, mainPid: 0, since: null });
+
   it('asks nothing when there are no units', async () => {
     const { ops, calls } = opsAnswering({ stdout: '' });
-    expect(await observeUnits(ops, 'c1', [])).toEqual([]);
+    expect(await probeContainer(ops, 'c1', [])).toEqual({ units: [], listeners: null });
     expect(calls).toEqual([]);
   });
 
-  it('runs one exec with a 20 s bound and returns the units in the asked order, unknown ones as unknown', async () => {
-    const { ops, calls } = opsAnswering({ stdout: 'Id=b.service\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=7\nActiveEnterTimestamp=t\n' });
-    expect(await observeUnits(ops, 'c1', ['a.service', 'b.service'])).toEqual([
-      { name: 'a.service', load: 'unknown', active: 'unknown', sub: 'unknown', mainPid: 0, since: null },
-      { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' },
-    ]);
-    expect(calls).toEqual([['c1', unitStateArgv(['a.service', 'b.service']), { timeoutMs: 20_000 }]]);
+  it('runs one exec with a 20 s bound; units in the asked order, unknown ones as unknown; listeners after the mark', async () => {
+    const { ops, calls } = opsAnswering({ stdout: `${B}--distctl-listeners--\nLISTEN 0 511 0.0.0.0:3000 0.0.0.0:*\n` });
+    const probe = await probeContainer(ops, 'c1', ['a.service', 'b.service']);
+    expect(probe.units).toEqual([unknown('a.service'), { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' }]);
+    expect(probe.listeners?.length).toBe(1);
+    expect(calls).toEqual([['c1', containerProbeArgv(['a.service', 'b.service']), { timeoutMs: 20_000 }]]);
   });
 
-  it('says that systemctl failed, with its last stderr line, when it exits non-zero', async () => {
+  it('without the mark and with a failed exec: the last stderr line of systemctl, no listeners', async () => {
     const { ops } = opsAnswering({ stdout: '', stderr: 'first\nFailed to connect to bus\n', exitCode: 1 });
-    expect(await observeUnits(ops, 'c1', ['a.service'])).toEqual([
-      { name: 'a.service', load: 'unknown', active: 'unknown', sub: 'systemctl failed: Failed to connect to bus', mainPid: 0, since: null },
-    ]);
+    expect(await probeContainer(ops, 'c1', ['a.service'])).toEqual({ units: [unknown('a.service', 'systemctl failed: Failed to connect to bus')], listeners: null });
+  });
+
+  it('without the mark but exit 0: units read, unknown ones plain unknown, no listeners', async () => {
+    const { ops } = opsAnswering({ stdout: B });
+    expect(await probeContainer(ops, 'c1', ['a.service', 'b.service'])).toEqual({
+      units: [unknown('a.service'), { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' }],
+      listeners: null,
+    });
+  });
+
+  it('with the mark but ss missing (exit 127): units still read, listeners unknown', async () => {
+    const { ops } = opsAnswering({ stdout: `${B}--distctl-listeners--\n`, stderr: 'sh: ss: not found', exitCode: 127 });
+    expect(await probeContainer(ops, 'c1', ['a.service', 'b.service'])).toEqual({
+      units: [unknown('a.service'), { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' }],
+      listeners: null,
+    });
+  });
+
+  it('with the mark and no listeners at all: an empty list, not unknown', async () => {
+    const { ops } = opsAnswering({ stdout: `${B}--distctl-listeners--\n` });
+    expect((await probeContainer(ops, 'c1', ['b.service'])).listeners).toEqual([]);
   });
 });
 
@@ -191,6 +212,8 @@ const healthy: Status = {
       actualIps: ['10.0.0.2'],
       units: [{ name: 'web.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 1, since: null }],
       proxies: [{ device: 'expose-web', listen: 'tcp:0.0.0.0:8080', present: true }],
+      resources: null,
+      ports: [{ unit: 'web.service', port: 3000, served: true }],
     },
   ],
   services: [{ name: 'web', container: 'c1', url: 'http://10.0.0.2:3000', health: { ok: true, status: 200, body: {} }, ready: { ok: true, status: 200, body: {} } }],
@@ -242,6 +265,14 @@ describe('differencesOf: the words of status', () => {
     expect(differencesOf(withContainer({ units: [{ ...unit, active: 'failed', sub: 'failed' }] }))).toEqual(['c1: web.service is failed (failed)']);
     expect(differencesOf(withContainer({ units: [{ ...unit, load: 'not-found', active: 'inactive', sub: 'dead' }] }))).toEqual(['c1: web.service is not installed']);
     expect(differencesOf(withContainer({ proxies: [{ device: 'expose-web', listen: 'tcp:0.0.0.0:8080', present: false }] }))).toEqual(['c1: proxy tcp:0.0.0.0:8080 is missing']);
+  });
+
+  it('an active unit whose declared port nothing serves; unknown serving and other units\' ports are not differences', () => {
+    const ports = (...list: { unit: string; port: number; served: boolean | null }[]) => withContainer({ ports: list });
+    expect(differencesOf(ports({ unit: 'web.service', port: 3000, served: false }))).toEqual(['c1: web.service is active but nothing serves port 3000 on 10.0.0.2']);
+    expect(differencesOf(ports({ unit: 'web.service', port: 3000, served: null }, { unit: 'other.service', port: 4000, served: false }))).toEqual([]);
+    const failed = { ...c1.units[0]!, active: 'failed', sub: 'failed' };
+    expect(differencesOf(withContainer({ units: [failed], ports: [{ unit: 'web.service', port: 3000, served: false }] }))).toEqual(['c1: web.service is failed (failed)']);
   });
 
   it('a service unhealthy, or healthy but not ready', () => {

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installable like a tool: `npm pack` gives a package with dist/ and no tests,
+# and `npm install -g` of it into a temporary prefix gives a working `distctl`
+# that validates the reference topology outside this checkout.
+# Exit 0 passed, 1 failed, 3 could not run (no package metadata: see below).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+fail() { echo "package check failed: $*"; exit 1; }
+
+# `prepack` empties dist/ and `prepare` rebuilds it, so the package holds exactly the current source.
+tarball=$(npm pack --silent --pack-destination "$work" | tail -n 1)
+[ -n "$tarball" ] && [ -f "$work/$tarball" ] || fail "npm pack wrote no tarball"
+listing=$(tar -tzf "$work/$tarball")
+required_files="dist/cli/main.js bin/distctl templates/service.service src/services/web/main.ts topology.yaml
+  topology.schema.json"
+for required in $required_files; do
+  grep -qx "package/$required" <<<"$listing" || fail "$tarball lacks $required"
+done
+if grep -E '^package/(test|bench|coverage)/|\.test\.[cm]?[jt]s$' <<<"$listing"; then
+  fail "$tarball holds tests (listed above)"
+fi
+echo "packed $tarball: $(wc -l <<<"$listing") files, dist/ included, no tests"
+
+# Package tarballs come from the cache `npm ci` filled; `npm ci` caches no package metadata, which
+# resolving the package's dependency ranges needs, so that (only) may come from the registry.
+prefix="$work/prefix"
+if ! npm install --global --prefix "$prefix" --prefer-offline --no-audit --no-fund --loglevel=error \
+  "$work/$tarball" >"$work/install.log" 2>&1; then
+  cat "$work/install.log"
+  if grep -qE 'ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENETUNREACH' "$work/install.log"; then
+    echo "package check skipped: the npm registry is unreachable and the cache lacks the dependencies' metadata"
+    exit 3
+  fi
+  fail "npm install -g of the tarball into a temporary prefix failed (above)"
+fi
+mkdir "$work/project"
+cp topology.yaml topology.schema.json "$work/project/"
+(cd "$work/project" && NO_COLOR=1 "$prefix/bin/distctl" validate) \
+  || fail "the installed distctl did not validate the reference topology"
+echo "installed into a temporary prefix: distctl $("$prefix/bin/distctl" --version)" \
+  "runs \`distctl validate\` outside the checkout"
