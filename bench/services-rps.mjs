@@ -51,7 +51,12 @@ const users = mongoUrl ? new MongoUserStore(database('auth_db')) : new MemoryUse
 const shards = ['rsA', 'rsB'].map((s) => (mongoUrl ? new MongoProductShardStore(s, database(`products_${s}`)) : new MemoryProductShardStore(s)));
 const catalog = new ProductCatalog(createShardRouter(map), shards, now);
 const quiet = () => undefined;
-const auth = await listen(createAuthApp({ users, tokens, now, log: quiet, loginLimit: { limit: 1_000_000, windowMs: 60_000 } }), 0, '127.0.0.1');
+const unlimited = { limit: 1_000_000, windowMs: 60_000 };
+const auth = await listen(
+  createAuthApp({ users, tokens, now, log: quiet, loginLimit: unlimited, clientLoginLimit: unlimited, loginConcurrency: 1_000, trustedProxies: ['127.0.0.1'] }),
+  0,
+  '127.0.0.1',
+);
 const web = await listen(createWebApp({ catalog, tokens, auth: createAuthUpstream(auth.url), log: quiet }), 0, '127.0.0.1');
 
 const letters = 'ABCDEFGHIJKLMNÑOPQRSTUVWXYZ';
@@ -59,7 +64,8 @@ for (let i = 0; i < PRODUCTS; i += 1) {
   await catalog.create({ name: `${letters[i % letters.length]}roduct ${i}`, price: (i * 7) % 100, stock: i % 50, category: `cat${i % 5}` });
 }
 await fetch(`${auth.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bench', email: 'bench@example.com', password: 'bench-password' }) });
-const token = await tokens.sign({ userId: 'bench', username: 'bench', role: 'user' });
+const login = await fetch(`${auth.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'bench', password: 'bench-password' }) });
+const { token } = await login.json();
 
 async function measure(label, maxRequests, request) {
   let sent = 0;

@@ -27,44 +27,121 @@ const PHASE: Record<Action['kind'], number> = {
   'delete-project': 8,
 };
 
+/** The phases that concern one container each: they run as one chain per container, the chains side by side. */
+const CONTAINER_PHASES = new Set([2, 3, 4, 5]);
+
+/** The container an action of the container phases changes. */
+function actionContainer(action: Action): string | null {
+  switch (action.kind) {
+    case 'create-instance':
+    case 'set-nic':
+      return action.container.name;
+    case 'start-instance':
+    case 'restart-instance':
+    case 'remove-proxy':
+      return action.container;
+    case 'add-proxy':
+    case 'set-proxy':
+      return action.proxy.container;
+    default:
+      return null;
+  }
+}
+
 /**
- * Carries out a plan: phases in order, the actions inside a phase concurrently
- * (at most `concurrency` at once). Stops at the first phase with a failure,
- * after letting that phase's other actions finish, so what succeeded stays
- * in place and the next run resumes from there.
+ * The plan as steps: the project, then the network, then one chain per
+ * container (create → NIC → start → proxies, in that order), then deletions.
+ * Chaining per container lets one container start while another is still
+ * being created, instead of waiting for every create before the first start.
+ */
+function steps(plan: Plan): Action[][][] {
+  const byPhase = new Map<number, Action[]>();
+  for (const action of plan.actions) byPhase.set(PHASE[action.kind], [...(byPhase.get(PHASE[action.kind]) ?? []), action]);
+  const result: Action[][][] = [];
+  let chains = new Map<string, Action[]>();
+  const flushChains = (): void => {
+    if (chains.size > 0) result.push([...chains.values()]);
+    chains = new Map();
+  };
+  for (const phase of [...byPhase.keys()].sort((a, b) => a - b)) {
+    const actions = byPhase.get(phase) ?? [];
+    if (CONTAINER_PHASES.has(phase)) {
+      for (const action of actions) {
+        const key = actionContainer(action) ?? describeAction(action);
+        chains.set(key, [...(chains.get(key) ?? []), action]);
+      }
+      continue;
+    }
+    flushChains();
+    result.push(actions.map((action) => [action]));
+  }
+  flushChains();
+  return result;
+}
+
+/**
+ * Carries out a plan step by step (see steps): the chains of a step run
+ * concurrently (at most `concurrency` at once), each chain's actions in
+ * order. A chain stops at its first failure; the other chains of the step
+ * finish, then the step's failures are reported together and nothing later
+ * runs, so what succeeded stays in place and the next run resumes from there.
  */
 export async function applyPlan(client: IncusClient, plan: Plan, options: { concurrency?: number; onProgress?: Progress } = {}): Promise<{ applied: number }> {
   const progress = options.onProgress ?? (() => undefined);
   const limit = pLimit(options.concurrency ?? 4);
-  const phases = new Map<number, Action[]>();
-  for (const action of plan.actions) phases.set(PHASE[action.kind], [...(phases.get(PHASE[action.kind]) ?? []), action]);
   let applied = 0;
-  for (const phase of [...phases.keys()].sort((a, b) => a - b)) {
+  for (const step of steps(plan)) {
     const outcomes = await Promise.allSettled(
-      (phases.get(phase) ?? []).map((action) =>
+      step.map((chain) =>
         limit(async () => {
-          const subject = actionSubject(action);
-          progress({ event: 'start', message: describeAction(action), subject });
-          for (const call of incusCallsFor(action, plan.project)) await client.run(call);
-          applied += 1;
-          progress({ event: 'done', message: describeAction(action), subject });
+          for (const action of chain) {
+            const subject = actionSubject(action);
+            progress({ event: 'start', message: describeAction(action), subject });
+            try {
+              for (const call of incusCallsFor(action, plan.project)) await client.run(call);
+            } catch (error) {
+              throw new ChainFailure(action, error);
+            }
+            applied += 1;
+            progress({ event: 'done', message: describeAction(action), subject });
+          }
         }),
       ),
     );
-    const failures = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ action: (phases.get(phase) ?? [])[index], error: outcome.reason as unknown }] : []));
+    const failures = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [chainFailure(outcome.reason)] : []));
     if (failures.length > 0) {
-      for (const failure of failures) progress({ event: 'fail', message: `${failure.action ? describeAction(failure.action) : 'action'}: ${(failure.error as Error).message}`, subject: failure.action ? actionSubject(failure.action) : '' });
+      for (const failure of failures) {
+        progress({ event: 'fail', message: `${describeAction(failure.action)}: ${messageOf(failure.error)}`, subject: actionSubject(failure.action) });
+      }
       const first = failures[0]!;
-      const subject = first.action ? actionSubject(first.action) : 'unknown';
       const cause = first.error;
-      throw new DistctlError('APPLY_FAILED', `${subject}: ${cause instanceof Error ? cause.message : String(cause)}`, {
-        details: failures.slice(1).map((failure) => `also failed: ${failure.action ? actionSubject(failure.action) : '?'}: ${(failure.error as Error).message}`),
+      throw new DistctlError('APPLY_FAILED', `${actionSubject(first.action)}: ${messageOf(cause)}`, {
+        details: failures.slice(1).map((failure) => `also failed: ${actionSubject(failure.action)}: ${messageOf(failure.error)}`),
         hint: `${cause instanceof IncusError ? `${cause.hint} ` : ''}What succeeded is kept; fix the cause and run \`distctl up\` again to resume.`,
         cause,
       });
     }
   }
   return { applied };
+}
+
+/** An action of a chain that failed, with why. */
+class ChainFailure extends Error {
+  constructor(
+    readonly action: Action,
+    readonly error: unknown,
+  ) {
+    super(messageOf(error));
+  }
+}
+
+function chainFailure(reason: unknown): ChainFailure {
+  if (reason instanceof ChainFailure) return reason;
+  throw reason;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -79,7 +156,8 @@ export async function waitForAddresses(
   options: { timeoutMs?: number; intervalMs?: number; onProgress?: Progress; sleep?: (ms: number) => Promise<void>; now?: () => number } = {},
 ): Promise<{ seconds: number }> {
   const timeoutMs = options.timeoutMs ?? 120_000;
-  const intervalMs = options.intervalMs ?? 1_000;
+  // A fine poll: each round is one `incus list` for all containers, and DHCP answers within about a second.
+  const intervalMs = options.intervalMs ?? 200;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = options.now ?? Date.now;
   const started = now();

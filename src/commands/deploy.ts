@@ -23,6 +23,12 @@ export interface DeployOptions {
   /** Directory with `auth/main.ts` and `web/main.ts` to bundle instead of the bundled services (e.g. a patched copy). */
   readonly servicesSource?: string;
   readonly healthTimeoutMs?: number;
+  /**
+   * How the services' /health is probed from the host, and how long a
+   * restarted one must stay up; the defaults for real runs, fakes in tests.
+   */
+  readonly fetch?: typeof fetch;
+  readonly healthSettleMs?: number;
 }
 
 /**
@@ -48,6 +54,8 @@ async function deploy(options: DeployOptions, { desired, warnings }: Deployment)
     only: options.services,
     ...(options.servicesSource === undefined ? {} : { sourceRoot: resolve(options.servicesSource) }),
     ...(options.healthTimeoutMs === undefined ? {} : { healthTimeoutMs: options.healthTimeoutMs }),
+    ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
+    ...(options.healthSettleMs === undefined ? {} : { healthSettleMs: options.healthSettleMs }),
     onProgress: (event) => ui.step(event),
   });
   const seconds = (Date.now() - started) / 1000;

@@ -7,7 +7,7 @@ import { describeAction } from '../plan/calls.js';
 import { planDown } from '../plan/index.js';
 import { loadDeployment, whileLocked } from './context.js';
 import type { DesiredState } from '../derive/types.js';
-import { rm, stat } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import type { CommandResult } from './result.js';
 
 /** Options of `distctl down`, merged by the CLI. */
@@ -59,9 +59,10 @@ async function tearDown(options: DownOptions, desired: DesiredState): Promise<Co
   };
 }
 
-/** Deletes a deployment's state directory; false when there was none. */
+/** Deletes a deployment's state directory; false when it held nothing but this run's own lock (or did not exist). */
 async function removeState(stateDir: string): Promise<boolean> {
-  const exists = await stat(stateDir).then(() => true, () => false);
-  if (exists) await rm(stateDir, { recursive: true, force: true });
-  return exists;
+  const entries = await readdir(stateDir).catch(() => null);
+  if (entries === null) return false;
+  await rm(stateDir, { recursive: true, force: true });
+  return entries.some((entry) => entry !== 'lock');
 }

@@ -2,6 +2,7 @@ import type { Ui } from './ui.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
+import type { MongoAdmin } from '../mongo/admin.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
 import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
@@ -25,6 +26,9 @@ export interface StatusOptions {
   readonly write: (text: string) => void;
   /** Resolves when --watch should stop (Ctrl-C). */
   readonly stopped?: Promise<void>;
+  /** MongoDB and HTTP as seen from the host; the driver and the global fetch unless a test passes fakes. */
+  readonly mongo?: MongoAdmin;
+  readonly fetch?: typeof fetch;
   /** `prometheus` prints the status as Prometheus metrics instead of tables (exit code unchanged). */
   readonly format?: 'table' | 'prometheus';
   /** The clock --watch measures CPU rates with (seconds). */
@@ -48,13 +52,14 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
   const { desired } = await loadDeployment(options.file);
   const secrets = await openSecretStore(secretsDir(options.stateDirFor(desired.project)));
   const credentials = await existingAdminCredentials(secrets);
-  const mongo = new DriverMongoAdmin();
+  const mongo = options.mongo ?? new DriverMongoAdmin();
   const observe = () =>
     observeDeployment(desired, {
       client: options.client,
       ops: new IncusContainerOps(options.client, desired.project),
       mongo,
       ...(credentials ? { credentials } : {}),
+      ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   try {
     const now = options.nowSeconds ?? (() => performance.now() / 1000);
@@ -87,7 +92,7 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     }
     return { exitCode: exitCode(), human: renderStatus(status, options.ui, rates), json: { ...statusJson(status, rates), incusCalls: options.client.calls } };
   } finally {
-    await mongo.close();
+    if (options.mongo === undefined) await mongo.close();
   }
 }
 

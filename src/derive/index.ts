@@ -166,7 +166,13 @@ function deriveServices(
       const db = databases.get(service.database);
       return {
         ...common,
-        env: { ...base, USERS_DB_ENV: db?.envVar ?? '', ...(db ? { [db.envVar]: db.url } : {}) },
+        env: {
+          ...base,
+          USERS_DB_ENV: db?.envVar ?? '',
+          ...(db ? { [db.envVar]: db.url } : {}),
+          // The web-servers using this auth-server: only their X-Forwarded-For is believed (login throttles).
+          TRUSTED_PROXIES: topology.services.filter((s) => s.kind === 'web' && s.auth === service.name).map((s) => ip(s.container)).join(','),
+        },
         databases: [service.database],
         after: [],
       };

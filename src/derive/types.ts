@@ -3,15 +3,9 @@
  * pure functions in `derive/`. Nothing here is read from disk or Incus.
  */
 
-/** The product shard map a web service routes by; also passed to it as JSON in `SHARD_MAP`. */
-export interface ShardMap {
-  /** Replica set for names whose first letter is not in A–Z/Ñ (digits, symbols) or not covered by a range. */
-  readonly defaultShard: string | null;
-  /** Inclusive letter ranges in the alphabet A..N, Ñ, O..Z. */
-  readonly ranges: readonly { readonly from: string; readonly to: string; readonly shard: string }[];
-  /** Per shard, the name of the environment variable that holds its connection string. */
-  readonly shards: Readonly<Record<string, { readonly urlEnv: string }>>;
-}
+/** The product shard map a web service routes by: defined by the routing contract both sides share. */
+import type { ShardMap } from '../services/shared/routing.js';
+export type { ShardMap };
 
 /** One mongod process: a replica-set member or a standalone. */
 export interface MongodProcess {

@@ -48,6 +48,14 @@ export async function execChecked(
 }
 
 /**
+ * The shell script `writeFile` runs (argv: path, octal mode, uid, gid;
+ * content on stdin); the unit tier's Incus model recognises it.
+ */
+export const WRITE_FILE_SCRIPT =
+  'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.distctl-new" && chmod "$2" "$1.distctl-new" ' +
+  '&& chown "$3:$4" "$1.distctl-new" && mv -f "$1.distctl-new" "$1"';
+
+/**
  * ContainerOps over the incus binary: `incus exec` for commands, a
  * stdin-fed shell for writing files (content never on a command line, mode set
  * before the content lands), `incus file push` for host files.
@@ -64,8 +72,7 @@ export class IncusContainerOps implements ContainerOps {
 
   async writeFile(container: string, path: string, content: string | Uint8Array, options: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
     const mode = (options.mode ?? 0o644).toString(8);
-    const script = 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1.distctl-new" && chmod "$2" "$1.distctl-new" && chown "$3:$4" "$1.distctl-new" && mv -f "$1.distctl-new" "$1"';
-    const argv = ['sh', '-c', script, 'sh', path, mode, String(options.uid ?? 0), String(options.gid ?? 0)];
+    const argv = ['sh', '-c', WRITE_FILE_SCRIPT, 'sh', path, mode, String(options.uid ?? 0), String(options.gid ?? 0)];
     const result = await this.client.attempt({ args: ['exec', container, '--', ...argv], project: this.project, input: content });
     if (result.exitCode !== 0) {
       throw new DistctlError('CONTAINER_WRITE_FAILED', `could not write ${path} in container ${container} (exit ${result.exitCode})`, {

@@ -14,6 +14,8 @@ export interface ContainerStatus {
   readonly name: string;
   /** Incus status (`Running`, `Stopped`, ...) or `missing`. */
   readonly state: string;
+  /** Whether the instance carries this deployment's owner mark (false when missing). */
+  readonly owned: boolean;
   readonly declaredIp: string;
   readonly actualIps: readonly string[];
   readonly units: readonly UnitState[];
@@ -81,6 +83,7 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
         return {
           name: container.name,
           state: instance?.status ?? 'missing',
+          owned: instance?.config[OWNER_KEY] === desired.project,
           declaredIp: container.ipv4,
           actualIps: instance ? instanceAddresses(instance) : [],
           units,
@@ -120,11 +123,18 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
 export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): string[] {
   const differences: string[] = [];
   if (!status.network.exists) differences.push(`network ${status.network.name} does not exist`);
+  else if (!status.network.owned) {
+    const name = status.network.name;
+    differences.push(`network ${name} was not created by this deployment (distctl up refuses to use it)`);
+  }
   else if (status.network.address !== status.network.declared) differences.push(`network ${status.network.name} has ${status.network.address ?? 'no address'}, declared ${status.network.declared}`);
   for (const container of status.containers) {
     if (container.state !== 'Running') {
       differences.push(`container ${container.name} is ${container.state.toLowerCase()}`);
       continue;
+    }
+    if (!container.owned) {
+      differences.push(`container ${container.name} was not created by this deployment (distctl up refuses to use it)`);
     }
     if (container.actualIps.length !== 1 || container.actualIps[0] !== container.declaredIp) {
       differences.push(`container ${container.name} has ${container.actualIps.join(', ') || 'no IPv4'}, declared ${container.declaredIp}`);

@@ -36,7 +36,10 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
     case 'set-nic': {
       const { container } = action;
       const device = nicDevice(container);
-      if (action.from === 'no eth0 device') return [{ args: ['config', 'device', 'add', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))], project }];
+      if (action.from === 'missing') {
+        const args = ['config', 'device', 'add', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))];
+        return [{ args, project }];
+      }
       if (action.replace) {
         return [
           { args: ['config', 'device', 'remove', container.name, 'eth0'], project },
@@ -111,7 +114,8 @@ export function describeAction(action: Action): string {
     case 'add-proxy':
       return `+ proxy ${action.proxy.listen} on the host → ${action.proxy.container} ${action.proxy.connect}`;
     case 'set-proxy':
-      return `~ proxy ${action.proxy.container}/${action.proxy.device}: ${action.from} → ${action.proxy.listen} → ${action.proxy.connect}`;
+      return `~ proxy ${action.proxy.container}/${action.proxy.device}: was ${action.from}, `
+        + `now ${action.proxy.listen} → ${action.proxy.connect}`;
     case 'remove-proxy':
       return `- proxy ${action.container}/${action.device}`;
     case 'delete-instance':

@@ -1,7 +1,7 @@
 import type { DerivedContainer, DesiredState } from '../derive/types.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { OWNER_KEY, type IncusInstance, type IncusNetwork } from '../incus/types.js';
-import { proxyInPlace, type ObservedIncus } from '../observe/incus.js';
+import { instanceAddresses, proxyInPlace, type ObservedIncus } from '../observe/incus.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
 export type * from './types.js';
@@ -66,6 +66,12 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     if (status === 'Frozen') toStart.push({ kind: 'start-instance', container: container.name, resume: true });
     else if (status !== 'Running') toStart.push({ kind: 'start-instance', container: container.name, resume: false });
     else if (nicChange) toStart.push({ kind: 'restart-instance', container: container.name, reason: 'renew its DHCP lease for the new address' });
+    else if (holdsStaleLease(container, instance)) {
+      // The reservation is right but the lease predates it (e.g. the bridge's subnet was changed and put
+      // back): only a restart renews it.
+      const reason = `renew its DHCP lease: it holds ${instanceAddresses(instance).join(', ')}`;
+      toStart.push({ kind: 'restart-instance', container: container.name, reason });
+    }
     const declaredImage = instance.config['user.distctl.image'];
     if (declaredImage !== undefined && declaredImage !== container.image) {
       notices.push({ code: 'image-changed', subject: `container ${container.name}`, message: `was created from ${declaredImage}, topology now names ${container.image}; distctl does not recreate containers (delete it with \`incus delete\` to rebuild)` });
@@ -143,14 +149,23 @@ function planNetwork(desired: DesiredState, networks: readonly IncusNetwork[], a
 /** The NIC change an instance needs, if its eth0 is not the declared bridge + reservation. */
 function planNic(container: DerivedContainer, instance: IncusInstance): Action | null {
   const nic = instance.devices[container.nic.device];
-  if (nic === undefined) return { kind: 'set-nic', container, replace: false, from: 'no eth0 device' };
+  if (nic === undefined) return { kind: 'set-nic', container, replace: false, from: 'missing' };
   if (nic.type !== 'nic' || nic.network !== container.nic.network) {
-    return { kind: 'set-nic', container, replace: true, from: `eth0 on ${nic.network ?? nic.parent ?? nic.type}` };
+    return { kind: 'set-nic', container, replace: true, from: `on ${nic.network ?? nic.parent ?? nic.type}` };
   }
   if (nic['ipv4.address'] !== container.nic.ipv4Address) {
     return { kind: 'set-nic', container, replace: false, from: nic['ipv4.address'] ?? 'no reserved address' };
   }
   return null;
+}
+
+/**
+ * Whether a running container holds an IPv4 address on eth0 other than its
+ * declared one (none yet is not stale: DHCP may still be answering).
+ */
+function holdsStaleLease(container: DerivedContainer, instance: IncusInstance): boolean {
+  const held = instanceAddresses(instance);
+  return instance.status === 'Running' && held.length > 0 && (held.length !== 1 || held[0] !== container.ipv4);
 }
 
 /**

@@ -24,7 +24,7 @@ export async function ensureAdmin(users: UserStore, username: string, password: 
     return 'promoted';
   }
   try {
-    await users.create({ id: randomUUID(), username, email: `${username}@localhost`, passwordHash: await hashPassword(password), role: 'admin', createdAt: now() });
+    await users.create({ id: randomUUID(), username, email: `${username}@localhost`, passwordHash: await hashPassword(password), role: 'admin', createdAt: now(), tokenVersion: 0 });
     return 'created';
   } catch (err) {
     // Another auth-server instance created it in between: make sure of the role and move on.

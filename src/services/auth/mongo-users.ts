@@ -1,20 +1,24 @@
 /**
  * UserStore on MongoDB: collection `users` in the database named by the URL,
- * unique index on `username`.
+ * unique index on `usernameKey` (the NFKC, lower-cased username), so
+ * uniqueness holds in the database itself, whatever process writes.
  */
 import { MongoServerError, type Collection } from 'mongodb';
 import { DuplicateKeyError } from '../shared/errors.js';
 import type { Role } from '../shared/jwt.js';
 import { guard, once, type MongoDatabase } from '../shared/mongo.js';
-import type { UserRecord, UserStore } from './users.js';
+import { usernameKey, type UserRecord, type UserStore } from './users.js';
 
 interface UserDocument {
   _id: string;
   username: string;
+  usernameKey: string;
   email: string;
   passwordHash: string;
   role: Role;
   createdAt: Date;
+  /** Absent on users written before token versions existed: read as 0. */
+  tokenVersion?: number;
 }
 
 /** The real users store; 503s name it by its database name. */
@@ -23,14 +27,30 @@ export class MongoUserStore implements UserStore {
 
   constructor(private readonly database: MongoDatabase) {
     this.ensureIndexes = once(async () => {
-      await (await this.collection()).createIndex({ username: 1 }, { unique: true, name: 'username_unique' });
+      const users = await this.collection();
+      // Users from before the normalised key: usernames were ASCII then, so lower-casing is their usernameKey.
+      await users.updateMany({ usernameKey: { $exists: false } }, [{ $set: { usernameKey: { $toLower: '$username' } } }]);
+      await users.createIndex({ usernameKey: 1 }, { unique: true, name: 'username_key_unique' });
     });
+  }
+
+  async prepare(): Promise<void> {
+    await guard(this.database.name, () => this.ensureIndexes());
   }
 
   async create(user: UserRecord): Promise<void> {
     await this.run(async (users) => {
       try {
-        await users.insertOne({ _id: user.id, username: user.username, email: user.email, passwordHash: user.passwordHash, role: user.role, createdAt: user.createdAt });
+        await users.insertOne({
+          _id: user.id,
+          username: user.username,
+          usernameKey: usernameKey(user.username),
+          email: user.email,
+          passwordHash: user.passwordHash,
+          role: user.role,
+          createdAt: user.createdAt,
+          tokenVersion: user.tokenVersion,
+        });
       } catch (err) {
         if (err instanceof MongoServerError && err.code === 11000) throw new DuplicateKeyError(`username ${user.username} is taken`);
         throw err;
@@ -39,7 +59,12 @@ export class MongoUserStore implements UserStore {
   }
 
   async findByUsername(username: string): Promise<UserRecord | null> {
-    const doc = await this.run((users) => users.findOne({ username }));
+    const doc = await this.run((users) => users.findOne({ usernameKey: usernameKey(username) }));
+    return doc ? toRecord(doc) : null;
+  }
+
+  async findById(id: string): Promise<UserRecord | null> {
+    const doc = await this.run((users) => users.findOne({ _id: id }));
     return doc ? toRecord(doc) : null;
   }
 
@@ -48,13 +73,17 @@ export class MongoUserStore implements UserStore {
     return docs.map(toRecord);
   }
 
+  async countAdmins(): Promise<number> {
+    return this.run((users) => users.countDocuments({ role: 'admin' }));
+  }
+
   async delete(username: string): Promise<boolean> {
-    const result = await this.run((users) => users.deleteOne({ username }));
+    const result = await this.run((users) => users.deleteOne({ usernameKey: usernameKey(username) }));
     return result.deletedCount === 1;
   }
 
   async setRole(username: string, role: Role): Promise<boolean> {
-    const result = await this.run((users) => users.updateOne({ username }, { $set: { role } }));
+    const result = await this.run((users) => users.updateOne({ usernameKey: usernameKey(username) }, { $set: { role }, $inc: { tokenVersion: 1 } }));
     return result.matchedCount === 1;
   }
 
@@ -76,5 +105,13 @@ export class MongoUserStore implements UserStore {
 }
 
 function toRecord(doc: UserDocument): UserRecord {
-  return { id: doc._id, username: doc.username, email: doc.email, passwordHash: doc.passwordHash, role: doc.role, createdAt: doc.createdAt };
+  return {
+    id: doc._id,
+    username: doc.username,
+    email: doc.email,
+    passwordHash: doc.passwordHash,
+    role: doc.role,
+    createdAt: doc.createdAt,
+    tokenVersion: doc.tokenVersion ?? 0,
+  };
 }

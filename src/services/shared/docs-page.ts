@@ -4,6 +4,16 @@
  * apps register, so it cannot drift out of the bundle or out of date.
  */
 
+import { createHash } from 'node:crypto';
+
+/** The page's only style, inline; the CSP allows exactly this text by its hash. */
+const DOCS_STYLE =
+  'body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse;width:100%}' +
+  'td,th{border:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}code{background:#f4f4f4;padding:0 .2rem}';
+
+/** The API page's Content-Security-Policy: no script at all, its one style by hash, no framing. */
+export const DOCS_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(DOCS_STYLE).digest('base64')}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+
 /** One documented endpoint. */
 export interface EndpointDoc {
   readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -32,7 +42,7 @@ export function renderApiDocs(title: string, intro: string, endpoints: readonly 
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}code{background:#f4f4f4;padding:0 .2rem}</style>
+<style>${DOCS_STYLE}</style>
 </head><body>
 <h1>${escapeHtml(title)}</h1>
 <p>${escapeHtml(intro)}</p>

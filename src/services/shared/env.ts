@@ -3,7 +3,7 @@
  * environment (distctl generates it from topology.yaml); each reader is a pure
  * function of an env record so tests need not touch `process.env`.
  */
-import { DistctlError } from '../../errors/index.js';
+import { ConfigError } from './errors.js';
 import { MIN_SECRET_LENGTH } from './jwt.js';
 
 /** An environment record, as `process.env`. */
@@ -22,7 +22,7 @@ export interface CommonConfig {
 export function requireEnv(env: Env, name: string, what: string): string {
   const value = env[name];
   if (value === undefined || value.trim() === '') {
-    throw new DistctlError('SERVICE_CONFIG', `${name} is not set (${what})`, { hint: `set ${name} in the service environment` });
+    throw new ConfigError(`${name} is not set (${what})`, `set ${name} in the service environment`);
   }
   return value.trim();
 }
@@ -33,14 +33,13 @@ export function readCommonConfig(env: Env): CommonConfig {
   const port = Number(portText);
   // 0 lets the kernel choose (the log line names the port): how tests run a service without racing for a port.
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new DistctlError('SERVICE_CONFIG', `PORT=${portText} is not a port number (0-65535)`, { hint: 'set PORT to e.g. 3000' });
+    throw new ConfigError(`PORT=${portText} is not a port number (0-65535)`, 'set PORT to e.g. 3000');
   }
   const jwtSecret = env['JWT_SECRET'] ?? '';
   if (jwtSecret.length < MIN_SECRET_LENGTH) {
-    throw new DistctlError(
-      'SERVICE_CONFIG',
+    throw new ConfigError(
       `JWT_SECRET must be set to at least ${MIN_SECRET_LENGTH} characters (got ${jwtSecret.length})`,
-      { hint: 'distctl generates one per deployment; set JWT_SECRET to the same value on auth-server and web-server' },
+      'distctl generates one per deployment; set JWT_SECRET to the same value on auth-server and web-server',
     );
   }
   return {
@@ -58,7 +57,7 @@ export function readCommonConfig(env: Env): CommonConfig {
  */
 export function runService(name: string, start: () => Promise<void>): void {
   start().catch((err: unknown) => {
-    const message = err instanceof DistctlError ? `${err.message}${err.hint ? ` — ${err.hint}` : ''}` : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    const message = err instanceof ConfigError ? `${err.message} — ${err.hint}` : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`${name}: cannot start: ${message}\n`);
     process.exit(1);
   });

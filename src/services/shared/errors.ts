@@ -4,6 +4,19 @@
  * dashboard and scripts can branch on `code` instead of parsing prose.
  */
 
+/**
+ * A service cannot start because its environment is wrong: the message says
+ * what, the hint how to fix it. Services print both on one line and exit 1.
+ */
+export class ConfigError extends Error {
+  readonly hint: string;
+  constructor(message: string, hint: string) {
+    super(message);
+    this.name = 'ConfigError';
+    this.hint = hint;
+  }
+}
+
 /** A failure with an HTTP status and a stable machine-readable code. */
 export class ApiError extends Error {
   readonly status: number;

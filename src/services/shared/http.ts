@@ -10,10 +10,28 @@ import { ApiError, StoreUnavailableError, unavailableError } from './errors.js';
 /** Largest JSON body accepted; products and users are a few hundred bytes. */
 export const MAX_BODY_BYTES = 16 * 1024;
 
-/** A fresh express app with JSON parsing (capped) and no framework banner. */
+/**
+ * The policy of every response that does not set its own (JSON answers and
+ * errors): load nothing, never be framed. HTML pages replace it with theirs.
+ */
+const API_CSP = "default-src 'none'; frame-ancestors 'none'";
+
+/** Headers every response carries: no MIME sniffing, no referrer leaks, no framing. */
+const securityHeaders: RequestHandler = (_req, res, next) => {
+  res.set({
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'Content-Security-Policy': API_CSP,
+    'X-Frame-Options': 'DENY',
+  });
+  next();
+};
+
+/** A fresh express app with security headers, JSON parsing (capped) and no framework banner. */
 export function createBaseApp(): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders);
   app.use(express.json({ limit: MAX_BODY_BYTES, strict: true }));
   return app;
 }

@@ -21,6 +21,8 @@ export interface TokenClaims {
   readonly userId: string;
   readonly username: string;
   readonly role: Role;
+  /** The user's tokenVersion when the token was issued (claim `ver`); a later role change revokes it. */
+  readonly tokenVersion: number;
 }
 
 /** Settings shared by the signer (auth-server) and the verifiers (both services). */
@@ -45,7 +47,7 @@ export function createTokenService(settings: JwtSettings): TokenService {
   return {
     async sign(claims) {
       const issuedAt = Math.floor(settings.now().getTime() / 1000);
-      return new SignJWT({ username: claims.username, role: claims.role })
+      return new SignJWT({ username: claims.username, role: claims.role, ver: claims.tokenVersion })
         .setProtectedHeader({ alg: JWT_ALGORITHM, typ: 'JWT' })
         .setSubject(claims.userId)
         .setIssuer(settings.issuer)
@@ -63,11 +65,12 @@ export function createTokenService(settings: JwtSettings): TokenService {
           currentDate: settings.now(),
           requiredClaims: ['exp', 'sub'],
         });
-        const { sub, username, role } = payload;
-        if (typeof sub !== 'string' || typeof username !== 'string' || (role !== 'admin' && role !== 'user')) {
+        const { sub, username, role, ver } = payload;
+        const versionOk = typeof ver === 'number' && Number.isSafeInteger(ver) && ver >= 0;
+        if (typeof sub !== 'string' || typeof username !== 'string' || (role !== 'admin' && role !== 'user') || !versionOk) {
           throw new ApiError(401, 'INVALID_TOKEN', 'token lacks the user claims this service issues');
         }
-        return { userId: sub, username, role };
+        return { userId: sub, username, role, tokenVersion: ver };
       } catch (err) {
         if (err instanceof ApiError) throw err;
         if (err instanceof joseErrors.JWTExpired) throw new ApiError(401, 'TOKEN_EXPIRED', 'token expired; log in again');

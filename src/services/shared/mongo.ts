@@ -13,8 +13,7 @@ import {
   type Db,
   type MongoClientOptions,
 } from 'mongodb';
-import { DistctlError } from '../../errors/index.js';
-import { StoreUnavailableError } from './errors.js';
+import { ConfigError, StoreUnavailableError } from './errors.js';
 
 /** Timeouts for every client the services create; tests shrink them. */
 export interface MongoTimeouts {
@@ -81,15 +80,13 @@ export class MongoDatabase {
 
 function parseDatabaseUrl(url: string): { name: string; replicaSet: boolean } {
   if (!/^mongodb(\+srv)?:\/\//.test(url)) {
-    throw new DistctlError('SERVICE_CONFIG', 'database URL is not a mongodb:// URL', { hint: 'expected mongodb://host:port/dbname' });
+    throw new ConfigError('database URL is not a mongodb:// URL', 'expected mongodb://host:port/dbname');
   }
   // Hosts lists (h1,h2,h3) are not valid URL hosts: parse path and query with a placeholder host.
   const parsed = new URL(url.replace(/^mongodb(\+srv)?:\/\/[^/?]*/, 'mongodb://host'));
   const name = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   if (name === '') {
-    throw new DistctlError('SERVICE_CONFIG', 'database URL must be mongodb://host:port/<database> (the database name is missing)', {
-      hint: 'e.g. mongodb://10.10.10.14:27017/auth_db',
-    });
+    throw new ConfigError('database URL must be mongodb://host:port/<database> (the database name is missing)', 'e.g. mongodb://10.10.10.14:27017/auth_db');
   }
   return { name, replicaSet: parsed.searchParams.has('replicaSet') };
 }

@@ -5,15 +5,16 @@
  */
 import type { Express, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
-import { renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
+import { DOCS_CSP, renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
 import { ApiError } from '../shared/errors.js';
 import { bearerToken, createBaseApp, errorHandler, jsonObjectBody, notFoundHandler } from '../shared/http.js';
-import type { TokenClaims, TokenService } from '../shared/jwt.js';
+import type { TokenService } from '../shared/jwt.js';
 import { clientKey, failedLoginLimiter, type LoginLimit } from '../shared/rate-limit.js';
 import { parseBody } from '../shared/validate.js';
-import type { AuthUpstream, UpstreamResponse } from './auth-upstream.js';
+import type { AuthUpstream, ForwardOptions, UpstreamResponse } from './auth-upstream.js';
 import { MAX_LISTING_DEPTH, type ListRequest, type ProductCatalog } from './catalog.js';
 import { mountDashboard } from './pages/index.js';
+import { createTokenCheck, type CurrentUser } from './token-check.js';
 
 /** What createWebApp needs. */
 export interface WebAppOptions {
@@ -22,6 +23,8 @@ export interface WebAppOptions {
   readonly auth: AuthUpstream;
   /** Failed logins per client through this server; default 20 per 15 min (auth-server also limits per user). */
   readonly loginLimit?: LoginLimit;
+  /** Clock of the token cache (see token-check.ts); default the system clock. */
+  readonly now?: () => Date;
   readonly log?: (line: string) => void;
 }
 
@@ -63,12 +66,13 @@ export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
   { method: 'GET', path: '/me', access: 'token', summary: 'Who the token belongs to.', returns: '200 {id, username, role}' },
   { method: 'POST', path: '/products', access: 'token', summary: 'Create a product on the shard its name routes to.', body: '{"name":"Arroz","price":1.5,"stock":10,"category":"granos"}', returns: '201 product with id and shard' },
   { method: 'GET', path: '/products', access: 'token', summary: 'List all shards merged. Query: q (name contains), category, sort=name|price|stock, order=asc|desc, page, pageSize (max 100).', returns: '200 {items, page, pageSize, total, partial, missingShards}' },
-  { method: 'GET', path: '/products/:id', access: 'token', summary: 'One product, wherever it lives.', returns: '200 product or 404' },
-  { method: 'PUT', path: '/products/:id', access: 'token', summary: 'Change any of name, price, stock, category; a rename into another range moves the product to that shard, keeping its id.', body: '{"name":"Pan"}', returns: '200 product' },
-  { method: 'DELETE', path: '/products/:id', access: 'token', summary: 'Delete a product.', returns: '204' },
+  { method: 'GET', path: '/products/:id', access: 'token', summary: 'One product, wherever it lives; ETag is its version.', returns: '200 product or 404' },
+  { method: 'PUT', path: '/products/:id', access: 'token', summary: 'Change any of name, price, stock, category (only those fields are written); a rename into another range moves the product to that shard, keeping its id. Send If-Match: "<version>" (the ETag of GET) to change only the version you saw.', body: '{"name":"Pan"}', returns: '200 product, or 409 VERSION_CONFLICT with error.current' },
+  { method: 'DELETE', path: '/products/:id', access: 'token', summary: 'Delete a product (If-Match optional, as for PUT).', returns: '204, or 409 VERSION_CONFLICT' },
   { method: 'GET', path: '/users', access: 'admin', summary: 'List users (forwarded to auth-server with your token).', returns: '200 {users}' },
   { method: 'POST', path: '/users', access: 'admin', summary: 'Create a user with a role.', body: '{"username":"bob","email":"bob@example.com","password":"s3cret-pass","role":"user"}', returns: '201 user' },
-  { method: 'DELETE', path: '/users/:username', access: 'admin', summary: 'Delete a user.', returns: '204' },
+  { method: 'PUT', path: '/users/:username', access: 'admin', summary: 'Change a user\'s role (not the last admin\'s).', body: '{"role":"user"}', returns: '200 user' },
+  { method: 'DELETE', path: '/users/:username', access: 'admin', summary: 'Delete a user (not the last admin).', returns: '204' },
   { method: 'GET', path: '/health', access: 'public', summary: 'The process is alive.', returns: '200 {status:"ok"}' },
   { method: 'GET', path: '/ready', access: 'public', summary: 'Every shard and auth-server reachable.', returns: '200 or 503 {status, shards: {rsA: "reachable"...}, authServer}' },
   { method: 'GET', path: '/docs', access: 'public', summary: 'This page.', returns: 'HTML' },
@@ -88,14 +92,21 @@ export function createWebApp(options: WebAppOptions): Express {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const app = createBaseApp();
 
-  // Verified locally with the shared secret and pinned algorithm: no auth-server round trip per request.
+  // Signature checked locally; revocation (deleted user, changed role) by auth-server, cached briefly.
+  const currentUser = createTokenCheck(tokens, auth, options.now ?? (() => new Date()));
   const requireToken: RequestHandler = async (req, res, next) => {
-    res.locals['claims'] = await tokens.verify(bearerToken(req));
+    res.locals['user'] = await currentUser(bearerToken(req));
     next();
   };
+  /** Forwarding options carrying the caller's token and address. */
+  const asCaller = (req: Request, body?: unknown): ForwardOptions => ({
+    authorization: req.get('authorization') ?? '',
+    clientAddress: req.ip ?? req.socket.remoteAddress ?? '',
+    ...(body === undefined ? {} : { body }),
+  });
 
   app.get('/docs', (_req, res) => {
-    res.type('html').send(renderApiDocs('web-server API', 'Products (sharded by name across replica sets) and users for the distctl product platform.', WEB_ENDPOINTS));
+    res.set('Content-Security-Policy', DOCS_CSP).type('html').send(renderApiDocs('web-server API', 'Products (sharded by name across replica sets) and users for the distctl product platform.', WEB_ENDPOINTS));
   });
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -111,15 +122,15 @@ export function createWebApp(options: WebAppOptions): Express {
   });
 
   app.post('/auth/register', async (req, res) => {
-    relay(res, await auth.forward('POST', '/register', { body: jsonObjectBody(req) }));
+    relay(res, await auth.forward('POST', '/register', { body: jsonObjectBody(req), clientAddress: req.ip ?? '' }));
   });
   app.post('/auth/login', failedLoginLimiter(options.loginLimit ?? { limit: 20, windowMs: 15 * 60 * 1000 }, clientKey), async (req, res) => {
-    relay(res, await auth.forward('POST', '/login', { body: jsonObjectBody(req) }));
+    relay(res, await auth.forward('POST', '/login', { body: jsonObjectBody(req), clientAddress: req.ip ?? '' }));
   });
 
   app.get('/me', requireToken, (_req, res) => {
-    const claims = res.locals['claims'] as TokenClaims;
-    res.json({ id: claims.userId, username: claims.username, role: claims.role });
+    const user = res.locals['user'] as CurrentUser;
+    res.json({ id: user.userId, username: user.username, role: user.role });
   });
 
   app.post('/products', requireToken, async (req, res) => {
@@ -129,26 +140,33 @@ export function createWebApp(options: WebAppOptions): Express {
     res.json(await catalog.list(listRequest(req)));
   });
   app.get('/products/:id', requireToken, async (req, res) => {
-    res.json(await catalog.get(String(req.params['id'])));
+    const product = await catalog.get(String(req.params['id']));
+    res.set('ETag', etag(product.version)).json(product);
   });
   app.put('/products/:id', requireToken, async (req, res) => {
-    res.json(await catalog.update(String(req.params['id']), parseBody(updateProductSchema, jsonObjectBody(req))));
+    const changes = parseBody(updateProductSchema, jsonObjectBody(req));
+    const product = await catalog.update(String(req.params['id']), changes, ifMatchVersion(req));
+    res.set('ETag', etag(product.version)).json(product);
   });
   app.delete('/products/:id', requireToken, async (req, res) => {
-    await catalog.delete(String(req.params['id']));
+    await catalog.delete(String(req.params['id']), ifMatchVersion(req));
     res.status(204).end();
   });
 
   // Forwarded with the caller's own token: auth-server decides who is admin.
   app.get('/users', requireToken, async (req, res) => {
-    relay(res, await auth.forward('GET', '/users', { authorization: req.get('authorization') ?? '' }));
+    relay(res, await auth.forward('GET', '/users', asCaller(req)));
   });
   app.post('/users', requireToken, async (req, res) => {
-    relay(res, await auth.forward('POST', '/users', { body: jsonObjectBody(req), authorization: req.get('authorization') ?? '' }));
+    relay(res, await auth.forward('POST', '/users', asCaller(req, jsonObjectBody(req))));
   });
   app.delete('/users/:username', requireToken, async (req, res) => {
     const username = encodeURIComponent(String(req.params['username']));
-    relay(res, await auth.forward('DELETE', `/users/${username}`, { authorization: req.get('authorization') ?? '' }));
+    relay(res, await auth.forward('DELETE', `/users/${username}`, asCaller(req)));
+  });
+  app.put('/users/:username', requireToken, async (req, res) => {
+    const username = encodeURIComponent(String(req.params['username']));
+    relay(res, await auth.forward('PUT', `/users/${username}`, asCaller(req, jsonObjectBody(req))));
   });
 
   mountDashboard(app);
@@ -156,6 +174,23 @@ export function createWebApp(options: WebAppOptions): Express {
   app.use(notFoundHandler);
   app.use(errorHandler(log));
   return app;
+}
+
+/** A product version as an entity tag. */
+function etag(version: number): string {
+  return `"${version}"`;
+}
+
+/**
+ * The version named by If-Match (`"3"`, or `W/"3"`), null when the header is
+ * absent or `*` (no precondition); 400 when it names no version.
+ */
+function ifMatchVersion(req: Request): number | null {
+  const header = req.get('if-match')?.trim();
+  if (header === undefined || header === '' || header === '*') return null;
+  const match = /^(?:W\/)?"(\d{1,15})"$/.exec(header);
+  if (!match?.[1]) throw new ApiError(400, 'VALIDATION_FAILED', 'If-Match: must be the ETag of the product, e.g. "3"', { field: 'If-Match' });
+  return Number(match[1]);
 }
 
 function listRequest(req: Request): ListRequest {

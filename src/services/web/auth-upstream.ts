@@ -12,10 +12,21 @@ export interface UpstreamResponse {
   readonly retryAfter: string | null;
 }
 
+/** What a forwarded call carries besides method and path. */
+export interface ForwardOptions {
+  readonly body?: unknown;
+  readonly authorization?: string;
+  readonly clientAddress?: string;
+}
+
 /** The calls web-server makes to auth-server. */
 export interface AuthUpstream {
-  /** Sends a request; throws ApiError 503 if auth-server cannot be reached in time. */
-  forward(method: 'GET' | 'POST' | 'DELETE', path: string, options?: { body?: unknown; authorization?: string }): Promise<UpstreamResponse>;
+  /**
+   * Sends a request; throws ApiError 503 if auth-server cannot be reached in time.
+   * `clientAddress` goes out as X-Forwarded-For, which auth-server believes only
+   * from web-server's address (its TRUSTED_PROXIES), so its throttles see the real client.
+   */
+  forward(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, options?: ForwardOptions): Promise<UpstreamResponse>;
   /** Whether auth-server answers its /health. */
   reachable(): Promise<boolean>;
 }
@@ -37,6 +48,7 @@ export function createAuthUpstream(baseUrl: string, timeoutMs: number = AUTH_TIM
             accept: 'application/json',
             ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
             ...(options.authorization === undefined ? {} : { authorization: options.authorization }),
+            ...(options.clientAddress === undefined ? {} : { 'x-forwarded-for': options.clientAddress }),
           },
           ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
         });

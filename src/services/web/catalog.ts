@@ -33,8 +33,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ApiError, StoreUnavailableError, unavailableError } from '../shared/errors.js';
+import { KeyedLock } from '../shared/keyed-lock.js';
 import { MoveGate } from './move-gate.js';
-import { compareProducts, textKey, type ProductFilter, type ProductShardStore, type ShardQuery, type SortField, type StoredProduct } from './products.js';
+import {
+  compareProducts,
+  textKey,
+  type ProductChanges,
+  type ProductFilter,
+  type ProductShardStore,
+  type ShardQuery,
+  type SortField,
+  type StoredProduct,
+} from './products.js';
 import type { ShardRouter } from './shard-router.js';
 
 /** A product as clients see it: with the shard that holds it. */
@@ -47,6 +57,8 @@ export interface ProductView {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly shard: string;
+  /** Sent back as If-Match (ETag `"<version>"`) to update only the version the client saw. */
+  readonly version: number;
 }
 
 /** The fields a client sets. */
@@ -124,6 +136,8 @@ export const MAX_LISTING_DEPTH = 10_000;
 export class ProductCatalog {
   private readonly stores: Map<string, ProductShardStore>;
   private readonly gate = new MoveGate();
+  /** Writes to one product (update, move, delete) run one at a time in this process. */
+  private readonly writes = new KeyedLock();
 
   constructor(
     private readonly router: ShardRouter,
@@ -144,7 +158,7 @@ export class ProductCatalog {
 
   async create(input: ProductInput): Promise<ProductView> {
     const at = this.now();
-    const product: StoredProduct = { id: this.newId(), ...input, createdAt: at, updatedAt: at, pending: null };
+    const product: StoredProduct = { id: this.newId(), ...input, createdAt: at, updatedAt: at, pending: null, version: 1 };
     const shard = this.router.shardFor(input.name);
     await this.write(shard, 'create the product', (store) => store.put(product));
     return view({ shard, product });
@@ -154,28 +168,60 @@ export class ProductCatalog {
     return view(await this.gate.shared(async () => this.settle(id, await this.locate(id), 'read')));
   }
 
-  async update(id: string, changes: Partial<ProductInput>): Promise<ProductView> {
-    const located = await this.gate.shared(() => this.locate(id));
-    const current = await this.settle(id, located, 'write');
-    const product: StoredProduct = { ...current.product, ...changes, updatedAt: this.now(), pending: null };
-    const target = this.router.shardFor(product.name);
-    if (target === current.shard) {
-      const replaced = await this.write(target, 'update the product', (store) => store.replace(product));
-      if (!replaced) throw notFound(id);
+  /**
+   * Changes some fields. Only those fields are written ($set), so concurrent
+   * changes to different fields both survive. With `expectedVersion` (the
+   * client's If-Match), a product changed since the client read it is left
+   * alone and the answer is 409 VERSION_CONFLICT carrying the current product.
+   */
+  async update(id: string, changes: ProductChanges, expectedVersion: number | null = null): Promise<ProductView> {
+    return this.writes.run(id, async () => {
+      const located = await this.gate.shared(() => this.locate(id));
+      const current = await this.settle(id, located, 'write');
+      if (expectedVersion !== null && current.product.version !== expectedVersion) throw conflict(current);
+      const target = this.router.shardFor(changes.name ?? current.product.name);
+      if (target === current.shard) {
+        const outcome = await this.write(target, 'update the product', (store) => store.update(id, changes, this.now(), expectedVersion));
+        if (outcome.state === 'missing') throw notFound(id);
+        if (outcome.state === 'conflict') throw conflict({ shard: target, product: outcome.current });
+        return view({ shard: target, product: outcome.product });
+      }
+      requireAllShards(located, 'moving a renamed product to its new shard');
+      const product: StoredProduct = { ...current.product, ...changes, updatedAt: this.now(), version: current.product.version + 1, pending: null };
+      await this.move(product, current, target);
       return view({ shard: target, product });
-    }
-    requireAllShards(located, 'moving a renamed product to its new shard');
-    await this.move(product, current.shard, target);
-    return view({ shard: target, product });
+    });
   }
 
-  async delete(id: string): Promise<void> {
-    const located = await this.gate.shared(() => this.locate(id));
-    requireAllShards(located, 'deleting a product');
-    if (located.copies.length === 0) throw notFound(id);
-    // Pending copies first: deleted before their source, they could never win.
-    const ordered = [...located.copies].sort((a, b) => Number(b.product.pending !== null) - Number(a.product.pending !== null));
-    for (const copy of ordered) await this.write(copy.shard, 'delete the product', (store) => store.delete(id));
+  /**
+   * Removes every copy of a product, each deletion checked: a copy that
+   * changed or moved meanwhile (another web-server process) is looked up
+   * again instead of being reported deleted while it survives.
+   */
+  async delete(id: string, expectedVersion: number | null = null): Promise<void> {
+    await this.writes.run(id, async () => {
+      for (let attempt = 1; attempt <= DELETE_ATTEMPTS; attempt += 1) {
+        const located = await this.gate.shared(() => this.locate(id));
+        requireAllShards(located, 'deleting a product');
+        if (located.copies.length === 0) {
+          if (attempt > 1) return;
+          throw notFound(id);
+        }
+        const resolution = resolveCopies(located);
+        if (expectedVersion !== null && resolution.state === 'found' && resolution.current.product.version !== expectedVersion) {
+          throw conflict(resolution.current);
+        }
+        // Pending copies first: deleted before their source, they could never win.
+        const ordered = [...located.copies].sort((a, b) => Number(b.product.pending !== null) - Number(a.product.pending !== null));
+        let allRemoved = true;
+        for (const copy of ordered) {
+          const removed = await this.write(copy.shard, 'delete the product', (store) => store.delete(id, copy.product.version));
+          allRemoved &&= removed;
+        }
+        if (allRemoved) return;
+      }
+      throw new ApiError(409, 'PRODUCT_BUSY', `product ${id} kept changing while being deleted; retry`);
+    });
   }
 
   async list(request: ListRequest): Promise<ProductPage> {
@@ -211,10 +257,15 @@ export class ProductCatalog {
         if (copy.product.pending === null || (await this.isCurrent(copy))) visible.push(copy);
         else total -= 1;
       }
+      // Each shard's part is already in order: merge them, reading no further than the page's end.
       const order = compareProducts(sort);
-      visible.sort((a, b) => order(a.product, b.product));
+      const merged = mergeSorted(
+        this.router.shards.map((shard) => visible.filter((c) => c.shard === shard)),
+        (a, b) => order(a.product, b.product),
+        offset + request.pageSize,
+      );
       return {
-        items: visible.slice(offset, offset + request.pageSize).map(view),
+        items: merged.slice(offset).map(view),
         page: request.page,
         pageSize: request.pageSize,
         total,
@@ -251,12 +302,27 @@ export class ProductCatalog {
     return { shard: pending.shard, product: { ...pending.product, pending: null } };
   }
 
-  private async move(product: StoredProduct, from: string, to: string): Promise<void> {
+  /**
+   * Moves `source` to shard `to` as `product`. Step 2 deletes exactly the
+   * version that was read: if nothing was deleted, the source changed or was
+   * deleted meanwhile (by another process), so step 1 is undone and the answer
+   * is 409 with the current product, or 404 — never a copy that outlives a delete.
+   */
+  private async move(product: StoredProduct, source: Copy, to: string): Promise<void> {
+    const from = source.shard;
     const moving: StoredProduct = { ...product, pending: { from } };
-    await this.gate.exclusive(async () => {
+    const committed = await this.gate.exclusive(async () => {
       await this.write(to, `move product ${product.id} (step 1 of 3: copy to ${to})`, (store) => store.put(moving));
-      await this.write(from, `move product ${product.id} (step 2 of 3: remove from ${from}; completes on next access)`, (store) => store.delete(product.id));
+      return this.write(from, `move product ${product.id} (step 2 of 3: remove from ${from}; completes on next access)`, (store) =>
+        store.delete(product.id, source.product.version),
+      );
     });
+    if (!committed) {
+      await this.write(to, `undo moving product ${product.id} onto ${to}`, (store) => store.delete(product.id, moving.version));
+      const now = resolveCopies(await this.locate(product.id));
+      if (now.state === 'found') throw conflict(now.current);
+      throw notFound(product.id);
+    }
     // Step (c) failing leaves a committed move with a mark: readers already see the new copy; the next touch clears it.
     await this.storeFor(to)
       .clearPending(product.id)
@@ -337,11 +403,46 @@ function requireAllShards(located: Located, what: string): void {
   }
 }
 
+/** How often a delete looks again when a copy changed under it. */
+const DELETE_ATTEMPTS = 3;
+
+/** 409 with the product as it is now, so the client can show it and retry deliberately. */
+function conflict(current: Copy): ApiError {
+  return new ApiError(
+    409,
+    'VERSION_CONFLICT',
+    `product ${current.product.id} was changed by someone else (now version ${current.product.version}); nothing was saved — review the current values and retry`,
+    { extra: { current: view(current) } },
+  );
+}
+
+/**
+ * The first `limit` items of several lists each sorted by `compare`, in that
+ * order: a k-way merge costing O(limit × lists), not a sort of everything.
+ */
+export function mergeSorted<T>(lists: readonly (readonly T[])[], compare: (a: T, b: T) => number, limit: number): T[] {
+  const positions = lists.map(() => 0);
+  const merged: T[] = [];
+  while (merged.length < limit) {
+    let best = -1;
+    for (let i = 0; i < lists.length; i += 1) {
+      const candidate = lists[i]?.[positions[i] ?? 0];
+      if (candidate === undefined) continue;
+      const bestItem = best < 0 ? undefined : lists[best]?.[positions[best] ?? 0];
+      if (bestItem === undefined || compare(candidate, bestItem) < 0) best = i;
+    }
+    if (best < 0) break;
+    merged.push(lists[best]?.[positions[best] ?? 0] as T);
+    positions[best] = (positions[best] ?? 0) + 1;
+  }
+  return merged;
+}
+
 function notFound(id: string): ApiError {
   return new ApiError(404, 'PRODUCT_NOT_FOUND', `no product with id ${id}`);
 }
 
 function view(copy: Copy): ProductView {
   const p = copy.product;
-  return { id: p.id, name: p.name, price: p.price, stock: p.stock, category: p.category, createdAt: p.createdAt.toISOString(), updatedAt: p.updatedAt.toISOString(), shard: copy.shard };
+  return { id: p.id, name: p.name, price: p.price, stock: p.stock, category: p.category, createdAt: p.createdAt.toISOString(), updatedAt: p.updatedAt.toISOString(), shard: copy.shard, version: p.version };
 }

@@ -1,6 +1,6 @@
 /** web-server's environment, parsed and checked. */
-import type { ShardMap } from '../../derive/types.js';
-import { DistctlError } from '../../errors/index.js';
+import { ConfigError } from '../shared/errors.js';
+import type { ShardMap } from '../shared/routing.js';
 import { readCommonConfig, requireEnv, type CommonConfig, type Env } from '../shared/env.js';
 import { parseShardMap, type ShardRouter } from './shard-router.js';
 
@@ -18,7 +18,7 @@ export function readWebConfig(env: Env): WebConfig {
   const common = readCommonConfig(env);
   const authServerUrl = requireEnv(env, 'AUTH_SERVER_URL', 'where auth-server listens, e.g. http://10.10.10.10:5000');
   if (!/^https?:\/\/[^/]+/.test(authServerUrl)) {
-    throw new DistctlError('SERVICE_CONFIG', `AUTH_SERVER_URL=${authServerUrl} is not an http(s) URL`, { hint: 'e.g. http://10.10.10.10:5000' });
+    throw new ConfigError(`AUTH_SERVER_URL=${authServerUrl} is not an http(s) URL`, 'e.g. http://10.10.10.10:5000');
   }
   const { map, router } = parseShardMap(requireEnv(env, 'SHARD_MAP', 'the product shard map as JSON'));
   const shardUrls: Record<string, string> = {};

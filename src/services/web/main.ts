@@ -17,11 +17,12 @@ runService('web-server', async () => {
   const log = (line: string) => process.stdout.write(`${new Date().toISOString()} ${line}\n`);
   const now = () => new Date();
   const databases = config.router.shards.map((shard) => ({ shard, database: openDatabase(config.shardUrls[shard] ?? '') }));
-  const catalog = new ProductCatalog(
-    config.router,
-    databases.map(({ shard, database }) => new MongoProductShardStore(shard, database)),
-    now,
-  );
+  const stores = databases.map(({ shard, database }) => new MongoProductShardStore(shard, database));
+  const catalog = new ProductCatalog(config.router, stores, now);
+  // Listing and search indexes now rather than on first use; a shard that is not up yet gets them on its first operation.
+  for (const store of stores) {
+    store.prepare().catch((err: unknown) => log(`shard ${store.shard}: indexes not created yet: ${err instanceof Error ? err.message : String(err)}`));
+  }
   const tokens = createTokenService({ secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience, now });
   const app = createWebApp({ catalog, tokens, auth: createAuthUpstream(config.authServerUrl), log });
   const server = await listen(app, config.port, config.host);

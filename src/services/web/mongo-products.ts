@@ -4,9 +4,17 @@
  * their textKey beside them, so search and name order are case- and
  * accent-insensitive with plain indexes and the binary collation.
  */
-import type { Collection, Filter } from 'mongodb';
+import type { Collection, Filter, UpdateFilter } from 'mongodb';
 import { guard, once, type MongoDatabase } from '../shared/mongo.js';
-import { textKey, type ProductFilter, type ProductShardStore, type ShardQuery, type StoredProduct } from './products.js';
+import {
+  textKey,
+  type ProductChanges,
+  type ProductFilter,
+  type ProductShardStore,
+  type ShardQuery,
+  type StoredProduct,
+  type UpdateOutcome,
+} from './products.js';
 
 interface ProductDocument {
   _id: string;
@@ -19,6 +27,8 @@ interface ProductDocument {
   createdAt: Date;
   updatedAt: Date;
   pending?: { from: string };
+  /** Absent on products written before versions existed: read as 1. */
+  version?: number;
 }
 
 const SORT_KEYS = { name: 'nameKey', price: 'price', stock: 'stock' } as const;
@@ -32,14 +42,22 @@ export class MongoProductShardStore implements ProductShardStore {
     private readonly database: MongoDatabase,
   ) {
     this.ensureIndexes = once(async () => {
+      // Each listing order is an index walked forwards or backwards and cut at the page's end
+      // (ties by _id in the same direction); a category filter has its own per-order indexes.
       await (await this.collection()).createIndexes([
         { key: { nameKey: 1, _id: 1 }, name: 'by_name' },
         { key: { price: 1, _id: 1 }, name: 'by_price' },
         { key: { stock: 1, _id: 1 }, name: 'by_stock' },
-        { key: { categoryKey: 1 }, name: 'by_category' },
+        { key: { categoryKey: 1, nameKey: 1, _id: 1 }, name: 'by_category_name' },
+        { key: { categoryKey: 1, price: 1, _id: 1 }, name: 'by_category_price' },
+        { key: { categoryKey: 1, stock: 1, _id: 1 }, name: 'by_category_stock' },
         { key: { 'pending.from': 1 }, name: 'pending_moves', sparse: true },
       ]);
     });
+  }
+
+  async prepare(): Promise<void> {
+    await guard(this.shard, () => this.ensureIndexes());
   }
 
   async put(product: StoredProduct): Promise<void> {
@@ -51,13 +69,23 @@ export class MongoProductShardStore implements ProductShardStore {
     return doc ? fromDocument(doc) : null;
   }
 
-  async replace(product: StoredProduct): Promise<boolean> {
-    const result = await this.run((products) => products.replaceOne({ _id: product.id }, toDocument(product)));
-    return result.matchedCount === 1;
+  async update(id: string, changes: ProductChanges, updatedAt: Date, expectedVersion: number | null): Promise<UpdateOutcome> {
+    const set: UpdateFilter<ProductDocument>['$set'] = {
+      ...changes,
+      ...(changes.name === undefined ? {} : { nameKey: textKey(changes.name) }),
+      ...(changes.category === undefined ? {} : { categoryKey: textKey(changes.category) }),
+      updatedAt,
+    };
+    const updated = await this.run((products) =>
+      products.findOneAndUpdate({ _id: id, ...versionFilter(expectedVersion) }, { $set: set, $inc: { version: 1 } }, { returnDocument: 'after' }),
+    );
+    if (updated) return { state: 'updated', product: fromDocument(updated) };
+    const current = await this.findById(id);
+    return current ? { state: 'conflict', current } : { state: 'missing' };
   }
 
-  async delete(id: string): Promise<boolean> {
-    const result = await this.run((products) => products.deleteOne({ _id: id }));
+  async delete(id: string, expectedVersion?: number): Promise<boolean> {
+    const result = await this.run((products) => products.deleteOne({ _id: id, ...versionFilter(expectedVersion ?? null) }));
     return result.deletedCount === 1;
   }
 
@@ -69,7 +97,7 @@ export class MongoProductShardStore implements ProductShardStore {
     const docs = await this.run((products) =>
       products
         .find(toFilter(query.filter))
-        .sort({ [SORT_KEYS[query.sort.field]]: query.sort.direction, _id: 1 })
+        .sort({ [SORT_KEYS[query.sort.field]]: query.sort.direction, _id: query.sort.direction })
         .limit(query.limit)
         .toArray(),
     );
@@ -77,6 +105,8 @@ export class MongoProductShardStore implements ProductShardStore {
   }
 
   async count(filter: ProductFilter): Promise<number> {
+    // Unfiltered: the collection's own count (metadata, O(1)) instead of walking an index.
+    if (filter.nameContains === undefined && filter.category === undefined) return this.run((products) => products.estimatedDocumentCount());
     return this.run((products) => products.countDocuments(toFilter(filter)));
   }
 
@@ -112,6 +142,12 @@ function toFilter(filter: ProductFilter): Filter<ProductDocument> {
   };
 }
 
+/** Matches only this version; version 1 also matches products stored before versions existed. */
+function versionFilter(expected: number | null): Filter<ProductDocument> {
+  if (expected === null) return {};
+  return expected === 1 ? { $or: [{ version: 1 }, { version: { $exists: false } }] } : { version: expected };
+}
+
 function toDocument(product: StoredProduct): ProductDocument {
   return {
     _id: product.id,
@@ -124,6 +160,7 @@ function toDocument(product: StoredProduct): ProductDocument {
     createdAt: product.createdAt,
     updatedAt: product.updatedAt,
     ...(product.pending ? { pending: { from: product.pending.from } } : {}),
+    version: product.version,
   };
 }
 
@@ -137,5 +174,6 @@ function fromDocument(doc: ProductDocument): StoredProduct {
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt,
     pending: doc.pending ? { from: doc.pending.from } : null,
+    version: doc.version ?? 1,
   };
 }

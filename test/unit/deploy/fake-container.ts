@@ -8,6 +8,10 @@ import { createHash } from 'node:crypto';
 import type { CommandResult } from '../../../src/exec/runner.js';
 import type { ContainerOps } from '../../../src/incus/container-ops.js';
 import { PROBE_SCRIPT } from '../../../src/deploy/probe.js';
+import { containerProbeArgv } from '../../../src/observe/units.js';
+
+/** The script `distctl status` runs per container (unit states, then TCP listeners); units follow as arguments. */
+const STATUS_PROBE_SCRIPT = containerProbeArgv([])[2];
 
 export type Call =
   | { kind: 'exec'; container: string; argv: string[] }
@@ -31,6 +35,8 @@ export class FakeContainers implements ContainerOps {
   readonly users = new Set<string>();
   /** What `node -v` prints for a freshly pushed binary; null makes it fail like a binary that cannot run. */
   nodeVersion: string | null = 'v20.20.2';
+  /** `container:port` pairs whose unit is active but does not listen (a service bound to the wrong address). */
+  readonly deaf = new Set<string>();
   /** Automatic restarts systemd reports for a unit after a (re)start: a crashing service. */
   crashing = new Set<string>();
   private nextPid = 100;
@@ -51,7 +57,8 @@ export class FakeContainers implements ContainerOps {
       for (const user of argv.slice(5, 5 + count)) this.users.add(`${container}:${user}`);
       return ok();
     }
-    if (argv[0] === 'systemctl') return ok(this.systemctl(container, argv.slice(1)));
+    if (argv[0] === 'systemctl') return this.systemctl(container, argv.slice(1));
+    if (argv[0] === 'sh' && argv[2] === STATUS_PROBE_SCRIPT) return ok(this.statusProbe(container, argv.slice(4)));
     if (argv[0] === 'journalctl') return ok(`Nov 28 01:00:00 ${container} node[1]: line from ${argv[2]}\n`);
     throw new Error(`FakeContainers: unscripted exec in ${container}: ${argv.join(' ')}`);
   }
@@ -89,27 +96,85 @@ export class FakeContainers implements ContainerOps {
     return this.calls.filter((call): call is Extract<Call, { kind: 'push' }> => call.kind === 'push');
   }
 
-  /** systemctl verbs distctl uses, applied to the fake's unit table. */
-  private systemctl(container: string, args: string[]): string {
+  /**
+   * systemctl verbs distctl uses, applied to the fake's unit table, as strict
+   * as systemd: a unit whose file was never written cannot be enabled or
+   * started (systemd's words and exit codes), and any other verb fails the test.
+   */
+  private systemctl(container: string, args: string[]): CommandResult {
     const [verb, ...rest] = args;
     const names = rest.filter((arg) => !arg.startsWith('-'));
-    if (verb === 'daemon-reload') return '';
-    if (verb === 'enable') for (const name of names) this.unit(container, name).enabled = true;
-    if (verb === 'restart' || verb === 'start') {
-      for (const name of names) {
-        const unit = this.unit(container, name);
-        if (verb === 'start' && unit.active === 'active') continue;
-        unit.active = 'active';
-        unit.pid = this.nextPid++;
-        unit.starts += 1;
-        unit.restarts = this.crashing.has(name) ? 1 : 0;
-      }
+    const missing = names.filter((name) => !this.files.has(`${container}:/etc/systemd/system/${name}`));
+    const fail = (exitCode: number, stderr: string): CommandResult => ({ exitCode, stdout: '', stderr, timedOut: false });
+    switch (verb) {
+      case 'daemon-reload':
+        return ok();
+      case 'enable':
+        if (missing.length > 0) return fail(1, `Failed to enable unit: Unit file ${missing[0]} does not exist.\n`);
+        for (const name of names) this.unit(container, name).enabled = true;
+        return ok();
+      case 'restart':
+      case 'start':
+        if (missing.length > 0) return fail(5, `Failed to ${verb} ${missing.join(' ')}: Unit ${missing[0]} not found.\n`);
+        for (const name of names) {
+          const unit = this.unit(container, name);
+          if (verb === 'start' && unit.active === 'active') continue;
+          unit.active = 'active';
+          unit.pid = this.nextPid++;
+          unit.starts += 1;
+          unit.restarts = this.crashing.has(name) ? 1 : 0;
+        }
+        return ok();
+      case 'show':
+        return ok(rest[0]?.startsWith('--property=') ? this.showProperties(container, rest[0], names) : this.showHealth(container, names[0] ?? ''));
+      default:
+        throw new Error(`FakeContainers: unscripted systemctl in ${container}: ${args.join(' ')}`);
     }
-    if (verb === 'show') {
-      const unit = this.unit(container, names[0] ?? '');
-      return `ActiveState=${unit.active}\nSubState=${unit.active === 'active' ? 'running' : 'dead'}\nNRestarts=${unit.restarts}\n`;
-    }
-    return '';
+  }
+
+  /**
+   * What status's probe prints: the units' states, the mark, then `ss -Hltn` lines for what the active units
+   * serve — mongod on the port in its unit name, a service on the PORT of its environment file.
+   */
+  private statusProbe(container: string, units: string[]): string {
+    const ports = units
+      .filter((name) => this.units.get(`${container}:${name}`)?.active === 'active')
+      .map((name) => {
+        const mongod = /^mongod-(\d+)\.service$/.exec(name)?.[1];
+        const env = this.files.get(`${container}:/etc/distctl/${name.replace(/\.service$/, '')}.env`) ?? '';
+        return Number(mongod ?? /^PORT="(\d+)"$/m.exec(env)?.[1] ?? 0);
+      })
+      .filter((port) => port > 0 && !this.deaf.has(`${container}:${port}`));
+    const listeners = ports.map((port) => `LISTEN 0      511          0.0.0.0:${port}      0.0.0.0:*\n`).join('');
+    return `${this.showProperties(container, `--property=Id,LoadState,ActiveState,SubState,MainPID,ActiveEnterTimestamp`, units)}--distctl-listeners--\n${listeners}`;
+  }
+
+  /** `systemctl show UNIT -p ActiveState -p SubState -p NRestarts`, as deploy's health check reads it. */
+  private showHealth(container: string, name: string): string {
+    const unit = this.unit(container, name);
+    return `ActiveState=${unit.active}\nSubState=${unit.active === 'active' ? 'running' : 'dead'}\nNRestarts=${unit.restarts}\n`;
+  }
+
+  /** `systemctl show --property=A,B -- UNITS`: one block per unit, as `distctl status` reads them; a unit without a file is not-found. */
+  private showProperties(container: string, property: string, names: string[]): string {
+    const wanted = property.slice('--property='.length).split(',');
+    return names
+      .map((name) => {
+        const installed = this.files.has(`${container}:/etc/systemd/system/${name}`);
+        const unit = this.units.get(`${container}:${name}`);
+        const active = unit?.active ?? 'inactive';
+        const values: Record<string, string> = {
+          Id: name,
+          LoadState: installed ? 'loaded' : 'not-found',
+          ActiveState: active,
+          SubState: active === 'active' ? 'running' : active === 'failed' ? 'failed' : 'dead',
+          MainPID: String(active === 'active' ? (unit?.pid ?? 0) : 0),
+          ActiveEnterTimestamp: active === 'active' ? 'Sat 2026-11-28 01:00:00 UTC' : '',
+        };
+        return wanted.map((key) => `${key}=${values[key] ?? ''}`).join('\n');
+      })
+      .join('\n\n')
+      .concat('\n');
   }
 
   /** Answers the probe script from the fake's files and units, as the real script prints it. */

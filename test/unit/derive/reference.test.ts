@@ -83,7 +83,7 @@ describe('derived model of the reference topology', () => {
   it('gives the services their environment', () => {
     const [auth, web] = state.services;
     expect(auth).toMatchObject({ name: 'auth-server', kind: 'auth', container: 'auth-server', port: 5000, unitName: 'auth-server.service', url: 'http://10.10.10.10:5000' });
-    expect(auth!.env).toEqual({ PORT: '5000', HOST: '0.0.0.0', USERS_DB_ENV: 'DB3_URL', DB3_URL: 'mongodb://10.10.10.14:27017/auth_db' });
+    expect(auth!.env).toEqual({ PORT: '5000', HOST: '0.0.0.0', USERS_DB_ENV: 'DB3_URL', DB3_URL: 'mongodb://10.10.10.14:27017/auth_db', TRUSTED_PROXIES: '10.10.10.11' });
     expect(web).toMatchObject({ name: 'web-server', kind: 'web', container: 'web-server', port: 3000, unitName: 'web-server.service', after: ['auth-server.service'] });
     expect(web!.env).toMatchObject({
       PORT: '3000',

@@ -4,6 +4,9 @@ import { DistctlError } from '../../../src/errors/index.js';
 import { IncusClient } from '../../../src/incus/client.js';
 import { IncusError } from '../../../src/incus/errors.js';
 import { planUp } from '../../../src/plan/index.js';
+import type { CommandSpec } from '../../../src/exec/runner.js';
+import { observeIncus } from '../../../src/observe/incus.js';
+import { IncusModel } from '../support/incus-model.js';
 import { ScriptedRunner } from '../support/scripted-runner.js';
 import { emptyIncus, referenceDesired, runningInstance } from '../plan/fixtures.js';
 
@@ -35,34 +38,58 @@ describe('IncusClient', () => {
 });
 
 describe('applyPlan', () => {
-  it('runs phases in order and the containers of a phase concurrently', async () => {
-    let inFlight = 0;
-    let most = 0;
-    const runner = new ScriptedRunner(async () => {
-      inFlight += 1;
-      most = Math.max(most, inFlight);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      inFlight -= 1;
-      return {};
-    });
+  /** The Incus model behind a runner that counts how many calls are in flight at once. */
+  function modelRunner() {
+    const model = new IncusModel({ images: ['images:ubuntu/22.04'] });
+    const counted = { model, inFlight: 0, most: 0, run: async (cmd: CommandSpec) => {
+      counted.inFlight += 1;
+      counted.most = Math.max(counted.most, counted.inFlight);
+      // Yield a few turns so calls overlap, as real processes do.
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+      counted.inFlight -= 1;
+      return model.run(cmd);
+    } };
+    return counted;
+  }
+  const replan = async (model: IncusModel) => planUp(desired, await observeIncus(new IncusClient(model), desired.project));
+  /** The positional verb of an incus argv (`create`, `start`, ...), skipping `--project NAME`. */
+  const verbOf = (argv: readonly string[]) => argv.find((arg, index) => !arg.startsWith('--') && argv[index - 1] !== '--project');
+
+  it('runs project, network, then one chain per container (create before start), the chains concurrently; the re-plan is empty', async () => {
+    const runner = modelRunner();
     const plan = planUp(desired, emptyIncus);
     const result = await applyPlan(new IncusClient(runner), plan, { concurrency: 3 });
     expect(result.applied).toBe(plan.actions.length);
-    const verbs = runner.calls.map((call) => call.args.find((arg) => !arg.startsWith('--') && arg !== 'distctl'));
+    const calls = runner.model.calls;
+    const verbs = calls.map(verbOf);
     expect(verbs.slice(0, 2)).toEqual(['project', 'network']);
-    expect(verbs.indexOf('start')).toBeGreaterThan(verbs.lastIndexOf('create'));
-    expect(most).toBe(3);
+    for (const container of desired.containers) {
+      const create = calls.findIndex((argv) => verbOf(argv) === 'create' && argv.includes(container.name));
+      const start = calls.findIndex((argv) => verbOf(argv) === 'start' && argv.includes(container.name));
+      expect(create).toBeGreaterThan(1);
+      expect(start).toBeGreaterThan(create);
+    }
+    // A container starts while others are still being created: no barrier between all creates and all starts.
+    expect(verbs.indexOf('start')).toBeLessThan(verbs.lastIndexOf('create'));
+    expect(runner.most).toBe(3);
+    expect(await replan(runner.model)).toEqual({ project: 'distctl', actions: [], conflicts: [], notices: [] });
   });
 
-  it('stops after the failing phase, names the container and command, and keeps what succeeded', async () => {
-    const runner = new ScriptedRunner((cmd) => (cmd.args.includes('db2') && cmd.args.includes('create') ? { exitCode: 1, stderr: 'Error: Failed instance creation: disk full' } : {}));
+  it('a failing container chain stops there, the other chains finish, and the next run completes it', async () => {
+    const runner = modelRunner();
+    runner.model.failOn((argv) => argv.includes('create') && argv.includes('db2'), 'Error: Failed instance creation: disk full');
     const plan = planUp(desired, emptyIncus);
     const error = await applyPlan(new IncusClient(runner), plan).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
-    expect((error as DistctlError).message).toContain('container db2: `incus --project distctl create images:ubuntu/22.04 db2` failed (exit 1): Error: Failed instance creation: disk full');
+    expect((error as DistctlError).message).toBe('container db2: `incus --project distctl create images:ubuntu/22.04 db2` failed (exit 1): Error: Failed instance creation: disk full');
     expect((error as DistctlError).hint).toContain('run `distctl up` again to resume');
-    expect(runner.lines().filter((line) => line.includes(' create images:'))).toHaveLength(5);
-    expect(runner.lines().some((line) => line.includes(' start '))).toBe(false);
+    expect(runner.model.calls.filter((argv) => argv.includes('create') && argv.includes('images:ubuntu/22.04'))).toHaveLength(5);
+    const started = runner.model.calls.filter((argv) => verbOf(argv) === 'start').map((argv) => argv.at(-1) ?? '');
+    expect(started.sort()).toEqual(['auth-server', 'db1', 'db3', 'web-server']);
+    const rest = await replan(runner.model);
+    expect(rest.actions.map((action) => action.kind)).toEqual(['create-instance', 'start-instance']);
+    await applyPlan(new IncusClient(runner.model), rest);
+    expect((await replan(runner.model)).actions).toEqual([]);
   });
 });
 

@@ -78,6 +78,7 @@ describe('observeDeployment', () => {
     expect(db1).toEqual({
       name: 'db1',
       state: 'missing',
+      owned: false,
       declaredIp: declared.ipv4,
       actualIps: [],
       units: declared.units.map((u) => ({ name: u.name, load: 'unknown', active: 'unknown', sub: 'container not running', mainPid: 0, since: null })),

@@ -208,6 +208,7 @@ const healthy: Status = {
     {
       name: 'c1',
       state: 'Running',
+      owned: true,
       declaredIp: '10.0.0.2',
       actualIps: ['10.0.0.2'],
       units: [{ name: 'web.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 1, since: null }],
@@ -247,6 +248,14 @@ describe('differencesOf: the words of status', () => {
     expect(differencesOf({ ...healthy, network: { ...healthy.network, exists: false, address: null } })).toEqual(['network br0 does not exist']);
     expect(differencesOf({ ...healthy, network: { ...healthy.network, address: '10.9.0.1/24' } })).toEqual(['network br0 has 10.9.0.1/24, declared 10.0.0.1/24']);
     expect(differencesOf({ ...healthy, network: { ...healthy.network, address: null } })).toEqual(['network br0 has no address, declared 10.0.0.1/24']);
+  });
+
+  it('a network or a running container without this deployment\'s owner mark', () => {
+    expect(differencesOf({ ...healthy, network: { ...healthy.network, owned: false, address: '10.9.0.1/24' } })).toEqual([
+      'network br0 was not created by this deployment (distctl up refuses to use it)',
+    ]);
+    expect(differencesOf(withContainer({ owned: false }))).toEqual(['container c1 was not created by this deployment (distctl up refuses to use it)']);
+    expect(differencesOf(withContainer({ owned: false, state: 'Stopped' }))).toEqual(['container c1 is stopped']);
   });
 
   it('a container not running says only that', () => {

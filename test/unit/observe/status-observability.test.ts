@@ -10,6 +10,7 @@ const active = (name: string) => ({ name, load: 'loaded', active: 'active', sub:
 function container(overrides: Partial<ContainerStatus> & { name: string }): ContainerStatus {
   return {
     state: 'Running',
+    owned: true,
     declaredIp: '10.10.10.12',
     actualIps: ['10.10.10.12'],
     units: [active('mongod-27017.service')],

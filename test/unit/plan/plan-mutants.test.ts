@@ -57,19 +57,19 @@ describe('incusCallsFor, actionSubject and describeAction for every kind of acti
       line: '~ network incusbr0: ipv4.nat=true, ipv4.dhcp=true',
     },
     {
-      action: { kind: 'set-nic', container: db1, replace: false, from: 'no eth0 device' },
+      action: { kind: 'set-nic', container: db1, replace: false, from: 'missing' },
       calls: [{ args: ['config', 'device', 'add', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'], project: 'p1' }],
       subject: 'container db1',
-      line: '~ container db1: eth0 no eth0 device → 10.10.10.12 on incusbr0',
+      line: '~ container db1: eth0 missing → 10.10.10.12 on incusbr0',
     },
     {
-      action: { kind: 'set-nic', container: db1, replace: true, from: 'eth0 on other' },
+      action: { kind: 'set-nic', container: db1, replace: true, from: 'on other' },
       calls: [
         { args: ['config', 'device', 'remove', 'db1', 'eth0'], project: 'p1' },
         { args: ['config', 'device', 'add', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'], project: 'p1' },
       ],
       subject: 'container db1',
-      line: '~ container db1: eth0 eth0 on other → 10.10.10.12 on incusbr0',
+      line: '~ container db1: eth0 on other → 10.10.10.12 on incusbr0',
     },
     {
       action: { kind: 'set-nic', container: db1, replace: false, from: '10.10.10.99' },
@@ -105,7 +105,7 @@ describe('incusCallsFor, actionSubject and describeAction for every kind of acti
       action: { kind: 'set-proxy', proxy, from: 'a → b' },
       calls: [{ args: ['config', 'device', 'set', 'web-server', 'expose-3000', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000'], project: 'p1' }],
       subject: 'container web-server',
-      line: '~ proxy web-server/expose-3000: a → b → tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000',
+      line: '~ proxy web-server/expose-3000: was a → b, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000',
     },
     {
       action: { kind: 'remove-proxy', container: 'web-server', device: 'expose-9' },
@@ -139,17 +139,17 @@ describe('planUp: exact plans for each kind of drift', () => {
   it('a NIC missing, on another network, of another type, or bridged by parent', () => {
     const noNic = planUp(desired, withInstance('db1', (i) => ({ ...i, devices: {} })));
     expect(noNic.actions).toEqual([
-      { kind: 'set-nic', container: db1, replace: false, from: 'no eth0 device' },
+      { kind: 'set-nic', container: db1, replace: false, from: 'missing' },
       { kind: 'restart-instance', container: 'db1', reason: 'renew its DHCP lease for the new address' },
     ]);
     const other = planUp(desired, withInstance('db1', (i) => ({ ...i, devices: { ...i.devices, eth0: { ...i.devices.eth0, network: 'lxdbr0' } } })));
-    expect(other.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: true, from: 'eth0 on lxdbr0' });
+    expect(other.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: true, from: 'on lxdbr0' });
     const parent = planUp(desired, withInstance('db1', (i) => ({ ...i, devices: { ...i.devices, eth0: { type: 'nic', nictype: 'bridged', parent: 'br9' } } })));
-    expect(parent.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: true, from: 'eth0 on br9' });
+    expect(parent.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: true, from: 'on br9' });
     const disk = planUp(desired, withInstance('db1', (i) => ({ ...i, devices: { ...i.devices, eth0: { type: 'disk', network: 'incusbr0', 'ipv4.address': '10.10.10.12' } } })));
-    expect(disk.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: true, from: 'eth0 on incusbr0' });
+    expect(disk.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: true, from: 'on incusbr0' });
     const bare = planUp(desired, withInstance('db1', (i) => ({ ...i, devices: { ...i.devices, eth0: { type: 'unix-char' } } })));
-    expect(bare.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: true, from: 'eth0 on unix-char' });
+    expect(bare.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: true, from: 'on unix-char' });
     const noReservation = planUp(desired, withInstance('db1', (i) => ({ ...i, devices: { ...i.devices, eth0: { type: 'nic', network: 'incusbr0' } } })));
     expect(noReservation.actions[0]).toEqual({ kind: 'set-nic', container: db1, replace: false, from: 'no reserved address' });
   });
@@ -157,7 +157,7 @@ describe('planUp: exact plans for each kind of drift', () => {
   it('a NIC fixed on a stopped container starts it (no restart)', () => {
     const plan = planUp(desired, withInstance('db1', (i) => ({ ...i, status: 'Stopped', devices: { ...i.devices, eth0: { ...i.devices.eth0, network: 'lxdbr0' } } })));
     expect(plan.actions).toEqual([
-      { kind: 'set-nic', container: db1, replace: true, from: 'eth0 on lxdbr0' },
+      { kind: 'set-nic', container: db1, replace: true, from: 'on lxdbr0' },
       { kind: 'start-instance', container: 'db1', resume: false },
     ]);
   });

@@ -48,6 +48,47 @@ describe('planUp', () => {
     expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([{ args: ['config', 'device', 'set', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'distctl' }]);
   });
 
+  it('restarts a running container that holds a stale address, but not one still waiting for its first lease', () => {
+    const observed = convergedState(desired);
+    const holding = (address: string | null) => runningInstance(desired, 'db1', { state: { status: 'Running', network: { eth0: { addresses: address === null ? [] : [{ family: 'inet', address, netmask: '24', scope: 'global' }] } } } });
+    const stale = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? holding('10.10.9.200') : instance)) });
+    expect(stale.actions).toEqual([{ kind: 'restart-instance', container: 'db1', reason: 'renew its DHCP lease: it holds 10.10.9.200' }]);
+    expect(incusCallsFor(stale.actions[0]!, 'distctl')).toEqual([{ args: ['restart', 'db1'], project: 'distctl' }]);
+    const waiting = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? holding(null) : instance)) });
+    expect(waiting.actions).toEqual([]);
+  });
+
+  it('moves a NIC on another network back with a remove and an add, and adds a missing one', () => {
+    const observed = convergedState(desired);
+    const db1 = runningInstance(desired, 'db1');
+    const moved = { ...db1, devices: { ...db1.devices, eth0: { type: 'nic', name: 'eth0', network: 'otherbr0' } } };
+    const { eth0: _eth0, ...withoutNic } = db1.devices;
+    const plan = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? moved : instance.name === 'db2' ? { ...instance, devices: withoutNic } : instance)) });
+    expect(plan.actions.map(describeAction)).toEqual([
+      '~ container db1: eth0 on otherbr0 → 10.10.10.12 on incusbr0',
+      '~ container db2: eth0 missing → 10.10.10.13 on incusbr0',
+      '~ container db1: restart (renew its DHCP lease for the new address)',
+      '~ container db2: restart (renew its DHCP lease for the new address)',
+    ]);
+    expect(incusCallsFor(plan.actions[0]!, 'distctl').map((call) => call.args)).toEqual([
+      ['config', 'device', 'remove', 'db1', 'eth0'],
+      ['config', 'device', 'add', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'],
+    ]);
+    expect(incusCallsFor(plan.actions[1]!, 'distctl').map((call) => call.args)).toEqual([['config', 'device', 'add', 'db2', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.13']]);
+  });
+
+  it('sets a drifted proxy back in one call and removes an exposure that left the topology', () => {
+    const observed = convergedState(desired);
+    const web = runningInstance(desired, 'web-server');
+    const drifted = { ...web, devices: { ...web.devices, 'expose-3000': { type: 'proxy', listen: 'tcp:127.0.0.1:3999', connect: 'tcp:127.0.0.1:3000', bind: 'host' }, 'expose-4000': { type: 'proxy', listen: 'tcp:127.0.0.1:4000', connect: 'tcp:127.0.0.1:4000' } } };
+    const plan = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'web-server' ? drifted : instance)) });
+    expect(plan.actions.map(describeAction)).toEqual(['~ proxy web-server/expose-3000: was tcp:127.0.0.1:3999 → tcp:127.0.0.1:3000, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000', '- proxy web-server/expose-4000']);
+    expect(plan.actions.flatMap((action) => incusCallsFor(action, 'distctl')).map((call) => call.args)).toEqual([
+      ['config', 'device', 'set', 'web-server', 'expose-3000', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000'],
+      ['config', 'device', 'remove', 'web-server', 'expose-4000'],
+    ]);
+  });
+
   it('fixes network settings distctl owns, and only those', () => {
     const observed = convergedState(desired);
     const plan = planUp(desired, { ...observed, networks: [ownedNetwork(desired, { 'ipv4.nat': 'false', 'dns.domain': 'custom' })] });

@@ -105,10 +105,10 @@ describe('register and login', () => {
 
 describe('tokens', () => {
   const key = new TextEncoder().encode(SECRET);
-  const claims = { username: 'ana', role: 'user' };
+  const claims = { username: 'ana', role: 'user', ver: 0 };
 
   async function verifyStatus(token: string): Promise<{ status: number; code: string }> {
-    await users.create({ id: 'u1', username: 'ana', email: 'a@b.c', passwordHash: 'x', role: 'user', createdAt: clock.now() }).catch(() => undefined);
+    await users.create({ id: 'u1', username: 'ana', email: 'a@b.c', passwordHash: 'x', role: 'user', createdAt: clock.now(), tokenVersion: 0 }).catch(() => undefined);
     const res = await call(server, 'GET', '/verify', { token });
     return { status: res.status, code: res.body?.error?.code };
   }
@@ -119,7 +119,7 @@ describe('tokens', () => {
   });
 
   it('rejects an expired token with TOKEN_EXPIRED', async () => {
-    const token = await tokenService(clock.now).sign({ userId: 'u1', username: 'ana', role: 'user' });
+    const token = await tokenService(clock.now).sign({ userId: 'u1', username: 'ana', role: 'user', tokenVersion: 0 });
     clock.advance(3601 * 1000);
     expect(await verifyStatus(token)).toEqual({ status: 401, code: 'TOKEN_EXPIRED' });
   });
@@ -234,7 +234,7 @@ describe('health, readiness, docs and outages', () => {
     expect((await store.findByUsername('root'))?.role).toBe('admin');
     expect(await ensureAdmin(store, 'root', 'root-password', clock.now)).toBe('present');
 
-    await store.create({ id: 'x', username: 'ops', email: 'o@x.y', passwordHash: 'h', role: 'user', createdAt: clock.now() });
+    await store.create({ id: 'x', username: 'ops', email: 'o@x.y', passwordHash: 'h', role: 'user', createdAt: clock.now(), tokenVersion: 0 });
     expect(await ensureAdmin(store, 'ops', 'whatever-pass', clock.now)).toBe('promoted');
     expect((await store.findByUsername('ops'))?.passwordHash).toBe('h');
   });

@@ -3,18 +3,18 @@
  * in-memory stores, tokens, and a store wrapper that fails on demand.
  */
 import { createServer } from 'node:net';
-import { createAuthApp } from '../../../src/services/auth/app.js';
+import { createAuthApp, type AuthAppOptions } from '../../../src/services/auth/app.js';
 import { MemoryUserStore } from '../../../src/services/auth/users.js';
 import { StoreUnavailableError } from '../../../src/services/shared/errors.js';
 import { listen, type RunningServer } from '../../../src/services/shared/http.js';
 import { createTokenService, type TokenService } from '../../../src/services/shared/jwt.js';
 import type { LoginLimit } from '../../../src/services/shared/rate-limit.js';
 import { createWebApp } from '../../../src/services/web/app.js';
-import { createAuthUpstream } from '../../../src/services/web/auth-upstream.js';
+import { createAuthUpstream, type AuthUpstream } from '../../../src/services/web/auth-upstream.js';
 import { ProductCatalog } from '../../../src/services/web/catalog.js';
 import { MemoryProductShardStore, type ProductShardStore } from '../../../src/services/web/products.js';
 import { createShardRouter } from '../../../src/services/web/shard-router.js';
-import type { ShardMap } from '../../../src/derive/types.js';
+import type { ShardMap } from '../../../src/services/shared/routing.js';
 
 export const SECRET = 'test-secret-that-is-at-least-32-characters-long';
 
@@ -38,7 +38,7 @@ export function tokenService(now: () => Date = () => new Date(), overrides: Part
   return createTokenService({ secret: SECRET, issuer: 'distctl-auth', audience: 'distctl', now, ...overrides });
 }
 
-type Method = 'put' | 'findById' | 'replace' | 'delete' | 'clearPending' | 'query' | 'count' | 'findPending' | 'ping';
+type Method = 'prepare' | 'put' | 'findById' | 'update' | 'delete' | 'clearPending' | 'query' | 'count' | 'findPending' | 'ping';
 
 /**
  * A shard store that can be switched off (every call throws
@@ -75,10 +75,11 @@ export class FlakyShardStore implements ProductShardStore {
     }
   }
 
+  prepare: ProductShardStore['prepare'] = async () => (this.gate('prepare'), this.inner.prepare());
   put: ProductShardStore['put'] = async (p) => (this.gate('put'), this.inner.put(p));
   findById: ProductShardStore['findById'] = async (id) => (this.gate('findById'), this.inner.findById(id));
-  replace: ProductShardStore['replace'] = async (p) => (this.gate('replace'), this.inner.replace(p));
-  delete: ProductShardStore['delete'] = async (id) => (this.gate('delete'), this.inner.delete(id));
+  update: ProductShardStore['update'] = async (...args) => (this.gate('update'), this.inner.update(...args));
+  delete: ProductShardStore['delete'] = async (...args) => (this.gate('delete'), this.inner.delete(...args));
   clearPending: ProductShardStore['clearPending'] = async (id) => (this.gate('clearPending'), this.inner.clearPending(id));
   query: ProductShardStore['query'] = async (q) => (this.gate('query'), this.inner.query(q));
   count: ProductShardStore['count'] = async (f) => (this.gate('count'), this.inner.count(f));
@@ -104,19 +105,36 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Both services on loopback, wired like production but with in-memory stores. */
-export async function startStack(options: { loginLimit?: LoginLimit; webLoginLimit?: LoginLimit } = {}) {
+/** An auth-server stand-in whose /verify accepts every token as `user`: for tests about products only. */
+export function acceptingAuth(user: { id: string; username: string; role: 'admin' | 'user' }): AuthUpstream {
+  return {
+    forward: async (method, path) => {
+      if (method !== 'GET' || path !== '/verify') throw new Error(`acceptingAuth: unexpected ${method} ${path}`);
+      return { status: 200, body: user, retryAfter: null };
+    },
+    reachable: async () => true,
+  };
+}
+
+/**
+ * Both services on loopback, wired like production but with in-memory stores:
+ * auth-server believes X-Forwarded-For from 127.0.0.1, where web-server calls it from.
+ */
+export async function startStack(
+  options: { auth?: Partial<AuthAppOptions>; webLoginLimit?: LoginLimit; now?: () => Date } = {},
+) {
   const users = new MemoryUserStore();
-  const tokens = tokenService();
+  const now = options.now ?? (() => new Date());
+  const tokens = tokenService(now);
   const silent = () => undefined;
-  const auth = await listen(createAuthApp({ users, tokens, now: () => new Date(), log: silent, ...(options.loginLimit ? { loginLimit: options.loginLimit } : {}) }), 0, '127.0.0.1');
-  const { catalog, rsA, rsB } = twoShardCatalog(() => new Date());
+  const auth = await listen(createAuthApp({ users, tokens, now, log: silent, trustedProxies: ['127.0.0.1'], ...options.auth }), 0, '127.0.0.1');
+  const { catalog, rsA, rsB } = twoShardCatalog(now);
   const web = await listen(
-    createWebApp({ catalog, tokens, auth: createAuthUpstream(auth.url, 2000), log: silent, ...(options.webLoginLimit ? { loginLimit: options.webLoginLimit } : {}) }),
+    createWebApp({ catalog, tokens, now, auth: createAuthUpstream(auth.url, 2000), log: silent, ...(options.webLoginLimit ? { loginLimit: options.webLoginLimit } : {}) }),
     0,
     '127.0.0.1',
   );
-  return { users, tokens, auth, web, rsA, rsB, close: () => Promise.all([auth.close(), web.close()]) };
+  return { users, tokens, auth, web, rsA, rsB, catalog, close: () => Promise.all([auth.close(), web.close()]) };
 }
 
 /** fetch with a JSON body and optional bearer token; returns status, headers and parsed body. */

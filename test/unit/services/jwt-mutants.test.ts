@@ -9,7 +9,7 @@ const SECRET = 's'.repeat(MIN_SECRET_LENGTH);
 const T0 = new Date('2026-01-01T00:00:00Z');
 const T0_SECONDS = T0.getTime() / 1000;
 const settings = (now: Date = T0, over: Partial<JwtSettings> = {}): JwtSettings => ({ secret: SECRET, issuer: 'iss-a', audience: 'aud-a', now: () => now, ...over });
-const ALICE = { userId: 'u-1', username: 'alice', role: 'user' } as const;
+const ALICE = { userId: 'u-1', username: 'alice', role: 'user', tokenVersion: 3 } as const;
 
 /** A token with chosen claims, signed with the service's secret, so only the claim under test is wrong. */
 async function forged(payload: Record<string, unknown>, options: { alg?: string; secret?: string; sub?: string | null; exp?: number | null } = {}): Promise<string> {
@@ -33,10 +33,10 @@ const INVALID = { status: 401, code: 'INVALID_TOKEN', message: 'token is not val
 const LACKS_CLAIMS = { status: 401, code: 'INVALID_TOKEN', message: 'token lacks the user claims this service issues' };
 
 describe('token service: what a signed token says', () => {
-  it('has exactly the header HS256/JWT and the claims sub, username, role, iss, aud, iat and exp = iat + 3600', async () => {
+  it('has exactly the header HS256/JWT and the claims sub, username, role, ver, iss, aud, iat and exp = iat + 3600', async () => {
     const token = await createTokenService(settings()).sign(ALICE);
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
-    expect(decodeJwt(token)).toEqual({ sub: 'u-1', username: 'alice', role: 'user', iss: 'iss-a', aud: 'aud-a', iat: T0_SECONDS, exp: T0_SECONDS + 3600 });
+    expect(decodeJwt(token)).toEqual({ sub: 'u-1', username: 'alice', role: 'user', ver: 3, iss: 'iss-a', aud: 'aud-a', iat: T0_SECONDS, exp: T0_SECONDS + 3600 });
   });
 
   it('rounds the issue time down to whole seconds', async () => {
@@ -47,7 +47,7 @@ describe('token service: what a signed token says', () => {
   it('verifies its own token back to the same claims, for both roles', async () => {
     const service = createTokenService(settings());
     expect(await service.verify(await service.sign(ALICE))).toEqual(ALICE);
-    const admin = { userId: 'u-2', username: 'root', role: 'admin' } as const;
+    const admin = { userId: 'u-2', username: 'root', role: 'admin', tokenVersion: 0 } as const;
     expect(await service.verify(await service.sign(admin))).toEqual(admin);
   });
 });
@@ -67,23 +67,31 @@ describe('token service: what it refuses, and how it says so', () => {
   });
 
   it('another algorithm, even with the right secret, is refused', async () => {
-    expect(await refusal(await forged({ username: 'alice', role: 'user' }, { alg: 'HS512' }))).toEqual(INVALID);
+    expect(await refusal(await forged({ username: 'alice', role: 'user', ver: 0 }, { alg: 'HS512' }))).toEqual(INVALID);
   });
 
   it('a token without exp or without sub is refused', async () => {
-    expect(await refusal(await forged({ username: 'alice', role: 'user' }, { exp: null }))).toEqual(INVALID);
-    expect(await refusal(await forged({ username: 'alice', role: 'user' }, { sub: null }))).toEqual(INVALID);
+    expect(await refusal(await forged({ username: 'alice', role: 'user', ver: 0 }, { exp: null }))).toEqual(INVALID);
+    expect(await refusal(await forged({ username: 'alice', role: 'user', ver: 0 }, { sub: null }))).toEqual(INVALID);
   });
 
   it('a role other than admin or user, or a missing or non-string username, is refused', async () => {
-    expect(await refusal(await forged({ username: 'alice', role: 'root' }))).toEqual(LACKS_CLAIMS);
-    expect(await refusal(await forged({ username: 'alice' }))).toEqual(LACKS_CLAIMS);
-    expect(await refusal(await forged({ role: 'user' }))).toEqual(LACKS_CLAIMS);
-    expect(await refusal(await forged({ username: 7, role: 'admin' }))).toEqual(LACKS_CLAIMS);
+    expect(await refusal(await forged({ username: 'alice', role: 'root', ver: 0 }))).toEqual(LACKS_CLAIMS);
+    expect(await refusal(await forged({ username: 'alice', ver: 0 }))).toEqual(LACKS_CLAIMS);
+    expect(await refusal(await forged({ role: 'user', ver: 0 }))).toEqual(LACKS_CLAIMS);
+    expect(await refusal(await forged({ username: 7, role: 'admin', ver: 0 }))).toEqual(LACKS_CLAIMS);
   });
 
-  it('accepts a hand-signed token with exactly the claims it issues', async () => {
-    expect(await createTokenService(settings()).verify(await forged({ username: 'bob', role: 'admin' }))).toEqual({ userId: 'u-1', username: 'bob', role: 'admin' });
+  it('a token version that is missing, not a number, negative, fractional or unsafe is refused', async () => {
+    for (const ver of [undefined, '1', -1, 1.5, 2 ** 53]) {
+      expect(await refusal(await forged({ username: 'alice', role: 'user', ver }))).toEqual(LACKS_CLAIMS);
+    }
+  });
+
+  it('accepts a hand-signed token with exactly the claims it issues, version 0 included', async () => {
+    const verify = createTokenService(settings()).verify;
+    expect(await verify(await forged({ username: 'bob', role: 'admin', ver: 0 }))).toEqual({ userId: 'u-1', username: 'bob', role: 'admin', tokenVersion: 0 });
+    expect(await verify(await forged({ username: 'bob', role: 'user', ver: 7 }))).toEqual({ userId: 'u-1', username: 'bob', role: 'user', tokenVersion: 7 });
   });
 
   it('garbage is refused as invalid, not as expired', async () => {

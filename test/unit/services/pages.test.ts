@@ -227,6 +227,9 @@ describe('page logic (the same text app.js runs)', () => {
     expect(core.describeError(429, { error: { code: 'TOO_MANY_ATTEMPTS', message: 'too many failed logins' } }, '42').message).toBe('Too many failed attempts (too many failed logins); try again in 42 seconds.');
     expect(core.describeError(0, { error: { message: 'Failed to fetch' } }, null).message).toBe('Could not reach the web-server (Failed to fetch). Check the connection and retry.');
     expect(core.describeError(502, 'Bad gateway', null).message).toBe('The server answered 502.');
+    expect(core.describeError(409, { error: { code: 'VERSION_CONFLICT', message: 'changed', current: {} } }, null).message).toBe(
+      'Not saved: someone else changed this product while you were editing it. The form now shows its current values; make your change again and save.',
+    );
   });
 
   it('turns form values into the API body, leaving non-numbers for the API to refuse', async () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DistctlError } from '../../../src/errors/index.js';
-import { createShardRouter, parseShardMap, routingLetter } from '../../../src/services/web/shard-router.js';
+import { ConfigError } from '../../../src/services/shared/errors.js';
+import { routingLetter } from '../../../src/services/shared/routing.js';
+import { createShardRouter, parseShardMap } from '../../../src/services/web/shard-router.js';
+import * as topologyAlphabet from '../../../src/topology/alphabet.js';
 import { REFERENCE_MAP } from './helpers.js';
 
 describe('routingLetter', () => {
@@ -22,6 +24,35 @@ describe('routingLetter', () => {
   ])('%j → %j', (name, letter) => {
     expect(routingLetter(name)).toBe(letter);
   });
+
+  // Letters outside A–Z and Ñ that used to go to the default shard.
+  it.each([
+    ['ßuper', 'S'],
+    ['ẞ', 'S'],
+    ['Œuvre', 'O'],
+    ['œil', 'O'],
+    ['Ørsted', 'O'],
+    ['æble', 'A'],
+    ['Łódź', 'L'],
+    ['\uFF21rroz', 'A'], // full-width Ａ
+    ['\uFF4Eandu', 'N'], // full-width ｎ
+    ['\u200BPan', 'P'], // leading zero-width space
+    ['\uFEFF\u200D Zumo', 'Z'], // BOM, zero-width joiner, space
+    ['\u2060ñame', 'Ñ'], // word joiner
+    ['\uFB01deo', 'F'], // ligature ﬁ
+    ['n\u0303u', 'Ñ'], // decomposed ñ, lower case
+    ['\u200B', null],
+    ['\u200B7up', null],
+    ['😀 feliz', null],
+    ['Яблоко', null],
+  ])('normalises %j → %j', (name, letter) => {
+    expect(routingLetter(name)).toBe(letter);
+  });
+
+  it('is the very function the topology checks use, so CLI and service cannot disagree', () => {
+    expect(topologyAlphabet.routingLetter).toBe(routingLetter);
+    expect(topologyAlphabet.routingLetter('N\u0303ame')).toBe('Ñ');
+  });
 });
 
 describe('createShardRouter', () => {
@@ -34,6 +65,9 @@ describe('createShardRouter', () => {
     expect(router.shardFor('Zanahoria')).toBe('rsB');
     expect(router.shardFor('123')).toBe('rsA');
     expect(router.shards).toEqual(['rsA', 'rsB']);
+    expect(router.shardFor('\u200BZumo')).toBe('rsB');
+    expect(router.shardFor('Œuvre')).toBe('rsB');
+    expect(router.shardFor('\uFF21rroz')).toBe('rsA');
   });
 
   it('follows the map, not a hard-coded A–M/N–Z split', () => {
@@ -70,7 +104,7 @@ describe('createShardRouter', () => {
 
   it('parses SHARD_MAP JSON and reports malformed JSON as a config error', () => {
     expect(parseShardMap(JSON.stringify(REFERENCE_MAP)).router.shardFor('Pan')).toBe('rsB');
-    expect(() => parseShardMap('{"defaultShard":')).toThrow(DistctlError);
+    expect(() => parseShardMap('{"defaultShard":')).toThrow(ConfigError);
     expect(() => parseShardMap('[]')).toThrow(/expected/);
   });
 });

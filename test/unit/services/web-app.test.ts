@@ -69,9 +69,9 @@ describe('products CRUD', () => {
   it('requires a valid token on products and users routes (verified locally)', async () => {
     expect((await call(stack.web, 'GET', '/products')).status).toBe(401);
     expect((await call(stack.web, 'GET', '/products', { token: 'garbage' })).status).toBe(401);
-    const foreign = await tokenService(() => new Date(), { audience: 'other' }).sign({ userId: 'x', username: 'ana', role: 'admin' });
+    const foreign = await tokenService(() => new Date(), { audience: 'other' }).sign({ userId: 'x', username: 'ana', role: 'admin', tokenVersion: 0 });
     expect((await call(stack.web, 'GET', '/products', { token: foreign })).status).toBe(401);
-    const expired = await tokenService(() => new Date(Date.now() - 2 * 3600_000)).sign({ userId: 'x', username: 'ana', role: 'user' });
+    const expired = await tokenService(() => new Date(Date.now() - 2 * 3600_000)).sign({ userId: 'x', username: 'ana', role: 'user', tokenVersion: 0 });
     expect((await call(stack.web, 'GET', '/products', { token: expired })).body.error.code).toBe('TOKEN_EXPIRED');
     expect((await call(stack.web, 'GET', '/me', { token })).body).toMatchObject({ username: 'ana', role: 'user' });
   });

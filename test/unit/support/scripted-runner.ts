@@ -7,11 +7,16 @@ export type Reply = Partial<CommandResult> | undefined | Promise<Partial<Command
 /** Records every command and answers from a script; unknown commands fail the test loudly. */
 export class ScriptedRunner implements Runner {
   readonly calls: CommandSpec[] = [];
+  /** Commands it was not told about, kept even when the code under test catches the failure; tests assert it is empty. */
+  readonly unexpected: string[] = [];
   constructor(private readonly script: (cmd: CommandSpec) => Reply) {}
   async run(cmd: CommandSpec): Promise<CommandResult> {
     this.calls.push(cmd);
     const reply = await this.script(cmd);
-    if (reply === undefined) throw new Error(`unexpected command: ${cmd.bin} ${cmd.args.join(' ')}`);
+    if (reply === undefined) {
+      this.unexpected.push([cmd.bin, ...cmd.args].join(' '));
+      throw new Error(`unexpected command: ${cmd.bin} ${cmd.args.join(' ')}`);
+    }
     return { exitCode: 0, stdout: '', stderr: '', timedOut: false, ...reply };
   }
   /** Commands as `bin args...`, with `work` (a temporary directory) replaced by `<work>`. */

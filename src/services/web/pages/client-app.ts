@@ -56,7 +56,7 @@ function toLogin(reason) {
  */
 function api(method, path, body, options) {
   var anonymous = options && options.anonymous;
-  var headers = { accept: 'application/json' };
+  var headers = Object.assign({ accept: 'application/json' }, options && options.headers);
   if (body !== undefined) headers['content-type'] = 'application/json';
   var token = sessionStorage.getItem(TOKEN_KEY);
   if (!anonymous && token) headers.authorization = 'Bearer ' + token;
@@ -72,7 +72,7 @@ function api(method, path, body, options) {
       }
       if (response.ok) return { ok: true, status: response.status, body: parsed };
       if (response.status === 401 && !anonymous) toLogin('expired');
-      return { ok: false, status: response.status, error: core.describeError(response.status, parsed, response.headers.get('retry-after')) };
+      return { ok: false, status: response.status, body: parsed, error: core.describeError(response.status, parsed, response.headers.get('retry-after')) };
     });
   }, function (err) {
     return { ok: false, status: 0, error: core.describeError(0, { error: { message: String(err && err.message || err) } }, null) };
@@ -304,16 +304,29 @@ pages['product-edit'] = function () {
     return;
   }
   var path = '/products/' + encodeURIComponent(id);
+  // The version the form shows: saving sends it as If-Match, so a change made meanwhile is never overwritten.
+  var version = null;
+
+  function fill(product) {
+    ['name', 'price', 'stock', 'category'].forEach(function (key) {
+      form.elements.namedItem(key).value = String(product[key]);
+    });
+    byId('current-shard').textContent = product.shard;
+    version = product.version;
+    form.hidden = false;
+  }
+
   api('GET', path).then(function (result) {
     if (!result.ok) return notice(result.error.message, 'error');
-    ['name', 'price', 'stock', 'category'].forEach(function (key) {
-      form.elements.namedItem(key).value = String(result.body[key]);
-    });
-    byId('current-shard').textContent = result.body.shard;
-    form.hidden = false;
+    fill(result.body);
   });
   onSubmit(form, function () {
-    return api('PUT', path, core.productPayload(formValues(form))).then(function (result) {
+    var headers = version === null ? {} : { 'if-match': '"' + version + '"' };
+    return api('PUT', path, core.productPayload(formValues(form)), { headers: headers }).then(function (result) {
+      if (!result.ok && result.error.code === 'VERSION_CONFLICT' && result.body.error.current) {
+        fill(result.body.error.current);
+        return notice(result.error.message, 'error');
+      }
       if (!result.ok) return formError(form, result.error);
       flash('Saved "' + result.body.name + '" (on shard ' + result.body.shard + ').');
       location.assign('/app/');

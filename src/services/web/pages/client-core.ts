@@ -109,6 +109,9 @@ function describeError(status, body, retryAfter) {
     text = 'Not allowed: ' + (detail || 'your account lacks the role this needs') + '.';
   } else if (status === 404) {
     text = 'Not found: ' + (detail || 'it may have been deleted') + '.';
+  } else if (status === 409 && code === 'VERSION_CONFLICT') {
+    text = 'Not saved: someone else changed this product while you were editing it. ' +
+      'The form now shows its current values; make your change again and save.';
   } else if (status === 429) {
     text = 'Too many failed attempts' + (detail ? ' (' + detail + ')' : '') + '; try again' +
       (/^\d+$/.test(retryAfter || '') ? ' in ' + retryAfter + ' seconds' : ' later') + '.';

@@ -4,7 +4,7 @@
  * service ships as a single bundle that reads no files) and nothing comes from
  * another origin (the containers have no internet).
  */
-import type { Express, Response } from 'express';
+import type { Express } from 'express';
 import { APP_JS } from './client-app.js';
 import { DASHBOARD_PAGES } from './html.js';
 import { APP_CSS } from './styles.js';
@@ -22,10 +22,6 @@ export const STATIC_ASSETS: Readonly<Record<string, { readonly type: string; rea
   '/static/app.js': { type: 'text/javascript; charset=utf-8', body: APP_JS },
 };
 
-function hardened(res: Response): Response {
-  return res.set({ 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' });
-}
-
 /** Adds `GET /` (→ /app/), the dashboard pages and their static assets to web-server's app. */
 export function mountDashboard(app: Express): void {
   app.get('/', (_req, res) => {
@@ -34,13 +30,13 @@ export function mountDashboard(app: Express): void {
   for (const page of DASHBOARD_PAGES) {
     app.get(page.route, (_req, res) => {
       // no-store: the pages are tiny, and a redeploy must never leave a stale page calling a changed script.
-      hardened(res).set({ 'Content-Security-Policy': PAGE_CSP, 'Cache-Control': 'no-store' }).type('text/html; charset=utf-8').send(page.html);
+      res.set({ 'Content-Security-Policy': PAGE_CSP, 'Cache-Control': 'no-store' }).type('text/html; charset=utf-8').send(page.html);
     });
   }
   for (const [path, asset] of Object.entries(STATIC_ASSETS)) {
     app.get(path, (_req, res) => {
       // no-cache revalidates with the ETag express computes, so a new deploy is picked up at once.
-      hardened(res).set({ 'Cache-Control': 'no-cache', 'Content-Type': asset.type }).send(asset.body);
+      res.set({ 'Cache-Control': 'no-cache', 'Content-Type': asset.type }).send(asset.body);
     });
   }
 }

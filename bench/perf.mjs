@@ -1,0 +1,211 @@
+#!/usr/bin/env node
+// Measures distctl's provisioning against the hand procedure it replaces, in
+// one run on the live Incus daemon, and prints the figures side by side:
+//
+//   1. the hand procedure (sequential, as a person types it): project, bridge,
+//      then per container `init`, set eth0's ipv4.address, `start`, then poll
+//      `incus list` until every container has its address;
+//   2. distctl on the same five containers: cold `up` (containers only), the
+//      ratio to (1), no-op `up`, `status`, `plan`;
+//   3. the full reference stack (services deployed, MongoDB from the image, so
+//      the database stage fails fast where the image has no mongod): cold `up`,
+//      no-op `up`, `status`;
+//   4. the scale curve: cold `up`, no-op `up` and `status` for 5, 20 and 50
+//      containers (containers only), with the incus calls each made.
+//
+// Everything runs in its own project (`distctl-perf`) on its own bridge and
+// subnet (`perfbr0`, 10.251.0.0/24); everything is removed at the end, also
+// on failure. Needs root, Incus and the local image (`--image`, default
+// debian12-distctl). Run from a checkout after `npm ci` (it runs bin/distctl).
+//
+//   node bench/perf.mjs [--image ALIAS] [--runs N] [--skip-scale] [--skip-stack]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDocument } from 'yaml';
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const image = option('--image', process.env.DISTCTL_TEST_IMAGE ?? 'debian12-distctl');
+const runs = Number(option('--runs', '3'));
+const root = join(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'distctl-perf-'));
+const PROJECT = 'distctl-perf';
+const BRIDGE = 'perfbr0';
+const PREFIX = '10.251.0';
+
+function incus(...incusArgs) {
+  const run = spawnSync('incus', incusArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (run.status !== 0) throw new Error(`incus ${incusArgs.join(' ')} failed: ${run.stderr.trim()}`);
+  return run.stdout;
+}
+
+function quietly(...incusArgs) {
+  spawnSync('incus', incusArgs, { stdio: 'ignore' });
+}
+
+function seconds(started) {
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** Removes whatever a previous or failed run left: instances, the project, the bridge. */
+function clean() {
+  const listed = spawnSync('incus', ['list', '--project', PROJECT, '--format', 'json'], { encoding: 'utf8' });
+  if (listed.status === 0) {
+    const names = JSON.parse(listed.stdout).map((instance) => instance.name);
+    if (names.length > 0) quietly('delete', '--force', '--project', PROJECT, ...names);
+  }
+  quietly('project', 'delete', PROJECT);
+  quietly('network', 'delete', BRIDGE);
+}
+
+function containerNames(count) {
+  return Array.from({ length: count }, (_, index) => `c${index + 1}`);
+}
+
+/** The hand procedure, one command after another as typed; the wait polls `incus list` every second, as a person would. */
+function handProcedure(count) {
+  const started = process.hrtime.bigint();
+  incus('project', 'create', PROJECT, '-c', 'features.images=false', '-c', 'features.profiles=false');
+  incus('network', 'create', BRIDGE, `ipv4.address=${PREFIX}.1/24`, 'ipv4.nat=true', 'ipv6.address=none');
+  const names = containerNames(count);
+  names.forEach((name, index) => {
+    incus('init', image, name, '--project', PROJECT, '--network', BRIDGE);
+    incus('config', 'device', 'set', name, 'eth0', `ipv4.address=${PREFIX}.${index + 10}`, '--project', PROJECT);
+    incus('start', name, '--project', PROJECT);
+  });
+  for (;;) {
+    const instances = JSON.parse(incus('list', '--project', PROJECT, '--format', 'json'));
+    const ready = names.every((name, index) => {
+      const instance = instances.find((candidate) => candidate.name === name);
+      const addresses = (instance?.state?.network?.eth0?.addresses ?? []).filter((address) => address.family === 'inet');
+      return addresses.some((address) => address.address === `${PREFIX}.${index + 10}`);
+    });
+    if (ready) break;
+    spawnSync('sleep', ['1']);
+  }
+  return seconds(started);
+}
+
+/** A topology of `count` containers on the bench bridge; with `stack`, the reference databases and services too. */
+function topology(count, stack) {
+  const doc = parseDocument(readFileSync(join(root, 'topology.yaml'), 'utf8'));
+  doc.set('project', PROJECT);
+  doc.set('image', image);
+  doc.setIn(['network', 'name'], BRIDGE);
+  doc.setIn(['network', 'subnet'], `${PREFIX}.0/24`);
+  doc.setIn(['network', 'gateway'], `${PREFIX}.1`);
+  if (stack) {
+    // The reference layout, moved onto the bench subnet.
+    const text = doc.toString().replaceAll('10.10.10.', `${PREFIX}.`);
+    const moved = parseDocument(text);
+    moved.setIn(['mongodb', 'source'], 'image');
+    moved.delete('expose');
+    return moved.toString();
+  }
+  for (const key of ['mongodb', 'sharding', 'services', 'expose']) doc.delete(key);
+  doc.set(
+    'containers',
+    containerNames(count).map((name, index) => ({ name, ipv4: `${PREFIX}.${index + 10}` })),
+  );
+  return doc.toString();
+}
+
+function distctl(file, ...commandArgs) {
+  const started = process.hrtime.bigint();
+  const run = spawnSync(process.execPath, [join(root, 'bin/distctl'), ...commandArgs, '-f', file, '--json'], {
+    encoding: 'utf8',
+    env: { ...process.env, DISTCTL_STATE_DIR: join(dir, 'state'), NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const wall = seconds(started);
+  const last = run.stdout.trim().split('\n').filter((line) => line.startsWith('{')).pop();
+  const json = last ? JSON.parse(last) : {};
+  return { seconds: wall, code: run.status, calls: json.incusCalls ?? '?', failed: json.failedStages ?? [], stderr: run.stderr };
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+const lines = [];
+const say = (line) => {
+  lines.push(line);
+  console.log(line);
+};
+
+function measureContainers(count, label) {
+  const file = join(dir, `topology-${label}.yaml`);
+  writeFileSync(file, topology(count, false));
+  clean();
+  const cold = distctl(file, 'up', '--yes');
+  if (cold.code !== 0) throw new Error(`cold up of ${count} containers failed: ${cold.stderr}`);
+  const noop = distctl(file, 'up', '--yes');
+  const status = distctl(file, 'status');
+  const plan = distctl(file, 'plan');
+  distctl(file, 'down', '--yes');
+  clean();
+  return { cold, noop, status, plan };
+}
+
+try {
+  say(`distctl perf bench — image ${image}, ${new Date().toISOString()}`);
+  say(`machine: ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores, ${spawnSync('sh', ['-c', "free -g | awk '/Mem:/ {print $2}'"], { encoding: 'utf8' }).stdout.trim()} GiB, incus ${incus('version').split('\n').find((l) => l.startsWith('Server'))?.split(':')[1]?.trim() ?? '?'}, storage ${JSON.parse(incus('storage', 'list', '--format', 'json'))[0]?.driver ?? '?'}`);
+  say('');
+  say(`1. container phase, five containers (median of ${runs} runs each, alternating)`);
+  const hand = [];
+  const ours = [];
+  for (let run = 0; run < runs; run += 1) {
+    clean();
+    hand.push(handProcedure(5));
+    clean();
+    const result = measureContainers(5, 'five');
+    ours.push(result);
+  }
+  const handMedian = median(hand);
+  const coldMedian = median(ours.map((result) => result.cold.seconds));
+  say(`   hand procedure     ${hand.map((value) => value.toFixed(2)).join(' / ')} s  → median ${handMedian.toFixed(2)} s`);
+  say(`   distctl cold up    ${ours.map((result) => result.cold.seconds.toFixed(2)).join(' / ')} s  → median ${coldMedian.toFixed(2)} s (${ours[0].cold.calls} incus calls)`);
+  say(`   ratio              ${(coldMedian / handMedian).toFixed(2)} × the hand procedure (goal ≤ 0.50)`);
+  say('');
+  say('2–4. five containers, containers only');
+  say(`   no-op up           ${median(ours.map((result) => result.noop.seconds)).toFixed(2)} s (${ours[0].noop.calls} incus calls)`);
+  say(`   status             ${median(ours.map((result) => result.status.seconds)).toFixed(2)} s (${ours[0].status.calls} incus calls)`);
+  say(`   plan               ${median(ours.map((result) => result.plan.seconds)).toFixed(2)} s (goal ≤ 0.30; ${ours[0].plan.calls} incus calls)`);
+
+  if (!flag('--skip-stack')) {
+    say('');
+    say('2–3. full reference stack (services deployed; MongoDB from the image)');
+    const file = join(dir, 'topology-stack.yaml');
+    writeFileSync(file, topology(5, true));
+    clean();
+    const cold = distctl(file, 'up', '--yes');
+    const noop = distctl(file, 'up', '--yes');
+    const status = distctl(file, 'status');
+    const plan = distctl(file, 'plan');
+    say(`   cold up            ${cold.seconds.toFixed(2)} s (${cold.calls} incus calls; failed stages: ${cold.failed.join(', ') || 'none'})`);
+    say(`   no-op up           ${noop.seconds.toFixed(2)} s (goal ≤ 1.0; ${noop.calls} incus calls; failed stages: ${noop.failed.join(', ') || 'none'})`);
+    say(`   status             ${status.seconds.toFixed(2)} s (goal ≤ 1.0; ${status.calls} incus calls)`);
+    say(`   plan               ${plan.seconds.toFixed(2)} s (${plan.calls} incus calls)`);
+    distctl(file, 'down', '--yes');
+    clean();
+  }
+
+  if (!flag('--skip-scale')) {
+    say('');
+    say('5. scale curve, containers only');
+    say('   containers  cold up s (calls)  no-op up s (calls)  status s (calls)');
+    for (const count of [5, 20, 50]) {
+      const result = measureContainers(count, `scale-${count}`);
+      const cell = (step) => `${step.seconds.toFixed(2)} (${step.calls})`.padEnd(19);
+      say(`   ${String(count).padEnd(11)} ${cell(result.cold)}${cell(result.noop)}${cell(result.status)}`);
+    }
+  }
+} finally {
+  clean();
+  rmSync(dir, { recursive: true, force: true });
+}
