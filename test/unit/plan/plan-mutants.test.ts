@@ -290,7 +290,7 @@ describe('planDown: exact plans', () => {
     const observed = convergedState(desired);
     const used = {
       ...ownedNetwork(desired),
-      used_by: ['/1.0/instances/db1?project=distctl', '/1.0/profiles/default', '/1.0/instances/other?project=elsewhere'],
+      used_by: ['/1.0/instances/db1?project=distctl', '/1.0/profiles/default', '/1.0/instances/other?project=elsewhere', '/1.0/instances/x?project=y'],
     };
     expect(planDown(desired, { ...observed, networks: [used] })).toEqual({
       project: 'distctl',
@@ -299,7 +299,7 @@ describe('planDown: exact plans', () => {
         { kind: 'delete-project', project: 'distctl' },
       ],
       conflicts: [],
-      notices: [{ code: 'network-in-use', subject: 'network incusbr0', message: 'still used by /1.0/instances/other?project=elsewhere; left in place' }],
+      notices: [{ code: 'network-in-use', subject: 'network incusbr0', message: 'still used by /1.0/instances/other?project=elsewhere, /1.0/instances/x?project=y; left in place' }],
     });
     const onlyOurs = { ...used, used_by: ['/1.0/instances/db1?project=distctl', '/1.0/profiles/default'] };
     expect(planDown(desired, { ...observed, networks: [onlyOurs] }).actions.map(describeAction).slice(-2)).toEqual(['- network incusbr0', '- project distctl']);
