@@ -9,7 +9,7 @@ export default defineConfig({
   test: {
     include: [
       'test/unit/{plan,observe,incus,commands,model,apply}/**/*.test.ts',
-      'test/unit/services/{router,catalog,config}.test.ts',
+      'test/unit/services/{router,catalog,config,concurrency}.test.ts',
       'test/unit/**/*-mutants.test.ts',
     ],
     testTimeout: 20_000,
