@@ -16,6 +16,9 @@ POOL_SIZE=${DISTCTL_POOL_SIZE:-30GiB}
 BACKPORTS_FILE=/etc/apt/sources.list.d/distctl-backports.sources
 
 step() { printf '[ensure-incus] %s\n' "$*"; }
+# Every change this script makes to the host is announced on one line of its own,
+# with how to undo it; `distctl doctor --fix` lists them (docs/security.md too).
+change() { printf '[ensure-incus] CHANGE %s | undo: %s\n' "$1" "$2"; }
 fail() {
   printf '[ensure-incus] ERROR: %s\n' "$1" >&2
   [ $# -gt 1 ] && printf '[ensure-incus]   hint: %s\n' "$2" >&2
@@ -121,6 +124,7 @@ else
       [ -n "$signed" ] && echo "Signed-By: ${signed}"
     } >"$BACKPORTS_FILE"
     step "added ${CODENAME}-backports source ($BACKPORTS_FILE)"
+    change "apt source ${CODENAME}-backports added ($BACKPORTS_FILE)" "rm $BACKPORTS_FILE && apt-get update"
   fi
   apt_update_once
   step "installing incus from ${CODENAME}-backports (takes about a minute)"
@@ -128,6 +132,7 @@ else
   apt-get install -y -qq -t "${CODENAME}-backports" incus >/dev/null \
     || fail "apt-get install -t ${CODENAME}-backports incus failed" "run it by hand to see apt's reason"
   step "incus installed in $(( $(date +%s) - start ))s ($(incus version 2>/dev/null | head -n1 | sed 's/^Client version: //'))"
+  change "package incus installed from ${CODENAME}-backports" "apt-get purge incus && apt-get autoremove (deletes /var/lib/incus: every instance and image)"
 fi
 
 missing=()
@@ -139,6 +144,7 @@ else
   apt_update_once
   apt-get install -y -qq "${missing[@]}" >/dev/null || fail "apt-get install ${missing[*]} failed" "run it by hand to see apt's reason"
   step "installed ${missing[*]}"
+  change "packages ${missing[*]} installed" "apt-get remove ${missing[*]}"
 fi
 
 # --- 2. daemon --------------------------------------------------------------
@@ -149,6 +155,7 @@ else
     # Where systemd runs, let it own the daemon (restarts, boot start).
     systemctl start incus.socket incus.service || fail "systemctl start incus failed" "see: journalctl -u incus"
     step "started incus.service via systemd"
+    change "incus.service started" "systemctl stop incus.service incus.socket"
   else
     INCUSD=$(incusd_path)
     [ -n "$INCUSD" ] || fail "incusd binary not found (looked in /usr/libexec/incus and PATH)" "reinstall the incus package"
@@ -156,6 +163,7 @@ else
     # setsid + nohup + closed stdin: the daemon must outlive this script and any CI step.
     setsid nohup "$INCUSD" --group incus-admin >>"$INCUSD_LOG" 2>&1 </dev/null &
     step "started incusd (pid $!, log $INCUSD_LOG)"
+    change "incusd started outside any service manager (pid $!, log $INCUSD_LOG; not started again at boot)" "incus admin shutdown"
   fi
   incus admin waitready --timeout=60 >/dev/null 2>&1 \
     || fail "incusd did not become ready within 60s" "see the last lines of $INCUSD_LOG"
@@ -170,11 +178,13 @@ else
   # (~0.2 s) instead of an unpack (~3 s with `dir`).
   if err=$(incus storage create "$POOL_NAME" btrfs "size=$POOL_SIZE" 2>&1); then
     step "created storage pool '$POOL_NAME' (btrfs loop file, $POOL_SIZE)"
+    change "storage pool $POOL_NAME created: a btrfs loop file of up to $POOL_SIZE under /var/lib/incus/disks" "incus storage delete $POOL_NAME (after deleting the instances and images in it)"
   else
     step "btrfs pool failed (${err##*$'\n'}); falling back to dir"
     incus storage create "$POOL_NAME" dir >/dev/null 2>&1 \
       || fail "could not create storage pool '$POOL_NAME' (btrfs nor dir)" "see $INCUSD_LOG; check free space under /var/lib/incus"
     step "created storage pool '$POOL_NAME' (dir)"
+    change "storage pool $POOL_NAME created: directory /var/lib/incus/storage-pools/$POOL_NAME, no size limit" "incus storage delete $POOL_NAME (after deleting the instances and images in it)"
   fi
 fi
 
@@ -185,6 +195,7 @@ else
   incus profile device add default root disk path=/ "pool=$POOL_NAME" --project default >/dev/null \
     || fail "could not add a root disk to the default profile" "run: incus profile device add default root disk path=/ pool=$POOL_NAME"
   step "added root disk (pool $POOL_NAME) to the default profile"
+  change "root disk (pool $POOL_NAME) added to the default profile of project default" "incus profile device remove default root --project default"
 fi
 
 # --- 5. IPv4 forwarding -----------------------------------------------------
@@ -196,6 +207,7 @@ if [ "$(cat /proc/sys/net/ipv4/ip_forward)" = "1" ]; then
 else
   sysctl -qw net.ipv4.ip_forward=1 || fail "could not enable IPv4 forwarding" "run: sysctl -w net.ipv4.ip_forward=1"
   step "enabled IPv4 forwarding"
+  change "IPv4 forwarding turned on host-wide (net.ipv4.ip_forward=1: every interface routes; not persisted, a reboot resets it)" "sysctl -w net.ipv4.ip_forward=0 (only if nothing else on the host needs forwarding)"
 fi
 
 step "ok: incus $(incus version 2>/dev/null | sed -n 's/^Server version: //p') ready"

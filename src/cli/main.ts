@@ -144,8 +144,20 @@ export function buildProgram(
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('-y, --yes', 'do not ask for confirmation', false)
-    .action(async (options: CommonOptions & { yes: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/down.js')).downCommand({ file: options.file, client: incusClient(), ui, confirm: makeConfirm(options.yes), stateDirFor: deploymentStateDir })),
+    .option('--keep-data', 'keep the containers that hold databases (and the network, project and secrets they need)', false)
+    .option('--forget-state', 'also delete the secrets when Incus shows no project for them (another remote looks the same)', false)
+    .action(async (options: CommonOptions & { yes: boolean; keepData: boolean; forgetState: boolean }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/down.js')).downCommand({
+          file: options.file,
+          client: incusClient(),
+          ui,
+          confirm: makeConfirm(options.yes),
+          stateDirFor: deploymentStateDir,
+          keepData: options.keepData,
+          forgetState: options.forgetState,
+        }),
+      ),
     );
 
   program
@@ -294,7 +306,9 @@ export function buildProgram(
     .option('-o, --output <dir>', 'bundle directory (must not exist or be empty; default ./distctl-export-<project>-<time>)')
     .addOption(new Option('--compression <algorithm>', 'backup compression').choices(['gzip', 'none']).default('gzip'))
     .option('--stop', 'stop each container while it is exported (clean copy instead of crash-consistent)', false)
-    .action(async (options: CommonOptions & { output?: string; compression: 'gzip' | 'none'; stop: boolean }) =>
+    .option('--key <file>', 'sign the manifest with this key file (0600, ≥ 16 bytes) so import can check the bundle')
+    .option('--encrypt', 'also encrypt every file of the bundle with the key (needs --key)', false)
+    .action(async (options: CommonOptions & { output?: string; compression: 'gzip' | 'none'; stop: boolean; key?: string; encrypt: boolean }) =>
       run(options.json, async (ui) =>
         (await import('../commands/export.js')).exportCommand({
           file: options.file,
@@ -304,7 +318,9 @@ export function buildProgram(
           ui,
           stateDirFor: deploymentStateDir,
           version: packageJson.version,
+          encrypt: options.encrypt,
           ...(options.output ? { output: options.output } : {}),
+          ...(options.key ? { keyFile: options.key } : {}),
         }),
       ),
     );
@@ -314,9 +330,13 @@ export function buildProgram(
     .description('restore a bundle written by `export` on this Incus host, then converge like `up`')
     .addOption(jsonOption())
     .option('--storage <pool>', 'storage pool for the restored containers')
+    .option('--key <file>', 'check the manifest signature (and decrypt) with the key file given to export --key')
+    .option('--manifest-sha256 <hex>', 'check the manifest against the digest export printed, passed on out of band')
+    .option('--unverified', 'import without checking who wrote the bundle', false)
+    .option('--allow-unsafe-config', 'accept privileged, raw.*, host-device or undeclared-proxy settings in the backups', false)
     .option('-y, --yes', 'do not ask for confirmation', false)
     .addOption(new Option('--address-timeout <seconds>', 'how long to wait for containers to hold their addresses').default('120').argParser(positiveNumber))
-    .action(async (bundle: string, options: { json: boolean; storage?: string; yes: boolean; addressTimeout: number | string }) =>
+    .action(async (bundle: string, options: { json: boolean; storage?: string; yes: boolean; addressTimeout: number | string; key?: string; manifestSha256?: string; unverified: boolean; allowUnsafeConfig: boolean }) =>
       run(options.json, async (ui) =>
         (await import('../commands/import.js')).importCommand({
           bundle,
@@ -326,7 +346,11 @@ export function buildProgram(
           addressTimeoutMs: Number(options.addressTimeout) * 1000,
           concurrency: 4,
           stateDirFor: deploymentStateDir,
+          unverified: options.unverified,
+          allowUnsafeConfig: options.allowUnsafeConfig,
           ...(options.storage ? { storage: options.storage } : {}),
+          ...(options.key ? { keyFile: options.key } : {}),
+          ...(options.manifestSha256 ? { manifestSha256: options.manifestSha256 } : {}),
         }),
       ),
     );

@@ -51,6 +51,7 @@ async function deploy(options: DeployOptions, { desired, warnings }: Deployment)
     desired,
     ops: new IncusContainerOps(client, desired.project),
     secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
+    stateDir: options.stateDirFor(desired.project),
     only: options.services,
     ...(options.servicesSource === undefined ? {} : { sourceRoot: resolve(options.servicesSource) }),
     ...(options.healthTimeoutMs === undefined ? {} : { healthTimeoutMs: options.healthTimeoutMs }),

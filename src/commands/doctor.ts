@@ -9,6 +9,7 @@ import { DistctlError } from '../errors/index.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { fileURLToPath } from 'node:url';
 import { buildImage } from '../image/index.js';
+import { checkHugepages, HUGEPAGE_FILES, parseHugepageSettings } from '../mongo/hugepages.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -32,11 +33,13 @@ const MIN_INCUS = [6, 0];
 export async function doctorCommand(options: { file: string; fix: boolean; client: IncusClient; runner: Runner; ui: Ui }): Promise<CommandResult> {
   let checks = await runChecks(options);
   const repaired: string[] = [];
+  const hostChanges: HostChange[] = [];
   if (options.fix && checks.some((check) => check.status === 'fail' && check.repair)) {
     if (checks.some((check) => check.status === 'fail' && check.repair === 'host')) {
       options.ui.step({ event: 'start', message: 'preparing the host: bin/ensure-incus.sh (Incus, daemon, storage)' });
-      await prepareHost(options.runner);
-      repaired.push('host prepared with bin/ensure-incus.sh');
+      const changes = await prepareHost(options.runner);
+      hostChanges.push(...changes);
+      repaired.push(`host prepared with bin/ensure-incus.sh (${changes.length === 0 ? 'nothing changed' : `${changes.length} change${changes.length === 1 ? '' : 's'}`})`);
       checks = await runChecks(options);
     }
     for (const check of checks) {
@@ -50,22 +53,41 @@ export async function doctorCommand(options: { file: string; fix: boolean; clien
   const failed = checks.filter((check) => check.status === 'fail').length;
   const { color } = options.ui;
   const mark = { ok: color.green('✔'), warn: color.yellow('!'), fail: color.red('✖') };
-  const lines = [...repaired.map((line) => `${color.cyan('fixed:')} ${line}`), ...checks.map((check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`)];
+  const lines = [
+    ...repaired.map((line) => `${color.cyan('fixed:')} ${line}`),
+    ...hostChanges.map((change) => `${color.yellow('host change:')} ${change.change}\n    undo: ${change.undo}`),
+    ...checks.map((check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`)];
   const fixable = checks.some((check) => check.status === 'fail' && check.repair);
   lines.push(failed === 0 ? 'The host is ready.' : `${failed} check${failed === 1 ? '' : 's'} failed.${fixable && !options.fix ? ' `distctl doctor --fix` (as root) repairs the ones marked fixable.' : ''}`);
-  return { exitCode: failed === 0 ? 0 : 1, human: lines.join('\n'), json: { ok: failed === 0, repaired, checks } };
+  return { exitCode: failed === 0 ? 0 : 1, human: lines.join('\n'), json: { ok: failed === 0, repaired, hostChanges, checks } };
 }
 
-/** Runs the host preparation script shipped with distctl (needs root). */
-async function prepareHost(runner: Runner): Promise<void> {
+/** One change bin/ensure-incus.sh made to the host, and how to undo it. */
+export interface HostChange {
+  readonly change: string;
+  readonly undo: string;
+}
+
+/** The `[ensure-incus] CHANGE what | undo: how` lines of the script's output. */
+export function parseHostChanges(output: string): HostChange[] {
+  return output.split('\n').flatMap((line) => {
+    const match = /^\[ensure-incus\] CHANGE (.+?) \| undo: (.+)$/.exec(line.trim());
+    return match ? [{ change: match[1]!, undo: match[2]! }] : [];
+  });
+}
+
+/** Runs the host preparation script shipped with distctl (needs root); returns the changes it reports. */
+async function prepareHost(runner: Runner): Promise<HostChange[]> {
   const script = fileURLToPath(new URL('../../bin/ensure-incus.sh', import.meta.url));
   const result = await runner.run({ bin: 'bash', args: [script], timeoutMs: 20 * 60_000 });
   if (result.exitCode !== 0) {
     throw new DistctlError('HOST_PREPARATION_FAILED', `preparing the host failed (bash ${script}, exit ${result.exitCode})`, {
-      details: `${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-12),
+      // What it changed before failing, with how to undo each, then why it failed.
+      details: [...parseHostChanges(result.stdout).map((change) => `changed: ${change.change} (undo: ${change.undo})`), ...`${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-12)],
       hint: 'It needs root and the host\'s Debian archive; run the script by hand to see every step.',
     });
   }
+  return parseHostChanges(result.stdout);
 }
 
 async function runChecks(options: { file: string; client: IncusClient; runner: Runner }): Promise<Check[]> {
@@ -107,6 +129,8 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
     }
   }
 
+  if (desired && desired.replicaSets.length + desired.standalones.length > 0) checks.push(await hugepageCheck(desired.mongodb.version, options.runner));
+
   if (daemonOk) {
     checks.push(...(await storageChecks(client)));
     if (desired) {
@@ -116,6 +140,16 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
   }
 
   return checks;
+}
+
+/** Transparent hugepages of the host kernel, which every container's mongod runs on, against the topology's MongoDB version. */
+async function hugepageCheck(version: string, runner: Runner): Promise<Check> {
+  const read = async (path: string): Promise<string | null> => {
+    const result = await runner.run({ bin: 'cat', args: [path], timeoutMs: 5_000 });
+    return result.exitCode === 0 ? result.stdout : null;
+  };
+  const [enabled = null, defrag = null, ptes = null] = await Promise.all(HUGEPAGE_FILES.map(read));
+  return { name: 'transparent hugepages', ...checkHugepages(version, parseHugepageSettings(enabled, defrag, ptes)) };
 }
 
 function compareVersion(version: string, minimum: readonly number[]): number {

@@ -1,4 +1,5 @@
 import type { Ui } from './ui.js';
+import { readNodeRuntime } from '../deploy/node-runtime.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
@@ -90,7 +91,9 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
         rates = cpuRates(previous, status, observedAt - previousAt);
       }
     }
-    return { exitCode: exitCode(), human: renderStatus(status, options.ui, rates), json: { ...statusJson(status, rates), incusCalls: options.client.calls } };
+    // The Node runtime the services run on is the host's own binary: say exactly which build was pushed.
+    const nodeRuntime = await readNodeRuntime(options.stateDirFor(desired.project));
+    return { exitCode: exitCode(), human: renderStatus(status, options.ui, rates), json: { ...statusJson(status, rates), nodeRuntime, incusCalls: options.client.calls } };
   } finally {
     if (options.mongo === undefined) await mongo.close();
   }
@@ -198,7 +201,7 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
     const dbRows: string[][] = [['NAME', 'MEMBER', 'STATE', 'HEALTH', 'LAG']];
     for (const set of replicaSets) {
       if (!set.reachable) {
-        dbRows.push([set.name, '-', color.red('unreachable'), '-', '-']);
+        dbRows.push([set.name, '-', color.red(set.reason), '-', '-']);
         continue;
       }
       for (const member of set.members) {
@@ -207,7 +210,7 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
       }
     }
     for (const standalone of standalones) {
-      dbRows.push([standalone.name, standalone.host, good(standalone.reachable, standalone.reachable ? 'reachable' : 'unreachable'), '-', '-']);
+      dbRows.push([standalone.name, standalone.host, good(standalone.reachable, standalone.reachable ? 'reachable' : standalone.reason), '-', '-']);
     }
     lines.push(...table(dbRows));
   }

@@ -5,6 +5,7 @@ import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
+import { IncusProxyAccess } from '../mongo/bootstrap.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { ensureMongoTier } from '../mongo/up.js';
 import { deployServices, summarizeDeploy } from '../deploy/index.js';
@@ -14,6 +15,7 @@ import { planUp } from '../plan/index.js';
 import { openSecretStore, type SecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { assertNoConflicts, loadDeployment, whileLocked, type Deployment } from './context.js';
+import { dataLoss } from './data-bearing.js';
 import type { CommandResult } from './result.js';
 
 /** Options of `distctl up`, already merged from flags and defaults by the CLI. */
@@ -41,7 +43,10 @@ export interface StageOutcome {
 interface StageContext {
   readonly desired: DesiredState;
   readonly ops: IncusContainerOps;
+  readonly client: IncusClient;
   readonly secrets: SecretStore;
+  /** The deployment's host-side state directory. */
+  readonly stateDir: string;
   readonly topologyDir: string;
   readonly progress: Progress;
 }
@@ -54,10 +59,11 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
   {
     name: 'databases',
     applies: (desired) => desired.replicaSets.length + desired.standalones.length > 0,
-    run: async ({ desired, ops, secrets, topologyDir, progress }) => {
+    run: async ({ desired, ops, client, secrets, topologyDir, progress }) => {
       const admin = new DriverMongoAdmin();
       try {
-        const result = await ensureMongoTier(desired, { ops, admin, secrets, topologyDir, onProgress: (message) => progress({ event: 'start', message }) });
+        const localhost = new IncusProxyAccess(client, desired.project);
+        const result = await ensureMongoTier(desired, { ops, admin, localhost, secrets, topologyDir, onProgress: (message) => progress({ event: 'start', message }) });
         const sets = result.replicaSets.map((set) => `${set.name} ${set.initiated ? 'initiated' : 'healthy'}`).join(', ');
         return `${result.changed ? 'converged' : 'unchanged'}${sets ? `: ${sets}` : ''}`;
       } finally {
@@ -68,7 +74,7 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
   {
     name: 'services',
     applies: (desired) => desired.services.length > 0,
-    run: async ({ desired, ops, secrets, progress }) => summarizeDeploy((await deployServices({ desired, ops, secrets, onProgress: progress })).services),
+    run: async ({ desired, ops, secrets, stateDir, progress }) => summarizeDeploy((await deployServices({ desired, ops, secrets, stateDir, onProgress: progress })).services),
   },
 ];
 
@@ -96,7 +102,9 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
   const context: StageContext = {
     desired,
     ops: new IncusContainerOps(client, desired.project),
+    client,
     secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
+    stateDir: options.stateDirFor(desired.project),
     topologyDir: dirname(options.file),
     progress: (event) => ui.step(event),
   };
@@ -159,7 +167,11 @@ async function convergeContainers(options: UpOptions, desired: DesiredState): Pr
 
   const deletions = plan.actions.filter((action) => action.kind === 'delete-instance');
   if (deletions.length > 0) ui.stop();
-  if (deletions.length > 0 && !(await options.confirm(`Delete ${deletions.map(describeAction).join(', ')}?`))) {
+  const lost = dataLoss(deletions.flatMap((action) => (action.kind === 'delete-instance' ? [action.container] : [])), desired);
+  // Shown even with --yes, so a log of the run says what data went.
+  for (const line of lost) ui.step({ event: 'info', message: `data lost with ${line}` });
+  const question = `Delete ${deletions.map(describeAction).join(', ')}? Everything stored in ${deletions.length === 1 ? 'it' : 'them'} is lost${lost.length > 0 ? ` (${lost.join('; ')})` : ''}; \`distctl export\` first keeps a copy.`;
+  if (deletions.length > 0 && !(await options.confirm(question))) {
     throw new DistctlError('ABORTED', 'up aborted: deletions were not confirmed; nothing was changed', { hint: 'Run again and confirm, or pass --yes.' });
   }
   if (plan.actions.length > 0) ui.step({ event: 'info', message: `applying ${plan.actions.length} change${plan.actions.length === 1 ? '' : 's'}` });

@@ -7,7 +7,7 @@ import type { SecretStore } from '../secrets/store.js';
 import { artifactHash, renderEnvFile, renderMarker, renderServiceUnit, serviceEnvironment, servicePaths, serviceUser, sha256, type ArtifactHashes } from './artifacts.js';
 import { bundleService, DEFAULT_SERVICES_ROOT, type ServiceBundle } from './bundle.js';
 import { waitForHealth } from './health.js';
-import { ensureContainerNode, hostNode, type HostNode } from './node-runtime.js';
+import { ensureContainerNode, hostNode, recordNodeRuntime, type HostNode } from './node-runtime.js';
 import { probeContainer, type ServiceProbe } from './probe.js';
 
 /** Options of deployServices. */
@@ -15,6 +15,8 @@ export interface DeployServicesOptions {
   readonly desired: DesiredState;
   readonly ops: ContainerOps;
   readonly secrets: SecretStore;
+  /** The deployment's state directory: where the Node runtime pushed into the containers is recorded. */
+  readonly stateDir?: string;
   /** Deploy only these services (by name); default all of the topology's. */
   readonly only?: readonly string[];
   /** Directory holding `auth/main.ts` and `web/main.ts`; default this package's `src/services`. */
@@ -99,6 +101,7 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   const outcomes = await Promise.allSettled([...byContainer].map(([container, items]) => limit(() => deployContainer(container, items, options.ops, host, progress))));
   const deployed = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? outcome.value : []));
   throwFirst(outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : [])));
+  if (options.stateDir !== undefined) await recordNodeRuntime(options.stateDir, host);
 
   const fetchImpl = options.fetch ?? fetch;
   const health = await Promise.allSettled(

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
 import { DistctlError, formatCommand } from '../errors/index.js';
 import { lastLines, type ContainerOps } from '../incus/container-ops.js';
 import { CONTAINER_NODE_PATH } from './artifacts.js';
@@ -87,4 +89,44 @@ export async function ensureContainerNode(ops: ContainerOps, container: string, 
     });
   }
   return true;
+}
+
+/** The file in a deployment's state directory that records the Node runtime last pushed into its containers. */
+export const NODE_RUNTIME_RECORD = 'node-runtime.json';
+
+/** What the deployment records about the Node runtime its containers run: where it came from, which build exactly. */
+export interface NodeRuntimeRecord {
+  readonly version: string;
+  readonly sha256: string;
+  /** The host binary it was copied from. */
+  readonly path: string;
+  readonly recordedAt: string;
+}
+
+/**
+ * Records the Node runtime deployed into the containers (version and sha256),
+ * so `status --json` can say exactly which binary the services run on: it is
+ * the host's own, not a pinned download, and may change with the host.
+ */
+export async function recordNodeRuntime(stateDir: string, host: HostNode, now: Date = new Date()): Promise<void> {
+  const record: NodeRuntimeRecord = { version: host.version, sha256: host.sha256, path: host.path, recordedAt: now.toISOString() };
+  const path = join(stateDir, NODE_RUNTIME_RECORD);
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+  await rename(temporary, path);
+}
+
+/** The record file's shape; anything else reads as "no record". */
+const NodeRuntimeFile = z.object({ version: z.string(), sha256: z.string(), path: z.string(), recordedAt: z.string() });
+
+/** The recorded Node runtime of a deployment, or null before the first deploy. */
+export async function readNodeRuntime(stateDir: string): Promise<NodeRuntimeRecord | null> {
+  const text = await readFile(join(stateDir, NODE_RUNTIME_RECORD), 'utf8').catch(() => null);
+  if (text === null) return null;
+  try {
+    const parsed = NodeRuntimeFile.safeParse(JSON.parse(text)).data;
+    return parsed ? { version: parsed.version, sha256: parsed.sha256, path: parsed.path, recordedAt: parsed.recordedAt } : null;
+  } catch {
+    return null;
+  }
 }

@@ -101,7 +101,11 @@ export function deriveDesiredState(topology: Topology): DesiredState {
     project: topology.project,
     network,
     containers,
-    mongodb: { version: topology.mongodb.version, source: deriveSource(topology.mongodb.source) },
+    mongodb: {
+      version: topology.mongodb.version,
+      source: deriveSource(topology.mongodb.source),
+      ...(topology.mongodb.cacheSizeGB === undefined ? {} : { cacheSizeGB: topology.mongodb.cacheSizeGB }),
+    },
     replicaSets,
     standalones,
     services,

@@ -126,7 +126,8 @@ export interface DesiredState {
   readonly project: string;
   readonly network: DerivedNetwork;
   readonly containers: readonly DerivedContainer[];
-  readonly mongodb: { readonly version: string; readonly source: DerivedMongoSource };
+  /** `cacheSizeGB`: WiredTiger cache of every mongod when the topology fixes it; otherwise a share of its container's memory. */
+  readonly mongodb: { readonly version: string; readonly source: DerivedMongoSource; readonly cacheSizeGB?: number };
   readonly replicaSets: readonly DerivedReplicaSet[];
   readonly standalones: readonly DerivedStandalone[];
   readonly services: readonly DerivedService[];

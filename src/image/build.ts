@@ -100,12 +100,22 @@ async function resolveMirror(options: BuildImageOptions, suite: string): Promise
   return { mirror, security };
 }
 
+/** Debian's archive keyring (package debian-archive-keyring): what vouches for a mirror whose source names none. */
+export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+
+/**
+ * Runs debootstrap so that it accepts only a Release file signed by a key of
+ * an explicit keyring: the source's `signed-by`, else Debian's archive
+ * keyring. `--force-check-gpg` makes a missing or bad signature fatal instead
+ * of a warning (over plain http an unsigned Release would otherwise be taken).
+ */
 async function debootstrap(runner: Runner, rootfs: string, suite: string, arch: string, mirror: MirrorChoice): Promise<void> {
   const args = [
     '--variant=minbase',
     `--include=${IMAGE_PACKAGES.join(',')}`,
     `--arch=${arch}`,
-    ...(mirror.signedBy !== undefined ? [`--keyring=${mirror.signedBy}`] : []),
+    '--force-check-gpg',
+    `--keyring=${mirror.signedBy ?? DEBIAN_ARCHIVE_KEYRING}`,
     suite,
     rootfs,
     mirror.uri,

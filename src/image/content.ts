@@ -105,7 +105,7 @@ export function rootfsFiles(options: { suite: string; mirror: MirrorChoice; secu
  */
 export const ROOTFS_REMOVED: readonly string[] = ['etc/apt/sources.list', 'etc/resolv.conf', 'var/lib/dbus/machine-id'];
 
-/** Packages on top of debootstrap's minbase: systemd as PID 1 and DHCP networking via ifupdown. */
+/** Packages on top of debootstrap's minbase: systemd as PID 1, DHCP networking via ifupdown, and the zone database mongod needs. */
 export const IMAGE_PACKAGES: readonly string[] = [
   'systemd',
   'systemd-sysv',
@@ -114,4 +114,6 @@ export const IMAGE_PACKAGES: readonly string[] = [
   'ifupdown',
   'isc-dhcp-client',
   'ca-certificates',
+  // mongod refuses to start without the zone database its config names (processManagement.timeZoneInfo).
+  'tzdata',
 ];

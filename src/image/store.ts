@@ -71,7 +71,7 @@ export async function readImage(client: IncusClient, fingerprint: string, projec
 
 /** Imports a unified image tarball without an alias and returns its fingerprint. */
 export async function importImageTarball(client: IncusClient, tarball: string, project: string = IMAGE_PROJECT): Promise<string> {
-  const stdout = await runIncus(client, ['image', 'import', tarball, '--project', project], { timeoutMs: IMPORT_TIMEOUT_MS });
+  const stdout = await runIncus(client, ['image', 'import', '--project', project, '--', tarball], { timeoutMs: IMPORT_TIMEOUT_MS });
   const fingerprint = /fingerprint:\s*([0-9a-f]{64})/i.exec(stdout)?.[1];
   if (fingerprint === undefined) {
     throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `\`incus image import ${tarball}\` did not report a fingerprint.`, {
@@ -87,7 +87,7 @@ export async function importImageTarball(client: IncusClient, tarball: string, p
  */
 export async function pointAlias(client: IncusClient, alias: string, fingerprint: string, previous: string | undefined, project: string = IMAGE_PROJECT): Promise<void> {
   if (previous === undefined) {
-    await runIncus(client, ['image', 'alias', 'create', alias, fingerprint, '--project', project]);
+    await runIncus(client, ['image', 'alias', 'create', '--project', project, '--', alias, fingerprint]);
     return;
   }
   await runIncus(client, [
@@ -104,6 +104,6 @@ export async function pointAlias(client: IncusClient, alias: string, fingerprint
 export async function deleteImageIfUnaliased(client: IncusClient, fingerprint: string, project: string = IMAGE_PROJECT): Promise<boolean> {
   const image = await readImage(client, fingerprint, project);
   if (image.aliases.length > 0) return false;
-  await runIncus(client, ['image', 'delete', fingerprint, '--project', project]);
+  await runIncus(client, ['image', 'delete', '--project', project, '--', fingerprint]);
   return true;
 }

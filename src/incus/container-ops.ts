@@ -84,6 +84,6 @@ export class IncusContainerOps implements ContainerOps {
 
   async pushFile(container: string, hostPath: string, path: string, options: { mode?: number } = {}): Promise<void> {
     const mode = options.mode === undefined ? [] : ['--mode', options.mode.toString(8).padStart(4, '0')];
-    await this.client.run({ args: ['file', 'push', '--create-dirs', ...mode, hostPath, `${container}${path.startsWith('/') ? '' : '/'}${path}`], project: this.project });
+    await this.client.run({ args: ['file', 'push', '--create-dirs', ...mode, '--', hostPath, `${container}${path.startsWith('/') ? '' : '/'}${path}`], project: this.project });
   }
 }

@@ -1,6 +1,9 @@
 import type { Document } from 'mongodb';
 
-/** One mongod, addressed both ways distctl can reach it: over the network (`host`) and from inside its container (`container` + `port`). */
+/**
+ * One mongod, addressed both ways distctl can reach it: over the network (`host`) and from inside its container
+ * (`container` + `port`).
+ */
 export interface MongoTarget {
   readonly container: string;
   /** `IP:port` as the host and the replica-set config see it. */
@@ -14,7 +17,10 @@ export interface Credentials {
   readonly password: string;
 }
 
-/** Runs single commands on one specific mongod. The smallest surface the bootstrap code needs; also what the in-container loopback channel offers. */
+/**
+ * Runs single commands on one specific mongod. The smallest surface the bootstrap code needs; also what the localhost-
+ * exception path offers.
+ */
 export interface MongoCommandChannel {
   /**
    * Runs `cmd` on database `db` of exactly `target` (never a discovered
@@ -41,7 +47,35 @@ export const MongoErrorCode = {
   InvalidReplicaSetConfig: 93,
   NotYetInitialized: 94,
   UserAlreadyExists: 51003,
+  NotWritablePrimary: 10107,
+  PrimarySteppedDown: 189,
+  InterruptedDueToReplStateChange: 11602,
+  NotPrimaryNoSecondaryOk: 13435,
+  NotPrimaryOrSecondary: 13436,
+  ShutdownInProgress: 91,
+  ConfigurationInProgress: 109,
+  CurrentConfigNotCommittedYet: 308,
+  NewReplicaSetConfigurationIncompatible: 103,
 } as const;
+
+/**
+ * Answers that mean "this member is not (or no longer) the writable primary":
+ * during an election, a stepdown or a priority takeover. The same command
+ * succeeds on the primary a moment later.
+ */
+export const TRANSITION_CODES: ReadonlySet<number> = new Set([
+  MongoErrorCode.NotWritablePrimary,
+  MongoErrorCode.PrimarySteppedDown,
+  MongoErrorCode.InterruptedDueToReplStateChange,
+  MongoErrorCode.NotPrimaryNoSecondaryOk,
+  MongoErrorCode.NotPrimaryOrSecondary,
+  MongoErrorCode.ShutdownInProgress,
+]);
+
+/** True for an answer in TRANSITION_CODES. */
+export function isTransition(error: unknown): boolean {
+  return error instanceof MongoCommandError && TRANSITION_CODES.has(error.code);
+}
 
 /** mongod answered with `ok: 0`. */
 export class MongoCommandError extends Error {

@@ -1,6 +1,20 @@
 import { createHash } from 'node:crypto';
-import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Document } from 'mongodb';
-import { MongoCommandError, MongoUnreachableError, commandErrorFromReply, type Credentials, type MongoAdmin, type MongoTarget } from './admin.js';
+import {
+  MongoClient,
+  MongoError,
+  MongoNetworkError,
+  MongoServerError,
+  MongoServerSelectionError,
+  type Document,
+} from 'mongodb';
+import {
+  MongoCommandError,
+  MongoUnreachableError,
+  commandErrorFromReply,
+  type Credentials,
+  type MongoAdmin,
+  type MongoTarget,
+} from './admin.js';
 
 /** Timeouts for the host-side admin connections. Short by default: distctl polls and retries itself, bounded. */
 export interface DriverAdminOptions {
@@ -26,7 +40,12 @@ export class DriverMongoAdmin implements MongoAdmin {
     };
   }
 
-  async command(target: MongoTarget, db: string, cmd: Document, options: { credentials?: Credentials } = {}): Promise<Document> {
+  async command(
+    target: MongoTarget,
+    db: string,
+    cmd: Document,
+    options: { credentials?: Credentials } = {},
+  ): Promise<Document> {
     try {
       const client = await this.client(target.host, options.credentials);
       const reply = await client.db(db).command(cmd);
@@ -45,7 +64,10 @@ export class DriverMongoAdmin implements MongoAdmin {
 
   private client(host: string, credentials: Credentials | undefined): Promise<MongoClient> {
     // The password takes part in the key only as a digest, so the key is safe to show in a debugger.
-    const key = credentials === undefined ? host : `${host}\u0000${credentials.username}\u0000${createHash('sha256').update(credentials.password).digest('hex')}`;
+    const key =
+      credentials === undefined
+        ? host
+        : `${host}\u0000${credentials.username}\u0000${createHash('sha256').update(credentials.password).digest('hex')}`;
     const existing = this.clients.get(key);
     if (existing !== undefined) return existing;
     const client = new MongoClient(`mongodb://${host}/`, {
@@ -57,7 +79,9 @@ export class DriverMongoAdmin implements MongoAdmin {
       retryWrites: false,
       retryReads: false,
       ...this.options,
-      ...(credentials === undefined ? {} : { auth: { username: credentials.username, password: credentials.password }, authSource: 'admin' }),
+      ...(credentials === undefined
+        ? {}
+        : { auth: { username: credentials.username, password: credentials.password }, authSource: 'admin' }),
     });
     const connected = client.connect().catch(async (error: unknown) => {
       this.clients.delete(key);
@@ -69,22 +93,39 @@ export class DriverMongoAdmin implements MongoAdmin {
   }
 }
 
-/** Maps driver errors onto the two outcomes the MongoDB tier distinguishes. */
-function translateDriverError(host: string, error: unknown): unknown {
+/**
+ * Maps driver errors onto the two outcomes the MongoDB tier distinguishes: a
+ * server's answer (MongoCommandError with its code) or no answer
+ * (MongoUnreachableError). No driver error class leaves this module.
+ */
+export function translateDriverError(host: string, error: unknown): unknown {
   if (error instanceof MongoCommandError || error instanceof MongoUnreachableError) return error;
-  if (error instanceof MongoServerError) return new MongoCommandError(Number(error.code ?? 0), error.codeName ?? 'UnknownError', error.errmsg ?? error.message);
+  if (error instanceof MongoServerError)
+    return new MongoCommandError(
+      Number(error.code ?? 0),
+      error.codeName ?? 'UnknownError',
+      error.errmsg ?? error.message,
+    );
   if (error instanceof MongoServerSelectionError) {
-    // A direct connection that failed its handshake (e.g. AuthenticationFailed) surfaces as a selection error whose server carries the real answer.
+    // A direct connection that failed its handshake (e.g. AuthenticationFailed) surfaces as a selection error whose
+    // server carries the real answer.
     for (const server of error.reason?.servers.values() ?? []) {
       if (server.error instanceof MongoServerError) return translateDriverError(host, server.error);
     }
     return new MongoUnreachableError(host, `${host} did not answer: ${withoutHost(error.message, host)}`);
   }
-  if (error instanceof MongoNetworkError) return new MongoUnreachableError(host, `${host} did not answer: ${withoutHost(error.message, host)}`);
+  if (error instanceof MongoNetworkError)
+    return new MongoUnreachableError(host, `${host} did not answer: ${withoutHost(error.message, host)}`);
+  // Any other driver error (a closed client, a lost topology) is no answer from the server either.
+  if (error instanceof MongoError)
+    return new MongoUnreachableError(host, `${host}: ${error.name}: ${withoutHost(error.message, host)}`);
   return error;
 }
 
-/** The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` → `connect ECONNREFUSED`): the message already starts with it. */
+/**
+ * The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` → `connect ECONNREFUSED`):
+ * the message already starts with it.
+ */
 function withoutHost(message: string, host: string): string {
   return message.split(` ${host}`).join('').trim();
 }

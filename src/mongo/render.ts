@@ -16,7 +16,8 @@ export async function renderTemplate(name: string, vars: TemplateVars): Promise<
   return renderTemplateText(text, vars, name);
 }
 
-const SECTION = /^[ \t]*\{\{#(\w+)\}\}[ \t]*\n([\s\S]*?)^[ \t]*\{\{\/\1\}\}[ \t]*(?:\n|$)|\{\{#(\w+)\}\}([\s\S]*?)\{\{\/\3\}\}/gm;
+const SECTION =
+  /^[ \t]*\{\{#(\w+)\}\}[ \t]*\n([\s\S]*?)^[ \t]*\{\{\/\1\}\}[ \t]*(?:\n|$)|\{\{#(\w+)\}\}([\s\S]*?)\{\{\/\3\}\}/gm;
 const VARIABLE = /\{\{\s*(\w+)\s*\}\}/g;
 
 /**
@@ -35,15 +36,28 @@ export function renderTemplateText(text: string, vars: TemplateVars, name = 'tem
     }
     return value;
   };
-  const withSections = text.replace(SECTION, (_match, lineKey: string | undefined, lineBody: string | undefined, inlineKey: string | undefined, inlineBody: string | undefined) => {
-    const key = lineKey ?? inlineKey ?? '';
-    const value = lookup(key);
-    if (typeof value !== 'boolean') {
-      throw new DistctlError('TEMPLATE_SECTION_NOT_BOOLEAN', `Template ${name} opens section {{#${key}}}, but ${key} is not true/false.`, {
-        hint: 'This is a bug in distctl: the template and the code rendering it disagree.',
-      });
-    }
-    return value ? (lineBody ?? inlineBody ?? '') : '';
-  });
+  const withSections = text.replace(
+    SECTION,
+    (
+      _match,
+      lineKey: string | undefined,
+      lineBody: string | undefined,
+      inlineKey: string | undefined,
+      inlineBody: string | undefined,
+    ) => {
+      const key = lineKey ?? inlineKey ?? '';
+      const value = lookup(key);
+      if (typeof value !== 'boolean') {
+        throw new DistctlError(
+          'TEMPLATE_SECTION_NOT_BOOLEAN',
+          `Template ${name} opens section {{#${key}}}, but ${key} is not true/false.`,
+          {
+            hint: 'This is a bug in distctl: the template and the code rendering it disagree.',
+          },
+        );
+      }
+      return value ? (lineBody ?? inlineBody ?? '') : '';
+    },
+  );
   return withSections.replace(VARIABLE, (_match, key: string) => String(lookup(key)));
 }

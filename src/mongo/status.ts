@@ -7,7 +7,10 @@ export interface MemberStatus {
   readonly host: string;
   readonly container: string;
   readonly port: number;
-  /** `stateStr` from replSetGetStatus: PRIMARY, SECONDARY, STARTUP2, RECOVERING, `(not reachable/healthy)`…; NOT_IN_CONFIG when the set's config lacks it. */
+  /**
+   * `stateStr` from replSetGetStatus: PRIMARY, SECONDARY, STARTUP2, RECOVERING, `(not reachable/healthy)`…;
+   * NOT_IN_CONFIG when the set's config lacks it.
+   */
   readonly state: string;
   /** 1 healthy, 0 unreachable from the member that answered, null unknown. */
   readonly health: number | null;
@@ -27,12 +30,36 @@ export type ReplicaSetStatus =
       readonly reportedBy: string;
       readonly members: readonly MemberStatus[];
     }
-  | { readonly name: string; readonly reachable: false; readonly error: string };
+  | {
+      readonly name: string;
+      readonly reachable: false;
+      /**
+       * `unauthorized`: members answered but refused distctl's credentials (or none were given); `unreachable`: none
+       * answered.
+       */
+      readonly reason: UnreachableReason;
+      readonly error: string;
+    };
+
+/** Why a deployment's state could not be read. */
+export type UnreachableReason = 'unreachable' | 'unauthorized';
 
 /** A standalone mongod's observed state. */
 export type StandaloneStatus =
   | { readonly name: string; readonly host: string; readonly container: string; readonly reachable: true }
-  | { readonly name: string; readonly host: string; readonly container: string; readonly reachable: false; readonly error: string };
+  | {
+      readonly name: string;
+      readonly host: string;
+      readonly container: string;
+      readonly reachable: false;
+      readonly reason: UnreachableReason;
+      readonly error: string;
+    };
+
+/** Unauthorized (13) and AuthenticationFailed (18): the member answered, but not to these credentials. */
+function isAuthFailure(error: unknown): boolean {
+  return hasCode(error, MongoErrorCode.Unauthorized) || hasCode(error, MongoErrorCode.AuthenticationFailed);
+}
 
 /** What `distctl status` shows for MongoDB. Plain, JSON-serialisable data. */
 export interface MongoStatus {
@@ -47,17 +74,26 @@ export interface MongoStatus {
  * Pass the admin credentials from the secret store; without them
  * replSetGetStatus is refused by a set with access control.
  */
-export async function observeMongo(desired: DesiredState, admin: MongoAdmin, options: { credentials?: Credentials } = {}): Promise<MongoStatus> {
+export async function observeMongo(
+  desired: DesiredState,
+  admin: MongoAdmin,
+  options: { credentials?: Credentials } = {},
+): Promise<MongoStatus> {
   const [replicaSets, standalones] = await Promise.all([
     Promise.all(desired.replicaSets.map((set) => readReplicaSetStatus(set, admin, options.credentials))),
     Promise.all(
       desired.standalones.map(async (standalone): Promise<StandaloneStatus> => {
         const where = { name: standalone.name, host: standalone.process.host, container: standalone.process.container };
         try {
-          await admin.command(standalone.process, 'admin', { ping: 1 });
+          await admin.command(standalone.process, 'admin', { ping: 1 }, { credentials: options.credentials });
           return { ...where, reachable: true };
         } catch (error) {
-          return { ...where, reachable: false, error: describeMongoError(error) };
+          return {
+            ...where,
+            reachable: false,
+            reason: isAuthFailure(error) ? 'unauthorized' : 'unreachable',
+            error: describeMongoError(error),
+          };
         }
       }),
     ),
@@ -78,21 +114,60 @@ export async function readReplicaSetStatus(
   ask: (member: DerivedReplicaSet['members'][number]) => boolean = () => true,
 ): Promise<ReplicaSetStatus> {
   const members = byPriority(set.members).filter(ask);
-  const answers = await Promise.allSettled(members.map((member) => admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials })));
-  const errors: string[] = [];
+  const answers = await Promise.allSettled(
+    members.map((member) => admin.command(member, 'admin', { replSetGetStatus: 1 }, { credentials })),
+  );
+  // Any member's full answer beats another's NotYetInitialized: right after a restart a member has not loaded its
+  // config yet.
   for (const [index, answer] of answers.entries()) {
-    const member = members[index]!;
-    if (answer.status === 'fulfilled') {
-      return { name: set.name, reachable: true, initiated: true, ...membersFromReply(set, answer.value), reportedBy: member.host };
-    }
-    if (hasCode(answer.reason, MongoErrorCode.NotYetInitialized)) {
-      const notInitiated = set.members.map((m) => ({ host: m.host, container: m.container, port: m.port, state: 'NOT_INITIATED', health: null, lagSeconds: null }));
-      return { name: set.name, reachable: true, initiated: false, primary: null, reportedBy: member.host, members: notInitiated };
-    }
-    const said = describeMongoError(answer.reason);
-    errors.push(said.startsWith(member.host) ? said : `${member.host}: ${said}`);
+    if (answer.status === 'fulfilled')
+      return {
+        name: set.name,
+        reachable: true,
+        initiated: true,
+        ...membersFromReply(set, answer.value),
+        reportedBy: members[index]!.host,
+      };
   }
-  return { name: set.name, reachable: false, error: errors.join('; ') };
+  // Without an answer, hello (which needs no credentials) tells a set never initiated from one whose members refuse us.
+  const hellos = await Promise.allSettled(members.map((member) => admin.command(member, 'admin', { hello: 1 })));
+  const answered = hellos.flatMap((hello, index) =>
+    hello.status === 'fulfilled' ? [{ member: members[index]!, hello: hello.value }] : [],
+  );
+  if (
+    answered.length > 0 &&
+    answered.every(({ hello }) => hello.isreplicaset === true && typeof hello.setName !== 'string') &&
+    answered.length === members.length
+  ) {
+    const notInitiated = set.members.map((m) => ({
+      host: m.host,
+      container: m.container,
+      port: m.port,
+      state: 'NOT_INITIATED',
+      health: null,
+      lagSeconds: null,
+    }));
+    return {
+      name: set.name,
+      reachable: true,
+      initiated: false,
+      primary: null,
+      reportedBy: answered[0]!.member.host,
+      members: notInitiated,
+    };
+  }
+  const errors = answers.map((answer, index) => {
+    const member = members[index]!;
+    const said = answer.status === 'rejected' ? describeMongoError(answer.reason) : '';
+    return said.startsWith(member.host) ? said : `${member.host}: ${said}`;
+  });
+  const refused = answers.some((answer) => answer.status === 'rejected' && isAuthFailure(answer.reason));
+  return {
+    name: set.name,
+    reachable: false,
+    reason: refused ? 'unauthorized' : 'unreachable',
+    error: errors.join('; '),
+  };
 }
 
 /** Members ordered as distctl prefers them: highest priority first, then by `_id`. */
@@ -100,8 +175,13 @@ export function byPriority<T extends { readonly priority: number; readonly id: n
   return [...members].sort((a, b) => b.priority - a.priority || a.id - b.id);
 }
 
-function membersFromReply(set: DerivedReplicaSet, reply: Document): { primary: string | null; members: MemberStatus[] } {
-  const reported = new Map<string, Document>((Array.isArray(reply.members) ? (reply.members as Document[]) : []).map((member) => [String(member.name), member]));
+function membersFromReply(
+  set: DerivedReplicaSet,
+  reply: Document,
+): { primary: string | null; members: MemberStatus[] } {
+  const reported = new Map<string, Document>(
+    (Array.isArray(reply.members) ? (reply.members as Document[]) : []).map((member) => [String(member.name), member]),
+  );
   const primaryDoc = [...reported.values()].find((member) => member.stateStr === 'PRIMARY');
   const primaryTime = optimeOf(primaryDoc);
   const members = set.members.map((member): MemberStatus => {
@@ -114,7 +194,8 @@ function membersFromReply(set: DerivedReplicaSet, reply: Document): { primary: s
       state: doc === undefined ? 'NOT_IN_CONFIG' : String(doc.stateStr ?? 'UNKNOWN'),
       health: typeof doc?.health === 'number' ? doc.health : null,
       // An unreachable member's optime is whatever it last was (often the epoch): no lag to speak of.
-      lagSeconds: primaryTime === null || time === null || doc?.health === 0 ? null : Math.max(0, (primaryTime - time) / 1000),
+      lagSeconds:
+        primaryTime === null || time === null || doc?.health === 0 ? null : Math.max(0, (primaryTime - time) / 1000),
     };
   });
   return { primary: primaryDoc === undefined ? null : String(primaryDoc.name), members };

@@ -25,11 +25,19 @@ export function unitPathFor(process: Pick<MongodProcess, 'unitName'>): string {
  * access control — keyfile + authorization for replica-set members,
  * authorization for a standalone.
  */
-export async function renderMongodConfig(process: MongodProcess, keyFilePath: string = KEYFILE_PATH): Promise<string> {
+export async function renderMongodConfig(
+  process: MongodProcess,
+  keyFilePath: string = KEYFILE_PATH,
+  cacheSizeGB?: number,
+): Promise<string> {
   if (process.bindIp.includes('0.0.0.0') || process.bindIp.includes('::')) {
-    throw new DistctlError('MONGOD_BIND_ALL', `mongod ${process.container}:${process.port} would bind every address (${process.bindIp.join(',')}).`, {
-      hint: 'mongod binds only the container IP and 127.0.0.1; this is a bug in the derived model.',
-    });
+    throw new DistctlError(
+      'MONGOD_BIND_ALL',
+      `mongod ${process.container}:${process.port} would bind every address (${process.bindIp.join(',')}).`,
+      {
+        hint: 'mongod binds only the container IP and 127.0.0.1; this is a bug in the derived model.',
+      },
+    );
   }
   return renderTemplate('mongod.conf', {
     dbPath: process.dbPath,
@@ -39,22 +47,62 @@ export async function renderMongodConfig(process: MongodProcess, keyFilePath: st
     replicaSet: process.replicaSet !== null,
     replSetName: process.replicaSet ?? '',
     keyFilePath,
+    hasCacheSize: cacheSizeGB !== undefined,
+    cacheSizeGB: cacheSizeGB ?? 0,
   });
 }
 
+/** MongoDB's floor for the WiredTiger cache, in GB. */
+const MIN_CACHE_GB = 0.25;
+
+/**
+ * The WiredTiger cache of each of `members` mongods sharing a container of
+ * `memoryBytes`. Alone, mongod takes 50 % of (RAM − 1 GB), at least 0.25 GB;
+ * several in one container would each take that much and together overcommit
+ * the memory, so that share is divided among them. Rounded down to 0.01 GB.
+ */
+export function cacheSizeGBFor(memoryBytes: number, members: number): number {
+  const gb = memoryBytes / 1024 ** 3;
+  const share = (0.5 * (gb - 1)) / Math.max(1, members);
+  return Math.max(MIN_CACHE_GB, Math.floor(share * 100) / 100);
+}
+
+/**
+ * Memory available to a container, in bytes: the smaller of its cgroup limit
+ * (`memory.max`, "max" when unlimited) and MemTotal (which Incus' lxcfs already
+ * narrows to the container's limit) — the figure mongod itself would size from.
+ */
+export function parseContainerMemory(output: string): number | null {
+  const limit = /^(\d+)$/m.exec(output)?.[1];
+  const total = /^MemTotal:\s+(\d+) kB$/m.exec(output)?.[1];
+  const candidates = [
+    limit === undefined ? null : Number(limit),
+    total === undefined ? null : Number(total) * 1024,
+  ].filter((value): value is number => value !== null && value > 0);
+  return candidates.length === 0 ? null : Math.min(...candidates);
+}
+
+const MEMORY_PROBE = 'cat /sys/fs/cgroup/memory.max 2>/dev/null; grep "^MemTotal:" /proc/meminfo';
+
 /** The systemd unit of one mongod: long-running in the foreground (no fork, no PID file), restarted on failure. */
-export async function renderMongodUnit(process: MongodProcess, mongodBin: string): Promise<string> {
+export async function renderMongodUnit(process: MongodProcess, mongodBin: string, version: string): Promise<string> {
   return renderTemplate('mongod.service', {
     role: process.replicaSet === null ? 'standalone' : `replica set ${process.replicaSet} member`,
     port: process.port,
     mongodBin,
     configPath: configPathFor(process),
+    glibcTunables: Number(version.split('.')[0]) >= 8,
+    writablePaths: [...new Set([process.dbPath, dirname(process.logPath)])].join(' '),
   });
 }
 
 /** Inputs of ensureMongodUnits beyond the container and its processes. */
 export interface MongodUnitOptions {
   readonly mongodBin: string;
+  /** mongodb.version of the topology: 8.0 and later get the GLIBC_TUNABLES MongoDB asks for. */
+  readonly version: string;
+  /** mongodb.cacheSizeGB of the topology; without it each member's cache is its share of the container's memory. */
+  readonly cacheSizeGB?: number;
   /** Keyfile content; required when any process is a replica-set member. */
   readonly keyFile: string | null;
   /** False writes files only (before mongod is installed); default true also enables and starts the units. */
@@ -67,8 +115,9 @@ export interface MongodUnitOptions {
 /** What ensureMongodUnits changed in a container; both empty on a converged container. */
 export interface MongodUnitChanges {
   readonly filesWritten: readonly string[];
+  /** `container:unit` restarted to apply changed files (filled in by the caller that restarts them). */
   readonly unitsRestarted: readonly string[];
-  /** With `start: false`: units whose files changed and still need a restart. */
+  /** Units whose files changed while they run (or, with `start: false`, at all): they still need a restart. */
   readonly pendingRestart: readonly string[];
 }
 
@@ -80,28 +129,70 @@ const USER_SETUP =
 /**
  * Converges the mongod processes of one container: the mongodb user, data and
  * log directories, keyfile (0400, owned by mongodb), config and unit files;
- * writes only files whose content differs, restarts only units whose files
- * changed, and starts/enables the rest. A second run changes nothing.
+ * writes only files whose content differs, enables and starts every unit, and
+ * returns the running units whose files changed: restarting them is left to
+ * restartMembers, so a replica set never loses its majority. A second run
+ * changes nothing.
  */
-export async function ensureMongodUnits(ops: ContainerOps, container: string, processes: readonly MongodProcess[], options: MongodUnitOptions): Promise<MongodUnitChanges> {
+export async function ensureMongodUnits(
+  ops: ContainerOps,
+  container: string,
+  processes: readonly MongodProcess[],
+  options: MongodUnitOptions,
+): Promise<MongodUnitChanges> {
   options.onProgress?.(`${container}: mongodb user, directories, configs and units`);
   const ids = await execChecked(ops, container, ['sh', '-c', USER_SETUP], 'Creating the mongodb user');
   const [uid, gid] = ids.stdout.trim().split('\n').map(Number);
   if (uid === undefined || gid === undefined || Number.isNaN(uid) || Number.isNaN(gid)) {
-    throw new DistctlError('MONGODB_USER_UNKNOWN', `Could not determine the uid/gid of user mongodb in container ${container}.`, { details: lastLines(ids) });
+    throw new DistctlError(
+      'MONGODB_USER_UNKNOWN',
+      `Could not determine the uid/gid of user mongodb in container ${container}.`,
+      { details: lastLines(ids) },
+    );
   }
   const directories = [...new Set(processes.flatMap((process) => [process.dbPath, dirname(process.logPath)]))];
-  await execChecked(ops, container, ['install', '-d', '-o', 'mongodb', '-g', 'mongodb', '-m', '0750', ...directories], 'Creating data and log directories');
+  await execChecked(
+    ops,
+    container,
+    ['install', '-d', '-o', 'mongodb', '-g', 'mongodb', '-m', '0750', ...directories],
+    'Creating data and log directories',
+  );
 
   const needsKeyFile = processes.some((process) => process.replicaSet !== null);
-  if (needsKeyFile && options.keyFile === null) throw new Error('ensureMongodUnits: replica-set members need a keyfile');
-  const wanted: { path: string; content: string; mode: number; owner: 'mongodb' | 'root'; processes: readonly MongodProcess[] }[] = [];
+  if (needsKeyFile && options.keyFile === null)
+    throw new Error('ensureMongodUnits: replica-set members need a keyfile');
+  const wanted: {
+    path: string;
+    content: string;
+    mode: number;
+    owner: 'mongodb' | 'root';
+    processes: readonly MongodProcess[];
+  }[] = [];
   if (needsKeyFile && options.keyFile !== null) {
-    wanted.push({ path: KEYFILE_PATH, content: options.keyFile, mode: 0o400, owner: 'mongodb', processes: processes.filter((process) => process.replicaSet !== null) });
+    wanted.push({
+      path: KEYFILE_PATH,
+      content: options.keyFile,
+      mode: 0o400,
+      owner: 'mongodb',
+      processes: processes.filter((process) => process.replicaSet !== null),
+    });
   }
+  const cacheSizeGB = options.cacheSizeGB ?? (await containerCacheSizeGB(ops, container, processes.length));
   for (const process of processes) {
-    wanted.push({ path: configPathFor(process), content: await renderMongodConfig(process), mode: 0o644, owner: 'root', processes: [process] });
-    wanted.push({ path: unitPathFor(process), content: await renderMongodUnit(process, options.mongodBin), mode: 0o644, owner: 'root', processes: [process] });
+    wanted.push({
+      path: configPathFor(process),
+      content: await renderMongodConfig(process, KEYFILE_PATH, cacheSizeGB),
+      mode: 0o644,
+      owner: 'root',
+      processes: [process],
+    });
+    wanted.push({
+      path: unitPathFor(process),
+      content: await renderMongodUnit(process, options.mongodBin, options.version),
+      mode: 0o644,
+      owner: 'root',
+      processes: [process],
+    });
   }
 
   // Compare by digest so the keyfile's content never travels back out of the container.
@@ -113,30 +204,82 @@ export async function ensureMongodUnits(ops: ContainerOps, container: string, pr
       .filter((match): match is RegExpExecArray => match !== null)
       .map((match) => [match[2] ?? '', match[1] ?? '']),
   );
-  const changed = wanted.filter((file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'));
+  const changed = wanted.filter(
+    (file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'),
+  );
   for (const file of changed) {
-    await ops.writeFile(container, file.path, file.content, file.owner === 'mongodb' ? { mode: file.mode, uid, gid } : { mode: file.mode, uid: 0, gid: 0 });
+    await ops.writeFile(
+      container,
+      file.path,
+      file.content,
+      file.owner === 'mongodb' ? { mode: file.mode, uid, gid } : { mode: file.mode, uid: 0, gid: 0 },
+    );
   }
-  if (changed.some((file) => file.path.endsWith('.service'))) await execChecked(ops, container, ['systemctl', 'daemon-reload'], 'Reloading systemd');
+  if (changed.some((file) => file.path.endsWith('.service')))
+    await execChecked(ops, container, ['systemctl', 'daemon-reload'], 'Reloading systemd');
 
-  const restart = new Set([...(options.restart ?? []), ...changed.flatMap((file) => file.processes.map((process) => process.unitName))]);
+  const restart = new Set([
+    ...(options.restart ?? []),
+    ...changed.flatMap((file) => file.processes.map((process) => process.unitName)),
+  ]);
   const filesWritten = changed.map((file) => `${container}:${file.path}`);
   if (options.start === false) return { filesWritten, unitsRestarted: [], pendingRestart: [...restart] };
+  const pendingRestart: string[] = [];
   for (const process of processes) {
     await execChecked(ops, container, ['systemctl', 'enable', process.unitName], `Enabling ${process.unitName}`);
-    // restart applies changed files; start is a no-op for a unit already running.
-    const verb = restart.has(process.unitName) ? 'restart' : 'start';
-    const started = await ops.exec(container, ['systemctl', verb, process.unitName]);
-    if (started.exitCode !== 0) throw await mongodStartError(ops, process, `\`systemctl ${verb} ${process.unitName}\` failed`);
+    // A running mongod whose files changed is left for restartMembers, which restarts a set's members one at a time.
+    if (
+      restart.has(process.unitName) &&
+      (await ops.exec(container, ['systemctl', 'is-active', '--quiet', process.unitName])).exitCode === 0
+    ) {
+      pendingRestart.push(process.unitName);
+      continue;
+    }
+    // start picks up the new files of a stopped unit, and is a no-op for one already running.
+    const started = await ops.exec(container, ['systemctl', 'start', process.unitName]);
+    if (started.exitCode !== 0)
+      throw await mongodStartError(ops, process, `\`systemctl start ${process.unitName}\` failed`);
   }
-  return { filesWritten, unitsRestarted: [...restart].map((unit) => `${container}:${unit}`), pendingRestart: [] };
+  return { filesWritten, unitsRestarted: [], pendingRestart };
+}
+
+/** `systemctl restart` of one mongod; a unit that does not come back explains itself with its log. */
+export async function restartMongod(ops: ContainerOps, process: MongodProcess): Promise<void> {
+  const restarted = await ops.exec(process.container, ['systemctl', 'restart', process.unitName]);
+  if (restarted.exitCode !== 0)
+    throw await mongodStartError(ops, process, `\`systemctl restart ${process.unitName}\` failed`);
+}
+
+/**
+ * Each member's share of the container's memory as WiredTiger cache; explains itself when the memory cannot be read.
+ */
+async function containerCacheSizeGB(ops: ContainerOps, container: string, members: number): Promise<number> {
+  const probe = await ops.exec(container, ['sh', '-c', MEMORY_PROBE]);
+  const memory = parseContainerMemory(probe.stdout);
+  if (memory === null) {
+    throw new DistctlError(
+      'CONTAINER_MEMORY_UNKNOWN',
+      `Could not read the memory available to container ${container}, which sizes the WiredTiger cache of its ` +
+        `${members} mongod.`,
+      {
+        hint: 'Set mongodb.cacheSizeGB in topology.yaml to give each mongod a fixed cache (at least 0.25).',
+        details: lastLines(probe),
+      },
+    );
+  }
+  return cacheSizeGBFor(memory, members);
 }
 
 /**
  * Waits until mongod answers `hello` on its network address; when it does not
  * in time, the error quotes the last lines of its log and journal.
  */
-export async function waitForMongod(ops: ContainerOps, channel: MongoCommandChannel, process: MongodProcess & { readonly host: string }, options: PollOptions): Promise<void> {
+export async function waitForMongod(
+  ops: ContainerOps,
+  channel: MongoCommandChannel,
+  process: MongodProcess & { readonly host: string },
+  options: PollOptions,
+): Promise<void> {
   let lastError = 'no answer yet';
   const answered = await poll(async () => {
     try {
@@ -147,15 +290,40 @@ export async function waitForMongod(ops: ContainerOps, channel: MongoCommandChan
       return undefined;
     }
   }, options);
-  if (answered === undefined) throw await mongodStartError(ops, process, `it did not answer on ${process.host} within ${Math.round(options.timeoutMs / 1000)}s (${lastError})`);
+  if (answered === undefined)
+    throw await mongodStartError(
+      ops,
+      process,
+      `it did not answer on ${process.host} within ${Math.round(options.timeoutMs / 1000)}s (${lastError})`,
+    );
 }
 
 /** Error for a mongod that failed to start: names container and port, quotes its log and journal. */
 async function mongodStartError(ops: ContainerOps, process: MongodProcess, why: string): Promise<DistctlError> {
   const log = await ops.exec(process.container, ['tail', '-n', '20', process.logPath]);
-  const journal = await ops.exec(process.container, ['journalctl', '-u', process.unitName, '-n', '20', '--no-pager', '--output', 'cat']);
-  return new DistctlError('MONGOD_START_FAILED', `mongod on port ${process.port} in container ${process.container} did not start: ${why}.`, {
-    hint: `Read the full log with \`distctl logs ${process.container} ${process.unitName}\` or in ${process.logPath}; fix the cause and rerun \`distctl up\`.`,
-    details: [`--- ${process.logPath} (last lines)`, ...lastLines(log, 20), `--- journal of ${process.unitName}`, ...lastLines(journal, 20)],
-  });
+  const journal = await ops.exec(process.container, [
+    'journalctl',
+    '-u',
+    process.unitName,
+    '-n',
+    '20',
+    '--no-pager',
+    '--output',
+    'cat',
+  ]);
+  return new DistctlError(
+    'MONGOD_START_FAILED',
+    `mongod on port ${process.port} in container ${process.container} did not start: ${why}.`,
+    {
+      hint:
+        `Read the full log with \`distctl logs ${process.container} ${process.unitName}\` or in ` +
+        `${process.logPath}; fix the cause and rerun \`distctl up\`.`,
+      details: [
+        `--- ${process.logPath} (last lines)`,
+        ...lastLines(log, 20),
+        `--- journal of ${process.unitName}`,
+        ...lastLines(journal, 20),
+      ],
+    },
+  );
 }

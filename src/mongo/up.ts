@@ -1,25 +1,46 @@
 import type { DerivedStandalone, DesiredState, MongodProcess } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/store.js';
-import { describeMongoError, type MongoAdmin, type MongoCommandChannel, type MongoTarget } from './admin.js';
+import {
+  describeMongoError,
+  MongoCommandError,
+  MongoUnreachableError,
+  type Credentials,
+  type MongoAdmin,
+} from './admin.js';
+import type { LocalhostAccess } from './bootstrap.js';
 import type { ContainerOps } from '../incus/container-ops.js';
 import { expectedMongodBin, installMongo, type MongoInstallResult } from './install.js';
-import { LoopbackChannel } from './loopback.js';
 import type { PollOptions } from './poll.js';
-import { DEFAULT_REPLICA_SET_OPTIONS, ensureReplicaSet, type ReplicaSetProgress, type ReplicaSetResult } from './replset.js';
-import { ensureMongodUnits, waitForMongod, type MongodUnitChanges } from './units.js';
-import { adminCredentials, deploymentKeyFile, ensureAdminUser, ensureServiceUsers, type AdminUserOutcome, type MongoDeployment } from './users.js';
+import {
+  DEFAULT_REPLICA_SET_OPTIONS,
+  ensureReplicaSet,
+  type ReplicaSetProgress,
+  type ReplicaSetResult,
+} from './replset.js';
+import { onPrimary } from './primary.js';
+import { restartMembers } from './rolling.js';
+import { ensureMongodUnits, restartMongod, waitForMongod, type MongodUnitChanges } from './units.js';
+import {
+  adminCredentials,
+  deploymentKeyFile,
+  ensureAdminUser,
+  ensureServiceUsers,
+  existingAdminCredentials,
+  type AdminUserOutcome,
+  type OnWritable,
+} from './users.js';
 
 /** What ensureMongoTier needs from the outside world. */
 export interface MongoTierDeps {
   readonly ops: ContainerOps;
   /** Host-side driver admin (e.g. `new DriverMongoAdmin()`); the caller closes it. */
   readonly admin: MongoAdmin;
+  /** The localhost-exception path for the first steps (e.g. `new IncusProxyAccess(client, project)`). */
+  readonly localhost: LocalhostAccess;
   readonly secrets: SecretStore;
   /** Directory of topology.yaml, for a relative `mongodb.source.archive`. */
   readonly topologyDir: string;
-  /** In-container loopback channel; defaults to LoopbackChannel over `ops`. */
-  readonly loopback?: MongoCommandChannel;
   readonly timing?: { readonly start?: PollOptions; readonly reach?: PollOptions; readonly health?: PollOptions };
   readonly onProgress?: (message: string, detail?: ReplicaSetProgress) => void;
 }
@@ -38,77 +59,179 @@ export interface MongoTierResult {
 /**
  * Converges the whole MongoDB tier of `desired`, in order: mongod installed
  * (per container, in parallel), units/configs/keyfile in place and running,
- * every mongod answering, replica sets initiated and healthy, admin users,
- * then service users. Run it after the database containers exist and have
- * network; run the services after it (they need serviceDatabaseEnv).
+ * every mongod answering, members whose files changed restarted without a set
+ * losing its majority, replica sets initiated, reconciled and healthy, admin
+ * users, then service users. Run it after the database containers exist and
+ * have network; run the services after it (they need serviceDatabaseEnv).
+ * Every failure is a DistctlError: a server's answer that nothing here
+ * expected is reported with its code, never as an internal error.
  */
 export async function ensureMongoTier(desired: DesiredState, deps: MongoTierDeps): Promise<MongoTierResult> {
+  try {
+    return await convergeTier(desired, deps);
+  } catch (error) {
+    if (error instanceof MongoCommandError || error instanceof MongoUnreachableError) {
+      throw new DistctlError(
+        'MONGO_COMMAND_FAILED',
+        `MongoDB answered unexpectedly while converging the databases: ${describeMongoError(error)}.`,
+        {
+          hint: 'Check the members with `distctl status` and their logs with `distctl logs`, then rerun `distctl up`.',
+        },
+      );
+    }
+    throw error;
+  }
+}
+
+async function convergeTier(desired: DesiredState, deps: MongoTierDeps): Promise<MongoTierResult> {
   const processesByContainer = new Map<string, MongodProcess[]>();
-  for (const process of [...desired.replicaSets.flatMap((set) => set.members), ...desired.standalones.map((standalone) => standalone.process)]) {
+  for (const process of [
+    ...desired.replicaSets.flatMap((set) => set.members),
+    ...desired.standalones.map((standalone) => standalone.process),
+  ]) {
     processesByContainer.set(process.container, [...(processesByContainer.get(process.container) ?? []), process]);
   }
-  if (processesByContainer.size === 0) return { installs: [], units: [], replicaSets: [], standalones: [], usersChanged: [], changed: false };
+  if (processesByContainer.size === 0)
+    return { installs: [], units: [], replicaSets: [], standalones: [], usersChanged: [], changed: false };
 
   const progress = (message: string): void => deps.onProgress?.(message);
   const keyFile = desired.replicaSets.length > 0 ? await deploymentKeyFile(deps.secrets) : null;
   const credentials = await adminCredentials(deps.secrets);
-  const loopback = deps.loopback ?? new LoopbackChannel(deps.ops);
-  const channels = { admin: deps.admin, loopback };
+  const channels = { admin: deps.admin, localhost: deps.localhost };
 
   const perContainer = await Promise.all(
     [...processesByContainer].map(async ([container, processes]) => {
+      const unitOptions = {
+        keyFile,
+        version: desired.mongodb.version,
+        cacheSizeGB: desired.mongodb.cacheSizeGB,
+        onProgress: progress,
+      };
       // Units and configs land first, so a failed install still leaves the tier's files in place for inspection.
-      const staged = await ensureMongodUnits(deps.ops, container, processes, { mongodBin: expectedMongodBin(desired.mongodb.source), keyFile, start: false, onProgress: progress });
-      const install = await installMongo(deps.ops, container, desired.mongodb, { topologyDir: deps.topologyDir, onProgress: progress });
-      const started = await ensureMongodUnits(deps.ops, container, processes, { mongodBin: install.mongodBin, keyFile, restart: staged.pendingRestart, onProgress: progress });
-      const units = { ...started, filesWritten: [...staged.filesWritten, ...started.filesWritten] };
-      return { install, units };
+      const staged = await ensureMongodUnits(deps.ops, container, processes, {
+        ...unitOptions,
+        mongodBin: expectedMongodBin(desired.mongodb.source),
+        start: false,
+      });
+      const install = await installMongo(deps.ops, container, desired.mongodb, {
+        topologyDir: deps.topologyDir,
+        onProgress: progress,
+      });
+      const started = await ensureMongodUnits(deps.ops, container, processes, {
+        ...unitOptions,
+        mongodBin: install.mongodBin,
+        restart: staged.pendingRestart,
+      });
+      return {
+        container,
+        install,
+        filesWritten: [...staged.filesWritten, ...started.filesWritten],
+        pendingRestart: started.pendingRestart,
+      };
     }),
   );
 
   const start = deps.timing?.start ?? DEFAULT_REPLICA_SET_OPTIONS.reach;
+  const health = deps.timing?.health ?? DEFAULT_REPLICA_SET_OPTIONS.health;
   await Promise.all([
-    ...desired.replicaSets.flatMap((set) => set.members).map((member) => waitForMongod(deps.ops, deps.admin, member, start)),
+    ...desired.replicaSets
+      .flatMap((set) => set.members)
+      .map((member) => waitForMongod(deps.ops, deps.admin, member, start)),
     ...desired.standalones.map((standalone) => waitForMongod(deps.ops, deps.admin, standalone.process, start)),
+  ]);
+
+  // Running mongods whose files changed: a set's members one at a time, standalones directly.
+  const pending = new Set(
+    perContainer.flatMap((entry) => entry.pendingRestart.map((unit) => `${entry.container}:${unit}`)),
+  );
+  const needsRestart = (process: MongodProcess): boolean => pending.has(`${process.container}:${process.unitName}`);
+  const restarted: string[] = [];
+  const existing = await existingAdminCredentials(deps.secrets);
+  await Promise.all([
+    ...desired.replicaSets.map(async (set) => {
+      const done = await restartMembers(set, set.members.filter(needsRestart), {
+        ops: deps.ops,
+        admin: deps.admin,
+        credentials: existing,
+        wait: health,
+        onProgress: progress,
+      });
+      restarted.push(...done.map((member) => `${member.container}:${member.unitName}`));
+    }),
+    ...desired.standalones
+      .filter((standalone) => needsRestart(standalone.process))
+      .map(async (standalone) => {
+        await restartMongod(deps.ops, standalone.process);
+        await waitForMongod(deps.ops, deps.admin, standalone.process, start);
+        restarted.push(`${standalone.process.container}:${standalone.process.unitName}`);
+      }),
   ]);
 
   const options = {
     reach: deps.timing?.reach ?? DEFAULT_REPLICA_SET_OPTIONS.reach,
-    health: deps.timing?.health ?? DEFAULT_REPLICA_SET_OPTIONS.health,
+    health,
     onProgress: (detail: ReplicaSetProgress) => deps.onProgress?.(detail.message, detail),
   };
-  const replicaSets = await Promise.all(desired.replicaSets.map((set) => ensureReplicaSet(set, channels, credentials, options)));
+  const replicaSets = await Promise.all(
+    desired.replicaSets.map((set) => ensureReplicaSet(set, channels, credentials, options)),
+  );
   const standalones = await Promise.all(
-    desired.standalones.map(async (standalone) => ({ name: standalone.name, adminUser: await ensureStandalone(standalone, channels.admin, loopback, credentials) })),
+    desired.standalones.map(async (standalone) => ({
+      name: standalone.name,
+      adminUser: await ensureStandalone(standalone, channels, credentials),
+    })),
   );
 
-  const primaries = new Map(replicaSets.map((result) => [result.name, result.status.primary]));
-  const writableTarget = async (deployment: MongoDeployment): Promise<MongoTarget> => {
-    if ('process' in deployment) return deployment.process;
-    const primary = deployment.members.find((member) => member.host === primaries.get(deployment.name));
-    if (primary === undefined) throw new Error(`replica set ${deployment.name} has no primary after ensureReplicaSet`);
-    return primary;
-  };
+  const onWritable: OnWritable = (deployment, action) =>
+    'process' in deployment
+      ? action(deployment.process)
+      : onPrimary(deployment, deps.admin, health, 'creating service users', action);
   progress('MongoDB: service users');
-  const usersChanged = await ensureServiceUsers(desired, deps.admin, credentials, deps.secrets, writableTarget);
+  const usersChanged = await ensureServiceUsers(desired, deps.admin, credentials, deps.secrets, onWritable);
 
+  const units = perContainer.map((entry) => ({
+    filesWritten: entry.filesWritten,
+    unitsRestarted: restarted.filter((unit) => unit.startsWith(`${entry.container}:`)),
+    pendingRestart: [],
+  }));
   const changed =
-    perContainer.some(({ install, units }) => install.changed || units.filesWritten.length > 0 || units.unitsRestarted.length > 0) ||
-    replicaSets.some((result) => result.initiated || result.adminUser === 'created') ||
+    perContainer.some((entry) => entry.install.changed || entry.filesWritten.length > 0) ||
+    restarted.length > 0 ||
+    replicaSets.some(
+      (result) => result.initiated || result.adminUser === 'created' || result.reconfigured.length > 0,
+    ) ||
     standalones.some((result) => result.adminUser === 'created') ||
     usersChanged.length > 0;
-  return { installs: perContainer.map((entry) => entry.install), units: perContainer.map((entry) => entry.units), replicaSets, standalones, usersChanged, changed };
+  return {
+    installs: perContainer.map((entry) => entry.install),
+    units,
+    replicaSets,
+    standalones,
+    usersChanged,
+    changed,
+  };
 }
 
 /** A standalone needs no initiation: it must answer `ping`, and gets its admin user through the localhost exception. */
-export async function ensureStandalone(standalone: DerivedStandalone, admin: MongoAdmin, loopback: MongoCommandChannel, credentials: { username: string; password: string }): Promise<AdminUserOutcome> {
+export async function ensureStandalone(
+  standalone: DerivedStandalone,
+  channels: { admin: MongoAdmin; localhost: LocalhostAccess },
+  credentials: Credentials,
+): Promise<AdminUserOutcome> {
   const target = standalone.process;
   try {
-    await admin.command(target, 'admin', { ping: 1 });
+    await channels.admin.command(target, 'admin', { ping: 1 });
   } catch (error) {
-    throw new DistctlError('MONGO_STANDALONE_UNREACHABLE', `Standalone ${standalone.name} (${target.host}, container ${target.container}) does not answer ping: ${describeMongoError(error)}.`, {
-      hint: `Check ${target.unitName} with \`distctl logs ${target.container} ${target.unitName}\` and rerun \`distctl up\`.`,
-    });
+    throw new DistctlError(
+      'MONGO_STANDALONE_UNREACHABLE',
+      `Standalone ${standalone.name} (${target.host}, container ${target.container}) does not answer ping: ` +
+        `${describeMongoError(error)}.`,
+      {
+        hint:
+          `Check ${target.unitName} with \`distctl logs ${target.container} ${target.unitName}\` and rerun ` +
+          `\`distctl up\`.`,
+      },
+    );
   }
-  return ensureAdminUser(target, { admin, loopback }, credentials);
+  return ensureAdminUser(target, channels, credentials);
 }

@@ -3,7 +3,16 @@ import type { Document } from 'mongodb';
 import type { DerivedReplicaSet, DerivedService, DerivedStandalone, DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { SecretStore } from '../secrets/store.js';
-import { describeMongoError, hasCode, MongoErrorCode, type Credentials, type MongoAdmin, type MongoCommandChannel, type MongoTarget } from './admin.js';
+import {
+  describeMongoError,
+  hasCode,
+  isTransition,
+  MongoErrorCode,
+  type Credentials,
+  type MongoAdmin,
+  type MongoTarget,
+} from './admin.js';
+import type { LocalhostAccess } from './bootstrap.js';
 
 /** The user distctl itself administers MongoDB as (created through the localhost exception). */
 export const ADMIN_USERNAME = 'distctl-admin';
@@ -42,10 +51,16 @@ export type AdminUserOutcome = 'existing' | 'created';
 /**
  * Makes sure the admin user exists on `target` (the primary of a set, or a
  * standalone). On a fresh deployment no user exists and access control is on,
- * so the user is created from inside the container over 127.0.0.1 (the
- * localhost exception). Afterwards distctl authenticates over the network.
+ * so the user is created through the localhost exception (see
+ * LocalhostAccess), the only command sent that way. Afterwards distctl
+ * authenticates over the network. A primary that changes meanwhile surfaces as
+ * the server's own error, for onPrimary to retry.
  */
-export async function ensureAdminUser(target: MongoTarget, channels: { admin: MongoAdmin; loopback: MongoCommandChannel }, credentials: Credentials): Promise<AdminUserOutcome> {
+export async function ensureAdminUser(
+  target: MongoTarget,
+  channels: { admin: MongoAdmin; localhost: LocalhostAccess },
+  credentials: Credentials,
+): Promise<AdminUserOutcome> {
   try {
     await channels.admin.command(target, 'admin', { ping: 1 }, { credentials });
     return 'existing';
@@ -53,13 +68,25 @@ export async function ensureAdminUser(target: MongoTarget, channels: { admin: Mo
     if (!hasCode(error, MongoErrorCode.AuthenticationFailed)) throw unreachableAdmin(target, error);
   }
   try {
-    await channels.loopback.command(target, 'admin', { createUser: credentials.username, pwd: credentials.password, roles: [{ role: 'root', db: 'admin' }] });
+    await channels.localhost.open(target, (channel) =>
+      channel.command(target, 'admin', {
+        createUser: credentials.username,
+        pwd: credentials.password,
+        roles: [{ role: 'root', db: 'admin' }],
+      }),
+    );
   } catch (error) {
     if (hasCode(error, MongoErrorCode.Unauthorized) || hasCode(error, MongoErrorCode.UserAlreadyExists)) {
-      throw new DistctlError('MONGO_ADMIN_CREDENTIALS_REJECTED', `mongod ${target.host} (container ${target.container}) already has users, and rejects distctl's admin password.`, {
-        hint: "This deployment's secret store does not match its databases. Restore the secret store directory the deployment was created with, or recreate the database containers.",
-      });
+      throw new DistctlError(
+        'MONGO_ADMIN_CREDENTIALS_REJECTED',
+        `mongod ${target.host} (container ${target.container}) already has users, and rejects distctl's admin ` +
+          `password.`,
+        {
+          hint: "This deployment's secret store does not match its databases. Restore the secret store directory the deployment was created with, or recreate the database containers.",
+        },
+      );
     }
+    if (isTransition(error) || error instanceof DistctlError) throw error;
     throw unreachableAdmin(target, error);
   }
   await channels.admin.command(target, 'admin', { ping: 1 }, { credentials }).catch((error: unknown) => {
@@ -69,9 +96,13 @@ export async function ensureAdminUser(target: MongoTarget, channels: { admin: Mo
 }
 
 function unreachableAdmin(target: MongoTarget, error: unknown): DistctlError {
-  return new DistctlError('MONGO_ADMIN_FAILED', `Could not administer mongod ${target.host} (container ${target.container}): ${describeMongoError(error)}.`, {
-    hint: 'Check that the mongod unit is running (`distctl status`) and rerun `distctl up`.',
-  });
+  return new DistctlError(
+    'MONGO_ADMIN_FAILED',
+    `Could not administer mongod ${target.host} (container ${target.container}): ${describeMongoError(error)}.`,
+    {
+      hint: 'Check that the mongod unit is running (`distctl status`) and rerun `distctl up`.',
+    },
+  );
 }
 
 /** A database deployment a service uses: a replica set or a standalone. */
@@ -99,7 +130,10 @@ export function withCredentials(url: string, credentials: Credentials): string {
 }
 
 /** The MongoDB user a service connects as (its name), with its password from the secret store. */
-export async function serviceCredentials(secrets: SecretStore, service: Pick<DerivedService, 'name'>): Promise<Credentials> {
+export async function serviceCredentials(
+  secrets: SecretStore,
+  service: Pick<DerivedService, 'name'>,
+): Promise<Credentials> {
   return { username: service.name, password: await secrets.get(MongoSecretNames.servicePassword(service.name)) };
 }
 
@@ -108,13 +142,24 @@ export async function serviceCredentials(secrets: SecretStore, service: Pick<Der
  * variable (e.g. `DB1_URL`), for every database it uses. These are secrets:
  * deliver them in a 0600 environment file, never on a command line.
  */
-export async function serviceDatabaseEnv(desired: DesiredState, service: DerivedService, secrets: SecretStore): Promise<Record<string, string>> {
+export async function serviceDatabaseEnv(
+  desired: DesiredState,
+  service: DerivedService,
+  secrets: SecretStore,
+): Promise<Record<string, string>> {
   const credentials = await serviceCredentials(secrets, service);
-  return Object.fromEntries(service.databases.map((name) => {
-    const deployment = findDeployment(desired, name);
-    return [deployment.envVar, withCredentials(deployment.url, credentials)];
-  }));
+  return Object.fromEntries(
+    service.databases.map((name) => {
+      const deployment = findDeployment(desired, name);
+      return [deployment.envVar, withCredentials(deployment.url, credentials)];
+    }),
+  );
 }
+
+/**
+ * Runs an action on the member of a deployment that takes writes (a set's writable primary, retried across elections).
+ */
+export type OnWritable = <T>(deployment: MongoDeployment, action: (target: MongoTarget) => Promise<T>) => Promise<T>;
 
 /**
  * Gives every service a user with readWrite on exactly the databases it uses,
@@ -127,21 +172,39 @@ export async function ensureServiceUsers(
   admin: MongoAdmin,
   adminCreds: Credentials,
   secrets: SecretStore,
-  writableTarget: (deployment: MongoDeployment) => Promise<MongoTarget>,
+  onWritable: OnWritable,
 ): Promise<string[]> {
   const changed: string[] = [];
   for (const service of desired.services) {
     const credentials = await serviceCredentials(secrets, service);
     for (const name of service.databases) {
       const deployment = findDeployment(desired, name);
-      const target = await writableTarget(deployment);
       const roles = [{ role: 'readWrite', db: deployment.database }];
-      const info = await admin.command(target, 'admin', { usersInfo: { user: credentials.username, db: 'admin' } }, { credentials: adminCreds });
-      const existing = (info.users as Document[] | undefined)?.[0];
-      if (existing !== undefined && sameRoles(existing.roles, roles) && (await canAuthenticate(admin, target, credentials))) continue;
-      const verb = existing === undefined ? 'createUser' : 'updateUser';
-      await admin.command(target, 'admin', { [verb]: credentials.username, pwd: credentials.password, roles }, { credentials: adminCreds });
-      changed.push(`${credentials.username}@${deployment.name}`);
+      // Read and write on the same member, repeated as a whole if the primary changes in between.
+      const wrote = await onWritable(deployment, async (target) => {
+        const info = await admin.command(
+          target,
+          'admin',
+          { usersInfo: { user: credentials.username, db: 'admin' } },
+          { credentials: adminCreds },
+        );
+        const existing = (info.users as Document[] | undefined)?.[0];
+        if (
+          existing !== undefined &&
+          sameRoles(existing.roles, roles) &&
+          (await canAuthenticate(admin, target, credentials))
+        )
+          return false;
+        const verb = existing === undefined ? 'createUser' : 'updateUser';
+        await admin.command(
+          target,
+          'admin',
+          { [verb]: credentials.username, pwd: credentials.password, roles },
+          { credentials: adminCreds },
+        );
+        return true;
+      });
+      if (wrote) changed.push(`${credentials.username}@${deployment.name}`);
     }
   }
   return changed;

@@ -159,7 +159,7 @@ export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): st
   }
   for (const set of status.databases.replicaSets) {
     if (!set.reachable) {
-      differences.push(`replica set ${set.name} unreachable: ${set.error}`);
+      differences.push(`replica set ${set.name} ${set.reason}: ${set.error}`);
       continue;
     }
     if (set.primary === null) differences.push(`replica set ${set.name} has no PRIMARY`);
@@ -168,7 +168,7 @@ export function differencesOf(status: Omit<DeploymentStatus, 'differences'>): st
     }
   }
   for (const standalone of status.databases.standalones) {
-    if (!standalone.reachable) differences.push(`database ${standalone.name} (${standalone.host}) unreachable: ${standalone.error}`);
+    if (!standalone.reachable) differences.push(`database ${standalone.name} (${standalone.host}) ${standalone.reason}: ${standalone.error}`);
   }
   return differences;
 }

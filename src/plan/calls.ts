@@ -20,50 +20,53 @@ function keyValues(config: Readonly<Record<string, string>>): string[] {
   return Object.entries(config).map(([key, value]) => `${key}=${value}`);
 }
 
-/** The incus calls one action makes, in order. */
+/**
+ * The incus calls one action makes, in order. Options come first and `--` ends
+ * them, so no name or value from the topology is ever read as an option.
+ */
 export function incusCallsFor(action: Action, project: string): IncusCall[] {
   switch (action.kind) {
     case 'create-project':
-      return [{ args: ['project', 'create', action.project, '-c', 'features.images=false', '-c', 'features.profiles=false', '-c', 'features.networks=false', '-c', `${OWNER_KEY}=${action.project}`] }];
+      return [{ args: ['project', 'create', '-c', 'features.images=false', '-c', 'features.profiles=false', '-c', 'features.networks=false', '-c', `${OWNER_KEY}=${action.project}`, '--', action.project] }];
     case 'create-network':
-      return [{ args: ['network', 'create', action.network.name, '--type', 'bridge', ...keyValues(action.config)] }];
+      return [{ args: ['network', 'create', '--type', 'bridge', '--', action.network.name, ...keyValues(action.config)] }];
     case 'update-network':
-      return [{ args: ['network', 'set', action.network, ...keyValues(action.set)] }];
+      return [{ args: ['network', 'set', '--', action.network, ...keyValues(action.set)] }];
     case 'create-instance': {
       const { container } = action;
-      return [{ args: ['create', container.image, container.name, ...(container.target ? ['--target', container.target] : [])], project, input: instanceDefinition(container, project) }];
+      return [{ args: ['create', ...(container.target ? ['--target', container.target] : []), '--', container.image, container.name], project, input: instanceDefinition(container, project) }];
     }
     case 'set-nic': {
       const { container } = action;
       const device = nicDevice(container);
       if (action.from === 'missing') {
-        const args = ['config', 'device', 'add', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))];
+        const args = ['config', 'device', 'add', '--', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))];
         return [{ args, project }];
       }
       if (action.replace) {
         return [
-          { args: ['config', 'device', 'remove', container.name, 'eth0'], project },
-          { args: ['config', 'device', 'add', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))], project },
+          { args: ['config', 'device', 'remove', '--', container.name, 'eth0'], project },
+          { args: ['config', 'device', 'add', '--', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))], project },
         ];
       }
-      return [{ args: ['config', 'device', 'set', container.name, 'eth0', `ipv4.address=${container.nic.ipv4Address}`], project }];
+      return [{ args: ['config', 'device', 'set', '--', container.name, 'eth0', `ipv4.address=${container.nic.ipv4Address}`], project }];
     }
     case 'start-instance':
-      return [{ args: [action.resume ? 'resume' : 'start', action.container], project }];
+      return [{ args: [action.resume ? 'resume' : 'start', '--', action.container], project }];
     case 'restart-instance':
-      return [{ args: ['restart', action.container], project }];
+      return [{ args: ['restart', '--', action.container], project }];
     case 'add-proxy':
-      return [{ args: ['config', 'device', 'add', action.proxy.container, action.proxy.device, 'proxy', `listen=${action.proxy.listen}`, `connect=${action.proxy.connect}`, 'bind=host'], project }];
+      return [{ args: ['config', 'device', 'add', '--', action.proxy.container, action.proxy.device, 'proxy', `listen=${action.proxy.listen}`, `connect=${action.proxy.connect}`, 'bind=host'], project }];
     case 'set-proxy':
-      return [{ args: ['config', 'device', 'set', action.proxy.container, action.proxy.device, `listen=${action.proxy.listen}`, `connect=${action.proxy.connect}`], project }];
+      return [{ args: ['config', 'device', 'set', '--', action.proxy.container, action.proxy.device, `listen=${action.proxy.listen}`, `connect=${action.proxy.connect}`], project }];
     case 'remove-proxy':
-      return [{ args: ['config', 'device', 'remove', action.container, action.device], project }];
+      return [{ args: ['config', 'device', 'remove', '--', action.container, action.device], project }];
     case 'delete-instance':
-      return [{ args: ['delete', '--force', action.container], project }];
+      return [{ args: ['delete', '--force', '--', action.container], project }];
     case 'delete-network':
-      return [{ args: ['network', 'delete', action.network] }];
+      return [{ args: ['network', 'delete', '--', action.network] }];
     case 'delete-project':
-      return [{ args: ['project', 'delete', action.project] }];
+      return [{ args: ['project', 'delete', '--', action.project] }];
   }
 }
 

@@ -1,6 +1,7 @@
 import type { DerivedContainer, DesiredState } from '../derive/types.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { OWNER_KEY, type IncusInstance, type IncusNetwork } from '../incus/types.js';
+import { parseUsedBy } from '../incus/used-by.js';
 import { instanceAddresses, proxyInPlace, type ObservedIncus } from '../observe/incus.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
@@ -183,7 +184,12 @@ export function planDown(desired: DesiredState, observed: ObservedIncus): Plan {
 
   const network = observed.networks.find((candidate) => candidate.name === desired.network.name);
   if (network && network.config[OWNER_KEY] === project) {
-    const otherUsers = (network.used_by ?? []).filter((user) => !owned.some((instance) => user.includes(`/instances/${instance.name}`)) && !user.startsWith('/1.0/profiles/'));
+    const ours = (user: string): boolean => {
+      const entry = parseUsedBy(user);
+      if (entry?.collection === 'profiles') return true;
+      return entry?.collection === 'instances' && entry.project === project && owned.some((instance) => instance.name === entry.name);
+    };
+    const otherUsers = (network.used_by ?? []).filter((user) => !ours(user));
     if (otherUsers.length === 0) actions.push({ kind: 'delete-network', network: network.name });
     else notices.push({ code: 'network-in-use', subject: `network ${network.name}`, message: `still used by ${otherUsers.join(', ')}; left in place` });
   } else if (network) {

@@ -74,6 +74,8 @@ const mongoSourceSchema = z.union(
 export const mongodbSchema = z.strictObject({
   version: z.string().regex(/^\d+\.\d+(\.\d+)?$/, 'must be a MongoDB version such as "7.0" (quote it in YAML)').default('7.0'),
   source: mongoSourceSchema.default('repository'),
+  // WiredTiger cache per mongod, overriding the share of the container's memory distctl computes.
+  cacheSizeGB: z.number().min(0.25, 'must be at least 0.25 (MongoDB\'s minimum)').max(10_000).optional(),
   replicaSets: z.array(replicaSetSchema).default([]),
   standalones: z.array(standaloneSchema).default([]),
 });

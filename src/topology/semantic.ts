@@ -16,7 +16,45 @@ export function checkTopology(topology: Topology): TopologyProblem[] {
   checkServices(topology, containers, databases, problems);
   checkPorts(topology, problems);
   checkExpose(topology, containers, problems);
+  checkImages(topology, problems);
   return problems;
+}
+
+/**
+ * An Incus image reference: `[remote:]alias` or a fingerprint. Aliases hold
+ * letters, digits and `. _ - / +`; nothing may start with `-`, so a reference
+ * can never be read by incus as an option (`--config=security.privileged=true`).
+ */
+const IMAGE_REFERENCE = /^([a-zA-Z0-9][a-zA-Z0-9._-]*:)?[a-zA-Z0-9][a-zA-Z0-9._/+-]*$/;
+
+function checkImages(topology: Topology, problems: TopologyProblem[]): void {
+  const check = (image: string, path: TopologyPath): void => {
+    if (!IMAGE_REFERENCE.test(image)) {
+      problems.push(
+        problem('error', 'invalid-image', path, `"${image}" is not an Incus image reference`, 'Write [REMOTE:]ALIAS or a fingerprint: letters, digits and . _ - / +, starting with a letter or digit (e.g. images:debian/12).'),
+      );
+    }
+  };
+  check(topology.image, ['image']);
+  topology.containers.forEach((container, index) => {
+    if (container.image !== undefined) check(container.image, ['containers', index, 'image']);
+  });
+}
+
+/**
+ * A MongoDB database name distctl accepts. MongoDB forbids `/ \ . " $`, space,
+ * NUL (and on Windows `* < > : | ?`) and allows at most 63 bytes; distctl
+ * further keeps to letters, digits, `_` and `-`, because the name also becomes
+ * the path of the services' connection strings, where `?`, `&`, `#`, `%` or a
+ * newline would change the URL's meaning.
+ */
+const DATABASE_NAME = /^[A-Za-z0-9_-]{1,63}$/;
+
+function checkDatabaseName(database: string, path: TopologyPath, problems: TopologyProblem[]): void {
+  if (DATABASE_NAME.test(database)) return;
+  problems.push(
+    problem('error', 'invalid-database-name', path, `database name ${JSON.stringify(database)} is not allowed`, 'Use 1–63 letters, digits, "_" or "-" (MongoDB forbids / \\ . " $ space and NUL; ? & # % would rewrite connection strings).'),
+  );
 }
 
 /** Incus instance names double as hostnames: RFC 1123 labels that do not start with a digit. */
@@ -124,6 +162,7 @@ function checkDatabases(topology: Topology, containers: Set<string>, problems: T
   topology.mongodb.replicaSets.forEach((set, index) => {
     const path = ['mongodb', 'replicaSets', index];
     claim(set.name, 'replicaSet', set.env, path);
+    checkDatabaseName(set.database, [...path, 'database'], problems);
     if (!/^[a-zA-Z0-9_-]+$/.test(set.name)) {
       problems.push(problem('error', 'invalid-replica-set-name', [...path, 'name'], `replica set name "${set.name}" contains characters MongoDB does not allow`, 'Use letters, digits, "-" and "_".'));
     }
@@ -157,6 +196,7 @@ function checkDatabases(topology: Topology, containers: Set<string>, problems: T
   topology.mongodb.standalones.forEach((standalone, index) => {
     const path = ['mongodb', 'standalones', index];
     claim(standalone.name, 'standalone', standalone.env, path);
+    checkDatabaseName(standalone.database, [...path, 'database'], problems);
     checkContainerRef(containers, standalone.container, [...path, 'container'], problems);
   });
   return databases;

@@ -26,6 +26,7 @@ async function addresses(): Promise<Record<string, string[]>> {
 
 describe.skipIf(skipReason !== undefined)('export and import of a deployment', () => {
   const file = join(dir, 'topology.yaml');
+  let manifestSha256 = '';
 
   beforeAll(async () => {
     expect(await removeTestResources(PROJECT, [BRIDGE])).toEqual([]);
@@ -50,6 +51,7 @@ describe.skipIf(skipReason !== undefined)('export and import of a deployment', (
   it('exports every container, the topology and the secrets into a private bundle', async () => {
     const run = await cli(['export', '-f', file, '-o', bundle, '--compression', 'none', '--json']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
+    manifestSha256 = (run.json as { manifestSha256: string }).manifestSha256;
     const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')) as { project: string; containers: { name: string; file: string; bytes: number }[] };
     expect(manifest.project).toBe(PROJECT);
     expect(manifest.containers.map((entry) => [entry.name, entry.file])).toEqual([['app', 'app.tar'], ['data', 'data.tar']]);
@@ -64,7 +66,7 @@ describe.skipIf(skipReason !== undefined)('export and import of a deployment', (
     const again = await cli(['export', '-f', file, '-o', bundle]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('exists and is not empty');
-    const over = await cli(['import', bundle]);
+    const over = await cli(['import', bundle, '--manifest-sha256', manifestSha256]);
     expect(over.code).toBe(1);
     expect(over.stderr).toContain(`project ${PROJECT} already has app, data on this host; nothing was changed`);
   });
@@ -77,15 +79,15 @@ describe.skipIf(skipReason !== undefined)('export and import of a deployment', (
     mkdirSync(damaged);
     for (const name of ['manifest.json', 'topology.yaml', 'secrets', 'app.tar']) symlinkSync(join(bundle, name), join(damaged, name));
     writeFileSync(join(damaged, 'data.tar'), 'not a backup');
-    const run = await cli(['import', damaged]);
+    const run = await cli(['import', damaged, '--manifest-sha256', manifestSha256]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('is incomplete or damaged; nothing was changed');
-    expect(run.stderr).toContain('data.tar: content differs from the manifest');
+    // A bundle is read only as regular files: the linked manifest is refused before anything else is read.
+    expect(run.stderr).toContain(`${join(damaged, 'manifest.json')} is a symbolic link, not a regular file; nothing was changed`);
     expect((await incusJson<{ name: string }[]>('project', 'list')).map((project) => project.name)).not.toContain(PROJECT);
   });
 
   it('restores the deployment with its data, addresses and secrets', async () => {
-    const run = await cli(['import', bundle, '--json']);
+    const run = await cli(['import', bundle, '--json', '--manifest-sha256', manifestSha256]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(await addresses()).toEqual({ app: [`${SUBNET}.10`], data: [`${SUBNET}.11`] });
     expect((await incus('exec', 'data', '--project', PROJECT, '--', 'cat', '/root/marker')).trim()).toBe('kept-across-hosts');

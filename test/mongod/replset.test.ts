@@ -4,7 +4,7 @@
  * 127.0.0.1 (random ports, temp dbpaths), started from configs rendered by the
  * same code as in containers (keyfile and authorization on), then initiated,
  * waited for and observed through the same code paths `distctl up` and
- * `distctl status` use — driver from the "host", loopback relay for the
+ * `distctl status` use — driver from the "host", 127.0.0.1 for the
  * localhost exception — and failed over in both modes, with the election time
  * held to a bound. Skipped, saying why, when no mongod binary exists.
  */
@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DerivedReplicaSet, DesiredState, ReplicaSetMember } from '../../src/derive/types.js';
 import { DriverMongoAdmin } from '../../src/mongo/driver-admin.js';
-import { LoopbackChannel } from '../../src/mongo/loopback.js';
 import { ensureReplicaSet, type ReplicaSetProgress } from '../../src/mongo/replset.js';
 import { observeMongo } from '../../src/mongo/status.js';
 import { renderMongodConfig, waitForMongod } from '../../src/mongo/units.js';
@@ -24,7 +23,7 @@ import { runFailoverTest, type FailoverMode } from '../../src/failover/index.js'
 import { hasCode, MongoErrorCode } from '../../src/mongo/admin.js';
 import { MongoWriteTarget } from '../../src/failover/mongo-target.js';
 import { desiredState } from '../unit/mongo/desired.js';
-import { LocalOps } from '../unit/mongo/local-ops.js';
+import { DirectLocalhost, LocalOps } from '../unit/mongo/local-ops.js';
 import { freePort, localhostExceptionGuarded, memberAddresses, mongodBin } from './support.js';
 
 /** The unit's RestartSec: after a SIGKILL the tier restarts mongod as systemd's Restart=on-failure would. */
@@ -125,7 +124,7 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
 
   it('initiates through the localhost exception, creates the admin user, and becomes healthy', async () => {
     const progress: ReplicaSetProgress[] = [];
-    const result = await ensureReplicaSet(set, { admin, loopback: new LoopbackChannel(ops) }, credentials, {
+    const result = await ensureReplicaSet(set, { admin, localhost: new DirectLocalhost(admin) }, credentials, {
       reach: { intervalMs: 500, timeoutMs: 30_000 },
       health: { intervalMs: 500, timeoutMs: 90_000 },
       onProgress: (p) => progress.push(p),
@@ -138,7 +137,7 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
   });
 
   it('changes nothing when run again', async () => {
-    const result = await ensureReplicaSet(set, { admin, loopback: new LoopbackChannel(ops) }, credentials, {
+    const result = await ensureReplicaSet(set, { admin, localhost: new DirectLocalhost(admin) }, credentials, {
       reach: { intervalMs: 500, timeoutMs: 30_000 },
       health: { intervalMs: 500, timeoutMs: 60_000 },
     });

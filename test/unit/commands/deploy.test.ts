@@ -111,8 +111,8 @@ describe('deploy', () => {
     expect(inside.files.get('web:/etc/systemd/system/web-server.service')).toContain('ExecStart=');
     const pushes = t.model.calls.filter((argv) => argv.includes('push')).map((argv) => argv.join(' '));
     expect(pushes).toEqual([
-      `--project model-deploy file push --create-dirs --mode 0755 ${process.execPath} auth/usr/local/bin/node.distctl-new`,
-      `--project model-deploy file push --create-dirs --mode 0755 ${process.execPath} web/usr/local/bin/node.distctl-new`,
+      `--project model-deploy file push --create-dirs --mode 0755 -- ${process.execPath} auth/usr/local/bin/node.distctl-new`,
+      `--project model-deploy file push --create-dirs --mode 0755 -- ${process.execPath} web/usr/local/bin/node.distctl-new`,
     ]);
     const again = await deploy();
     expect((again.json as { changed: string[] }).changed).toEqual([]);

@@ -91,7 +91,7 @@ describe('down', () => {
 
   it('a failure keeps the secrets and what remains; the next down finishes the job', async () => {
     t.model.failOn(
-      (argv) => argv.join(' ') === 'network delete dmodel0',
+      (argv) => argv.join(' ') === 'network delete -- dmodel0',
       'Error: Failed deleting network: device or resource busy',
     );
     await expect(down()).rejects.toMatchObject({ code: 'APPLY_FAILED' });

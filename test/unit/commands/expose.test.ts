@@ -51,7 +51,7 @@ describe('expose', () => {
     const result = await expose({ target: 'db-a:27017', listen: '127.0.0.1:27999' });
     expect(result.exitCode).toBe(0);
     expect(writesSince(from)).toEqual([
-      '--project model-unit config device add db-a expose-27999 proxy listen=tcp:127.0.0.1:27999 connect=tcp:127.0.0.1:27017 bind=host',
+      '--project model-unit config device add -- db-a expose-27999 proxy listen=tcp:127.0.0.1:27999 connect=tcp:127.0.0.1:27017 bind=host',
     ]);
     expect(await readFile(t.file, 'utf8')).toContain('- { container: db-a, port: 27017, listen: 127.0.0.1:27999 }');
     expect((await t.replan()).actions).toEqual([]);
@@ -62,7 +62,7 @@ describe('expose', () => {
     const from = t.model.calls.length;
     await expose({ target: 'web:3001', listen: '127.0.0.1:3000' });
     expect(writesSince(from)).toEqual([
-      '--project model-unit config device add web expose-3000 proxy listen=tcp:127.0.0.1:3000 connect=tcp:127.0.0.1:3001 bind=host',
+      '--project model-unit config device add -- web expose-3000 proxy listen=tcp:127.0.0.1:3000 connect=tcp:127.0.0.1:3001 bind=host',
     ]);
     expect((await t.replan()).actions).toEqual([]);
   });

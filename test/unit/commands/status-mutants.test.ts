@@ -82,10 +82,10 @@ describe('renderStatus', () => {
       ],
       databases: {
         replicaSets: [
-          { name: 'rsA', reachable: false, error: 'timed out' },
+          { name: 'rsA', reachable: false, reason: 'unreachable', error: 'timed out' },
           { ...converged.databases.replicaSets[0]!, name: 'rsB', members: [member('10.0.0.5:27017', 'RECOVERING', null, null)] },
         ],
-        standalones: [{ name: 'users', host: '10.0.0.4:27017', container: 'db3', reachable: false, error: 'ECONNREFUSED' }],
+        standalones: [{ name: 'users', host: '10.0.0.4:27017', container: 'db3', reachable: false, reason: 'unreachable', error: 'ECONNREFUSED' }],
       },
       differences: ['one', 'two'],
     } as unknown as DeploymentStatus;

@@ -281,7 +281,7 @@ describe('up after a failure', () => {
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('APPLY_FAILED');
     expect((error as DistctlError).message).toBe(
-      'container db-b: `incus --project model-unit create debian12-distctl db-b` failed (exit 1): Error: Failed instance creation: No space left on device',
+      'container db-b: `incus --project model-unit create -- debian12-distctl db-b` failed (exit 1): Error: Failed instance creation: No space left on device',
     );
     expect(t.model.inventory().instances).toEqual(['model-unit/db-a', 'model-unit/web']);
     // web and db-a went on to start (and web got its proxy) while db-b's chain stopped at its create.

@@ -1,11 +1,11 @@
-import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadDeployment } from '../../../src/commands/context.js';
 import type { DesiredState } from '../../../src/derive/types.js';
 import { deployServices } from '../../../src/deploy/index.js';
-import { hostNode } from '../../../src/deploy/node-runtime.js';
+import { NODE_RUNTIME_RECORD, hostNode, readNodeRuntime } from '../../../src/deploy/node-runtime.js';
 import { DistctlError } from '../../../src/errors/index.js';
 import { SecretStore } from '../../../src/secrets/store.js';
 import { FakeContainers } from './fake-container.js';
@@ -188,6 +188,15 @@ describe('deployServices', () => {
     expect((error as DistctlError).code).toBe('CONTAINER_NODE_UNUSABLE');
     expect((error as DistctlError).message).toContain('does not run in container web');
     expect((error as DistctlError).hint).toMatch(/CPU architecture.*glibc/);
+  });
+
+  it('records the Node runtime it pushed (version and sha256) in the deployment\'s state directory', async () => {
+    const stateDir = join(dir, 'state-node');
+    await mkdir(stateDir, { mode: 0o700 });
+    expect(await readNodeRuntime(stateDir)).toBeNull();
+    await deploy({ stateDir });
+    expect(await readNodeRuntime(stateDir)).toMatchObject({ version: process.version, sha256: nodeSha, path: process.execPath });
+    expect((await stat(join(stateDir, NODE_RUNTIME_RECORD))).mode & 0o777).toBe(0o600);
   });
 
   it('a copied Node older than 20 is refused', async () => {

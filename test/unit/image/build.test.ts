@@ -34,7 +34,7 @@ interface Scenario {
 /** A runner scripted as a healthy host plus the scenario's twists; it captures the packed tree at `tar` time. */
 function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, string> }): ScriptedRunner {
   return new ScriptedRunner(async (cmd) => {
-    const [a0, a1, a2, a3] = cmd.args;
+    const [a0, a1, a2, , a4] = cmd.args;
     if (cmd.bin === 'id') return { stdout: `${s.uid ?? '0'}\n` };
     if (cmd.bin === 'debootstrap' && a0 === '--version') {
       if (s.debootstrap === 'missing') throw new DistctlError('BINARY_NOT_FOUND', '`debootstrap` is not installed or not on PATH.');
@@ -81,7 +81,7 @@ function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, 
     if (a0 === 'query' && a1 === `/1.0/images/${OLD_FP}?project=default`) {
       return { stdout: JSON.stringify({ fingerprint: OLD_FP, size: 1, aliases: (s.oldImageAliases ?? []).map((name) => ({ name })) }) };
     }
-    if (a0 === 'image' && a1 === 'delete' && a3 === '--project') return {};
+    if (a0 === 'image' && a1 === 'delete' && a2 === '--project' && a4 === '--') return {};
     return undefined;
   });
 }
@@ -110,13 +110,13 @@ describe('buildImage', () => {
       'debootstrap --version',
       'incus query /1.0',
       'incus query /1.0/images/aliases/debian12-distctl?project=default',
-      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates --arch=amd64 ' +
-        '--keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm <work>/rootfs http://mirror.example.test/debian',
+      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates,tzdata --arch=amd64 ' +
+        '--force-check-gpg --keyring=/usr/share/keyrings/debian-archive-keyring.gpg bookworm <work>/rootfs http://mirror.example.test/debian',
       'chroot <work>/rootfs systemctl mask systemd-networkd-wait-online.service',
       'chroot <work>/rootfs apt-get clean',
       'tar --numeric-owner --xattrs --xattrs-include=* -C <work> -czf <work>/image.tar.gz metadata.yaml templates rootfs',
-      'incus image import <work>/image.tar.gz --project default',
-      `incus image alias create debian12-distctl ${NEW_FP} --project default`,
+      'incus image import --project default -- <work>/image.tar.gz',
+      `incus image alias create --project default -- debian12-distctl ${NEW_FP}`,
       `incus query /1.0/images/${NEW_FP}?project=default`,
       'rm -rf --one-file-system <work>',
     ]);
@@ -177,7 +177,9 @@ describe('buildImage', () => {
     const result = await buildImage(options(runner, { mirror: 'http://other.example.test/debian', suite: 'trixie', nodeArch: 'arm64' }));
     const debootstrap = runner.lines(captured.work).find((l) => l.startsWith('debootstrap --variant'));
     expect(debootstrap).toBe(
-      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates --arch=arm64 trixie <work>/rootfs http://other.example.test/debian',
+      'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates,tzdata --arch=arm64 ' +
+        // No source names a keyring for this mirror: Debian's archive keyring must vouch for it, signature required.
+        '--force-check-gpg --keyring=/usr/share/keyrings/debian-archive-keyring.gpg trixie <work>/rootfs http://other.example.test/debian',
     );
     expect(result.mirror).toBe('http://other.example.test/debian');
     expect(result.suite).toBe('trixie');
@@ -198,11 +200,11 @@ describe('buildImage', () => {
     const runner = hostRunner({ aliasTarget: OLD_FP }, captured);
     const result = await buildImage(options(runner, { force: true }));
     const lines = runner.lines(captured.work);
-    expect(lines.slice(lines.indexOf('incus image import <work>/image.tar.gz --project default'))).toEqual([
-      'incus image import <work>/image.tar.gz --project default',
+    expect(lines.slice(lines.indexOf('incus image import --project default -- <work>/image.tar.gz'))).toEqual([
+      'incus image import --project default -- <work>/image.tar.gz',
       `incus query -X PUT /1.0/images/aliases/debian12-distctl?project=default --data {"target":"${NEW_FP}","description":""}`,
       `incus query /1.0/images/${OLD_FP}?project=default`,
-      `incus image delete ${OLD_FP} --project default`,
+      `incus image delete --project default -- ${OLD_FP}`,
       `incus query /1.0/images/${NEW_FP}?project=default`,
       'rm -rf --one-file-system <work>',
     ]);
@@ -240,7 +242,7 @@ describe('buildImage', () => {
     const captured: { work?: string } = {};
     const runner = hostRunner({ aliasCreateFails: true }, captured);
     await expect(buildImage(options(runner))).rejects.toMatchObject({ code: 'INCUS_FAILED' });
-    expect(runner.lines(captured.work)).toContain(`incus image delete ${NEW_FP} --project default`);
+    expect(runner.lines(captured.work)).toContain(`incus image delete --project default -- ${NEW_FP}`);
     expect(await readdir(parent)).toEqual([]);
   });
 

@@ -81,7 +81,7 @@ describe('applyPlan', () => {
     const plan = planUp(desired, emptyIncus);
     const error = await applyPlan(new IncusClient(runner), plan).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
-    expect((error as DistctlError).message).toBe('container db2: `incus --project distctl create images:ubuntu/22.04 db2` failed (exit 1): Error: Failed instance creation: disk full');
+    expect((error as DistctlError).message).toBe('container db2: `incus --project distctl create -- images:ubuntu/22.04 db2` failed (exit 1): Error: Failed instance creation: disk full');
     expect((error as DistctlError).hint).toContain('run `distctl up` again to resume');
     expect(runner.model.calls.filter((argv) => argv.includes('create') && argv.includes('images:ubuntu/22.04'))).toHaveLength(5);
     const started = runner.model.calls.filter((argv) => verbOf(argv) === 'start').map((argv) => argv.at(-1) ?? '');

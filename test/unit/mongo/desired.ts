@@ -1,7 +1,26 @@
-/** A small desired state in the shape derive/ produces: replica set rsA on db1 (3 members), standalone `users` on db3, two services. */
-import type { DerivedReplicaSet, DerivedService, DerivedStandalone, DesiredState, DerivedMongoSource, ReplicaSetMember } from '../../../src/derive/types.js';
+/**
+ * A small desired state in the shape derive/ produces: replica set rsA on db1 (3 members), standalone `users` on db3,
+ * two services.
+ */
+import type { SecretStore } from '../../../src/secrets/store.js';
+import type {
+  DerivedReplicaSet,
+  DerivedService,
+  DerivedStandalone,
+  DesiredState,
+  DerivedMongoSource,
+  ReplicaSetMember,
+} from '../../../src/derive/types.js';
 
-export function member(container: string, ip: string, port: number, ordinal: number, priority: number, id: number, set = 'rsA'): ReplicaSetMember {
+export function member(
+  container: string,
+  ip: string,
+  port: number,
+  ordinal: number,
+  priority: number,
+  id: number,
+  set = 'rsA',
+): ReplicaSetMember {
   return {
     container,
     ip,
@@ -18,7 +37,11 @@ export function member(container: string, ip: string, port: number, ordinal: num
 }
 
 export function replicaSet(name = 'rsA', container = 'db1', ip = '10.10.10.12'): DerivedReplicaSet {
-  const members = [member(container, ip, 27017, 1, 3, 0, name), member(container, ip, 27018, 2, 2, 1, name), member(container, ip, 27019, 3, 1, 2, name)];
+  const members = [
+    member(container, ip, 27017, 1, 3, 0, name),
+    member(container, ip, 27018, 2, 2, 1, name),
+    member(container, ip, 27019, 3, 1, 2, name),
+  ];
   return {
     name,
     database: 'products_db',
@@ -50,13 +73,31 @@ export function standalone(): DerivedStandalone {
 }
 
 function service(name: string, kind: 'auth' | 'web', databases: string[]): DerivedService {
-  return { name, kind, container: name, ip: '10.10.10.10', port: 5000, unitName: `${name}.service`, url: 'http://10.10.10.10:5000', env: {}, databases, after: [] };
+  return {
+    name,
+    kind,
+    container: name,
+    ip: '10.10.10.10',
+    port: 5000,
+    unitName: `${name}.service`,
+    url: 'http://10.10.10.10:5000',
+    env: {},
+    databases,
+    after: [],
+  };
 }
 
 export function desiredState(source: DerivedMongoSource = { kind: 'repository' }, version = '7.0'): DesiredState {
   return {
     project: 'distctl',
-    network: { name: 'incusbr0', subnet: '10.10.10.0/24', gateway: '10.10.10.1', prefixLength: 24, ipv4Address: '10.10.10.1/24', nat: true },
+    network: {
+      name: 'incusbr0',
+      subnet: '10.10.10.0/24',
+      gateway: '10.10.10.1',
+      prefixLength: 24,
+      ipv4Address: '10.10.10.1/24',
+      nat: true,
+    },
     containers: [],
     mongodb: { version, source },
     replicaSets: [replicaSet()],
@@ -73,4 +114,23 @@ export function fakeMembers(desired: DesiredState): { host: string; replSetName:
     ...desired.replicaSets.flatMap((set) => set.members.map((m) => ({ host: m.host, replSetName: set.name }))),
     ...desired.standalones.map((s) => ({ host: s.process.host, replSetName: null })),
   ];
+}
+
+/**
+ * A secret store in memory, for tests on fake timers: the file-backed store's
+ * real I/O would let the fake clock run ahead while a read is pending.
+ */
+export function memorySecrets(): SecretStore {
+  const values = new Map<string, string>();
+  let counter = 0;
+  const store = {
+    async get(name: string, generate: () => string = () => `secret-${++counter}`): Promise<string> {
+      if (!values.has(name)) values.set(name, generate());
+      return values.get(name) ?? '';
+    },
+    async peek(name: string): Promise<string | undefined> {
+      return values.get(name);
+    },
+  };
+  return store as unknown as SecretStore;
 }

@@ -1,59 +1,90 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 import { MongoCommandError, MongoUnreachableError } from '../../../src/mongo/admin.js';
-import { DriverMongoAdmin } from '../../../src/mongo/driver-admin.js';
-import { startWireServer, withHandshake, type WireServer } from './wire-server.js';
+import { DriverMongoAdmin, translateDriverError } from '../../../src/mongo/driver-admin.js';
+import { closedPort } from '../services/helpers.js';
 
-// The real driver against a wire-protocol impostor on 127.0.0.1: checks direct connection and how its errors are translated.
+const host = '10.10.10.12:27017';
+
+/**
+ * A selection error as the driver raises it when a direct connection's handshake failed: the server description carries
+ * the answer.
+ */
+function selectionError(serverError: Error | null): MongoServerSelectionError {
+  const reason = { servers: new Map([[host, { error: serverError }]]) };
+  return new MongoServerSelectionError(
+    `Server selection timed out after 3000 ms`,
+    reason as unknown as ConstructorParameters<typeof MongoServerSelectionError>[1],
+  );
+}
+
+describe('translateDriverError: only two outcomes leave the driver adapter', () => {
+  it('an ok:0 reply becomes MongoCommandError with its code, name and message', () => {
+    const error = translateDriverError(
+      host,
+      new MongoServerError({
+        ok: 0,
+        code: 94,
+        codeName: 'NotYetInitialized',
+        errmsg: 'no replset config has been received',
+      }),
+    );
+    expect(error).toBeInstanceOf(MongoCommandError);
+    expect(error).toMatchObject({
+      code: 94,
+      codeName: 'NotYetInitialized',
+      message: 'no replset config has been received',
+    });
+  });
+
+  it('a handshake refused as AuthenticationFailed (18) surfaces as that code, which sends ensureAdminUser to the localhost exception', () => {
+    const error = translateDriverError(
+      host,
+      selectionError(
+        new MongoServerError({ ok: 0, code: 18, codeName: 'AuthenticationFailed', errmsg: 'Authentication failed.' }),
+      ),
+    );
+    expect(error).toMatchObject({ name: 'MongoCommandError', code: 18, codeName: 'AuthenticationFailed' });
+  });
+
+  it('a selection timeout or network error without an answer is unreachable, without repeating the address', () => {
+    expect(translateDriverError(host, selectionError(null))).toMatchObject({
+      name: 'MongoUnreachableError',
+      host,
+      message: `${host} did not answer: Server selection timed out after 3000 ms`,
+    });
+    expect(translateDriverError(host, new MongoNetworkError(`connect ECONNREFUSED ${host}`))).toMatchObject({
+      name: 'MongoUnreachableError',
+      message: `${host} did not answer: connect ECONNREFUSED`,
+    });
+  });
+
+  it('any other driver error is unreachable too, never a raw driver error', () => {
+    const error = translateDriverError(host, new MongoTopologyClosedError());
+    expect(error).toBeInstanceOf(MongoUnreachableError);
+    expect((error as Error).message).toBe(`${host}: MongoTopologyClosedError: Topology is closed`);
+  });
+
+  it("leaves errors that are not the driver's alone (they are bugs)", () => {
+    const bug = new TypeError('x is undefined');
+    expect(translateDriverError(host, bug)).toBe(bug);
+  });
+});
+
 describe('DriverMongoAdmin', () => {
-  let server: WireServer | undefined;
   let admin: DriverMongoAdmin | undefined;
   afterEach(async () => {
     await admin?.close();
-    await server?.close();
     admin = undefined;
-    server = undefined;
-  });
-
-  it('runs a command on exactly the named mongod and returns the reply', async () => {
-    server = await startWireServer(withHandshake((cmd) => (cmd.replSetGetStatus !== undefined ? { ok: 1, set: 'rsA', members: [] } : { ok: 1 })));
-    admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 2_000 });
-    const reply = await admin.command({ container: 'db1', host: `127.0.0.1:${server.port}`, port: server.port }, 'admin', { replSetGetStatus: 1 });
-
-    expect(reply).toMatchObject({ ok: 1, set: 'rsA' });
-    expect(server.received.some((cmd) => cmd.replSetGetStatus === 1 && cmd.$db === 'admin')).toBe(true);
-  });
-
-  it('translates an ok:0 reply into MongoCommandError with code and name', async () => {
-    server = await startWireServer(withHandshake(() => ({ ok: 0, code: 94, codeName: 'NotYetInitialized', errmsg: 'no replset config has been received' })));
-    admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 2_000 });
-    const error = await admin.command({ container: 'db1', host: `127.0.0.1:${server.port}`, port: server.port }, 'admin', { replSetGetStatus: 1 }).catch((e: unknown) => e);
-
-    expect(error).toBeInstanceOf(MongoCommandError);
-    expect(error).toMatchObject({ code: 94, codeName: 'NotYetInitialized', message: 'no replset config has been received' });
-  });
-
-  it('surfaces failed authentication as AuthenticationFailed (18), which tells ensureAdminUser to try the localhost exception', async () => {
-    server = await startWireServer(
-      withHandshake((cmd) => (cmd.saslStart !== undefined ? { ok: 0, code: 18, codeName: 'AuthenticationFailed', errmsg: 'Authentication failed.' } : { ok: 1 })),
-    );
-    admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 2_000 });
-    const error = await admin
-      .command({ container: 'db1', host: `127.0.0.1:${server.port}`, port: server.port }, 'admin', { ping: 1 }, { credentials: { username: 'distctl-admin', password: 'pw' } })
-      .catch((e: unknown) => e);
-
-    expect(error).toBeInstanceOf(MongoCommandError);
-    expect(error).toMatchObject({ code: 18, codeName: 'AuthenticationFailed' });
-    expect(server.received.some((cmd) => cmd.saslStart !== undefined)).toBe(true);
   });
 
   it('reports a port nobody listens on as unreachable, quickly', async () => {
-    server = await startWireServer(() => ({ ok: 1 }));
-    const port = server.port;
-    await server.close();
-    server = undefined;
+    const port = await closedPort();
     admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
     const started = Date.now();
-    const error = await admin.command({ container: 'db1', host: `127.0.0.1:${port}`, port }, 'admin', { ping: 1 }).catch((e: unknown) => e);
+    const error = await admin
+      .command({ container: 'db1', host: `127.0.0.1:${port}`, port }, 'admin', { ping: 1 })
+      .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(MongoUnreachableError);
     expect((error as MongoUnreachableError).host).toBe(`127.0.0.1:${port}`);

@@ -17,7 +17,12 @@ export class FakeOps implements ContainerOps {
   constructor(private readonly respond: Responder = () => undefined) {}
 
   async exec(container: string, argv: readonly string[], options: { input?: string } = {}): Promise<CommandResult> {
-    this.calls.push({ kind: 'exec', container, argv: [...argv], ...(options.input === undefined ? {} : { input: options.input }) });
+    this.calls.push({
+      kind: 'exec',
+      container,
+      argv: [...argv],
+      ...(options.input === undefined ? {} : { input: options.input }),
+    });
     const scripted = this.respond(container, argv);
     if (scripted !== undefined) return { exitCode: 0, stdout: '', stderr: '', timedOut: false, ...scripted };
     if (argv[0] === 'sha256sum') {
@@ -26,14 +31,27 @@ export class FakeOps implements ContainerOps {
         const content = this.files.get(`${container}:${path}`);
         return content === undefined ? [] : [`${createHash('sha256').update(content).digest('hex')}  ${path}`];
       });
-      return { exitCode: lines.length === argv.length - 1 ? 0 : 1, stdout: lines.join('\n'), stderr: '', timedOut: false };
+      return {
+        exitCode: lines.length === argv.length - 1 ? 0 : 1,
+        stdout: lines.join('\n'),
+        stderr: '',
+        timedOut: false,
+      };
     }
     return { exitCode: 0, stdout: '', stderr: '', timedOut: false };
   }
 
-  async writeFile(container: string, path: string, content: string | Uint8Array, options: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+  async writeFile(
+    container: string,
+    path: string,
+    content: string | Uint8Array,
+    options: { mode?: number; uid?: number; gid?: number } = {},
+  ): Promise<void> {
     this.calls.push({ kind: 'write', container, path, ...options });
-    this.files.set(`${container}:${path}`, typeof content === 'string' ? content : Buffer.from(content).toString('utf8'));
+    this.files.set(
+      `${container}:${path}`,
+      typeof content === 'string' ? content : Buffer.from(content).toString('utf8'),
+    );
   }
 
   async pushFile(container: string, hostPath: string, path: string, options: { mode?: number } = {}): Promise<void> {
@@ -42,10 +60,18 @@ export class FakeOps implements ContainerOps {
 
   /** argv of the exec calls, optionally in one container. */
   execs(container?: string): string[][] {
-    return this.calls.filter((c): c is Extract<OpsCall, { kind: 'exec' }> => c.kind === 'exec' && (container === undefined || c.container === container)).map((c) => [...c.argv]);
+    return this.calls
+      .filter(
+        (c): c is Extract<OpsCall, { kind: 'exec' }> =>
+          c.kind === 'exec' && (container === undefined || c.container === container),
+      )
+      .map((c) => [...c.argv]);
   }
 
   writes(container?: string): Extract<OpsCall, { kind: 'write' }>[] {
-    return this.calls.filter((c): c is Extract<OpsCall, { kind: 'write' }> => c.kind === 'write' && (container === undefined || c.container === container));
+    return this.calls.filter(
+      (c): c is Extract<OpsCall, { kind: 'write' }> =>
+        c.kind === 'write' && (container === undefined || c.container === container),
+    );
   }
 }

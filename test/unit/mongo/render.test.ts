@@ -12,7 +12,9 @@ describe('renderTemplateText', () => {
   });
 
   it('refuses a variable that was not provided rather than rendering it empty', () => {
-    expect(() => renderTemplateText('port: {{port}}', {}, 'mongod.conf')).toThrow('Template mongod.conf uses {{port}}, which was not provided.');
+    expect(() => renderTemplateText('port: {{port}}', {}, 'mongod.conf')).toThrow(
+      'Template mongod.conf uses {{port}}, which was not provided.',
+    );
   });
 
   it('refuses a section whose value is not a boolean', () => {
@@ -20,7 +22,14 @@ describe('renderTemplateText', () => {
   });
 
   it('reads templates from the repository templates/ directory', async () => {
-    const unit = await renderTemplate('mongod.service', { role: 'standalone', port: 27017, mongodBin: '/usr/bin/mongod', configPath: '/etc/mongod-27017.conf' });
+    const unit = await renderTemplate('mongod.service', {
+      role: 'standalone',
+      port: 27017,
+      mongodBin: '/usr/bin/mongod',
+      configPath: '/etc/mongod-27017.conf',
+      glibcTunables: false,
+      writablePaths: '/var/lib/mongo1',
+    });
     expect(unit).toContain('ExecStart=/usr/bin/mongod --config /etc/mongod-27017.conf\n');
   });
 });

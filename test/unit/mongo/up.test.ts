@@ -1,78 +1,211 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSecretStore, type SecretStore } from '../../../src/secrets/store.js';
-import { ensureMongoTier } from '../../../src/mongo/up.js';
-import { desiredState, fakeMembers } from './desired.js';
-import { FakeMongo } from './fake-mongo.js';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { DesiredState } from '../../../src/derive/types.js';
+import { DistctlError } from '../../../src/errors/index.js';
+import { MongoCommandError, type MongoAdmin } from '../../../src/mongo/admin.js';
+import { ensureMongoTier, type MongoTierDeps, type MongoTierResult } from '../../../src/mongo/up.js';
+import type { SecretStore } from '../../../src/secrets/store.js';
+import { desiredState, fakeMembers, memorySecrets } from './desired.js';
+import { FakeMongo, settle } from './fake-mongo.js';
 import { FakeOps } from './fake-ops.js';
 
 const MONGOD_7 = '/usr/bin/mongod\ndb version v7.0.14\n';
 const KEY = `pub:-:4096:1:160D26BB1785BA38:1:::::\nfpr:::::::::E58830201F7DD82CD808AA84160D26BB1785BA38:\n`;
-const timing = { start: { intervalMs: 1, timeoutMs: 200 }, reach: { intervalMs: 1, timeoutMs: 200 }, health: { intervalMs: 1, timeoutMs: 500 } };
+const timing = {
+  start: { intervalMs: 1_000, timeoutMs: 60_000 },
+  reach: { intervalMs: 1_000, timeoutMs: 60_000 },
+  health: { intervalMs: 1_000, timeoutMs: 120_000 },
+};
 
-/** Containers that get mongod once apt installs it. */
-function containers(): FakeOps {
+/**
+ * Containers whose systemd drives the fake mongods: `systemctl start/restart`
+ * of a mongod unit starts or restarts that member, `is-active` tells whether
+ * it runs. mongod appears once apt installs it.
+ */
+function containers(desired: DesiredState, mongo: FakeMongo): FakeOps {
   const installed = new Set<string>();
+  const hostOf = new Map(
+    [...desired.replicaSets.flatMap((set) => set.members), ...desired.standalones.map((s) => s.process)].map((p) => [
+      `${p.container}:${p.unitName}`,
+      p.host,
+    ]),
+  );
   return new FakeOps((container, argv) => {
-    if (argv[0] === 'sh' && (argv[2] ?? '').startsWith('command -v mongod')) return installed.has(container) ? { stdout: MONGOD_7 } : { exitCode: 127 };
+    if (argv[0] === 'sh' && (argv[2] ?? '').startsWith('command -v mongod'))
+      return installed.has(container) ? { stdout: MONGOD_7 } : { exitCode: 127 };
     if (argv[0] === 'sh' && (argv[2] ?? '').includes('useradd')) return { stdout: '999\n999\n' };
+    if (argv[0] === 'sh' && (argv[2] ?? '').includes('memory.max'))
+      return { stdout: 'max\nMemTotal:        4194304 kB\n' };
     if (argv[0] === 'cat' && argv[1] === '/etc/os-release') return { stdout: 'ID=ubuntu\nVERSION_CODENAME=jammy\n' };
     if (argv[0] === 'gpg' && argv[1] === '--show-keys') return { stdout: KEY };
     if (argv.includes('mongodb-org-server')) installed.add(container);
+    if (argv[0] === 'systemctl') {
+      const host = hostOf.get(`${container}:${argv.at(-1) ?? ''}`);
+      if (host === undefined) return undefined;
+      if (argv[1] === 'is-active') return { exitCode: mongo.isRunning(host) ? 0 : 3 };
+      if (argv[1] === 'start') mongo.start(host);
+      if (argv[1] === 'restart') mongo.restart(host);
+    }
     return undefined;
   });
 }
 
 describe('ensureMongoTier', () => {
-  let dir = '';
   let secrets: SecretStore;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'distctl-tier-'));
-    secrets = await openSecretStore(dir);
+  beforeEach(() => {
+    secrets = memorySecrets();
+    vi.useFakeTimers();
+    vi.setSystemTime(0);
   });
-  afterEach(async () => rm(dir, { recursive: true, force: true }));
+  afterEach(() => vi.useRealTimers());
+
+  /** A fresh tier: no mongod runs until its unit is started. */
+  function fresh(desired: DesiredState = desiredState()): {
+    mongo: FakeMongo;
+    ops: FakeOps;
+    deps: MongoTierDeps;
+    messages: string[];
+  } {
+    const mongo = new FakeMongo(fakeMembers(desired), { down: fakeMembers(desired).map((m) => m.host) });
+    const ops = containers(desired, mongo);
+    const messages: string[] = [];
+    return {
+      mongo,
+      ops,
+      messages,
+      deps: {
+        ops,
+        admin: mongo.network,
+        localhost: mongo.localhost,
+        secrets,
+        topologyDir: '/srv',
+        timing,
+        onProgress: (m: string) => messages.push(m),
+      },
+    };
+  }
+
+  async function up(desired: DesiredState, deps: MongoTierDeps): Promise<MongoTierResult> {
+    const outcome = await settle(ensureMongoTier(desired, deps), vi);
+    if (outcome.error !== undefined) throw outcome.error;
+    return outcome.value as MongoTierResult;
+  }
 
   it('brings up a fresh tier in order, and a second run changes nothing', async () => {
     const desired = desiredState();
-    const ops = containers();
-    const mongo = new FakeMongo(fakeMembers(desired));
-    const messages: string[] = [];
-    const deps = { ops, admin: mongo.network, loopback: mongo.loopback, secrets, topologyDir: dir, timing, onProgress: (m: string) => messages.push(m) };
+    const { mongo, ops, deps, messages } = fresh(desired);
 
-    const first = await ensureMongoTier(desired, deps);
+    const first = await up(desired, deps);
     expect(first.changed).toBe(true);
-    expect(first.installs.map((i) => [i.container, i.changed])).toEqual([['db1', true], ['db3', true]]);
-    expect(first.replicaSets.map((r) => [r.name, r.initiated, r.adminUser, r.status.primary])).toEqual([['rsA', true, 'created', '10.10.10.12:27017']]);
+    expect(first.installs.map((i) => [i.container, i.changed])).toEqual([
+      ['db1', true],
+      ['db3', true],
+    ]);
+    expect(first.replicaSets.map((r) => [r.name, r.initiated, r.adminUser, r.status.primary])).toEqual([
+      ['rsA', true, 'created', '10.10.10.12:27017'],
+    ]);
     expect(first.standalones).toEqual([{ name: 'users', adminUser: 'created' }]);
     expect(first.usersChanged).toEqual(['auth-server@users', 'web-server@rsA']);
-    // Only db1 runs replica-set members, so only db1 gets the keyfile.
-    expect(ops.writes().filter((w) => w.path === '/etc/mongodb-keyfile').map((w) => w.container)).toEqual(['db1']);
+    // Fresh units are started, never restarted.
+    expect(ops.execs().filter((argv) => argv[1] === 'restart')).toEqual([]);
+    expect(
+      ops
+        .writes()
+        .filter((w) => w.path === '/etc/mongodb-keyfile')
+        .map((w) => w.container),
+    ).toEqual(['db1']);
     expect(messages.some((m) => m.includes('rsA:'))).toBe(true);
 
-    const second = await ensureMongoTier(desired, deps);
+    const second = await up(desired, deps);
     expect(second.changed).toBe(false);
     expect(second.replicaSets[0]?.initiated).toBe(false);
-    expect(mongo.names('loopback')).toEqual(['replSetInitiate', 'createUser', 'createUser']);
+    // The first replSetInitiate met a member still loading its (empty) config, and was retried a second later.
+    expect(mongo.names('localhost')).toEqual(['replSetInitiate', 'replSetInitiate', 'createUser', 'createUser']);
+    expect(mongo.proxyEvents).toEqual([
+      'open 10.10.10.12:27017',
+      'close 10.10.10.12:27017',
+      'open 10.10.10.12:27017',
+      'close 10.10.10.12:27017',
+      'open 10.10.10.14:27017',
+      'close 10.10.10.14:27017',
+    ]);
+  });
+
+  it('restarts changed members one at a time: secondaries first, each back as SECONDARY, then the primary after a stepdown', async () => {
+    const desired = desiredState();
+    const { mongo, ops, deps } = fresh(desired);
+    await up(desired, deps);
+    mongo.maxUnavailable.clear();
+    const before = ops.calls.length;
+    const stepDownsBefore = mongo.seen.length;
+
+    const changed = { ...desired, mongodb: { ...desired.mongodb, cacheSizeGB: 1.25 } };
+    const result = await up(changed, deps);
+
+    const systemctl = ops.calls
+      .slice(before)
+      .flatMap((c) =>
+        c.kind === 'exec' && c.argv[0] === 'systemctl' && c.argv[1] === 'restart'
+          ? [`${c.container} ${c.argv[2]}`]
+          : [],
+      );
+    expect(systemctl.filter((unit) => unit.startsWith('db1'))).toEqual([
+      'db1 mongod-27019.service',
+      'db1 mongod-27018.service',
+      'db1 mongod-27017.service',
+    ]);
+    expect(systemctl.filter((unit) => unit.startsWith('db3'))).toEqual(['db3 mongod-27017.service']);
+    expect(result.units.map((u) => u.unitsRestarted)).toEqual([
+      ['db1:mongod-27019.service', 'db1:mongod-27018.service', 'db1:mongod-27017.service'],
+      ['db3:mongod-27017.service'],
+    ]);
+    // The set never had more than one member away from PRIMARY/SECONDARY.
+    expect(mongo.maxUnavailable.get('rsA')).toBe(1);
+    const later = mongo.seen.slice(stepDownsBefore);
+    expect(later.filter((s) => s.name === 'replSetStepDown').map((s) => s.host)).toEqual(['10.10.10.12:27017']);
+    expect(result.replicaSets[0]?.status.members.map((m) => m.state).sort()).toEqual([
+      'PRIMARY',
+      'SECONDARY',
+      'SECONDARY',
+    ]);
   });
 
   it('never puts a secret on a command line', async () => {
     const desired = desiredState();
-    const ops = containers();
-    const mongo = new FakeMongo(fakeMembers(desired));
-    await ensureMongoTier(desired, { ops, admin: mongo.network, loopback: mongo.loopback, secrets, topologyDir: dir, timing });
+    const { ops, deps } = fresh(desired);
+    await up(desired, deps);
 
-    const values = await Promise.all(['mongodb-keyfile', 'mongodb-admin-password', 'mongodb-user-web-server', 'mongodb-user-auth-server'].map((name) => secrets.get(name)));
+    const values = await Promise.all(
+      ['mongodb-keyfile', 'mongodb-admin-password', 'mongodb-user-web-server', 'mongodb-user-auth-server'].map((name) =>
+        secrets.get(name),
+      ),
+    );
     const argvText = JSON.stringify(ops.execs());
     for (const value of values) expect(argvText).not.toContain(value.trim());
   });
 
+  it('reports an unexpected server answer as a DistctlError, never as an internal error', async () => {
+    const desired = desiredState();
+    const { mongo, deps } = fresh(desired);
+    const refusing: MongoAdmin = {
+      command: async (target, db, cmd, options) => {
+        if ('usersInfo' in cmd) throw new MongoCommandError(8000, 'AtlasError', 'quota exceeded');
+        return mongo.network.command(target, db, cmd, options);
+      },
+      close: async () => undefined,
+    };
+    const outcome = await settle(ensureMongoTier(desired, { ...deps, admin: refusing }), vi);
+
+    expect(outcome.error).toBeInstanceOf(DistctlError);
+    expect(outcome.error).toMatchObject({
+      code: 'MONGO_COMMAND_FAILED',
+      message: 'MongoDB answered unexpectedly while converging the databases: AtlasError (8000): quota exceeded.',
+    });
+  });
+
   it('does nothing without MongoDB in the topology', async () => {
     const desired = { ...desiredState(), replicaSets: [], standalones: [], services: [] };
-    const ops = containers();
-    const mongo = new FakeMongo([]);
-    const result = await ensureMongoTier(desired, { ops, admin: mongo.network, loopback: mongo.loopback, secrets, topologyDir: dir, timing });
+    const { ops, deps } = fresh(desired);
+    const result = await up(desired, deps);
     expect(result.changed).toBe(false);
     expect(ops.calls).toEqual([]);
   });

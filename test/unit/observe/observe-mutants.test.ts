@@ -294,12 +294,12 @@ describe('differencesOf: the words of status', () => {
 
   it('databases: unreachable set, no primary, a member neither PRIMARY nor SECONDARY, unreachable standalone', () => {
     const databases = (replicaSets: unknown[], standalones = healthy.databases.standalones) => ({ ...healthy, databases: { replicaSets, standalones } }) as Status;
-    expect(differencesOf(databases([{ name: 'rsA', reachable: false, error: 'timed out' }]))).toEqual(['replica set rsA unreachable: timed out']);
+    expect(differencesOf(databases([{ name: 'rsA', reachable: false, reason: 'unreachable', error: 'timed out' }]))).toEqual(['replica set rsA unreachable: timed out']);
     expect(differencesOf(databases([{ ...rsA, primary: null, members: [{ ...rsA.members[0]!, state: 'SECONDARY' }] }]))).toEqual(['replica set rsA has no PRIMARY']);
     expect(differencesOf(databases([{ ...rsA, members: [rsA.members[0]!, { ...rsA.members[1]!, state: 'RECOVERING' }] }]))).toEqual([
       'replica set rsA: 10.0.0.4:27017 is RECOVERING',
     ]);
-    expect(differencesOf(databases(healthy.databases.replicaSets as unknown[], [{ name: 'users', host: '10.0.0.5:27017', container: 'db3', reachable: false, error: 'ECONNREFUSED' }] as never))).toEqual([
+    expect(differencesOf(databases(healthy.databases.replicaSets as unknown[], [{ name: 'users', host: '10.0.0.5:27017', container: 'db3', reachable: false, reason: 'unreachable', error: 'ECONNREFUSED' }] as never))).toEqual([
       'database users (10.0.0.5:27017) unreachable: ECONNREFUSED',
     ]);
   });

@@ -101,7 +101,7 @@ describe('status --format prometheus', () => {
               { host: '10.10.10.12:27018', container: 'db1', port: 27018, state: 'SECONDARY', health: 1, lagSeconds: 2 },
             ],
           },
-          { name: 'rsB', reachable: false, error: 'connect ECONNREFUSED' },
+          { name: 'rsB', reachable: false, reason: 'unreachable', error: 'connect ECONNREFUSED' },
         ],
         standalones: [{ name: 'users', host: '10.10.10.14:27017', container: 'db3', reachable: true }],
       },

@@ -34,93 +34,93 @@ describe('incusCallsFor, actionSubject and describeAction for every kind of acti
   const cases: { action: Action; calls: unknown; subject: string; line: string }[] = [
     {
       action: { kind: 'create-project', project: 'p1' },
-      calls: [{ args: ['project', 'create', 'p1', '-c', 'features.images=false', '-c', 'features.profiles=false', '-c', 'features.networks=false', '-c', 'user.distctl.owner=p1'] }],
+      calls: [{ args: ['project', 'create', '-c', 'features.images=false', '-c', 'features.profiles=false', '-c', 'features.networks=false', '-c', 'user.distctl.owner=p1', '--', 'p1'] }],
       subject: 'project p1',
       line: '+ project p1',
     },
     {
       action: { kind: 'create-network', network, config: { a: '1', b: '2' } },
-      calls: [{ args: ['network', 'create', 'incusbr0', '--type', 'bridge', 'a=1', 'b=2'] }],
+      calls: [{ args: ['network', 'create', '--type', 'bridge', '--', 'incusbr0', 'a=1', 'b=2'] }],
       subject: 'network incusbr0',
       line: '+ network incusbr0 (bridge 10.10.10.1/24, NAT on)',
     },
     {
       action: { kind: 'create-network', network: { ...network, nat: false }, config: {} },
-      calls: [{ args: ['network', 'create', 'incusbr0', '--type', 'bridge'] }],
+      calls: [{ args: ['network', 'create', '--type', 'bridge', '--', 'incusbr0'] }],
       subject: 'network incusbr0',
       line: '+ network incusbr0 (bridge 10.10.10.1/24, NAT off)',
     },
     {
       action: { kind: 'update-network', network: 'incusbr0', set: { 'ipv4.nat': 'true', 'ipv4.dhcp': 'true' } },
-      calls: [{ args: ['network', 'set', 'incusbr0', 'ipv4.nat=true', 'ipv4.dhcp=true'] }],
+      calls: [{ args: ['network', 'set', '--', 'incusbr0', 'ipv4.nat=true', 'ipv4.dhcp=true'] }],
       subject: 'network incusbr0',
       line: '~ network incusbr0: ipv4.nat=true, ipv4.dhcp=true',
     },
     {
       action: { kind: 'set-nic', container: db1, replace: false, from: 'missing' },
-      calls: [{ args: ['config', 'device', 'add', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'], project: 'p1' }],
+      calls: [{ args: ['config', 'device', 'add', '--', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'], project: 'p1' }],
       subject: 'container db1',
       line: '~ container db1: eth0 missing → 10.10.10.12 on incusbr0',
     },
     {
       action: { kind: 'set-nic', container: db1, replace: true, from: 'on other' },
       calls: [
-        { args: ['config', 'device', 'remove', 'db1', 'eth0'], project: 'p1' },
-        { args: ['config', 'device', 'add', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'], project: 'p1' },
+        { args: ['config', 'device', 'remove', '--', 'db1', 'eth0'], project: 'p1' },
+        { args: ['config', 'device', 'add', '--', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'], project: 'p1' },
       ],
       subject: 'container db1',
       line: '~ container db1: eth0 on other → 10.10.10.12 on incusbr0',
     },
     {
       action: { kind: 'set-nic', container: db1, replace: false, from: '10.10.10.99' },
-      calls: [{ args: ['config', 'device', 'set', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'p1' }],
+      calls: [{ args: ['config', 'device', 'set', '--', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'p1' }],
       subject: 'container db1',
       line: '~ container db1: eth0 10.10.10.99 → 10.10.10.12 on incusbr0',
     },
     {
       action: { kind: 'start-instance', container: 'db1', resume: false },
-      calls: [{ args: ['start', 'db1'], project: 'p1' }],
+      calls: [{ args: ['start', '--', 'db1'], project: 'p1' }],
       subject: 'container db1',
       line: '~ container db1: start',
     },
     {
       action: { kind: 'start-instance', container: 'db1', resume: true },
-      calls: [{ args: ['resume', 'db1'], project: 'p1' }],
+      calls: [{ args: ['resume', '--', 'db1'], project: 'p1' }],
       subject: 'container db1',
       line: '~ container db1: resume (frozen)',
     },
     {
       action: { kind: 'restart-instance', container: 'db1', reason: 'why' },
-      calls: [{ args: ['restart', 'db1'], project: 'p1' }],
+      calls: [{ args: ['restart', '--', 'db1'], project: 'p1' }],
       subject: 'container db1',
       line: '~ container db1: restart (why)',
     },
     {
       action: { kind: 'add-proxy', proxy },
-      calls: [{ args: ['config', 'device', 'add', 'web-server', 'expose-3000', 'proxy', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000', 'bind=host'], project: 'p1' }],
+      calls: [{ args: ['config', 'device', 'add', '--', 'web-server', 'expose-3000', 'proxy', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000', 'bind=host'], project: 'p1' }],
       subject: 'container web-server',
       line: '+ proxy tcp:127.0.0.1:3000 on the host → web-server tcp:127.0.0.1:3000',
     },
     {
       action: { kind: 'set-proxy', proxy, from: 'a → b' },
-      calls: [{ args: ['config', 'device', 'set', 'web-server', 'expose-3000', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000'], project: 'p1' }],
+      calls: [{ args: ['config', 'device', 'set', '--', 'web-server', 'expose-3000', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000'], project: 'p1' }],
       subject: 'container web-server',
       line: '~ proxy web-server/expose-3000: was a → b, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000',
     },
     {
       action: { kind: 'remove-proxy', container: 'web-server', device: 'expose-9' },
-      calls: [{ args: ['config', 'device', 'remove', 'web-server', 'expose-9'], project: 'p1' }],
+      calls: [{ args: ['config', 'device', 'remove', '--', 'web-server', 'expose-9'], project: 'p1' }],
       subject: 'container web-server',
       line: '- proxy web-server/expose-9',
     },
     {
       action: { kind: 'delete-instance', container: 'db4', reason: 'why' },
-      calls: [{ args: ['delete', '--force', 'db4'], project: 'p1' }],
+      calls: [{ args: ['delete', '--force', '--', 'db4'], project: 'p1' }],
       subject: 'container db4',
       line: '- container db4 (why)',
     },
-    { action: { kind: 'delete-network', network: 'incusbr0' }, calls: [{ args: ['network', 'delete', 'incusbr0'] }], subject: 'network incusbr0', line: '- network incusbr0' },
-    { action: { kind: 'delete-project', project: 'p1' }, calls: [{ args: ['project', 'delete', 'p1'] }], subject: 'project p1', line: '- project p1' },
+    { action: { kind: 'delete-network', network: 'incusbr0' }, calls: [{ args: ['network', 'delete', '--', 'incusbr0'] }], subject: 'network incusbr0', line: '- network incusbr0' },
+    { action: { kind: 'delete-project', project: 'p1' }, calls: [{ args: ['project', 'delete', '--', 'p1'] }], subject: 'project p1', line: '- project p1' },
   ];
   it.each(cases.map((c) => [c.line, c] as const))('%s', (_line, { action, calls, subject, line }) => {
     expect(incusCallsFor(action, 'p1')).toEqual(calls);
@@ -129,8 +129,8 @@ describe('incusCallsFor, actionSubject and describeAction for every kind of acti
   });
 
   it('create-instance: one call with the target only when one is set', () => {
-    expect(incusCallsFor({ kind: 'create-instance', container: db1 }, 'p1').map((call) => [call.args, call.project])).toEqual([[['create', 'images:ubuntu/22.04', 'db1'], 'p1']]);
-    expect(incusCallsFor({ kind: 'create-instance', container: { ...db1, target: 'node2' } }, 'p1')[0]?.args).toEqual(['create', 'images:ubuntu/22.04', 'db1', '--target', 'node2']);
+    expect(incusCallsFor({ kind: 'create-instance', container: db1 }, 'p1').map((call) => [call.args, call.project])).toEqual([[['create', '--', 'images:ubuntu/22.04', 'db1'], 'p1']]);
+    expect(incusCallsFor({ kind: 'create-instance', container: { ...db1, target: 'node2' } }, 'p1')[0]?.args).toEqual(['create', '--target', 'node2', '--', 'images:ubuntu/22.04', 'db1']);
     expect(actionSubject({ kind: 'create-instance', container: db1 })).toBe('container db1');
   });
 });

@@ -45,7 +45,7 @@ describe('planUp', () => {
     const instances = observed.instances.map((instance) => (instance.name === 'db1' ? { ...drifted, devices: { ...drifted.devices, eth0: { ...drifted.devices.eth0, 'ipv4.address': '10.10.10.99' } } } : instance));
     const plan = planUp(desired, { ...observed, instances });
     expect(plan.actions.map(describeAction)).toEqual(['~ container db1: eth0 10.10.10.99 → 10.10.10.12 on incusbr0', '~ container db1: restart (renew its DHCP lease for the new address)']);
-    expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([{ args: ['config', 'device', 'set', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'distctl' }]);
+    expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([{ args: ['config', 'device', 'set', '--', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'distctl' }]);
   });
 
   it('restarts a running container that holds a stale address, but not one still waiting for its first lease', () => {
@@ -53,7 +53,7 @@ describe('planUp', () => {
     const holding = (address: string | null) => runningInstance(desired, 'db1', { state: { status: 'Running', network: { eth0: { addresses: address === null ? [] : [{ family: 'inet', address, netmask: '24', scope: 'global' }] } } } });
     const stale = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? holding('10.10.9.200') : instance)) });
     expect(stale.actions).toEqual([{ kind: 'restart-instance', container: 'db1', reason: 'renew its DHCP lease: it holds 10.10.9.200' }]);
-    expect(incusCallsFor(stale.actions[0]!, 'distctl')).toEqual([{ args: ['restart', 'db1'], project: 'distctl' }]);
+    expect(incusCallsFor(stale.actions[0]!, 'distctl')).toEqual([{ args: ['restart', '--', 'db1'], project: 'distctl' }]);
     const waiting = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? holding(null) : instance)) });
     expect(waiting.actions).toEqual([]);
   });
@@ -71,10 +71,10 @@ describe('planUp', () => {
       '~ container db2: restart (renew its DHCP lease for the new address)',
     ]);
     expect(incusCallsFor(plan.actions[0]!, 'distctl').map((call) => call.args)).toEqual([
-      ['config', 'device', 'remove', 'db1', 'eth0'],
-      ['config', 'device', 'add', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'],
+      ['config', 'device', 'remove', '--', 'db1', 'eth0'],
+      ['config', 'device', 'add', '--', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'],
     ]);
-    expect(incusCallsFor(plan.actions[1]!, 'distctl').map((call) => call.args)).toEqual([['config', 'device', 'add', 'db2', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.13']]);
+    expect(incusCallsFor(plan.actions[1]!, 'distctl').map((call) => call.args)).toEqual([['config', 'device', 'add', '--', 'db2', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.13']]);
   });
 
   it('sets a drifted proxy back in one call and removes an exposure that left the topology', () => {
@@ -84,8 +84,8 @@ describe('planUp', () => {
     const plan = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'web-server' ? drifted : instance)) });
     expect(plan.actions.map(describeAction)).toEqual(['~ proxy web-server/expose-3000: was tcp:127.0.0.1:3999 → tcp:127.0.0.1:3000, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000', '- proxy web-server/expose-4000']);
     expect(plan.actions.flatMap((action) => incusCallsFor(action, 'distctl')).map((call) => call.args)).toEqual([
-      ['config', 'device', 'set', 'web-server', 'expose-3000', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000'],
-      ['config', 'device', 'remove', 'web-server', 'expose-4000'],
+      ['config', 'device', 'set', '--', 'web-server', 'expose-3000', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000'],
+      ['config', 'device', 'remove', '--', 'web-server', 'expose-4000'],
     ]);
   });
 
@@ -124,7 +124,7 @@ describe('planUp', () => {
   it('creates a container with its owner marks and static address in one call', () => {
     const create = planUp(desired, emptyIncus).actions.find((action) => action.kind === 'create-instance')!;
     const [call] = incusCallsFor(create, 'distctl');
-    expect(call?.args).toEqual(['create', 'images:ubuntu/22.04', 'auth-server']);
+    expect(call?.args).toEqual(['create', '--', 'images:ubuntu/22.04', 'auth-server']);
     expect(call?.project).toBe('distctl');
     expect(parse(String(call?.input))).toEqual(parse(instanceDefinition(desired.containers[0]!, 'distctl')));
     expect(parse(String(call?.input))).toEqual({

@@ -234,8 +234,22 @@ export class IncusModel implements Runner {
     // positional, so a flag after it would be taken as a name by the real CLI — the model refuses to guess.
     const end = args.indexOf('--');
     if (args[0] !== 'exec' && end >= 0) {
-      if (args.slice(end + 1).some((arg) => arg.startsWith('-'))) throw new IncusModelUnsupported(argv);
-      args = [...args.slice(0, end), ...args.slice(end + 1)];
+      const positional = args.slice(end + 1);
+      if (positional.some((arg) => arg.startsWith('-'))) throw new IncusModelUnsupported(argv);
+      // The parsers below read the order the CLI prints in its usage: the words of the command, the names, then
+      // the options (`network create NAME --type bridge KEY=VALUE...`). Options before `--` are moved behind the names.
+      const before = args.slice(0, end);
+      const firstOption = before.findIndex((arg) => arg.startsWith('-'));
+      const words = firstOption === -1 ? before : before.slice(0, firstOption);
+      const options = firstOption === -1 ? [] : before.slice(firstOption);
+      const [name, ...others] = positional;
+      const command = words.join(' ');
+      args =
+        command === 'network create' && name !== undefined
+          ? [...words, name, ...options, ...others]
+          : command === 'project create' || command === 'create'
+            ? [...words, ...positional, ...options]
+            : [...before, ...positional];
     }
     const [verb, ...rest] = args;
     const ok = (stdout = ''): CommandResult => ({ exitCode: 0, stdout, stderr: '', timedOut: false });

@@ -1,0 +1,176 @@
+import { createServer } from 'node:net';
+import { DistctlError, formatCommand } from '../errors/index.js';
+import type { IncusClient } from '../incus/client.js';
+import { callArgv } from '../incus/client.js';
+import {
+  describeMongoError,
+  MongoUnreachableError,
+  type MongoAdmin,
+  type MongoCommandChannel,
+  type MongoTarget,
+} from './admin.js';
+import { DriverMongoAdmin, type DriverAdminOptions } from './driver-admin.js';
+
+/**
+ * The path to a mongod that its localhost exception accepts: with access
+ * control on from the first start, `replSetInitiate` and the first
+ * `createUser` are only allowed over a connection from 127.0.0.1 while no user
+ * exists. distctl opens such a path only for those steps.
+ */
+export interface LocalhostAccess {
+  /**
+   * Runs `steps` with a channel whose commands reach `target` as if from
+   * 127.0.0.1 inside its container. The path exists only while `steps` runs,
+   * and is gone afterwards whether they succeed or fail.
+   */
+  open<T>(target: MongoTarget, steps: (channel: MongoCommandChannel, endpoint: string) => Promise<T>): Promise<T>;
+}
+
+/** A free TCP port on the host's 127.0.0.1, as the kernel hands it out. */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** Name of the proxy device that carries the bootstrap of the mongod on `port`. */
+export function bootstrapDeviceName(port: number): string {
+  return `distctl-bootstrap-${port}`;
+}
+
+/** Options of IncusProxyAccess; the defaults suit the CLI, tests narrow them. */
+export interface IncusProxyAccessOptions {
+  readonly driver?: DriverAdminOptions;
+  /** How the admin channel over the proxy is made (tests substitute one). */
+  readonly adminFor?: () => MongoAdmin;
+  readonly freePort?: () => Promise<number>;
+}
+
+/**
+ * LocalhostAccess through an Incus proxy device added to the member's
+ * container for the bootstrap steps only: the host listens on a free
+ * 127.0.0.1 port (`bind=host`), and Incus connects to 127.0.0.1:<member port>
+ * inside the container, so mongod sees the connection come from 127.0.0.1.
+ * The official driver talks through it; the device is removed afterwards,
+ * also on failure, so nothing is left listening.
+ */
+export class IncusProxyAccess implements LocalhostAccess {
+  constructor(
+    private readonly client: IncusClient,
+    private readonly project: string,
+    private readonly options: IncusProxyAccessOptions = {},
+  ) {}
+
+  async open<T>(
+    target: MongoTarget,
+    steps: (channel: MongoCommandChannel, endpoint: string) => Promise<T>,
+  ): Promise<T> {
+    const device = bootstrapDeviceName(target.port);
+    const hostPort = await (this.options.freePort ?? freeLoopbackPort)();
+    const endpoint = `127.0.0.1:${hostPort}`;
+    await this.addDevice(target, device, endpoint);
+    const admin =
+      this.options.adminFor?.() ?? new DriverMongoAdmin({ serverSelectionTimeoutMS: 10_000, ...this.options.driver });
+    const via = { container: target.container, host: endpoint, port: hostPort };
+    const channel: MongoCommandChannel = {
+      command: async (to, db, cmd) => {
+        if (to.host !== target.host) throw new Error(`bootstrap channel of ${target.host} asked to reach ${to.host}`);
+        try {
+          return await admin.command(via, db, cmd);
+        } catch (error) {
+          if (!(error instanceof MongoUnreachableError)) throw error;
+          throw new MongoUnreachableError(
+            target.host,
+            `mongod ${target.host} (container ${target.container}) did not answer through the bootstrap proxy ` +
+              `${endpoint} → 127.0.0.1:${target.port}: ${describeMongoError(error)}`,
+          );
+        }
+      },
+    };
+    let value: T;
+    try {
+      value = await steps(channel, endpoint);
+    } catch (error) {
+      await this.removeDevice(target, device, endpoint, admin, error);
+      throw error;
+    }
+    await this.removeDevice(target, device, endpoint, admin, undefined);
+    return value;
+  }
+
+  /**
+   * Closes the channel and removes the device; a device that stays is an error of its own, naming the steps' failure
+   * too.
+   */
+  private async removeDevice(
+    target: MongoTarget,
+    device: string,
+    endpoint: string,
+    admin: MongoAdmin,
+    stepsFailure: unknown,
+  ): Promise<void> {
+    await admin.close();
+    const remove = { args: ['config', 'device', 'remove', target.container, device], project: this.project };
+    const removed = await this.client.attempt(remove);
+    if (removed.exitCode === 0) return;
+    throw new DistctlError(
+      'MONGO_BOOTSTRAP_PROXY_LEFT',
+      `The bootstrap proxy ${device} of container ${target.container} could not be removed; it still forwards ` +
+        `${endpoint} on this host to mongod.`,
+      {
+        hint: `Remove it by hand: \`${formatCommand(callArgv(remove))}\`, then rerun \`distctl up\`.`,
+        details: [
+          removed.stderr.trim(),
+          ...(stepsFailure === undefined
+            ? []
+            : [`the bootstrap steps had failed too: ${describeMongoError(stepsFailure)}`]),
+        ],
+      },
+    );
+  }
+
+  /**
+   * Adds the device; one left by an interrupted earlier run is replaced.
+   */
+  private async addDevice(target: MongoTarget, device: string, endpoint: string): Promise<void> {
+    const add = [
+      'config',
+      'device',
+      'add',
+      target.container,
+      device,
+      'proxy',
+      'bind=host',
+      `listen=tcp:${endpoint}`,
+      `connect=tcp:127.0.0.1:${target.port}`,
+    ];
+    let result = await this.client.attempt({ args: add, project: this.project });
+    if (result.exitCode !== 0 && /already exists/i.test(result.stderr)) {
+      await this.client.attempt({
+        args: ['config', 'device', 'remove', target.container, device],
+        project: this.project,
+      });
+      result = await this.client.attempt({ args: add, project: this.project });
+    }
+    if (result.exitCode !== 0) {
+      throw new DistctlError(
+        'MONGO_BOOTSTRAP_PROXY_FAILED',
+        `Could not open the bootstrap path to mongod ${target.host} in container ${target.container} (an Incus proxy ` +
+          `device from ${endpoint} on this host).`,
+        {
+          hint:
+            'The container must be running; check `incus config device list` for the container, then rerun ' +
+            '`distctl up`.',
+          details: [formatCommand(callArgv({ args: add, project: this.project })), result.stderr.trim()],
+        },
+      );
+    }
+  }
+}
