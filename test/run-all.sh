@@ -20,6 +20,12 @@ say "build (tsc, strict)"
 npm run --silent build || { echo "build failed: fix the TypeScript errors above"; exit 1; }
 npm run --silent typecheck || { echo "typecheck of the tests failed: fix the TypeScript errors above"; exit 1; }
 
+say "lint (oxlint with type information, distctl's boundary rules, knip)"
+lint_started=$SECONDS
+if npm run --silent lint; then lint_result="passed"; else lint_result="FAILED (see above; docs/testing.md says what each rule wants)"; fi
+lint_result="$lint_result in $((SECONDS - lint_started)) s"
+echo "lint $lint_result"
+
 say "package: npm pack, install into a temporary prefix, run distctl validate there"
 bash test/package/check-pack.sh
 case $? in
@@ -85,6 +91,7 @@ else
 fi
 
 say "summary"
+echo "lint: $lint_result"
 node --input-type=module - "$results" "$integration_note" "$package_note" <<'JS'
 import { readdirSync, readFileSync } from 'node:fs';
 const [dir, integrationNote, packageNote] = process.argv.slice(2);
@@ -106,6 +113,7 @@ console.log(`package check: ${packageNote}`);
 console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 JS
 status=0
+case $lint_result in FAILED*) status=1 ;; esac
 [ "${package_note%% *}" = FAILED ] && status=1
 [ "$workflows_failed" = 1 ] && { echo "workflows: FAILED actionlint"; status=1; }
 for tier in unit mongod integration; do

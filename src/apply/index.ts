@@ -5,7 +5,7 @@ import { IncusError } from '../incus/errors.js';
 import { instanceAddresses } from '../observe/incus.js';
 import { actionSubject, describeAction, incusCallsFor } from '../plan/calls.js';
 import type { Action, Plan } from '../plan/types.js';
-import type { ProgressEvent } from '../cli/ui.js';
+import type { ProgressEvent } from './progress.js';
 
 /** Progress sink: the CLI edge turns these into spinner lines or JSON events. */
 export type Progress = (event: ProgressEvent) => void;

@@ -1,9 +1,9 @@
 import { constants } from 'node:os';
 import { execa } from 'execa';
+import type { InteractiveRunner } from '../commands/exec.js';
 import { DistctlError } from '../errors/index.js';
 
-/** Runs a command attached to this terminal (stdin, stdout and stderr inherited); resolves to its exit code. */
-export type InteractiveRunner = (argv: readonly string[]) => Promise<number>;
+export type { InteractiveRunner };
 
 /** The real InteractiveRunner: for `distctl exec` and `distctl shell`, where the user talks to the container. */
 export const runInteractive: InteractiveRunner = async (argv) => {

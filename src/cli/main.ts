@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { z } from 'zod';
 import { DistctlError, ExitError } from '../errors/index.js';
 import {
   envelope,
@@ -21,7 +22,7 @@ import { runInteractive, type InteractiveRunner } from './interactive.js';
 import { deploymentStateDir } from '../state/paths.js';
 import { createUi, readUiSettings, type OutputStream, type Ui } from './ui.js';
 
-const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+const packageJson = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
 
 /** Options every topology-reading command accepts. */
 interface CommonOptions {

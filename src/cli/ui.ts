@@ -1,34 +1,10 @@
-import { Chalk, type ChalkInstance } from 'chalk';
+import { Chalk } from 'chalk';
 import ora, { type Ora } from 'ora';
+import type { ProgressEvent } from '../apply/progress.js';
+import type { Ui } from '../commands/ui.js';
 
-/**
- * The edge where output meets a terminal. Results go to stdout, progress and
- * diagnostics to stderr, and each stream gets colour by its own standing
- * (`distctl plan > file` on a terminal writes no escape codes into the file).
- * Spinners only on a terminal and never under CI; with `--json` progress becomes
- * one JSON event per line on stderr, so stdout holds exactly one JSON document.
- */
-export interface Ui {
-  readonly json: boolean;
-  /** Colour for results (stdout). */
-  readonly color: ChalkInstance;
-  /** Colour for diagnostics and progress (stderr). */
-  readonly errorColor: ChalkInstance;
-  /** What clears the screen before a `--watch` refresh: the escape sequence on a terminal, nothing otherwise. */
-  readonly clearScreen: string;
-  /** A progress step: a spinner on a TTY, a plain line otherwise, a JSON event with --json. */
-  step(event: ProgressEvent): void;
-  /** Stops any spinner (before printing a final result). */
-  stop(): void;
-}
-
-/** One thing that happened during a long command; also the `--json` event format. */
-export interface ProgressEvent {
-  readonly event: 'start' | 'done' | 'fail' | 'info' | 'wait';
-  readonly message: string;
-  readonly subject?: string;
-  readonly [key: string]: unknown;
-}
+// Re-exported so code written against the old location still compiles; new code imports the port.
+export type { ProgressEvent, Ui };
 
 /** chalk's colour levels: none, 16 colours, 256 colours, truecolor. */
 export type ColorLevel = 0 | 1 | 2 | 3;

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import type { DesiredState } from '../derive/types.js';
 import { deployServices, selectServices, summarizeDeploy } from '../deploy/index.js';
 import { DistctlError } from '../errors/index.js';

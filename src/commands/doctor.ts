@@ -1,9 +1,10 @@
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import type { Runner } from '../exec/runner.js';
 import type { DesiredState } from '../derive/types.js';
 import type { IncusClient } from '../incus/client.js';
 import { IncusError } from '../incus/errors.js';
 import { OWNER_KEY } from '../incus/types.js';
+import { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { fileURLToPath } from 'node:url';
@@ -193,12 +194,15 @@ async function storageChecks(client: IncusClient): Promise<Check[]> {
   ];
 }
 
+/** `ip -j route show`: the fields the subnet check reads. */
+const HostRoutes = z.array(z.object({ dst: z.string(), dev: z.string().optional() }));
+
 async function subnetCheck(desired: DesiredState, client: IncusClient, runner: Runner): Promise<Check> {
   const ours = parseSubnet(desired.network.subnet)?.subnet;
   const clashes: string[] = [];
   const routes = await runner.run({ bin: 'ip', args: ['-4', '-j', 'route', 'show'], timeoutMs: 10_000 }).catch(() => null);
   if (ours && routes && routes.exitCode === 0) {
-    for (const route of JSON.parse(routes.stdout) as { dst: string; dev?: string }[]) {
+    for (const route of HostRoutes.safeParse(JSON.parse(routes.stdout)).data ?? []) {
       if (route.dst === 'default' || route.dev === desired.network.name) continue;
       const theirs = parseSubnet(route.dst.includes('/') ? route.dst : `${route.dst}/32`)?.subnet;
       if (theirs && subnetsOverlap(ours, theirs)) clashes.push(`host route ${route.dst} via ${route.dev ?? '?'}`);

@@ -1,5 +1,5 @@
 import { applyPlan } from '../apply/index.js';
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { observeIncus } from '../observe/incus.js';

@@ -1,8 +1,13 @@
-import type { InteractiveRunner } from '../cli/interactive.js';
 import { DistctlError } from '../errors/index.js';
 import { callArgv } from '../incus/client.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
+
+/**
+ * Runs a command attached to this terminal (stdin, stdout and stderr inherited); resolves to its exit code.
+ * Declared here, the command's side; the CLI supplies the real one (src/cli/interactive.ts).
+ */
+export type InteractiveRunner = (argv: readonly string[]) => Promise<number>;
 
 /** What `distctl shell` runs: a root login shell, as `incus shell` does. */
 export const LOGIN_SHELL = ['su', '-l'] as const;

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseDocument, YAMLSeq } from 'yaml';
 import { applyPlan } from '../apply/index.js';
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { observeIncus, proxyInPlace } from '../observe/incus.js';

@@ -1,4 +1,4 @@
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import type { DerivedReplicaSet } from '../derive/types.js';
 import type { WriteTarget } from '../failover/workload.js';
 import type { Credentials, MongoAdmin } from '../mongo/admin.js';

@@ -1,4 +1,4 @@
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import type { Runner } from '../exec/runner.js';
 import { buildImage } from '../image/index.js';
 import type { CommandResult } from './result.js';

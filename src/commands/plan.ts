@@ -11,7 +11,7 @@ import { planStages, type StageChange } from '../plan/stages.js';
 import type { Plan } from '../plan/types.js';
 import { SecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
 import { isDeployed } from './status.js';

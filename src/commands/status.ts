@@ -1,4 +1,4 @@
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import { readNodeRuntime } from '../deploy/node-runtime.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';

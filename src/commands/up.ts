@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import { applyPlan, waitForAddresses, type Progress } from '../apply/index.js';
-import type { Ui } from '../cli/ui.js';
+import type { Ui } from './ui.js';
 import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DerivedService, DesiredState } from '../derive/types.js';
+import { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
 import { renderTemplate } from '../mongo/render.js';
 import { serviceDatabaseEnv } from '../mongo/users.js';
@@ -131,14 +132,14 @@ export function renderMarker(parts: ArtifactHashes): string {
   return `${JSON.stringify({ ...parts, artifact: artifactHash(parts) })}\n`;
 }
 
+/** The marker file's shape: every part hash and the artifact hash, all strings. */
+const Marker = z.object({ bundle: z.string(), unit: z.string(), env: z.string(), node: z.string(), artifact: z.string() });
+
 /** Reads a marker back; anything unreadable counts as "nothing deployed". */
 export function parseMarker(text: string | undefined): (ArtifactHashes & { artifact: string }) | null {
   if (text === undefined || text.trim() === '') return null;
   try {
-    const value = JSON.parse(text) as Partial<Record<keyof ArtifactHashes | 'artifact', unknown>>;
-    const fields = ['bundle', 'unit', 'env', 'node', 'artifact'] as const;
-    if (!fields.every((field) => typeof value[field] === 'string')) return null;
-    return value as ArtifactHashes & { artifact: string };
+    return Marker.safeParse(JSON.parse(text)).data ?? null;
   } catch {
     return null;
   }

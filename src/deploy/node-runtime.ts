@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { DistctlError, formatCommand } from '../errors/index.js';
 import { lastLines, type ContainerOps } from '../incus/container-ops.js';
 import { CONTAINER_NODE_PATH } from './artifacts.js';
@@ -115,15 +116,16 @@ export async function recordNodeRuntime(stateDir: string, host: HostNode, now: D
   await rename(temporary, path);
 }
 
+/** The record file's shape; anything else reads as "no record". */
+const NodeRuntimeFile = z.object({ version: z.string(), sha256: z.string(), path: z.string(), recordedAt: z.string() });
+
 /** The recorded Node runtime of a deployment, or null before the first deploy. */
 export async function readNodeRuntime(stateDir: string): Promise<NodeRuntimeRecord | null> {
   const text = await readFile(join(stateDir, NODE_RUNTIME_RECORD), 'utf8').catch(() => null);
   if (text === null) return null;
   try {
-    const parsed = JSON.parse(text) as Partial<NodeRuntimeRecord>;
-    return typeof parsed.version === 'string' && typeof parsed.sha256 === 'string' && typeof parsed.path === 'string' && typeof parsed.recordedAt === 'string'
-      ? { version: parsed.version, sha256: parsed.sha256, path: parsed.path, recordedAt: parsed.recordedAt }
-      : null;
+    const parsed = NodeRuntimeFile.safeParse(JSON.parse(text)).data;
+    return parsed ? { version: parsed.version, sha256: parsed.sha256, path: parsed.path, recordedAt: parsed.recordedAt } : null;
   } catch {
     return null;
   }

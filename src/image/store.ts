@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
 import { classifyIncusFailure } from '../incus/errors.js';
@@ -9,7 +10,17 @@ import { classifyIncusFailure } from '../incus/errors.js';
  */
 export const IMAGE_PROJECT = 'default';
 
+/** What Incus says about an image alias (the subset distctl reads). */
+const AliasRecord = z.object({ target: z.string() });
+
 /** What Incus says about one image (the subset distctl reads). */
+const ImageQuery = z.object({
+  fingerprint: z.string().optional(),
+  size: z.number().optional(),
+  aliases: z.array(z.object({ name: z.string().optional() })).nullish(),
+});
+
+/** An image as distctl reports it. */
 export interface ImageRecord {
   readonly fingerprint: string;
   readonly sizeBytes: number;
@@ -35,8 +46,8 @@ export async function imageAliasTarget(client: IncusClient, alias: string, proje
     if (/not found/i.test(result.stderr)) return undefined;
     throw classifyIncusFailure(['incus', ...args], result);
   }
-  const target = (JSON.parse(result.stdout) as { target?: unknown }).target;
-  if (typeof target !== 'string') throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `Incus returned image alias \`${alias}\` without a target fingerprint.`);
+  const target = AliasRecord.safeParse(JSON.parse(result.stdout)).data?.target;
+  if (target === undefined) throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `Incus returned image alias \`${alias}\` without a target fingerprint.`);
   return target;
 }
 
@@ -48,7 +59,9 @@ export async function imageExists(client: IncusClient, alias: string, project: s
 /** Reads an image's size and aliases. */
 export async function readImage(client: IncusClient, fingerprint: string, project: string = IMAGE_PROJECT): Promise<ImageRecord> {
   const stdout = await runIncus(client, ['query', apiPath(`/1.0/images/${fingerprint}`, project)]);
-  const image = JSON.parse(stdout) as { fingerprint?: string; size?: number; aliases?: { name?: string }[] | null };
+  const parsed = ImageQuery.safeParse(JSON.parse(stdout));
+  if (!parsed.success) throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `Incus described image ${fingerprint} in an unexpected shape: ${z.prettifyError(parsed.error)}`);
+  const image = parsed.data;
   return {
     fingerprint: image.fingerprint ?? fingerprint,
     sizeBytes: image.size ?? 0,

@@ -1,17 +1,28 @@
-import { CommandFailedError, formatCommand } from '../errors/index.js';
+import { CommandFailedError, formatCommand, type ErrorCode } from '../errors/index.js';
 import type { CommandResult } from '../exec/runner.js';
 
 /** An `incus` call that failed, classified so callers and users know what it means. */
 export class IncusError extends CommandFailedError {
   readonly kind: IncusErrorKind;
   constructor(argv: readonly string[], result: CommandResult, kind: IncusErrorKind, message: string, hint: string) {
-    super(argv, result.exitCode, result.stderr, { code: `INCUS_${kind.toUpperCase().replace(/-/g, '_')}`, message, hint });
+    super(argv, result.exitCode, result.stderr, { code: INCUS_ERROR_CODES[kind], message, hint });
     this.name = 'IncusError';
     this.kind = kind;
   }
 }
 
 export type IncusErrorKind = 'daemon-down' | 'permission-denied' | 'not-found' | 'image-not-found' | 'already-exists' | 'timeout' | 'failed';
+
+/** The error code each kind of failure is reported under. */
+const INCUS_ERROR_CODES = {
+  'daemon-down': 'INCUS_DAEMON_DOWN',
+  'permission-denied': 'INCUS_PERMISSION_DENIED',
+  'not-found': 'INCUS_NOT_FOUND',
+  'image-not-found': 'INCUS_IMAGE_NOT_FOUND',
+  'already-exists': 'INCUS_ALREADY_EXISTS',
+  timeout: 'INCUS_TIMEOUT',
+  failed: 'INCUS_FAILED',
+} as const satisfies Record<IncusErrorKind, ErrorCode>;
 
 /** Maps an incus failure to a message that names the cause and the fix. */
 export function classifyIncusFailure(argv: readonly string[], result: CommandResult): IncusError {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { chmod, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
 
 /** Who holds a deployment's lock: written into the lock file for messages only, never used to decide. */
@@ -88,9 +89,12 @@ async function release(child: FlockChild): Promise<void> {
   await exited;
 }
 
+/** The lock file's content as written by this module; anything else reads as "unknown owner". */
+const LockOwnerRecord = z.object({ pid: z.number(), command: z.string(), since: z.string() });
+
 async function readOwner(path: string): Promise<LockOwner | null> {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as LockOwner;
+    return LockOwnerRecord.safeParse(JSON.parse(await readFile(path, 'utf8'))).data ?? null;
   } catch {
     return null;
   }

@@ -45,7 +45,3 @@ export function subnetContains(subnet: Ipv4Subnet, address: number): boolean {
 export function subnetsOverlap(a: Ipv4Subnet, b: Ipv4Subnet): boolean {
   return a.network <= b.broadcast && b.network <= a.broadcast;
 }
-
-export function formatSubnet(subnet: Ipv4Subnet): string {
-  return `${formatIpv4(subnet.network)}/${subnet.prefixLength}`;
-}

@@ -157,7 +157,5 @@ export const topologySchema = z.strictObject({
 
 /** A topology after shape validation (defaults applied). */
 export type Topology = z.infer<typeof topologySchema>;
-export type ServiceSpec = Topology['services'][number];
-export type MongoSource = Topology['mongodb']['source'];
 export type ImageSpec = Topology['image'];
 

@@ -21,7 +21,7 @@ import {
   repoRoot,
   type CliRun,
 } from './support.js';
-import { freePort } from '../support/ports.js';
+import { portForServerWithoutPortZero } from '../support/ports.js';
 
 const PROJECT = 'distctl-it-newcomer';
 const BRIDGE = 'ditnew0';
@@ -79,7 +79,7 @@ describe.skipIf(skipReason !== undefined)("a newcomer's first hour: the referenc
     const leftovers = await removeTestResources(PROJECT, [BRIDGE]);
     if (leftovers.length > 0) throw new Error(`cannot clear leftovers of an earlier run:\n${leftovers.join('\n')}`);
     await assertSubnetFree();
-    port = await freePort();
+    port = await portForServerWithoutPortZero();
     file = writeTopology(port);
   });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distctl, incus, incusJson, integrationSkipReason, removeTestResources, repoRoot, testImage, type CliRun } from './support.js';
-import { freePort } from '../support/ports.js';
+import { portForServerWithoutPortZero as freePort } from '../support/ports.js';
 
 const PROJECT = 'distctl-it-platform';
 const BRIDGE = 'ditplat0';

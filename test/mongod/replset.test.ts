@@ -165,7 +165,8 @@ describe.skipIf(mongodBin === null)('replica set on real mongod processes', () =
     const entry = byPort.get(member.port);
     if (!entry) throw new Error(`no process for ${member.host}`);
     if (mode === 'crash') {
-      entry.child.once('exit', () => setTimeout(() => startMember(member), RESTART_SEC_MS));
+      // `void`: a failed restart still surfaces as an unhandled rejection, failing the run.
+      entry.child.once('exit', () => setTimeout(() => void startMember(member), RESTART_SEC_MS));
       entry.child.kill('SIGKILL');
       return Promise.resolve();
     }

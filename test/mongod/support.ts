@@ -15,7 +15,7 @@ if (mongodBin === null) {
   console.log('mongod tier skipped: no mongod binary (set MONGOD_BIN=/path/to/mongod or put mongod on PATH)');
 }
 
-export { freePort } from '../support/ports.js';
+export { portForServerWithoutPortZero as freePort } from '../support/ports.js';
 
 /**
  * The addresses the replica-set members bind, one per member

@@ -34,8 +34,9 @@ export function requireEnv(env: Env, name: string, what: string): string {
 export function readCommonConfig(env: Env): CommonConfig {
   const portText = requireEnv(env, 'PORT', 'the port to listen on');
   const port = Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ConfigError(`PORT=${portText} is not a port number (1-65535)`, 'set PORT to e.g. 3000');
+  // 0 lets the kernel choose (the log line names the port): how tests run a service without racing for a port.
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ConfigError(`PORT=${portText} is not a port number (0-65535)`, 'set PORT to e.g. 3000');
   }
   const jwtSecret = env['JWT_SECRET'] ?? '';
   if (jwtSecret.length < MIN_SECRET_LENGTH) {

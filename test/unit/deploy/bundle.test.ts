@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleService } from '../../../src/deploy/bundle.js';
 import { DistctlError } from '../../../src/errors/index.js';
-import { freePort } from '../../support/ports.js';
+import { announcedPort, deadPeer, type DeadPeer } from '../../support/ports.js';
 
 let dir: string;
 const children: ChildProcess[] = [];
+const peers: DeadPeer[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'distctl-bundle-'));
@@ -19,6 +20,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
+  await Promise.all(peers.map((peer) => peer.close()));
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -56,15 +58,21 @@ describe('service bundles', () => {
     expect(bundle.code).not.toMatch(/from ["']express["']|require\(["']express["']\)/);
     const file = join(dir, 'web-main.mjs');
     await writeFile(file, bundle.code);
-    const [port, deadPort1, deadPort2, deadAuth] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    // The shards and the auth-server are down: peers that hold their ports and drop every connection.
+    const [db1, db2, auth] = await Promise.all([deadPeer(), deadPeer(), deadPeer()]);
+    peers.push(db1, db2, auth);
+    const [deadPort1, deadPort2, deadAuth] = [db1.port, db2.port, auth.port];
     const service = start(file, {
-      PORT: String(port),
+      PORT: '0',
       HOST: '127.0.0.1',
       JWT_SECRET,
       AUTH_SERVER_URL: `http://127.0.0.1:${deadAuth}`,
       SHARD_MAP: JSON.stringify({ defaultShard: 'rsA', ranges: [{ from: 'A', to: 'M', shard: 'rsA' }, { from: 'N', to: 'Z', shard: 'rsB' }], shards: { rsA: { urlEnv: 'DB1_URL' }, rsB: { urlEnv: 'DB2_URL' } } }),
       DB1_URL: `mongodb://127.0.0.1:${deadPort1}/products_db?replicaSet=rsA`,
       DB2_URL: `mongodb://127.0.0.1:${deadPort2}/products_db?replicaSet=rsB`,
+    });
+    const port = await announcedPort(service.child.stdout!).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n${service.output()}`);
     });
     const health = await getJson(`http://127.0.0.1:${port}/health`, 10_000).catch((error: unknown) => {
       throw new Error(`bundle did not serve /health: ${String(error)}\n${service.output()}`);

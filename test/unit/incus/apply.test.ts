@@ -88,7 +88,7 @@ describe('applyPlan', () => {
     );
     expect((error as DistctlError).hint).toContain('run `distctl up` again to resume');
     expect(runner.model.calls.filter((argv) => argv.includes('create') && argv.includes(IMAGE))).toHaveLength(5);
-    const started = runner.model.calls.filter((argv) => verbOf(argv) === 'start').map((argv) => argv.at(-1));
+    const started = runner.model.calls.filter((argv) => verbOf(argv) === 'start').map((argv) => argv.at(-1) ?? '');
     expect(started.sort()).toEqual(['auth-server', 'db1', 'db3', 'web-server']);
     const rest = await replan(runner.model);
     expect(rest.actions.map((action) => action.kind)).toEqual(['create-instance', 'start-instance']);

@@ -29,9 +29,6 @@ export function fixture<T = Json>(name: string): T {
   return JSON.parse(readFileSync(join(FIXTURE_DIR, `${name}.json`), 'utf8')) as T;
 }
 
-/** The messages the daemon answered with, recorded live (by situation); `{name}` style holes are filled in. */
-export type RecordedErrors = Record<string, string>;
-
 interface Project {
   name: string;
   description: string;
