@@ -8,7 +8,6 @@ export {
   pickMirror,
   readAptSources,
 } from './apt-sources.js';
-export { BUILDABLE_SUITES, parseRecipe, recipeAlias, recipeDigest, type ImageRecipe } from './recipe.js';
 export {
   ensureRecipeImages,
   missingRecipeImages,

@@ -125,8 +125,9 @@ describe.skipIf(skipReason !== undefined)("a newcomer's first hour: the referenc
     expect(`${up.stdout}\n${up.stderr}`).not.toMatch(/internal error|^\s+at .+:\d+:\d+\)?$/m);
 
     const instances = await incusJson<{ name: string; status: string }[]>('list', '--project', PROJECT);
-    expect(instances.map((instance) => [instance.name, instance.status]).sort()).toEqual(
-      CONTAINERS.map((name) => [name, 'Running']).sort(),
+    const byName = (a: string, b: string) => a.localeCompare(b);
+    expect(instances.map((instance) => `${instance.name} ${instance.status}`).sort(byName)).toEqual(
+      CONTAINERS.map((name) => `${name} Running`).sort(byName),
     );
     const health = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(10_000) });
     expect(health.status).toBe(200);
