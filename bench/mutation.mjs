@@ -18,10 +18,18 @@ const reportOnly = args.includes('--report-only');
 const files = args.filter((arg) => !arg.startsWith('--'));
 
 if (!reportOnly) {
-  const strykerArgs = ['stryker', 'run', '--concurrency', '1', ...(files.length > 0 ? ['--mutate', files.join(',')] : [])];
+  const strykerArgs = [
+    'stryker',
+    'run',
+    '--concurrency',
+    '1',
+    ...(files.length > 0 ? ['--mutate', files.join(',')] : []),
+  ];
   const started = Date.now();
   const run = spawnSync('npx', strykerArgs, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-  console.log(`\nstryker ${strykerArgs.slice(1).join(' ')}: exit ${run.status}, ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(
+    `\nstryker ${strykerArgs.slice(1).join(' ')}: exit ${run.status}, ${Math.round((Date.now() - started) / 1000)} s`,
+  );
   if (run.status !== 0) process.exit(run.status ?? 1);
 }
 if (!existsSync(REPORT)) {
@@ -36,7 +44,14 @@ const rows = Object.entries(report.files).map(([file, { mutants }]) => {
   const detected = count('Killed', 'Timeout');
   const undetected = count('Survived', 'NoCoverage');
   const score = detected + undetected === 0 ? 100 : (100 * detected) / (detected + undetected);
-  return { file, detected, survived: count('Survived'), noCoverage: count('NoCoverage'), ignored: count('Ignored'), score };
+  return {
+    file,
+    detected,
+    survived: count('Survived'),
+    noCoverage: count('NoCoverage'),
+    ignored: count('Ignored'),
+    score,
+  };
 });
 rows.sort((a, b) => a.file.localeCompare(b.file));
 const width = Math.max(...rows.map((row) => row.file.length), 4);

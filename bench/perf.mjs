@@ -80,7 +80,9 @@ function handProcedure(count) {
     const instances = JSON.parse(incus('list', '--project', PROJECT, '--format', 'json'));
     const ready = names.every((name, index) => {
       const instance = instances.find((candidate) => candidate.name === name);
-      const addresses = (instance?.state?.network?.eth0?.addresses ?? []).filter((address) => address.family === 'inet');
+      const addresses = (instance?.state?.network?.eth0?.addresses ?? []).filter(
+        (address) => address.family === 'inet',
+      );
       return addresses.some((address) => address.address === `${PREFIX}.${index + 10}`);
     });
     if (ready) break;
@@ -122,9 +124,19 @@ function distctl(file, ...commandArgs) {
     maxBuffer: 64 * 1024 * 1024,
   });
   const wall = seconds(started);
-  const last = run.stdout.trim().split('\n').filter((line) => line.startsWith('{')).pop();
+  const last = run.stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .pop();
   const json = last ? JSON.parse(last) : {};
-  return { seconds: wall, code: run.status, calls: json.incusCalls ?? '?', failed: json.failedStages ?? [], stderr: run.stderr };
+  return {
+    seconds: wall,
+    code: run.status,
+    calls: json.incusCalls ?? '?',
+    failed: json.failedStages ?? [],
+    stderr: run.stderr,
+  };
 }
 
 function median(values) {
@@ -154,7 +166,15 @@ function measureContainers(count, label) {
 
 try {
   say(`distctl perf bench — image ${image}, ${new Date().toISOString()}`);
-  say(`machine: ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores, ${spawnSync('sh', ['-c', "free -g | awk '/Mem:/ {print $2}'"], { encoding: 'utf8' }).stdout.trim()} GiB, incus ${incus('version').split('\n').find((l) => l.startsWith('Server'))?.split(':')[1]?.trim() ?? '?'}, storage ${JSON.parse(incus('storage', 'list', '--format', 'json'))[0]?.driver ?? '?'}`);
+  say(
+    `machine: ${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} cores, ${spawnSync('sh', ['-c', "free -g | awk '/Mem:/ {print $2}'"], { encoding: 'utf8' }).stdout.trim()} GiB, incus ${
+      incus('version')
+        .split('\n')
+        .find((l) => l.startsWith('Server'))
+        ?.split(':')[1]
+        ?.trim() ?? '?'
+    }, storage ${JSON.parse(incus('storage', 'list', '--format', 'json'))[0]?.driver ?? '?'}`,
+  );
   say('');
   say(`1. container phase, five containers (median of ${runs} runs each, alternating)`);
   const hand = [];
@@ -168,14 +188,24 @@ try {
   }
   const handMedian = median(hand);
   const coldMedian = median(ours.map((result) => result.cold.seconds));
-  say(`   hand procedure     ${hand.map((value) => value.toFixed(2)).join(' / ')} s  → median ${handMedian.toFixed(2)} s`);
-  say(`   distctl cold up    ${ours.map((result) => result.cold.seconds.toFixed(2)).join(' / ')} s  → median ${coldMedian.toFixed(2)} s (${ours[0].cold.calls} incus calls)`);
+  say(
+    `   hand procedure     ${hand.map((value) => value.toFixed(2)).join(' / ')} s  → median ${handMedian.toFixed(2)} s`,
+  );
+  say(
+    `   distctl cold up    ${ours.map((result) => result.cold.seconds.toFixed(2)).join(' / ')} s  → median ${coldMedian.toFixed(2)} s (${ours[0].cold.calls} incus calls)`,
+  );
   say(`   ratio              ${(coldMedian / handMedian).toFixed(2)} × the hand procedure (goal ≤ 0.50)`);
   say('');
   say('2–4. five containers, containers only');
-  say(`   no-op up           ${median(ours.map((result) => result.noop.seconds)).toFixed(2)} s (${ours[0].noop.calls} incus calls)`);
-  say(`   status             ${median(ours.map((result) => result.status.seconds)).toFixed(2)} s (${ours[0].status.calls} incus calls)`);
-  say(`   plan               ${median(ours.map((result) => result.plan.seconds)).toFixed(2)} s (goal ≤ 0.30; ${ours[0].plan.calls} incus calls)`);
+  say(
+    `   no-op up           ${median(ours.map((result) => result.noop.seconds)).toFixed(2)} s (${ours[0].noop.calls} incus calls)`,
+  );
+  say(
+    `   status             ${median(ours.map((result) => result.status.seconds)).toFixed(2)} s (${ours[0].status.calls} incus calls)`,
+  );
+  say(
+    `   plan               ${median(ours.map((result) => result.plan.seconds)).toFixed(2)} s (goal ≤ 0.30; ${ours[0].plan.calls} incus calls)`,
+  );
 
   if (!flag('--skip-stack')) {
     say('');
@@ -187,8 +217,12 @@ try {
     const noop = distctl(file, 'up', '--yes');
     const status = distctl(file, 'status');
     const plan = distctl(file, 'plan');
-    say(`   cold up            ${cold.seconds.toFixed(2)} s (${cold.calls} incus calls; failed stages: ${cold.failed.join(', ') || 'none'})`);
-    say(`   no-op up           ${noop.seconds.toFixed(2)} s (goal ≤ 1.0; ${noop.calls} incus calls; failed stages: ${noop.failed.join(', ') || 'none'})`);
+    say(
+      `   cold up            ${cold.seconds.toFixed(2)} s (${cold.calls} incus calls; failed stages: ${cold.failed.join(', ') || 'none'})`,
+    );
+    say(
+      `   no-op up           ${noop.seconds.toFixed(2)} s (goal ≤ 1.0; ${noop.calls} incus calls; failed stages: ${noop.failed.join(', ') || 'none'})`,
+    );
     say(`   status             ${status.seconds.toFixed(2)} s (goal ≤ 1.0; ${status.calls} incus calls)`);
     say(`   plan               ${plan.seconds.toFixed(2)} s (${plan.calls} incus calls)`);
     distctl(file, 'down', '--yes');

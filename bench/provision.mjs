@@ -40,14 +40,24 @@ function distctl(...commandArgs) {
     maxBuffer: 64 * 1024 * 1024,
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const last = run.stdout.trim().split('\n').filter((line) => line.startsWith('{')).pop();
+  const last = run.stdout
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .pop();
   const json = last ? JSON.parse(last) : {};
   return { seconds, code: run.status, json, stderr: run.stderr };
 }
 
 const rows = [];
 const record = (label, result) => {
-  rows.push({ label, seconds: result.seconds, calls: result.json.incusCalls ?? '?', code: result.code, note: result.json.failedStages?.length ? `failed stages: ${result.json.failedStages.join(', ')}` : '' });
+  rows.push({
+    label,
+    seconds: result.seconds,
+    calls: result.json.incusCalls ?? '?',
+    code: result.code,
+    note: result.json.failedStages?.length ? `failed stages: ${result.json.failedStages.join(', ')}` : '',
+  });
 };
 
 try {
@@ -66,8 +76,12 @@ try {
   }
 }
 
-console.log(`distctl provisioning bench — reference topology, image ${image}${flag('--containers-only') ? ', containers only' : ''}`);
+console.log(
+  `distctl provisioning bench — reference topology, image ${image}${flag('--containers-only') ? ', containers only' : ''}`,
+);
 console.log('step               wall s   incus calls  exit  note');
 for (const row of rows) {
-  console.log(`${row.label.padEnd(18)} ${row.seconds.toFixed(2).padStart(6)}   ${String(row.calls).padStart(11)}  ${String(row.code).padStart(4)}  ${row.note}`);
+  console.log(
+    `${row.label.padEnd(18)} ${row.seconds.toFixed(2).padStart(6)}   ${String(row.calls).padStart(11)}  ${String(row.code).padStart(4)}  ${row.note}`,
+  );
 }

@@ -37,7 +37,11 @@ async function serveAuth() {
   const { createTokenService } = await load('services/shared/jwt.js');
   const now = () => new Date();
   const tokens = createTokenService({ secret: SECRET, issuer: 'distctl-auth', audience: 'distctl', now });
-  const auth = await listen(createAuthApp({ users: new MemoryUserStore(), tokens, now, log: () => undefined, trustedProxies: ['127.0.0.1'] }), 0, '127.0.0.1');
+  const auth = await listen(
+    createAuthApp({ users: new MemoryUserStore(), tokens, now, log: () => undefined, trustedProxies: ['127.0.0.1'] }),
+    0,
+    '127.0.0.1',
+  );
   auth.server.keepAliveTimeout = 120_000;
   process.send({ url: auth.url });
 }
@@ -66,7 +70,17 @@ async function serve(count, authUrl) {
   const at = new Date();
   for (let i = 0; i < count; i += 1) {
     const name = `${letters[(i * 7) % letters.length]}roducto ${(i * 7919) % count}`;
-    const product = { id: randomUUID(), name, price: (i * 37) % 1000, stock: (i * 13) % 500, category: `cat${i % 8}`, createdAt: at, updatedAt: at, pending: null, version: 1 };
+    const product = {
+      id: randomUUID(),
+      name,
+      price: (i * 37) % 1000,
+      stock: (i * 13) % 500,
+      category: `cat${i % 8}`,
+      createdAt: at,
+      updatedAt: at,
+      pending: null,
+      version: 1,
+    };
     await byShard[router.shardFor(name)].put(product);
   }
   const now = () => new Date();
@@ -80,12 +94,26 @@ async function serve(count, authUrl) {
   for (let n = 0; n < timed; n += 1) await catalog.list(listing(n));
   const catalogMs = ((performance.now() - t0) / timed).toFixed(2);
   const tokens = createTokenService({ secret: SECRET, issuer: 'distctl-auth', audience: 'distctl', now });
-  const web = await listen(createWebApp({ catalog, tokens, auth: createAuthUpstream(authUrl), log: () => undefined }), 0, '127.0.0.1');
+  const web = await listen(
+    createWebApp({ catalog, tokens, auth: createAuthUpstream(authUrl), log: () => undefined }),
+    0,
+    '127.0.0.1',
+  );
   // Longer than any wait in the run, so the server never closes a keep-alive connection the client is about to reuse.
   web.server.keepAliveTimeout = 120_000;
   const json = { 'content-type': 'application/json' };
-  await fetch(`${web.url}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ username: `bench${count}`, email: 'bench@example.com', password: 'bench-password' }) });
-  const login = await (await fetch(`${web.url}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ username: `bench${count}`, password: 'bench-password' }) })).json();
+  await fetch(`${web.url}/auth/register`, {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ username: `bench${count}`, email: 'bench@example.com', password: 'bench-password' }),
+  });
+  const login = await (
+    await fetch(`${web.url}/auth/login`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ username: `bench${count}`, password: 'bench-password' }),
+    })
+  ).json();
   process.send({ url: web.url, token: login.token, catalogMs });
 }
 
@@ -118,9 +146,14 @@ async function main() {
     web.process.kill('SIGTERM');
   }
   auth.process.kill('SIGTERM');
-  console.log('| products | concurrent clients | requests | errors | req/s | p50 (ms) | p99 (ms) | one listing in-process (ms) |');
+  console.log(
+    '| products | concurrent clients | requests | errors | req/s | p50 (ms) | p99 (ms) | one listing in-process (ms) |',
+  );
   console.log('|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.size} | ${r.concurrency} | ${r.requests} | ${r.errors} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.catalogMs} |`);
+  for (const r of rows)
+    console.log(
+      `| ${r.size} | ${r.concurrency} | ${r.requests} | ${r.errors} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.catalogMs} |`,
+    );
 }
 
 async function measure(url, token, concurrency, maxRequests) {
@@ -153,5 +186,11 @@ async function measure(url, token, concurrency, maxRequests) {
   if (process.env.BENCH_TRACE) console.error(JSON.stringify(trace.sort((a, b) => b[1] - a[1]).slice(0, 40)));
   latencies.sort((a, b) => a - b);
   const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))].toFixed(1);
-  return { requests: latencies.length, errors, rps: Math.round(latencies.length / seconds), p50: at(0.5), p99: at(0.99) };
+  return {
+    requests: latencies.length,
+    errors,
+    rps: Math.round(latencies.length / seconds),
+    p50: at(0.5),
+    p99: at(0.99),
+  };
 }

@@ -19,7 +19,12 @@ function inside(file, dir) {
 /** Strips parentheses, `await` and non-null assertions to reach the expression that produced a value. */
 function unwrap(node) {
   let current = node;
-  while (current && (current.type === 'AwaitExpression' || current.type === 'TSNonNullExpression' || current.type === 'ParenthesizedExpression')) {
+  while (
+    current &&
+    (current.type === 'AwaitExpression' ||
+      current.type === 'TSNonNullExpression' ||
+      current.type === 'ParenthesizedExpression')
+  ) {
     current = current.type === 'AwaitExpression' ? current.argument : current.expression;
   }
   return current;
@@ -50,7 +55,8 @@ const noUncheckedParse = {
   },
   create(context) {
     const check = (node) => {
-      if (isParse(unwrap(node.expression)) && assertsAShape(node.typeAnnotation)) context.report({ node, messageId: 'cast' });
+      if (isParse(unwrap(node.expression)) && assertsAShape(node.typeAnnotation))
+        context.report({ node, messageId: 'cast' });
     };
     return { TSAsExpression: check, TSTypeAssertion: check };
   },
@@ -65,11 +71,14 @@ function specifierOf(node) {
 const importBoundaries = {
   meta: {
     type: 'problem',
-    docs: { description: 'src/services imports nothing from the rest of src/; nothing outside src/cli imports src/cli' },
+    docs: {
+      description: 'src/services imports nothing from the rest of src/; nothing outside src/cli imports src/cli',
+    },
     messages: {
       servicesOut:
         '`{{spec}}` leaves src/services: the services are a separate deployable and import nothing of the CLI (move what both need under src/services/shared/).',
-      intoCli: '`{{spec}}` imports src/cli from a core stage: the CLI is the edge, core stages must not depend on it (move the shared type out of src/cli).',
+      intoCli:
+        '`{{spec}}` imports src/cli from a core stage: the CLI is the edge, core stages must not depend on it (move the shared type out of src/cli).',
     },
     schema: [],
   },
@@ -88,7 +97,12 @@ const importBoundaries = {
       if (fromServices && !inside(target, SERVICES)) context.report({ node, messageId: 'servicesOut', data: { spec } });
       else if (!fromCli && inside(target, CLI)) context.report({ node, messageId: 'intoCli', data: { spec } });
     };
-    return { ImportDeclaration: check, ExportNamedDeclaration: check, ExportAllDeclaration: check, ImportExpression: check };
+    return {
+      ImportDeclaration: check,
+      ExportNamedDeclaration: check,
+      ExportAllDeclaration: check,
+      ImportExpression: check,
+    };
   },
 };
 

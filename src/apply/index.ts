@@ -56,7 +56,8 @@ function actionContainer(action: Action): string | null {
  */
 function steps(plan: Plan): Action[][][] {
   const byPhase = new Map<number, Action[]>();
-  for (const action of plan.actions) byPhase.set(PHASE[action.kind], [...(byPhase.get(PHASE[action.kind]) ?? []), action]);
+  for (const action of plan.actions)
+    byPhase.set(PHASE[action.kind], [...(byPhase.get(PHASE[action.kind]) ?? []), action]);
   const result: Action[][][] = [];
   let chains = new Map<string, Action[]>();
   const flushChains = (): void => {
@@ -86,7 +87,11 @@ function steps(plan: Plan): Action[][][] {
  * finish, then the step's failures are reported together and nothing later
  * runs, so what succeeded stays in place and the next run resumes from there.
  */
-export async function applyPlan(client: IncusClient, plan: Plan, options: { concurrency?: number; onProgress?: Progress } = {}): Promise<{ applied: number }> {
+export async function applyPlan(
+  client: IncusClient,
+  plan: Plan,
+  options: { concurrency?: number; onProgress?: Progress } = {},
+): Promise<{ applied: number }> {
   const progress = options.onProgress ?? (() => undefined);
   const limit = pLimit(options.concurrency ?? 4);
   let applied = 0;
@@ -108,7 +113,9 @@ export async function applyPlan(client: IncusClient, plan: Plan, options: { conc
         }),
       ),
     );
-    const failures = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [chainFailure(outcome.reason)] : []));
+    const failures = outcomes.flatMap((outcome) =>
+      outcome.status === 'rejected' ? [chainFailure(outcome.reason)] : [],
+    );
     if (failures.length > 0) {
       // Five containers failing for one reason (say, the image is missing) is one problem, said once with their names.
       const groups = new Map<string, { subjects: string[]; error: unknown }>();
@@ -117,7 +124,10 @@ export async function applyPlan(client: IncusClient, plan: Plan, options: { conc
         group.subjects.push(actionSubject(failure.action));
         groups.set(failureCause(failure.error), group);
       }
-      const said = [...groups.values()].map((group) => ({ ...group, text: `${listSubjects(group.subjects)}: ${messageOf(group.error)}` }));
+      const said = [...groups.values()].map((group) => ({
+        ...group,
+        text: `${listSubjects(group.subjects)}: ${messageOf(group.error)}`,
+      }));
       for (const group of said) progress({ event: 'fail', message: group.text, subject: group.subjects.join(', ') });
       const [first, ...others] = said;
       const cause = first!.error;
@@ -173,7 +183,13 @@ export async function waitForAddresses(
   client: IncusClient,
   project: string,
   containers: readonly { readonly name: string; readonly ipv4: string }[],
-  options: { timeoutMs?: number; intervalMs?: number; onProgress?: Progress; sleep?: (ms: number) => Promise<void>; now?: () => number } = {},
+  options: {
+    timeoutMs?: number;
+    intervalMs?: number;
+    onProgress?: Progress;
+    sleep?: (ms: number) => Promise<void>;
+    now?: () => number;
+  } = {},
 ): Promise<{ seconds: number }> {
   const timeoutMs = options.timeoutMs ?? 120_000;
   // A fine poll: each round is one `incus list` for all containers, and DHCP answers within about a second.
@@ -189,7 +205,12 @@ export async function waitForAddresses(
       containers.map((container) => {
         const instance = byName.get(container.name);
         const addresses = instance ? instanceAddresses(instance) : [];
-        return [container.name, instance === undefined ? 'missing' : `${instance.status}${addresses.length ? `, eth0 ${addresses.join(' ')}` : ', no IPv4 on eth0 yet'}`];
+        return [
+          container.name,
+          instance === undefined
+            ? 'missing'
+            : `${instance.status}${addresses.length ? `, eth0 ${addresses.join(' ')}` : ', no IPv4 on eth0 yet'}`,
+        ];
       }),
     );
     const waiting = containers.filter((container) => {
@@ -199,12 +220,24 @@ export async function waitForAddresses(
     });
     if (waiting.length === 0) return { seconds: (now() - started) / 1000 };
     if (now() - started >= timeoutMs) {
-      throw new DistctlError('ADDRESS_TIMEOUT', `${waiting.map((container) => container.name).join(', ')} did not report the declared IPv4 address within ${Math.round(timeoutMs / 1000)} s`, {
-        details: waiting.map((container) => `${container.name}: want ${container.ipv4}, Incus reports ${seen.get(container.name)}`),
-        hint: 'The image must run a DHCP client on eth0 (images from `distctl image build` do). Look inside with `incus exec NAME --project ' + project + ' -- ip addr`; the containers are kept, so `distctl up` resumes.',
-      });
+      throw new DistctlError(
+        'ADDRESS_TIMEOUT',
+        `${waiting.map((container) => container.name).join(', ')} did not report the declared IPv4 address within ${Math.round(timeoutMs / 1000)} s`,
+        {
+          details: waiting.map(
+            (container) => `${container.name}: want ${container.ipv4}, Incus reports ${seen.get(container.name)}`,
+          ),
+          hint:
+            'The image must run a DHCP client on eth0 (images from `distctl image build` do). Look inside with `incus exec NAME --project ' +
+            project +
+            ' -- ip addr`; the containers are kept, so `distctl up` resumes.',
+        },
+      );
     }
-    options.onProgress?.({ event: 'wait', message: `waiting for addresses: ${waiting.map((container) => `${container.name} (${seen.get(container.name)})`).join('; ')}` });
+    options.onProgress?.({
+      event: 'wait',
+      message: `waiting for addresses: ${waiting.map((container) => `${container.name} (${seen.get(container.name)})`).join('; ')}`,
+    });
     await sleep(intervalMs);
   }
 }

@@ -22,7 +22,9 @@ import { runInteractive, type InteractiveRunner } from './interactive.js';
 import { deploymentStateDir } from '../state/paths.js';
 import { createUi, readUiSettings, type OutputStream, type Ui } from './ui.js';
 
-const packageJson = z.object({ version: z.string() }).parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
+const packageJson = z
+  .object({ version: z.string() })
+  .parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
 
 /** Options every topology-reading command accepts. */
 interface CommonOptions {
@@ -35,8 +37,10 @@ function fileOption(): Option {
 }
 
 function jsonOption(): Option {
-  return new Option('--json', 'machine-readable output: one JSON document on stdout (progress events on stderr)')
-    .default(false);
+  return new Option(
+    '--json',
+    'machine-readable output: one JSON document on stdout (progress events on stderr)',
+  ).default(false);
 }
 
 /**
@@ -101,7 +105,9 @@ export function buildProgram(
     .description('check topology.yaml: shape and semantics, every problem with file:line and how to fix it')
     .addOption(fileOption())
     .addOption(jsonOption())
-    .action(async (options: CommonOptions) => run(options.json, async () => (await import('../commands/validate.js')).validateCommand({ file: options.file })));
+    .action(async (options: CommonOptions) =>
+      run(options.json, async () => (await import('../commands/validate.js')).validateCommand({ file: options.file })),
+    );
 
   program
     .command('plan')
@@ -127,26 +133,42 @@ export function buildProgram(
 
   program
     .command('up')
-    .description('create or converge network, containers, databases and services (idempotent: a second run changes nothing)')
+    .description(
+      'create or converge network, containers, databases and services (idempotent: a second run changes nothing)',
+    )
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('-y, --yes', 'do not ask before deleting (with --prune)', false)
     .option('--prune', 'delete distctl containers that are no longer in the topology', false)
-    .addOption(new Option('--address-timeout <seconds>', 'how long to wait for containers to hold their addresses').default('120').argParser(positiveNumber))
-    .addOption(new Option('--concurrency <n>', 'containers created/started at once').default('4').argParser(positiveNumber))
-    .action(async (options: CommonOptions & { yes: boolean; prune: boolean; addressTimeout: number | string; concurrency: number | string }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/up.js')).upCommand({
-          file: options.file,
-          prune: options.prune,
-          client: incusClient(),
-          ui,
-          confirm: makeConfirm(options.yes),
-          addressTimeoutMs: Number(options.addressTimeout) * 1000,
-          concurrency: Number(options.concurrency),
-          stateDirFor: deploymentStateDir,
-        }),
-      ),
+    .addOption(
+      new Option('--address-timeout <seconds>', 'how long to wait for containers to hold their addresses')
+        .default('120')
+        .argParser(positiveNumber),
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'containers created/started at once').default('4').argParser(positiveNumber),
+    )
+    .action(
+      async (
+        options: CommonOptions & {
+          yes: boolean;
+          prune: boolean;
+          addressTimeout: number | string;
+          concurrency: number | string;
+        },
+      ) =>
+        run(options.json, async (ui) =>
+          (await import('../commands/up.js')).upCommand({
+            file: options.file,
+            prune: options.prune,
+            client: incusClient(),
+            ui,
+            confirm: makeConfirm(options.yes),
+            addressTimeoutMs: Number(options.addressTimeout) * 1000,
+            concurrency: Number(options.concurrency),
+            stateDirFor: deploymentStateDir,
+          }),
+        ),
     );
 
   program
@@ -155,8 +177,16 @@ export function buildProgram(
     .addOption(fileOption())
     .addOption(jsonOption())
     .option('-y, --yes', 'do not ask for confirmation', false)
-    .option('--keep-data', 'keep the containers that hold databases (and the network, project and secrets they need)', false)
-    .option('--forget-state', 'also delete the secrets when Incus shows no project for them (another remote looks the same)', false)
+    .option(
+      '--keep-data',
+      'keep the containers that hold databases (and the network, project and secrets they need)',
+      false,
+    )
+    .option(
+      '--forget-state',
+      'also delete the secrets when Incus shows no project for them (another remote looks the same)',
+      false,
+    )
     .action(async (options: CommonOptions & { yes: boolean; keepData: boolean; forgetState: boolean }) =>
       run(options.json, async (ui) =>
         (await import('../commands/down.js')).downCommand({
@@ -173,12 +203,19 @@ export function buildProgram(
 
   program
     .command('status')
-    .description('containers, IPs, units, replica-set members (state, lag) and service health; exit 0 only when all is as declared')
+    .description(
+      'containers, IPs, units, replica-set members (state, lag) and service health; exit 0 only when all is as declared',
+    )
     .addOption(fileOption())
     .addOption(jsonOption())
-    .addOption(new Option('-w, --watch [seconds]', 'refresh until Ctrl-C (default every 2 s)').argParser(positiveNumber))
     .addOption(
-      new Option('--format <format>', 'table (default), json (as --json), or prometheus (metrics text for a textfile collector)')
+      new Option('-w, --watch [seconds]', 'refresh until Ctrl-C (default every 2 s)').argParser(positiveNumber),
+    )
+    .addOption(
+      new Option(
+        '--format <format>',
+        'table (default), json (as --json), or prometheus (metrics text for a textfile collector)',
+      )
         .choices(['table', 'json', 'prometheus'])
         .default('table'),
     )
@@ -203,30 +240,46 @@ export function buildProgram(
     .argument('[services...]', 'services to deploy (default: all)')
     .addOption(fileOption())
     .addOption(jsonOption())
-    .option('--services-src <dir>', 'bundle the services from this directory (auth/main.ts, web/main.ts) instead of the shipped ones')
-    .addOption(new Option('--health-timeout <seconds>', 'how long each service may take to answer /health').default('60').argParser(positiveNumber))
-    .action(async (services: string[], options: CommonOptions & { servicesSrc?: string; healthTimeout: number | string }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/deploy.js')).deployCommand({
-          file: options.file,
-          services,
-          client: incusClient(),
-          ui,
-          stateDirFor: deploymentStateDir,
-          ...(options.servicesSrc === undefined ? {} : { servicesSource: options.servicesSrc }),
-          healthTimeoutMs: Number(options.healthTimeout) * 1000,
-        }),
-      ),
+    .option(
+      '--services-src <dir>',
+      'bundle the services from this directory (auth/main.ts, web/main.ts) instead of the shipped ones',
+    )
+    .addOption(
+      new Option('--health-timeout <seconds>', 'how long each service may take to answer /health')
+        .default('60')
+        .argParser(positiveNumber),
+    )
+    .action(
+      async (services: string[], options: CommonOptions & { servicesSrc?: string; healthTimeout: number | string }) =>
+        run(options.json, async (ui) =>
+          (await import('../commands/deploy.js')).deployCommand({
+            file: options.file,
+            services,
+            client: incusClient(),
+            ui,
+            stateDirFor: deploymentStateDir,
+            ...(options.servicesSrc === undefined ? {} : { servicesSource: options.servicesSrc }),
+            healthTimeoutMs: Number(options.healthTimeout) * 1000,
+          }),
+        ),
     );
 
   program
     .command('logs')
-    .description('logs of the whole platform as one stream (every distctl unit; mongod log files), or of one container or unit')
+    .description(
+      'logs of the whole platform as one stream (every distctl unit; mongod log files), or of one container or unit',
+    )
     .argument('[container]', 'only this container (default: every container with distctl units)')
     .argument('[unit]', 'only this unit, e.g. web-server or mongod-27018.service')
-    .addOption(new Option('--file <path>', 'topology file (-f is --follow here; default: $DISTCTL_FILE, else ./topology.yaml)'))
+    .addOption(
+      new Option('--file <path>', 'topology file (-f is --follow here; default: $DISTCTL_FILE, else ./topology.yaml)'),
+    )
     .addOption(jsonOption())
-    .addOption(new Option('-n, --lines <n>', 'recent lines per container journal and per mongod log file').default('50').argParser(positiveNumber))
+    .addOption(
+      new Option('-n, --lines <n>', 'recent lines per container journal and per mongod log file')
+        .default('50')
+        .argParser(positiveNumber),
+    )
     .option('--since <when>', 'only entries since a duration ago (10m, 2h, 1d) or an ISO date/time')
     .option('--grep <regex>', 'only lines matching this extended regular expression (filtered inside the containers)')
     .option('-f, --follow', 'keep printing new entries until Ctrl-C', false)
@@ -255,13 +308,28 @@ export function buildProgram(
 
   program
     .command('expose [container:port]')
-    .description('proxy a container port to the host (recorded in topology.yaml, applied at once); without arguments, list exposures')
+    .description(
+      'proxy a container port to the host (recorded in topology.yaml, applied at once); without arguments, list exposures',
+    )
     .addOption(fileOption())
     .addOption(jsonOption())
-    .option('--listen <address:port>', 'host address and port (default 127.0.0.1 and the container port; binding wider is your explicit choice)')
+    .option(
+      '--listen <address:port>',
+      'host address and port (default 127.0.0.1 and the container port; binding wider is your explicit choice)',
+    )
     .option('--remove', 'stop exposing it', false)
     .action(async (target: string | undefined, options: CommonOptions & { listen?: string; remove: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/expose.js')).exposeCommand({ file: options.file, remove: options.remove, client: incusClient(), ui, stateDirFor: deploymentStateDir, ...(target ? { target } : {}), ...(options.listen ? { listen: options.listen } : {}) })),
+      run(options.json, async (ui) =>
+        (await import('../commands/expose.js')).exposeCommand({
+          file: options.file,
+          remove: options.remove,
+          client: incusClient(),
+          ui,
+          stateDirFor: deploymentStateDir,
+          ...(target ? { target } : {}),
+          ...(options.listen ? { listen: options.listen } : {}),
+        }),
+      ),
     );
 
   program
@@ -278,62 +346,87 @@ export function buildProgram(
         .choices(['stepdown', 'crash', 'both'])
         .default('both'),
     )
-    .addOption(new Option('--warmup <seconds>', 'writes before the primary is stopped').default('3').argParser(positiveNumber))
-    .addOption(new Option('--after <seconds>', 'writes after the new primary is elected').default('3').argParser(positiveNumber))
-    .addOption(new Option('--election-timeout <seconds>', 'how long the set may take to elect').default('60').argParser(positiveNumber))
+    .addOption(
+      new Option('--warmup <seconds>', 'writes before the primary is stopped').default('3').argParser(positiveNumber),
+    )
+    .addOption(
+      new Option('--after <seconds>', 'writes after the new primary is elected').default('3').argParser(positiveNumber),
+    )
+    .addOption(
+      new Option('--election-timeout <seconds>', 'how long the set may take to elect')
+        .default('60')
+        .argParser(positiveNumber),
+    )
     .addOption(new Option('--interval <ms>', 'pause between two writes').default('100').argParser(positiveNumber))
-    .action(async (options: CommonOptions & {
-      set?: string[];
-      mode: 'stepdown' | 'crash' | 'both';
-      warmup: number | string;
-      after: number | string;
-      electionTimeout: number | string;
-      interval: number | string;
-    }) =>
-      run(options.json, async (ui) => {
-        const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
-        return failoverTestCommand({
-          file: options.file,
-          sets: options.set ?? [],
-          modes: failoverModes(options.mode),
-          timings: {
-            warmupMs: Number(options.warmup) * 1000,
-            afterMs: Number(options.after) * 1000,
-            electionTimeoutMs: Number(options.electionTimeout) * 1000,
-            intervalMs: Number(options.interval),
-          },
-          client: incusClient(),
-          ui,
-          stateDirFor: deploymentStateDir,
-        });
-      }),
+    .action(
+      async (
+        options: CommonOptions & {
+          set?: string[];
+          mode: 'stepdown' | 'crash' | 'both';
+          warmup: number | string;
+          after: number | string;
+          electionTimeout: number | string;
+          interval: number | string;
+        },
+      ) =>
+        run(options.json, async (ui) => {
+          const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
+          return failoverTestCommand({
+            file: options.file,
+            sets: options.set ?? [],
+            modes: failoverModes(options.mode),
+            timings: {
+              warmupMs: Number(options.warmup) * 1000,
+              afterMs: Number(options.after) * 1000,
+              electionTimeoutMs: Number(options.electionTimeout) * 1000,
+              intervalMs: Number(options.interval),
+            },
+            client: incusClient(),
+            ui,
+            stateDirFor: deploymentStateDir,
+          });
+        }),
     );
 
   program
     .command('export')
-    .description('write the deployment (container backups, topology, secrets) to a bundle directory that `import` restores on another Incus host')
+    .description(
+      'write the deployment (container backups, topology, secrets) to a bundle directory that `import` restores on another Incus host',
+    )
     .addOption(fileOption())
     .addOption(jsonOption())
-    .option('-o, --output <dir>', 'bundle directory (must not exist or be empty; default ./distctl-export-<project>-<time>)')
+    .option(
+      '-o, --output <dir>',
+      'bundle directory (must not exist or be empty; default ./distctl-export-<project>-<time>)',
+    )
     .addOption(new Option('--compression <algorithm>', 'backup compression').choices(['gzip', 'none']).default('gzip'))
     .option('--stop', 'stop each container while it is exported (clean copy instead of crash-consistent)', false)
     .option('--key <file>', 'sign the manifest with this key file (0600, ≥ 16 bytes) so import can check the bundle')
     .option('--encrypt', 'also encrypt every file of the bundle with the key (needs --key)', false)
-    .action(async (options: CommonOptions & { output?: string; compression: 'gzip' | 'none'; stop: boolean; key?: string; encrypt: boolean }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/export.js')).exportCommand({
-          file: options.file,
-          compression: options.compression,
-          stop: options.stop,
-          client: incusClient(),
-          ui,
-          stateDirFor: deploymentStateDir,
-          version: packageJson.version,
-          encrypt: options.encrypt,
-          ...(options.output ? { output: options.output } : {}),
-          ...(options.key ? { keyFile: options.key } : {}),
-        }),
-      ),
+    .action(
+      async (
+        options: CommonOptions & {
+          output?: string;
+          compression: 'gzip' | 'none';
+          stop: boolean;
+          key?: string;
+          encrypt: boolean;
+        },
+      ) =>
+        run(options.json, async (ui) =>
+          (await import('../commands/export.js')).exportCommand({
+            file: options.file,
+            compression: options.compression,
+            stop: options.stop,
+            client: incusClient(),
+            ui,
+            stateDirFor: deploymentStateDir,
+            version: packageJson.version,
+            encrypt: options.encrypt,
+            ...(options.output ? { output: options.output } : {}),
+            ...(options.key ? { keyFile: options.key } : {}),
+          }),
+        ),
     );
 
   program
@@ -344,26 +437,47 @@ export function buildProgram(
     .option('--key <file>', 'check the manifest signature (and decrypt) with the key file given to export --key')
     .option('--manifest-sha256 <hex>', 'check the manifest against the digest export printed, passed on out of band')
     .option('--unverified', 'import without checking who wrote the bundle', false)
-    .option('--allow-unsafe-config', 'accept privileged, raw.*, host-device or undeclared-proxy settings in the backups', false)
+    .option(
+      '--allow-unsafe-config',
+      'accept privileged, raw.*, host-device or undeclared-proxy settings in the backups',
+      false,
+    )
     .option('-y, --yes', 'do not ask for confirmation', false)
-    .addOption(new Option('--address-timeout <seconds>', 'how long to wait for containers to hold their addresses').default('120').argParser(positiveNumber))
-    .action(async (bundle: string, options: { json: boolean; storage?: string; yes: boolean; addressTimeout: number | string; key?: string; manifestSha256?: string; unverified: boolean; allowUnsafeConfig: boolean }) =>
-      run(options.json, async (ui) =>
-        (await import('../commands/import.js')).importCommand({
-          bundle,
-          client: incusClient(),
-          ui,
-          confirm: makeConfirm(options.yes),
-          addressTimeoutMs: Number(options.addressTimeout) * 1000,
-          concurrency: 4,
-          stateDirFor: deploymentStateDir,
-          unverified: options.unverified,
-          allowUnsafeConfig: options.allowUnsafeConfig,
-          ...(options.storage ? { storage: options.storage } : {}),
-          ...(options.key ? { keyFile: options.key } : {}),
-          ...(options.manifestSha256 ? { manifestSha256: options.manifestSha256 } : {}),
-        }),
-      ),
+    .addOption(
+      new Option('--address-timeout <seconds>', 'how long to wait for containers to hold their addresses')
+        .default('120')
+        .argParser(positiveNumber),
+    )
+    .action(
+      async (
+        bundle: string,
+        options: {
+          json: boolean;
+          storage?: string;
+          yes: boolean;
+          addressTimeout: number | string;
+          key?: string;
+          manifestSha256?: string;
+          unverified: boolean;
+          allowUnsafeConfig: boolean;
+        },
+      ) =>
+        run(options.json, async (ui) =>
+          (await import('../commands/import.js')).importCommand({
+            bundle,
+            client: incusClient(),
+            ui,
+            confirm: makeConfirm(options.yes),
+            addressTimeoutMs: Number(options.addressTimeout) * 1000,
+            concurrency: 4,
+            stateDirFor: deploymentStateDir,
+            unverified: options.unverified,
+            allowUnsafeConfig: options.allowUnsafeConfig,
+            ...(options.storage ? { storage: options.storage } : {}),
+            ...(options.key ? { keyFile: options.key } : {}),
+            ...(options.manifestSha256 ? { manifestSha256: options.manifestSha256 } : {}),
+          }),
+        ),
     );
 
   program
@@ -371,20 +485,45 @@ export function buildProgram(
     .description('check the host: incus installed and answering, storage, subnet free, image available')
     .addOption(fileOption())
     .addOption(jsonOption())
-    .option('--fix', 'repair what can be repaired (as root): install/start Incus and storage, build a missing local image', false)
-    .action(async (options: CommonOptions & { fix: boolean }) => run(options.json, async (ui) => (await import('../commands/doctor.js')).doctorCommand({ file: options.file, fix: options.fix, client: incusClient(), runner: io.runner, ui })));
+    .option(
+      '--fix',
+      'repair what can be repaired (as root): install/start Incus and storage, build a missing local image',
+      false,
+    )
+    .action(async (options: CommonOptions & { fix: boolean }) =>
+      run(options.json, async (ui) =>
+        (await import('../commands/doctor.js')).doctorCommand({
+          file: options.file,
+          fix: options.fix,
+          client: incusClient(),
+          runner: io.runner,
+          ui,
+        }),
+      ),
+    );
 
   const image = program.command('image').description('base images for the containers');
   image
     .command('build')
-    .description('build a Debian base image offline with debootstrap from the host\'s apt mirror and import it into Incus')
+    .description(
+      "build a Debian base image offline with debootstrap from the host's apt mirror and import it into Incus",
+    )
     .option('--alias <name>', 'image alias to create', 'debian12-distctl')
     .option('--suite <suite>', 'Debian suite', 'bookworm')
-    .option('--mirror <uri>', 'Debian archive URI (default: the one the host\'s apt sources use)')
+    .option('--mirror <uri>', "Debian archive URI (default: the one the host's apt sources use)")
     .option('--force', 'replace an existing image with this alias', false)
     .addOption(jsonOption())
     .action(async (options: { alias: string; suite: string; mirror?: string; force: boolean; json: boolean }) =>
-      run(options.json, async (ui) => (await import('../commands/image-build.js')).imageBuildCommand({ alias: options.alias, suite: options.suite, force: options.force, runner: io.runner, ui, ...(options.mirror ? { mirror: options.mirror } : {}) })),
+      run(options.json, async (ui) =>
+        (await import('../commands/image-build.js')).imageBuildCommand({
+          alias: options.alias,
+          suite: options.suite,
+          force: options.force,
+          runner: io.runner,
+          ui,
+          ...(options.mirror ? { mirror: options.mirror } : {}),
+        }),
+      ),
     );
 
   program
@@ -399,7 +538,12 @@ export function buildProgram(
       // Passed through, the `--` that separates distctl's arguments from the command's arrives as a word.
       const command = words[0] === '--' ? words.slice(1) : words;
       await run(false, async () =>
-        (await import('../commands/exec.js')).execCommand({ file: options.file, container, command, interactive: io.interactive }),
+        (await import('../commands/exec.js')).execCommand({
+          file: options.file,
+          container,
+          command,
+          interactive: io.interactive,
+        }),
       );
     });
 
@@ -410,7 +554,12 @@ export function buildProgram(
     .addOption(fileOption())
     .action(async (container: string, options: { file: string }) =>
       run(false, async () =>
-        (await import('../commands/exec.js')).execCommand({ file: options.file, container, command: [], interactive: io.interactive }),
+        (await import('../commands/exec.js')).execCommand({
+          file: options.file,
+          container,
+          command: [],
+          interactive: io.interactive,
+        }),
       ),
     );
 
@@ -533,9 +682,15 @@ export function reportError(error: unknown, json: boolean, io: CliIo = processIo
   const bug = error instanceof Error ? error : new Error(String(error));
   if (json) {
     const hint = 'This is a bug in distctl: please report it with the output of the same command without --json.';
-    print(failureEnvelope([{ code: 'INTERNAL_ERROR', message: bug.message, file: null, line: null, column: null, path: null, hint }]));
+    print(
+      failureEnvelope([
+        { code: 'INTERNAL_ERROR', message: bug.message, file: null, line: null, column: null, path: null, hint },
+      ]),
+    );
   }
-  io.stderr.write(`internal error (a bug in distctl — please report it with this output):\n${bug.stack ?? bug.message}\n`);
+  io.stderr.write(
+    `internal error (a bug in distctl — please report it with this output):\n${bug.stack ?? bug.message}\n`,
+  );
   return EXIT.bug;
 }
 

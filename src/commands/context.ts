@@ -23,10 +23,14 @@ export async function loadDeployment(file: string): Promise<Deployment> {
 /** Refuses a plan that would touch things distctl does not own, listing every conflict. */
 export function assertNoConflicts(plan: Plan): void {
   if (plan.conflicts.length === 0) return;
-  throw new DistctlError('PLAN_CONFLICT', `cannot proceed: ${plan.conflicts.length} conflict${plan.conflicts.length === 1 ? '' : 's'} with what exists in Incus; nothing was changed`, {
-    details: plan.conflicts.map((conflict) => `${conflict.message} — ${conflict.hint}`),
-    hint: 'distctl only changes what it created. Resolve the conflicts above, then run again.',
-  });
+  throw new DistctlError(
+    'PLAN_CONFLICT',
+    `cannot proceed: ${plan.conflicts.length} conflict${plan.conflicts.length === 1 ? '' : 's'} with what exists in Incus; nothing was changed`,
+    {
+      details: plan.conflicts.map((conflict) => `${conflict.message} — ${conflict.hint}`),
+      hint: 'distctl only changes what it created. Resolve the conflicts above, then run again.',
+    },
+  );
 }
 
 /** Runs `work` holding the deployment's lock, so two commands never change one deployment at once. */

@@ -10,8 +10,14 @@ export function dataHeldBy(desired: DesiredState): Map<string, string[]> {
   const add = (container: string, what: string): void => {
     held.set(container, [...(held.get(container) ?? []), what]);
   };
-  for (const set of desired.replicaSets) for (const member of set.members) add(member.container, `replica set ${set.name} member :${member.port} (database ${set.database})`);
-  for (const standalone of desired.standalones) add(standalone.process.container, `standalone ${standalone.name} :${standalone.process.port} (database ${standalone.database})`);
+  for (const set of desired.replicaSets)
+    for (const member of set.members)
+      add(member.container, `replica set ${set.name} member :${member.port} (database ${set.database})`);
+  for (const standalone of desired.standalones)
+    add(
+      standalone.process.container,
+      `standalone ${standalone.name} :${standalone.process.port} (database ${standalone.database})`,
+    );
   return held;
 }
 
@@ -26,7 +32,10 @@ export function dataLoss(containers: readonly string[], desired: DesiredState): 
   return containers.flatMap((name) => {
     const databases = held.get(name);
     if (databases) return [`${name}: ${databases.join(', ')}`];
-    if (!declared.has(name)) return [`${name}: no longer in the topology, so distctl cannot tell which databases it held; whatever it stores is lost`];
+    if (!declared.has(name))
+      return [
+        `${name}: no longer in the topology, so distctl cannot tell which databases it held; whatever it stores is lost`,
+      ];
     return [];
   });
 }

@@ -64,23 +64,40 @@ async function deploy(options: DeployOptions, { desired, warnings }: Deployment)
   return {
     exitCode: 0,
     human: `${ui.color.green('deploy:')} ${summarizeDeploy(result.services)} (${seconds.toFixed(1)} s)`,
-    json: { ok: true, project: desired.project, services: result.services, changed: changed.map((service) => service.name), seconds },
+    json: {
+      ok: true,
+      project: desired.project,
+      services: result.services,
+      changed: changed.map((service) => service.name),
+      seconds,
+    },
   };
 }
 
 /** The containers the services run in must exist and run; deploy never creates them (that is `up`'s job). */
-async function requireRunningContainers(client: IncusClient, desired: DesiredState, containers: readonly string[]): Promise<void> {
+async function requireRunningContainers(
+  client: IncusClient,
+  desired: DesiredState,
+  containers: readonly string[],
+): Promise<void> {
   const observed = await observeIncus(client, desired.project);
   const byName = new Map(observed.instances.map((instance) => [instance.name, instance.status]));
   const problems = containers.flatMap((name) => {
     const status = byName.get(name);
-    if (status === undefined) return [`${name}: does not exist${observed.project === null ? ` (project ${desired.project} does not exist)` : ''}`];
+    if (status === undefined)
+      return [
+        `${name}: does not exist${observed.project === null ? ` (project ${desired.project} does not exist)` : ''}`,
+      ];
     return status === 'Running' ? [] : [`${name}: ${status.toLowerCase()}`];
   });
   if (problems.length > 0) {
-    throw new DistctlError('CONTAINERS_NOT_READY', `cannot deploy: ${problems.length === 1 ? 'a container is' : 'containers are'} not running in project ${desired.project}`, {
-      details: problems,
-      hint: 'Run `distctl up` first: it creates and starts the containers (and deploys the services itself).',
-    });
+    throw new DistctlError(
+      'CONTAINERS_NOT_READY',
+      `cannot deploy: ${problems.length === 1 ? 'a container is' : 'containers are'} not running in project ${desired.project}`,
+      {
+        details: problems,
+        hint: 'Run `distctl up` first: it creates and starts the containers (and deploys the services itself).',
+      },
+    );
   }
 }

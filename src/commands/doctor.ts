@@ -47,7 +47,9 @@ export async function doctorCommand(options: {
       options.ui.step({ event: 'start', message: 'preparing the host: bin/ensure-incus.sh (Incus, daemon, storage)' });
       const changes = await prepareHost(options.runner);
       hostChanges.push(...changes);
-      repaired.push(`host prepared with bin/ensure-incus.sh (${changes.length === 0 ? 'nothing changed' : `${changes.length} change${changes.length === 1 ? '' : 's'}`})`);
+      repaired.push(
+        `host prepared with bin/ensure-incus.sh (${changes.length === 0 ? 'nothing changed' : `${changes.length} change${changes.length === 1 ? '' : 's'}`})`,
+      );
       checks = await runChecks(options);
     }
     for (const check of checks) {
@@ -67,10 +69,21 @@ export async function doctorCommand(options: {
   const lines = [
     ...repaired.map((line) => `${color.cyan('fixed:')} ${line}`),
     ...hostChanges.map((change) => `${color.yellow('host change:')} ${change.change}\n    undo: ${change.undo}`),
-    ...checks.map((check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`)];
+    ...checks.map(
+      (check) => `${mark[check.status]} ${check.name}: ${check.detail}${check.fix ? `\n    fix: ${check.fix}` : ''}`,
+    ),
+  ];
   const fixable = checks.some((check) => check.status === 'fail' && check.repair);
-  lines.push(failed === 0 ? 'The host is ready.' : `${failed} check${failed === 1 ? '' : 's'} failed.${fixable && !options.fix ? ' `distctl doctor --fix` (as root) repairs the ones marked fixable.' : ''}`);
-  return { exitCode: failed === 0 ? 0 : 1, human: lines.join('\n'), json: { ok: failed === 0, repaired, hostChanges, checks } };
+  lines.push(
+    failed === 0
+      ? 'The host is ready.'
+      : `${failed} check${failed === 1 ? '' : 's'} failed.${fixable && !options.fix ? ' `distctl doctor --fix` (as root) repairs the ones marked fixable.' : ''}`,
+  );
+  return {
+    exitCode: failed === 0 ? 0 : 1,
+    human: lines.join('\n'),
+    json: { ok: failed === 0, repaired, hostChanges, checks },
+  };
 }
 
 /** One change bin/ensure-incus.sh made to the host, and how to undo it. */
@@ -92,11 +105,18 @@ async function prepareHost(runner: Runner): Promise<HostChange[]> {
   const script = fileURLToPath(new URL('../../bin/ensure-incus.sh', import.meta.url));
   const result = await runner.run({ bin: 'bash', args: [script], timeoutMs: 20 * 60_000 });
   if (result.exitCode !== 0) {
-    throw new DistctlError('HOST_PREPARATION_FAILED', `preparing the host failed (bash ${script}, exit ${result.exitCode})`, {
-      // What it changed before failing, with how to undo each, then why it failed.
-      details: [...parseHostChanges(result.stdout).map((change) => `changed: ${change.change} (undo: ${change.undo})`), ...`${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-12)],
-      hint: 'It needs root and the host\'s Debian archive; run the script by hand to see every step.',
-    });
+    throw new DistctlError(
+      'HOST_PREPARATION_FAILED',
+      `preparing the host failed (bash ${script}, exit ${result.exitCode})`,
+      {
+        // What it changed before failing, with how to undo each, then why it failed.
+        details: [
+          ...parseHostChanges(result.stdout).map((change) => `changed: ${change.change} (undo: ${change.undo})`),
+          ...`${result.stdout}\n${result.stderr}`.trim().split('\n').slice(-12),
+        ],
+        hint: "It needs root and the host's Debian archive; run the script by hand to see every step.",
+      },
+    );
   }
   return parseHostChanges(result.stdout);
 }
@@ -110,7 +130,12 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
     checks.push({ name: 'topology', status: 'ok', detail: `${options.file} is valid` });
   } catch (error) {
     if (!(error instanceof DistctlError)) throw error;
-    checks.push({ name: 'topology', status: 'fail', detail: error.message, fix: `distctl validate -f ${options.file}` });
+    checks.push({
+      name: 'topology',
+      status: 'fail',
+      detail: error.message,
+      fix: `distctl validate -f ${options.file}`,
+    });
   }
 
   let version: { client: string; server: string | null } | null = null;
@@ -143,11 +168,18 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
       checks.push({ name: 'incus daemon', status: 'ok', detail: `answering (server ${version.server ?? 'unknown'})` });
     } catch (error) {
       if (!(error instanceof IncusError)) throw error;
-      checks.push({ name: 'incus daemon', status: 'fail', detail: error.message, fix: `${error.hint ?? 'Start the daemon.'} (\`sudo distctl doctor --fix\` starts it)`, ...(error.kind === 'daemon-down' ? { repair: 'host' as const } : {}) });
+      checks.push({
+        name: 'incus daemon',
+        status: 'fail',
+        detail: error.message,
+        fix: `${error.hint ?? 'Start the daemon.'} (\`sudo distctl doctor --fix\` starts it)`,
+        ...(error.kind === 'daemon-down' ? { repair: 'host' as const } : {}),
+      });
     }
   }
 
-  if (desired && desired.replicaSets.length + desired.standalones.length > 0) checks.push(await hugepageCheck(desired.mongodb.version, options.runner));
+  if (desired && desired.replicaSets.length + desired.standalones.length > 0)
+    checks.push(await hugepageCheck(desired.mongodb.version, options.runner));
 
   if (daemonOk) {
     checks.push(...(await storageChecks(client)));
@@ -180,17 +212,37 @@ function compareVersion(version: string, minimum: readonly number[]): number {
 }
 
 async function storageChecks(client: IncusClient): Promise<Check[]> {
-  const pools = await client.json<{ name: string; driver: string }[]>({ args: ['storage', 'list', '--format', 'json'] });
+  const pools = await client.json<{ name: string; driver: string }[]>({
+    args: ['storage', 'list', '--format', 'json'],
+  });
   if (pools.length === 0) {
-    return [{ name: 'storage', status: 'fail', detail: 'no storage pool', fix: 'sudo distctl doctor --fix, or: incus storage create default btrfs size=30GiB (or dir), then incus profile device add default root disk path=/ pool=default', repair: 'host' }];
+    return [
+      {
+        name: 'storage',
+        status: 'fail',
+        detail: 'no storage pool',
+        fix: 'sudo distctl doctor --fix, or: incus storage create default btrfs size=30GiB (or dir), then incus profile device add default root disk path=/ pool=default',
+        repair: 'host',
+      },
+    ];
   }
-  const profile = await client.json<{ devices: Record<string, Record<string, string>> }>({ args: ['query', '/1.0/profiles/default'] }).catch(() => null);
-  const root = profile ? Object.values(profile.devices).find((device) => device.type === 'disk' && device.path === '/') : undefined;
+  const profile = await client
+    .json<{ devices: Record<string, Record<string, string>> }>({ args: ['query', '/1.0/profiles/default'] })
+    .catch(() => null);
+  const root = profile
+    ? Object.values(profile.devices).find((device) => device.type === 'disk' && device.path === '/')
+    : undefined;
   return [
     { name: 'storage', status: 'ok', detail: pools.map((pool) => `${pool.name} (${pool.driver})`).join(', ') },
     root
       ? { name: 'default profile', status: 'ok', detail: `root disk on pool ${root.pool}` }
-      : { name: 'default profile', status: 'fail', detail: 'the default profile has no root disk, so containers cannot be created', fix: `incus profile device add default root disk path=/ pool=${pools[0]?.name ?? 'default'}`, repair: 'host' },
+      : {
+          name: 'default profile',
+          status: 'fail',
+          detail: 'the default profile has no root disk, so containers cannot be created',
+          fix: `incus profile device add default root disk path=/ pool=${pools[0]?.name ?? 'default'}`,
+          repair: 'host',
+        },
   ];
 }
 
@@ -200,7 +252,9 @@ const HostRoutes = z.array(z.object({ dst: z.string(), dev: z.string().optional(
 async function subnetCheck(desired: DesiredState, client: IncusClient, runner: Runner): Promise<Check> {
   const ours = parseSubnet(desired.network.subnet)?.subnet;
   const clashes: string[] = [];
-  const routes = await runner.run({ bin: 'ip', args: ['-4', '-j', 'route', 'show'], timeoutMs: 10_000 }).catch(() => null);
+  const routes = await runner
+    .run({ bin: 'ip', args: ['-4', '-j', 'route', 'show'], timeoutMs: 10_000 })
+    .catch(() => null);
   if (ours && routes && routes.exitCode === 0) {
     for (const route of HostRoutes.safeParse(JSON.parse(routes.stdout)).data ?? []) {
       if (route.dst === 'default' || route.dev === desired.network.name) continue;
@@ -216,10 +270,16 @@ async function subnetCheck(desired: DesiredState, client: IncusClient, runner: R
     if (ours && theirs && subnetsOverlap(ours, theirs)) clashes.push(`Incus network ${network.name} (${address})`);
   }
   const existing = networks.find((network) => network.name === desired.network.name);
-  if (existing && existing.config[OWNER_KEY] !== desired.project) clashes.push(`a network named ${existing.name} exists and is not this deployment's`);
+  if (existing && existing.config[OWNER_KEY] !== desired.project)
+    clashes.push(`a network named ${existing.name} exists and is not this deployment's`);
   return clashes.length === 0
     ? { name: 'subnet', status: 'ok', detail: `${desired.network.subnet} is free` }
-    : { name: 'subnet', status: 'fail', detail: `${desired.network.subnet} collides with ${clashes.join('; ')}`, fix: 'Choose another network.subnet / network.name in topology.yaml.' };
+    : {
+        name: 'subnet',
+        status: 'fail',
+        detail: `${desired.network.subnet} collides with ${clashes.join('; ')}`,
+        fix: 'Choose another network.subnet / network.name in topology.yaml.',
+      };
 }
 
 async function imageChecks(desired: DesiredState, client: IncusClient): Promise<Check[]> {
@@ -254,6 +314,12 @@ async function imageChecks(desired: DesiredState, client: IncusClient): Promise<
     const found = aliases.has(image) || fingerprints.some((fingerprint) => fingerprint.startsWith(image));
     return found
       ? { name: `image ${image}`, status: 'ok', detail: 'available locally' }
-      : { name: `image ${image}`, status: 'fail', detail: 'no local image with this alias', fix: `sudo distctl image build --alias ${image} (or distctl doctor --fix)`, repair: { image } };
+      : {
+          name: `image ${image}`,
+          status: 'fail',
+          detail: 'no local image with this alias',
+          fix: `sudo distctl image build --alias ${image} (or distctl doctor --fix)`,
+          repair: { image },
+        };
   });
 }

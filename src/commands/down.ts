@@ -52,20 +52,29 @@ async function tearDown(options: DownOptions, desired: DesiredState): Promise<Co
   for (const line of lost) ui.step({ event: 'info', message: `data lost with ${line}` });
   const removesProject = plan.actions.some((action) => action.kind === 'delete-project');
   const question = [
-    `Remove ${plan.actions.map(describeAction).map((line) => line.replace(/^- /, '')).join(', ')}?`,
-    lost.length > 0 ? `These containers hold data that is lost: ${lost.join('; ')}.` : 'All data in these containers is lost.',
+    `Remove ${plan.actions
+      .map(describeAction)
+      .map((line) => line.replace(/^- /, ''))
+      .join(', ')}?`,
+    lost.length > 0
+      ? `These containers hold data that is lost: ${lost.join('; ')}.`
+      : 'All data in these containers is lost.',
     removesProject ? `The deployment's secrets in ${stateDir} are deleted too.` : '',
     'To keep a copy, run `distctl export` first; `distctl down --keep-data` keeps the database containers.',
-  ].filter((part) => part !== '').join(' ');
+  ]
+    .filter((part) => part !== '')
+    .join(' ');
   if (!(await options.confirm(question))) {
-    throw new DistctlError('ABORTED', 'down aborted: nothing was removed', { hint: 'Run again and confirm, or pass --yes.' });
+    throw new DistctlError('ABORTED', 'down aborted: nothing was removed', {
+      hint: 'Run again and confirm, or pass --yes.',
+    });
   }
   await applyPlan(client, plan, { onProgress: (event) => ui.step(event) });
   const removedState = removesProject && (await removeState(stateDir));
   const removed = [...plan.actions.map(describeAction), ...(removedState ? [`- state ${stateDir} (secrets)`] : [])];
   return {
     exitCode: 0,
-    human: `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}${removedState ? ' and the deployment\'s secrets' : removesProject ? '' : `; secrets kept in ${stateDir} while resources remain`}`,
+    human: `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}${removedState ? " and the deployment's secrets" : removesProject ? '' : `; secrets kept in ${stateDir} while resources remain`}`,
     json: { ok: true, removed, dataLost: lost, notices: plan.notices, incusCalls: client.calls },
   };
 }
@@ -76,7 +85,12 @@ async function tearDown(options: DownOptions, desired: DesiredState): Promise<Co
  * so the secrets, without which the databases cannot be opened, are deleted
  * only when the operator says so with --forget-state.
  */
-async function nothingInIncus(options: DownOptions, desired: DesiredState, noProject: boolean, stateDir: string): Promise<CommandResult> {
+async function nothingInIncus(
+  options: DownOptions,
+  desired: DesiredState,
+  noProject: boolean,
+  stateDir: string,
+): Promise<CommandResult> {
   // This run's own lock file alone is no state to keep: it goes with the directory.
   const entries = await readdir(stateDir).catch(() => null);
   const holdsState = entries?.some((entry) => entry !== 'lock') ?? false;
@@ -89,7 +103,13 @@ async function nothingInIncus(options: DownOptions, desired: DesiredState, noPro
   return {
     exitCode: 0,
     human: `Nothing to remove in Incus: no distctl resources for project ${desired.project}.${removedState ? ` Removed its leftover state ${stateDir}.` : ''}${keptNote}`,
-    json: { ok: true, removed: removedState ? [`state ${stateDir}`] : [], keptState: kept ? stateDir : null, dataLost: [], notices: [] },
+    json: {
+      ok: true,
+      removed: removedState ? [`state ${stateDir}`] : [],
+      keptState: kept ? stateDir : null,
+      dataLost: [],
+      notices: [],
+    },
   };
 }
 
@@ -98,7 +118,12 @@ function keepingData(plan: Plan, desired: DesiredState): Plan {
   const held = dataHeldBy(desired);
   const keeps = plan.actions.some((action) => action.kind === 'delete-instance' && held.has(action.container));
   if (!keeps) return plan;
-  const actions = plan.actions.filter((action) => !(action.kind === 'delete-instance' && held.has(action.container)) && action.kind !== 'delete-network' && action.kind !== 'delete-project');
+  const actions = plan.actions.filter(
+    (action) =>
+      !(action.kind === 'delete-instance' && held.has(action.container)) &&
+      action.kind !== 'delete-network' &&
+      action.kind !== 'delete-project',
+  );
   return { ...plan, actions };
 }
 

@@ -57,17 +57,26 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
     const { client, ui } = options;
     const observed = await observeIncus(client, desired.project);
     const byName = new Map(observed.instances.map((instance) => [instance.name, instance]));
-    const absent = desired.containers.filter((container) => byName.get(container.name)?.config[OWNER_KEY] !== desired.project);
+    const absent = desired.containers.filter(
+      (container) => byName.get(container.name)?.config[OWNER_KEY] !== desired.project,
+    );
     if (absent.length > 0) {
-      throw new DistctlError('EXPORT_INCOMPLETE_DEPLOYMENT', `cannot export project ${desired.project}: ${absent.map((container) => container.name).join(', ')} ${absent.length === 1 ? 'is' : 'are'} not a distctl container there`, {
-        hint: 'Run `distctl up` first; export moves a complete deployment.',
-      });
+      throw new DistctlError(
+        'EXPORT_INCOMPLETE_DEPLOYMENT',
+        `cannot export project ${desired.project}: ${absent.map((container) => container.name).join(', ')} ${absent.length === 1 ? 'is' : 'are'} not a distctl container there`,
+        {
+          hint: 'Run `distctl up` first; export moves a complete deployment.',
+        },
+      );
     }
 
     const stamp = (options.now ?? (() => new Date()))().toISOString().replace(/[:.]/g, '-');
     const output = resolve(options.output ?? `distctl-export-${desired.project}-${stamp}`);
     const key = options.keyFile === undefined ? null : await readBundleKey(options.keyFile);
-    if (options.encrypt && key === null) throw new DistctlError('USAGE', '--encrypt needs --key FILE', { hint: 'Create a key with `openssl rand -base64 32 > KEYFILE && chmod 600 KEYFILE` and pass --key KEYFILE.' });
+    if (options.encrypt && key === null)
+      throw new DistctlError('USAGE', '--encrypt needs --key FILE', {
+        hint: 'Create a key with `openssl rand -base64 32 > KEYFILE && chmod 600 KEYFILE` and pass --key KEYFILE.',
+      });
     await preparePrivateDirectory(output);
 
     const started = Date.now();
@@ -94,10 +103,27 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
         const fileName = `${container.name}.${options.compression === 'gzip' ? 'tar.gz' : 'tar'}`;
         const path = join(output, fileName);
         const stopHere = options.stop && byName.get(container.name)?.status === 'Running';
-        ui.step({ event: 'start', message: `exporting ${container.name}${stopHere ? ' (stopped meanwhile)' : ''}`, subject: container.name });
+        ui.step({
+          event: 'start',
+          message: `exporting ${container.name}${stopHere ? ' (stopped meanwhile)' : ''}`,
+          subject: container.name,
+        });
         if (stopHere) await client.run({ args: ['stop', '--', container.name], project: desired.project });
         try {
-          await client.run({ args: ['export', '--instance-only', '--compression', options.compression === 'gzip' ? 'gzip' : 'none', '--quiet', '--', container.name, path], project: desired.project, timeoutMs: BACKUP_TIMEOUT_MS });
+          await client.run({
+            args: [
+              'export',
+              '--instance-only',
+              '--compression',
+              options.compression === 'gzip' ? 'gzip' : 'none',
+              '--quiet',
+              '--',
+              container.name,
+              path,
+            ],
+            project: desired.project,
+            timeoutMs: BACKUP_TIMEOUT_MS,
+          });
         } finally {
           if (stopHere) await client.run({ args: ['start', '--', container.name], project: desired.project });
         }
@@ -105,18 +131,36 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
         await chmod(path, 0o600);
         const entry = await store(path, fileName, true);
         containers.push({ name: container.name, ...entry });
-        ui.step({ event: 'done', message: `exported ${container.name} (${(entry.bytes / 1024 / 1024).toFixed(1)} MiB)`, subject: container.name });
+        ui.step({
+          event: 'done',
+          message: `exported ${container.name} (${(entry.bytes / 1024 / 1024).toFixed(1)} MiB)`,
+          subject: container.name,
+        });
       }
       const topology = await store(options.file, BUNDLE_TOPOLOGY, false);
       await mkdir(join(output, BUNDLE_SECRETS), { mode: 0o700 });
       const secretsFrom = secretsDir(stateDir);
-      const secretNames = (await readdir(secretsFrom).catch(() => [] as string[])).filter((name) => !name.startsWith('.')).sort();
+      const secretNames = (await readdir(secretsFrom).catch(() => [] as string[]))
+        .filter((name) => !name.startsWith('.'))
+        .sort();
       const secrets: BundleFile[] = [];
-      for (const name of secretNames) secrets.push(await store(join(secretsFrom, name), `${BUNDLE_SECRETS}/${name}`, false));
-      const manifest: Manifest = { format: MANIFEST_FORMAT, project: desired.project, exportedAt: new Date().toISOString(), distctlVersion: options.version, key: keyParameters, encryption, topology, secrets, containers };
+      for (const name of secretNames)
+        secrets.push(await store(join(secretsFrom, name), `${BUNDLE_SECRETS}/${name}`, false));
+      const manifest: Manifest = {
+        format: MANIFEST_FORMAT,
+        project: desired.project,
+        exportedAt: new Date().toISOString(),
+        distctlVersion: options.version,
+        key: keyParameters,
+        encryption,
+        topology,
+        secrets,
+        containers,
+      };
       const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
       await writeFile(join(output, MANIFEST_FILE), manifestBytes, { mode: 0o600 });
-      if (keys) await writeFile(join(output, MANIFEST_MAC_FILE), `${manifestMac(keys.mac, manifestBytes)}\n`, { mode: 0o600 });
+      if (keys)
+        await writeFile(join(output, MANIFEST_MAC_FILE), `${manifestMac(keys.mac, manifestBytes)}\n`, { mode: 0o600 });
       const manifestSha256 = createHash('sha256').update(manifestBytes).digest('hex');
       const bytes = containers.reduce((sum, entry) => sum + entry.bytes, 0);
       const seconds = (Date.now() - started) / 1000;
@@ -128,7 +172,17 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
           `manifest sha256 ${manifestSha256}${key ? ' (signed with the key)' : ''}${encryption ? '; files encrypted with the key' : ''}`,
           `The bundle holds the deployment's secrets (${secrets.length} files, mode 0600${encryption ? ', encrypted' : ''}): keep it private. Restore with \`distctl import ${output} ${importWith}\`${key ? '' : ' (send the digest by another channel than the bundle)'}.`,
         ].join('\n'),
-        json: { ok: true, output, project: desired.project, containers, secrets: secrets.length, manifestSha256, signed: key !== null, encrypted: encryption !== null, seconds },
+        json: {
+          ok: true,
+          output,
+          project: desired.project,
+          containers,
+          secrets: secrets.length,
+          manifestSha256,
+          signed: key !== null,
+          encrypted: encryption !== null,
+          seconds,
+        },
       };
     } catch (error) {
       await rm(output, { recursive: true, force: true });
@@ -150,13 +204,24 @@ async function preparePrivateDirectory(output: string): Promise<void> {
     await chmod(output, 0o700);
     return;
   }
-  if (!info.isDirectory()) throw new DistctlError('EXPORT_TARGET_INVALID', `${output} exists and is not a directory${info.isSymbolicLink() ? ' (a symbolic link)' : ''}`, { hint: 'Name a new directory with --output.' });
+  if (!info.isDirectory())
+    throw new DistctlError(
+      'EXPORT_TARGET_INVALID',
+      `${output} exists and is not a directory${info.isSymbolicLink() ? ' (a symbolic link)' : ''}`,
+      { hint: 'Name a new directory with --output.' },
+    );
   if ((await readdir(output)).length > 0) {
-    throw new DistctlError('EXPORT_TARGET_NOT_EMPTY', `${output} exists and is not empty`, { hint: 'Name a new directory with --output; distctl never overwrites a bundle.' });
+    throw new DistctlError('EXPORT_TARGET_NOT_EMPTY', `${output} exists and is not empty`, {
+      hint: 'Name a new directory with --output; distctl never overwrites a bundle.',
+    });
   }
   if (info.uid !== process.getuid?.() || (info.mode & 0o077) !== 0) {
-    throw new DistctlError('EXPORT_TARGET_LOOSE', `${output} is open to others (mode ${(info.mode & 0o777).toString(8)}, owner uid ${info.uid}); a bundle holds the data and the secrets`, {
-      hint: `Run \`chmod 700 ${output}\` if it is yours, or let export create a new directory with --output.`,
-    });
+    throw new DistctlError(
+      'EXPORT_TARGET_LOOSE',
+      `${output} is open to others (mode ${(info.mode & 0o777).toString(8)}, owner uid ${info.uid}); a bundle holds the data and the secrets`,
+      {
+        hint: `Run \`chmod 700 ${output}\` if it is yours, or let export create a new directory with --output.`,
+      },
+    );
   }
 }

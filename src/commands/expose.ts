@@ -36,7 +36,9 @@ export async function exposeCommand(options: ExposeOptions): Promise<CommandResu
   if (options.target === undefined) return listExposures(options);
   const match = /^([^:]+):(\d{1,5})$/.exec(options.target);
   if (!match) {
-    throw new DistctlError('EXPOSE_TARGET_INVALID', `"${options.target}" is not CONTAINER:PORT`, { hint: 'For example: distctl expose web-server:3000 --listen 127.0.0.1:3000' });
+    throw new DistctlError('EXPOSE_TARGET_INVALID', `"${options.target}" is not CONTAINER:PORT`, {
+      hint: 'For example: distctl expose web-server:3000 --listen 127.0.0.1:3000',
+    });
   }
   const container = match[1] ?? '';
   const port = Number(match[2]);
@@ -47,11 +49,19 @@ export async function exposeCommand(options: ExposeOptions): Promise<CommandResu
   const list = document.get('expose');
   const entries = list instanceof YAMLSeq ? list : new YAMLSeq();
   const index = entries.items.findIndex((item) => {
-    const entry = (item as { toJSON?: () => unknown }).toJSON?.() as { container?: string; port?: number; listen?: string } | undefined;
-    return options.remove ? entry?.container === container && entry.port === port && (options.listen === undefined || entry.listen === listen) : entry?.listen === listen;
+    const entry = (item as { toJSON?: () => unknown }).toJSON?.() as
+      { container?: string; port?: number; listen?: string } | undefined;
+    return options.remove
+      ? entry?.container === container &&
+          entry.port === port &&
+          (options.listen === undefined || entry.listen === listen)
+      : entry?.listen === listen;
   });
   if (options.remove) {
-    if (index < 0) throw new DistctlError('EXPOSE_NOT_FOUND', `${container}:${port} is not exposed in ${options.file}`, { hint: 'Run `distctl expose` to list what is exposed.' });
+    if (index < 0)
+      throw new DistctlError('EXPOSE_NOT_FOUND', `${container}:${port} is not exposed in ${options.file}`, {
+        hint: 'Run `distctl expose` to list what is exposed.',
+      });
     entries.items.splice(index, 1);
   } else {
     const entry = document.createNode({ container, port, listen });
@@ -64,25 +74,49 @@ export async function exposeCommand(options: ExposeOptions): Promise<CommandResu
 
   const report = parseTopology(updated, options.file);
   if (report.topology === null) {
-    throw new DistctlError('EXPOSE_INVALID', `exposing ${container}:${port} on ${listen} would make ${options.file} invalid; nothing was changed`, {
-      details: report.errors.map(formatProblem),
-      hint: 'Check the container name and port against the topology.',
-    });
+    throw new DistctlError(
+      'EXPOSE_INVALID',
+      `exposing ${container}:${port} on ${listen} would make ${options.file} invalid; nothing was changed`,
+      {
+        details: report.errors.map(formatProblem),
+        hint: 'Check the container name and port against the topology.',
+      },
+    );
   }
   const desired = deriveDesiredState(report.topology);
-  return whileLocked(options.stateDirFor(desired.project), 'expose', () => applyExposure(options, desired, updated, { container, port, listen }));
+  return whileLocked(options.stateDirFor(desired.project), 'expose', () =>
+    applyExposure(options, desired, updated, { container, port, listen }),
+  );
 }
 
-async function applyExposure(options: ExposeOptions, desired: DesiredState, updated: string, target: { container: string; port: number; listen: string }): Promise<CommandResult> {
+async function applyExposure(
+  options: ExposeOptions,
+  desired: DesiredState,
+  updated: string,
+  target: { container: string; port: number; listen: string },
+): Promise<CommandResult> {
   const { container, port, listen } = target;
   const observed = await observeIncus(options.client, desired.project);
   // Proxies of containers that do not exist yet are left to `up`, which creates them with their container.
   const exists = (name: string) => observed.instances.some((instance) => instance.name === name);
-  const proxyActions = planUp(desired, observed).actions.filter((action) => action.kind === 'remove-proxy' || ((action.kind === 'add-proxy' || action.kind === 'set-proxy') && exists(action.proxy.container)));
+  const proxyActions = planUp(desired, observed).actions.filter(
+    (action) =>
+      action.kind === 'remove-proxy' ||
+      ((action.kind === 'add-proxy' || action.kind === 'set-proxy') && exists(action.proxy.container)),
+  );
   await writeFile(options.file, updated);
-  await applyPlan(options.client, { project: desired.project, actions: proxyActions, conflicts: [], notices: [] }, { onProgress: (event) => options.ui.step(event) });
+  await applyPlan(
+    options.client,
+    { project: desired.project, actions: proxyActions, conflicts: [], notices: [] },
+    { onProgress: (event) => options.ui.step(event) },
+  );
   const verb = options.remove ? `no longer exposes ${container}:${port}` : `exposes ${container}:${port} on ${listen}`;
-  const pending = !options.remove && !exists(container) ? `; ${container} does not exist yet, so \`distctl up\` creates the proxy with it` : proxyActions.length === 0 ? ' (already in place)' : '';
+  const pending =
+    !options.remove && !exists(container)
+      ? `; ${container} does not exist yet, so \`distctl up\` creates the proxy with it`
+      : proxyActions.length === 0
+        ? ' (already in place)'
+        : '';
   return {
     exitCode: 0,
     human: `${options.ui.color.green('expose:')} ${options.file} ${verb}${pending}`,
@@ -97,11 +131,24 @@ async function listExposures(options: ExposeOptions): Promise<CommandResult> {
     container: proxy.container,
     listen: proxy.listen,
     connect: proxy.connect,
-    present: proxyInPlace(observed.instances.find((instance) => instance.name === proxy.container), proxy),
+    present: proxyInPlace(
+      observed.instances.find((instance) => instance.name === proxy.container),
+      proxy,
+    ),
   }));
   const { color } = options.ui;
-  const human = rows.length === 0
-    ? 'Nothing is exposed. Expose a port with: distctl expose CONTAINER:PORT [--listen ADDRESS:PORT]'
-    : rows.map((row) => `${row.listen.replace(/^tcp:/, '')} → ${row.container} ${row.connect.replace(/^tcp:127\.0\.0\.1:/, 'port ')}  ${row.present ? color.green('present') : color.red('missing (run distctl up)')}`).join('\n');
-  return { exitCode: rows.every((row) => row.present) ? 0 : 1, human, json: { ok: rows.every((row) => row.present), exposures: rows } };
+  const human =
+    rows.length === 0
+      ? 'Nothing is exposed. Expose a port with: distctl expose CONTAINER:PORT [--listen ADDRESS:PORT]'
+      : rows
+          .map(
+            (row) =>
+              `${row.listen.replace(/^tcp:/, '')} → ${row.container} ${row.connect.replace(/^tcp:127\.0\.0\.1:/, 'port ')}  ${row.present ? color.green('present') : color.red('missing (run distctl up)')}`,
+          )
+          .join('\n');
+  return {
+    exitCode: rows.every((row) => row.present) ? 0 : 1,
+    human,
+    json: { ok: rows.every((row) => row.present), exposures: rows },
+  };
 }

@@ -4,7 +4,14 @@ import { buildImage } from '../image/index.js';
 import type { CommandResult } from './result.js';
 
 /** `distctl image build`: a Debian base image built offline with debootstrap and imported under an alias. */
-export async function imageBuildCommand(options: { alias: string; suite?: string; mirror?: string; force: boolean; runner: Runner; ui: Ui }): Promise<CommandResult> {
+export async function imageBuildCommand(options: {
+  alias: string;
+  suite?: string;
+  mirror?: string;
+  force: boolean;
+  runner: Runner;
+  ui: Ui;
+}): Promise<CommandResult> {
   const { ui } = options;
   const result = await buildImage({
     alias: options.alias,
@@ -19,9 +26,13 @@ export async function imageBuildCommand(options: { alias: string; suite?: string
     exitCode: 0,
     human: [
       `${ui.color.green('image built:')} ${result.alias} (${result.fingerprint.slice(0, 12)}, ${megabytes} MiB, Debian ${result.suite}) in ${result.seconds.toFixed(0)} s`,
-      result.replaced ? `replaced image ${result.replaced.fingerprint.slice(0, 12)}${result.replaced.deleted ? ' (deleted)' : ' (kept: other aliases use it)'}` : '',
+      result.replaced
+        ? `replaced image ${result.replaced.fingerprint.slice(0, 12)}${result.replaced.deleted ? ' (deleted)' : ' (kept: other aliases use it)'}`
+        : '',
       `Use it with \`image: ${result.alias}\` in topology.yaml.`,
-    ].filter(Boolean).join('\n'),
+    ]
+      .filter(Boolean)
+      .join('\n'),
     json: { ok: true, ...result },
   };
 }

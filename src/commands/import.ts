@@ -57,16 +57,30 @@ export async function importCommand(options: ImportOptions): Promise<CommandResu
 
 /** How the operator asked to trust the bundle; exactly one way is required. */
 async function bundleTrust(options: ImportOptions): Promise<BundleTrust> {
-  const given = [options.keyFile !== undefined, options.manifestSha256 !== undefined, options.unverified === true].filter(Boolean).length;
+  const given = [
+    options.keyFile !== undefined,
+    options.manifestSha256 !== undefined,
+    options.unverified === true,
+  ].filter(Boolean).length;
   if (given === 0) {
-    throw new DistctlError('BUNDLE_UNVERIFIED', 'import needs to know the bundle is the one you exported; nothing was changed', {
-      hint: 'Pass --key FILE (the key given to `export --key`), or --manifest-sha256 HEX (printed by export, passed on out of band), or --unverified to trust the bundle as it is.',
-    });
+    throw new DistctlError(
+      'BUNDLE_UNVERIFIED',
+      'import needs to know the bundle is the one you exported; nothing was changed',
+      {
+        hint: 'Pass --key FILE (the key given to `export --key`), or --manifest-sha256 HEX (printed by export, passed on out of band), or --unverified to trust the bundle as it is.',
+      },
+    );
   }
-  if (given > 1) throw new DistctlError('USAGE', 'use one of --key, --manifest-sha256 and --unverified', { hint: 'They are alternative ways to trust a bundle.' });
+  if (given > 1)
+    throw new DistctlError('USAGE', 'use one of --key, --manifest-sha256 and --unverified', {
+      hint: 'They are alternative ways to trust a bundle.',
+    });
   if (options.keyFile !== undefined) return { kind: 'key', key: await readBundleKey(options.keyFile) };
   if (options.manifestSha256 !== undefined) {
-    if (!/^[0-9a-fA-F]{64}$/.test(options.manifestSha256)) throw new DistctlError('USAGE', '--manifest-sha256 must be 64 hexadecimal digits', { hint: 'Copy it from the output of `distctl export`.' });
+    if (!/^[0-9a-fA-F]{64}$/.test(options.manifestSha256))
+      throw new DistctlError('USAGE', '--manifest-sha256 must be 64 hexadecimal digits', {
+        hint: 'Copy it from the output of `distctl export`.',
+      });
     return { kind: 'digest', sha256: options.manifestSha256 };
   }
   return { kind: 'unverified' };
@@ -79,42 +93,72 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
   const declared = desired.containers.map((container) => container.name).sort();
   const backedUp = manifest.containers.map((container) => container.name).sort();
   if (desired.project !== manifest.project || declared.join() !== backedUp.join()) {
-    throw new DistctlError('BUNDLE_INCONSISTENT', `the bundle's manifest (project ${manifest.project}: ${backedUp.join(', ')}) does not match its topology (project ${desired.project}: ${declared.join(', ')})`, {
-      hint: 'The bundle was changed after export; export the deployment again.',
-    });
+    throw new DistctlError(
+      'BUNDLE_INCONSISTENT',
+      `the bundle's manifest (project ${manifest.project}: ${backedUp.join(', ')}) does not match its topology (project ${desired.project}: ${declared.join(', ')})`,
+      {
+        hint: 'The bundle was changed after export; export the deployment again.',
+      },
+    );
   }
   await assertArchiveInside(desired, bundle);
   await assertSafeBackups(staged, desired, options.allowUnsafeConfig === true);
 
   const { ui, client } = options;
-  if (options.unverified) ui.step({ event: 'info', message: `importing ${bundle} without checking who wrote it (--unverified)` });
+  if (options.unverified)
+    ui.step({ event: 'info', message: `importing ${bundle} without checking who wrote it (--unverified)` });
   const stateDir = options.stateDirFor(desired.project);
   return whileLocked(stateDir, 'import', async () => {
     const observed = await observeIncus(client, desired.project);
-    const present = observed.instances.filter((instance) => declared.includes(instance.name)).map((instance) => instance.name);
+    const present = observed.instances
+      .filter((instance) => declared.includes(instance.name))
+      .map((instance) => instance.name);
     if (present.length > 0) {
-      throw new DistctlError('IMPORT_TARGET_NOT_EMPTY', `project ${desired.project} already has ${present.join(', ')} on this host; nothing was changed`, {
-        hint: 'import restores into an empty deployment: remove the existing one (`distctl down`) or import on another host.',
-      });
+      throw new DistctlError(
+        'IMPORT_TARGET_NOT_EMPTY',
+        `project ${desired.project} already has ${present.join(', ')} on this host; nothing was changed`,
+        {
+          hint: 'import restores into an empty deployment: remove the existing one (`distctl down`) or import on another host.',
+        },
+      );
     }
     const plan = planUp(desired, observed);
     assertNoConflicts(plan);
     const secrets = secretsDir(stateDir);
-    const existingSecrets = (await readdir(secrets).catch(() => [] as string[])).filter((name) => !name.startsWith('.'));
+    const existingSecrets = (await readdir(secrets).catch(() => [] as string[])).filter(
+      (name) => !name.startsWith('.'),
+    );
     if (existingSecrets.length > 0) {
-      throw new DistctlError('IMPORT_SECRETS_EXIST', `${secrets} already holds secrets of a deployment named ${desired.project}; nothing was changed`, {
-        hint: 'Those belong to another deployment of the same project name; remove that deployment (`distctl down`) first.',
-      });
+      throw new DistctlError(
+        'IMPORT_SECRETS_EXIST',
+        `${secrets} already holds secrets of a deployment named ${desired.project}; nothing was changed`,
+        {
+          hint: 'Those belong to another deployment of the same project name; remove that deployment (`distctl down`) first.',
+        },
+      );
     }
 
     // A new project is created restricted by import itself (plan's create-project makes an unrestricted one).
     const restrict = options.allowUnsafeConfig !== true && observed.project === null;
-    const foundation = plan.actions.filter((action) => (action.kind === 'create-project' && !restrict) || action.kind === 'create-network' || action.kind === 'update-network');
+    const foundation = plan.actions.filter(
+      (action) =>
+        (action.kind === 'create-project' && !restrict) ||
+        action.kind === 'create-network' ||
+        action.kind === 'update-network',
+    );
     if (restrict) {
-      ui.step({ event: 'start', message: `+ project ${desired.project} (restricted)`, subject: `project ${desired.project}` });
-      for (const call of restrictedProject(desired, options.storage ?? (await defaultRootPool(client)))) await client.run(call);
+      ui.step({
+        event: 'start',
+        message: `+ project ${desired.project} (restricted)`,
+        subject: `project ${desired.project}`,
+      });
+      for (const call of restrictedProject(desired, options.storage ?? (await defaultRootPool(client))))
+        await client.run(call);
     } else if (options.allowUnsafeConfig !== true && observed.project?.config.restricted !== 'true') {
-      ui.step({ event: 'info', message: `project ${desired.project} exists already and is not restricted; it is left as it is` });
+      ui.step({
+        event: 'info',
+        message: `project ${desired.project} exists already and is not restricted; it is left as it is`,
+      });
     }
     await applyPlan(client, { ...plan, actions: foundation }, { onProgress: (event) => ui.step(event) });
     const restoredSecrets = await copySecrets(staged.secrets, secrets);
@@ -126,7 +170,18 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
     for (const backup of staged.backups) {
       ui.step({ event: 'start', message: `restoring ${backup.name}`, subject: backup.name });
       try {
-        await client.run({ args: ['import', ...(options.storage ? ['--storage', options.storage] : []), '--quiet', '--', backup.path, backup.name], project: desired.project, timeoutMs: RESTORE_TIMEOUT_MS });
+        await client.run({
+          args: [
+            'import',
+            ...(options.storage ? ['--storage', options.storage] : []),
+            '--quiet',
+            '--',
+            backup.path,
+            backup.name,
+          ],
+          project: desired.project,
+          timeoutMs: RESTORE_TIMEOUT_MS,
+        });
       } catch (error) {
         if (!(error instanceof DistctlError)) throw error;
         throw new DistctlError('IMPORT_FAILED', `restoring container ${backup.name} failed: ${error.message}`, {
@@ -136,11 +191,23 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
       }
       ui.step({ event: 'done', message: `restored ${backup.name}`, subject: backup.name });
     }
-    ui.step({ event: 'info', message: `restored ${staged.backups.length} containers and ${restoredSecrets} secrets; converging` });
+    ui.step({
+      event: 'info',
+      message: `restored ${staged.backups.length} containers and ${restoredSecrets} secrets; converging`,
+    });
     const deployment: Deployment = { ...loaded, file };
     const result = await converge({ ...options, file, prune: false }, deployment, 'import');
     const summary = `project ${desired.project} restored from ${bundle}; its verified topology is ${file}`;
-    return { ...result, human: `${summary}\n${result.human}`, json: { ...(result.json as Record<string, unknown>), imported: staged.backups.map((backup) => backup.name), topology: file, manifestSha256: staged.manifestSha256 } };
+    return {
+      ...result,
+      human: `${summary}\n${result.human}`,
+      json: {
+        ...(result.json as Record<string, unknown>),
+        imported: staged.backups.map((backup) => backup.name),
+        topology: file,
+        manifestSha256: staged.manifestSha256,
+      },
+    };
   });
 }
 
@@ -160,7 +227,22 @@ export function restrictedProject(desired: DesiredState, pool: string): IncusCal
   const targets = desired.containers.some((container) => container.target !== null);
   const project = desired.project;
   return [
-    { args: ['project', 'create', '-c', 'features.images=false', '-c', 'features.profiles=true', '-c', 'features.networks=false', '-c', `${OWNER_KEY}=${project}`, '--', project] },
+    {
+      args: [
+        'project',
+        'create',
+        '-c',
+        'features.images=false',
+        '-c',
+        'features.profiles=true',
+        '-c',
+        'features.networks=false',
+        '-c',
+        `${OWNER_KEY}=${project}`,
+        '--',
+        project,
+      ],
+    },
     { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project },
     {
       args: [
@@ -181,12 +263,18 @@ export function restrictedProject(desired: DesiredState, pool: string): IncusCal
 
 /** The pool of the root disk of the default project's default profile: where instances go unless --storage says otherwise. */
 async function defaultRootPool(client: IncusClient): Promise<string> {
-  const profile = await client.json<{ devices?: Record<string, Record<string, string>> }>({ args: ['query', '/1.0/profiles/default'] });
+  const profile = await client.json<{ devices?: Record<string, Record<string, string>> }>({
+    args: ['query', '/1.0/profiles/default'],
+  });
   const root = Object.values(profile.devices ?? {}).find((device) => device.type === 'disk' && device.path === '/');
   if (root?.pool === undefined) {
-    throw new DistctlError('IMPORT_NO_STORAGE', 'the default profile has no root disk, so there is no storage pool to restore into; nothing was restored', {
-      hint: 'Name one with --storage POOL, or prepare the host with `distctl doctor --fix`.',
-    });
+    throw new DistctlError(
+      'IMPORT_NO_STORAGE',
+      'the default profile has no root disk, so there is no storage pool to restore into; nothing was restored',
+      {
+        hint: 'Name one with --storage POOL, or prepare the host with `distctl doctor --fix`.',
+      },
+    );
   }
   return root.pool;
 }
@@ -199,9 +287,13 @@ async function assertArchiveInside(desired: DesiredState, bundle: string): Promi
   const real = await realpath(lexical).catch(() => lexical);
   const root = await realpath(bundle);
   if (!isInside(lexical, bundle) || !isInside(real, root)) {
-    throw new DistctlError('BUNDLE_ARCHIVE_OUTSIDE', `the bundle's topology names mongodb.source.archive ${source.path}, which resolves to ${real}, outside the bundle; nothing was changed`, {
-      hint: 'A bundle may not point distctl at files elsewhere on this host. Use a path inside the bundle directory, or mongodb.source: repository.',
-    });
+    throw new DistctlError(
+      'BUNDLE_ARCHIVE_OUTSIDE',
+      `the bundle's topology names mongodb.source.archive ${source.path}, which resolves to ${real}, outside the bundle; nothing was changed`,
+      {
+        hint: 'A bundle may not point distctl at files elsewhere on this host. Use a path inside the bundle directory, or mongodb.source: repository.',
+      },
+    );
   }
 }
 
@@ -214,12 +306,20 @@ async function assertSafeBackups(staged: StagedBundle, desired: DesiredState, al
   const problems: string[] = [];
   for (const backup of staged.backups) {
     const proxies = desired.proxies.filter((proxy) => proxy.container === backup.name);
-    problems.push(...unsafeInstanceSettings(await readBackupDefinitions(backup.path), { proxies }).map((line) => `${backup.name}: ${line}`));
+    problems.push(
+      ...unsafeInstanceSettings(await readBackupDefinitions(backup.path), { proxies }).map(
+        (line) => `${backup.name}: ${line}`,
+      ),
+    );
   }
   if (problems.length > 0 && !allowUnsafe) {
-    throw new DistctlError('BUNDLE_UNSAFE_INSTANCE', `the bundle's backups would create containers with access to this host; nothing was changed`, {
-      details: problems,
-      hint: 'distctl never creates such settings. If you made them yourself and trust the bundle, pass --allow-unsafe-config (the project is then not restricted either).',
-    });
+    throw new DistctlError(
+      'BUNDLE_UNSAFE_INSTANCE',
+      `the bundle's backups would create containers with access to this host; nothing was changed`,
+      {
+        details: problems,
+        hint: 'distctl never creates such settings. If you made them yourself and trust the bundle, pass --allow-unsafe-config (the project is then not restricted either).',
+      },
+    );
   }
 }

@@ -52,7 +52,11 @@ export interface LogsOptions {
  * container must be in it and run distctl units, the unit (a bare name gets
  * `.service`) must be one of them. Errors name what exists.
  */
-export function resolveLogTarget(desired: DesiredState, containerName: string, unit?: string): { container: string; unit?: string } {
+export function resolveLogTarget(
+  desired: DesiredState,
+  containerName: string,
+  unit?: string,
+): { container: string; unit?: string } {
   const container = desired.containers.find((candidate) => candidate.name === containerName);
   if (container === undefined) {
     throw new DistctlError('UNKNOWN_CONTAINER', `container "${containerName}" is not in the topology`, {
@@ -61,9 +65,13 @@ export function resolveLogTarget(desired: DesiredState, containerName: string, u
   }
   const units = container.units.map((candidate) => candidate.name);
   if (units.length === 0) {
-    throw new DistctlError('NO_UNITS', `container ${container.name} runs no distctl units (no service or mongod is placed on it)`, {
-      hint: `For anything else, read the journal directly: \`incus exec ${container.name} --project ${desired.project} -- journalctl -n 50\`.`,
-    });
+    throw new DistctlError(
+      'NO_UNITS',
+      `container ${container.name} runs no distctl units (no service or mongod is placed on it)`,
+      {
+        hint: `For anything else, read the journal directly: \`incus exec ${container.name} --project ${desired.project} -- journalctl -n 50\`.`,
+      },
+    );
   }
   if (unit === undefined) return { container: container.name };
   const wanted = /\.(service|socket|timer|target|mount)$/.test(unit) ? unit : `${unit}.service`;
@@ -91,12 +99,20 @@ function logQuery(options: LogsOptions): LogQuery {
     try {
       new RegExp(options.grep);
     } catch (error) {
-      throw new DistctlError('BAD_GREP', `--grep "${options.grep}" is not a regular expression: ${(error as Error).message}`, {
-        hint: 'Give an extended regular expression, e.g. `--grep "error|warn"`.',
-      });
+      throw new DistctlError(
+        'BAD_GREP',
+        `--grep "${options.grep}" is not a regular expression: ${(error as Error).message}`,
+        {
+          hint: 'Give an extended regular expression, e.g. `--grep "error|warn"`.',
+        },
+      );
     }
   }
-  return { lines: options.lines, ...(sinceEpochMs === undefined ? {} : { sinceEpochMs }), ...(options.grep === undefined ? {} : { grep: options.grep }) };
+  return {
+    lines: options.lines,
+    ...(sinceEpochMs === undefined ? {} : { sinceEpochMs }),
+    ...(options.grep === undefined ? {} : { grep: options.grep }),
+  };
 }
 
 /** One read of every container: new entries in time order, and the containers that could not be read. */
@@ -118,7 +134,9 @@ async function readAll(
   );
   return {
     entries: mergeLogEntries(reads.map((read) => read.entries)),
-    unreadable: reads.flatMap((read) => (read.details === null ? [] : [{ container: read.container, details: read.details }])),
+    unreadable: reads.flatMap((read) =>
+      read.details === null ? [] : [{ container: read.container, details: read.details }],
+    ),
   };
 }
 
@@ -136,7 +154,8 @@ function shownTime(time: number | null): string {
  */
 export async function logsCommand(options: LogsOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
-  const target = options.container === undefined ? undefined : resolveLogTarget(desired, options.container, options.unit);
+  const target =
+    options.container === undefined ? undefined : resolveLogTarget(desired, options.container, options.unit);
   const sources = logSources(desired, target?.container, target?.unit);
   if (sources.length === 0) {
     throw new DistctlError('NO_UNITS', 'no container of the topology runs distctl units', {
@@ -145,7 +164,9 @@ export async function logsCommand(options: LogsOptions): Promise<CommandResult> 
   }
   const query = logQuery(options);
   const ops = options.ops ?? new IncusContainerOps(options.client, desired.project);
-  const labels = sources.flatMap((source) => source.units.map((unit) => `${source.container}/${unit.replace(/\.service$/, '')}`));
+  const labels = sources.flatMap((source) =>
+    source.units.map((unit) => `${source.container}/${unit.replace(/\.service$/, '')}`),
+  );
   const width = Math.max(...labels.map((label) => label.length));
   const human = (entry: LogEntry): string =>
     `${shownTime(entry.time)} ${`${entry.container}/${entry.unit.replace(/\.service$/, '')}`.padEnd(width)} | ${readableMessage(entry.message)}`;
@@ -156,10 +177,14 @@ export async function logsCommand(options: LogsOptions): Promise<CommandResult> 
     message: entry.message,
   });
   const unreadableError = (unreadable: { container: string; details: string[] }[]): DistctlError =>
-    new DistctlError('LOGS_FAILED', `could not read the logs of ${unreadable.map((each) => each.container).join(', ')}`, {
-      details: unreadable.flatMap((each) => each.details.map((line) => `${each.container}: ${line}`)),
-      hint: 'Check that the container runs (`distctl status`); `distctl up` starts it.',
-    });
+    new DistctlError(
+      'LOGS_FAILED',
+      `could not read the logs of ${unreadable.map((each) => each.container).join(', ')}`,
+      {
+        details: unreadable.flatMap((each) => each.details.map((line) => `${each.container}: ${line}`)),
+        hint: 'Check that the container runs (`distctl status`); `distctl up` starts it.',
+      },
+    );
 
   // A container that cannot be read while others can is a progress event (stderr), not the result.
   const report = (unreadable: readonly { container: string; details: string[] }[]): void => {

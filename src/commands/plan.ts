@@ -107,7 +107,11 @@ export function planJson(plan: Plan): Record<string, unknown> {
   return {
     project: plan.project,
     changes: plan.actions.length,
-    actions: plan.actions.map((action) => ({ kind: action.kind, description: describeAction(action), calls: incusCallsFor(action, plan.project).map((call) => callArgv(call)) })),
+    actions: plan.actions.map((action) => ({
+      kind: action.kind,
+      description: describeAction(action),
+      calls: incusCallsFor(action, plan.project).map((call) => callArgv(call)),
+    })),
     conflicts: plan.conflicts,
     notices: plan.notices,
   };
@@ -145,8 +149,10 @@ export function renderPlan(plan: FullPlan, ui: Ui, showCalls: boolean): string {
   if (conflicts > 0) {
     const until = conflicts === 1 ? 'it is' : 'they are';
     lines.push(
-      color.red(`Plan blocked: ${plural(conflicts, 'conflict')} with what exists in Incus; `
-        + `\`up\` would change nothing until ${until} resolved:`),
+      color.red(
+        `Plan blocked: ${plural(conflicts, 'conflict')} with what exists in Incus; ` +
+          `\`up\` would change nothing until ${until} resolved:`,
+      ),
       ...incus.conflicts.map((conflict) => `  ${color.red('!')} ${conflict.message}\n    ${conflict.hint}`),
     );
   } else if (changes === 0) {

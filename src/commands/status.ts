@@ -60,9 +60,13 @@ type CpuRates = ReadonlyMap<string, number | null>;
  */
 export async function statusCommand(options: StatusOptions): Promise<CommandResult> {
   if (options.format === 'prometheus' && options.watchSeconds !== null) {
-    throw new DistctlError('STATUS_FORMAT_WATCH', '--format prometheus prints one snapshot; it does not combine with --watch', {
-      hint: 'Run `distctl status --format prometheus` from cron (or a timer) into a textfile collector instead.',
-    });
+    throw new DistctlError(
+      'STATUS_FORMAT_WATCH',
+      '--format prometheus prints one snapshot; it does not combine with --watch',
+      {
+        hint: 'Run `distctl status --format prometheus` from cron (or a timer) into a textfile collector instead.',
+      },
+    );
   }
   const { desired } = await loadDeployment(options.file);
   const secrets = SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project)));
@@ -107,7 +111,10 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
             ? `${JSON.stringify(envelope({ exitCode: 0, human: '', json: json(status, rates) }))}\n`
             : `${options.ui.clearScreen}${render(status, rates)}\n${refresh}\n`,
         );
-        await Promise.race([new Promise((resolve) => setTimeout(resolve, (options.watchSeconds ?? 2) * 1000)), options.stopped]);
+        await Promise.race([
+          new Promise((resolve) => setTimeout(resolve, (options.watchSeconds ?? 2) * 1000)),
+          options.stopped,
+        ]);
         if (stop) break;
         const previous = status;
         const previousAt = observedAt;
@@ -135,11 +142,15 @@ function notDeployedJson(project: string): Record<string, unknown> {
 
 /** CPU rates between two observations, per container (null where a container was not running in both). */
 export function cpuRates(previous: DeploymentStatus, current: DeploymentStatus, elapsedSeconds: number): CpuRates {
-  const before = new Map(previous.containers.map((container) => [container.name, container.resources?.cpuSeconds ?? null]));
+  const before = new Map(
+    previous.containers.map((container) => [container.name, container.resources?.cpuSeconds ?? null]),
+  );
   return new Map(
     current.containers.map((container) => [
       container.name,
-      container.resources === null ? null : cpuRate(before.get(container.name) ?? null, container.resources.cpuSeconds, elapsedSeconds),
+      container.resources === null
+        ? null
+        : cpuRate(before.get(container.name) ?? null, container.resources.cpuSeconds, elapsedSeconds),
     ]),
   );
 }
@@ -164,8 +175,17 @@ export function statusJson(status: DeploymentStatus, rates: CpuRates = new Map()
 }
 
 function table(rows: readonly (readonly string[])[]): string[] {
-  const widths = rows.reduce<number[]>((max, row) => row.map((cell, index) => Math.max(max[index] ?? 0, visibleLength(cell))), []);
-  return rows.map((row) => row.map((cell, index) => (index === row.length - 1 ? cell : cell + ' '.repeat((widths[index] ?? 0) - visibleLength(cell)))).join('  '));
+  const widths = rows.reduce<number[]>(
+    (max, row) => row.map((cell, index) => Math.max(max[index] ?? 0, visibleLength(cell))),
+    [],
+  );
+  return rows.map((row) =>
+    row
+      .map((cell, index) =>
+        index === row.length - 1 ? cell : cell + ' '.repeat((widths[index] ?? 0) - visibleLength(cell)),
+      )
+      .join('  '),
+  );
 }
 
 function visibleLength(text: string): number {
@@ -192,16 +212,23 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
   const { color } = ui;
   const good = (ok: boolean, text: string) => (ok ? color.green(text) : color.red(text));
   const lines: string[] = [color.bold(`project ${status.project}`), ''];
-  lines.push(`network ${status.network.name}: ${status.network.exists ? good(status.network.address === status.network.declared, status.network.address ?? 'no address') : color.red('missing')}`, '');
+  lines.push(
+    `network ${status.network.name}: ${status.network.exists ? good(status.network.address === status.network.declared, status.network.address ?? 'no address') : color.red('missing')}`,
+    '',
+  );
 
   lines.push(color.bold('containers'));
-  const containerRows: string[][] = [['NAME', 'STATE', 'DECLARED IP', 'ACTUAL IP', 'CPU', 'MEMORY', 'DISK', 'PROCS', 'UNITS']];
+  const containerRows: string[][] = [
+    ['NAME', 'STATE', 'DECLARED IP', 'ACTUAL IP', 'CPU', 'MEMORY', 'DISK', 'PROCS', 'UNITS'],
+  ];
   for (const container of status.containers) {
     const ipOk = container.actualIps.length === 1 && container.actualIps[0] === container.declaredIp;
     const units = container.units
       .map((unit) => {
         const word = unit.active === 'active' ? 'active' : unit.load === 'not-found' ? 'not installed' : unit.active;
-        const unserved = container.ports.filter((port) => port.unit === unit.name && port.served === false).map((port) => port.port);
+        const unserved = container.ports
+          .filter((port) => port.unit === unit.name && port.served === false)
+          .map((port) => port.port);
         const served = unserved.length === 0 ? '' : ` ${color.red(`port ${unserved.join(', ')} not served`)}`;
         return `${unit.name.replace(/\.service$/, '')} ${good(unit.active === 'active', word)}${served}`;
       })
@@ -220,13 +247,23 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
     ]);
   }
   lines.push(...table(containerRows));
-  const proxies = status.containers.flatMap((container) => container.proxies.map((proxy) => `${proxy.listen} → ${container.name} ${good(proxy.present, proxy.present ? 'present' : 'missing')}`));
+  const proxies = status.containers.flatMap((container) =>
+    container.proxies.map(
+      (proxy) => `${proxy.listen} → ${container.name} ${good(proxy.present, proxy.present ? 'present' : 'missing')}`,
+    ),
+  );
   if (proxies.length > 0) lines.push('', color.bold('exposed'), ...proxies);
 
   if (status.services.length > 0) {
     lines.push('', color.bold('services'));
     const serviceRows: string[][] = [['NAME', 'URL', 'HEALTH', 'READY']];
-    for (const service of status.services) serviceRows.push([service.name, service.url, good(service.health.ok, describeProbe(service.health)), good(service.ready.ok, readiness(service.ready))]);
+    for (const service of status.services)
+      serviceRows.push([
+        service.name,
+        service.url,
+        good(service.health.ok, describeProbe(service.health)),
+        good(service.ready.ok, readiness(service.ready)),
+      ]);
     lines.push(...table(serviceRows));
   }
 
@@ -241,18 +278,36 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
       }
       for (const member of set.members) {
         const ok = member.state === 'PRIMARY' || member.state === 'SECONDARY';
-        dbRows.push([set.name, member.host, good(ok, member.state), member.health === null ? '?' : String(member.health), member.lagSeconds === null ? '-' : `${member.lagSeconds} s`]);
+        dbRows.push([
+          set.name,
+          member.host,
+          good(ok, member.state),
+          member.health === null ? '?' : String(member.health),
+          member.lagSeconds === null ? '-' : `${member.lagSeconds} s`,
+        ]);
       }
     }
     for (const standalone of standalones) {
-      dbRows.push([standalone.name, standalone.host, good(standalone.reachable, standalone.reachable ? 'reachable' : standalone.reason), '-', '-']);
+      dbRows.push([
+        standalone.name,
+        standalone.host,
+        good(standalone.reachable, standalone.reachable ? 'reachable' : standalone.reason),
+        '-',
+        '-',
+      ]);
     }
     lines.push(...table(dbRows));
   }
 
   lines.push('');
   if (status.differences.length === 0) lines.push(color.green('Everything is as declared.'));
-  else lines.push(color.red(`${status.differences.length} difference${status.differences.length === 1 ? '' : 's'} from the topology:`), ...status.differences.map((difference) => `  - ${difference}`));
+  else
+    lines.push(
+      color.red(
+        `${status.differences.length} difference${status.differences.length === 1 ? '' : 's'} from the topology:`,
+      ),
+      ...status.differences.map((difference) => `  - ${difference}`),
+    );
   return lines.join('\n');
 }
 
@@ -262,7 +317,9 @@ function readiness(probe: ProbeResult): string {
   const body = probe.body as { shards?: Record<string, string>; database?: string; authServer?: string } | string;
   if (typeof body !== 'object' || body === null) return describeProbe(probe);
   const down = [
-    ...Object.entries(body.shards ?? {}).filter(([, state]) => state !== 'reachable').map(([name]) => name),
+    ...Object.entries(body.shards ?? {})
+      .filter(([, state]) => state !== 'reachable')
+      .map(([name]) => name),
     ...(body.database && body.database !== 'reachable' ? ['database'] : []),
     ...(body.authServer && body.authServer !== 'reachable' ? ['auth-server'] : []),
   ];

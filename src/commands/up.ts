@@ -40,7 +40,12 @@ export interface StageOutcome {
   readonly stage: string;
   readonly status: 'ok' | 'failed' | 'skipped';
   readonly summary: string;
-  readonly error?: { readonly code: string; readonly message: string; readonly details: readonly string[]; readonly hint: string | null };
+  readonly error?: {
+    readonly code: string;
+    readonly message: string;
+    readonly details: readonly string[];
+    readonly hint: string | null;
+  };
 }
 
 /** What a later stage gets to work with once the containers exist. */
@@ -59,7 +64,11 @@ interface StageContext {
  * Stages after the containers: each runs even when an earlier one failed (the
  * services tolerate absent databases), and `up` reports every failed stage.
  */
-const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired: DesiredState) => boolean; readonly run: (context: StageContext) => Promise<string> }[] = [
+const LATER_STAGES: readonly {
+  readonly name: string;
+  readonly applies: (desired: DesiredState) => boolean;
+  readonly run: (context: StageContext) => Promise<string>;
+}[] = [
   {
     name: 'databases',
     applies: (desired) => desired.replicaSets.length + desired.standalones.length > 0,
@@ -67,8 +76,17 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
       const admin = new DriverMongoAdmin();
       try {
         const localhost = new IncusProxyAccess(client, desired.project);
-        const result = await ensureMongoTier(desired, { ops, admin, localhost, secrets, topologyDir, onProgress: (message) => progress({ event: 'start', message }) });
-        const sets = result.replicaSets.map((set) => `${set.name} ${set.initiated ? 'initiated' : 'healthy'}`).join(', ');
+        const result = await ensureMongoTier(desired, {
+          ops,
+          admin,
+          localhost,
+          secrets,
+          topologyDir,
+          onProgress: (message) => progress({ event: 'start', message }),
+        });
+        const sets = result.replicaSets
+          .map((set) => `${set.name} ${set.initiated ? 'initiated' : 'healthy'}`)
+          .join(', ');
         return `${result.changed ? 'converged' : 'unchanged'}${sets ? `: ${sets}` : ''}`;
       } finally {
         await admin.close();
@@ -78,7 +96,8 @@ const LATER_STAGES: readonly { readonly name: string; readonly applies: (desired
   {
     name: 'services',
     applies: (desired) => desired.services.length > 0,
-    run: async ({ desired, ops, secrets, stateDir, progress }) => summarizeDeploy((await deployServices({ desired, ops, secrets, stateDir, onProgress: progress })).services),
+    run: async ({ desired, ops, secrets, stateDir, progress }) =>
+      summarizeDeploy((await deployServices({ desired, ops, secrets, stateDir, onProgress: progress })).services),
   },
 ];
 
@@ -94,7 +113,11 @@ export async function upCommand(options: UpOptions): Promise<CommandResult> {
 }
 
 /** Converges a loaded deployment, stage by stage; the caller (`up`, `import`, named by `command`) holds the deployment's lock. */
-export async function converge(options: UpOptions, deployment: Deployment, command: 'up' | 'import' = 'up'): Promise<CommandResult> {
+export async function converge(
+  options: UpOptions,
+  deployment: Deployment,
+  command: 'up' | 'import' = 'up',
+): Promise<CommandResult> {
   const started = Date.now();
   const { ui, client } = options;
   for (const warning of deployment.warnings) ui.step({ event: 'info', message: `topology warning: ${warning}` });
@@ -130,7 +153,12 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
     } catch (error) {
       if (!(error instanceof DistctlError)) throw error;
       ui.step({ event: 'fail', message: `${stage.name}: ${error.message}` });
-      stages.push({ stage: stage.name, status: 'failed', summary: error.message, error: { code: error.code, message: error.message, details: error.details, hint: error.hint ?? null } });
+      stages.push({
+        stage: stage.name,
+        status: 'failed',
+        summary: error.message,
+        error: { code: error.code, message: error.message, details: error.details, hint: error.hint ?? null },
+      });
     }
   }
 
@@ -140,7 +168,11 @@ export async function converge(options: UpOptions, deployment: Deployment, comma
   const lines = stages.map((stage) => {
     const mark = stage.status === 'ok' ? color.green('✔') : stage.status === 'failed' ? color.red('✖') : color.dim('-');
     const body = [`${mark} ${stage.stage}: ${stage.summary}`];
-    if (stage.error) body.push(...stage.error.details.map((line) => `    ${line}`), ...(stage.error.hint ? [`    ${color.cyan('hint:')} ${stage.error.hint}`] : []));
+    if (stage.error)
+      body.push(
+        ...stage.error.details.map((line) => `    ${line}`),
+        ...(stage.error.hint ? [`    ${color.cyan('hint:')} ${stage.error.hint}`] : []),
+      );
     return body.join('\n');
   });
   lines.push(
@@ -189,29 +221,46 @@ async function convergeContainers(
 
   const deletions = plan.actions.filter((action) => action.kind === 'delete-instance');
   if (deletions.length > 0) ui.stop();
-  const lost = dataLoss(deletions.flatMap((action) => (action.kind === 'delete-instance' ? [action.container] : [])), desired);
+  const lost = dataLoss(
+    deletions.flatMap((action) => (action.kind === 'delete-instance' ? [action.container] : [])),
+    desired,
+  );
   // Shown even with --yes, so a log of the run says what data went.
   for (const line of lost) ui.step({ event: 'info', message: `data lost with ${line}` });
   const question = `Delete ${deletions.map(describeAction).join(', ')}? Everything stored in ${deletions.length === 1 ? 'it' : 'them'} is lost${lost.length > 0 ? ` (${lost.join('; ')})` : ''}; \`distctl export\` first keeps a copy.`;
   if (deletions.length > 0 && !(await options.confirm(question))) {
-    throw new DistctlError('ABORTED', 'up aborted: deletions were not confirmed; nothing was changed', { hint: 'Run again and confirm, or pass --yes.' });
+    throw new DistctlError('ABORTED', 'up aborted: deletions were not confirmed; nothing was changed', {
+      hint: 'Run again and confirm, or pass --yes.',
+    });
   }
   const creating = plan.actions.flatMap((action) => (action.kind === 'create-instance' ? [action.container] : []));
   const build = options.buildImage ?? ((request) => buildImage({ ...request, runner: new ExecaRunner() }));
   const onProgress = (message: string) => ui.step({ event: 'start', message });
   const images = await ensureRecipeImages(creating, { client, build, onProgress });
   for (const image of images) ui.step({ event: 'done', message: `image ${describeImages([image])}` });
-  if (plan.actions.length > 0) ui.step({ event: 'info', message: `applying ${plan.actions.length} change${plan.actions.length === 1 ? '' : 's'}` });
-  const { applied } = await applyPlan(client, plan, { concurrency: options.concurrency, onProgress: (event) => ui.step(event) });
-
-  const alreadyAddressed = plan.actions.length === 0 && desired.containers.every((container) => {
-    const instance = observed.instances.find((candidate) => candidate.name === container.name);
-    const addresses = instance ? instanceAddresses(instance) : [];
-    return instance?.status === 'Running' && addresses.length === 1 && addresses[0] === container.ipv4;
+  if (plan.actions.length > 0)
+    ui.step({
+      event: 'info',
+      message: `applying ${plan.actions.length} change${plan.actions.length === 1 ? '' : 's'}`,
+    });
+  const { applied } = await applyPlan(client, plan, {
+    concurrency: options.concurrency,
+    onProgress: (event) => ui.step(event),
   });
+
+  const alreadyAddressed =
+    plan.actions.length === 0 &&
+    desired.containers.every((container) => {
+      const instance = observed.instances.find((candidate) => candidate.name === container.name);
+      const addresses = instance ? instanceAddresses(instance) : [];
+      return instance?.status === 'Running' && addresses.length === 1 && addresses[0] === container.ipv4;
+    });
   if (!alreadyAddressed) {
     ui.step({ event: 'wait', message: 'waiting for every container to hold its address' });
-    await waitForAddresses(client, desired.project, desired.containers, { timeoutMs: options.addressTimeoutMs, onProgress: (event) => ui.step(event) });
+    await waitForAddresses(client, desired.project, desired.containers, {
+      timeoutMs: options.addressTimeoutMs,
+      onProgress: (event) => ui.step(event),
+    });
   }
   const summary = `${desired.containers.length} running with their declared addresses (${applied === 0 ? 'no changes' : `${applied} change${applied === 1 ? '' : 's'}`})`;
   return { applied, actions: plan.actions.map(describeAction), summary, images };

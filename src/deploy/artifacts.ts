@@ -57,7 +57,11 @@ export function serviceUser(serviceName: string): string {
  * the secrets (JWT key, credentialed connection strings, and for an auth
  * service the first admin's password).
  */
-export async function serviceEnvironment(desired: DesiredState, service: DerivedService, secrets: SecretStore): Promise<Record<string, string>> {
+export async function serviceEnvironment(
+  desired: DesiredState,
+  service: DerivedService,
+  secrets: SecretStore,
+): Promise<Record<string, string>> {
   const env: Record<string, string> = {
     ...service.env,
     ...(await serviceDatabaseEnv(desired, service, secrets)),
@@ -81,15 +85,24 @@ export function renderEnvFile(serviceName: string, env: Readonly<Record<string, 
     .sort()
     .map((key) => {
       const value = env[key] ?? '';
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`environment variable name ${JSON.stringify(key)} of ${serviceName} is not valid`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+        throw new Error(`environment variable name ${JSON.stringify(key)} of ${serviceName} is not valid`);
       if (/[\n\r\0]/.test(value)) {
-        throw new DistctlError('SERVICE_ENV_INVALID', `environment variable ${key} of service ${serviceName} contains a line break`, {
-          hint: 'Environment values are single lines; check the topology value that produces it.',
-        });
+        throw new DistctlError(
+          'SERVICE_ENV_INVALID',
+          `environment variable ${key} of service ${serviceName} contains a line break`,
+          {
+            hint: 'Environment values are single lines; check the topology value that produces it.',
+          },
+        );
       }
       return `${key}="${value.replace(/[\\"$`]/g, (character) => `\\${character}`)}"`;
     });
-  return [`# Managed by distctl: environment of ${serviceName}, with secrets (mode 0600). Local edits are lost.`, ...lines, ''].join('\n');
+  return [
+    `# Managed by distctl: environment of ${serviceName}, with secrets (mode 0600). Local edits are lost.`,
+    ...lines,
+    '',
+  ].join('\n');
 }
 
 /** Renders the service's systemd unit from `templates/service.service`. */
@@ -133,7 +146,13 @@ export function renderMarker(parts: ArtifactHashes): string {
 }
 
 /** The marker file's shape: every part hash and the artifact hash, all strings. */
-const Marker = z.object({ bundle: z.string(), unit: z.string(), env: z.string(), node: z.string(), artifact: z.string() });
+const Marker = z.object({
+  bundle: z.string(),
+  unit: z.string(),
+  env: z.string(),
+  node: z.string(),
+  artifact: z.string(),
+});
 
 /** Reads a marker back; anything unreadable counts as "nothing deployed". */
 export function parseMarker(text: string | undefined): (ArtifactHashes & { artifact: string }) | null {

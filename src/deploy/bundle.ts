@@ -36,7 +36,8 @@ const OPTIONAL_DRIVER_DEPENDENCIES = [
  * Bundled CommonJS dependencies (express, the driver) call `require`; an ES
  * module has none, so the bundle defines one up front.
  */
-const REQUIRE_BANNER = "import { createRequire as distctlCreateRequire } from 'node:module'; const require = distctlCreateRequire(import.meta.url);";
+const REQUIRE_BANNER =
+  "import { createRequire as distctlCreateRequire } from 'node:module'; const require = distctlCreateRequire(import.meta.url);";
 
 /** One service built into a single self-contained ES module. */
 export interface ServiceBundle {
@@ -58,9 +59,13 @@ export async function serviceEntryPoint(root: string, kind: ServiceKind): Promis
       // try the next candidate
     }
   }
-  throw new DistctlError('SERVICE_SOURCE_MISSING', `no entry point for the ${kind} service under ${root} (looked for ${candidates.join(', ')})`, {
-    hint: 'Point the services source at a directory holding auth/main.ts and web/main.ts (the layout of src/services in the distctl checkout).',
-  });
+  throw new DistctlError(
+    'SERVICE_SOURCE_MISSING',
+    `no entry point for the ${kind} service under ${root} (looked for ${candidates.join(', ')})`,
+    {
+      hint: 'Point the services source at a directory holding auth/main.ts and web/main.ts (the layout of src/services in the distctl checkout).',
+    },
+  );
 }
 
 /**
@@ -117,6 +122,8 @@ function normalizeSourceComments(code: string, root: string): string {
 }
 
 function formatMessage(message: Message): string {
-  const where = message.location ? `${message.location.file}:${message.location.line}:${message.location.column}: ` : '';
+  const where = message.location
+    ? `${message.location.file}:${message.location.line}:${message.location.column}: `
+    : '';
   return `${where}${message.text}`;
 }

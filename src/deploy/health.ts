@@ -13,9 +13,21 @@ export interface UnitState {
 
 /** Reads ActiveState, SubState and NRestarts of a unit in one `systemctl show`. */
 export async function readUnitState(ops: ContainerOps, container: string, unit: string): Promise<UnitState> {
-  const result = await ops.exec(container, ['systemctl', 'show', unit, '-p', 'ActiveState', '-p', 'SubState', '-p', 'NRestarts'], { timeoutMs: 30_000 });
-  const values = new Map(result.stdout.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1).trim()] as const));
-  return { activeState: values.get('ActiveState') || 'unknown', subState: values.get('SubState') || 'unknown', restarts: Number(values.get('NRestarts') ?? 0) || 0 };
+  const result = await ops.exec(
+    container,
+    ['systemctl', 'show', unit, '-p', 'ActiveState', '-p', 'SubState', '-p', 'NRestarts'],
+    { timeoutMs: 30_000 },
+  );
+  const values = new Map(
+    result.stdout
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1).trim()] as const),
+  );
+  return {
+    activeState: values.get('ActiveState') || 'unknown',
+    subState: values.get('SubState') || 'unknown',
+    restarts: Number(values.get('NRestarts') ?? 0) || 0,
+  };
 }
 
 /** Options of waitForHealth. */
@@ -69,15 +81,23 @@ export async function waitForHealth(service: DerivedService, options: HealthWait
     baseline ??= state.restarts;
     const crashed = state.activeState === 'failed' || state.restarts > baseline;
     const elapsed = now() - started;
-    if (healthy && !crashed && state.activeState === 'active' && elapsed >= (options.settleMs ?? 0)) return elapsed / 1000;
+    if (healthy && !crashed && state.activeState === 'active' && elapsed >= (options.settleMs ?? 0))
+      return elapsed / 1000;
     if (crashed || elapsed >= options.timeoutMs) {
       const why = crashed
         ? `its process exited${state.restarts > 0 ? ` and systemd restarted it ${state.restarts} time${state.restarts === 1 ? '' : 's'}` : ''} (unit ${state.activeState}/${state.subState})`
         : `${service.url}/health did not answer 200 within ${Math.round(options.timeoutMs / 1000)} s (unit ${state.activeState}/${state.subState})`;
-      throw new DistctlError('SERVICE_UNHEALTHY', `service ${service.name} in container ${service.container} is not healthy: ${why}`, {
-        details: [`last journal lines of ${service.unitName}:`, ...(await journalTail(options.ops, service.container, service.unitName, 20)).map((line) => `  ${line}`)],
-        hint: `Fix the cause shown in the journal, then run \`distctl deploy\` again. More: \`distctl logs ${service.container} ${service.unitName}\`.`,
-      });
+      throw new DistctlError(
+        'SERVICE_UNHEALTHY',
+        `service ${service.name} in container ${service.container} is not healthy: ${why}`,
+        {
+          details: [
+            `last journal lines of ${service.unitName}:`,
+            ...(await journalTail(options.ops, service.container, service.unitName, 20)).map((line) => `  ${line}`),
+          ],
+          hint: `Fix the cause shown in the journal, then run \`distctl deploy\` again. More: \`distctl logs ${service.container} ${service.unitName}\`.`,
+        },
+      );
     }
     await sleep(options.intervalMs ?? 500);
   }

@@ -4,7 +4,17 @@ import type { DerivedService, DesiredState, ServiceKind } from '../derive/types.
 import { DistctlError } from '../errors/index.js';
 import { execChecked, type ContainerOps } from '../incus/container-ops.js';
 import type { SecretStore } from '../secrets/store.js';
-import { artifactHash, renderEnvFile, renderMarker, renderServiceUnit, serviceEnvironment, servicePaths, serviceUser, sha256, type ArtifactHashes } from './artifacts.js';
+import {
+  artifactHash,
+  renderEnvFile,
+  renderMarker,
+  renderServiceUnit,
+  serviceEnvironment,
+  servicePaths,
+  serviceUser,
+  sha256,
+  type ArtifactHashes,
+} from './artifacts.js';
 import { bundleService, DEFAULT_SERVICES_ROOT, type ServiceBundle } from './bundle.js';
 import { waitForHealth } from './health.js';
 import { ensureContainerNode, hostNode, recordNodeRuntime, type HostNode } from './node-runtime.js';
@@ -62,9 +72,16 @@ export function selectServices(desired: DesiredState, only?: readonly string[]):
   const known = new Set(desired.services.map((service) => service.name));
   const unknown = only.filter((name) => !known.has(name));
   if (unknown.length > 0) {
-    throw new DistctlError('UNKNOWN_SERVICE', `unknown service${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`, {
-      hint: known.size > 0 ? `The topology defines: ${[...known].join(', ')}.` : 'The topology defines no services (add them under `services:`).',
-    });
+    throw new DistctlError(
+      'UNKNOWN_SERVICE',
+      `unknown service${unknown.length === 1 ? '' : 's'}: ${unknown.join(', ')}`,
+      {
+        hint:
+          known.size > 0
+            ? `The topology defines: ${[...known].join(', ')}.`
+            : 'The topology defines no services (add them under `services:`).',
+      },
+    );
   }
   return desired.services.filter((service) => only.includes(service.name));
 }
@@ -96,9 +113,14 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   const prepared = await Promise.all(selected.map((service) => prepareService(service, options, host, bundleOf)));
 
   const byContainer = new Map<string, PreparedService[]>();
-  for (const item of prepared) byContainer.set(item.service.container, [...(byContainer.get(item.service.container) ?? []), item]);
+  for (const item of prepared)
+    byContainer.set(item.service.container, [...(byContainer.get(item.service.container) ?? []), item]);
   const limit = pLimit(4);
-  const outcomes = await Promise.allSettled([...byContainer].map(([container, items]) => limit(() => deployContainer(container, items, options.ops, host, progress))));
+  const outcomes = await Promise.allSettled(
+    [...byContainer].map(([container, items]) =>
+      limit(() => deployContainer(container, items, options.ops, host, progress)),
+    ),
+  );
   const deployed = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? outcome.value : []));
   throwFirst(outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : [])));
   if (options.stateDir !== undefined) await recordNodeRuntime(options.stateDir, host);
@@ -106,14 +128,22 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   const fetchImpl = options.fetch ?? fetch;
   const health = await Promise.allSettled(
     deployed.map(async (result) => {
-      progress({ event: 'wait', message: `${result.service.name}: waiting for ${result.service.url}/health`, subject: result.service.name });
+      progress({
+        event: 'wait',
+        message: `${result.service.name}: waiting for ${result.service.url}/health`,
+        subject: result.service.name,
+      });
       const seconds = await waitForHealth(result.service, {
         ops: options.ops,
         fetch: fetchImpl,
         timeoutMs: options.healthTimeoutMs ?? 60_000,
         ...(result.restarted ? { restartBaseline: 0, settleMs: options.healthSettleMs ?? 2_000 } : {}),
       });
-      progress({ event: 'done', message: `${result.service.name}: healthy in container ${result.service.container}${result.restarted ? ` (checked ${seconds.toFixed(1)} s after start)` : ''}`, subject: result.service.name });
+      progress({
+        event: 'done',
+        message: `${result.service.name}: healthy in container ${result.service.container}${result.restarted ? ` (checked ${seconds.toFixed(1)} s after start)` : ''}`,
+        subject: result.service.name,
+      });
     }),
   );
   throwFirst(health.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : [])));
@@ -122,14 +152,36 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   return {
     services: deployed
       .sort((a, b) => (order.get(a.service.name) ?? 0) - (order.get(b.service.name) ?? 0))
-      .map((result) => ({ name: result.service.name, container: result.service.container, changed: result.changed, restarted: result.restarted, healthy: true, artifactHash: result.artifactHash })),
+      .map((result) => ({
+        name: result.service.name,
+        container: result.service.container,
+        changed: result.changed,
+        restarted: result.restarted,
+        healthy: true,
+        artifactHash: result.artifactHash,
+      })),
   };
 }
 
-async function prepareService(service: DerivedService, options: DeployServicesOptions, host: HostNode, bundleOf: (kind: ServiceKind) => Promise<ServiceBundle>): Promise<PreparedService> {
-  const [bundle, unit, env] = await Promise.all([bundleOf(service.kind), renderServiceUnit(service), serviceEnvironment(options.desired, service, options.secrets)]);
+async function prepareService(
+  service: DerivedService,
+  options: DeployServicesOptions,
+  host: HostNode,
+  bundleOf: (kind: ServiceKind) => Promise<ServiceBundle>,
+): Promise<PreparedService> {
+  const [bundle, unit, env] = await Promise.all([
+    bundleOf(service.kind),
+    renderServiceUnit(service),
+    serviceEnvironment(options.desired, service, options.secrets),
+  ]);
   const envFile = renderEnvFile(service.name, env);
-  return { service, bundle, unit, envFile, parts: { bundle: bundle.hash, unit: sha256(unit), env: sha256(envFile), node: host.sha256 } };
+  return {
+    service,
+    bundle,
+    unit,
+    envFile,
+    parts: { bundle: bundle.hash, unit: sha256(unit), env: sha256(envFile), node: host.sha256 },
+  };
 }
 
 interface ContainerOutcome {
@@ -144,17 +196,42 @@ interface ContainerOutcome {
  * to the host's, push the changed parts of changed services, then reload,
  * enable and (re)start exactly the units that need it.
  */
-async function deployContainer(container: string, items: readonly PreparedService[], ops: ContainerOps, host: HostNode, progress: Progress): Promise<ContainerOutcome[]> {
-  const probe = await probeContainer(ops, container, items.map((item) => item.service));
+async function deployContainer(
+  container: string,
+  items: readonly PreparedService[],
+  ops: ContainerOps,
+  host: HostNode,
+  progress: Progress,
+): Promise<ContainerOutcome[]> {
+  const probe = await probeContainer(
+    ops,
+    container,
+    items.map((item) => item.service),
+  );
   if (await ensureContainerNode(ops, container, { sha256: probe.nodeSha256 }, host)) {
-    progress({ event: 'done', message: `${container}: Node ${host.version} installed at /usr/local/bin/node`, subject: container });
+    progress({
+      event: 'done',
+      message: `${container}: Node ${host.version} installed at /usr/local/bin/node`,
+      subject: container,
+    });
   }
 
   const plans = items.map((item) => {
-    const current: ServiceProbe = probe.services.get(item.service.name) ?? { deployed: null, active: 'inactive', enabled: '' };
+    const current: ServiceProbe = probe.services.get(item.service.name) ?? {
+      deployed: null,
+      active: 'inactive',
+      enabled: '',
+    };
     const hash = artifactHash(item.parts);
     const changed = current.deployed?.artifact !== hash;
-    return { item, current, hash, changed, start: !changed && current.active !== 'active', enable: current.enabled !== 'enabled' };
+    return {
+      item,
+      current,
+      hash,
+      changed,
+      start: !changed && current.active !== 'active',
+      enable: current.enabled !== 'enabled',
+    };
   });
   const changed = plans.filter((plan) => plan.changed);
 
@@ -162,7 +239,12 @@ async function deployContainer(container: string, items: readonly PreparedServic
     const dirs = changed.map((plan) => servicePaths(plan.item.service).dir);
     const users = changed.map((plan) => serviceUser(plan.item.service.name));
     // Directories first and world-readable: writeFile creates missing parents with umask 077, which the service user could not enter.
-    await execChecked(ops, container, ['sh', '-c', PREPARE_SCRIPT, 'sh', String(users.length), ...users, ...dirs], 'creating service users and directories');
+    await execChecked(
+      ops,
+      container,
+      ['sh', '-c', PREPARE_SCRIPT, 'sh', String(users.length), ...users, ...dirs],
+      'creating service users and directories',
+    );
   }
   let unitsChanged = false;
   for (const { item, current } of changed) {
@@ -181,12 +263,20 @@ async function deployContainer(container: string, items: readonly PreparedServic
       unitsChanged = true;
       pushed.push('unit');
     }
-    progress({ event: 'done', message: `${item.service.name}: pushed ${pushed.length > 0 ? pushed.join(', ') : 'nothing new'} to ${container}${current.deployed !== null && current.deployed.node !== item.parts.node ? ' (new Node runtime)' : ''}`, subject: item.service.name });
+    progress({
+      event: 'done',
+      message: `${item.service.name}: pushed ${pushed.length > 0 ? pushed.join(', ') : 'nothing new'} to ${container}${current.deployed !== null && current.deployed.node !== item.parts.node ? ' (new Node runtime)' : ''}`,
+      subject: item.service.name,
+    });
   }
 
-  const units = (select: (plan: (typeof plans)[number]) => boolean): string[] => plans.filter(select).map((plan) => plan.item.service.unitName);
+  const units = (select: (plan: (typeof plans)[number]) => boolean): string[] =>
+    plans.filter(select).map((plan) => plan.item.service.unitName);
   const systemctl = async (argv: string[], what: string): Promise<void> => {
-    await execChecked(ops, container, ['systemctl', ...argv], what, { timeoutMs: 120_000, hint: `See \`distctl logs ${container} UNIT\` for why.` });
+    await execChecked(ops, container, ['systemctl', ...argv], what, {
+      timeoutMs: 120_000,
+      hint: `See \`distctl logs ${container} UNIT\` for why.`,
+    });
   };
   if (unitsChanged) await systemctl(['daemon-reload'], 'reloading systemd units');
   const toEnable = units((plan) => plan.enable);
@@ -195,12 +285,23 @@ async function deployContainer(container: string, items: readonly PreparedServic
   if (toRestart.length > 0) await systemctl(['restart', ...toRestart], `restarting ${toRestart.join(', ')}`);
   const toStart = units((plan) => plan.start);
   if (toStart.length > 0) await systemctl(['start', ...toStart], `starting ${toStart.join(', ')}`);
-  for (const unit of [...toRestart, ...toStart]) progress({ event: 'done', message: `${container}: ${toRestart.includes(unit) ? 'restarted' : 'started'} ${unit}`, subject: container });
+  for (const unit of [...toRestart, ...toStart])
+    progress({
+      event: 'done',
+      message: `${container}: ${toRestart.includes(unit) ? 'restarted' : 'started'} ${unit}`,
+      subject: container,
+    });
 
   // Markers last: a deployment interrupted before this point is redone by the next run.
-  for (const { item } of changed) await ops.writeFile(container, servicePaths(item.service).marker, renderMarker(item.parts), { mode: 0o600 });
+  for (const { item } of changed)
+    await ops.writeFile(container, servicePaths(item.service).marker, renderMarker(item.parts), { mode: 0o600 });
 
-  return plans.map((plan) => ({ service: plan.item.service, changed: plan.changed, restarted: plan.changed || plan.start, artifactHash: plan.hash }));
+  return plans.map((plan) => ({
+    service: plan.item.service,
+    changed: plan.changed,
+    restarted: plan.changed || plan.start,
+    artifactHash: plan.hash,
+  }));
 }
 
 /** Arguments: COUNT, COUNT user names, then the service directories. Users are system users without a home or login shell. */
@@ -223,7 +324,13 @@ function throwFirst(errors: readonly unknown[]): void {
   const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
   if (first instanceof DistctlError) {
     throw new DistctlError(first.code, first.message, {
-      details: [...first.details, ...rest.flatMap((error) => [`also: ${describe(error)}`, ...(error instanceof DistctlError ? error.details.map((line) => `  ${line}`) : [])])],
+      details: [
+        ...first.details,
+        ...rest.flatMap((error) => [
+          `also: ${describe(error)}`,
+          ...(error instanceof DistctlError ? error.details.map((line) => `  ${line}`) : []),
+        ]),
+      ],
       hint: first.hint,
       cause: first,
     });
@@ -234,6 +341,7 @@ function throwFirst(errors: readonly unknown[]): void {
 /** A deploy's outcome in one line, e.g. `web-server restarted; auth-server unchanged`; `up` reports its services stage with it too. */
 export function summarizeDeploy(services: readonly DeployedService[]): string {
   if (services.length === 0) return 'no services declared';
-  const word = (service: DeployedService): string => (service.changed ? 'deployed and restarted' : service.restarted ? 'unchanged, started' : 'unchanged');
+  const word = (service: DeployedService): string =>
+    service.changed ? 'deployed and restarted' : service.restarted ? 'unchanged, started' : 'unchanged';
   return services.map((service) => `${service.name} ${word(service)}`).join('; ');
 }

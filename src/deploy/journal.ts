@@ -9,7 +9,10 @@ const NO_ENTRIES = /^-- No entries --\s*$/m;
  * `afterCursor` only the entries after that cursor. `showCursor` (implied by
  * `afterCursor`) appends `-- cursor: ...` so the next read can continue there.
  */
-export function journalArgv(unit: string, options: { lines?: number; afterCursor?: string; showCursor?: boolean } = {}): string[] {
+export function journalArgv(
+  unit: string,
+  options: { lines?: number; afterCursor?: string; showCursor?: boolean } = {},
+): string[] {
   const argv = ['journalctl', '-u', unit, '--no-pager'];
   if (options.afterCursor !== undefined) argv.push(`--after-cursor=${options.afterCursor}`);
   else argv.push('-n', String(options.lines ?? 20));
@@ -18,7 +21,12 @@ export function journalArgv(unit: string, options: { lines?: number; afterCursor
 }
 
 /** Runs journalctl for a unit inside a container (see journalArgv). */
-export function readJournal(ops: ContainerOps, container: string, unit: string, options: { lines?: number; afterCursor?: string; showCursor?: boolean } = {}): Promise<CommandResult> {
+export function readJournal(
+  ops: ContainerOps,
+  container: string,
+  unit: string,
+  options: { lines?: number; afterCursor?: string; showCursor?: boolean } = {},
+): Promise<CommandResult> {
   return ops.exec(container, journalArgv(unit, options), { timeoutMs: 30_000 });
 }
 
@@ -40,7 +48,10 @@ export function splitCursor(stdout: string): { text: string; cursor: string | nu
 export async function journalTail(ops: ContainerOps, container: string, unit: string, lines = 20): Promise<string[]> {
   try {
     const result = await readJournal(ops, container, unit, { lines });
-    const text = `${result.stdout}${result.stderr}`.split('\n').map((line) => line.trimEnd()).filter((line) => line !== '');
+    const text = `${result.stdout}${result.stderr}`
+      .split('\n')
+      .map((line) => line.trimEnd())
+      .filter((line) => line !== '');
     return text.length > 0 ? text : [`(journalctl -u ${unit} printed nothing)`];
   } catch (error) {
     return [`(could not read the journal of ${unit}: ${error instanceof Error ? error.message : String(error)})`];

@@ -54,9 +54,13 @@ function fileDigest(path: string): Promise<string> {
 export async function hostNode(path: string = process.execPath, version: string = process.version): Promise<HostNode> {
   const major = nodeMajor(version);
   if (major === null || major < MIN_NODE_MAJOR) {
-    throw new DistctlError('HOST_NODE_TOO_OLD', `distctl runs on Node ${version} (${path}); the services it deploys need Node ≥ ${MIN_NODE_MAJOR}, and distctl copies its own Node into the app containers`, {
-      hint: `Run distctl with Node ${MIN_NODE_MAJOR} or newer (an official build from nodejs.org, which needs only glibc).`,
-    });
+    throw new DistctlError(
+      'HOST_NODE_TOO_OLD',
+      `distctl runs on Node ${version} (${path}); the services it deploys need Node ≥ ${MIN_NODE_MAJOR}, and distctl copies its own Node into the app containers`,
+      {
+        hint: `Run distctl with Node ${MIN_NODE_MAJOR} or newer (an official build from nodejs.org, which needs only glibc).`,
+      },
+    );
   }
   return { path, version, sha256: await fileDigest(path) };
 }
@@ -74,19 +78,35 @@ export interface ContainerNode {
  * (renamed over it, so running services keep their open binary). Returns
  * whether it copied.
  */
-export async function ensureContainerNode(ops: ContainerOps, container: string, current: ContainerNode, host: HostNode): Promise<boolean> {
+export async function ensureContainerNode(
+  ops: ContainerOps,
+  container: string,
+  current: ContainerNode,
+  host: HostNode,
+): Promise<boolean> {
   if (current.sha256 === host.sha256) return false;
   const staged = `${CONTAINER_NODE_PATH}.distctl-new`;
   await ops.pushFile(container, host.path, staged, { mode: 0o755 });
-  const argv = ['sh', '-c', 'if out=$("$1" -v 2>&1); then printf "%s\\n" "$out"; mv -f "$1" "$2"; else st=$?; printf "%s\\n" "$out"; rm -f "$1"; exit $st; fi', 'sh', staged, CONTAINER_NODE_PATH];
+  const argv = [
+    'sh',
+    '-c',
+    'if out=$("$1" -v 2>&1); then printf "%s\\n" "$out"; mv -f "$1" "$2"; else st=$?; printf "%s\\n" "$out"; rm -f "$1"; exit $st; fi',
+    'sh',
+    staged,
+    CONTAINER_NODE_PATH,
+  ];
   const result = await ops.exec(container, argv, { timeoutMs: 60_000 });
   const version = result.stdout.trim().split('\n').pop() ?? '';
   const major = nodeMajor(version);
   if (result.exitCode !== 0 || major === null || major < MIN_NODE_MAJOR) {
-    throw new DistctlError('CONTAINER_NODE_UNUSABLE', `the Node runtime copied from the host (${host.path}, ${host.version}) does not run in container ${container}${result.exitCode === 0 ? `: it reports ${version || 'nothing'}` : ` (exit ${result.exitCode})`}`, {
-      details: [`ran: ${formatCommand([staged, '-v'])}`, ...lastLines(result, 8)],
-      hint: 'distctl copies its own Node binary into app containers, so the container must share the host\'s CPU architecture and have a glibc at least as new as the one Node was built for; distro Node packages that link a shared libnode do not work. Use an official Node build (nodejs.org) on the host, or an image closer to the host.',
-    });
+    throw new DistctlError(
+      'CONTAINER_NODE_UNUSABLE',
+      `the Node runtime copied from the host (${host.path}, ${host.version}) does not run in container ${container}${result.exitCode === 0 ? `: it reports ${version || 'nothing'}` : ` (exit ${result.exitCode})`}`,
+      {
+        details: [`ran: ${formatCommand([staged, '-v'])}`, ...lastLines(result, 8)],
+        hint: "distctl copies its own Node binary into app containers, so the container must share the host's CPU architecture and have a glibc at least as new as the one Node was built for; distro Node packages that link a shared libnode do not work. Use an official Node build (nodejs.org) on the host, or an image closer to the host.",
+      },
+    );
   }
   return true;
 }
@@ -109,7 +129,12 @@ export interface NodeRuntimeRecord {
  * the host's own, not a pinned download, and may change with the host.
  */
 export async function recordNodeRuntime(stateDir: string, host: HostNode, now: Date = new Date()): Promise<void> {
-  const record: NodeRuntimeRecord = { version: host.version, sha256: host.sha256, path: host.path, recordedAt: now.toISOString() };
+  const record: NodeRuntimeRecord = {
+    version: host.version,
+    sha256: host.sha256,
+    path: host.path,
+    recordedAt: now.toISOString(),
+  };
   const path = join(stateDir, NODE_RUNTIME_RECORD);
   const temporary = `${path}.${process.pid}.tmp`;
   await writeFile(temporary, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
@@ -125,7 +150,9 @@ export async function readNodeRuntime(stateDir: string): Promise<NodeRuntimeReco
   if (text === null) return null;
   try {
     const parsed = NodeRuntimeFile.safeParse(JSON.parse(text)).data;
-    return parsed ? { version: parsed.version, sha256: parsed.sha256, path: parsed.path, recordedAt: parsed.recordedAt } : null;
+    return parsed
+      ? { version: parsed.version, sha256: parsed.sha256, path: parsed.path, recordedAt: parsed.recordedAt }
+      : null;
   } catch {
     return null;
   }

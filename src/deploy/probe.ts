@@ -36,13 +36,22 @@ export const PROBE_SCRIPT = [
 
 /** The probe's argv for the services of one container. */
 export function probeArgv(services: readonly Pick<DerivedService, 'name' | 'unitName'>[]): string[] {
-  return ['sh', '-c', PROBE_SCRIPT, 'sh', CONTAINER_NODE_PATH, ...services.flatMap((service) => [service.name, service.unitName, servicePaths(service).marker])];
+  return [
+    'sh',
+    '-c',
+    PROBE_SCRIPT,
+    'sh',
+    CONTAINER_NODE_PATH,
+    ...services.flatMap((service) => [service.name, service.unitName, servicePaths(service).marker]),
+  ];
 }
 
 /** Parses the probe's output. Services it does not mention count as never deployed and inactive. */
 export function parseProbe(stdout: string, serviceNames: readonly string[]): ContainerProbe {
   let nodeSha256: string | null = null;
-  const fields = new Map<string, { marker?: string; active?: string; enabled?: string }>(serviceNames.map((name) => [name, {}]));
+  const fields = new Map<string, { marker?: string; active?: string; enabled?: string }>(
+    serviceNames.map((name) => [name, {}]),
+  );
   for (const line of stdout.split('\n')) {
     const [key = '', ...rest] = line.split(' ');
     if (key === 'node') {
@@ -59,16 +68,26 @@ export function parseProbe(stdout: string, serviceNames: readonly string[]): Con
     else if (key === 'enabled') entry.enabled = value;
   }
   const services = new Map<string, ServiceProbe>(
-    [...fields].map(([name, entry]) => [name, { deployed: parseMarker(entry.marker), active: entry.active || 'inactive', enabled: entry.enabled ?? '' }]),
+    [...fields].map(([name, entry]) => [
+      name,
+      { deployed: parseMarker(entry.marker), active: entry.active || 'inactive', enabled: entry.enabled ?? '' },
+    ]),
   );
   return { nodeSha256, services };
 }
 
 /** Reads a container's Node digest and every listed service's marker and unit state in one exec. */
-export async function probeContainer(ops: ContainerOps, container: string, services: readonly Pick<DerivedService, 'name' | 'unitName'>[]): Promise<ContainerProbe> {
+export async function probeContainer(
+  ops: ContainerOps,
+  container: string,
+  services: readonly Pick<DerivedService, 'name' | 'unitName'>[],
+): Promise<ContainerProbe> {
   const result = await execChecked(ops, container, probeArgv(services), 'reading the deployed services', {
     timeoutMs: 60_000,
     hint: 'Check that the container is running (`distctl status`); `distctl up` starts it.',
   });
-  return parseProbe(result.stdout, services.map((service) => service.name));
+  return parseProbe(
+    result.stdout,
+    services.map((service) => service.name),
+  );
 }

@@ -48,7 +48,13 @@ export function deriveDesiredState(topology: Topology): DesiredState {
   const replicaSets: DerivedReplicaSet[] = topology.mongodb.replicaSets.map((set) => {
     const members = set.members.map((member, index) => {
       const process = mongod(member.container, member.port, set.name);
-      return { ...process, replicaSet: set.name, id: index, host: `${process.ip}:${member.port}`, priority: member.priority };
+      return {
+        ...process,
+        replicaSet: set.name,
+        id: index,
+        host: `${process.ip}:${member.port}`,
+        priority: member.priority,
+      };
     });
     return {
       name: set.name,
@@ -56,7 +62,10 @@ export function deriveDesiredState(topology: Topology): DesiredState {
       envVar: set.env,
       url: `mongodb://${members.map((member) => member.host).join(',')}/${set.database}?replicaSet=${set.name}`,
       members,
-      initiateConfig: { _id: set.name, members: members.map((member) => ({ _id: member.id, host: member.host, priority: member.priority })) },
+      initiateConfig: {
+        _id: set.name,
+        members: members.map((member) => ({ _id: member.id, host: member.host, priority: member.priority })),
+      },
     };
   });
 
@@ -79,7 +88,9 @@ export function deriveDesiredState(topology: Topology): DesiredState {
       ...[...replicaSets.flatMap((set) => set.members), ...standalones.map((standalone) => standalone.process)]
         .filter((process) => process.container === container.name)
         .map((process): DerivedUnit => ({ kind: 'mongod', name: process.unitName, process })),
-      ...services.filter((service) => service.container === container.name).map((service): DerivedUnit => ({ kind: 'service', name: service.unitName, service: service.name })),
+      ...services
+        .filter((service) => service.container === container.name)
+        .map((service): DerivedUnit => ({ kind: 'service', name: service.unitName, service: service.name })),
     ];
     return {
       name: container.name,
@@ -145,7 +156,12 @@ function deriveShardMap(topology: Topology, replicaSets: readonly DerivedReplica
   const { sharding } = topology;
   if (sharding === undefined) return null;
   const envOf = new Map(replicaSets.map((set) => [set.name, set.envVar]));
-  const shardNames = [...new Set([...sharding.ranges.map((range) => range.replicaSet), ...(sharding.defaultShard ? [sharding.defaultShard] : [])])];
+  const shardNames = [
+    ...new Set([
+      ...sharding.ranges.map((range) => range.replicaSet),
+      ...(sharding.defaultShard ? [sharding.defaultShard] : []),
+    ]),
+  ];
   return {
     defaultShard: sharding.defaultShard ?? null,
     ranges: sharding.ranges.map((range) => ({ from: range.from, to: range.to, shard: range.replicaSet })),
@@ -160,7 +176,9 @@ function deriveServices(
   standalones: readonly DerivedStandalone[],
   shardMap: ShardMap | null,
 ): DerivedService[] {
-  const databases = new Map<string, { envVar: string; url: string }>([...replicaSets, ...standalones].map((db) => [db.name, db]));
+  const databases = new Map<string, { envVar: string; url: string }>(
+    [...replicaSets, ...standalones].map((db) => [db.name, db]),
+  );
   const serviceUrl = (name: string): string => {
     const service = topology.services.find((candidate) => candidate.name === name);
     return service ? `http://${ip(service.container)}:${service.port}` : '';
@@ -186,17 +204,22 @@ function deriveServices(
           USERS_DB_ENV: db?.envVar ?? '',
           ...(db ? { [db.envVar]: db.url } : {}),
           // The web-servers using this auth-server: only their X-Forwarded-For is believed (login throttles).
-          TRUSTED_PROXIES: topology.services.filter((s) => s.kind === 'web' && s.auth === service.name).map((s) => ip(s.container)).join(','),
+          TRUSTED_PROXIES: topology.services
+            .filter((s) => s.kind === 'web' && s.auth === service.name)
+            .map((s) => ip(s.container))
+            .join(','),
         },
         databases: [service.database],
         after: [],
       };
     }
     const shardNames = Object.keys(shardMap?.shards ?? {});
-    const shardEnv = Object.fromEntries(shardNames.flatMap((name) => {
-      const db = databases.get(name);
-      return db ? [[db.envVar, db.url]] : [];
-    }));
+    const shardEnv = Object.fromEntries(
+      shardNames.flatMap((name) => {
+        const db = databases.get(name);
+        return db ? [[db.envVar, db.url]] : [];
+      }),
+    );
     return {
       ...common,
       env: { ...base, AUTH_SERVER_URL: serviceUrl(service.auth), ...shardEnv, SHARD_MAP: JSON.stringify(shardMap) },

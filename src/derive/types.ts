@@ -124,7 +124,8 @@ export interface DerivedProxy {
   readonly connect: string;
 }
 
-export type DerivedMongoSource = { readonly kind: 'repository' } | { readonly kind: 'image' } | { readonly kind: 'archive'; readonly path: string };
+export type DerivedMongoSource =
+  { readonly kind: 'repository' } | { readonly kind: 'image' } | { readonly kind: 'archive'; readonly path: string };
 
 /** Everything later stages need, derived from one topology. */
 export interface DesiredState {

@@ -141,7 +141,11 @@ export class DistctlError extends Error {
   /** Extra lines shown under the message (e.g. a list of validation problems, log lines). */
   readonly details: readonly string[];
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string; details?: readonly string[]; cause?: unknown } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; details?: readonly string[]; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'DistctlError';
     this.code = code;
@@ -166,12 +170,21 @@ export class CommandFailedError extends DistctlError {
   readonly exitCode: number;
   readonly stderr: string;
 
-  constructor(command: readonly string[], exitCode: number, stderr: string, options: { code?: ErrorCode; message?: string; hint?: string } = {}) {
+  constructor(
+    command: readonly string[],
+    exitCode: number,
+    stderr: string,
+    options: { code?: ErrorCode; message?: string; hint?: string } = {},
+  ) {
     const shown = formatCommand(command);
     const said = stderr.trim().split('\n').slice(-6).join('\n');
-    super(options.code ?? 'COMMAND_FAILED', options.message ?? `\`${shown}\` failed (exit ${exitCode})${said ? `: ${said}` : ''}`, {
-      hint: options.hint,
-    });
+    super(
+      options.code ?? 'COMMAND_FAILED',
+      options.message ?? `\`${shown}\` failed (exit ${exitCode})${said ? `: ${said}` : ''}`,
+      {
+        hint: options.hint,
+      },
+    );
     this.name = 'CommandFailedError';
     this.command = command;
     this.exitCode = exitCode;

@@ -110,7 +110,9 @@ function looksLikeDebianArchive(source: AptSource): boolean {
 export function pickMirror(sources: readonly AptSource[], suite: string): MirrorChoice | undefined {
   const exact = findSuiteSource(sources, suite);
   if (exact !== undefined) return exact;
-  const archive = binarySources(sources).find((s) => looksLikeDebianArchive(s) && s.suites.some((x) => !x.includes('-') && !x.includes('/')));
+  const archive = binarySources(sources).find(
+    (s) => looksLikeDebianArchive(s) && s.suites.some((x) => !x.includes('-') && !x.includes('/')),
+  );
   return archive === undefined ? undefined : toChoice(archive);
 }
 
@@ -142,7 +144,9 @@ export async function readAptSources(aptDir = '/etc/apt'): Promise<AptSource[]> 
   await tryRead(mainList);
   let names: string[] = [];
   try {
-    names = (await readdir(join(aptDir, 'sources.list.d'))).filter((n) => n.endsWith('.list') || n.endsWith('.sources')).sort();
+    names = (await readdir(join(aptDir, 'sources.list.d')))
+      .filter((n) => n.endsWith('.list') || n.endsWith('.sources'))
+      .sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }

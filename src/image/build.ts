@@ -4,8 +4,23 @@ import { CommandFailedError, DistctlError } from '../errors/index.js';
 import type { CommandSpec, Runner } from '../exec/runner.js';
 import { IncusClient } from '../incus/client.js';
 import { findSuiteSource, pickMirror, readAptSources, type MirrorChoice } from './apt-sources.js';
-import { IMAGE_PACKAGES, IMAGE_TEMPLATES, ROOTFS_REMOVED, imageArchitecture, imageMetadataYaml, rootfsFiles, type ImageArchitecture } from './content.js';
-import { IMAGE_PROJECT, deleteImageIfUnaliased, imageAliasTarget, importImageTarball, pointAlias, readImage } from './store.js';
+import {
+  IMAGE_PACKAGES,
+  IMAGE_TEMPLATES,
+  ROOTFS_REMOVED,
+  imageArchitecture,
+  imageMetadataYaml,
+  rootfsFiles,
+  type ImageArchitecture,
+} from './content.js';
+import {
+  IMAGE_PROJECT,
+  deleteImageIfUnaliased,
+  imageAliasTarget,
+  importImageTarball,
+  pointAlias,
+  readImage,
+} from './store.js';
 
 /** Inputs of `distctl image build`. */
 export interface BuildImageOptions {
@@ -49,42 +64,66 @@ const STEP_TIMEOUT_MS = 10 * 60_000;
 
 async function runChecked(runner: Runner, spec: CommandSpec, hint?: string): Promise<string> {
   const result = await runner.run(spec);
-  if (result.exitCode !== 0) throw new CommandFailedError([spec.bin, ...spec.args], result.exitCode, result.stderr, { hint });
+  if (result.exitCode !== 0)
+    throw new CommandFailedError([spec.bin, ...spec.args], result.exitCode, result.stderr, { hint });
   return result.stdout;
 }
 
 /** Fails fast, before minutes of debootstrap, on anything the build cannot get past. */
-async function checkHost(runner: Runner, client: IncusClient, alias: string, project: string, force: boolean): Promise<string | undefined> {
+async function checkHost(
+  runner: Runner,
+  client: IncusClient,
+  alias: string,
+  project: string,
+  force: boolean,
+): Promise<string | undefined> {
   const uid = (await runChecked(runner, { bin: 'id', args: ['-u'] })).trim();
   if (uid !== '0') {
-    throw new DistctlError('IMAGE_BUILD_NOT_ROOT', `distctl image build must run as root (running as uid ${uid}): debootstrap and chroot need it.`, {
-      hint: 'Re-run it with sudo.',
-    });
+    throw new DistctlError(
+      'IMAGE_BUILD_NOT_ROOT',
+      `distctl image build must run as root (running as uid ${uid}): debootstrap and chroot need it.`,
+      {
+        hint: 'Re-run it with sudo.',
+      },
+    );
   }
   try {
     await runChecked(runner, { bin: 'debootstrap', args: ['--version'] });
   } catch (error) {
     if (error instanceof DistctlError && error.code === 'BINARY_NOT_FOUND') {
-      throw new DistctlError('DEBOOTSTRAP_MISSING', '`debootstrap` is not installed on this host.', { hint: 'Install it: apt-get install -y debootstrap' });
+      throw new DistctlError('DEBOOTSTRAP_MISSING', '`debootstrap` is not installed on this host.', {
+        hint: 'Install it: apt-get install -y debootstrap',
+      });
     }
     throw error;
   }
   const daemon = await client.attempt({ args: ['query', '/1.0'], timeoutMs: 30_000 });
   if (daemon.exitCode !== 0) {
-    throw new DistctlError('INCUS_UNREACHABLE', `The Incus daemon does not answer (\`incus query /1.0\`: ${daemon.stderr.trim() || `exit ${daemon.exitCode}`}).`, {
-      hint: 'Start it (see bin/ensure-incus.sh) and check you are root or in group incus-admin.',
-    });
+    throw new DistctlError(
+      'INCUS_UNREACHABLE',
+      `The Incus daemon does not answer (\`incus query /1.0\`: ${daemon.stderr.trim() || `exit ${daemon.exitCode}`}).`,
+      {
+        hint: 'Start it (see bin/ensure-incus.sh) and check you are root or in group incus-admin.',
+      },
+    );
   }
   const previous = await imageAliasTarget(client, alias, project);
   if (previous !== undefined && !force) {
-    throw new DistctlError('IMAGE_ALIAS_EXISTS', `Image alias \`${alias}\` already exists in project \`${project}\` (image ${previous.slice(0, 12)}).`, {
-      hint: 'Pass --force to build a new image and move the alias to it, or use another alias.',
-    });
+    throw new DistctlError(
+      'IMAGE_ALIAS_EXISTS',
+      `Image alias \`${alias}\` already exists in project \`${project}\` (image ${previous.slice(0, 12)}).`,
+      {
+        hint: 'Pass --force to build a new image and move the alias to it, or use another alias.',
+      },
+    );
   }
   return previous;
 }
 
-async function resolveMirror(options: BuildImageOptions, suite: string): Promise<{ mirror: MirrorChoice; security: MirrorChoice | undefined }> {
+async function resolveMirror(
+  options: BuildImageOptions,
+  suite: string,
+): Promise<{ mirror: MirrorChoice; security: MirrorChoice | undefined }> {
   const aptDir = options.aptDir ?? '/etc/apt';
   const sources = await readAptSources(aptDir);
   const security = findSuiteSource(sources, `${suite}-security`);
@@ -93,9 +132,13 @@ async function resolveMirror(options: BuildImageOptions, suite: string): Promise
   }
   const mirror = pickMirror(sources, suite);
   if (mirror === undefined) {
-    throw new DistctlError('IMAGE_MIRROR_UNKNOWN', `No Debian archive for suite \`${suite}\` found in the host's apt configuration (${aptDir}/sources.list, ${aptDir}/sources.list.d/).`, {
-      hint: 'Pass --mirror URI (a Debian archive reachable from this host).',
-    });
+    throw new DistctlError(
+      'IMAGE_MIRROR_UNKNOWN',
+      `No Debian archive for suite \`${suite}\` found in the host's apt configuration (${aptDir}/sources.list, ${aptDir}/sources.list.d/).`,
+      {
+        hint: 'Pass --mirror URI (a Debian archive reachable from this host).',
+      },
+    );
   }
   return { mirror, security };
 }
@@ -109,7 +152,13 @@ export const DEBIAN_ARCHIVE_KEYRING = '/usr/share/keyrings/debian-archive-keyrin
  * keyring. `--force-check-gpg` makes a missing or bad signature fatal instead
  * of a warning (over plain http an unsigned Release would otherwise be taken).
  */
-async function debootstrap(runner: Runner, rootfs: string, suite: string, arch: string, mirror: MirrorChoice): Promise<void> {
+async function debootstrap(
+  runner: Runner,
+  rootfs: string,
+  suite: string,
+  arch: string,
+  mirror: MirrorChoice,
+): Promise<void> {
   const args = [
     '--variant=minbase',
     `--include=${IMAGE_PACKAGES.join(',')}`,
@@ -130,19 +179,31 @@ async function debootstrap(runner: Runner, rootfs: string, suite: string, arch: 
     {
       hint: `Check that ${mirror.uri} is reachable from this host and serves ${suite}, or pass --mirror.`,
       // debootstrap prints its I:/E: progress on stdout, so the reason is usually there.
-      details: [`${result.stdout}\n${result.stderr}`, log].flatMap((text) => text.trim().split('\n').slice(-8)).filter((l) => l !== ''),
+      details: [`${result.stdout}\n${result.stderr}`, log]
+        .flatMap((text) => text.trim().split('\n').slice(-8))
+        .filter((l) => l !== ''),
     },
   );
 }
 
-async function configureRootfs(runner: Runner, rootfs: string, suite: string, mirror: MirrorChoice, security: MirrorChoice | undefined): Promise<void> {
+async function configureRootfs(
+  runner: Runner,
+  rootfs: string,
+  suite: string,
+  mirror: MirrorChoice,
+  security: MirrorChoice | undefined,
+): Promise<void> {
   for (const removed of ROOTFS_REMOVED) await rm(join(rootfs, removed), { force: true });
   for (const file of rootfsFiles({ suite, mirror, security })) {
     await mkdir(dirname(join(rootfs, file.path)), { recursive: true });
     await writeFile(join(rootfs, file.path), file.content);
   }
   // Nothing in the image uses networkd, so network-online.target must not wait for it.
-  await runChecked(runner, { bin: 'chroot', args: [rootfs, 'systemctl', 'mask', 'systemd-networkd-wait-online.service'], timeoutMs: STEP_TIMEOUT_MS });
+  await runChecked(runner, {
+    bin: 'chroot',
+    args: [rootfs, 'systemctl', 'mask', 'systemd-networkd-wait-online.service'],
+    timeoutMs: STEP_TIMEOUT_MS,
+  });
   await runChecked(runner, { bin: 'chroot', args: [rootfs, 'apt-get', 'clean'], timeoutMs: STEP_TIMEOUT_MS });
 }
 
@@ -157,7 +218,11 @@ async function mountsBelow(dir: string): Promise<string[]> {
   const table = await readFile('/proc/self/mounts', 'utf8').catch(() => '');
   return table
     .split('\n')
-    .map((line) => (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8))))
+    .map((line) =>
+      (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, octal: string) =>
+        String.fromCharCode(parseInt(octal, 8)),
+      ),
+    )
     .filter((target) => target === dir || target.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
 }
@@ -168,8 +233,13 @@ async function mountsBelow(dir: string): Promise<string[]> {
  * filesystem: a cleanup must never reach into the host's /proc.
  */
 async function removeWorkDir(runner: Runner, dir: string): Promise<void> {
-  for (const target of await mountsBelow(dir)) await runner.run({ bin: 'umount', args: ['--lazy', target], timeoutMs: 60_000 });
-  await runChecked(runner, { bin: 'rm', args: ['-rf', '--one-file-system', dir], timeoutMs: STEP_TIMEOUT_MS }, `Remove ${dir} by hand.`);
+  for (const target of await mountsBelow(dir))
+    await runner.run({ bin: 'umount', args: ['--lazy', target], timeoutMs: 60_000 });
+  await runChecked(
+    runner,
+    { bin: 'rm', args: ['-rf', '--one-file-system', dir], timeoutMs: STEP_TIMEOUT_MS },
+    `Remove ${dir} by hand.`,
+  );
 }
 
 /**
@@ -208,7 +278,18 @@ export async function buildImage(options: BuildImageOptions): Promise<BuildImage
     progress('packing image');
     await runChecked(runner, {
       bin: 'tar',
-      args: ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', dir, '-czf', tarball, 'metadata.yaml', 'templates', 'rootfs'],
+      args: [
+        '--numeric-owner',
+        '--xattrs',
+        '--xattrs-include=*',
+        '-C',
+        dir,
+        '-czf',
+        tarball,
+        'metadata.yaml',
+        'templates',
+        'rootfs',
+      ],
       timeoutMs: STEP_TIMEOUT_MS,
     });
 

@@ -78,16 +78,35 @@ export function imageMetadataYaml(options: { arch: ImageArchitecture; suite: str
  * `ipv4.address`. apt points at the mirror the image was built from (plus the
  * host's security source when it has one), in deb822 form.
  */
-export function rootfsFiles(options: { suite: string; mirror: MirrorChoice; security: MirrorChoice | undefined }): ImageFile[] {
+export function rootfsFiles(options: {
+  suite: string;
+  mirror: MirrorChoice;
+  security: MirrorChoice | undefined;
+}): ImageFile[] {
   const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg';
   const stanza = (uri: string, suites: string, components: readonly string[]) =>
-    [`Types: deb`, `URIs: ${uri}`, `Suites: ${suites}`, `Components: ${components.length > 0 ? components.join(' ') : 'main'}`, `Signed-By: ${keyring}`].join('\n');
+    [
+      `Types: deb`,
+      `URIs: ${uri}`,
+      `Suites: ${suites}`,
+      `Components: ${components.length > 0 ? components.join(' ') : 'main'}`,
+      `Signed-By: ${keyring}`,
+    ].join('\n');
   const stanzas = [stanza(options.mirror.uri, `${options.suite} ${options.suite}-updates`, options.mirror.components)];
-  if (options.security !== undefined) stanzas.push(stanza(options.security.uri, `${options.suite}-security`, options.security.components));
+  if (options.security !== undefined)
+    stanzas.push(stanza(options.security.uri, `${options.suite}-security`, options.security.components));
   return [
     {
       path: 'etc/network/interfaces',
-      content: ['# Written by distctl image build.', 'auto lo', 'iface lo inet loopback', '', 'auto eth0', 'iface eth0 inet dhcp', ''].join('\n'),
+      content: [
+        '# Written by distctl image build.',
+        'auto lo',
+        'iface lo inet loopback',
+        '',
+        'auto eth0',
+        'iface eth0 inet dhcp',
+        '',
+      ].join('\n'),
     },
     { path: 'etc/apt/sources.list.d/debian.sources', content: `${stanzas.join('\n\n')}\n` },
     // Replaced per instance by the templates; a neutral value until then instead of the build host's name.

@@ -30,7 +30,11 @@ export interface ImageRecord {
 const IMPORT_TIMEOUT_MS = 15 * 60_000;
 const QUERY_TIMEOUT_MS = 60_000;
 
-async function runIncus(client: IncusClient, args: readonly string[], options: { timeoutMs?: number } = {}): Promise<string> {
+async function runIncus(
+  client: IncusClient,
+  args: readonly string[],
+  options: { timeoutMs?: number } = {},
+): Promise<string> {
   return (await client.run({ args, timeoutMs: options.timeoutMs ?? QUERY_TIMEOUT_MS })).stdout;
 }
 
@@ -39,7 +43,11 @@ function apiPath(path: string, project: string): string {
 }
 
 /** The fingerprint an image alias points at, or `undefined` when the alias does not exist. */
-export async function imageAliasTarget(client: IncusClient, alias: string, project: string = IMAGE_PROJECT): Promise<string | undefined> {
+export async function imageAliasTarget(
+  client: IncusClient,
+  alias: string,
+  project: string = IMAGE_PROJECT,
+): Promise<string | undefined> {
   const args = ['query', apiPath(`/1.0/images/aliases/${encodeURIComponent(alias)}`, project)];
   const result = await client.attempt({ args, timeoutMs: QUERY_TIMEOUT_MS });
   if (result.exitCode !== 0) {
@@ -47,20 +55,36 @@ export async function imageAliasTarget(client: IncusClient, alias: string, proje
     throw classifyIncusFailure(['incus', ...args], result);
   }
   const target = AliasRecord.safeParse(JSON.parse(result.stdout)).data?.target;
-  if (target === undefined) throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `Incus returned image alias \`${alias}\` without a target fingerprint.`);
+  if (target === undefined)
+    throw new DistctlError(
+      'INCUS_UNEXPECTED_OUTPUT',
+      `Incus returned image alias \`${alias}\` without a target fingerprint.`,
+    );
   return target;
 }
 
 /** Whether an image alias exists in `project` (default: the project distctl builds images into). */
-export async function imageExists(client: IncusClient, alias: string, project: string = IMAGE_PROJECT): Promise<boolean> {
+export async function imageExists(
+  client: IncusClient,
+  alias: string,
+  project: string = IMAGE_PROJECT,
+): Promise<boolean> {
   return (await imageAliasTarget(client, alias, project)) !== undefined;
 }
 
 /** Reads an image's size and aliases. */
-export async function readImage(client: IncusClient, fingerprint: string, project: string = IMAGE_PROJECT): Promise<ImageRecord> {
+export async function readImage(
+  client: IncusClient,
+  fingerprint: string,
+  project: string = IMAGE_PROJECT,
+): Promise<ImageRecord> {
   const stdout = await runIncus(client, ['query', apiPath(`/1.0/images/${fingerprint}`, project)]);
   const parsed = ImageQuery.safeParse(JSON.parse(stdout));
-  if (!parsed.success) throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `Incus described image ${fingerprint} in an unexpected shape: ${z.prettifyError(parsed.error)}`);
+  if (!parsed.success)
+    throw new DistctlError(
+      'INCUS_UNEXPECTED_OUTPUT',
+      `Incus described image ${fingerprint} in an unexpected shape: ${z.prettifyError(parsed.error)}`,
+    );
   const image = parsed.data;
   return {
     fingerprint: image.fingerprint ?? fingerprint,
@@ -70,13 +94,23 @@ export async function readImage(client: IncusClient, fingerprint: string, projec
 }
 
 /** Imports a unified image tarball without an alias and returns its fingerprint. */
-export async function importImageTarball(client: IncusClient, tarball: string, project: string = IMAGE_PROJECT): Promise<string> {
-  const stdout = await runIncus(client, ['image', 'import', '--project', project, '--', tarball], { timeoutMs: IMPORT_TIMEOUT_MS });
+export async function importImageTarball(
+  client: IncusClient,
+  tarball: string,
+  project: string = IMAGE_PROJECT,
+): Promise<string> {
+  const stdout = await runIncus(client, ['image', 'import', '--project', project, '--', tarball], {
+    timeoutMs: IMPORT_TIMEOUT_MS,
+  });
   const fingerprint = /fingerprint:\s*([0-9a-f]{64})/i.exec(stdout)?.[1];
   if (fingerprint === undefined) {
-    throw new DistctlError('INCUS_UNEXPECTED_OUTPUT', `\`incus image import ${tarball}\` did not report a fingerprint.`, {
-      details: stdout.trim().split('\n'),
-    });
+    throw new DistctlError(
+      'INCUS_UNEXPECTED_OUTPUT',
+      `\`incus image import ${tarball}\` did not report a fingerprint.`,
+      {
+        details: stdout.trim().split('\n'),
+      },
+    );
   }
   return fingerprint;
 }
@@ -85,7 +119,13 @@ export async function importImageTarball(client: IncusClient, tarball: string, p
  * Points `alias` at `fingerprint`: creates it, or when it already names another image,
  * retargets it with one API call so the alias is never missing in between.
  */
-export async function pointAlias(client: IncusClient, alias: string, fingerprint: string, previous: string | undefined, project: string = IMAGE_PROJECT): Promise<void> {
+export async function pointAlias(
+  client: IncusClient,
+  alias: string,
+  fingerprint: string,
+  previous: string | undefined,
+  project: string = IMAGE_PROJECT,
+): Promise<void> {
   if (previous === undefined) {
     await runIncus(client, ['image', 'alias', 'create', '--project', project, '--', alias, fingerprint]);
     return;
@@ -101,7 +141,11 @@ export async function pointAlias(client: IncusClient, alias: string, fingerprint
 }
 
 /** Deletes an image unless some alias still names it; returns whether it was deleted. */
-export async function deleteImageIfUnaliased(client: IncusClient, fingerprint: string, project: string = IMAGE_PROJECT): Promise<boolean> {
+export async function deleteImageIfUnaliased(
+  client: IncusClient,
+  fingerprint: string,
+  project: string = IMAGE_PROJECT,
+): Promise<boolean> {
   const image = await readImage(client, fingerprint, project);
   if (image.aliases.length > 0) return false;
   await runIncus(client, ['image', 'delete', '--project', project, '--', fingerprint]);

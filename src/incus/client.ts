@@ -28,7 +28,11 @@ export class IncusClient {
 
   constructor(
     private readonly runner: Runner,
-    private readonly options: { readonly bin?: string; readonly defaultTimeoutMs?: number; readonly onCall?: (argv: readonly string[]) => void } = {},
+    private readonly options: {
+      readonly bin?: string;
+      readonly defaultTimeoutMs?: number;
+      readonly onCall?: (argv: readonly string[]) => void;
+    } = {},
   ) {}
 
   /** How many times `incus` has been run through this client. */
@@ -49,7 +53,12 @@ export class IncusClient {
     this.callCount += 1;
     this.options.onCall?.(argv);
     const [bin = 'incus', ...args] = argv;
-    return this.runner.run({ bin, args, input: call.input, timeoutMs: call.timeoutMs ?? this.options.defaultTimeoutMs ?? 300_000 });
+    return this.runner.run({
+      bin,
+      args,
+      input: call.input,
+      timeoutMs: call.timeoutMs ?? this.options.defaultTimeoutMs ?? 300_000,
+    });
   }
 
   /** Runs a read call and parses its JSON output. */

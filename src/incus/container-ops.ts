@@ -9,9 +9,18 @@ import { DistctlError, formatCommand } from '../errors/index.js';
  */
 export interface ContainerOps {
   /** Runs argv inside the container as root; never throws on non-zero exit. */
-  exec(container: string, argv: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
+  exec(
+    container: string,
+    argv: readonly string[],
+    options?: { input?: string; timeoutMs?: number },
+  ): Promise<CommandResult>;
   /** Writes a file inside the container (parents created), with mode and owner uid/gid. */
-  writeFile(container: string, path: string, content: string | Uint8Array, options?: { mode?: number; uid?: number; gid?: number }): Promise<void>;
+  writeFile(
+    container: string,
+    path: string,
+    content: string | Uint8Array,
+    options?: { mode?: number; uid?: number; gid?: number },
+  ): Promise<void>;
   /** Pushes a host file into the container. */
   pushFile(container: string, hostPath: string, path: string, options?: { mode?: number }): Promise<void>;
 }
@@ -39,10 +48,14 @@ export async function execChecked(
   const result = await ops.exec(container, argv, { input: options.input, timeoutMs: options.timeoutMs });
   if (result.exitCode !== 0) {
     const why = result.timedOut ? 'timed out' : `exit ${result.exitCode}`;
-    throw new DistctlError('CONTAINER_COMMAND_FAILED', `${what} failed in container ${container} (${why}): \`${formatCommand(argv)}\``, {
-      hint: options.hint,
-      details: lastLines(result),
-    });
+    throw new DistctlError(
+      'CONTAINER_COMMAND_FAILED',
+      `${what} failed in container ${container} (${why}): \`${formatCommand(argv)}\``,
+      {
+        hint: options.hint,
+        details: lastLines(result),
+      },
+    );
   }
   return result;
 }
@@ -66,24 +79,57 @@ export class IncusContainerOps implements ContainerOps {
     private readonly project: string,
   ) {}
 
-  exec(container: string, argv: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
-    return this.client.attempt({ args: ['exec', container, '--', ...argv], project: this.project, input: options.input, timeoutMs: options.timeoutMs });
+  exec(
+    container: string,
+    argv: readonly string[],
+    options: { input?: string; timeoutMs?: number } = {},
+  ): Promise<CommandResult> {
+    return this.client.attempt({
+      args: ['exec', container, '--', ...argv],
+      project: this.project,
+      input: options.input,
+      timeoutMs: options.timeoutMs,
+    });
   }
 
-  async writeFile(container: string, path: string, content: string | Uint8Array, options: { mode?: number; uid?: number; gid?: number } = {}): Promise<void> {
+  async writeFile(
+    container: string,
+    path: string,
+    content: string | Uint8Array,
+    options: { mode?: number; uid?: number; gid?: number } = {},
+  ): Promise<void> {
     const mode = (options.mode ?? 0o644).toString(8);
     const argv = ['sh', '-c', WRITE_FILE_SCRIPT, 'sh', path, mode, String(options.uid ?? 0), String(options.gid ?? 0)];
-    const result = await this.client.attempt({ args: ['exec', container, '--', ...argv], project: this.project, input: content });
+    const result = await this.client.attempt({
+      args: ['exec', container, '--', ...argv],
+      project: this.project,
+      input: content,
+    });
     if (result.exitCode !== 0) {
-      throw new DistctlError('CONTAINER_WRITE_FAILED', `could not write ${path} in container ${container} (exit ${result.exitCode})`, {
-        details: lastLines(result),
-        hint: `Check that the container is running and its disk is not full: \`incus exec ${container} --project ${this.project} -- df -h /\`.`,
-      });
+      throw new DistctlError(
+        'CONTAINER_WRITE_FAILED',
+        `could not write ${path} in container ${container} (exit ${result.exitCode})`,
+        {
+          details: lastLines(result),
+          hint: `Check that the container is running and its disk is not full: \`incus exec ${container} --project ${this.project} -- df -h /\`.`,
+        },
+      );
     }
   }
 
   async pushFile(container: string, hostPath: string, path: string, options: { mode?: number } = {}): Promise<void> {
     const mode = options.mode === undefined ? [] : ['--mode', options.mode.toString(8).padStart(4, '0')];
-    await this.client.run({ args: ['file', 'push', '--create-dirs', ...mode, '--', hostPath, `${container}${path.startsWith('/') ? '' : '/'}${path}`], project: this.project });
+    await this.client.run({
+      args: [
+        'file',
+        'push',
+        '--create-dirs',
+        ...mode,
+        '--',
+        hostPath,
+        `${container}${path.startsWith('/') ? '' : '/'}${path}`,
+      ],
+      project: this.project,
+    });
   }
 }

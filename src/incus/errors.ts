@@ -11,7 +11,8 @@ export class IncusError extends CommandFailedError {
   }
 }
 
-export type IncusErrorKind = 'daemon-down' | 'permission-denied' | 'not-found' | 'image-not-found' | 'already-exists' | 'timeout' | 'failed';
+export type IncusErrorKind =
+  'daemon-down' | 'permission-denied' | 'not-found' | 'image-not-found' | 'already-exists' | 'timeout' | 'failed';
 
 /** The error code each kind of failure is reported under. */
 const INCUS_ERROR_CODES = {
@@ -30,22 +31,75 @@ export function classifyIncusFailure(argv: readonly string[], result: CommandRes
   const shown = formatCommand(argv);
   const last = said.split('\n').slice(-4).join('\n');
   if (result.timedOut) {
-    return new IncusError(argv, result, 'timeout', `\`${shown}\` did not finish in time`, 'Check that the Incus daemon is responsive (`incus info`), then run the command again.');
+    return new IncusError(
+      argv,
+      result,
+      'timeout',
+      `\`${shown}\` did not finish in time`,
+      'Check that the Incus daemon is responsive (`incus info`), then run the command again.',
+    );
   }
-  if ((/permission denied/i.test(said) && /unix\.socket|\/1\.0/.test(said)) || /needed permissions to talk to the incus daemon/i.test(said)) {
-    return new IncusError(argv, result, 'permission-denied', `permission denied talking to the Incus daemon (\`${shown}\`)`, 'Run distctl as root, or add your user to the `incus-admin` group (`sudo usermod -aG incus-admin $USER`, then log in again).');
+  if (
+    (/permission denied/i.test(said) && /unix\.socket|\/1\.0/.test(said)) ||
+    /needed permissions to talk to the incus daemon/i.test(said)
+  ) {
+    return new IncusError(
+      argv,
+      result,
+      'permission-denied',
+      `permission denied talking to the Incus daemon (\`${shown}\`)`,
+      'Run distctl as root, or add your user to the `incus-admin` group (`sudo usermod -aG incus-admin $USER`, then log in again).',
+    );
   }
-  if (/unix\.socket.*(no such file|connection refused)|daemon.*(not running|doesn't appear)|Is the daemon running/i.test(said)) {
-    return new IncusError(argv, result, 'daemon-down', `the Incus daemon is not running (\`${shown}\` could not connect)`, 'Start it (`systemctl start incus`, or on hosts without systemd `incusd --group incus-admin &` then `incus admin waitready`), then retry. `distctl doctor` checks the host.');
+  if (
+    /unix\.socket.*(no such file|connection refused)|daemon.*(not running|doesn't appear)|Is the daemon running/i.test(
+      said,
+    )
+  ) {
+    return new IncusError(
+      argv,
+      result,
+      'daemon-down',
+      `the Incus daemon is not running (\`${shown}\` could not connect)`,
+      'Start it (`systemctl start incus`, or on hosts without systemd `incusd --group incus-admin &` then `incus admin waitready`), then retry. `distctl doctor` checks the host.',
+    );
   }
-  if (/image\b[^\n]*\bnot found|couldn.t find.*image|Failed getting remote image info|The remote ".*" doesn't exist/i.test(said)) {
-    return new IncusError(argv, result, 'image-not-found', `image not available: ${last}`, 'Check `image:` in topology.yaml; list local images with `incus image list`, or build one offline with `distctl image build --alias NAME` and name it in the topology.');
+  if (
+    /image\b[^\n]*\bnot found|couldn.t find.*image|Failed getting remote image info|The remote ".*" doesn't exist/i.test(
+      said,
+    )
+  ) {
+    return new IncusError(
+      argv,
+      result,
+      'image-not-found',
+      `image not available: ${last}`,
+      'Check `image:` in topology.yaml; list local images with `incus image list`, or build one offline with `distctl image build --alias NAME` and name it in the topology.',
+    );
   }
   if (/already exists/i.test(said)) {
-    return new IncusError(argv, result, 'already-exists', `\`${shown}\` failed: ${last}`, 'Something with that name exists already; `distctl plan` shows what distctl owns.');
+    return new IncusError(
+      argv,
+      result,
+      'already-exists',
+      `\`${shown}\` failed: ${last}`,
+      'Something with that name exists already; `distctl plan` shows what distctl owns.',
+    );
   }
   if (/not found/i.test(said)) {
-    return new IncusError(argv, result, 'not-found', `\`${shown}\` failed: ${last}`, 'The object does not exist (any more); run `distctl plan` to see the current state.');
+    return new IncusError(
+      argv,
+      result,
+      'not-found',
+      `\`${shown}\` failed: ${last}`,
+      'The object does not exist (any more); run `distctl plan` to see the current state.',
+    );
   }
-  return new IncusError(argv, result, 'failed', `\`${shown}\` failed (exit ${result.exitCode}): ${last}`, 'See the Incus message above; `distctl doctor` checks the host.');
+  return new IncusError(
+    argv,
+    result,
+    'failed',
+    `\`${shown}\` failed (exit ${result.exitCode}): ${last}`,
+    'See the Incus message above; `distctl doctor` checks the host.',
+  );
 }

@@ -22,5 +22,9 @@ export function parseUsedBy(url: string): UsedByEntry | null {
   }
   const parts = parsed.pathname.split('/');
   if (parts.length !== 4 || parts[0] !== '' || parts[1] !== '1.0' || !parts[2] || !parts[3]) return null;
-  return { collection: parts[2], name: decodeURIComponent(parts[3]), project: parsed.searchParams.get('project') ?? 'default' };
+  return {
+    collection: parts[2],
+    name: decodeURIComponent(parts[3]),
+    project: parsed.searchParams.get('project') ?? 'default',
+  };
 }

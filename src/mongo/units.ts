@@ -159,7 +159,11 @@ export async function ensureMongodUnits(
   );
 
   const cacheSizeGB = options.cacheSizeGB ?? (await containerCacheSizeGB(ops, container, processes.length));
-  const wanted = await mongodFiles(processes, options.keyFile, { mongodBin: options.mongodBin, version: options.version, cacheSizeGB });
+  const wanted = await mongodFiles(processes, options.keyFile, {
+    mongodBin: options.mongodBin,
+    version: options.version,
+    cacheSizeGB,
+  });
   const changed = await changedMongodFiles(ops, container, wanted);
   for (const file of changed) {
     await ops.writeFile(

@@ -38,7 +38,13 @@ export interface ServiceStatus {
 /** Everything `distctl status` reports; `differences` is empty exactly when all is as declared. */
 export interface DeploymentStatus {
   readonly project: string;
-  readonly network: { readonly name: string; readonly exists: boolean; readonly owned: boolean; readonly address: string | null; readonly declared: string };
+  readonly network: {
+    readonly name: string;
+    readonly exists: boolean;
+    readonly owned: boolean;
+    readonly address: string | null;
+    readonly declared: string;
+  };
   readonly containers: readonly ContainerStatus[];
   readonly services: readonly ServiceStatus[];
   readonly databases: MongoStatus;
@@ -103,11 +109,25 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
         const probe = instance?.status === 'Running' ? await probeContainer(deps.ops, container.name, unitNames) : null;
         const units =
           probe?.units ??
-          unitNames.map((name) => ({ name, load: 'unknown', active: 'unknown', sub: 'container not running', mainPid: 0, since: null }));
+          unitNames.map((name) => ({
+            name,
+            load: 'unknown',
+            active: 'unknown',
+            sub: 'container not running',
+            mainPid: 0,
+            since: null,
+          }));
         const ports = container.units.map((unit) => {
-          const port = unit.kind === 'mongod' ? unit.process.port : (desired.services.find((service) => service.name === unit.service)?.port ?? 0);
+          const port =
+            unit.kind === 'mongod'
+              ? unit.process.port
+              : (desired.services.find((service) => service.name === unit.service)?.port ?? 0);
           const listeners = probe?.listeners ?? null;
-          return { unit: unit.name, port, served: listeners === null ? null : portServed(listeners, port, container.ipv4) };
+          return {
+            unit: unit.name,
+            port,
+            served: listeners === null ? null : portServed(listeners, port, container.ipv4),
+          };
         });
         const proxies = desired.proxies
           .filter((proxy) => proxy.container === container.name)
@@ -174,8 +194,10 @@ export function differencesOf(
   else if (!status.network.owned) {
     const name = status.network.name;
     differences.push(`network ${name} was not created by this deployment (distctl up refuses to use it)`);
-  }
-  else if (status.network.address !== status.network.declared) differences.push(`network ${status.network.name} has ${status.network.address ?? 'no address'}, declared ${status.network.declared}`);
+  } else if (status.network.address !== status.network.declared)
+    differences.push(
+      `network ${status.network.name} has ${status.network.address ?? 'no address'}, declared ${status.network.declared}`,
+    );
   for (const container of status.containers) {
     if (container.state !== 'Running') {
       differences.push(`container ${container.name} is ${container.state.toLowerCase()}`);
@@ -185,26 +207,34 @@ export function differencesOf(
       differences.push(`container ${container.name} was not created by this deployment (distctl up refuses to use it)`);
     }
     if (container.actualIps.length !== 1 || container.actualIps[0] !== container.declaredIp) {
-      differences.push(`container ${container.name} has ${container.actualIps.join(', ') || 'no IPv4'}, declared ${container.declaredIp}`);
+      differences.push(
+        `container ${container.name} has ${container.actualIps.join(', ') || 'no IPv4'}, declared ${container.declaredIp}`,
+      );
     }
     for (const unit of container.units) {
       if (unit.active !== 'active') {
-        differences.push(`${container.name}: ${unit.name} is ${unit.load === 'not-found' ? 'not installed' : `${unit.active} (${unit.sub})`}`);
+        differences.push(
+          `${container.name}: ${unit.name} is ${unit.load === 'not-found' ? 'not installed' : `${unit.active} (${unit.sub})`}`,
+        );
         continue;
       }
       // "Active" is systemd's word for the process; whether the port is served is the platform's.
       for (const port of container.ports) {
         if (port.unit === unit.name && port.served === false) {
-          differences.push(`${container.name}: ${unit.name} is active but nothing serves port ${port.port} on ${container.declaredIp}`);
+          differences.push(
+            `${container.name}: ${unit.name} is active but nothing serves port ${port.port} on ${container.declaredIp}`,
+          );
         }
       }
     }
-    for (const proxy of container.proxies) if (!proxy.present) differences.push(`${container.name}: proxy ${proxy.listen} is missing`);
+    for (const proxy of container.proxies)
+      if (!proxy.present) differences.push(`${container.name}: proxy ${proxy.listen} is missing`);
   }
   for (const service of status.services) {
     if (covered.has(service.name)) continue;
     if (!service.health.ok) differences.push(`service ${service.name}: /health ${describeProbe(service.health)}`);
-    else if (!service.ready.ok) differences.push(`service ${service.name}: not ready (${describeProbe(service.ready)})`);
+    else if (!service.ready.ok)
+      differences.push(`service ${service.name}: not ready (${describeProbe(service.ready)})`);
   }
   for (const set of status.databases.replicaSets) {
     if (covered.has(set.name)) continue;
@@ -214,12 +244,14 @@ export function differencesOf(
     }
     if (set.primary === null) differences.push(`replica set ${set.name} has no PRIMARY`);
     for (const member of set.members) {
-      if (member.state !== 'PRIMARY' && member.state !== 'SECONDARY') differences.push(`replica set ${set.name}: ${member.host} is ${member.state}`);
+      if (member.state !== 'PRIMARY' && member.state !== 'SECONDARY')
+        differences.push(`replica set ${set.name}: ${member.host} is ${member.state}`);
     }
   }
   for (const standalone of status.databases.standalones) {
     if (covered.has(standalone.name)) continue;
-    if (!standalone.reachable) differences.push(`database ${standalone.name} (${standalone.host}) ${standalone.reason}: ${standalone.error}`);
+    if (!standalone.reachable)
+      differences.push(`database ${standalone.name} (${standalone.host}) ${standalone.reason}: ${standalone.error}`);
   }
   return differences;
 }

@@ -4,7 +4,10 @@ export type ProbeResult =
   | { readonly ok: false; readonly status: null; readonly error: string };
 
 /** GETs `url` with a bounded timeout; parses JSON bodies. Never throws. */
-export async function probeHttp(url: string, options: { timeoutMs?: number; fetch?: typeof fetch } = {}): Promise<ProbeResult> {
+export async function probeHttp(
+  url: string,
+  options: { timeoutMs?: number; fetch?: typeof fetch } = {},
+): Promise<ProbeResult> {
   const fetcher = options.fetch ?? fetch;
   try {
     const response = await fetcher(url, { signal: AbortSignal.timeout(options.timeoutMs ?? 3_000) });
@@ -19,6 +22,10 @@ export async function probeHttp(url: string, options: { timeoutMs?: number; fetc
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code;
     const name = (error as Error).name;
-    return { ok: false, status: null, error: name === 'TimeoutError' ? 'timed out' : cause ?? (error as Error).message };
+    return {
+      ok: false,
+      status: null,
+      error: name === 'TimeoutError' ? 'timed out' : (cause ?? (error as Error).message),
+    };
   }
 }

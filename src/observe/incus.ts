@@ -22,7 +22,9 @@ export async function observeIncus(client: IncusClient, projectName: string): Pr
 
 /** The IPv4 addresses an instance reports on a NIC. */
 export function instanceAddresses(instance: IncusInstance, nic = 'eth0'): string[] {
-  return (instance.state?.network?.[nic]?.addresses ?? []).filter((address) => address.family === 'inet').map((address) => address.address);
+  return (instance.state?.network?.[nic]?.addresses ?? [])
+    .filter((address) => address.family === 'inet')
+    .map((address) => address.address);
 }
 
 /** Whether an instance carries the declared proxy device exactly (listen and connect as derived). */

@@ -53,7 +53,9 @@ export function logSources(desired: DesiredState, container?: string, unit?: str
       return {
         container: candidate.name,
         units: units.map((each) => each.name),
-        files: units.flatMap((each) => (each.kind === 'mongod' ? [{ unit: each.name, path: each.process.logPath }] : [])),
+        files: units.flatMap((each) =>
+          each.kind === 'mongod' ? [{ unit: each.name, path: each.process.logPath }] : [],
+        ),
       };
     })
     .filter((sources) => sources.units.length > 0);
@@ -172,7 +174,9 @@ export function parseLogRead(
       if (!parsed.success) continue;
       const record = parsed.data;
       if (record.__CURSOR !== undefined) cursor = record.__CURSOR;
-      const unit = [record.UNIT, record._SYSTEMD_UNIT].find((name) => name !== undefined && sources.units.includes(name));
+      const unit = [record.UNIT, record._SYSTEMD_UNIT].find(
+        (name) => name !== undefined && sources.units.includes(name),
+      );
       if (unit === undefined) continue;
       const micros = record.__REALTIME_TIMESTAMP === undefined ? Number.NaN : Number(record.__REALTIME_TIMESTAMP);
       entries.push({
@@ -196,7 +200,8 @@ export function parseLogRead(
       continue;
     }
     const offset = /^O (\d+) (\d+)$/.exec(line);
-    if (offset !== null && sources.files[Number(offset[1])] !== undefined) offsets[Number(offset[1])] = Number(offset[2]);
+    if (offset !== null && sources.files[Number(offset[1])] !== undefined)
+      offsets[Number(offset[1])] = Number(offset[2]);
   }
   return { entries, position: { cursor, fileOffsets: offsets } };
 }
@@ -207,9 +212,7 @@ export function parseLogRead(
  */
 export function mergeLogEntries(batches: readonly (readonly LogEntry[])[]): LogEntry[] {
   const all = batches.flatMap((batch) => batch.map((entry, order) => ({ entry, order })));
-  return all
-    .sort((a, b) => (a.entry.time ?? 0) - (b.entry.time ?? 0) || a.order - b.order)
-    .map(({ entry }) => entry);
+  return all.sort((a, b) => (a.entry.time ?? 0) - (b.entry.time ?? 0) || a.order - b.order).map(({ entry }) => entry);
 }
 
 const SINCE_UNITS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -89,5 +89,7 @@ const WILDCARDS = new Set(['*', '0.0.0.0', '::']);
  * addresses. A mongod bound only to 127.0.0.1 is not served to its peers.
  */
 export function portServed(listeners: readonly Listener[], port: number, containerIp: string): boolean {
-  return listeners.some((listener) => listener.port === port && (WILDCARDS.has(listener.address) || listener.address === containerIp));
+  return listeners.some(
+    (listener) => listener.port === port && (WILDCARDS.has(listener.address) || listener.address === containerIp),
+  );
 }

@@ -20,7 +20,14 @@ const PROPERTIES = ['Id', 'LoadState', 'ActiveState', 'SubState', 'MainPID', 'Ac
 export function parseUnitStates(output: string): UnitState[] {
   return output
     .split(/\n\s*\n/)
-    .map((block) => Object.fromEntries(block.split('\n').filter((line) => line.includes('=')).map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)])))
+    .map((block) =>
+      Object.fromEntries(
+        block
+          .split('\n')
+          .filter((line) => line.includes('='))
+          .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+      ),
+    )
     .filter((fields) => fields.Id)
     .map((fields) => ({
       name: fields.Id ?? '',
@@ -57,7 +64,11 @@ export interface ContainerProbe {
  * single exec. Units systemd does not report come back as `unknown`, never as
  * an exception.
  */
-export async function probeContainer(ops: ContainerOps, container: string, units: readonly string[]): Promise<ContainerProbe> {
+export async function probeContainer(
+  ops: ContainerOps,
+  container: string,
+  units: readonly string[],
+): Promise<ContainerProbe> {
   if (units.length === 0) return { units: [], listeners: null };
   const result = await ops.exec(container, containerProbeArgv(units), { timeoutMs: 20_000 });
   const mark = result.stdout.indexOf(`${LISTENERS_MARK}\n`);
@@ -67,7 +78,15 @@ export async function probeContainer(ops: ContainerOps, container: string, units
   const failure = `systemctl failed: ${result.stderr.trim().split('\n').pop() ?? ''}`;
   return {
     units: units.map(
-      (name) => parsed.get(name) ?? { name, load: 'unknown', active: 'unknown', sub: mark === -1 && result.exitCode !== 0 ? failure : 'unknown', mainPid: 0, since: null },
+      (name) =>
+        parsed.get(name) ?? {
+          name,
+          load: 'unknown',
+          active: 'unknown',
+          sub: mark === -1 && result.exitCode !== 0 ? failure : 'unknown',
+          mainPid: 0,
+          since: null,
+        },
     ),
     // ss exits 0 with its listeners; a missing ss makes the script exit 127, with the units still read.
     listeners: listenerText === null || result.exitCode !== 0 ? null : parseListeners(listenerText),

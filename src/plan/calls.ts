@@ -27,38 +27,116 @@ function keyValues(config: Readonly<Record<string, string>>): string[] {
 export function incusCallsFor(action: Action, project: string): IncusCall[] {
   switch (action.kind) {
     case 'create-project':
-      return [{ args: ['project', 'create', '-c', 'features.images=false', '-c', 'features.profiles=false', '-c', 'features.networks=false', '-c', `${OWNER_KEY}=${action.project}`, '--', action.project] }];
+      return [
+        {
+          args: [
+            'project',
+            'create',
+            '-c',
+            'features.images=false',
+            '-c',
+            'features.profiles=false',
+            '-c',
+            'features.networks=false',
+            '-c',
+            `${OWNER_KEY}=${action.project}`,
+            '--',
+            action.project,
+          ],
+        },
+      ];
     case 'create-network':
-      return [{ args: ['network', 'create', '--type', 'bridge', '--', action.network.name, ...keyValues(action.config)] }];
+      return [
+        { args: ['network', 'create', '--type', 'bridge', '--', action.network.name, ...keyValues(action.config)] },
+      ];
     case 'update-network':
       return [{ args: ['network', 'set', '--', action.network, ...keyValues(action.set)] }];
     case 'create-instance': {
       const { container } = action;
-      return [{ args: ['create', ...(container.target ? ['--target', container.target] : []), '--', container.image, container.name], project, input: instanceDefinition(container, project) }];
+      return [
+        {
+          args: [
+            'create',
+            ...(container.target ? ['--target', container.target] : []),
+            '--',
+            container.image,
+            container.name,
+          ],
+          project,
+          input: instanceDefinition(container, project),
+        },
+      ];
     }
     case 'set-nic': {
       const { container } = action;
       const device = nicDevice(container);
       if (action.from === 'missing') {
-        const args = ['config', 'device', 'add', '--', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))];
+        const args = [
+          'config',
+          'device',
+          'add',
+          '--',
+          container.name,
+          'eth0',
+          'nic',
+          ...keyValues(withoutType(device)),
+        ];
         return [{ args, project }];
       }
       if (action.replace) {
         return [
           { args: ['config', 'device', 'remove', '--', container.name, 'eth0'], project },
-          { args: ['config', 'device', 'add', '--', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))], project },
+          {
+            args: ['config', 'device', 'add', '--', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))],
+            project,
+          },
         ];
       }
-      return [{ args: ['config', 'device', 'set', '--', container.name, 'eth0', `ipv4.address=${container.nic.ipv4Address}`], project }];
+      return [
+        {
+          args: ['config', 'device', 'set', '--', container.name, 'eth0', `ipv4.address=${container.nic.ipv4Address}`],
+          project,
+        },
+      ];
     }
     case 'start-instance':
       return [{ args: [action.resume ? 'resume' : 'start', '--', action.container], project }];
     case 'restart-instance':
       return [{ args: ['restart', '--', action.container], project }];
     case 'add-proxy':
-      return [{ args: ['config', 'device', 'add', '--', action.proxy.container, action.proxy.device, 'proxy', `listen=${action.proxy.listen}`, `connect=${action.proxy.connect}`, 'bind=host'], project }];
+      return [
+        {
+          args: [
+            'config',
+            'device',
+            'add',
+            '--',
+            action.proxy.container,
+            action.proxy.device,
+            'proxy',
+            `listen=${action.proxy.listen}`,
+            `connect=${action.proxy.connect}`,
+            'bind=host',
+          ],
+          project,
+        },
+      ];
     case 'set-proxy':
-      return [{ args: ['config', 'device', 'set', '--', action.proxy.container, action.proxy.device, `listen=${action.proxy.listen}`, `connect=${action.proxy.connect}`], project }];
+      return [
+        {
+          args: [
+            'config',
+            'device',
+            'set',
+            '--',
+            action.proxy.container,
+            action.proxy.device,
+            `listen=${action.proxy.listen}`,
+            `connect=${action.proxy.connect}`,
+          ],
+          project,
+        },
+      ];
     case 'remove-proxy':
       return [{ args: ['config', 'device', 'remove', '--', action.container, action.device], project }];
     case 'delete-instance':
@@ -105,7 +183,9 @@ export function describeAction(action: Action): string {
     case 'create-network':
       return `+ network ${action.network.name} (bridge ${action.network.ipv4Address}, NAT ${action.network.nat ? 'on' : 'off'})`;
     case 'update-network':
-      return `~ network ${action.network}: ${Object.entries(action.set).map(([key, value]) => `${key}=${value}`).join(', ')}`;
+      return `~ network ${action.network}: ${Object.entries(action.set)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(', ')}`;
     case 'create-instance':
       return `+ container ${action.container.name} (image ${action.container.image}, eth0 ${action.container.nic.ipv4Address} on ${action.container.nic.network})`;
     case 'set-nic':
@@ -117,8 +197,10 @@ export function describeAction(action: Action): string {
     case 'add-proxy':
       return `+ proxy ${action.proxy.listen} on the host → ${action.proxy.container} ${action.proxy.connect}`;
     case 'set-proxy':
-      return `~ proxy ${action.proxy.container}/${action.proxy.device}: was ${action.from}, `
-        + `now ${action.proxy.listen} → ${action.proxy.connect}`;
+      return (
+        `~ proxy ${action.proxy.container}/${action.proxy.device}: was ${action.from}, ` +
+        `now ${action.proxy.listen} → ${action.proxy.connect}`
+      );
     case 'remove-proxy':
       return `- proxy ${action.container}/${action.device}`;
     case 'delete-instance':

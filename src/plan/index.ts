@@ -66,7 +66,12 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     const status = instance.status;
     if (status === 'Frozen') toStart.push({ kind: 'start-instance', container: container.name, resume: true });
     else if (status !== 'Running') toStart.push({ kind: 'start-instance', container: container.name, resume: false });
-    else if (nicChange) toStart.push({ kind: 'restart-instance', container: container.name, reason: 'renew its DHCP lease for the new address' });
+    else if (nicChange)
+      toStart.push({
+        kind: 'restart-instance',
+        container: container.name,
+        reason: 'renew its DHCP lease for the new address',
+      });
     else if (holdsStaleLease(container, instance)) {
       // The reservation is right but the lease predates it (e.g. the bridge's subnet was changed and put
       // back): only a restart renews it.
@@ -75,7 +80,11 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     }
     const declaredImage = instance.config['user.distctl.image'];
     if (declaredImage !== undefined && declaredImage !== container.image) {
-      notices.push({ code: 'image-changed', subject: `container ${container.name}`, message: `was created from ${declaredImage}, topology now names ${container.image}; distctl does not recreate containers (delete it with \`incus delete\` to rebuild)` });
+      notices.push({
+        code: 'image-changed',
+        subject: `container ${container.name}`,
+        message: `was created from ${declaredImage}, topology now names ${container.image}; distctl does not recreate containers (delete it with \`incus delete\` to rebuild)`,
+      });
     }
   }
   actions.push(...toStart);
@@ -103,17 +112,30 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
   for (const instance of observed.instances) {
     if (wanted.has(instance.name)) continue;
     if (instance.config[OWNER_KEY] !== project) {
-      notices.push({ code: 'foreign-instance', subject: `container ${instance.name}`, message: 'is in the project but not distctl\'s; left alone' });
+      notices.push({
+        code: 'foreign-instance',
+        subject: `container ${instance.name}`,
+        message: "is in the project but not distctl's; left alone",
+      });
     } else if (options.prune) {
       actions.push({ kind: 'delete-instance', container: instance.name, reason: 'not in the topology (--prune)' });
     } else {
-      notices.push({ code: 'extra-instance', subject: `container ${instance.name}`, message: 'was created by distctl but is no longer in the topology; `distctl up --prune` removes it' });
+      notices.push({
+        code: 'extra-instance',
+        subject: `container ${instance.name}`,
+        message: 'was created by distctl but is no longer in the topology; `distctl up --prune` removes it',
+      });
     }
   }
   return { project, actions, conflicts, notices };
 }
 
-function planNetwork(desired: DesiredState, networks: readonly IncusNetwork[], actions: Action[], conflicts: Conflict[]): void {
+function planNetwork(
+  desired: DesiredState,
+  networks: readonly IncusNetwork[],
+  actions: Action[],
+  conflicts: Conflict[],
+): void {
   const wantedConfig = desiredNetworkConfig(desired);
   const existing = networks.find((network) => network.name === desired.network.name);
   const ours = parseSubnet(desired.network.subnet)?.subnet;
@@ -138,7 +160,9 @@ function planNetwork(desired: DesiredState, networks: readonly IncusNetwork[], a
     conflicts.push({
       code: 'network-not-owned',
       subject: `network ${existing.name}`,
-      message: owner ? `network "${existing.name}" belongs to distctl project "${owner}"` : `network "${existing.name}" exists but was not created by distctl`,
+      message: owner
+        ? `network "${existing.name}" belongs to distctl project "${owner}"`
+        : `network "${existing.name}" exists but was not created by distctl`,
       hint: 'Give network.name in topology.yaml a name no other network uses (e.g. distbr0).',
     });
     return;
@@ -179,26 +203,49 @@ export function planDown(desired: DesiredState, observed: ObservedIncus): Plan {
   const project = desired.project;
   const owned = observed.instances.filter((instance) => instance.config[OWNER_KEY] === project);
   const foreign = observed.instances.filter((instance) => instance.config[OWNER_KEY] !== project);
-  for (const instance of owned) actions.push({ kind: 'delete-instance', container: instance.name, reason: 'distctl down' });
-  for (const instance of foreign) notices.push({ code: 'foreign-instance', subject: `container ${instance.name}`, message: 'is not distctl\'s; left in place (so the project stays too)' });
+  for (const instance of owned)
+    actions.push({ kind: 'delete-instance', container: instance.name, reason: 'distctl down' });
+  for (const instance of foreign)
+    notices.push({
+      code: 'foreign-instance',
+      subject: `container ${instance.name}`,
+      message: "is not distctl's; left in place (so the project stays too)",
+    });
 
   const network = observed.networks.find((candidate) => candidate.name === desired.network.name);
   if (network && network.config[OWNER_KEY] === project) {
     const ours = (user: string): boolean => {
       const entry = parseUsedBy(user);
       if (entry?.collection === 'profiles') return true;
-      return entry?.collection === 'instances' && entry.project === project && owned.some((instance) => instance.name === entry.name);
+      return (
+        entry?.collection === 'instances' &&
+        entry.project === project &&
+        owned.some((instance) => instance.name === entry.name)
+      );
     };
     const otherUsers = (network.used_by ?? []).filter((user) => !ours(user));
     if (otherUsers.length === 0) actions.push({ kind: 'delete-network', network: network.name });
-    else notices.push({ code: 'network-in-use', subject: `network ${network.name}`, message: `still used by ${otherUsers.join(', ')}; left in place` });
+    else
+      notices.push({
+        code: 'network-in-use',
+        subject: `network ${network.name}`,
+        message: `still used by ${otherUsers.join(', ')}; left in place`,
+      });
   } else if (network) {
-    notices.push({ code: 'network-not-owned', subject: `network ${network.name}`, message: 'was not created by distctl; left in place' });
+    notices.push({
+      code: 'network-not-owned',
+      subject: `network ${network.name}`,
+      message: 'was not created by distctl; left in place',
+    });
   }
   if (observed.project && observed.project.config[OWNER_KEY] === project && foreign.length === 0) {
     actions.push({ kind: 'delete-project', project });
   } else if (observed.project && observed.project.config[OWNER_KEY] !== project) {
-    notices.push({ code: 'project-not-owned', subject: `project ${project}`, message: 'was not created by distctl; left in place' });
+    notices.push({
+      code: 'project-not-owned',
+      subject: `project ${project}`,
+      message: 'was not created by distctl; left in place',
+    });
   }
   return { project, actions, conflicts: [], notices };
 }

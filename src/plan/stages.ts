@@ -90,7 +90,8 @@ async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<S
       // Without the keyfile secret (never generated) the keyfile is new: compare the rest with a placeholder.
       const hasMembers = processes.some((process) => process.replicaSet !== null);
       // The cache size is read from the container as up reads it (unless the topology fixes it).
-      const cacheSizeGB = desired.mongodb.cacheSizeGB ?? (await containerCacheSizeGB(deps.ops, container, processes.length));
+      const cacheSizeGB =
+        desired.mongodb.cacheSizeGB ?? (await containerCacheSizeGB(deps.ops, container, processes.length));
       const render = { mongodBin: bin, version, cacheSizeGB };
       const wanted = await mongodFiles(processes, keyFile ?? (hasMembers ? '' : null), render);
       const changed = await changedMongodFiles(deps.ops, container, wanted);

@@ -3,7 +3,11 @@ import type { DerivedContainer, DerivedNetwork, DerivedProxy } from '../derive/t
 /** One change `up` makes to Incus. Data only: `describeAction` words it, `incusCallsFor` turns it into calls. */
 export type Action =
   | { readonly kind: 'create-project'; readonly project: string }
-  | { readonly kind: 'create-network'; readonly network: DerivedNetwork; readonly config: Readonly<Record<string, string>> }
+  | {
+      readonly kind: 'create-network';
+      readonly network: DerivedNetwork;
+      readonly config: Readonly<Record<string, string>>;
+    }
   | { readonly kind: 'update-network'; readonly network: string; readonly set: Readonly<Record<string, string>> }
   | { readonly kind: 'create-instance'; readonly container: DerivedContainer }
   | { readonly kind: 'set-nic'; readonly container: DerivedContainer; readonly replace: boolean; readonly from: string }

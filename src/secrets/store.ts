@@ -31,7 +31,10 @@ export class SecretStore {
       throw permissionError(error, dir) ?? error;
     });
     const info = await stat(dir);
-    if (!info.isDirectory()) throw new DistctlError('SECRET_STORE_NOT_DIRECTORY', `Secret store ${dir} exists but is not a directory.`, { hint: 'Move that file away and rerun.' });
+    if (!info.isDirectory())
+      throw new DistctlError('SECRET_STORE_NOT_DIRECTORY', `Secret store ${dir} exists but is not a directory.`, {
+        hint: 'Move that file away and rerun.',
+      });
     // mkdir's mode is masked by the umask and ignored for existing directories.
     if ((info.mode & 0o777) !== 0o700) await chmod(dir, 0o700);
     return new SecretStore(dir);
@@ -69,7 +72,10 @@ export class SecretStore {
       await rm(temporary, { force: true });
     }
     const stored = await this.read(path);
-    if (stored === undefined) throw new DistctlError('SECRET_NOT_WRITTEN', `Secret ${name} could not be stored in ${this.dir}.`, { hint: 'Check that the directory is writable.' });
+    if (stored === undefined)
+      throw new DistctlError('SECRET_NOT_WRITTEN', `Secret ${name} could not be stored in ${this.dir}.`, {
+        hint: 'Check that the directory is writable.',
+      });
     return stored;
   }
 
@@ -79,7 +85,10 @@ export class SecretStore {
   }
 
   private pathOf(name: string): string {
-    if (!SECRET_NAME.test(name)) throw new DistctlError('SECRET_NAME_INVALID', `"${name}" is not a valid secret name.`, { hint: 'Use letters, digits, ".", "_" and "-" only.' });
+    if (!SECRET_NAME.test(name))
+      throw new DistctlError('SECRET_NAME_INVALID', `"${name}" is not a valid secret name.`, {
+        hint: 'Use letters, digits, ".", "_" and "-" only.',
+      });
     return join(this.dir, name);
   }
 

@@ -35,10 +35,24 @@ export async function lockDeployment(stateDir: string, command: string): Promise
   await (await open(path, 'a', 0o600)).close();
   await chmod(path, 0o600);
   // detached: a Ctrl-C to distctl's process group must not release the lock before distctl has stopped.
-  const child = spawn('flock', ['--no-fork', '--exclusive', '--nonblock', '--conflict-exit-code', String(BUSY_EXIT), path, 'sh', '-c', 'echo locked && exec cat'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
+  const child = spawn(
+    'flock',
+    [
+      '--no-fork',
+      '--exclusive',
+      '--nonblock',
+      '--conflict-exit-code',
+      String(BUSY_EXIT),
+      path,
+      'sh',
+      '-c',
+      'echo locked && exec cat',
+    ],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    },
+  );
   const outcome = await holdOutcome(child);
   if (outcome === 'held') {
     const owner: LockOwner = { pid: process.pid, command, since: new Date().toISOString() };

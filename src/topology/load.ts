@@ -52,7 +52,9 @@ export async function loadTopologyFile(file: string): Promise<TopologyReport> {
 }
 
 /** Loads a topology and insists it is valid: the form every command except `validate` uses. */
-export async function requireTopology(file: string): Promise<{ topology: Topology; warnings: readonly TopologyProblem[] }> {
+export async function requireTopology(
+  file: string,
+): Promise<{ topology: Topology; warnings: readonly TopologyProblem[] }> {
   const report = await loadTopologyFile(file);
   if (report.topology === null) throw new TopologyInvalidError(report);
   return { topology: report.topology, warnings: report.warnings };
@@ -87,7 +89,13 @@ export function parseTopology(text: string, file: string): TopologyReport {
   if (document.errors.length > 0) {
     const errors = document.errors.map((error) =>
       withLocation(
-        problem('error', 'yaml-syntax', [], `not valid YAML: ${firstLine(error.message)}`, 'Fix the YAML syntax at this position (indentation, colons, brackets, quotes).'),
+        problem(
+          'error',
+          'yaml-syntax',
+          [],
+          `not valid YAML: ${firstLine(error.message)}`,
+          'Fix the YAML syntax at this position (indentation, colons, brackets, quotes).',
+        ),
         locateOffset(syntaxErrorOffset(text, error)),
       ),
     );
@@ -100,7 +108,18 @@ export function parseTopology(text: string, file: string): TopologyReport {
     return {
       file,
       topology: null,
-      errors: [withLocation(problem('error', 'not-a-mapping', [], `the topology is ${what}, not a mapping of keys`, 'Start from the repository\'s topology.yaml: it has version, image, network, containers, ...'), locateOffset(0))],
+      errors: [
+        withLocation(
+          problem(
+            'error',
+            'not-a-mapping',
+            [],
+            `the topology is ${what}, not a mapping of keys`,
+            "Start from the repository's topology.yaml: it has version, image, network, containers, ...",
+          ),
+          locateOffset(0),
+        ),
+      ],
       warnings: [],
     };
   }
@@ -116,7 +135,12 @@ export function parseTopology(text: string, file: string): TopologyReport {
 
   const found = checkTopology(parsed.data).map((found) => withLocation(found, locate(found.path)));
   const errors = found.filter((entry) => entry.severity === 'error');
-  return { file, topology: errors.length === 0 ? parsed.data : null, errors, warnings: found.filter((entry) => entry.severity === 'warning') };
+  return {
+    file,
+    topology: errors.length === 0 ? parsed.data : null,
+    errors,
+    warnings: found.filter((entry) => entry.severity === 'warning'),
+  };
 }
 
 /** `topology.yaml:12:7 containers[2].ipv4: ... (hint)` on one line, for logs and error details. */
@@ -127,7 +151,9 @@ export function formatProblem(found: TopologyProblem): string {
 }
 
 function pathText(path: TopologyPath): string {
-  return path.map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : index === 0 ? segment : `.${segment}`)).join('');
+  return path
+    .map((segment, index) => (typeof segment === 'number' ? `[${segment}]` : index === 0 ? segment : `.${segment}`))
+    .join('');
 }
 
 function lineOf(found: TopologyProblem): number {
@@ -199,11 +225,12 @@ function shapeProblems(issues: readonly z.core.$ZodIssue[], raw: unknown): Topol
       const instead = closestKey(key, missing);
       if (instead !== undefined) explained.add(pathText([...path, instead]));
       const suggestion = instead ?? closestKey(key, here.keys);
-      const hint = instead !== undefined
-        ? `Did you mean "${instead}"? It is required here and missing.`
-        : suggestion !== undefined
-          ? `Did you mean "${suggestion}"?`
-          : `Remove it; the keys here are ${here.keys.join(', ')}.`;
+      const hint =
+        instead !== undefined
+          ? `Did you mean "${instead}"? It is required here and missing.`
+          : suggestion !== undefined
+            ? `Did you mean "${suggestion}"?`
+            : `Remove it; the keys here are ${here.keys.join(', ')}.`;
       found.push(problem('error', 'unknown-key', [...path, key], `unknown key "${key}"`, hint));
     }
   }
@@ -241,7 +268,12 @@ function syntaxErrorOffset(text: string, error: YAMLError): number {
   if (!unclosed) return error.pos[0];
   const openers: number[] = [];
   for (const token of new Parser().parse(text)) collectUnclosed(token, openers);
-  return openers.filter((offset) => offset < error.pos[0]).sort((a, b) => a - b).at(-1) ?? error.pos[0];
+  return (
+    openers
+      .filter((offset) => offset < error.pos[0])
+      .sort((a, b) => a - b)
+      .at(-1) ?? error.pos[0]
+  );
 }
 
 /** Offsets of flow collections without their closing bracket and quoted scalars without their closing quote. */
@@ -275,6 +307,12 @@ function collectUnclosed(token: CST.Token | null | undefined, openers: number[])
 }
 
 function article(expected: string): string {
-  const names: Record<string, string> = { array: 'a list', object: 'a mapping', string: 'a string', number: 'a number', boolean: 'true or false' };
+  const names: Record<string, string> = {
+    array: 'a list',
+    object: 'a mapping',
+    string: 'a string',
+    number: 'a number',
+    boolean: 'true or false',
+  };
   return names[expected] ?? expected;
 }

@@ -8,21 +8,22 @@ import { BUILDABLE_SUITES } from '../image/recipe.js';
  * at once rather than one per run.
  */
 
-const name = z
-  .string()
-  .min(1, 'must not be empty');
+const name = z.string().min(1, 'must not be empty');
 
 const port = z.number().int('must be a whole number').min(1, 'must be at least 1').max(65535, 'must be at most 65535');
 
-const ipv4 = z.string().regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be a dotted IPv4 address such as 10.10.10.12');
+const ipv4 = z
+  .string()
+  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/, 'must be a dotted IPv4 address such as 10.10.10.12');
 
 const cidr = z
   .string()
-  .regex(/^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/, 'must be an IPv4 network in CIDR form such as 10.10.10.0/24');
+  .regex(
+    /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/,
+    'must be an IPv4 network in CIDR form such as 10.10.10.0/24',
+  );
 
-const letter = z
-  .string()
-  .regex(/^[A-ZÑ]$/u, 'must be one capital letter A–Z or Ñ');
+const letter = z.string().regex(/^[A-ZÑ]$/u, 'must be one capital letter A–Z or Ñ');
 
 const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name such as DB1_URL');
 
@@ -90,10 +91,13 @@ const mongoSourceSchema = z.union(
 );
 
 export const mongodbSchema = z.strictObject({
-  version: z.string().regex(/^\d+\.\d+(\.\d+)?$/, 'must be a MongoDB version such as "7.0" (quote it in YAML)').default('7.0'),
+  version: z
+    .string()
+    .regex(/^\d+\.\d+(\.\d+)?$/, 'must be a MongoDB version such as "7.0" (quote it in YAML)')
+    .default('7.0'),
   source: mongoSourceSchema.default('repository'),
   // WiredTiger cache per mongod, overriding the share of the container's memory distctl computes.
-  cacheSizeGB: z.number().min(0.25, 'must be at least 0.25 (MongoDB\'s minimum)').max(10_000).optional(),
+  cacheSizeGB: z.number().min(0.25, "must be at least 0.25 (MongoDB's minimum)").max(10_000).optional(),
   replicaSets: z.array(replicaSetSchema).default([]),
   standalones: z.array(standaloneSchema).default([]),
 });
@@ -137,14 +141,20 @@ export const exposeSchema = z.strictObject({
   port,
   listen: z
     .string()
-    .regex(/^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d{1,5})$/, 'must be ADDRESS:PORT on the host, such as 127.0.0.1:3000'),
+    .regex(
+      /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):(\d{1,5})$/,
+      'must be ADDRESS:PORT on the host, such as 127.0.0.1:3000',
+    ),
 });
 
 export const topologySchema = z.strictObject({
   version: z.literal(1, { error: 'must be 1 (the only topology format this distctl reads)' }),
   project: z
     .string()
-    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/, 'must be an Incus project name: letters, digits, - and _, at most 63 characters')
+    .regex(
+      /^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$/,
+      'must be an Incus project name: letters, digits, - and _, at most 63 characters',
+    )
     .default('distctl'),
   image: imageSchema,
   network: networkSchema,
@@ -158,4 +168,3 @@ export const topologySchema = z.strictObject({
 /** A topology after shape validation (defaults applied). */
 export type Topology = z.infer<typeof topologySchema>;
 export type ImageSpec = Topology['image'];
-

@@ -43,7 +43,8 @@ export async function readBackupDefinitions(tarball: string): Promise<InstanceDe
       const data = chunk as Buffer;
       bytes += data.length;
       if (bytes <= DESCRIPTOR_MAX_BYTES) chunks.push(data);
-      else if (!duplicates.includes(`${name}: larger than ${DESCRIPTOR_MAX_BYTES} bytes`)) duplicates.push(`${name}: larger than ${DESCRIPTOR_MAX_BYTES} bytes`);
+      else if (!duplicates.includes(`${name}: larger than ${DESCRIPTOR_MAX_BYTES} bytes`))
+        duplicates.push(`${name}: larger than ${DESCRIPTOR_MAX_BYTES} bytes`);
     });
     stream.on('end', () => {
       found.set(name, Buffer.concat(chunks).toString('utf8'));
@@ -55,23 +56,35 @@ export async function readBackupDefinitions(tarball: string): Promise<InstanceDe
     if (gzipped) await pipeline(createReadStream(tarball), createGunzip(), parser);
     else await pipeline(createReadStream(tarball), parser);
   } catch (error) {
-    throw new DistctlError('BUNDLE_BACKUP_UNREADABLE', `${tarball} is not a readable Incus backup: ${(error as Error).message}; nothing was changed`, { hint: 'Copy the bundle again from where it was exported.' });
+    throw new DistctlError(
+      'BUNDLE_BACKUP_UNREADABLE',
+      `${tarball} is not a readable Incus backup: ${(error as Error).message}; nothing was changed`,
+      { hint: 'Copy the bundle again from where it was exported.' },
+    );
   }
   const missing = DESCRIPTORS.filter((name) => !found.has(name));
   if (duplicates.length > 0 || missing.length > 0) {
-    throw new DistctlError('BUNDLE_BACKUP_UNREADABLE', `${tarball} is not an Incus container backup as distctl exports it; nothing was changed`, {
-      details: [...duplicates, ...missing.map((name) => `${name}: missing`)],
-      hint: 'Copy the bundle again from where it was exported.',
-    });
+    throw new DistctlError(
+      'BUNDLE_BACKUP_UNREADABLE',
+      `${tarball} is not an Incus container backup as distctl exports it; nothing was changed`,
+      {
+        details: [...duplicates, ...missing.map((name) => `${name}: missing`)],
+        hint: 'Copy the bundle again from where it was exported.',
+      },
+    );
   }
   const index = asRecord(parse(found.get(DESCRIPTORS[0]!)!));
   const backup = asRecord(parse(found.get(DESCRIPTORS[1]!)!));
   const indexConfig = asRecord(index.config);
   return [
     definition('index.yaml config.container', indexConfig.container),
-    ...asArray(indexConfig.snapshots).map((snapshot, position) => definition(`index.yaml config.snapshots[${position}]`, snapshot)),
+    ...asArray(indexConfig.snapshots).map((snapshot, position) =>
+      definition(`index.yaml config.snapshots[${position}]`, snapshot),
+    ),
     definition('backup.yaml container', backup.container),
-    ...asArray(backup.snapshots).map((snapshot, position) => definition(`backup.yaml snapshots[${position}]`, snapshot)),
+    ...asArray(backup.snapshots).map((snapshot, position) =>
+      definition(`backup.yaml snapshots[${position}]`, snapshot),
+    ),
     // The top-level type says what Incus creates: a container or a virtual machine.
     { where: 'index.yaml', type: index.type, config: {}, devices: {} },
   ];
@@ -84,9 +97,25 @@ export interface BackupPolicy {
 }
 
 /** Config keys that lift the container's isolation from the host. */
-const UNSAFE_CONFIG = [/^raw\./, /^security\.privileged$/, /^security\.nesting$/, /^security\.syscalls\.intercept\./, /^security\.idmap\.(base|size)$/, /^linux\.kernel_modules$/];
+const UNSAFE_CONFIG = [
+  /^raw\./,
+  /^security\.privileged$/,
+  /^security\.nesting$/,
+  /^security\.syscalls\.intercept\./,
+  /^security\.idmap\.(base|size)$/,
+  /^linux\.kernel_modules$/,
+];
 /** Device types that hand the container a piece of the host. */
-const UNSAFE_DEVICE_TYPES = new Set(['unix-char', 'unix-block', 'unix-hotplug', 'usb', 'gpu', 'pci', 'infiniband', 'tpm']);
+const UNSAFE_DEVICE_TYPES = new Set([
+  'unix-char',
+  'unix-block',
+  'unix-hotplug',
+  'usb',
+  'gpu',
+  'pci',
+  'infiniband',
+  'tpm',
+]);
 
 /**
  * Reasons a backup's instance definitions would give the imported container
@@ -97,21 +126,43 @@ const UNSAFE_DEVICE_TYPES = new Set(['unix-char', 'unix-block', 'unix-hotplug', 
 export function unsafeInstanceSettings(definitions: readonly InstanceDefinition[], policy: BackupPolicy): string[] {
   const problems: string[] = [];
   for (const { where, type, config, devices } of definitions) {
-    if (type !== undefined && type !== 'container') problems.push(`${where}: type ${String(type)} (distctl exports containers only)`);
+    if (type !== undefined && type !== 'container')
+      problems.push(`${where}: type ${String(type)} (distctl exports containers only)`);
     for (const [key, value] of Object.entries(config)) {
       if (!UNSAFE_CONFIG.some((pattern) => pattern.test(key))) continue;
-      if ((key === 'security.privileged' || key === 'security.nesting' || key.startsWith('security.syscalls.')) && String(value) === 'false') continue;
+      if (
+        (key === 'security.privileged' || key === 'security.nesting' || key.startsWith('security.syscalls.')) &&
+        String(value) === 'false'
+      )
+        continue;
       problems.push(`${where}: config ${key}=${String(value)}`);
     }
     for (const [name, device] of Object.entries(devices)) {
       const kind = String(device.type ?? '');
-      const text = `${where}: device ${name} (${Object.entries(device).map(([key, value]) => `${key}=${String(value)}`).join(', ')})`;
+      const text = `${where}: device ${name} (${Object.entries(device)
+        .map(([key, value]) => `${key}=${String(value)}`)
+        .join(', ')})`;
       if (UNSAFE_DEVICE_TYPES.has(kind)) problems.push(`${text}: hands a host device to the container`);
-      else if (kind === 'disk' && (device.source !== undefined || device.path !== '/')) problems.push(`${text}: only the root disk is allowed, no host path or extra volume`);
-      else if (kind === 'nic' && (device.parent !== undefined || device.nictype !== undefined || device.network === undefined)) problems.push(`${text}: a NIC must attach to a managed network, not a host interface`);
-      else if (kind === 'proxy' && !policy.proxies.some((proxy) => proxy.device === name && proxy.listen === device.listen && proxy.connect === device.connect && (device.bind ?? 'host') === 'host')) {
+      else if (kind === 'disk' && (device.source !== undefined || device.path !== '/'))
+        problems.push(`${text}: only the root disk is allowed, no host path or extra volume`);
+      else if (
+        kind === 'nic' &&
+        (device.parent !== undefined || device.nictype !== undefined || device.network === undefined)
+      )
+        problems.push(`${text}: a NIC must attach to a managed network, not a host interface`);
+      else if (
+        kind === 'proxy' &&
+        !policy.proxies.some(
+          (proxy) =>
+            proxy.device === name &&
+            proxy.listen === device.listen &&
+            proxy.connect === device.connect &&
+            (device.bind ?? 'host') === 'host',
+        )
+      ) {
         problems.push(`${text}: not a proxy the topology declares`);
-      } else if (!['disk', 'nic', 'proxy', 'none'].includes(kind)) problems.push(`${text}: device type distctl does not create`);
+      } else if (!['disk', 'nic', 'proxy', 'none'].includes(kind))
+        problems.push(`${text}: device type distctl does not create`);
     }
   }
   return problems;
@@ -119,7 +170,9 @@ export function unsafeInstanceSettings(definitions: readonly InstanceDefinition[
 
 function definition(where: string, raw: unknown): InstanceDefinition {
   const record = asRecord(raw);
-  const devices = Object.fromEntries(Object.entries(asRecord(record.devices)).map(([name, device]) => [name, asRecord(device)]));
+  const devices = Object.fromEntries(
+    Object.entries(asRecord(record.devices)).map(([name, device]) => [name, asRecord(device)]),
+  );
   return { where, type: undefined, config: asRecord(record.config), devices };
 }
 

@@ -30,15 +30,25 @@ const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 } as const;
 export async function readBundleKey(path: string): Promise<BundleKey> {
   const info = await stat(path).catch(() => null);
   if (info === null || !info.isFile()) {
-    throw new DistctlError('BUNDLE_KEY_UNREADABLE', `key file ${path} does not exist or is not a regular file`, { hint: 'Create one with `openssl rand -base64 32 > KEYFILE && chmod 600 KEYFILE`, and keep a copy off this host.' });
+    throw new DistctlError('BUNDLE_KEY_UNREADABLE', `key file ${path} does not exist or is not a regular file`, {
+      hint: 'Create one with `openssl rand -base64 32 > KEYFILE && chmod 600 KEYFILE`, and keep a copy off this host.',
+    });
   }
   if ((info.mode & 0o077) !== 0) {
-    throw new DistctlError('BUNDLE_KEY_LOOSE', `key file ${path} is readable by others (mode ${(info.mode & 0o777).toString(8)})`, { hint: `Run \`chmod 600 ${path}\`.` });
+    throw new DistctlError(
+      'BUNDLE_KEY_LOOSE',
+      `key file ${path} is readable by others (mode ${(info.mode & 0o777).toString(8)})`,
+      { hint: `Run \`chmod 600 ${path}\`.` },
+    );
   }
   const passphrase = (await readFile(path)).subarray(0);
   const trimmed = passphrase.subarray(0, passphrase.at(-1) === 0x0a ? -1 : undefined);
   if (trimmed.length < 16) {
-    throw new DistctlError('BUNDLE_KEY_WEAK', `key file ${path} holds ${trimmed.length} bytes; at least 16 are needed`, { hint: 'Create one with `openssl rand -base64 32 > KEYFILE && chmod 600 KEYFILE`.' });
+    throw new DistctlError(
+      'BUNDLE_KEY_WEAK',
+      `key file ${path} holds ${trimmed.length} bytes; at least 16 are needed`,
+      { hint: 'Create one with `openssl rand -base64 32 > KEYFILE && chmod 600 KEYFILE`.' },
+    );
   }
   return { passphrase: Buffer.from(trimmed) };
 }
@@ -96,7 +106,9 @@ export async function encryptFile(encryptionKey: Buffer, from: string, to: strin
 export async function decryptFile(encryptionKey: Buffer, from: string, to: string, name: string): Promise<void> {
   const size = (await stat(from)).size;
   const failed = (why: string): DistctlError =>
-    new DistctlError('BUNDLE_DECRYPT_FAILED', `${name} could not be decrypted: ${why}`, { hint: 'Pass the key file the bundle was exported with (--key); a changed byte also ends here. Nothing was changed.' });
+    new DistctlError('BUNDLE_DECRYPT_FAILED', `${name} could not be decrypted: ${why}`, {
+      hint: 'Pass the key file the bundle was exported with (--key); a changed byte also ends here. Nothing was changed.',
+    });
   if (size < MAGIC.length + NONCE_BYTES + TAG_BYTES) throw failed('too short to be an encrypted file');
   const head = Buffer.alloc(MAGIC.length + NONCE_BYTES);
   const tag = Buffer.alloc(TAG_BYTES);
@@ -112,7 +124,11 @@ export async function decryptFile(encryptionKey: Buffer, from: string, to: strin
   decipher.setAAD(Buffer.from(name));
   decipher.setAuthTag(tag);
   try {
-    await pipeline(createReadStream(from, { start: head.length, end: size - TAG_BYTES - 1 }), decipher, createWriteStream(to, { flags: 'wx', mode: 0o600 }));
+    await pipeline(
+      createReadStream(from, { start: head.length, end: size - TAG_BYTES - 1 }),
+      decipher,
+      createWriteStream(to, { flags: 'wx', mode: 0o600 }),
+    );
   } catch (error) {
     if (error instanceof Error && /auth/i.test(error.message)) throw failed('wrong key, or the file was changed');
     throw error;

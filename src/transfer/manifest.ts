@@ -30,7 +30,9 @@ const fileEntry = z.strictObject({
 });
 
 const manifestSchema = z.strictObject({
-  format: z.literal(MANIFEST_FORMAT, { error: `must be ${MANIFEST_FORMAT} (export the deployment again with this distctl)` }),
+  format: z.literal(MANIFEST_FORMAT, {
+    error: `must be ${MANIFEST_FORMAT} (export the deployment again with this distctl)`,
+  }),
   project: z.string().min(1),
   exportedAt: z.string(),
   distctlVersion: z.string(),
@@ -39,7 +41,13 @@ const manifestSchema = z.strictObject({
   /** The cipher of the files when encrypted with the key, else null. */
   encryption: z.literal('aes-256-gcm').nullable(),
   topology: fileEntry.extend({ file: z.string().regex(/^topology\.yaml(\.enc)?$/, 'must be topology.yaml') }),
-  secrets: z.array(fileEntry.extend({ file: z.string().regex(/^secrets\/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a plain file name inside secrets/') })),
+  secrets: z.array(
+    fileEntry.extend({
+      file: z
+        .string()
+        .regex(/^secrets\/[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'must be a plain file name inside secrets/'),
+    }),
+  ),
   containers: z.array(
     fileEntry.extend({
       name: z.string().min(1),
@@ -64,7 +72,9 @@ export function parseManifest(text: string, where: string): Manifest {
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new DistctlError('BUNDLE_INVALID', `${where} is not valid JSON`, { hint: 'Point distctl import at a directory written by `distctl export`.' });
+    throw new DistctlError('BUNDLE_INVALID', `${where} is not valid JSON`, {
+      hint: 'Point distctl import at a directory written by `distctl export`.',
+    });
   }
   const parsed = manifestSchema.safeParse(raw);
   if (!parsed.success) {
@@ -75,11 +85,19 @@ export function parseManifest(text: string, where: string): Manifest {
   }
   const files = manifestFiles(parsed.data).map((entry) => entry.file);
   const duplicate = files.find((file, index) => files.indexOf(file) !== index);
-  if (duplicate !== undefined) throw new DistctlError('BUNDLE_INVALID', `${where} lists ${duplicate} twice`, { hint: 'Export the deployment again.' });
-  if (parsed.data.encryption && !parsed.data.key) throw new DistctlError('BUNDLE_INVALID', `${where} says the files are encrypted but names no key`, { hint: 'Export the deployment again.' });
+  if (duplicate !== undefined)
+    throw new DistctlError('BUNDLE_INVALID', `${where} lists ${duplicate} twice`, {
+      hint: 'Export the deployment again.',
+    });
+  if (parsed.data.encryption && !parsed.data.key)
+    throw new DistctlError('BUNDLE_INVALID', `${where} says the files are encrypted but names no key`, {
+      hint: 'Export the deployment again.',
+    });
   const suffixed = files.filter((file) => file.endsWith(ENCRYPTED_SUFFIX)).length;
   if (suffixed !== (parsed.data.encryption ? files.length : 0)) {
-    throw new DistctlError('BUNDLE_INVALID', `${where} mixes encrypted and plain files`, { hint: 'Export the deployment again.' });
+    throw new DistctlError('BUNDLE_INVALID', `${where} mixes encrypted and plain files`, {
+      hint: 'Export the deployment again.',
+    });
   }
   return parsed.data;
 }

@@ -49,10 +49,14 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
  * private directory is created; on any refusal it is removed again.
  */
 export async function stageBundle(bundle: string, trust: BundleTrust): Promise<StagedBundle> {
-  const manifestBytes = await readSmallRegular(join(bundle, MANIFEST_FILE), MANIFEST_MAX_BYTES).catch((error: unknown) => {
-    if (error instanceof DistctlError) throw error;
-    throw new DistctlError('BUNDLE_NOT_FOUND', `${bundle} holds no ${MANIFEST_FILE}`, { hint: 'Point distctl import at a directory written by `distctl export`.' });
-  });
+  const manifestBytes = await readSmallRegular(join(bundle, MANIFEST_FILE), MANIFEST_MAX_BYTES).catch(
+    (error: unknown) => {
+      if (error instanceof DistctlError) throw error;
+      throw new DistctlError('BUNDLE_NOT_FOUND', `${bundle} holds no ${MANIFEST_FILE}`, {
+        hint: 'Point distctl import at a directory written by `distctl export`.',
+      });
+    },
+  );
   const manifestSha256 = createHash('sha256').update(manifestBytes).digest('hex');
   const manifest = parseManifest(manifestBytes.toString('utf8'), join(bundle, MANIFEST_FILE));
   await authenticate(bundle, manifest, manifestBytes, manifestSha256, trust);
@@ -68,11 +72,20 @@ export async function stageBundle(bundle: string, trust: BundleTrust): Promise<S
       if (problem !== null) damaged.push(`${entry.file}: ${problem}`);
     }
     if (damaged.length > 0) {
-      throw new DistctlError('BUNDLE_DAMAGED', `the bundle ${bundle} is incomplete or damaged; nothing was changed`, { details: damaged, hint: 'Copy the bundle again from where it was exported.' });
+      throw new DistctlError('BUNDLE_DAMAGED', `the bundle ${bundle} is incomplete or damaged; nothing was changed`, {
+        details: damaged,
+        hint: 'Copy the bundle again from where it was exported.',
+      });
     }
     if (manifest.encryption) {
-      if (trust.kind !== 'key') throw new DistctlError('BUNDLE_KEY_REQUIRED', `the bundle ${bundle} is encrypted; nothing was changed`, { hint: 'Pass the key file it was exported with: --key FILE.' });
-      if (manifest.key === null) throw new DistctlError('BUNDLE_INVALID', 'an encrypted bundle without key parameters', { hint: 'Export the deployment again.' });
+      if (trust.kind !== 'key')
+        throw new DistctlError('BUNDLE_KEY_REQUIRED', `the bundle ${bundle} is encrypted; nothing was changed`, {
+          hint: 'Pass the key file it was exported with: --key FILE.',
+        });
+      if (manifest.key === null)
+        throw new DistctlError('BUNDLE_INVALID', 'an encrypted bundle without key parameters', {
+          hint: 'Export the deployment again.',
+        });
       const { encryption } = await deriveKeys(trust.key, manifest.key.salt);
       for (const entry of manifestFiles(manifest)) {
         const plain = entry.file.slice(0, -ENCRYPTED_SUFFIX.length);
@@ -96,49 +109,83 @@ export async function stageBundle(bundle: string, trust: BundleTrust): Promise<S
   }
 }
 
-async function authenticate(bundle: string, manifest: Manifest, bytes: Buffer, sha256: string, trust: BundleTrust): Promise<void> {
+async function authenticate(
+  bundle: string,
+  manifest: Manifest,
+  bytes: Buffer,
+  sha256: string,
+  trust: BundleTrust,
+): Promise<void> {
   if (trust.kind === 'unverified') return;
   if (trust.kind === 'digest') {
     if (trust.sha256.toLowerCase() !== sha256) {
-      throw new DistctlError('BUNDLE_NOT_AUTHENTIC', `the manifest of ${bundle} has sha256 ${sha256}, not the ${trust.sha256} given; nothing was changed`, {
-        hint: 'The bundle is not the one that was exported (or the digest was mistyped). Compare with what `distctl export` printed.',
-      });
+      throw new DistctlError(
+        'BUNDLE_NOT_AUTHENTIC',
+        `the manifest of ${bundle} has sha256 ${sha256}, not the ${trust.sha256} given; nothing was changed`,
+        {
+          hint: 'The bundle is not the one that was exported (or the digest was mistyped). Compare with what `distctl export` printed.',
+        },
+      );
     }
     return;
   }
   if (manifest.key === null) {
-    throw new DistctlError('BUNDLE_NOT_SIGNED', `the bundle ${bundle} was exported without a key, so --key cannot check it; nothing was changed`, {
-      hint: 'Check it with --manifest-sha256 HEX (printed by export) instead, or export again with --key.',
-    });
+    throw new DistctlError(
+      'BUNDLE_NOT_SIGNED',
+      `the bundle ${bundle} was exported without a key, so --key cannot check it; nothing was changed`,
+      {
+        hint: 'Check it with --manifest-sha256 HEX (printed by export) instead, or export again with --key.',
+      },
+    );
   }
   const mac = await readSmallRegular(join(bundle, MANIFEST_MAC_FILE), 1024).catch((error: unknown) => {
     if (error instanceof DistctlError) throw error;
-    throw new DistctlError('BUNDLE_NOT_AUTHENTIC', `${join(bundle, MANIFEST_MAC_FILE)} is missing; nothing was changed`, { hint: 'Copy the bundle again from where it was exported.' });
+    throw new DistctlError(
+      'BUNDLE_NOT_AUTHENTIC',
+      `${join(bundle, MANIFEST_MAC_FILE)} is missing; nothing was changed`,
+      { hint: 'Copy the bundle again from where it was exported.' },
+    );
   });
   if (!macMatches((await deriveKeys(trust.key, manifest.key.salt)).mac, bytes, mac.toString('utf8'))) {
-    throw new DistctlError('BUNDLE_NOT_AUTHENTIC', `the manifest of ${bundle} is not signed by this key; nothing was changed`, {
-      hint: 'Either the key is not the one the bundle was exported with, or the bundle was changed after export.',
-    });
+    throw new DistctlError(
+      'BUNDLE_NOT_AUTHENTIC',
+      `the manifest of ${bundle} is not signed by this key; nothing was changed`,
+      {
+        hint: 'Either the key is not the one the bundle was exported with, or the bundle was changed after export.',
+      },
+    );
   }
 }
 
 /** The bundle directory holds exactly what the manifest names, each of the right kind. */
 async function checkListing(bundle: string, manifest: Manifest): Promise<void> {
   const files = manifestFiles(manifest).map((entry) => entry.file);
-  const expectedTop = new Set([MANIFEST_FILE, ...(manifest.key ? [MANIFEST_MAC_FILE] : []), BUNDLE_SECRETS, ...files.filter((file) => !file.includes('/'))]);
+  const expectedTop = new Set([
+    MANIFEST_FILE,
+    ...(manifest.key ? [MANIFEST_MAC_FILE] : []),
+    BUNDLE_SECRETS,
+    ...files.filter((file) => !file.includes('/')),
+  ]);
   const problems: string[] = [];
-  for (const name of await readdir(bundle)) if (!expectedTop.has(name)) problems.push(`${name}: not part of the bundle`);
+  for (const name of await readdir(bundle))
+    if (!expectedTop.has(name)) problems.push(`${name}: not part of the bundle`);
   const secretsInfo = await lstat(join(bundle, BUNDLE_SECRETS)).catch(() => null);
-  if (secretsInfo !== null && !secretsInfo.isDirectory()) problems.push(`${BUNDLE_SECRETS}: not a directory (${kindOf(secretsInfo)})`);
+  if (secretsInfo !== null && !secretsInfo.isDirectory())
+    problems.push(`${BUNDLE_SECRETS}: not a directory (${kindOf(secretsInfo)})`);
   else if (secretsInfo !== null) {
     const expectedSecrets = new Set(manifest.secrets.map((entry) => entry.file.slice(BUNDLE_SECRETS.length + 1)));
-    for (const name of await readdir(join(bundle, BUNDLE_SECRETS))) if (!expectedSecrets.has(name)) problems.push(`${BUNDLE_SECRETS}/${name}: not part of the bundle`);
+    for (const name of await readdir(join(bundle, BUNDLE_SECRETS)))
+      if (!expectedSecrets.has(name)) problems.push(`${BUNDLE_SECRETS}/${name}: not part of the bundle`);
   }
   if (problems.length > 0) {
-    throw new DistctlError('BUNDLE_UNEXPECTED_ENTRY', `the bundle ${bundle} holds entries its manifest does not list; nothing was changed`, {
-      details: problems,
-      hint: 'A bundle holds only what `distctl export` wrote. Remove the extra entries if you put them there, or copy the bundle again.',
-    });
+    throw new DistctlError(
+      'BUNDLE_UNEXPECTED_ENTRY',
+      `the bundle ${bundle} holds entries its manifest does not list; nothing was changed`,
+      {
+        details: problems,
+        hint: 'A bundle holds only what `distctl export` wrote. Remove the extra entries if you put them there, or copy the bundle again.',
+      },
+    );
   }
 }
 
@@ -147,7 +194,12 @@ async function readSmallRegular(path: string, maxBytes: number): Promise<Buffer>
   const handle = await openRegular(path);
   try {
     const info = await handle.stat();
-    if (info.size > maxBytes) throw new DistctlError('BUNDLE_UNSAFE_ENTRY', `${path} is ${info.size} bytes, more than the ${maxBytes} it may be; nothing was changed`, { hint: 'Copy the bundle again from where it was exported.' });
+    if (info.size > maxBytes)
+      throw new DistctlError(
+        'BUNDLE_UNSAFE_ENTRY',
+        `${path} is ${info.size} bytes, more than the ${maxBytes} it may be; nothing was changed`,
+        { hint: 'Copy the bundle again from where it was exported.' },
+      );
     return await handle.readFile();
   } finally {
     await handle.close();
@@ -177,7 +229,14 @@ function unsafe(path: string, what: string): DistctlError {
   });
 }
 
-function kindOf(info: { isSymbolicLink(): boolean; isDirectory(): boolean; isFIFO(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): string {
+function kindOf(info: {
+  isSymbolicLink(): boolean;
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+}): string {
   if (info.isSymbolicLink()) return 'a symbolic link';
   if (info.isDirectory()) return 'a directory';
   if (info.isFIFO()) return 'a FIFO';
@@ -214,7 +273,8 @@ async function copyVerified(from: string, to: string, entry: BundleFile): Promis
     if (entry.bytes === 0) await new Promise<void>((resolve, reject) => out.end(() => resolve()).once('error', reject));
     else await pipeline(handle.createReadStream({ start: 0, end: entry.bytes - 1, autoClose: false }), counted, out);
     const sha256 = hash.digest('hex');
-    if (copied !== entry.bytes || sha256 !== entry.sha256) return `content differs from the manifest (sha256 ${sha256}, expected ${entry.sha256})`;
+    if (copied !== entry.bytes || sha256 !== entry.sha256)
+      return `content differs from the manifest (sha256 ${sha256}, expected ${entry.sha256})`;
     return null;
   } finally {
     await handle.close();

@@ -20,7 +20,8 @@ const client = new IncusClient(runner);
 // and wait for EOF, so every call gets an empty one.
 async function incus(...args: string[]): Promise<string> {
   const result = await runner.run({ bin: 'incus', args, input: '', timeoutMs: 120_000 });
-  if (result.exitCode !== 0) throw new Error(`incus ${args.join(' ')} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
+  if (result.exitCode !== 0)
+    throw new Error(`incus ${args.join(' ')} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
   return result.stdout;
 }
 
@@ -43,7 +44,9 @@ async function removeAll(): Promise<string[]> {
 async function daemonUnavailable(): Promise<string | undefined> {
   try {
     const result = await runner.run({ bin: 'incus', args: ['query', '/1.0'], timeoutMs: 15_000 });
-    return result.exitCode === 0 ? undefined : `the Incus daemon does not answer (${result.stderr.trim() || `exit ${result.exitCode}`})`;
+    return result.exitCode === 0
+      ? undefined
+      : `the Incus daemon does not answer (${result.stderr.trim() || `exit ${result.exitCode}`})`;
   } catch {
     return 'incus is not installed';
   }
@@ -76,15 +79,31 @@ describe.skipIf(skipReason !== undefined)(`image ${IMAGE_ALIAS} on a live Incus`
 
   it('the image alias exists in the default project and is visible from a project sharing its images', async () => {
     const exists = await imageExists(client, IMAGE_ALIAS);
-    expect(exists, `image alias ${IMAGE_ALIAS} is missing: build it with \`distctl image build\` (the test command does this first)`).toBe(true);
+    expect(
+      exists,
+      `image alias ${IMAGE_ALIAS} is missing: build it with \`distctl image build\` (the test command does this first)`,
+    ).toBe(true);
     expect(await imageExists(client, 'distctl-no-such-alias')).toBe(false);
     // features.images=false: the project resolves the alias to the default project's image.
-    expect(await imageAliasTarget(client, IMAGE_ALIAS, PROJECT)).toBe(await imageAliasTarget(client, IMAGE_ALIAS, IMAGE_PROJECT));
+    expect(await imageAliasTarget(client, IMAGE_ALIAS, PROJECT)).toBe(
+      await imageAliasTarget(client, IMAGE_ALIAS, IMAGE_PROJECT),
+    );
   });
 
   it('a container from it runs systemd as PID 1 and holds its reserved IPv4 on eth0', async () => {
     await incus('init', IMAGE_ALIAS, INSTANCE, '--project', PROJECT);
-    await incus('config', 'device', 'add', INSTANCE, 'eth0', 'nic', `network=${BRIDGE}`, `ipv4.address=${RESERVED_IP}`, '--project', PROJECT);
+    await incus(
+      'config',
+      'device',
+      'add',
+      INSTANCE,
+      'eth0',
+      'nic',
+      `network=${BRIDGE}`,
+      `ipv4.address=${RESERVED_IP}`,
+      '--project',
+      PROJECT,
+    );
     await incus('start', INSTANCE, '--project', PROJECT);
 
     const started = Date.now();

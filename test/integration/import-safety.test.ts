@@ -33,10 +33,35 @@ describe.skipIf(skipReason !== undefined)('import safety against real Incus back
 
   it('flags privileged, raw.lxc, host path and host device in an incus export, and nothing in a plain one', async () => {
     await incus('create', testImage, 'plain', '--project', PROJECT, '--no-profiles', '--storage', 'default');
-    await incus('create', testImage, 'loose', '--project', PROJECT, '--no-profiles', '--storage', 'default', '-c', 'security.privileged=true', '-c', 'raw.lxc=lxc.apparmor.profile=unconfined');
-    await incus('config', 'device', 'add', 'loose', 'hostetc', 'disk', 'source=/etc', 'path=/mnt/etc', '--project', PROJECT);
+    await incus(
+      'create',
+      testImage,
+      'loose',
+      '--project',
+      PROJECT,
+      '--no-profiles',
+      '--storage',
+      'default',
+      '-c',
+      'security.privileged=true',
+      '-c',
+      'raw.lxc=lxc.apparmor.profile=unconfined',
+    );
+    await incus(
+      'config',
+      'device',
+      'add',
+      'loose',
+      'hostetc',
+      'disk',
+      'source=/etc',
+      'path=/mnt/etc',
+      '--project',
+      PROJECT,
+    );
     await incus('config', 'device', 'add', 'loose', 'kmsg', 'unix-char', 'source=/dev/kmsg', '--project', PROJECT);
-    for (const name of ['plain', 'loose']) await incus('export', name, join(dir, `${name}.tar.gz`), '--instance-only', '--project', PROJECT, '--quiet');
+    for (const name of ['plain', 'loose'])
+      await incus('export', name, join(dir, `${name}.tar.gz`), '--instance-only', '--project', PROJECT, '--quiet');
 
     expect(unsafeInstanceSettings(await readBackupDefinitions(join(dir, 'plain.tar.gz')), { proxies: [] })).toEqual([]);
     const problems = unsafeInstanceSettings(await readBackupDefinitions(join(dir, 'loose.tar.gz')), { proxies: [] });
@@ -52,8 +77,17 @@ describe.skipIf(skipReason !== undefined)('import safety against real Incus back
 
   it('a restricted project, as import creates it, makes Incus refuse a privileged container', async () => {
     const desired = { project: RESTRICTED, network: { name: 'none0' }, containers: [] } as unknown as DesiredState;
-    for (const call of restrictedProject(desired, 'default')) await incus(...(call.project ? ['--project', call.project] : []), ...call.args);
-    const refused = await incus('create', testImage, 'escalated', '--project', RESTRICTED, '-c', 'security.privileged=true').catch((error: Error) => error.message);
+    for (const call of restrictedProject(desired, 'default'))
+      await incus(...(call.project ? ['--project', call.project] : []), ...call.args);
+    const refused = await incus(
+      'create',
+      testImage,
+      'escalated',
+      '--project',
+      RESTRICTED,
+      '-c',
+      'security.privileged=true',
+    ).catch((error: Error) => error.message);
     expect(refused).toMatch(/privileged/i);
     // What distctl creates is still allowed there (root disk from the project's own default profile), and a real backup imports.
     await incus('create', testImage, 'plain', '--project', RESTRICTED);

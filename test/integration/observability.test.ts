@@ -36,9 +36,30 @@ describe.skipIf(skip !== undefined)('observability on live containers', () => {
     await incus('init', testImage, 'obs-b', '--project', PROJECT);
     await waitForSystemd('obs-a');
     // web-server: a socket listening on all addresses; mongod-27017: active, but nothing listens on 27017.
-    await incus('exec', 'obs-a', '--project', PROJECT, '--', 'systemd-run', '--unit=web-server.service',
-      'systemd-socket-activate', '-l', '0.0.0.0:3000', 'cat');
-    await incus('exec', 'obs-a', '--project', PROJECT, '--', 'systemd-run', '--unit=mongod-27017.service', 'sleep', 'infinity');
+    await incus(
+      'exec',
+      'obs-a',
+      '--project',
+      PROJECT,
+      '--',
+      'systemd-run',
+      '--unit=web-server.service',
+      'systemd-socket-activate',
+      '-l',
+      '0.0.0.0:3000',
+      'cat',
+    );
+    await incus(
+      'exec',
+      'obs-a',
+      '--project',
+      PROJECT,
+      '--',
+      'systemd-run',
+      '--unit=mongod-27017.service',
+      'sleep',
+      'infinity',
+    );
   });
 
   afterAll(async () => {
@@ -59,7 +80,10 @@ describe.skipIf(skip !== undefined)('observability on live containers', () => {
   });
 
   it('one exec reads the units and tells a served port from an active unit that serves nothing', async () => {
-    const probe = await probeContainer(new IncusContainerOps(client, PROJECT), 'obs-a', ['web-server.service', 'mongod-27017.service']);
+    const probe = await probeContainer(new IncusContainerOps(client, PROJECT), 'obs-a', [
+      'web-server.service',
+      'mongod-27017.service',
+    ]);
     expect(probe.units.map((unit) => [unit.name, unit.active])).toEqual([
       ['web-server.service', 'active'],
       ['mongod-27017.service', 'active'],

@@ -10,7 +10,16 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distctl, incus, incusJson, integrationSkipReason, removeTestResources, repoRoot, testImage, type CliRun } from './support.js';
+import {
+  distctl,
+  incus,
+  incusJson,
+  integrationSkipReason,
+  removeTestResources,
+  repoRoot,
+  testImage,
+  type CliRun,
+} from './support.js';
 import { portForServerWithoutPortZero as freePort } from '../support/ports.js';
 
 const PROJECT = 'distctl-it-platform';
@@ -24,7 +33,6 @@ const dir = mkdtempSync(join(tmpdir(), 'distctl-it-platform-'));
 // The patched copy of the services lives inside the checkout so its imports of express, mongodb, ... resolve from node_modules.
 const patchedSources = join(repoRoot, 'tmp', `it-platform-${process.pid}`);
 const env = { DISTCTL_STATE_DIR: join(dir, 'state') };
-
 
 function writeTopology(webPort: number): string {
   const file = join(dir, 'topology.yaml');
@@ -63,8 +71,26 @@ expose:
 
 /** MainPID and ActiveEnterTimestamp of a unit: both change exactly when systemd (re)starts it. */
 async function unitIdentity(container: string, unit: string): Promise<{ pid: string; since: string }> {
-  const out = await incus('exec', container, '--project', PROJECT, '--', 'systemctl', 'show', unit, '-p', 'MainPID', '-p', 'ActiveEnterTimestamp');
-  const values = new Map(out.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const));
+  const out = await incus(
+    'exec',
+    container,
+    '--project',
+    PROJECT,
+    '--',
+    'systemctl',
+    'show',
+    unit,
+    '-p',
+    'MainPID',
+    '-p',
+    'ActiveEnterTimestamp',
+  );
+  const values = new Map(
+    out
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const),
+  );
   return { pid: values.get('MainPID') ?? '', since: values.get('ActiveEnterTimestamp') ?? '' };
 }
 
@@ -119,16 +145,46 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
 
   it('rendered and installed every mongod unit and config before the database tier failed', async () => {
     for (const port of [27017, 27018, 27019]) {
-      const unit = await incus('exec', 'db', '--project', PROJECT, '--', 'cat', `/etc/systemd/system/mongod-${port}.service`);
+      const unit = await incus(
+        'exec',
+        'db',
+        '--project',
+        PROJECT,
+        '--',
+        'cat',
+        `/etc/systemd/system/mongod-${port}.service`,
+      );
       expect(unit).toContain(`ExecStart=/usr/bin/mongod --config /etc/mongod-${port}.conf`);
       expect(unit).toContain('Restart=on-failure');
       const config = await incus('exec', 'db', '--project', PROJECT, '--', 'cat', `/etc/mongod-${port}.conf`);
       expect(config).toContain(`port: ${port}`);
       expect(config).toContain(`bindIp: ${SUBNET}.12,127.0.0.1`);
-      const load = await incus('exec', 'db', '--project', PROJECT, '--', 'systemctl', 'show', '-p', 'LoadState', '--value', `mongod-${port}.service`);
+      const load = await incus(
+        'exec',
+        'db',
+        '--project',
+        PROJECT,
+        '--',
+        'systemctl',
+        'show',
+        '-p',
+        'LoadState',
+        '--value',
+        `mongod-${port}.service`,
+      );
       expect(load.trim()).toBe('loaded');
     }
-    const keyfile = await incus('exec', 'db', '--project', PROJECT, '--', 'stat', '-c', '%a %U', '/etc/mongodb-keyfile');
+    const keyfile = await incus(
+      'exec',
+      'db',
+      '--project',
+      PROJECT,
+      '--',
+      'stat',
+      '-c',
+      '%a %U',
+      '/etc/mongodb-keyfile',
+    );
     expect(keyfile.trim()).toBe('400 mongodb');
   });
 
@@ -145,7 +201,10 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
   it('/ready names each database as unreachable: both shards on web, the users database on auth', async () => {
     const web = await fetch(`${webUrl}/ready`, { signal: AbortSignal.timeout(15_000) });
     expect(web.status).toBe(503);
-    expect(await web.json()).toMatchObject({ shards: { rsA: 'unreachable', rsB: 'unreachable' }, authServer: 'reachable' });
+    expect(await web.json()).toMatchObject({
+      shards: { rsA: 'unreachable', rsB: 'unreachable' },
+      authServer: 'reachable',
+    });
     const auth = await fetch(`http://${AUTH_IP}:5000/ready`, { signal: AbortSignal.timeout(15_000) });
     expect(auth.status).toBe(503);
     expect(await auth.json()).toMatchObject({ database: 'unreachable' });
@@ -172,9 +231,13 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
     const json = status.json as {
       containers: { name: string; units: { name: string; active: string }[] }[];
       services: { name: string; health: { ok: boolean }; ready: { ok: boolean } }[];
-      databases: { replicaSets: { name: string; reachable: boolean }[]; standalones: { name: string; reachable: boolean }[] };
+      databases: {
+        replicaSets: { name: string; reachable: boolean }[];
+        standalones: { name: string; reachable: boolean }[];
+      };
     };
-    const unit = (container: string, name: string) => json.containers.find((entry) => entry.name === container)?.units.find((entry) => entry.name === name);
+    const unit = (container: string, name: string) =>
+      json.containers.find((entry) => entry.name === container)?.units.find((entry) => entry.name === name);
     expect(unit('auth', UNITS.auth)?.active, transcript(status)).toBe('active');
     expect(unit('web', UNITS.web)?.active).toBe('active');
     expect(unit('db', 'mongod-27017.service')?.active).not.toBe('active');
@@ -186,7 +249,9 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
       ['rsA', false],
       ['rsB', false],
     ]);
-    expect(json.databases.standalones.map((standalone) => [standalone.name, standalone.reachable])).toEqual([['users', false]]);
+    expect(json.databases.standalones.map((standalone) => [standalone.name, standalone.reachable])).toEqual([
+      ['users', false],
+    ]);
   });
 
   it('failover-test refuses clearly while the replica sets are down, and stops nothing', async () => {
@@ -201,14 +266,17 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
     const before = { auth: await unitIdentity('auth', UNITS.auth), web: await unitIdentity('web', UNITS.web) };
     const second = await distctl(['up', '-f', file, '--yes', '--json'], env);
     expect(second.json?.failedStages, transcript(second)).toEqual(['databases']);
-    expect(((second.json?.stages ?? []) as Stage[]).find((stage) => stage.stage === 'services')?.summary).toBe('auth-server unchanged; web-server unchanged');
+    expect(((second.json?.stages ?? []) as Stage[]).find((stage) => stage.stage === 'services')?.summary).toBe(
+      'auth-server unchanged; web-server unchanged',
+    );
     expect({ auth: await unitIdentity('auth', UNITS.auth), web: await unitIdentity('web', UNITS.web) }).toEqual(before);
   });
 
   it('a code change to one service, then deploy, restarts only that service', async () => {
     mkdirSync(patchedSources, { recursive: true });
     // The services import the shared errors and derived types from outside src/services; copy the same layout.
-    for (const part of ['services', 'errors', 'derive']) cpSync(join(repoRoot, 'src', part), join(patchedSources, part), { recursive: true });
+    for (const part of ['services', 'errors', 'derive'])
+      cpSync(join(repoRoot, 'src', part), join(patchedSources, part), { recursive: true });
     const webMain = join(patchedSources, 'services', 'web', 'main.ts');
     const original = readFileSync(webMain, 'utf8');
     const patched = original.replace('web-server listening on', 'web-server (patched build) listening on');
@@ -216,7 +284,10 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
     writeFileSync(webMain, patched);
 
     const before = { auth: await unitIdentity('auth', UNITS.auth), web: await unitIdentity('web', UNITS.web) };
-    const deploy = await distctl(['deploy', '-f', file, '--services-src', join(patchedSources, 'services'), '--json'], env);
+    const deploy = await distctl(
+      ['deploy', '-f', file, '--services-src', join(patchedSources, 'services'), '--json'],
+      env,
+    );
     expect(deploy.code, transcript(deploy)).toBe(0);
     expect(deploy.json?.changed).toEqual(['web-server']);
     const after = { auth: await unitIdentity('auth', UNITS.auth), web: await unitIdentity('web', UNITS.web) };
@@ -233,7 +304,9 @@ describe.skipIf(skipReason !== undefined)('the platform end to end through the C
     expect(down.code, transcript(down)).toBe(0);
     const projects = (await incusJson<{ name: string }[]>('project', 'list')).map((project) => project.name);
     const networks = (await incusJson<{ name: string }[]>('network', 'list')).map((network) => network.name);
-    const instances = (await incusJson<{ project: string }[]>('list', '--all-projects')).filter((instance) => instance.project === PROJECT);
+    const instances = (await incusJson<{ project: string }[]>('list', '--all-projects')).filter(
+      (instance) => instance.project === PROJECT,
+    );
     expect(projects).not.toContain(PROJECT);
     expect(networks).not.toContain(BRIDGE);
     expect(instances).toEqual([]);

@@ -23,7 +23,9 @@ const dir = mkdtempSync(join(tmpdir(), 'distctl-it-prov-'));
 const env = { DISTCTL_STATE_DIR: join(dir, 'state') };
 const cli = (args: string[]) => distctl(args, env);
 
-function topology(options: { project?: string; network?: string; subnet?: string; image?: string; containers?: typeof CONTAINERS } = {}): string {
+function topology(
+  options: { project?: string; network?: string; subnet?: string; image?: string; containers?: typeof CONTAINERS } = {},
+): string {
   const subnet = options.subnet ?? SUBNET;
   const containers = options.containers ?? CONTAINERS;
   const file = join(dir, `topology-${Math.random().toString(36).slice(2)}.yaml`);
@@ -51,13 +53,24 @@ interface Instance {
 
 async function instances(): Promise<Map<string, { status: string; ipv4: string[]; owner: string | undefined }>> {
   const listed = await incusJson<Instance[]>('list', '--project', PROJECT);
-  return new Map(listed.map((instance) => [instance.name, { status: instance.status, ipv4: (instance.state?.network?.eth0?.addresses ?? []).filter((a) => a.family === 'inet').map((a) => a.address), owner: instance.config['user.distctl.owner'] }]));
+  return new Map(
+    listed.map((instance) => [
+      instance.name,
+      {
+        status: instance.status,
+        ipv4: (instance.state?.network?.eth0?.addresses ?? []).filter((a) => a.family === 'inet').map((a) => a.address),
+        owner: instance.config['user.distctl.owner'],
+      },
+    ]),
+  );
 }
 
 async function inventory(): Promise<{ projects: string[]; networks: string[]; instances: string[] }> {
   const projects = (await incusJson<{ name: string }[]>('project', 'list')).map((project) => project.name).sort();
   const networks = (await incusJson<{ name: string }[]>('network', 'list')).map((network) => network.name).sort();
-  const all = (await incusJson<{ name: string; project: string }[]>('list', '--all-projects')).map((instance) => `${instance.project}/${instance.name}`).sort();
+  const all = (await incusJson<{ name: string; project: string }[]>('list', '--all-projects'))
+    .map((instance) => `${instance.project}/${instance.name}`)
+    .sort();
   return { projects, networks, instances: all };
 }
 
@@ -82,7 +95,14 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
     expect(run.code, run.stderr).toBe(0);
     const plan = run.json as { changes: number; actions: { kind: string }[]; conflicts: unknown[] };
     expect(plan.actions.map((action) => action.kind)).toEqual([
-      'create-project', 'create-network', 'create-instance', 'create-instance', 'create-instance', 'start-instance', 'start-instance', 'start-instance',
+      'create-project',
+      'create-network',
+      'create-instance',
+      'create-instance',
+      'create-instance',
+      'start-instance',
+      'start-instance',
+      'start-instance',
     ]);
     expect(plan.conflicts).toEqual([]);
     expect(await inventory()).toEqual(before);
@@ -96,8 +116,14 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
     for (const container of CONTAINERS) {
       expect(found.get(container.name)).toEqual({ status: 'Running', ipv4: [container.ip], owner: PROJECT });
     }
-    const [network] = await incusJson<{ name: string; config: Record<string, string> }[]>('network', 'list').then((networks) => networks.filter((n) => n.name === BRIDGE));
-    expect(network?.config).toMatchObject({ 'ipv4.address': `${SUBNET}.1/24`, 'ipv4.nat': 'true', 'user.distctl.owner': PROJECT });
+    const [network] = await incusJson<{ name: string; config: Record<string, string> }[]>('network', 'list').then(
+      (networks) => networks.filter((n) => n.name === BRIDGE),
+    );
+    expect(network?.config).toMatchObject({
+      'ipv4.address': `${SUBNET}.1/24`,
+      'ipv4.nat': 'true',
+      'user.distctl.owner': PROJECT,
+    });
   });
 
   it('a second up plans zero actions and reads Incus in three calls', async () => {
@@ -112,7 +138,9 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
     await incus('stop', '--project', PROJECT, 'db-a');
     await incus('config', 'device', 'set', '--project', PROJECT, 'db-b', 'eth0', `ipv4.address=${SUBNET}.99`);
     const plan = await cli(['plan', '-f', file, '--json']);
-    expect((plan.json as { actions: { kind: string; description: string }[] }).actions.map((action) => action.description)).toEqual([
+    expect(
+      (plan.json as { actions: { kind: string; description: string }[] }).actions.map((action) => action.description),
+    ).toEqual([
       `~ container db-b: eth0 ${SUBNET}.99 → ${SUBNET}.12 on ${BRIDGE}`,
       '~ container db-a: start',
       '~ container db-b: restart (renew its DHCP lease for the new address)',
@@ -129,7 +157,9 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
     const smaller = topology({ containers: CONTAINERS.slice(0, 2) });
     const kept = await cli(['up', '-f', smaller, '--json']);
     expect(kept.code).toBe(0);
-    expect(JSON.stringify(kept.events)).toContain('container db-b was created by distctl but is no longer in the topology');
+    expect(JSON.stringify(kept.events)).toContain(
+      'container db-b was created by distctl but is no longer in the topology',
+    );
     expect((await instances()).has('db-b')).toBe(true);
     const refused = await cli(['up', '-f', smaller, '--prune']);
     expect(refused.code).toBe(1);
@@ -146,21 +176,33 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
     const named = topology({ containers: [...CONTAINERS, { name: 'stranger', ip: `${SUBNET}.20` }] });
     const run = await cli(['up', '-f', named]);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('container "stranger" exists in project distctl-it-prov but was not created by distctl');
+    expect(run.stderr).toContain(
+      'container "stranger" exists in project distctl-it-prov but was not created by distctl',
+    );
     expect(run.stderr).not.toMatch(/\n\s+at /);
     const noticed = await cli(['plan', '-f', file, '--json']);
     expect(JSON.stringify((noticed.json as { notices: unknown[] }).notices)).toContain('stranger');
     await incus('delete', '--force', '--project', PROJECT, 'stranger');
   });
 
-  it('refuses a network name that exists but is not distctl\'s, and changes nothing', async () => {
+  it("refuses a network name that exists but is not distctl's, and changes nothing", async () => {
     await incus('network', 'create', FOREIGN_BRIDGE, 'ipv4.address=10.231.12.1/24', 'ipv6.address=none');
-    const other = topology({ project: 'distctl-it-prov-b', network: FOREIGN_BRIDGE, subnet: '10.231.12', containers: [{ name: 'x', ip: '10.231.12.10' }] });
+    const other = topology({
+      project: 'distctl-it-prov-b',
+      network: FOREIGN_BRIDGE,
+      subnet: '10.231.12',
+      containers: [{ name: 'x', ip: '10.231.12.10' }],
+    });
     const run = await cli(['up', '-f', other]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(`network "${FOREIGN_BRIDGE}" exists but was not created by distctl`);
     expect((await inventory()).projects).not.toContain('distctl-it-prov-b');
-    const overlapping = topology({ project: 'distctl-it-prov-b', network: 'ditprovb0', subnet: '10.231.12', containers: [{ name: 'x', ip: '10.231.12.10' }] });
+    const overlapping = topology({
+      project: 'distctl-it-prov-b',
+      network: 'ditprovb0',
+      subnet: '10.231.12',
+      containers: [{ name: 'x', ip: '10.231.12.10' }],
+    });
     const clash = await cli(['up', '-f', overlapping]);
     expect(clash.code).toBe(1);
     expect(clash.stderr).toContain(`subnet 10.231.12.0/24 overlaps network "${FOREIGN_BRIDGE}"`);
@@ -168,7 +210,10 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
   });
 
   it('names the image and the fix when the image alias does not exist', async () => {
-    const missing = topology({ containers: [...CONTAINERS, { name: 'ghost', ip: `${SUBNET}.30` }], image: 'no-such-image-alias' });
+    const missing = topology({
+      containers: [...CONTAINERS, { name: 'ghost', ip: `${SUBNET}.30` }],
+      image: 'no-such-image-alias',
+    });
     const run = await cli(['up', '-f', missing]);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/container ghost: image not available/);

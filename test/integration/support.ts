@@ -12,7 +12,8 @@ export const testImage = process.env.DISTCTL_TEST_IMAGE ?? 'debian12-distctl';
 /** Runs incus; throws with its stderr on failure. */
 export async function incus(...args: string[]): Promise<string> {
   const result = await runner.run({ bin: 'incus', args, timeoutMs: 120_000 });
-  if (result.exitCode !== 0) throw new Error(`incus ${args.join(' ')} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
+  if (result.exitCode !== 0)
+    throw new Error(`incus ${args.join(' ')} failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
   return result.stdout;
 }
 
@@ -26,11 +27,15 @@ export async function integrationSkipReason(tier: string): Promise<string | unde
   let reason: string | undefined;
   try {
     const result = await runner.run({ bin: 'incus', args: ['query', '/1.0'], timeoutMs: 15_000 });
-    if (result.exitCode !== 0) reason = `the Incus daemon does not answer (${result.stderr.trim() || `exit ${result.exitCode}`})`;
+    if (result.exitCode !== 0)
+      reason = `the Incus daemon does not answer (${result.stderr.trim() || `exit ${result.exitCode}`})`;
   } catch {
     reason = 'incus is not installed';
   }
-  if (reason) console.log(`integration tier skipped (${tier}): ${reason} — run bin/ensure-incus.sh as root, or \`npm test\` which does`);
+  if (reason)
+    console.log(
+      `integration tier skipped (${tier}): ${reason} — run bin/ensure-incus.sh as root, or \`npm test\` which does`,
+    );
   return reason;
 }
 
@@ -42,11 +47,17 @@ export async function removeTestResources(project: string, networks: readonly st
   const problems: string[] = [];
   const attempt = async (args: string[]) => {
     const result = await runner.run({ bin: 'incus', args, timeoutMs: 120_000 });
-    if (result.exitCode !== 0 && !/not found/i.test(result.stderr)) problems.push(`incus ${args.join(' ')}: ${result.stderr.trim()}`);
+    if (result.exitCode !== 0 && !/not found/i.test(result.stderr))
+      problems.push(`incus ${args.join(' ')}: ${result.stderr.trim()}`);
   };
-  const listed = await runner.run({ bin: 'incus', args: ['list', '--project', project, '--format', 'json'], timeoutMs: 60_000 });
+  const listed = await runner.run({
+    bin: 'incus',
+    args: ['list', '--project', project, '--format', 'json'],
+    timeoutMs: 60_000,
+  });
   if (listed.exitCode === 0) {
-    for (const instance of JSON.parse(listed.stdout) as { name: string }[]) await attempt(['delete', '--force', '--project', project, instance.name]);
+    for (const instance of JSON.parse(listed.stdout) as { name: string }[])
+      await attempt(['delete', '--force', '--project', project, instance.name]);
   }
   await attempt(['project', 'delete', project]);
   for (const network of networks) await attempt(['network', 'delete', network]);
@@ -66,7 +77,11 @@ export interface CliRun {
 /** Runs `bin/distctl` as a separate process, stdin closed, colour off. */
 export function distctl(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repoRoot, 'bin/distctl'), ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '1', CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(repoRoot, 'bin/distctl'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, NO_COLOR: '1', CI: 'true', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

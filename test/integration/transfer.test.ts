@@ -2,7 +2,16 @@
 // removed, and restored with its data, addresses and secrets; refusals that
 // change nothing (non-empty target, existing deployment, damaged bundle).
 // Own project, bridge and subnet; removed in afterAll even when a check fails.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,8 +29,18 @@ const bundle = join(dir, 'bundle');
 const secretPath = join(dir, 'state', PROJECT, 'secrets', 'jwt-secret');
 
 async function addresses(): Promise<Record<string, string[]>> {
-  const listed = await incusJson<{ name: string; state?: { network?: Record<string, { addresses: { family: string; address: string }[] }> | null } | null }[]>('list', '--project', PROJECT);
-  return Object.fromEntries(listed.map((instance) => [instance.name, (instance.state?.network?.eth0?.addresses ?? []).filter((a) => a.family === 'inet').map((a) => a.address)]));
+  const listed = await incusJson<
+    {
+      name: string;
+      state?: { network?: Record<string, { addresses: { family: string; address: string }[] }> | null } | null;
+    }[]
+  >('list', '--project', PROJECT);
+  return Object.fromEntries(
+    listed.map((instance) => [
+      instance.name,
+      (instance.state?.network?.eth0?.addresses ?? []).filter((a) => a.family === 'inet').map((a) => a.address),
+    ]),
+  );
 }
 
 describe.skipIf(skipReason !== undefined)('export and import of a deployment', () => {
@@ -52,9 +71,15 @@ describe.skipIf(skipReason !== undefined)('export and import of a deployment', (
     const run = await cli(['export', '-f', file, '-o', bundle, '--compression', 'none', '--json']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     manifestSha256 = (run.json as { manifestSha256: string }).manifestSha256;
-    const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')) as { project: string; containers: { name: string; file: string; bytes: number }[] };
+    const manifest = JSON.parse(readFileSync(join(bundle, 'manifest.json'), 'utf8')) as {
+      project: string;
+      containers: { name: string; file: string; bytes: number }[];
+    };
     expect(manifest.project).toBe(PROJECT);
-    expect(manifest.containers.map((entry) => [entry.name, entry.file])).toEqual([['app', 'app.tar'], ['data', 'data.tar']]);
+    expect(manifest.containers.map((entry) => [entry.name, entry.file])).toEqual([
+      ['app', 'app.tar'],
+      ['data', 'data.tar'],
+    ]);
     expect(statSync(bundle).mode & 0o777).toBe(0o700);
     expect(statSync(join(bundle, 'secrets', 'jwt-secret')).mode & 0o777).toBe(0o600);
     expect(readFileSync(join(bundle, 'secrets', 'jwt-secret'), 'utf8')).toBe('a-secret-value');
@@ -77,20 +102,27 @@ describe.skipIf(skipReason !== undefined)('export and import of a deployment', (
     expect(existsSync(secretPath)).toBe(false);
     const damaged = join(dir, 'damaged');
     mkdirSync(damaged);
-    for (const name of ['manifest.json', 'topology.yaml', 'secrets', 'app.tar']) symlinkSync(join(bundle, name), join(damaged, name));
+    for (const name of ['manifest.json', 'topology.yaml', 'secrets', 'app.tar'])
+      symlinkSync(join(bundle, name), join(damaged, name));
     writeFileSync(join(damaged, 'data.tar'), 'not a backup');
     const run = await cli(['import', damaged, '--manifest-sha256', manifestSha256]);
     expect(run.code).toBe(1);
     // A bundle is read only as regular files: the linked manifest is refused before anything else is read.
-    expect(run.stderr).toContain(`${join(damaged, 'manifest.json')} is a symbolic link, not a regular file; nothing was changed`);
-    expect((await incusJson<{ name: string }[]>('project', 'list')).map((project) => project.name)).not.toContain(PROJECT);
+    expect(run.stderr).toContain(
+      `${join(damaged, 'manifest.json')} is a symbolic link, not a regular file; nothing was changed`,
+    );
+    expect((await incusJson<{ name: string }[]>('project', 'list')).map((project) => project.name)).not.toContain(
+      PROJECT,
+    );
   });
 
   it('restores the deployment with its data, addresses and secrets', async () => {
     const run = await cli(['import', bundle, '--json', '--manifest-sha256', manifestSha256]);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(await addresses()).toEqual({ app: [`${SUBNET}.10`], data: [`${SUBNET}.11`] });
-    expect((await incus('exec', 'data', '--project', PROJECT, '--', 'cat', '/root/marker')).trim()).toBe('kept-across-hosts');
+    expect((await incus('exec', 'data', '--project', PROJECT, '--', 'cat', '/root/marker')).trim()).toBe(
+      'kept-across-hosts',
+    );
     expect(readFileSync(secretPath, 'utf8')).toBe('a-secret-value');
     expect(statSync(secretPath).mode & 0o777).toBe(0o600);
     const plan = await cli(['plan', '-f', join(bundle, 'topology.yaml'), '--json']);

@@ -17,7 +17,6 @@ import { MongoProductShardStore } from '../../src/services/web/mongo-products.js
 import { productShardStoreContract, userStoreContract } from '../unit/services/contract.js';
 import { freePort, mongodBin } from './support.js';
 
-
 function contractAgainstMongod(mongodPath: string): void {
   describe('Mongo stores against a real mongod', () => {
     let mongod: ChildProcess | undefined;
@@ -28,19 +27,28 @@ function contractAgainstMongod(mongodPath: string): void {
     beforeAll(async () => {
       const port = await freePort();
       dbPath = mkdtempSync(join(tmpdir(), 'distctl-mongod-'));
-      mongod = spawn(mongodPath, ['--replSet', 'rsTest', '--bind_ip', '127.0.0.1', '--port', String(port), '--dbpath', dbPath, '--quiet'], { stdio: 'ignore' });
-      const admin = new MongoClient(`mongodb://127.0.0.1:${port}/?directConnection=true`, { serverSelectionTimeoutMS: 1000 });
+      mongod = spawn(
+        mongodPath,
+        ['--replSet', 'rsTest', '--bind_ip', '127.0.0.1', '--port', String(port), '--dbpath', dbPath, '--quiet'],
+        { stdio: 'ignore' },
+      );
+      const admin = new MongoClient(`mongodb://127.0.0.1:${port}/?directConnection=true`, {
+        serverSelectionTimeoutMS: 1000,
+      });
       const deadline = Date.now() + 60_000;
       for (;;) {
         try {
           await admin.db('admin').command({ ping: 1 });
           break;
         } catch (err) {
-          if (Date.now() > deadline) throw new Error(`mongod on 127.0.0.1:${port} did not answer within 60 s`, { cause: err });
+          if (Date.now() > deadline)
+            throw new Error(`mongod on 127.0.0.1:${port} did not answer within 60 s`, { cause: err });
           await new Promise((r) => setTimeout(r, 250));
         }
       }
-      await admin.db('admin').command({ replSetInitiate: { _id: 'rsTest', members: [{ _id: 0, host: `127.0.0.1:${port}` }] } });
+      await admin
+        .db('admin')
+        .command({ replSetInitiate: { _id: 'rsTest', members: [{ _id: 0, host: `127.0.0.1:${port}` }] } });
       for (;;) {
         const hello = await admin.db('admin').command({ hello: 1 });
         if (hello['isWritablePrimary'] === true) break;
@@ -76,7 +84,10 @@ function contractAgainstMongod(mongodPath: string): void {
 
 if (mongodBin === null) {
   // One test, reported as skipped, so the run summary shows this tier did not run.
-  it.skipIf(mongodBin === null)('mongod tier: store contract against a real mongod (no mongod binary)', () => undefined);
+  it.skipIf(mongodBin === null)(
+    'mongod tier: store contract against a real mongod (no mongod binary)',
+    () => undefined,
+  );
 } else {
   contractAgainstMongod(mongodBin);
 }

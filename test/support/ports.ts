@@ -13,7 +13,8 @@ export async function listenOnLoopback(server: Server): Promise<number> {
     });
   });
   const address = server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('a TCP server listening on 127.0.0.1 has no port');
+  if (typeof address !== 'object' || address === null)
+    throw new Error('a TCP server listening on 127.0.0.1 has no port');
   return address.port;
 }
 

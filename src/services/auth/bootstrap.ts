@@ -16,7 +16,12 @@ export type AdminOutcome = 'created' | 'promoted' | 'present';
  * admin role. An existing password is left alone: re-deploying must not reset
  * a password the admin has since changed.
  */
-export async function ensureAdmin(users: UserStore, username: string, password: string, now: () => Date): Promise<AdminOutcome> {
+export async function ensureAdmin(
+  users: UserStore,
+  username: string,
+  password: string,
+  now: () => Date,
+): Promise<AdminOutcome> {
   const existing = await users.findByUsername(username);
   if (existing) {
     if (existing.role === 'admin') return 'present';
@@ -24,7 +29,15 @@ export async function ensureAdmin(users: UserStore, username: string, password: 
     return 'promoted';
   }
   try {
-    await users.create({ id: randomUUID(), username, email: `${username}@localhost`, passwordHash: await hashPassword(password), role: 'admin', createdAt: now(), tokenVersion: 0 });
+    await users.create({
+      id: randomUUID(),
+      username,
+      email: `${username}@localhost`,
+      passwordHash: await hashPassword(password),
+      role: 'admin',
+      createdAt: now(),
+      tokenVersion: 0,
+    });
     return 'created';
   } catch (err) {
     // Another auth-server instance created it in between: make sure of the role and move on.
@@ -65,7 +78,9 @@ export function bootstrapAdmin(
         return outcome;
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) {
-          options.log(`admin user ${credentials.username} could not be ensured: ${err instanceof Error ? err.message : String(err)}`);
+          options.log(
+            `admin user ${credentials.username} could not be ensured: ${err instanceof Error ? err.message : String(err)}`,
+          );
           throw err;
         }
         options.log(`admin user ${credentials.username}: ${err.message}; retrying in ${options.retryMs} ms`);

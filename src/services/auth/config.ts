@@ -25,12 +25,21 @@ export function readAuthConfig(env: Env): AuthConfig {
   const username = env['ADMIN_USERNAME']?.trim() ?? '';
   const password = env['ADMIN_PASSWORD'] ?? '';
   if ((username === '') !== (password === '')) {
-    throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD must be set together', 'set both to create the first admin, or neither');
+    throw new ConfigError(
+      'ADMIN_USERNAME and ADMIN_PASSWORD must be set together',
+      'set both to create the first admin, or neither',
+    );
   }
-  const trustedProxies = (env['TRUSTED_PROXIES'] ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+  const trustedProxies = (env['TRUSTED_PROXIES'] ?? '')
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
   const notAddress = trustedProxies.find((a) => isIP(a) === 0);
   if (notAddress !== undefined) {
-    throw new ConfigError(`TRUSTED_PROXIES: ${notAddress} is not an IP address`, 'list the web-server addresses, e.g. TRUSTED_PROXIES=10.10.10.11');
+    throw new ConfigError(
+      `TRUSTED_PROXIES: ${notAddress} is not an IP address`,
+      'list the web-server addresses, e.g. TRUSTED_PROXIES=10.10.10.11',
+    );
   }
   return { ...common, usersDbEnv, usersDbUrl, admin: username === '' ? null : { username, password }, trustedProxies };
 }

@@ -18,10 +18,30 @@ runService('auth-server', async () => {
   const now = () => new Date();
   const database = openDatabase(config.usersDbUrl);
   const users = new MongoUserStore(database);
-  const tokens = createTokenService({ secret: config.jwtSecret, issuer: config.jwtIssuer, audience: config.jwtAudience, now });
-  const server = await listen(createAuthApp({ users, tokens, now, log, trustedProxies: config.trustedProxies, metricsAllow: config.metricsAllow }), config.port, config.host);
+  const tokens = createTokenService({
+    secret: config.jwtSecret,
+    issuer: config.jwtIssuer,
+    audience: config.jwtAudience,
+    now,
+  });
+  const server = await listen(
+    createAuthApp({
+      users,
+      tokens,
+      now,
+      log,
+      trustedProxies: config.trustedProxies,
+      metricsAllow: config.metricsAllow,
+    }),
+    config.port,
+    config.host,
+  );
   // Indexes now rather than on the first request; if the database is not up yet, operations retry it.
-  users.prepare().catch((err: unknown) => log(`users db indexes not created yet: ${err instanceof Error ? err.message : String(err)}`));
+  users
+    .prepare()
+    .catch((err: unknown) =>
+      log(`users db indexes not created yet: ${err instanceof Error ? err.message : String(err)}`),
+    );
   log(`auth-server listening on ${server.url} (users db from ${config.usersDbEnv})`);
   const admin = config.admin ? bootstrapAdmin(users, config.admin, { now, retryMs: 2000, log }) : null;
   admin?.done.catch(() => undefined);
@@ -29,7 +49,10 @@ runService('auth-server', async () => {
   const shutdown = (signal: string) => {
     log(`auth-server: ${signal}, shutting down`);
     admin?.stop();
-    void server.close().then(() => database.close()).finally(() => process.exit(0));
+    void server
+      .close()
+      .then(() => database.close())
+      .finally(() => process.exit(0));
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));

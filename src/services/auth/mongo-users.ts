@@ -29,7 +29,9 @@ export class MongoUserStore implements UserStore {
     this.ensureIndexes = once(async () => {
       const users = await this.collection();
       // Users from before the normalised key: usernames were ASCII then, so lower-casing is their usernameKey.
-      await users.updateMany({ usernameKey: { $exists: false } }, [{ $set: { usernameKey: { $toLower: '$username' } } }]);
+      await users.updateMany({ usernameKey: { $exists: false } }, [
+        { $set: { usernameKey: { $toLower: '$username' } } },
+      ]);
       await users.createIndex({ usernameKey: 1 }, { unique: true, name: 'username_key_unique' });
     });
   }
@@ -52,7 +54,8 @@ export class MongoUserStore implements UserStore {
           tokenVersion: user.tokenVersion,
         });
       } catch (err) {
-        if (err instanceof MongoServerError && err.code === 11000) throw new DuplicateKeyError(`username ${user.username} is taken`);
+        if (err instanceof MongoServerError && err.code === 11000)
+          throw new DuplicateKeyError(`username ${user.username} is taken`);
         throw err;
       }
     });
@@ -83,7 +86,9 @@ export class MongoUserStore implements UserStore {
   }
 
   async setRole(username: string, role: Role): Promise<boolean> {
-    const result = await this.run((users) => users.updateOne({ usernameKey: usernameKey(username) }, { $set: { role }, $inc: { tokenVersion: 1 } }));
+    const result = await this.run((users) =>
+      users.updateOne({ usernameKey: usernameKey(username) }, { $set: { role }, $inc: { tokenVersion: 1 } }),
+    );
     return result.matchedCount === 1;
   }
 

@@ -75,7 +75,9 @@ export class MemoryUserStore implements UserStore {
   }
 
   async list(): Promise<UserRecord[]> {
-    return [...this.users.values()].sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0)).map((u) => ({ ...u }));
+    return [...this.users.values()]
+      .sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0))
+      .map((u) => ({ ...u }));
   }
 
   async countAdmins(): Promise<number> {

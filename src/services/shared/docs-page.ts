@@ -28,16 +28,20 @@ export interface EndpointDoc {
 }
 
 function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+  return text.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  );
 }
 
 /** A complete HTML page documenting `endpoints`. */
 export function renderApiDocs(title: string, intro: string, endpoints: readonly EndpointDoc[]): string {
   const rows = endpoints
     .map(
-      (e) => `<tr><td><code>${e.method}</code></td><td><code>${escapeHtml(e.path)}</code></td><td>${e.access}</td><td>${escapeHtml(e.summary)}${
-        e.body ? `<br>Body: <code>${escapeHtml(e.body)}</code>` : ''
-      }</td><td>${escapeHtml(e.returns)}</td></tr>`,
+      (e) =>
+        `<tr><td><code>${e.method}</code></td><td><code>${escapeHtml(e.path)}</code></td><td>${e.access}</td><td>${escapeHtml(e.summary)}${
+          e.body ? `<br>Body: <code>${escapeHtml(e.body)}</code>` : ''
+        }</td><td>${escapeHtml(e.returns)}</td></tr>`,
     )
     .join('\n');
   return `<!doctype html>

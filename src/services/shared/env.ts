@@ -49,7 +49,10 @@ export function readCommonConfig(env: Env): CommonConfig {
   try {
     metricsAllowList(metricsAllow);
   } catch (err) {
-    throw new ConfigError((err as Error).message, 'set METRICS_ALLOW to CIDRs such as 10.10.10.0/24, or leave it empty');
+    throw new ConfigError(
+      (err as Error).message,
+      'set METRICS_ALLOW to CIDRs such as 10.10.10.0/24, or leave it empty',
+    );
   }
   return {
     metricsAllow,
@@ -67,7 +70,12 @@ export function readCommonConfig(env: Env): CommonConfig {
  */
 export function runService(name: string, start: () => Promise<void>): void {
   start().catch((err: unknown) => {
-    const message = err instanceof ConfigError ? `${err.message} — ${err.hint}` : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    const message =
+      err instanceof ConfigError
+        ? `${err.message} — ${err.hint}`
+        : err instanceof Error
+          ? (err.stack ?? err.message)
+          : String(err);
     process.stderr.write(`${name}: cannot start: ${message}\n`);
     process.exit(1);
   });

@@ -31,7 +31,12 @@ export class ApiError extends Error {
     status: number,
     code: string,
     message: string,
-    options: { field?: string; extra?: Record<string, unknown>; headers?: Record<string, string>; cause?: unknown } = {},
+    options: {
+      field?: string;
+      extra?: Record<string, unknown>;
+      headers?: Record<string, string>;
+      cause?: unknown;
+    } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ApiError';
@@ -75,7 +80,12 @@ export function validationError(field: string, rule: string): ApiError {
 /** 503 for stores that could not be reached, naming each of them. */
 export function unavailableError(stores: readonly string[], what: string): ApiError {
   const names = [...new Set(stores)].sort();
-  return new ApiError(503, 'DATABASE_UNAVAILABLE', `${what}: ${names.join(', ')} unreachable; retry once ${names.length > 1 ? 'they are' : 'it is'} back`, {
-    extra: { unavailable: names },
-  });
+  return new ApiError(
+    503,
+    'DATABASE_UNAVAILABLE',
+    `${what}: ${names.join(', ')} unreachable; retry once ${names.length > 1 ? 'they are' : 'it is'} back`,
+    {
+      extra: { unavailable: names },
+    },
+  );
 }

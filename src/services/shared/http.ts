@@ -40,7 +40,11 @@ export function createBaseApp(): Express {
 export function jsonObjectBody(req: Request): Record<string, unknown> {
   const body: unknown = req.body;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ApiError(400, 'INVALID_BODY', 'request body must be a JSON object sent with Content-Type: application/json');
+    throw new ApiError(
+      400,
+      'INVALID_BODY',
+      'request body must be a JSON object sent with Content-Type: application/json',
+    );
   }
   return body as Record<string, unknown>;
 }
@@ -75,9 +79,17 @@ export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
       log(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
     const shown = apiError ?? new ApiError(500, 'INTERNAL', 'internal error; see the service log');
-    res.status(shown.status).set(shown.headers).json({
-      error: { code: shown.code, message: shown.message, ...(shown.field === undefined ? {} : { field: shown.field }), ...shown.extra },
-    });
+    res
+      .status(shown.status)
+      .set(shown.headers)
+      .json({
+        error: {
+          code: shown.code,
+          message: shown.message,
+          ...(shown.field === undefined ? {} : { field: shown.field }),
+          ...shown.extra,
+        },
+      });
   };
 }
 
@@ -88,7 +100,8 @@ function toApiError(err: unknown): ApiError | null {
   if (parser?.type === 'entity.too.large') {
     return new ApiError(413, 'BODY_TOO_LARGE', `request body exceeds ${MAX_BODY_BYTES} bytes`);
   }
-  if (parser?.type === 'entity.parse.failed') return new ApiError(400, 'MALFORMED_JSON', 'request body is not valid JSON');
+  if (parser?.type === 'entity.parse.failed')
+    return new ApiError(400, 'MALFORMED_JSON', 'request body is not valid JSON');
   if (typeof parser?.status === 'number' && parser.status >= 400 && parser.status < 500) {
     return new ApiError(parser.status, 'BAD_REQUEST', err instanceof Error ? err.message : 'bad request');
   }

@@ -67,13 +67,19 @@ export function createTokenService(settings: JwtSettings): TokenService {
         });
         const { sub, username, role, ver } = payload;
         const versionOk = typeof ver === 'number' && Number.isSafeInteger(ver) && ver >= 0;
-        if (typeof sub !== 'string' || typeof username !== 'string' || (role !== 'admin' && role !== 'user') || !versionOk) {
+        if (
+          typeof sub !== 'string' ||
+          typeof username !== 'string' ||
+          (role !== 'admin' && role !== 'user') ||
+          !versionOk
+        ) {
           throw new ApiError(401, 'INVALID_TOKEN', 'token lacks the user claims this service issues');
         }
         return { userId: sub, username, role, tokenVersion: ver };
       } catch (err) {
         if (err instanceof ApiError) throw err;
-        if (err instanceof joseErrors.JWTExpired) throw new ApiError(401, 'TOKEN_EXPIRED', 'token expired; log in again');
+        if (err instanceof joseErrors.JWTExpired)
+          throw new ApiError(401, 'TOKEN_EXPIRED', 'token expired; log in again');
         throw new ApiError(401, 'INVALID_TOKEN', 'token is not valid for this service; log in again');
       }
     },

@@ -56,8 +56,18 @@ export function createServiceMetrics(service: string): ServiceMetrics {
       labelNames: ['event'],
       registers,
     }),
-    loginFailures: new Counter({ name: 'login_failures_total', help: 'Failed logins by reason', labelNames: ['reason'], registers }),
-    throttled: new Counter({ name: 'throttled_requests_total', help: 'Requests refused by a throttle', labelNames: ['limiter'], registers }),
+    loginFailures: new Counter({
+      name: 'login_failures_total',
+      help: 'Failed logins by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    throttled: new Counter({
+      name: 'throttled_requests_total',
+      help: 'Requests refused by a throttle',
+      labelNames: ['limiter'],
+      registers,
+    }),
     tokenRejections: new Counter({
       name: 'token_rejections_total',
       help: 'Bearer tokens refused, by reason',
@@ -93,7 +103,10 @@ function routePattern(req: Request): string {
  */
 export function metricsAllowList(text: string | undefined): BlockList {
   const list = new BlockList();
-  for (const entry of (text ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+  for (const entry of (text ?? '')
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')) {
     const [address = '', prefixText = ''] = entry.split('/');
     const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : null;
     const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN;
@@ -117,7 +130,9 @@ export function metricsAllowed(allow: BlockList, remoteAddress: string | undefin
 export function metricsHandler(metrics: ServiceMetrics, allow: BlockList): RequestHandler {
   return (req, res, next) => {
     if (!metricsAllowed(allow, req.socket.remoteAddress)) {
-      res.status(403).json({ error: { code: 'FORBIDDEN', message: '/metrics is readable only from the platform network' } });
+      res
+        .status(403)
+        .json({ error: { code: 'FORBIDDEN', message: '/metrics is readable only from the platform network' } });
       return;
     }
     metrics.registry

@@ -24,7 +24,11 @@ export interface MongoTimeouts {
 }
 
 /** The defaults: fail within ~2 s when nothing answers. */
-export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS: 2000, connectTimeoutMS: 2000, socketTimeoutMS: 10_000 };
+export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = {
+  serverSelectionTimeoutMS: 2000,
+  connectTimeoutMS: 2000,
+  socketTimeoutMS: 10_000,
+};
 
 /**
  * A database named by a URL, connected on first use. The driver reconnects
@@ -48,7 +52,11 @@ export class MongoDatabase {
     const { name, replicaSet } = parseDatabaseUrl(url);
     this.name = name;
     this.replicaSet = replicaSet;
-    this.options = { ...timeouts, appName: 'distctl-service', ...(replicaSet ? { writeConcern: { w: 'majority' } } : {}) };
+    this.options = {
+      ...timeouts,
+      appName: 'distctl-service',
+      ...(replicaSet ? { writeConcern: { w: 'majority' } } : {}),
+    };
   }
 
   /** The connected database; throws the driver's error if it cannot connect now. */
@@ -86,7 +94,10 @@ function parseDatabaseUrl(url: string): { name: string; replicaSet: boolean } {
   const parsed = new URL(url.replace(/^mongodb(\+srv)?:\/\/[^/?]*/, 'mongodb://host'));
   const name = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
   if (name === '') {
-    throw new ConfigError('database URL must be mongodb://host:port/<database> (the database name is missing)', 'e.g. mongodb://10.10.10.14:27017/auth_db');
+    throw new ConfigError(
+      'database URL must be mongodb://host:port/<database> (the database name is missing)',
+      'e.g. mongodb://10.10.10.14:27017/auth_db',
+    );
   }
   return { name, replicaSet: parsed.searchParams.has('replicaSet') };
 }

@@ -40,7 +40,10 @@ export function attemptLimiter(
     keyGenerator: key,
     handler: (req, _res, next, limiterOptions) => {
       const resetAt = (req as Request & { rateLimit?: RateLimitInfo }).rateLimit?.resetTime?.getTime();
-      const retryAfterSeconds = Math.max(1, Math.ceil((resetAt === undefined ? limiterOptions.windowMs : resetAt - Date.now()) / 1000));
+      const retryAfterSeconds = Math.max(
+        1,
+        Math.ceil((resetAt === undefined ? limiterOptions.windowMs : resetAt - Date.now()) / 1000),
+      );
       next(
         new ApiError(429, 'TOO_MANY_ATTEMPTS', `${options.what}; retry in ${retryAfterSeconds} s`, {
           headers: { 'Retry-After': String(retryAfterSeconds) },
@@ -65,7 +68,14 @@ export function concurrencyLimiter(limit: number, key: (req: Request) => string)
     const client = key(req);
     const now = running.get(client) ?? 0;
     if (now >= limit) {
-      next(new ApiError(429, 'TOO_MANY_ATTEMPTS', `${limit} login(s) from this client are already being checked; retry in 1 s`, { headers: { 'Retry-After': '1' } }));
+      next(
+        new ApiError(
+          429,
+          'TOO_MANY_ATTEMPTS',
+          `${limit} login(s) from this client are already being checked; retry in 1 s`,
+          { headers: { 'Retry-After': '1' } },
+        ),
+      );
       return;
     }
     running.set(client, now + 1);

@@ -29,7 +29,15 @@ export function letterIndex(letter: string): number {
  * ß → S (as in "ss"), Æ → A, Œ → O, Ø → O, Đ/Ð → D, Ł → L, Þ → T (either case).
  */
 const LETTER_FOLDS: Readonly<Record<string, string>> = {
-  ß: 'S', ẞ: 'S', Æ: 'A', Œ: 'O', Ø: 'O', Đ: 'D', Ð: 'D', Ł: 'L', Þ: 'T',
+  ß: 'S',
+  ẞ: 'S',
+  Æ: 'A',
+  Œ: 'O',
+  Ø: 'O',
+  Đ: 'D',
+  Ð: 'D',
+  Ł: 'L',
+  Þ: 'T',
 };
 
 /**
@@ -45,7 +53,10 @@ const LETTER_FOLDS: Readonly<Record<string, string>> = {
  * (Greek, Cyrillic, CJK, …).
  */
 export function routingLetter(name: string): string | null {
-  const cleaned = name.normalize('NFKC').replace(/\p{Cf}/gu, '').trim();
+  const cleaned = name
+    .normalize('NFKC')
+    .replace(/\p{Cf}/gu, '')
+    .trim();
   const first = [...cleaned][0];
   if (first === undefined) return null;
   const upper = first.toUpperCase();

@@ -18,7 +18,8 @@ export function parseBody<S extends z.ZodType>(schema: S, body: Record<string, u
   }
   const field = issue.path.map(String).join('.') || 'body';
   const top = issue.path[0];
-  if (issue.code === 'invalid_type' && typeof top === 'string' && body[top] === undefined) return fail(field, 'is required');
+  if (issue.code === 'invalid_type' && typeof top === 'string' && body[top] === undefined)
+    return fail(field, 'is required');
   return fail(field, issue.message);
 }
 

@@ -7,7 +7,13 @@ import type { Express, Request, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import { DOCS_CSP, renderApiDocs, type EndpointDoc } from '../shared/docs-page.js';
 import { ApiError } from '../shared/errors.js';
-import { createServiceMetrics, errorMetrics, installMetrics, metricsAllowList, type ServiceMetrics } from '../shared/metrics.js';
+import {
+  createServiceMetrics,
+  errorMetrics,
+  installMetrics,
+  metricsAllowList,
+  type ServiceMetrics,
+} from '../shared/metrics.js';
 import { bearerToken, createBaseApp, errorHandler, jsonObjectBody, notFoundHandler } from '../shared/http.js';
 import type { TokenService } from '../shared/jwt.js';
 import { clientKey, failedLoginLimiter, type LoginLimit } from '../shared/rate-limit.js';
@@ -45,7 +51,15 @@ function productOperation(method: string, path: string): string {
 /** The outcome label of a status code. */
 function outcomeOf(status: number): string {
   if (status < 400) return 'ok';
-  const named: Record<number, string> = { 400: 'invalid', 401: 'denied', 403: 'denied', 404: 'not_found', 409: 'conflict', 429: 'throttled', 503: 'unavailable' };
+  const named: Record<number, string> = {
+    400: 'invalid',
+    401: 'denied',
+    403: 'denied',
+    404: 'not_found',
+    409: 'conflict',
+    429: 'throttled',
+    503: 'unavailable',
+  };
   return named[status] ?? 'error';
 }
 
@@ -61,7 +75,8 @@ function productMetrics(metrics: ServiceMetrics): RequestHandler {
     let shard = operation === 'list' ? 'all' : 'unknown';
     const send = res.json.bind(res);
     res.json = ((body: unknown) => {
-      if (typeof body === 'object' && body !== null && 'shard' in body && typeof body.shard === 'string') shard = body.shard;
+      if (typeof body === 'object' && body !== null && 'shard' in body && typeof body.shard === 'string')
+        shard = body.shard;
       return send(body);
     }) as typeof res.json;
     res.on('finish', () => {
@@ -77,7 +92,11 @@ export const MAX_PAGE_SIZE = 100;
 const productShape = {
   name: z.string('must be a string').trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
   price: z.number('must be a number').min(0, 'must be a number ≥ 0'),
-  stock: z.number('must be a number').int('must be an integer ≥ 0').min(0, 'must be an integer ≥ 0').max(Number.MAX_SAFE_INTEGER, 'is too large'),
+  stock: z
+    .number('must be a number')
+    .int('must be an integer ≥ 0')
+    .min(0, 'must be an integer ≥ 0')
+    .max(Number.MAX_SAFE_INTEGER, 'is too large'),
   category: z.string('must be a string').trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
 };
 const createProductSchema = z.strictObject(productShape);
@@ -87,11 +106,7 @@ const updateProductSchema = z
   .refine((p) => Object.keys(p).length > 0, 'must set at least one of name, price, stock, category');
 
 const positiveInt = (max: number, rule: string) =>
-  z
-    .string()
-    .regex(/^\d+$/, rule)
-    .transform(Number)
-    .pipe(z.number().int().min(1, rule).max(max, rule));
+  z.string().regex(/^\d+$/, rule).transform(Number).pipe(z.number().int().min(1, rule).max(max, rule));
 
 const listQuerySchema = z.strictObject({
   q: z.string('must appear once').optional(),
@@ -104,22 +119,115 @@ const listQuerySchema = z.strictObject({
 
 /** The endpoints, registered and documented from this one table. */
 export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
-  { method: 'POST', path: '/auth/register', access: 'public', summary: 'Create an account (forwarded to auth-server).', body: '{"username":"ana","email":"ana@example.com","password":"s3cret-pass"}', returns: '201 user' },
-  { method: 'POST', path: '/auth/login', access: 'public', summary: 'Log in (forwarded to auth-server); failures are throttled (429 + Retry-After).', body: '{"username":"ana","password":"s3cret-pass"}', returns: '200 {token, username, role, expiresIn}' },
-  { method: 'GET', path: '/me', access: 'token', summary: 'Who the token belongs to.', returns: '200 {id, username, role}' },
-  { method: 'POST', path: '/products', access: 'token', summary: 'Create a product on the shard its name routes to.', body: '{"name":"Arroz","price":1.5,"stock":10,"category":"granos"}', returns: '201 product with id and shard' },
-  { method: 'GET', path: '/products', access: 'token', summary: 'List all shards merged. Query: q (name contains), category, sort=name|price|stock, order=asc|desc, page, pageSize (max 100).', returns: '200 {items, page, pageSize, total, partial, missingShards}' },
-  { method: 'GET', path: '/products/:id', access: 'token', summary: 'One product, wherever it lives; ETag is its version.', returns: '200 product or 404' },
-  { method: 'PUT', path: '/products/:id', access: 'token', summary: 'Change any of name, price, stock, category (only those fields are written); a rename into another range moves the product to that shard, keeping its id. Send If-Match: "<version>" (the ETag of GET) to change only the version you saw.', body: '{"name":"Pan"}', returns: '200 product, or 409 VERSION_CONFLICT with error.current' },
-  { method: 'DELETE', path: '/products/:id', access: 'token', summary: 'Delete a product (If-Match optional, as for PUT).', returns: '204, or 409 VERSION_CONFLICT' },
-  { method: 'GET', path: '/users', access: 'admin', summary: 'List users (forwarded to auth-server with your token).', returns: '200 {users}' },
-  { method: 'POST', path: '/users', access: 'admin', summary: 'Create a user with a role.', body: '{"username":"bob","email":"bob@example.com","password":"s3cret-pass","role":"user"}', returns: '201 user' },
-  { method: 'PUT', path: '/users/:username', access: 'admin', summary: 'Change a user\'s role (not the last admin\'s).', body: '{"role":"user"}', returns: '200 user' },
-  { method: 'DELETE', path: '/users/:username', access: 'admin', summary: 'Delete a user (not the last admin).', returns: '204' },
+  {
+    method: 'POST',
+    path: '/auth/register',
+    access: 'public',
+    summary: 'Create an account (forwarded to auth-server).',
+    body: '{"username":"ana","email":"ana@example.com","password":"s3cret-pass"}',
+    returns: '201 user',
+  },
+  {
+    method: 'POST',
+    path: '/auth/login',
+    access: 'public',
+    summary: 'Log in (forwarded to auth-server); failures are throttled (429 + Retry-After).',
+    body: '{"username":"ana","password":"s3cret-pass"}',
+    returns: '200 {token, username, role, expiresIn}',
+  },
+  {
+    method: 'GET',
+    path: '/me',
+    access: 'token',
+    summary: 'Who the token belongs to.',
+    returns: '200 {id, username, role}',
+  },
+  {
+    method: 'POST',
+    path: '/products',
+    access: 'token',
+    summary: 'Create a product on the shard its name routes to.',
+    body: '{"name":"Arroz","price":1.5,"stock":10,"category":"granos"}',
+    returns: '201 product with id and shard',
+  },
+  {
+    method: 'GET',
+    path: '/products',
+    access: 'token',
+    summary:
+      'List all shards merged. Query: q (name contains), category, sort=name|price|stock, order=asc|desc, page, pageSize (max 100).',
+    returns: '200 {items, page, pageSize, total, partial, missingShards}',
+  },
+  {
+    method: 'GET',
+    path: '/products/:id',
+    access: 'token',
+    summary: 'One product, wherever it lives; ETag is its version.',
+    returns: '200 product or 404',
+  },
+  {
+    method: 'PUT',
+    path: '/products/:id',
+    access: 'token',
+    summary:
+      'Change any of name, price, stock, category (only those fields are written); a rename into another range moves the product to that shard, keeping its id. Send If-Match: "<version>" (the ETag of GET) to change only the version you saw.',
+    body: '{"name":"Pan"}',
+    returns: '200 product, or 409 VERSION_CONFLICT with error.current',
+  },
+  {
+    method: 'DELETE',
+    path: '/products/:id',
+    access: 'token',
+    summary: 'Delete a product (If-Match optional, as for PUT).',
+    returns: '204, or 409 VERSION_CONFLICT',
+  },
+  {
+    method: 'GET',
+    path: '/users',
+    access: 'admin',
+    summary: 'List users (forwarded to auth-server with your token).',
+    returns: '200 {users}',
+  },
+  {
+    method: 'POST',
+    path: '/users',
+    access: 'admin',
+    summary: 'Create a user with a role.',
+    body: '{"username":"bob","email":"bob@example.com","password":"s3cret-pass","role":"user"}',
+    returns: '201 user',
+  },
+  {
+    method: 'PUT',
+    path: '/users/:username',
+    access: 'admin',
+    summary: "Change a user's role (not the last admin's).",
+    body: '{"role":"user"}',
+    returns: '200 user',
+  },
+  {
+    method: 'DELETE',
+    path: '/users/:username',
+    access: 'admin',
+    summary: 'Delete a user (not the last admin).',
+    returns: '204',
+  },
   { method: 'GET', path: '/health', access: 'public', summary: 'The process is alive.', returns: '200 {status:"ok"}' },
-  { method: 'GET', path: '/ready', access: 'public', summary: 'Every shard and auth-server reachable.', returns: '200 or 503 {status, shards: {rsA: "reachable"...}, authServer}' },
+  {
+    method: 'GET',
+    path: '/ready',
+    access: 'public',
+    summary: 'Every shard and auth-server reachable.',
+    returns: '200 or 503 {status, shards: {rsA: "reachable"...}, authServer}',
+  },
   { method: 'GET', path: '/docs', access: 'public', summary: 'This page.', returns: 'HTML' },
-  { method: 'GET', path: '/app/', access: 'public', summary: 'The web dashboard (log in, products, users); its pages call this API with the token kept in the browser tab. GET / redirects here.', returns: 'HTML' },
+  {
+    method: 'GET',
+    path: '/app/',
+    access: 'public',
+    summary:
+      'The web dashboard (log in, products, users); its pages call this API with the token kept in the browser tab. GET / redirects here.',
+    returns: 'HTML',
+  },
 ];
 
 /** Sends auth-server's answer on as ours (status, JSON body, Retry-After). */
@@ -152,7 +260,16 @@ export function createWebApp(options: WebAppOptions): Express {
   });
 
   app.get('/docs', (_req, res) => {
-    res.set('Content-Security-Policy', DOCS_CSP).type('html').send(renderApiDocs('web-server API', 'Products (sharded by name across replica sets) and users for the distctl product platform.', WEB_ENDPOINTS));
+    res
+      .set('Content-Security-Policy', DOCS_CSP)
+      .type('html')
+      .send(
+        renderApiDocs(
+          'web-server API',
+          'Products (sharded by name across replica sets) and users for the distctl product platform.',
+          WEB_ENDPOINTS,
+        ),
+      );
   });
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
@@ -170,9 +287,13 @@ export function createWebApp(options: WebAppOptions): Express {
   app.post('/auth/register', async (req, res) => {
     relay(res, await auth.forward('POST', '/register', { body: jsonObjectBody(req), clientAddress: req.ip ?? '' }));
   });
-  app.post('/auth/login', failedLoginLimiter(options.loginLimit ?? { limit: 20, windowMs: 15 * 60 * 1000 }, clientKey), async (req, res) => {
-    relay(res, await auth.forward('POST', '/login', { body: jsonObjectBody(req), clientAddress: req.ip ?? '' }));
-  });
+  app.post(
+    '/auth/login',
+    failedLoginLimiter(options.loginLimit ?? { limit: 20, windowMs: 15 * 60 * 1000 }, clientKey),
+    async (req, res) => {
+      relay(res, await auth.forward('POST', '/login', { body: jsonObjectBody(req), clientAddress: req.ip ?? '' }));
+    },
+  );
 
   app.get('/me', requireToken, (_req, res) => {
     const user = res.locals['user'] as CurrentUser;
@@ -236,14 +357,22 @@ function ifMatchVersion(req: Request): number | null {
   const header = req.get('if-match')?.trim();
   if (header === undefined || header === '' || header === '*') return null;
   const match = /^(?:W\/)?"(\d{1,15})"$/.exec(header);
-  if (!match?.[1]) throw new ApiError(400, 'VALIDATION_FAILED', 'If-Match: must be the ETag of the product, e.g. "3"', { field: 'If-Match' });
+  if (!match?.[1])
+    throw new ApiError(400, 'VALIDATION_FAILED', 'If-Match: must be the ETag of the product, e.g. "3"', {
+      field: 'If-Match',
+    });
   return Number(match[1]);
 }
 
 function listRequest(req: Request): ListRequest {
   const query = parseBody(listQuerySchema, { ...(req.query as Record<string, unknown>) });
   if (query.page * query.pageSize > MAX_LISTING_DEPTH) {
-    throw new ApiError(400, 'VALIDATION_FAILED', `page: page × pageSize must be at most ${MAX_LISTING_DEPTH}; narrow the search instead`, { field: 'page' });
+    throw new ApiError(
+      400,
+      'VALIDATION_FAILED',
+      `page: page × pageSize must be at most ${MAX_LISTING_DEPTH}; narrow the search instead`,
+      { field: 'page' },
+    );
   }
   return {
     ...(query.q ? { nameContains: query.q } : {}),

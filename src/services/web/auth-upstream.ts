@@ -53,15 +53,29 @@ export function createAuthUpstream(baseUrl: string, timeoutMs: number = AUTH_TIM
           ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
         });
       } catch (err) {
-        const why = err instanceof Error && err.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : 'connection failed';
-        throw new ApiError(503, 'AUTH_UNAVAILABLE', `auth-server at ${root} is unreachable (${why}); retry shortly`, { cause: err });
+        const why =
+          err instanceof Error && err.name === 'TimeoutError'
+            ? `no answer within ${timeoutMs} ms`
+            : 'connection failed';
+        throw new ApiError(503, 'AUTH_UNAVAILABLE', `auth-server at ${root} is unreachable (${why}); retry shortly`, {
+          cause: err,
+        });
       }
       const text = await response.text();
-      if (response.status === 204 || text === '') return { status: response.status, body: null, retryAfter: response.headers.get('retry-after') };
+      if (response.status === 204 || text === '')
+        return { status: response.status, body: null, retryAfter: response.headers.get('retry-after') };
       try {
-        return { status: response.status, body: JSON.parse(text) as unknown, retryAfter: response.headers.get('retry-after') };
+        return {
+          status: response.status,
+          body: JSON.parse(text) as unknown,
+          retryAfter: response.headers.get('retry-after'),
+        };
       } catch {
-        throw new ApiError(502, 'AUTH_BAD_RESPONSE', `auth-server answered ${response.status} with a body that is not JSON`);
+        throw new ApiError(
+          502,
+          'AUTH_BAD_RESPONSE',
+          `auth-server answered ${response.status} with a body that is not JSON`,
+        );
       }
     },
     async reachable() {

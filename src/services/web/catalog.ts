@@ -103,7 +103,11 @@ interface Located {
 
 /** Which copy is the product, per the rule in the module comment. */
 export type Resolution =
-  | { readonly state: 'found'; readonly current: Copy; readonly halfMoved: { readonly pending: Copy; readonly sourceHasCopy: boolean } | null }
+  | {
+      readonly state: 'found';
+      readonly current: Copy;
+      readonly halfMoved: { readonly pending: Copy; readonly sourceHasCopy: boolean } | null;
+    }
   | { readonly state: 'missing' }
   | { readonly state: 'unknown'; readonly unreachable: string[] };
 
@@ -160,7 +164,14 @@ export class ProductCatalog {
 
   async create(input: ProductInput): Promise<ProductView> {
     const at = this.now();
-    const product: StoredProduct = { id: this.newId(), ...input, createdAt: at, updatedAt: at, pending: null, version: 1 };
+    const product: StoredProduct = {
+      id: this.newId(),
+      ...input,
+      createdAt: at,
+      updatedAt: at,
+      pending: null,
+      version: 1,
+    };
     const shard = this.router.shardFor(input.name);
     await this.write(shard, 'create the product', (store) => store.put(product));
     return view({ shard, product });
@@ -183,13 +194,21 @@ export class ProductCatalog {
       if (expectedVersion !== null && current.product.version !== expectedVersion) throw conflict(current);
       const target = this.router.shardFor(changes.name ?? current.product.name);
       if (target === current.shard) {
-        const outcome = await this.write(target, 'update the product', (store) => store.update(id, changes, this.now(), expectedVersion));
+        const outcome = await this.write(target, 'update the product', (store) =>
+          store.update(id, changes, this.now(), expectedVersion),
+        );
         if (outcome.state === 'missing') throw notFound(id);
         if (outcome.state === 'conflict') throw conflict({ shard: target, product: outcome.current });
         return view({ shard: target, product: outcome.product });
       }
       requireAllShards(located, 'moving a renamed product to its new shard');
-      const product: StoredProduct = { ...current.product, ...changes, updatedAt: this.now(), version: current.product.version + 1, pending: null };
+      const product: StoredProduct = {
+        ...current.product,
+        ...changes,
+        updatedAt: this.now(),
+        version: current.product.version + 1,
+        pending: null,
+      };
       await this.move(product, current, target);
       return view({ shard: target, product });
     });
@@ -210,14 +229,22 @@ export class ProductCatalog {
           throw notFound(id);
         }
         const resolution = resolveCopies(located);
-        if (expectedVersion !== null && resolution.state === 'found' && resolution.current.product.version !== expectedVersion) {
+        if (
+          expectedVersion !== null &&
+          resolution.state === 'found' &&
+          resolution.current.product.version !== expectedVersion
+        ) {
           throw conflict(resolution.current);
         }
         // Pending copies first: deleted before their source, they could never win.
-        const ordered = [...located.copies].sort((a, b) => Number(b.product.pending !== null) - Number(a.product.pending !== null));
+        const ordered = [...located.copies].sort(
+          (a, b) => Number(b.product.pending !== null) - Number(a.product.pending !== null),
+        );
         let allRemoved = true;
         for (const copy of ordered) {
-          const removed = await this.write(copy.shard, 'delete the product', (store) => store.delete(id, copy.product.version));
+          const removed = await this.write(copy.shard, 'delete the product', (store) =>
+            store.delete(id, copy.product.version),
+          );
           allRemoved &&= removed;
         }
         if (allRemoved) return;
@@ -286,7 +313,8 @@ export class ProductCatalog {
   private async settle(id: string, located: Located, purpose: 'read' | 'write'): Promise<Copy> {
     const resolution = resolveCopies(located);
     if (resolution.state === 'missing') throw notFound(id);
-    if (resolution.state === 'unknown') throw unavailableError(resolution.unreachable, `cannot tell where product ${id} is`);
+    if (resolution.state === 'unknown')
+      throw unavailableError(resolution.unreachable, `cannot tell where product ${id} is`);
     if (!resolution.halfMoved) return resolution.current;
     try {
       const finished = await this.finishMove(resolution.halfMoved.pending, resolution.halfMoved.sourceHasCopy);
@@ -301,8 +329,13 @@ export class ProductCatalog {
   /** Steps (b) and (c) of a move whose (a) is done; returns the product's copy afterwards. */
   private async finishMove(pending: Copy, sourceHasCopy: boolean): Promise<Copy> {
     const from = pending.product.pending?.from ?? '';
-    if (sourceHasCopy) await this.write(from, `finish moving product ${pending.product.id} off ${from}`, (store) => store.delete(pending.product.id));
-    await this.write(pending.shard, `finish moving product ${pending.product.id} onto ${pending.shard}`, (store) => store.clearPending(pending.product.id));
+    if (sourceHasCopy)
+      await this.write(from, `finish moving product ${pending.product.id} off ${from}`, (store) =>
+        store.delete(pending.product.id),
+      );
+    await this.write(pending.shard, `finish moving product ${pending.product.id} onto ${pending.shard}`, (store) =>
+      store.clearPending(pending.product.id),
+    );
     return { shard: pending.shard, product: { ...pending.product, pending: null } };
   }
 
@@ -317,12 +350,16 @@ export class ProductCatalog {
     const moving: StoredProduct = { ...product, pending: { from } };
     const committed = await this.gate.exclusive(async () => {
       await this.write(to, `move product ${product.id} (step 1 of 3: copy to ${to})`, (store) => store.put(moving));
-      return this.write(from, `move product ${product.id} (step 2 of 3: remove from ${from}; completes on next access)`, (store) =>
-        store.delete(product.id, source.product.version),
+      return this.write(
+        from,
+        `move product ${product.id} (step 2 of 3: remove from ${from}; completes on next access)`,
+        (store) => store.delete(product.id, source.product.version),
       );
     });
     if (!committed) {
-      await this.write(to, `undo moving product ${product.id} onto ${to}`, (store) => store.delete(product.id, moving.version));
+      await this.write(to, `undo moving product ${product.id} onto ${to}`, (store) =>
+        store.delete(product.id, moving.version),
+      );
       const now = resolveCopies(await this.locate(product.id));
       if (now.state === 'found') throw conflict(now.current);
       throw notFound(product.id);
@@ -364,7 +401,11 @@ export class ProductCatalog {
 
   private readListing(query: ShardQuery) {
     return this.fanOut(async (store) => {
-      const [page, count, pending] = await Promise.all([store.query(query), store.count(query.filter), store.findPending()]);
+      const [page, count, pending] = await Promise.all([
+        store.query(query),
+        store.count(query.filter),
+        store.findPending(),
+      ]);
       return { page, count, pending };
     });
   }
@@ -400,11 +441,16 @@ export class ProductCatalog {
   }
 }
 
-type ShardResult<T> = { readonly shard: string; readonly ok: true; readonly value: T } | { readonly shard: string; readonly ok: false; readonly error: StoreUnavailableError };
+type ShardResult<T> =
+  | { readonly shard: string; readonly ok: true; readonly value: T }
+  | { readonly shard: string; readonly ok: false; readonly error: StoreUnavailableError };
 
 function requireAllShards(located: Located, what: string): void {
   if (located.unreachable.length > 0) {
-    throw unavailableError(located.unreachable, `${what} needs every shard (to rule out a copy left by an interrupted move)`);
+    throw unavailableError(
+      located.unreachable,
+      `${what} needs every shard (to rule out a copy left by an interrupted move)`,
+    );
   }
 }
 
@@ -449,5 +495,15 @@ function notFound(id: string): ApiError {
 
 function view(copy: Copy): ProductView {
   const p = copy.product;
-  return { id: p.id, name: p.name, price: p.price, stock: p.stock, category: p.category, createdAt: p.createdAt.toISOString(), updatedAt: p.updatedAt.toISOString(), shard: copy.shard, version: p.version };
+  return {
+    id: p.id,
+    name: p.name,
+    price: p.price,
+    stock: p.stock,
+    category: p.category,
+    createdAt: p.createdAt.toISOString(),
+    updatedAt: p.updatedAt.toISOString(),
+    shard: copy.shard,
+    version: p.version,
+  };
 }

@@ -44,7 +44,9 @@ export class MongoProductShardStore implements ProductShardStore {
     this.ensureIndexes = once(async () => {
       // Each listing order is an index walked forwards or backwards and cut at the page's end
       // (ties by _id in the same direction); a category filter has its own per-order indexes.
-      await (await this.collection()).createIndexes([
+      await (
+        await this.collection()
+      ).createIndexes([
         { key: { nameKey: 1, _id: 1 }, name: 'by_name' },
         { key: { price: 1, _id: 1 }, name: 'by_price' },
         { key: { stock: 1, _id: 1 }, name: 'by_stock' },
@@ -69,7 +71,12 @@ export class MongoProductShardStore implements ProductShardStore {
     return doc ? fromDocument(doc) : null;
   }
 
-  async update(id: string, changes: ProductChanges, updatedAt: Date, expectedVersion: number | null): Promise<UpdateOutcome> {
+  async update(
+    id: string,
+    changes: ProductChanges,
+    updatedAt: Date,
+    expectedVersion: number | null,
+  ): Promise<UpdateOutcome> {
     const set: UpdateFilter<ProductDocument>['$set'] = {
       ...changes,
       ...(changes.name === undefined ? {} : { nameKey: textKey(changes.name) }),
@@ -77,7 +84,11 @@ export class MongoProductShardStore implements ProductShardStore {
       updatedAt,
     };
     const updated = await this.run((products) =>
-      products.findOneAndUpdate({ _id: id, ...versionFilter(expectedVersion) }, { $set: set, $inc: { version: 1 } }, { returnDocument: 'after' }),
+      products.findOneAndUpdate(
+        { _id: id, ...versionFilter(expectedVersion) },
+        { $set: set, $inc: { version: 1 } },
+        { returnDocument: 'after' },
+      ),
     );
     if (updated) return { state: 'updated', product: fromDocument(updated) };
     const current = await this.findById(id);
@@ -85,12 +96,16 @@ export class MongoProductShardStore implements ProductShardStore {
   }
 
   async delete(id: string, expectedVersion?: number): Promise<boolean> {
-    const result = await this.run((products) => products.deleteOne({ _id: id, ...versionFilter(expectedVersion ?? null) }));
+    const result = await this.run((products) =>
+      products.deleteOne({ _id: id, ...versionFilter(expectedVersion ?? null) }),
+    );
     return result.deletedCount === 1;
   }
 
   async clearPending(id: string): Promise<void> {
-    await this.run((products) => products.updateOne({ _id: id, pending: { $exists: true } }, { $unset: { pending: '' } }));
+    await this.run((products) =>
+      products.updateOne({ _id: id, pending: { $exists: true } }, { $unset: { pending: '' } }),
+    );
   }
 
   async query(query: ShardQuery): Promise<StoredProduct[]> {
@@ -106,7 +121,8 @@ export class MongoProductShardStore implements ProductShardStore {
 
   async count(filter: ProductFilter): Promise<number> {
     // Unfiltered: the collection's own count (metadata, O(1)) instead of walking an index.
-    if (filter.nameContains === undefined && filter.category === undefined) return this.run((products) => products.estimatedDocumentCount());
+    if (filter.nameContains === undefined && filter.category === undefined)
+      return this.run((products) => products.estimatedDocumentCount());
     return this.run((products) => products.countDocuments(toFilter(filter)));
   }
 

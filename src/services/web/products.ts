@@ -128,7 +128,8 @@ export function compareProducts(
   nameKeyOf: (product: StoredProduct) => string = (product) => textKey(product.name),
 ): (a: StoredProduct, b: StoredProduct) => number {
   return (a, b) => {
-    const primary = sort.field === 'name' ? compareCodePoints(nameKeyOf(a), nameKeyOf(b)) : a[sort.field] - b[sort.field];
+    const primary =
+      sort.field === 'name' ? compareCodePoints(nameKeyOf(a), nameKeyOf(b)) : a[sort.field] - b[sort.field];
     return (primary !== 0 ? primary : compareCodePoints(a.id, b.id)) * sort.direction;
   };
 }
@@ -161,7 +162,8 @@ class SortedIndex {
       return;
     }
     chunk.splice(this.positionIn(chunk, product), 0, product);
-    if (chunk.length > INDEX_CHUNK) this.chunks.splice(at, 1, chunk.slice(0, chunk.length >> 1), chunk.slice(chunk.length >> 1));
+    if (chunk.length > INDEX_CHUNK)
+      this.chunks.splice(at, 1, chunk.slice(0, chunk.length >> 1), chunk.slice(chunk.length >> 1));
   }
 
   remove(product: StoredProduct): void {
@@ -244,10 +246,16 @@ export class MemoryProductShardStore implements ProductShardStore {
     return product ? { ...product } : null;
   }
 
-  async update(id: string, changes: ProductChanges, updatedAt: Date, expectedVersion: number | null): Promise<UpdateOutcome> {
+  async update(
+    id: string,
+    changes: ProductChanges,
+    updatedAt: Date,
+    expectedVersion: number | null,
+  ): Promise<UpdateOutcome> {
     const current = this.products.get(id);
     if (!current) return { state: 'missing' };
-    if (expectedVersion !== null && current.version !== expectedVersion) return { state: 'conflict', current: { ...current } };
+    if (expectedVersion !== null && current.version !== expectedVersion)
+      return { state: 'conflict', current: { ...current } };
     const product: StoredProduct = { ...current, ...changes, updatedAt, version: current.version + 1 };
     this.store(product);
     return { state: 'updated', product: { ...product } };

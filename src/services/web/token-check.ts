@@ -51,7 +51,8 @@ export function createTokenCheck(
     const answer = await auth.forward('GET', '/verify', { authorization: `Bearer ${token}` });
     if (answer.status === 200) {
       const parsed = verifyAnswer.safeParse(answer.body);
-      if (!parsed.success) throw new ApiError(502, 'AUTH_BAD_RESPONSE', 'auth-server answered /verify without {id, username, role}');
+      if (!parsed.success)
+        throw new ApiError(502, 'AUTH_BAD_RESPONSE', 'auth-server answered /verify without {id, username, role}');
       const user = { userId: parsed.data.id, username: parsed.data.username, role: parsed.data.role };
       if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value ?? '');
       const checkedAt = now().getTime();
@@ -60,9 +61,17 @@ export function createTokenCheck(
     }
     const error = errorAnswer.safeParse(answer.body);
     if (answer.status === 401) {
-      throw new ApiError(401, error.success ? error.data.error.code : 'INVALID_TOKEN', error.success ? error.data.error.message : 'token refused by auth-server');
+      throw new ApiError(
+        401,
+        error.success ? error.data.error.code : 'INVALID_TOKEN',
+        error.success ? error.data.error.message : 'token refused by auth-server',
+      );
     }
-    throw new ApiError(503, 'AUTH_UNAVAILABLE', `auth-server could not check the token (it answered ${answer.status}); retry shortly`);
+    throw new ApiError(
+      503,
+      'AUTH_UNAVAILABLE',
+      `auth-server could not check the token (it answered ${answer.status}); retry shortly`,
+    );
   };
 
   /** The one check of `token` in flight, started if there is none. */

@@ -73,7 +73,10 @@ describe('distctl doctor on a host without the incus binary', () => {
     const runner = freshHost({ scriptSucceeds: true });
     const result = await doctorCommand({ file, fix: true, client: new IncusClient(runner), runner, ui });
     expect(runner.calls.filter((cmd) => cmd.bin === 'bash')).toHaveLength(1);
-    expect(result.json).toMatchObject({ ok: true, repaired: ['host prepared with bin/ensure-incus.sh (nothing changed)'] });
+    expect(result.json).toMatchObject({
+      ok: true,
+      repaired: ['host prepared with bin/ensure-incus.sh (nothing changed)'],
+    });
     expect(result.exitCode).toBe(0);
     expect(result.human).toContain('The host is ready.');
   });

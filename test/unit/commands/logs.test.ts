@@ -77,7 +77,10 @@ function thrown(call: () => unknown): DistctlError {
 }
 
 const events: ProgressEvent[] = [];
-const ui: Ui = { ...createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 }), step: (event) => events.push(event) };
+const ui: Ui = {
+  ...createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 }),
+  step: (event) => events.push(event),
+};
 const client = new IncusClient({ run: async () => Promise.reject(new Error('no incus in unit tests')) });
 
 /** A journal entry line as the read script prints it. */
@@ -93,7 +96,10 @@ function scriptArgs(argv: readonly string[]): string[] {
 describe('resolveLogTarget', () => {
   it('accepts a bare unit name; without a unit, the whole container', () => {
     expect(resolveLogTarget(desired, 'web', 'web-server')).toEqual({ container: 'web', unit: 'web-server.service' });
-    expect(resolveLogTarget(desired, 'db', 'mongod-27018.service')).toEqual({ container: 'db', unit: 'mongod-27018.service' });
+    expect(resolveLogTarget(desired, 'db', 'mongod-27018.service')).toEqual({
+      container: 'db',
+      unit: 'mongod-27018.service',
+    });
     expect(resolveLogTarget(desired, 'db')).toEqual({ container: 'db' });
   });
 
@@ -116,15 +122,40 @@ describe('logsCommand', () => {
   it('reads every container with units in one exec each, and prints one stream in time order, prefixed', async () => {
     events.length = 0;
     const ops = new ScriptedLogOps({
-      web: [{ stdout: [journal('web-server.service', 100, 'listening'), journal('auth-server.service', 300, 'login ok')].join('\n') }],
-      db: [{ stdout: [journal('mongod-27017.service', 200, 'Started'), 'F 1 {"t":{"$date":"1970-01-01T00:04:10.000Z"},"s":"I","c":"REPL","ctx":"x","msg":"PRIMARY"}', 'O 1 99'].join('\n') }],
+      web: [
+        {
+          stdout: [
+            journal('web-server.service', 100, 'listening'),
+            journal('auth-server.service', 300, 'login ok'),
+          ].join('\n'),
+        },
+      ],
+      db: [
+        {
+          stdout: [
+            journal('mongod-27017.service', 200, 'Started'),
+            'F 1 {"t":{"$date":"1970-01-01T00:04:10.000Z"},"s":"I","c":"REPL","ctx":"x","msg":"PRIMARY"}',
+            'O 1 99',
+          ].join('\n'),
+        },
+      ],
     });
     const result = await logsCommand({ file, lines: 5, follow: false, client, ui, write: () => undefined, ops });
     expect(ops.argvs.map((argv) => argv[0])).toEqual(['web', 'db']);
     expect(scriptArgs(ops.argvs[0]!)).toEqual(['5', '', '', '', '', '2', 'auth-server.service', 'web-server.service']);
     expect(scriptArgs(ops.argvs[1]!)).toEqual([
-      '5', '', '', '', '', '2', 'mongod-27017.service', 'mongod-27018.service',
-      '/var/log/mongodb/mongod1.log', '', '/var/log/mongodb/mongod2.log', '',
+      '5',
+      '',
+      '',
+      '',
+      '',
+      '2',
+      'mongod-27017.service',
+      'mongod-27018.service',
+      '/var/log/mongodb/mongod1.log',
+      '',
+      '/var/log/mongodb/mongod2.log',
+      '',
     ]);
     expect(result.exitCode).toBe(0);
     expect(result.human.split('\n')).toEqual([
@@ -149,10 +180,28 @@ describe('logsCommand', () => {
     const ops = new ScriptedLogOps({ web: [{ stdout: journal('web-server.service', 100, 'GET /health') }] });
     const now = () => Date.parse('2026-11-28T12:00:00Z');
     const result = await logsCommand({
-      file, container: 'web', unit: 'web-server', lines: 2, since: '10m', grep: 'GET', now, follow: false, client, ui,
-      write: () => undefined, ops,
+      file,
+      container: 'web',
+      unit: 'web-server',
+      lines: 2,
+      since: '10m',
+      grep: 'GET',
+      now,
+      follow: false,
+      client,
+      ui,
+      write: () => undefined,
+      ops,
     });
-    expect(scriptArgs(ops.argvs[0]!)).toEqual(['2', String(now() / 1000 - 600), '2026-11-28T11:50:00', 'GET', '', '1', 'web-server.service']);
+    expect(scriptArgs(ops.argvs[0]!)).toEqual([
+      '2',
+      String(now() / 1000 - 600),
+      '2026-11-28T11:50:00',
+      'GET',
+      '',
+      '1',
+      'web-server.service',
+    ]);
     expect(result.human).toBe('1970-01-01 00:01:40 web/web-server | GET /health');
   });
 
@@ -166,14 +215,23 @@ describe('logsCommand', () => {
     expect(result.exitCode).toBe(1);
     expect(result.human).toBe('1970-01-01 00:01:40 web/web-server  | up');
     expect(result.json).toMatchObject({ unreadable: ['db'] });
-    expect(events).toEqual([{ event: 'fail', subject: 'db', message: 'logs of db could not be read: Error: Instance is not running' }]);
+    expect(events).toEqual([
+      { event: 'fail', subject: 'db', message: 'logs of db could not be read: Error: Instance is not running' },
+    ]);
   });
 
   it('when no container can be read, it is an error naming them', async () => {
     const ops = new ScriptedLogOps({ web: [{ exitCode: 1, stderr: 'Error: Instance not found\n' }] });
-    const error = await logsCommand({ file, container: 'web', lines: 5, follow: false, client, ui, write: () => undefined, ops }).catch(
-      (caught: unknown) => caught,
-    );
+    const error = await logsCommand({
+      file,
+      container: 'web',
+      lines: 5,
+      follow: false,
+      client,
+      ui,
+      write: () => undefined,
+      ops,
+    }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('LOGS_FAILED');
     expect((error as DistctlError).message).toBe('could not read the logs of web');
@@ -182,13 +240,27 @@ describe('logsCommand', () => {
 
   it('refuses a --since or --grep it cannot use, before reaching any container', async () => {
     const ops = new ScriptedLogOps({});
-    const since = await logsCommand({ file, since: 'last tuesday', lines: 5, follow: false, client, ui, write: () => undefined, ops }).catch(
-      (caught: unknown) => caught,
-    );
+    const since = await logsCommand({
+      file,
+      since: 'last tuesday',
+      lines: 5,
+      follow: false,
+      client,
+      ui,
+      write: () => undefined,
+      ops,
+    }).catch((caught: unknown) => caught);
     expect((since as DistctlError).code).toBe('BAD_SINCE');
-    const grep = await logsCommand({ file, grep: '(', lines: 5, follow: false, client, ui, write: () => undefined, ops }).catch(
-      (caught: unknown) => caught,
-    );
+    const grep = await logsCommand({
+      file,
+      grep: '(',
+      lines: 5,
+      follow: false,
+      client,
+      ui,
+      write: () => undefined,
+      ops,
+    }).catch((caught: unknown) => caught);
     expect((grep as DistctlError).code).toBe('BAD_GREP');
     expect(ops.argvs).toEqual([]);
   });
@@ -200,12 +272,27 @@ describe('logsCommand', () => {
       db: [
         { stdout: [journal('mongod-27017.service', 1, 'first', 'k1'), 'O 0 10', 'O 1 20'].join('\n') },
         { stdout: ['O 0 10', 'O 1 20'].join('\n') },
-        { stdout: [journal('mongod-27018.service', 2, 'second', 'k2'), 'F 0 {"t":{"$date":"1970-01-01T00:00:03Z"},"s":"I","c":"C","ctx":"x","msg":"third"}', 'O 0 16', 'O 1 20'].join('\n') },
+        {
+          stdout: [
+            journal('mongod-27018.service', 2, 'second', 'k2'),
+            'F 0 {"t":{"$date":"1970-01-01T00:00:03Z"},"s":"I","c":"C","ctx":"x","msg":"third"}',
+            'O 0 16',
+            'O 1 20',
+          ].join('\n'),
+        },
       ],
     });
     const written: string[] = [];
     const result = await logsCommand({
-      file, container: 'db', lines: 10, follow: true, client, ui, pollMs: 1, ops, stopped,
+      file,
+      container: 'db',
+      lines: 10,
+      follow: true,
+      client,
+      ui,
+      pollMs: 1,
+      ops,
+      stopped,
       write: (text) => {
         written.push(text);
         if (text.includes('third')) stop();

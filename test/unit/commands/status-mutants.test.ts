@@ -16,19 +16,68 @@ const tags = (text: string) =>
     .replace(/\x1b\[(39|22)m/g, '</>');
 const render = (status: DeploymentStatus) => tags(renderStatus(status, ui)).split('\n');
 
-const unit = (name: string, active = 'active', load = 'loaded') => ({ name, load, active, sub: active === 'active' ? 'running' : 'dead', mainPid: 1, since: null });
-const member = (host: string, state: string, health: number | null = 1, lagSeconds: number | null = 0) => ({ host, container: 'db', port: 27017, state, health, lagSeconds });
+const unit = (name: string, active = 'active', load = 'loaded') => ({
+  name,
+  load,
+  active,
+  sub: active === 'active' ? 'running' : 'dead',
+  mainPid: 1,
+  since: null,
+});
+const member = (host: string, state: string, health: number | null = 1, lagSeconds: number | null = 0) => ({
+  host,
+  container: 'db',
+  port: 27017,
+  state,
+  health,
+  lagSeconds,
+});
 
 const converged: DeploymentStatus = {
   project: 'p1',
   network: { name: 'br0', exists: true, owned: true, address: '10.0.0.1/24', declared: '10.0.0.1/24' },
   containers: [
-    { name: 'web', state: 'Running', declaredIp: '10.0.0.2', actualIps: ['10.0.0.2'], units: [unit('web-server.service')], proxies: [{ device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', present: true }], resources: null, ports: [] },
-    { name: 'db1', state: 'Running', declaredIp: '10.0.0.3', actualIps: ['10.0.0.3'], units: [unit('mongod-27017.service'), unit('mongod-27018')], proxies: [], resources: null, ports: [] },
+    {
+      name: 'web',
+      state: 'Running',
+      declaredIp: '10.0.0.2',
+      actualIps: ['10.0.0.2'],
+      units: [unit('web-server.service')],
+      proxies: [{ device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', present: true }],
+      resources: null,
+      ports: [],
+    },
+    {
+      name: 'db1',
+      state: 'Running',
+      declaredIp: '10.0.0.3',
+      actualIps: ['10.0.0.3'],
+      units: [unit('mongod-27017.service'), unit('mongod-27018')],
+      proxies: [],
+      resources: null,
+      ports: [],
+    },
   ],
-  services: [{ name: 'web-server', container: 'web', url: 'http://10.0.0.2:3000', health: { ok: true, status: 200, body: {} }, ready: { ok: true, status: 200, body: { ready: true } } }],
+  services: [
+    {
+      name: 'web-server',
+      container: 'web',
+      url: 'http://10.0.0.2:3000',
+      health: { ok: true, status: 200, body: {} },
+      ready: { ok: true, status: 200, body: { ready: true } },
+    },
+  ],
   databases: {
-    replicaSets: [{ name: 'rsA', reachable: true, initiated: true, primary: '10.0.0.3:27017', reportedBy: '10.0.0.3:27017', members: [member('10.0.0.3:27017', 'PRIMARY'), member('10.0.0.3:27018', 'SECONDARY', 1, 2)] }],
+    replicaSets: [
+      {
+        name: 'rsA',
+        reachable: true,
+        initiated: true,
+        primary: '10.0.0.3:27017',
+        reportedBy: '10.0.0.3:27017',
+        members: [member('10.0.0.3:27017', 'PRIMARY'), member('10.0.0.3:27018', 'SECONDARY', 1, 2)],
+      },
+    ],
     standalones: [{ name: 'users', host: '10.0.0.4:27017', container: 'db3', reachable: true }],
   },
   differences: [],
@@ -69,23 +118,70 @@ describe('renderStatus', () => {
       ...converged,
       network: { ...converged.network, address: '10.9.0.1/24' },
       containers: [
-        { ...converged.containers[0]!, state: 'Stopped', actualIps: [], units: [unit('web-server.service', 'failed'), unit('extra.service', 'inactive', 'not-found')], proxies: [{ device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', present: false }] },
+        {
+          ...converged.containers[0]!,
+          state: 'Stopped',
+          actualIps: [],
+          units: [unit('web-server.service', 'failed'), unit('extra.service', 'inactive', 'not-found')],
+          proxies: [{ device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', present: false }],
+        },
         { ...converged.containers[1]!, actualIps: ['10.0.0.3', '10.0.0.9'], units: [] },
-        { ...converged.containers[1]!, name: 'db2', ports: [{ unit: 'mongod-27017.service', port: 27017, served: false }, { unit: 'mongod-27017.service', port: 27019, served: false }, { unit: 'mongod-27018', port: 27018, served: null }] },
+        {
+          ...converged.containers[1]!,
+          name: 'db2',
+          ports: [
+            { unit: 'mongod-27017.service', port: 27017, served: false },
+            { unit: 'mongod-27017.service', port: 27019, served: false },
+            { unit: 'mongod-27018', port: 27018, served: null },
+          ],
+        },
       ],
       services: [
-        { ...web, health: { ok: false, status: null, error: 'ECONNREFUSED' }, ready: { ok: false, status: null, error: 'ECONNREFUSED' } },
-        { ...web, name: 'a', ready: { ok: false, status: 503, body: { shards: { rsA: 'reachable', rsB: 'unreachable' }, database: 'unreachable', authServer: 'unreachable' } } },
+        {
+          ...web,
+          health: { ok: false, status: null, error: 'ECONNREFUSED' },
+          ready: { ok: false, status: null, error: 'ECONNREFUSED' },
+        },
+        {
+          ...web,
+          name: 'a',
+          ready: {
+            ok: false,
+            status: 503,
+            body: {
+              shards: { rsA: 'reachable', rsB: 'unreachable' },
+              database: 'unreachable',
+              authServer: 'unreachable',
+            },
+          },
+        },
         { ...web, name: 'b', ready: { ok: false, status: 503, body: 'busy' } },
-        { ...web, name: 'c', ready: { ok: false, status: 503, body: { database: 'reachable', authServer: 'reachable' } } },
+        {
+          ...web,
+          name: 'c',
+          ready: { ok: false, status: 503, body: { database: 'reachable', authServer: 'reachable' } },
+        },
         { ...web, name: 'd', ready: { ok: false, status: 500, body: null } },
       ],
       databases: {
         replicaSets: [
           { name: 'rsA', reachable: false, reason: 'unreachable', error: 'timed out' },
-          { ...converged.databases.replicaSets[0]!, name: 'rsB', members: [member('10.0.0.5:27017', 'RECOVERING', null, null)] },
+          {
+            ...converged.databases.replicaSets[0]!,
+            name: 'rsB',
+            members: [member('10.0.0.5:27017', 'RECOVERING', null, null)],
+          },
         ],
-        standalones: [{ name: 'users', host: '10.0.0.4:27017', container: 'db3', reachable: false, reason: 'unreachable', error: 'ECONNREFUSED' }],
+        standalones: [
+          {
+            name: 'users',
+            host: '10.0.0.4:27017',
+            container: 'db3',
+            reachable: false,
+            reason: 'unreachable',
+            error: 'ECONNREFUSED',
+          },
+        ],
       },
       differences: ['one', 'two'],
     } as unknown as DeploymentStatus;
@@ -152,7 +248,10 @@ describe('renderStatus', () => {
 
 describe('statusJson', () => {
   it('says ok, and per container whether its address and each unit are as declared', () => {
-    const [web, db1] = converged.containers as [DeploymentStatus['containers'][number], DeploymentStatus['containers'][number]];
+    const [web, db1] = converged.containers as [
+      DeploymentStatus['containers'][number],
+      DeploymentStatus['containers'][number],
+    ];
     const okUnits = (container: typeof web) => container.units.map((u) => ({ ...u, ok: true }));
     expect(statusJson(converged)).toEqual({
       ok: true,

@@ -113,7 +113,8 @@ beforeEach(async () => {
     for (const unit of container.units) {
       await inside.writeFile(container.name, `/etc/systemd/system/${unit.name}`, '[Unit]\n');
       const service = desired.services.find((candidate) => candidate.unitName === unit.name);
-      if (service) await inside.writeFile(container.name, `/etc/distctl/${service.name}.env`, `PORT="${service.port}"\n`);
+      if (service)
+        await inside.writeFile(container.name, `/etc/distctl/${service.name}.env`, `PORT="${service.port}"\n`);
       await inside.exec(container.name, ['systemctl', 'start', unit.name]);
     }
   }

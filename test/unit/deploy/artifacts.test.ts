@@ -5,7 +5,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DerivedService } from '../../../src/derive/types.js';
-import { artifactHash, parseMarker, renderEnvFile, renderMarker, renderServiceUnit, serviceUser } from '../../../src/deploy/artifacts.js';
+import {
+  artifactHash,
+  parseMarker,
+  renderEnvFile,
+  renderMarker,
+  renderServiceUnit,
+  serviceUser,
+} from '../../../src/deploy/artifacts.js';
 import { journalArgv, splitCursor } from '../../../src/deploy/journal.js';
 import { parseProbe, probeArgv } from '../../../src/deploy/probe.js';
 import { nodeMajor } from '../../../src/deploy/node-runtime.js';
@@ -36,13 +43,27 @@ const web: DerivedService = {
 
 describe('environment file', () => {
   it('quotes values so a double-quote reader (systemd, and sh, which escapes the same four characters) gets them back verbatim', async () => {
-    const env = { SHARD_MAP: '{"defaultShard":"rsA","ranges":[]}', TRICKY: 'a\\b "c" $HOME `x` \'y\' %n', PORT: '3000', EMPTY: '' };
+    const env = {
+      SHARD_MAP: '{"defaultShard":"rsA","ranges":[]}',
+      TRICKY: 'a\\b "c" $HOME `x` \'y\' %n',
+      PORT: '3000',
+      EMPTY: '',
+    };
     const text = renderEnvFile('web-server', env);
     expect(text.split('\n')[0]).toMatch(/^# Managed by distctl/);
     expect(text).toContain('SHARD_MAP="{\\"defaultShard\\":\\"rsA\\",\\"ranges\\":[]}"');
     const file = join(dir, 'web.env');
     await writeFile(file, text);
-    const { stdout } = await promisify(execFile)('sh', ['-c', 'set -a; . "$1"; node -e "process.stdout.write(JSON.stringify({SHARD_MAP:process.env.SHARD_MAP,TRICKY:process.env.TRICKY,PORT:process.env.PORT,EMPTY:process.env.EMPTY}))"', 'sh', file], { env: { PATH: process.env.PATH ?? '' } });
+    const { stdout } = await promisify(execFile)(
+      'sh',
+      [
+        '-c',
+        'set -a; . "$1"; node -e "process.stdout.write(JSON.stringify({SHARD_MAP:process.env.SHARD_MAP,TRICKY:process.env.TRICKY,PORT:process.env.PORT,EMPTY:process.env.EMPTY}))"',
+        'sh',
+        file,
+      ],
+      { env: { PATH: process.env.PATH ?? '' } },
+    );
     expect(JSON.parse(stdout)).toEqual(env);
   });
 
@@ -70,7 +91,13 @@ describe('service unit', () => {
       expect(unit.split('\n')).toContain(line);
     }
     expect(unit).not.toMatch(/^MemoryDenyWriteExecute/m);
-    const auth = await renderServiceUnit({ ...web, name: 'auth-server', kind: 'auth', unitName: 'auth-server.service', after: [] });
+    const auth = await renderServiceUnit({
+      ...web,
+      name: 'auth-server',
+      kind: 'auth',
+      unitName: 'auth-server.service',
+      after: [],
+    });
     expect(auth).not.toMatch(/^After=auth-server/m);
     expect(auth).not.toMatch(/\{\{|\}\}/);
   });
@@ -97,11 +124,24 @@ describe('markers and probe', () => {
 
   it('reads node digest, markers and unit states of every service from one output', () => {
     const argv = probeArgv([web]);
-    expect(argv.slice(3)).toEqual(['sh', '/usr/local/bin/node', 'web-server', 'web-server.service', '/opt/distctl/web-server/.deployed']);
+    expect(argv.slice(3)).toEqual([
+      'sh',
+      '/usr/local/bin/node',
+      'web-server',
+      'web-server.service',
+      '/opt/distctl/web-server/.deployed',
+    ]);
     const sha = 'a'.repeat(64);
-    const probe = parseProbe(`node ${sha}\nmarker web-server ${renderMarker(parts).trim()}\nactive web-server active\nenabled web-server enabled\nmarker other \nactive other failed\nenabled other \n`, ['web-server', 'other', 'absent']);
+    const probe = parseProbe(
+      `node ${sha}\nmarker web-server ${renderMarker(parts).trim()}\nactive web-server active\nenabled web-server enabled\nmarker other \nactive other failed\nenabled other \n`,
+      ['web-server', 'other', 'absent'],
+    );
     expect(probe.nodeSha256).toBe(sha);
-    expect(probe.services.get('web-server')).toEqual({ deployed: { ...parts, artifact: artifactHash(parts) }, active: 'active', enabled: 'enabled' });
+    expect(probe.services.get('web-server')).toEqual({
+      deployed: { ...parts, artifact: artifactHash(parts) },
+      active: 'active',
+      enabled: 'enabled',
+    });
     expect(probe.services.get('other')).toEqual({ deployed: null, active: 'failed', enabled: '' });
     expect(probe.services.get('absent')).toEqual({ deployed: null, active: 'inactive', enabled: '' });
     expect(parseProbe('node -\n', []).nodeSha256).toBeNull();
@@ -115,13 +155,38 @@ describe('markers and probe', () => {
 
 describe('journal', () => {
   it('reads the last lines, or continues after a cursor', () => {
-    expect(journalArgv('web-server.service', { lines: 20 })).toEqual(['journalctl', '-u', 'web-server.service', '--no-pager', '-n', '20']);
-    expect(journalArgv('u', { lines: 5, showCursor: true })).toEqual(['journalctl', '-u', 'u', '--no-pager', '-n', '5', '--show-cursor']);
-    expect(journalArgv('u', { afterCursor: 's=1;i=2' })).toEqual(['journalctl', '-u', 'u', '--no-pager', '--after-cursor=s=1;i=2', '--show-cursor']);
+    expect(journalArgv('web-server.service', { lines: 20 })).toEqual([
+      'journalctl',
+      '-u',
+      'web-server.service',
+      '--no-pager',
+      '-n',
+      '20',
+    ]);
+    expect(journalArgv('u', { lines: 5, showCursor: true })).toEqual([
+      'journalctl',
+      '-u',
+      'u',
+      '--no-pager',
+      '-n',
+      '5',
+      '--show-cursor',
+    ]);
+    expect(journalArgv('u', { afterCursor: 's=1;i=2' })).toEqual([
+      'journalctl',
+      '-u',
+      'u',
+      '--no-pager',
+      '--after-cursor=s=1;i=2',
+      '--show-cursor',
+    ]);
   });
 
   it('splits entries from the cursor and drops the "No entries" placeholder', () => {
-    expect(splitCursor('line one\nline two\n-- cursor: s=ab;i=9\n')).toEqual({ text: 'line one\nline two\n', cursor: 's=ab;i=9' });
+    expect(splitCursor('line one\nline two\n-- cursor: s=ab;i=9\n')).toEqual({
+      text: 'line one\nline two\n',
+      cursor: 's=ab;i=9',
+    });
     expect(splitCursor('-- No entries --\n-- cursor: s=ab;i=9\n')).toEqual({ text: '', cursor: 's=ab;i=9' });
     expect(splitCursor('-- No entries --\n')).toEqual({ text: '', cursor: null });
     expect(splitCursor('only\n')).toEqual({ text: 'only\n', cursor: null });

@@ -24,10 +24,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-
 /** Starts `node file` from an empty directory with exactly `env`, and collects its output. */
-function start(file: string, env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [file], { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(
+  file: string,
+  env: Record<string, string>,
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [file], {
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -67,7 +73,14 @@ describe('service bundles', () => {
       HOST: '127.0.0.1',
       JWT_SECRET,
       AUTH_SERVER_URL: `http://127.0.0.1:${deadAuth}`,
-      SHARD_MAP: JSON.stringify({ defaultShard: 'rsA', ranges: [{ from: 'A', to: 'M', shard: 'rsA' }, { from: 'N', to: 'Z', shard: 'rsB' }], shards: { rsA: { urlEnv: 'DB1_URL' }, rsB: { urlEnv: 'DB2_URL' } } }),
+      SHARD_MAP: JSON.stringify({
+        defaultShard: 'rsA',
+        ranges: [
+          { from: 'A', to: 'M', shard: 'rsA' },
+          { from: 'N', to: 'Z', shard: 'rsB' },
+        ],
+        shards: { rsA: { urlEnv: 'DB1_URL' }, rsB: { urlEnv: 'DB2_URL' } },
+      }),
       DB1_URL: `mongodb://127.0.0.1:${deadPort1}/products_db?replicaSet=rsA`,
       DB2_URL: `mongodb://127.0.0.1:${deadPort2}/products_db?replicaSet=rsB`,
     });
@@ -99,11 +112,15 @@ describe('service bundles', () => {
     // Inside the checkout, so the copy's imports resolve from node_modules like the originals'.
     const copy = join(repo, 'tmp', `unit-bundle-${process.pid}`);
     try {
-      for (const part of ['services', 'errors', 'derive']) await cp(join(repo, 'src', part), join(copy, part), { recursive: true });
+      for (const part of ['services', 'errors', 'derive'])
+        await cp(join(repo, 'src', part), join(copy, part), { recursive: true });
       const original = await bundleService('auth');
       expect((await bundleService('auth', join(copy, 'services'))).hash).toBe(original.hash);
       const main = join(copy, 'services', 'auth', 'main.ts');
-      await writeFile(main, (await readFile(main, 'utf8')).replace('auth-server listening on', 'auth-server (changed) listening on'));
+      await writeFile(
+        main,
+        (await readFile(main, 'utf8')).replace('auth-server listening on', 'auth-server (changed) listening on'),
+      );
       expect((await bundleService('auth', join(copy, 'services'))).hash).not.toBe(original.hash);
     } finally {
       await rm(copy, { recursive: true, force: true });
@@ -114,7 +131,10 @@ describe('service bundles', () => {
     expect((await bundleService('web')).hash).toBe((await bundleService('web')).hash);
     const broken = join(dir, 'broken');
     await mkdir(join(broken, 'auth'), { recursive: true });
-    await writeFile(join(broken, 'auth', 'main.ts'), "import { nothing } from './missing.js';\nconsole.log(nothing);\n");
+    await writeFile(
+      join(broken, 'auth', 'main.ts'),
+      "import { nothing } from './missing.js';\nconsole.log(nothing);\n",
+    );
     const error = await bundleService('auth', broken).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('SERVICE_BUNDLE_FAILED');

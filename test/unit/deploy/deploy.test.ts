@@ -49,7 +49,16 @@ async function writeSources(webMessage: string): Promise<void> {
 }
 
 const deploy = (extra: Partial<Parameters<typeof deployServices>[0]> = {}) =>
-  deployServices({ desired, ops, secrets, sourceRoot: sources, fetch: healthy, healthTimeoutMs: 5_000, healthSettleMs: 0, ...extra });
+  deployServices({
+    desired,
+    ops,
+    secrets,
+    sourceRoot: sources,
+    fetch: healthy,
+    healthTimeoutMs: 5_000,
+    healthSettleMs: 0,
+    ...extra,
+  });
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'distctl-deploy-unit-'));
@@ -72,7 +81,15 @@ beforeEach(async () => {
 describe('deployServices', () => {
   it('first deploy: pushes Node, bundle, 0600 environment and unit, creates the users, reloads, enables and restarts', async () => {
     const result = await deploy();
-    expect(result.services.map(({ name, container, changed, restarted, healthy }) => ({ name, container, changed, restarted, healthy }))).toEqual([
+    expect(
+      result.services.map(({ name, container, changed, restarted, healthy }) => ({
+        name,
+        container,
+        changed,
+        restarted,
+        healthy,
+      })),
+    ).toEqual([
       { name: 'auth-server', container: 'auth', changed: true, restarted: true, healthy: true },
       { name: 'web-server', container: 'web', changed: true, restarted: true, healthy: true },
     ]);
@@ -82,7 +99,12 @@ describe('deployServices', () => {
         ['web', process.execPath, '/usr/local/bin/node.distctl-new', 0o755],
       ]),
     );
-    const written = Object.fromEntries(ops.writes().filter((write) => write.container === 'web').map((write) => [write.path, write.mode]));
+    const written = Object.fromEntries(
+      ops
+        .writes()
+        .filter((write) => write.container === 'web')
+        .map((write) => [write.path, write.mode]),
+    );
     expect(written).toEqual({
       '/opt/distctl/web-server/main.mjs': 0o644,
       '/etc/distctl/web-server.env': 0o600,
@@ -90,8 +112,15 @@ describe('deployServices', () => {
       '/opt/distctl/web-server/.deployed': 0o600,
     });
     expect(ops.users.has('web:distctl-web-server')).toBe(true);
-    const systemctl = ops.execs((argv) => argv[0] === 'systemctl' && argv[1] !== 'show').filter((call) => call.container === 'web').map((call) => call.argv.join(' '));
-    expect(systemctl).toEqual(['systemctl daemon-reload', 'systemctl enable --quiet web-server.service', 'systemctl restart web-server.service']);
+    const systemctl = ops
+      .execs((argv) => argv[0] === 'systemctl' && argv[1] !== 'show')
+      .filter((call) => call.container === 'web')
+      .map((call) => call.argv.join(' '));
+    expect(systemctl).toEqual([
+      'systemctl daemon-reload',
+      'systemctl enable --quiet web-server.service',
+      'systemctl restart web-server.service',
+    ]);
     expect(ops.unit('web', 'web-server.service').active).toBe('active');
   });
 
@@ -104,13 +133,18 @@ describe('deployServices', () => {
     expect(authEnv).toContain(`JWT_SECRET="${jwt}"`);
     expect(authEnv).toContain('ADMIN_USERNAME="admin"');
     expect(authEnv).toContain(`ADMIN_PASSWORD="${adminPassword}"`);
-    expect(authEnv).toContain(`DB3_URL="mongodb://auth-server:${dbPassword}@10.99.0.12:27019/auth_db?authSource=admin"`);
+    expect(authEnv).toContain(
+      `DB3_URL="mongodb://auth-server:${dbPassword}@10.99.0.12:27019/auth_db?authSource=admin"`,
+    );
     expect(authEnv).toContain('PORT="5000"');
     const webEnv = ops.files.get('web:/etc/distctl/web-server.env') ?? '';
     expect(webEnv).toContain(`JWT_SECRET="${jwt}"`);
     expect(webEnv).not.toContain('ADMIN_PASSWORD');
     expect(webEnv).toMatch(/^SHARD_MAP="\{\\"defaultShard\\":\\"rsA\\"/m);
-    const argvText = ops.execs().map((call) => call.argv.join(' ')).join('\n');
+    const argvText = ops
+      .execs()
+      .map((call) => call.argv.join(' '))
+      .join('\n');
     for (const secret of [jwt, adminPassword, dbPassword]) expect(argvText).not.toContain(secret);
   });
 
@@ -122,7 +156,12 @@ describe('deployServices', () => {
     expect(result.services.every((service) => !service.changed && !service.restarted)).toBe(true);
     expect(after.filter((call) => call.kind !== 'exec')).toEqual([]);
     const execs = after.flatMap((call) => (call.kind === 'exec' ? [call] : []));
-    expect(execs.filter((call) => call.argv[0] === 'sh').map((call) => call.container).sort()).toEqual(['auth', 'web']);
+    expect(
+      execs
+        .filter((call) => call.argv[0] === 'sh')
+        .map((call) => call.container)
+        .sort(),
+    ).toEqual(['auth', 'web']);
     expect(execs.filter((call) => call.argv[0] === 'systemctl' && call.argv[1] !== 'show')).toEqual([]);
     expect(ops.unit('web', 'web-server.service').starts).toBe(1);
   });
@@ -138,9 +177,16 @@ describe('deployServices', () => {
       ['web-server', true, true],
     ]);
     expect(second.services[1]?.artifactHash).not.toBe(first.services[1]?.artifactHash);
-    expect(after.flatMap((call) => (call.kind === 'write' ? [`${call.container}:${call.path}`] : []))).toEqual(['web:/opt/distctl/web-server/main.mjs', 'web:/opt/distctl/web-server/.deployed']);
+    expect(after.flatMap((call) => (call.kind === 'write' ? [`${call.container}:${call.path}`] : []))).toEqual([
+      'web:/opt/distctl/web-server/main.mjs',
+      'web:/opt/distctl/web-server/.deployed',
+    ]);
     expect(after.filter((call) => call.kind === 'push')).toEqual([]);
-    expect(after.flatMap((call) => (call.kind === 'exec' && call.argv[0] === 'systemctl' && call.argv[1] !== 'show' ? [call.argv.join(' ')] : []))).toEqual(['systemctl restart web-server.service']);
+    expect(
+      after.flatMap((call) =>
+        call.kind === 'exec' && call.argv[0] === 'systemctl' && call.argv[1] !== 'show' ? [call.argv.join(' ')] : [],
+      ),
+    ).toEqual(['systemctl restart web-server.service']);
     expect(ops.unit('auth', 'auth-server.service').starts).toBe(1);
     expect(ops.unit('web', 'web-server.service').starts).toBe(2);
   });
@@ -168,18 +214,29 @@ describe('deployServices', () => {
   it('a service that keeps crashing fails the deploy with its container and journal, not a hang', async () => {
     ops.crashing.add('web-server.service');
     const started = Date.now();
-    const error = await deploy({ only: ['web-server'], fetch: async () => Promise.reject(new TypeError('fetch failed')) }).catch((caught: unknown) => caught);
+    const error = await deploy({
+      only: ['web-server'],
+      fetch: async () => Promise.reject(new TypeError('fetch failed')),
+    }).catch((caught: unknown) => caught);
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('SERVICE_UNHEALTHY');
-    expect((error as DistctlError).message).toMatch(/web-server in container web is not healthy: its process exited and systemd restarted it 1 time/);
+    expect((error as DistctlError).message).toMatch(
+      /web-server in container web is not healthy: its process exited and systemd restarted it 1 time/,
+    );
     expect((error as DistctlError).details.join('\n')).toContain('line from web-server.service');
     expect(ops.execs((argv) => argv.join(' ') === 'journalctl -u web-server.service --no-pager -n 20')).toHaveLength(1);
   });
 
   it('a service whose /health never answers fails after the timeout', async () => {
-    const error = await deploy({ only: ['auth-server'], fetch: async () => new Response('no', { status: 503 }), healthTimeoutMs: 300 }).catch((caught: unknown) => caught);
-    expect((error as DistctlError).message).toMatch(/auth-server in container auth is not healthy: http:\/\/10\.99\.0\.10:5000\/health did not answer 200 within 0 s/);
+    const error = await deploy({
+      only: ['auth-server'],
+      fetch: async () => new Response('no', { status: 503 }),
+      healthTimeoutMs: 300,
+    }).catch((caught: unknown) => caught);
+    expect((error as DistctlError).message).toMatch(
+      /auth-server in container auth is not healthy: http:\/\/10\.99\.0\.10:5000\/health did not answer 200 within 0 s/,
+    );
   });
 
   it('a container where the copied Node cannot run is named in a clear error', async () => {
@@ -190,12 +247,16 @@ describe('deployServices', () => {
     expect((error as DistctlError).hint).toMatch(/CPU architecture.*glibc/);
   });
 
-  it('records the Node runtime it pushed (version and sha256) in the deployment\'s state directory', async () => {
+  it("records the Node runtime it pushed (version and sha256) in the deployment's state directory", async () => {
     const stateDir = join(dir, 'state-node');
     await mkdir(stateDir, { mode: 0o700 });
     expect(await readNodeRuntime(stateDir)).toBeNull();
     await deploy({ stateDir });
-    expect(await readNodeRuntime(stateDir)).toMatchObject({ version: process.version, sha256: nodeSha, path: process.execPath });
+    expect(await readNodeRuntime(stateDir)).toMatchObject({
+      version: process.version,
+      sha256: nodeSha,
+      path: process.execPath,
+    });
     expect((await stat(join(stateDir, NODE_RUNTIME_RECORD))).mode & 0o777).toBe(0o600);
   });
 
@@ -206,7 +267,14 @@ describe('deployServices', () => {
   });
 
   it('bundles the real services by default (from src/services)', async () => {
-    const result = await deployServices({ desired, ops, secrets, only: ['auth-server'], fetch: healthy, healthSettleMs: 0 });
+    const result = await deployServices({
+      desired,
+      ops,
+      secrets,
+      only: ['auth-server'],
+      fetch: healthy,
+      healthSettleMs: 0,
+    });
     const bundle = ops.files.get('auth:/opt/distctl/auth-server/main.mjs') ?? '';
     expect(result.services[0]?.changed).toBe(true);
     expect(bundle.length).toBeGreaterThan(500_000);

@@ -47,7 +47,8 @@ export class FakeContainers implements ContainerOps {
     this.calls.push({ kind: 'exec', container, argv: [...argv] });
     if (argv[0] === 'sh' && argv[2] === PROBE_SCRIPT) return ok(this.probe(container, argv.slice(4)));
     if (argv[0] === 'sh' && String(argv[2]).includes('-v 2>&1')) {
-      if (this.nodeVersion === null) return { exitCode: 127, stdout: '/usr/local/bin/node.distctl-new: not found\n', stderr: '', timedOut: false };
+      if (this.nodeVersion === null)
+        return { exitCode: 127, stdout: '/usr/local/bin/node.distctl-new: not found\n', stderr: '', timedOut: false };
       this.files.set(`${container}:/usr/local/bin/node`, this.hostNodeSha());
       this.files.delete(`${container}:/usr/local/bin/node.distctl-new`);
       return ok(`${this.nodeVersion}\n`);
@@ -63,7 +64,12 @@ export class FakeContainers implements ContainerOps {
     throw new Error(`FakeContainers: unscripted exec in ${container}: ${argv.join(' ')}`);
   }
 
-  async writeFile(container: string, path: string, content: string | Uint8Array, options: { mode?: number } = {}): Promise<void> {
+  async writeFile(
+    container: string,
+    path: string,
+    content: string | Uint8Array,
+    options: { mode?: number } = {},
+  ): Promise<void> {
     const text = typeof content === 'string' ? content : Buffer.from(content).toString('utf8');
     this.calls.push({ kind: 'write', container, path, mode: options.mode, content: text });
     this.files.set(`${container}:${path}`, text);
@@ -85,7 +91,10 @@ export class FakeContainers implements ContainerOps {
   }
 
   execs(filter?: (argv: string[]) => boolean): Extract<Call, { kind: 'exec' }>[] {
-    return this.calls.filter((call): call is Extract<Call, { kind: 'exec' }> => call.kind === 'exec' && (filter === undefined || filter(call.argv)));
+    return this.calls.filter(
+      (call): call is Extract<Call, { kind: 'exec' }> =>
+        call.kind === 'exec' && (filter === undefined || filter(call.argv)),
+    );
   }
 
   writes(): Extract<Call, { kind: 'write' }>[] {
@@ -105,7 +114,12 @@ export class FakeContainers implements ContainerOps {
     const [verb, ...rest] = args;
     const names = rest.filter((arg) => !arg.startsWith('-'));
     const missing = names.filter((name) => !this.files.has(`${container}:/etc/systemd/system/${name}`));
-    const fail = (exitCode: number, stderr: string): CommandResult => ({ exitCode, stdout: '', stderr, timedOut: false });
+    const fail = (exitCode: number, stderr: string): CommandResult => ({
+      exitCode,
+      stdout: '',
+      stderr,
+      timedOut: false,
+    });
     switch (verb) {
       case 'daemon-reload':
         return ok();
@@ -115,7 +129,8 @@ export class FakeContainers implements ContainerOps {
         return ok();
       case 'restart':
       case 'start':
-        if (missing.length > 0) return fail(5, `Failed to ${verb} ${missing.join(' ')}: Unit ${missing[0]} not found.\n`);
+        if (missing.length > 0)
+          return fail(5, `Failed to ${verb} ${missing.join(' ')}: Unit ${missing[0]} not found.\n`);
         for (const name of names) {
           const unit = this.unit(container, name);
           if (verb === 'start' && unit.active === 'active') continue;
@@ -126,7 +141,11 @@ export class FakeContainers implements ContainerOps {
         }
         return ok();
       case 'show':
-        return ok(rest[0]?.startsWith('--property=') ? this.showProperties(container, rest[0], names) : this.showHealth(container, names[0] ?? ''));
+        return ok(
+          rest[0]?.startsWith('--property=')
+            ? this.showProperties(container, rest[0], names)
+            : this.showHealth(container, names[0] ?? ''),
+        );
       default:
         throw new Error(`FakeContainers: unscripted systemctl in ${container}: ${args.join(' ')}`);
     }
@@ -181,7 +200,9 @@ export class FakeContainers implements ContainerOps {
   private probe(container: string, args: string[]): string {
     const [node = '', ...triples] = args;
     const nodeContent = this.files.get(`${container}:${node}`);
-    const lines = [`node ${nodeContent === undefined ? '-' : nodeContent === 'binary' ? createHash('sha256').update('other').digest('hex') : nodeContent}`];
+    const lines = [
+      `node ${nodeContent === undefined ? '-' : nodeContent === 'binary' ? createHash('sha256').update('other').digest('hex') : nodeContent}`,
+    ];
     for (let index = 0; index + 2 < triples.length; index += 3) {
       const [name = '', unitName = '', marker = ''] = triples.slice(index, index + 3);
       const unit = this.units.get(`${container}:${unitName}`);

@@ -5,7 +5,10 @@ import { deriveDesiredState } from '../../../src/derive/index.js';
 import { parseTopology } from '../../../src/topology/load.js';
 
 function referenceState() {
-  const report = parseTopology(readFileSync(join(import.meta.dirname, '../../../topology.yaml'), 'utf8'), 'topology.yaml');
+  const report = parseTopology(
+    readFileSync(join(import.meta.dirname, '../../../topology.yaml'), 'utf8'),
+    'topology.yaml',
+  );
   if (report.topology === null) throw new Error('reference topology invalid');
   return deriveDesiredState(report.topology);
 }
@@ -15,7 +18,14 @@ describe('derived model of the reference topology', () => {
   const state = referenceState();
 
   it('has the bridge network 10.10.10.0/24 with gateway 10.10.10.1 and NAT', () => {
-    expect(state.network).toEqual({ name: 'incusbr0', subnet: '10.10.10.0/24', gateway: '10.10.10.1', prefixLength: 24, ipv4Address: '10.10.10.1/24', nat: true });
+    expect(state.network).toEqual({
+      name: 'incusbr0',
+      subnet: '10.10.10.0/24',
+      gateway: '10.10.10.1',
+      prefixLength: 24,
+      ipv4Address: '10.10.10.1/24',
+      nat: true,
+    });
     expect(state.project).toBe('distctl');
   });
 
@@ -27,8 +37,12 @@ describe('derived model of the reference topology', () => {
       ['db2', '10.10.10.13', 'eth0', 'incusbr0', '10.10.10.13'],
       ['db3', '10.10.10.14', 'eth0', 'incusbr0', '10.10.10.14'],
     ]);
-    expect(new Set(state.containers.map((c) => c.image))).toEqual(new Set([expect.stringMatching(/^distctl-debian-bookworm-[0-9a-f]{12}$/)]));
-    expect(state.containers.map((c) => c.imageBuild)).toEqual(state.containers.map(() => ({ distro: 'debian', suite: 'bookworm' })));
+    expect(new Set(state.containers.map((c) => c.image))).toEqual(
+      new Set([expect.stringMatching(/^distctl-debian-bookworm-[0-9a-f]{12}$/)]),
+    );
+    expect(state.containers.map((c) => c.imageBuild)).toEqual(
+      state.containers.map(() => ({ distro: 'debian', suite: 'bookworm' })),
+    );
   });
 
   it('runs the right units in each container', () => {
@@ -49,7 +63,14 @@ describe('derived model of the reference topology', () => {
       [27018, '/var/lib/mongo2', '/var/log/mongodb/mongod2.log', ['10.10.10.12', '127.0.0.1']],
       [27019, '/var/lib/mongo3', '/var/log/mongodb/mongod3.log', ['10.10.10.12', '127.0.0.1']],
     ]);
-    expect(state.standalones[0]!.process).toMatchObject({ container: 'db3', port: 27017, dbPath: '/var/lib/mongo1', replicaSet: null, unitName: 'mongod-27017.service', host: '10.10.10.14:27017' });
+    expect(state.standalones[0]!.process).toMatchObject({
+      container: 'db3',
+      port: 27017,
+      dbPath: '/var/lib/mongo1',
+      replicaSet: null,
+      unitName: 'mongod-27017.service',
+      host: '10.10.10.14:27017',
+    });
   });
 
   it('initiates rsA and rsB with IP:port hosts and priorities 3, 2, 1', () => {
@@ -78,14 +99,38 @@ describe('derived model of the reference topology', () => {
       ['DB1_URL', 'mongodb://10.10.10.12:27017,10.10.10.12:27018,10.10.10.12:27019/products_db?replicaSet=rsA'],
       ['DB2_URL', 'mongodb://10.10.10.13:27017,10.10.10.13:27018,10.10.10.13:27019/products_db?replicaSet=rsB'],
     ]);
-    expect([state.standalones[0]!.envVar, state.standalones[0]!.url]).toEqual(['DB3_URL', 'mongodb://10.10.10.14:27017/auth_db']);
+    expect([state.standalones[0]!.envVar, state.standalones[0]!.url]).toEqual([
+      'DB3_URL',
+      'mongodb://10.10.10.14:27017/auth_db',
+    ]);
   });
 
   it('gives the services their environment', () => {
     const [auth, web] = state.services;
-    expect(auth).toMatchObject({ name: 'auth-server', kind: 'auth', container: 'auth-server', port: 5000, unitName: 'auth-server.service', url: 'http://10.10.10.10:5000' });
-    expect(auth!.env).toEqual({ PORT: '5000', HOST: '0.0.0.0', METRICS_ALLOW: '10.10.10.0/24', USERS_DB_ENV: 'DB3_URL', DB3_URL: 'mongodb://10.10.10.14:27017/auth_db', TRUSTED_PROXIES: '10.10.10.11' });
-    expect(web).toMatchObject({ name: 'web-server', kind: 'web', container: 'web-server', port: 3000, unitName: 'web-server.service', after: ['auth-server.service'] });
+    expect(auth).toMatchObject({
+      name: 'auth-server',
+      kind: 'auth',
+      container: 'auth-server',
+      port: 5000,
+      unitName: 'auth-server.service',
+      url: 'http://10.10.10.10:5000',
+    });
+    expect(auth!.env).toEqual({
+      PORT: '5000',
+      HOST: '0.0.0.0',
+      METRICS_ALLOW: '10.10.10.0/24',
+      USERS_DB_ENV: 'DB3_URL',
+      DB3_URL: 'mongodb://10.10.10.14:27017/auth_db',
+      TRUSTED_PROXIES: '10.10.10.11',
+    });
+    expect(web).toMatchObject({
+      name: 'web-server',
+      kind: 'web',
+      container: 'web-server',
+      port: 3000,
+      unitName: 'web-server.service',
+      after: ['auth-server.service'],
+    });
     expect(web!.env).toMatchObject({
       PORT: '3000',
       METRICS_ALLOW: '10.10.10.0/24',
@@ -108,6 +153,8 @@ describe('derived model of the reference topology', () => {
   });
 
   it('exposes web-server:3000 on the host loopback', () => {
-    expect(state.proxies).toEqual([{ container: 'web-server', device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000' }]);
+    expect(state.proxies).toEqual([
+      { container: 'web-server', device: 'expose-3000', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000' },
+    ]);
   });
 });

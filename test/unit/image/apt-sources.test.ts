@@ -1,6 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { findSuiteSource, parseDeb822Sources, parseOneLineSources, pickMirror, readAptSources } from '../../../src/image/index.js';
+import {
+  findSuiteSource,
+  parseDeb822Sources,
+  parseOneLineSources,
+  pickMirror,
+  readAptSources,
+} from '../../../src/image/index.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -39,7 +45,14 @@ describe('parseDeb822Sources', () => {
         signedBy: '/usr/share/keyrings/k.gpg',
         origin: 'x.sources',
       },
-      { types: ['deb'], uris: ['http://inline.example.test/apt'], suites: ['stable'], components: [], signedBy: undefined, origin: 'x.sources' },
+      {
+        types: ['deb'],
+        uris: ['http://inline.example.test/apt'],
+        suites: ['stable'],
+        components: [],
+        signedBy: undefined,
+        origin: 'x.sources',
+      },
     ]);
   });
 });
@@ -48,11 +61,26 @@ describe('parseOneLineSources', () => {
   it('reads options, trailing comments and indented lines', () => {
     const sources = parseOneLineSources({
       path: 'sources.list',
-      content: '# c\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example.test/debian bookworm main non-free # tail\n  deb-src http://m.example.test/debian bookworm main\n',
+      content:
+        '# c\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example.test/debian bookworm main non-free # tail\n  deb-src http://m.example.test/debian bookworm main\n',
     });
     expect(sources).toEqual([
-      { types: ['deb'], uris: ['http://m.example.test/debian'], suites: ['bookworm'], components: ['main', 'non-free'], signedBy: '/k.gpg', origin: 'sources.list' },
-      { types: ['deb-src'], uris: ['http://m.example.test/debian'], suites: ['bookworm'], components: ['main'], signedBy: undefined, origin: 'sources.list' },
+      {
+        types: ['deb'],
+        uris: ['http://m.example.test/debian'],
+        suites: ['bookworm'],
+        components: ['main', 'non-free'],
+        signedBy: '/k.gpg',
+        origin: 'sources.list',
+      },
+      {
+        types: ['deb-src'],
+        uris: ['http://m.example.test/debian'],
+        suites: ['bookworm'],
+        components: ['main'],
+        signedBy: undefined,
+        origin: 'sources.list',
+      },
     ]);
   });
 });

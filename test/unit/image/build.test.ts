@@ -37,7 +37,8 @@ function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, 
     const [a0, a1, a2, , a4] = cmd.args;
     if (cmd.bin === 'id') return { stdout: `${s.uid ?? '0'}\n` };
     if (cmd.bin === 'debootstrap' && a0 === '--version') {
-      if (s.debootstrap === 'missing') throw new DistctlError('BINARY_NOT_FOUND', '`debootstrap` is not installed or not on PATH.');
+      if (s.debootstrap === 'missing')
+        throw new DistctlError('BINARY_NOT_FOUND', '`debootstrap` is not installed or not on PATH.');
       return { stdout: 'debootstrap 1.0.128\n' };
     }
     if (cmd.bin === 'debootstrap') {
@@ -45,7 +46,7 @@ function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, 
       captured.work = rootfs.replace(/\/rootfs$/, '');
       await fakeDebootstrap(rootfs);
       if (s.debootstrap === 'fails') {
-        await writeFile(join(rootfs, 'debootstrap/debootstrap.log'), 'E: Couldn\'t download packages: systemd\n');
+        await writeFile(join(rootfs, 'debootstrap/debootstrap.log'), "E: Couldn't download packages: systemd\n");
         return { exitCode: 1, stdout: 'I: Retrieving Release\nE: Failed getting release file\n' };
       }
       return {};
@@ -54,7 +55,15 @@ function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, 
     if (cmd.bin === 'tar') {
       const files = new Map<string, string>();
       const work = captured.work!;
-      for (const path of ['metadata.yaml', 'templates/hostname.tpl', 'templates/hosts.tpl', 'rootfs/etc/network/interfaces', 'rootfs/etc/apt/sources.list.d/debian.sources', 'rootfs/etc/hostname', 'rootfs/etc/machine-id']) {
+      for (const path of [
+        'metadata.yaml',
+        'templates/hostname.tpl',
+        'templates/hosts.tpl',
+        'rootfs/etc/network/interfaces',
+        'rootfs/etc/apt/sources.list.d/debian.sources',
+        'rootfs/etc/hostname',
+        'rootfs/etc/machine-id',
+      ]) {
         files.set(path, await readFile(join(work, path), 'utf8'));
       }
       files.set('rootfs/etc:list', (await readdir(join(work, 'rootfs/etc'))).sort().join(','));
@@ -69,17 +78,26 @@ function hostRunner(s: Scenario, captured: { work?: string; files?: Map<string, 
     if (cmd.bin !== 'incus') return undefined;
     if (a0 === 'query' && a1 === '/1.0') return { stdout: '{}' };
     if (a0 === 'query' && a1 === '/1.0/images/aliases/debian12-distctl?project=default') {
-      return s.aliasTarget === undefined ? { exitCode: 1, stderr: 'Error: Image alias not found\n' } : { stdout: JSON.stringify({ name: 'debian12-distctl', target: s.aliasTarget }) };
+      return s.aliasTarget === undefined
+        ? { exitCode: 1, stderr: 'Error: Image alias not found\n' }
+        : { stdout: JSON.stringify({ name: 'debian12-distctl', target: s.aliasTarget }) };
     }
     if (a0 === 'image' && a1 === 'import') return { stdout: `Image imported with fingerprint: ${NEW_FP}\n` };
-    if (a0 === 'image' && a1 === 'alias' && a2 === 'create') return s.aliasCreateFails ? { exitCode: 1, stderr: 'Error: boom\n' } : {};
+    if (a0 === 'image' && a1 === 'alias' && a2 === 'create')
+      return s.aliasCreateFails ? { exitCode: 1, stderr: 'Error: boom\n' } : {};
     if (a0 === 'query' && a1 === '-X' && a2 === 'PUT') return {};
     if (a0 === 'query' && a1 === `/1.0/images/${NEW_FP}?project=default`) {
       const aliases = s.aliasCreateFails ? [] : [{ name: 'debian12-distctl' }];
       return { stdout: JSON.stringify({ fingerprint: NEW_FP, size: 123_456_789, aliases }) };
     }
     if (a0 === 'query' && a1 === `/1.0/images/${OLD_FP}?project=default`) {
-      return { stdout: JSON.stringify({ fingerprint: OLD_FP, size: 1, aliases: (s.oldImageAliases ?? []).map((name) => ({ name })) }) };
+      return {
+        stdout: JSON.stringify({
+          fingerprint: OLD_FP,
+          size: 1,
+          aliases: (s.oldImageAliases ?? []).map((name) => ({ name })),
+        }),
+      };
     }
     if (a0 === 'image' && a1 === 'delete' && a2 === '--project' && a4 === '--') return {};
     return undefined;
@@ -174,7 +192,9 @@ describe('buildImage', () => {
   it('uses an explicit mirror over the host configuration', async () => {
     const captured: { work?: string } = {};
     const runner = hostRunner({}, captured);
-    const result = await buildImage(options(runner, { mirror: 'http://other.example.test/debian', suite: 'trixie', nodeArch: 'arm64' }));
+    const result = await buildImage(
+      options(runner, { mirror: 'http://other.example.test/debian', suite: 'trixie', nodeArch: 'arm64' }),
+    );
     const debootstrap = runner.lines(captured.work).find((l) => l.startsWith('debootstrap --variant'));
     expect(debootstrap).toBe(
       'debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,iproute2,ifupdown,isc-dhcp-client,ca-certificates,tzdata --arch=arm64 ' +
@@ -220,12 +240,18 @@ describe('buildImage', () => {
 
   it('says so when not run as root', async () => {
     const runner = hostRunner({ uid: '1000' }, {});
-    await expect(buildImage(options(runner))).rejects.toMatchObject({ code: 'IMAGE_BUILD_NOT_ROOT', hint: 'Re-run it with sudo.' });
+    await expect(buildImage(options(runner))).rejects.toMatchObject({
+      code: 'IMAGE_BUILD_NOT_ROOT',
+      hint: 'Re-run it with sudo.',
+    });
   });
 
   it('turns a missing debootstrap into an install hint', async () => {
     const runner = hostRunner({ debootstrap: 'missing' }, {});
-    await expect(buildImage(options(runner))).rejects.toMatchObject({ code: 'DEBOOTSTRAP_MISSING', hint: 'Install it: apt-get install -y debootstrap' });
+    await expect(buildImage(options(runner))).rejects.toMatchObject({
+      code: 'DEBOOTSTRAP_MISSING',
+      hint: 'Install it: apt-get install -y debootstrap',
+    });
   });
 
   it('reports a failed debootstrap with its log tail and still removes the work dir', async () => {
@@ -233,7 +259,11 @@ describe('buildImage', () => {
     const runner = hostRunner({ debootstrap: 'fails' }, captured);
     const error = (await buildImage(options(runner)).catch((e: unknown) => e)) as DistctlError;
     expect(error.code).toBe('DEBOOTSTRAP_FAILED');
-    expect(error.details).toEqual(['I: Retrieving Release', 'E: Failed getting release file', "E: Couldn't download packages: systemd"]);
+    expect(error.details).toEqual([
+      'I: Retrieving Release',
+      'E: Failed getting release file',
+      "E: Couldn't download packages: systemd",
+    ]);
     expect(runner.lines(captured.work).at(-1)).toBe('rm -rf --one-file-system <work>');
     expect(await readdir(parent)).toEqual([]);
   });

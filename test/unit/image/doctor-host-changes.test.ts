@@ -22,10 +22,17 @@ describe('doctor --fix', () => {
   it('prints every host change bin/ensure-incus.sh made, with how to undo it', async () => {
     const runner = new ScriptedRunner((cmd) => {
       if (cmd.bin === 'bash') return { stdout: SCRIPT_OUTPUT };
-      if (cmd.bin === 'incus' && cmd.args[0] === 'version') return { stdout: 'Client version: 6.0.4\nServer version: unreachable\n' };
-      if (cmd.bin === 'incus') return { exitCode: 1, stderr: 'Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: no such file or directory' };
+      if (cmd.bin === 'incus' && cmd.args[0] === 'version')
+        return { stdout: 'Client version: 6.0.4\nServer version: unreachable\n' };
+      if (cmd.bin === 'incus')
+        return {
+          exitCode: 1,
+          stderr:
+            'Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: no such file or directory',
+        };
       // doctor also reads the transparent-hugepage settings MongoDB cares about.
-      if (cmd.bin === 'cat' && cmd.args[0]?.startsWith('/sys/kernel/mm/transparent_hugepage/')) return { stdout: 'always [madvise] never\n' };
+      if (cmd.bin === 'cat' && cmd.args[0]?.startsWith('/sys/kernel/mm/transparent_hugepage/'))
+        return { stdout: 'always [madvise] never\n' };
       return undefined;
     });
     const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 });
@@ -35,7 +42,11 @@ describe('doctor --fix', () => {
       'host change: IPv4 forwarding turned on host-wide (net.ipv4.ip_forward=1: every interface routes; not persisted, a reboot resets it)\n    undo: sysctl -w net.ipv4.ip_forward=0 (only if nothing else on the host needs forwarding)',
     );
     expect((result.json as { hostChanges: unknown[] }).hostChanges).toEqual(parseHostChanges(SCRIPT_OUTPUT));
-    expect(parseHostChanges(SCRIPT_OUTPUT).map((change) => change.change.split(' ').slice(0, 2).join(' '))).toEqual(['apt source', 'package incus', 'IPv4 forwarding']);
+    expect(parseHostChanges(SCRIPT_OUTPUT).map((change) => change.change.split(' ').slice(0, 2).join(' '))).toEqual([
+      'apt source',
+      'package incus',
+      'IPv4 forwarding',
+    ]);
   });
 });
 
@@ -54,7 +65,17 @@ describe('bin/ensure-incus.sh', () => {
       'IPv4 forwarding',
     ]);
     // Every command that changes the host is followed, in its branch, by its announcement.
-    for (const command of ['>"$BACKPORTS_FILE"', 'apt-get install -y -qq -t', 'apt-get install -y -qq "${missing[@]}"', 'systemctl start incus', 'setsid nohup', 'storage create "$POOL_NAME" btrfs', 'storage create "$POOL_NAME" dir', 'profile device add default root', 'sysctl -qw net.ipv4.ip_forward=1']) {
+    for (const command of [
+      '>"$BACKPORTS_FILE"',
+      'apt-get install -y -qq -t',
+      'apt-get install -y -qq "${missing[@]}"',
+      'systemctl start incus',
+      'setsid nohup',
+      'storage create "$POOL_NAME" btrfs',
+      'storage create "$POOL_NAME" dir',
+      'profile device add default root',
+      'sysctl -qw net.ipv4.ip_forward=1',
+    ]) {
       const at = script.indexOf(command);
       expect(at, command).toBeGreaterThan(0);
       const branchEnd = script.slice(at).search(/\n\s*(else|fi)\b/);

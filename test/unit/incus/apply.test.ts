@@ -15,7 +15,7 @@ const desired = referenceDesired();
 const IMAGE = desired.containers[0]!.image;
 
 describe('IncusClient', () => {
-  it('puts --project before the subcommand so exec arguments stay the container\'s', async () => {
+  it("puts --project before the subcommand so exec arguments stay the container's", async () => {
     const runner = new ScriptedRunner(() => ({ stdout: 'ok' }));
     const client = new IncusClient(runner);
     await client.run({ args: ['exec', 'db1', '--', 'echo', '--project'], project: 'p' });
@@ -24,11 +24,27 @@ describe('IncusClient', () => {
   });
 
   it.each([
-    ['Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: permission denied', 'permission-denied', 'incus-admin'],
-    ["Error: You don't have the needed permissions to talk to the incus daemon (socket path: /var/lib/incus/unix.socket)", 'permission-denied', 'incus-admin'],
-    ['Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: no such file or directory', 'daemon-down', 'waitready'],
+    [
+      'Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: permission denied',
+      'permission-denied',
+      'incus-admin',
+    ],
+    [
+      "Error: You don't have the needed permissions to talk to the incus daemon (socket path: /var/lib/incus/unix.socket)",
+      'permission-denied',
+      'incus-admin',
+    ],
+    [
+      'Error: Get "http://unix.socket/1.0": dial unix /var/lib/incus/unix.socket: connect: no such file or directory',
+      'daemon-down',
+      'waitready',
+    ],
     ['Error: Image "nope" not found', 'image-not-found', 'distctl image build'],
-    ['Error: Failed creating instance record: Add instance info to the database: This "instances" entry already exists', 'already-exists', 'distctl plan'],
+    [
+      'Error: Failed creating instance record: Add instance info to the database: This "instances" entry already exists',
+      'already-exists',
+      'distctl plan',
+    ],
   ])('classifies %s', async (stderr, kind, hint) => {
     const client = new IncusClient(new ScriptedRunner(() => ({ exitCode: 1, stderr })));
     const error = await client.run({ args: ['list'] }).catch((caught: unknown) => caught);
@@ -43,19 +59,26 @@ describe('applyPlan', () => {
   /** The Incus model behind a runner that counts how many calls are in flight at once. */
   function modelRunner() {
     const model = new IncusModel({ images: [IMAGE] });
-    const counted = { model, inFlight: 0, most: 0, run: async (cmd: CommandSpec) => {
-      counted.inFlight += 1;
-      counted.most = Math.max(counted.most, counted.inFlight);
-      // Yield a few turns so calls overlap, as real processes do.
-      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
-      counted.inFlight -= 1;
-      return model.run(cmd);
-    } };
+    const counted = {
+      model,
+      inFlight: 0,
+      most: 0,
+      run: async (cmd: CommandSpec) => {
+        counted.inFlight += 1;
+        counted.most = Math.max(counted.most, counted.inFlight);
+        // Yield a few turns so calls overlap, as real processes do.
+        for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
+        counted.inFlight -= 1;
+        return model.run(cmd);
+      },
+    };
     return counted;
   }
-  const replan = async (model: IncusModel) => planUp(desired, await observeIncus(new IncusClient(model), desired.project));
+  const replan = async (model: IncusModel) =>
+    planUp(desired, await observeIncus(new IncusClient(model), desired.project));
   /** The positional verb of an incus argv (`create`, `start`, ...), skipping `--project NAME`. */
-  const verbOf = (argv: readonly string[]) => argv.find((arg, index) => !arg.startsWith('--') && argv[index - 1] !== '--project');
+  const verbOf = (argv: readonly string[]) =>
+    argv.find((arg, index) => !arg.startsWith('--') && argv[index - 1] !== '--project');
 
   it('runs project, network, then one chain per container (create before start), the chains concurrently; the re-plan is empty', async () => {
     const runner = modelRunner();
@@ -79,7 +102,10 @@ describe('applyPlan', () => {
 
   it('a failing container chain stops there, the other chains finish, and the next run completes it', async () => {
     const runner = modelRunner();
-    runner.model.failOn((argv) => argv.includes('create') && argv.includes('db2'), 'Error: Failed instance creation: disk full');
+    runner.model.failOn(
+      (argv) => argv.includes('create') && argv.includes('db2'),
+      'Error: Failed instance creation: disk full',
+    );
     const plan = planUp(desired, emptyIncus);
     const error = await applyPlan(new IncusClient(runner), plan).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
@@ -104,21 +130,48 @@ describe('waitForAddresses', () => {
     let round = 0;
     const runner = new ScriptedRunner(() => {
       round += 1;
-      const instances = containers.map((container) => (round < 3 ? runningInstance(desired, container.name, { state: { status: 'Running', network: { eth0: { addresses: [] } } } }) : runningInstance(desired, container.name)));
+      const instances = containers.map((container) =>
+        round < 3
+          ? runningInstance(desired, container.name, {
+              state: { status: 'Running', network: { eth0: { addresses: [] } } },
+            })
+          : runningInstance(desired, container.name),
+      );
       return { stdout: JSON.stringify(instances) };
     });
     const seen: string[] = [];
-    await waitForAddresses(new IncusClient(runner), 'distctl', containers, { sleep: async () => undefined, onProgress: (event) => seen.push(event.message) });
+    await waitForAddresses(new IncusClient(runner), 'distctl', containers, {
+      sleep: async () => undefined,
+      onProgress: (event) => seen.push(event.message),
+    });
     expect(runner.calls).toHaveLength(3);
     expect(seen[0]).toContain('auth-server (Running, no IPv4 on eth0 yet)');
   });
 
   it('times out naming each container, what it wanted and what Incus reports', async () => {
     let now = 0;
-    const runner = new ScriptedRunner(() => ({ stdout: JSON.stringify([runningInstance(desired, 'auth-server'), runningInstance(desired, 'web-server', { state: { status: 'Running', network: { eth0: { addresses: [{ family: 'inet', address: '10.10.10.200', netmask: '24', scope: 'global' }] } } } })]) }));
-    const error = await waitForAddresses(new IncusClient(runner), 'distctl', containers, { timeoutMs: 5_000, now: () => now, sleep: async (ms) => void (now += ms) }).catch((caught: unknown) => caught);
+    const runner = new ScriptedRunner(() => ({
+      stdout: JSON.stringify([
+        runningInstance(desired, 'auth-server'),
+        runningInstance(desired, 'web-server', {
+          state: {
+            status: 'Running',
+            network: {
+              eth0: { addresses: [{ family: 'inet', address: '10.10.10.200', netmask: '24', scope: 'global' }] },
+            },
+          },
+        }),
+      ]),
+    }));
+    const error = await waitForAddresses(new IncusClient(runner), 'distctl', containers, {
+      timeoutMs: 5_000,
+      now: () => now,
+      sleep: async (ms) => void (now += ms),
+    }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).message).toBe('web-server did not report the declared IPv4 address within 5 s');
-    expect((error as DistctlError).details).toEqual(['web-server: want 10.10.10.11, Incus reports Running, eth0 10.10.10.200']);
+    expect((error as DistctlError).details).toEqual([
+      'web-server: want 10.10.10.11, Incus reports Running, eth0 10.10.10.200',
+    ]);
   });
 });

@@ -10,10 +10,13 @@ import { z } from 'zod';
 
 const repo = resolve(import.meta.dirname, '../../..');
 const sources: Record<string, string> = {
-  'src/plan/floating.ts': 'export async function save(): Promise<void> {}\nexport function go(): void {\n  save();\n}\n',
-  'src/plan/misused.ts': "export function go(list: number[]): number[] {\n  return list.filter(async (n) => n > 1);\n}\n",
+  'src/plan/floating.ts':
+    'export async function save(): Promise<void> {}\nexport function go(): void {\n  save();\n}\n',
+  'src/plan/misused.ts':
+    'export function go(list: number[]): number[] {\n  return list.filter(async (n) => n > 1);\n}\n',
   'src/plan/cast.ts': 'export const parsed = JSON.parse(\'{"a":1}\') as { a: number };\n',
-  'src/plan/cast-json.ts': 'export async function read(r: Response): Promise<{ a: number }> {\n  return (await r.json()) as { a: number };\n}\n',
+  'src/plan/cast-json.ts':
+    'export async function read(r: Response): Promise<{ a: number }> {\n  return (await r.json()) as { a: number };\n}\n',
   'src/plan/widen-ok.ts': "export const parsed = JSON.parse('1') as unknown;\n",
   'src/plan/into-cli.ts': "import type { Thing } from '../cli/thing.js';\nexport type Same = Thing;\n",
   'src/cli/thing.ts': 'export interface Thing {\n  readonly a: number;\n}\n',
@@ -34,13 +37,26 @@ beforeAll(async () => {
     mkdirSync(dirname(join(dir, file)), { recursive: true });
     writeFileSync(join(dir, file), text);
   }
-  const config = z.object({ jsPlugins: z.array(z.string()) }).loose().parse(JSON.parse(readFileSync(join(repo, '.oxlintrc.json'), 'utf8')));
+  const config = z
+    .object({ jsPlugins: z.array(z.string()) })
+    .loose()
+    .parse(JSON.parse(readFileSync(join(repo, '.oxlintrc.json'), 'utf8')));
   config.jsPlugins = config.jsPlugins.map((plugin) => resolve(repo, plugin));
   writeFileSync(join(dir, '.oxlintrc.json'), JSON.stringify({ ...config, $schema: undefined }));
-  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { strict: true, target: 'ES2022', module: 'NodeNext', lib: ['ES2022', 'DOM'] }, include: ['src'] }));
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { strict: true, target: 'ES2022', module: 'NodeNext', lib: ['ES2022', 'DOM'] },
+      include: ['src'],
+    }),
+  );
   const oxlint = join(repo, 'node_modules', '.bin', 'oxlint');
-  const run = await promisify(execFile)(oxlint, ['--type-aware', '-f', 'json'], { cwd: dir }).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
-  found = Report.parse(JSON.parse(run.stdout)).diagnostics.map((d) => `${d.filename.replace(/\\/g, '/')} ${d.code}`).sort();
+  const run = await promisify(execFile)(oxlint, ['--type-aware', '-f', 'json'], { cwd: dir }).catch(
+    (error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }),
+  );
+  found = Report.parse(JSON.parse(run.stdout))
+    .diagnostics.map((d) => `${d.filename.replace(/\\/g, '/')} ${d.code}`)
+    .sort();
 }, 60_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -17,10 +17,20 @@ function healthyExec(desired: DesiredState): ContainerOps {
     exec: async (container: string, argv: readonly string[]) => {
       const declared = desired.containers.find((c) => c.name === container)!;
       const units = argv.slice(4);
-      const states = units.map((unit) => `Id=${unit}\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=9\nActiveEnterTimestamp=t`);
-      const ports = declared.units.map((unit) => (unit.kind === 'mongod' ? unit.process.port : desired.services.find((s) => s.name === unit.service)!.port));
+      const states = units.map(
+        (unit) =>
+          `Id=${unit}\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=9\nActiveEnterTimestamp=t`,
+      );
+      const ports = declared.units.map((unit) =>
+        unit.kind === 'mongod' ? unit.process.port : desired.services.find((s) => s.name === unit.service)!.port,
+      );
       const listeners = ports.map((port) => `LISTEN 0 511 ${declared.ipv4}:${port} 0.0.0.0:*`);
-      return { stdout: `${states.join('\n\n')}\n--distctl-listeners--\n${listeners.join('\n')}\n`, stderr: '', exitCode: 0, timedOut: false };
+      return {
+        stdout: `${states.join('\n\n')}\n--distctl-listeners--\n${listeners.join('\n')}\n`,
+        stderr: '',
+        exitCode: 0,
+        timedOut: false,
+      };
     },
   } as unknown as ContainerOps;
 }
@@ -33,7 +43,10 @@ function clientOf(observed: ObservedIncus): IncusClient {
   } as unknown as IncusClient;
 }
 
-const downMongo = { command: async () => Promise.reject(new Error('ECONNREFUSED')), close: async () => undefined } as unknown as MongoAdmin;
+const downMongo = {
+  command: async () => Promise.reject(new Error('ECONNREFUSED')),
+  close: async () => undefined,
+} as unknown as MongoAdmin;
 const fetchedUrls: string[] = [];
 const okFetch = (async (url: string) => {
   fetchedUrls.push(url);
@@ -41,27 +54,56 @@ const okFetch = (async (url: string) => {
 }) as unknown as typeof fetch;
 
 /** The differences that do not come from the (down) databases. */
-const platformDifferences = (status: DeploymentStatus) => status.differences.filter((d) => !/^(replica set|database) /.test(d));
+const platformDifferences = (status: DeploymentStatus) =>
+  status.differences.filter((d) => !/^(replica set|database) /.test(d));
 
 describe('observeDeployment', () => {
   it('a converged deployment: every container running with its address, units active, ports served, proxies present, services probed', async () => {
     fetchedUrls.length = 0;
-    const status = await observeDeployment(desired, { client: clientOf(convergedState(desired)), ops: healthyExec(desired), mongo: downMongo, fetch: okFetch });
+    const status = await observeDeployment(desired, {
+      client: clientOf(convergedState(desired)),
+      ops: healthyExec(desired),
+      mongo: downMongo,
+      fetch: okFetch,
+    });
     expect(status.project).toBe('distctl');
-    expect(status.network).toEqual({ name: 'incusbr0', exists: true, owned: true, address: '10.10.10.1/24', declared: '10.10.10.1/24' });
-    expect(status.containers.map((c) => [c.name, c.state, c.actualIps, c.units.map((u) => u.active), c.ports.map((p) => p.served), c.proxies])).toEqual(
+    expect(status.network).toEqual({
+      name: 'incusbr0',
+      exists: true,
+      owned: true,
+      address: '10.10.10.1/24',
+      declared: '10.10.10.1/24',
+    });
+    expect(
+      status.containers.map((c) => [
+        c.name,
+        c.state,
+        c.actualIps,
+        c.units.map((u) => u.active),
+        c.ports.map((p) => p.served),
+        c.proxies,
+      ]),
+    ).toEqual(
       desired.containers.map((c) => [
         c.name,
         'Running',
         [c.ipv4],
         c.units.map(() => 'active'),
         c.units.map(() => true),
-        desired.proxies.filter((p) => p.container === c.name).map((p) => ({ device: p.device, listen: p.listen, present: true })),
+        desired.proxies
+          .filter((p) => p.container === c.name)
+          .map((p) => ({ device: p.device, listen: p.listen, present: true })),
       ]),
     );
     expect(status.containers.every((c) => c.ports.every((p) => p.port > 0))).toBe(true);
     expect(status.services).toEqual(
-      desired.services.map((s) => ({ name: s.name, container: s.container, url: s.url, health: { ok: true, status: 200, body: { status: 'ok' } }, ready: { ok: true, status: 200, body: { status: 'ok' } } })),
+      desired.services.map((s) => ({
+        name: s.name,
+        container: s.container,
+        url: s.url,
+        health: { ok: true, status: 200, body: { status: 'ok' } },
+        ready: { ok: true, status: 200, body: { status: 'ok' } },
+      })),
     );
     expect(fetchedUrls.sort()).toEqual(desired.services.flatMap((s) => [`${s.url}/health`, `${s.url}/ready`]).sort());
     expect(platformDifferences(status)).toEqual([]);
@@ -71,8 +113,19 @@ describe('observeDeployment', () => {
   it('a missing container and network: reported as missing, units unknown, ports unknown, no address', async () => {
     const observed = convergedState(desired);
     const gone = { ...observed, networks: [], instances: observed.instances.filter((i) => i.name !== 'db1') };
-    const status = await observeDeployment(desired, { client: clientOf(gone), ops: healthyExec(desired), mongo: downMongo, fetch: okFetch });
-    expect(status.network).toEqual({ name: 'incusbr0', exists: false, owned: false, address: null, declared: '10.10.10.1/24' });
+    const status = await observeDeployment(desired, {
+      client: clientOf(gone),
+      ops: healthyExec(desired),
+      mongo: downMongo,
+      fetch: okFetch,
+    });
+    expect(status.network).toEqual({
+      name: 'incusbr0',
+      exists: false,
+      owned: false,
+      address: null,
+      declared: '10.10.10.1/24',
+    });
     const db1 = status.containers.find((c) => c.name === 'db1')!;
     const declared = desired.containers.find((c) => c.name === 'db1')!;
     expect(db1).toEqual({
@@ -81,10 +134,21 @@ describe('observeDeployment', () => {
       owned: false,
       declaredIp: declared.ipv4,
       actualIps: [],
-      units: declared.units.map((u) => ({ name: u.name, load: 'unknown', active: 'unknown', sub: 'container not running', mainPid: 0, since: null })),
+      units: declared.units.map((u) => ({
+        name: u.name,
+        load: 'unknown',
+        active: 'unknown',
+        sub: 'container not running',
+        mainPid: 0,
+        since: null,
+      })),
       proxies: [],
       resources: null,
-      ports: declared.units.map((u) => ({ unit: u.name, port: u.kind === 'mongod' ? u.process.port : 0, served: null })),
+      ports: declared.units.map((u) => ({
+        unit: u.name,
+        port: u.kind === 'mongod' ? u.process.port : 0,
+        served: null,
+      })),
     });
     expect(platformDifferences(status)).toEqual(['network incusbr0 does not exist', 'container db1 is missing']);
   });
@@ -92,7 +156,12 @@ describe('observeDeployment', () => {
   it('a network owned by another deployment is reported as not owned', async () => {
     const observed = convergedState(desired);
     const foreign = { ...observed, networks: [ownedNetwork(desired, { 'user.distctl.owner': 'other' })] };
-    const status = await observeDeployment(desired, { client: clientOf(foreign), ops: healthyExec(desired), mongo: downMongo, fetch: okFetch });
+    const status = await observeDeployment(desired, {
+      client: clientOf(foreign),
+      ops: healthyExec(desired),
+      mongo: downMongo,
+      fetch: okFetch,
+    });
     expect(status.network.owned).toBe(false);
     expect(status.network.exists).toBe(true);
   });

@@ -44,7 +44,15 @@ const ENTRY_OTHER = {
 };
 
 function mongodLine(iso: string, msg: string): string {
-  return JSON.stringify({ t: { $date: iso }, s: 'I', c: 'NETWORK', id: 1, ctx: 'listener', msg, attr: { port: 27017 } });
+  return JSON.stringify({
+    t: { $date: iso },
+    s: 'I',
+    c: 'NETWORK',
+    id: 1,
+    ctx: 'listener',
+    msg,
+    attr: { port: 27017 },
+  });
 }
 
 beforeAll(async () => {
@@ -83,7 +91,7 @@ async function journalArgs(): Promise<string[]> {
   return (await readFile(argsFile, 'utf8')).trim().split('\n');
 }
 
-describe('reading a container\'s logs (the script, run for real)', () => {
+describe("reading a container's logs (the script, run for real)", () => {
   it('reads the journal of every unit and the last lines of each mongod log file, then continues where it stopped', async () => {
     const lines1 = [1, 2, 3].map((n) => mongodLine(`2026-11-28T10:00:0${n}.000+00:00`, `one-${n}`));
     await writeFile(sources.files[0]!.path, `${lines1.join('\n')}\n`);
@@ -91,8 +99,16 @@ describe('reading a container\'s logs (the script, run for real)', () => {
 
     const first = parseLogRead(sources, await read({ lines: 2 }, null), null);
     expect(await journalArgs()).toEqual([
-      '--no-pager', '-o', 'json', '--output-fields=MESSAGE,UNIT,_SYSTEMD_UNIT',
-      '-u', 'mongod-27017.service', '-u', 'mongod-27018.service', '-n', '2',
+      '--no-pager',
+      '-o',
+      'json',
+      '--output-fields=MESSAGE,UNIT,_SYSTEMD_UNIT',
+      '-u',
+      'mongod-27017.service',
+      '-u',
+      'mongod-27018.service',
+      '-n',
+      '2',
     ]);
     expect(first.entries.map((entry) => [entry.unit, entry.time, readableMessage(entry.message)])).toEqual([
       ['mongod-27017.service', 1795874400000, 'Started mongod-27017.service - MongoDB 27017.'],
@@ -104,21 +120,25 @@ describe('reading a container\'s logs (the script, run for real)', () => {
     const size1 = Buffer.byteLength(`${lines1.join('\n')}\n`);
     expect(first.position).toEqual({ cursor: 's=1;i=c', fileOffsets: [size1, expect.any(Number)] });
 
-    await writeFile(sources.files[0]!.path, `${lines1.join('\n')}\n${mongodLine('2026-11-28T10:00:09.000+00:00', 'new')}\n`);
+    await writeFile(
+      sources.files[0]!.path,
+      `${lines1.join('\n')}\n${mongodLine('2026-11-28T10:00:09.000+00:00', 'new')}\n`,
+    );
     const next = parseLogRead(sources, await read({ lines: 2 }, first.position), first.position);
     expect(await journalArgs()).toContain('--after-cursor=s=1;i=c');
     expect(await journalArgs()).not.toContain('-n');
-    expect(next.entries.filter((entry) => entry.message.includes('"$date"')).map((entry) => readableMessage(entry.message))).toEqual([
-      'I NETWORK [listener] new {"port":27017}',
-    ]);
+    expect(
+      next.entries.filter((entry) => entry.message.includes('"$date"')).map((entry) => readableMessage(entry.message)),
+    ).toEqual(['I NETWORK [listener] new {"port":27017}']);
   });
 
   it('reads a rotated (shorter) file from its start', async () => {
     await writeFile(sources.files[0]!.path, `${mongodLine('2026-11-28T11:00:00.000+00:00', 'after-rotation')}\n`);
     const position: LogPosition = { cursor: 'x', fileOffsets: [100_000, null] };
     const parsed = parseLogRead(sources, await read({ lines: 5 }, position), position);
-    expect(parsed.entries.filter((entry) => entry.unit === 'mongod-27017.service' && entry.message.includes('rotation')))
-      .toHaveLength(1);
+    expect(
+      parsed.entries.filter((entry) => entry.unit === 'mongod-27017.service' && entry.message.includes('rotation')),
+    ).toHaveLength(1);
   });
 
   it('--grep filters inside the container (journal and files); --since keeps file lines from that time on', async () => {
@@ -128,8 +148,9 @@ describe('reading a container\'s logs (the script, run for real)', () => {
     const since = Date.parse('2026-11-28T10:00:00Z');
     const parsed = parseLogRead(sources, await read({ lines: 10, sinceEpochMs: since, grep: 'm[02]' }, null), null);
     expect(await journalArgs()).toEqual(expect.arrayContaining([`--since=@${since / 1000}`, '--grep=m[02]']));
-    expect(parsed.entries.filter((entry) => entry.message.startsWith('{')).map((entry) => readableMessage(entry.message)))
-      .toEqual(['I NETWORK [listener] m2 {"port":27017}']);
+    expect(
+      parsed.entries.filter((entry) => entry.message.startsWith('{')).map((entry) => readableMessage(entry.message)),
+    ).toEqual(['I NETWORK [listener] m2 {"port":27017}']);
   });
 
   it('a missing log file is skipped, its offset stays unknown', async () => {
@@ -140,7 +161,7 @@ describe('reading a container\'s logs (the script, run for real)', () => {
 });
 
 describe('parseLogRead', () => {
-  it('drops journal entries of other units and lines that are not the script\'s', () => {
+  it("drops journal entries of other units and lines that are not the script's", () => {
     const stdout = [`J ${JSON.stringify(ENTRY_OTHER)}`, 'bash: noise', 'J {not json', 'F 7 out of range'].join('\n');
     const parsed = parseLogRead(sources, stdout, null);
     expect(parsed.entries).toEqual([]);
@@ -157,8 +178,13 @@ describe('parseLogRead', () => {
 });
 
 describe('mergeLogEntries', () => {
-  it('orders several containers\' entries by time, keeping each source\'s own order on ties', () => {
-    const entry = (container: string, time: number | null, message: string) => ({ container, unit: 'u', time, message });
+  it("orders several containers' entries by time, keeping each source's own order on ties", () => {
+    const entry = (container: string, time: number | null, message: string) => ({
+      container,
+      unit: 'u',
+      time,
+      message,
+    });
     expect(
       mergeLogEntries([
         [entry('a', 3, 'a3'), entry('a', 3, 'a3b')],
@@ -187,9 +213,10 @@ describe('parseSince', () => {
 });
 
 describe('readableMessage', () => {
-  it('shows mongod\'s JSON line as severity, component, context, message and attributes; other text as it is', () => {
-    expect(readableMessage(mongodLine('2026-11-28T10:00:00.000+00:00', 'Waiting for connections')))
-      .toBe('I NETWORK [listener] Waiting for connections {"port":27017}');
+  it("shows mongod's JSON line as severity, component, context, message and attributes; other text as it is", () => {
+    expect(readableMessage(mongodLine('2026-11-28T10:00:00.000+00:00', 'Waiting for connections'))).toBe(
+      'I NETWORK [listener] Waiting for connections {"port":27017}',
+    );
     expect(readableMessage('{"half": ')).toBe('{"half": ');
     expect(readableMessage('plain')).toBe('plain');
   });

@@ -41,7 +41,14 @@ describe('systemctl show: argv and parsing', () => {
       'no equals sign here',
     ].join('\n');
     expect(parseUnitStates(output)).toEqual([
-      { name: 'a.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 42, since: 'Sat 2026-11-28 10:00:00 UTC' },
+      {
+        name: 'a.service',
+        load: 'loaded',
+        active: 'active',
+        sub: 'running',
+        mainPid: 42,
+        since: 'Sat 2026-11-28 10:00:00 UTC',
+      },
       { name: 'b.service', load: 'not-found', active: 'inactive', sub: 'dead', mainPid: 0, since: null },
       { name: 'c=weird.service', load: 'unknown', active: 'unknown', sub: 'unknown', mainPid: 0, since: null },
     ]);
@@ -54,7 +61,10 @@ describe('systemctl show: argv and parsing', () => {
 });
 
 /** ContainerOps whose exec answers from a script and records the calls. */
-function opsAnswering(result: { stdout: string; stderr?: string; exitCode?: number }): { ops: ContainerOps; calls: unknown[][] } {
+function opsAnswering(result: { stdout: string; stderr?: string; exitCode?: number }): {
+  ops: ContainerOps;
+  calls: unknown[][];
+} {
   const calls: unknown[][] = [];
   const ops = {
     exec: async (container: string, argv: readonly string[], options?: unknown) => {
@@ -67,7 +77,14 @@ function opsAnswering(result: { stdout: string; stderr?: string; exitCode?: numb
 
 describe('probeContainer', () => {
   const B = 'Id=b.service\nLoadState=loaded\nActiveState=active\nSubState=running\nMainPID=7\nActiveEnterTimestamp=t\n';
-  const unknown = (name: string, sub = 'unknown') => ({ name, load: 'unknown', active: 'unknown', sub, mainPid: 0, since: null });
+  const unknown = (name: string, sub = 'unknown') => ({
+    name,
+    load: 'unknown',
+    active: 'unknown',
+    sub,
+    mainPid: 0,
+    since: null,
+  });
 
   it('asks nothing when there are no units', async () => {
     const { ops, calls } = opsAnswering({ stdout: '' });
@@ -78,20 +95,29 @@ describe('probeContainer', () => {
   it('runs one exec with a 20 s bound; units in the asked order, unknown ones as unknown; listeners after the mark', async () => {
     const { ops, calls } = opsAnswering({ stdout: `${B}--distctl-listeners--\nLISTEN 0 511 0.0.0.0:3000 0.0.0.0:*\n` });
     const probe = await probeContainer(ops, 'c1', ['a.service', 'b.service']);
-    expect(probe.units).toEqual([unknown('a.service'), { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' }]);
+    expect(probe.units).toEqual([
+      unknown('a.service'),
+      { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' },
+    ]);
     expect(probe.listeners?.length).toBe(1);
     expect(calls).toEqual([['c1', containerProbeArgv(['a.service', 'b.service']), { timeoutMs: 20_000 }]]);
   });
 
   it('without the mark and with a failed exec: the last stderr line of systemctl, no listeners', async () => {
     const { ops } = opsAnswering({ stdout: '', stderr: 'first\nFailed to connect to bus\n', exitCode: 1 });
-    expect(await probeContainer(ops, 'c1', ['a.service'])).toEqual({ units: [unknown('a.service', 'systemctl failed: Failed to connect to bus')], listeners: null });
+    expect(await probeContainer(ops, 'c1', ['a.service'])).toEqual({
+      units: [unknown('a.service', 'systemctl failed: Failed to connect to bus')],
+      listeners: null,
+    });
   });
 
   it('without the mark but exit 0: units read, unknown ones plain unknown, no listeners', async () => {
     const { ops } = opsAnswering({ stdout: B });
     expect(await probeContainer(ops, 'c1', ['a.service', 'b.service'])).toEqual({
-      units: [unknown('a.service'), { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' }],
+      units: [
+        unknown('a.service'),
+        { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' },
+      ],
       listeners: null,
     });
   });
@@ -99,7 +125,10 @@ describe('probeContainer', () => {
   it('with the mark but ss missing (exit 127): units still read, listeners unknown', async () => {
     const { ops } = opsAnswering({ stdout: `${B}--distctl-listeners--\n`, stderr: 'sh: ss: not found', exitCode: 127 });
     expect(await probeContainer(ops, 'c1', ['a.service', 'b.service'])).toEqual({
-      units: [unknown('a.service'), { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' }],
+      units: [
+        unknown('a.service'),
+        { name: 'b.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 7, since: 't' },
+      ],
       listeners: null,
     });
   });
@@ -111,14 +140,23 @@ describe('probeContainer', () => {
 });
 
 describe('probeHttp', () => {
-  const answering = (status: number, text: string) => (async () => new Response(text, { status })) as unknown as typeof fetch;
+  const answering = (status: number, text: string) =>
+    (async () => new Response(text, { status })) as unknown as typeof fetch;
 
   it('parses a JSON body and reports ok for 2xx', async () => {
-    expect(await probeHttp('http://x/health', { fetch: answering(200, '{"status":"ok"}') })).toEqual({ ok: true, status: 200, body: { status: 'ok' } });
+    expect(await probeHttp('http://x/health', { fetch: answering(200, '{"status":"ok"}') })).toEqual({
+      ok: true,
+      status: 200,
+      body: { status: 'ok' },
+    });
   });
 
   it('keeps a non-JSON body as text and reports not ok for 503', async () => {
-    expect(await probeHttp('http://x/ready', { fetch: answering(503, 'down') })).toEqual({ ok: false, status: 503, body: 'down' });
+    expect(await probeHttp('http://x/ready', { fetch: answering(503, 'down') })).toEqual({
+      ok: false,
+      status: 503,
+      body: 'down',
+    });
   });
 
   it('passes a timeout signal (3 s by default) and the URL', async () => {
@@ -135,7 +173,11 @@ describe('probeHttp', () => {
     const refusing = (async () => {
       throw Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
     }) as unknown as typeof fetch;
-    expect(await probeHttp('http://x', { fetch: refusing })).toEqual({ ok: false, status: null, error: 'ECONNREFUSED' });
+    expect(await probeHttp('http://x', { fetch: refusing })).toEqual({
+      ok: false,
+      status: null,
+      error: 'ECONNREFUSED',
+    });
     const slow = (async () => {
       throw new DOMException('The operation was aborted due to timeout', 'TimeoutError');
     }) as unknown as typeof fetch;
@@ -148,8 +190,14 @@ describe('probeHttp', () => {
 
   it('times out for real after timeoutMs', async () => {
     const hanging = ((_url: string, init: RequestInit) =>
-      new Promise((_resolve, reject) => init.signal?.addEventListener('abort', () => reject(init.signal?.reason)))) as unknown as typeof fetch;
-    expect(await probeHttp('http://x', { fetch: hanging, timeoutMs: 5 })).toEqual({ ok: false, status: null, error: 'timed out' });
+      new Promise((_resolve, reject) =>
+        init.signal?.addEventListener('abort', () => reject(init.signal?.reason)),
+      )) as unknown as typeof fetch;
+    expect(await probeHttp('http://x', { fetch: hanging, timeoutMs: 5 })).toEqual({
+      ok: false,
+      status: null,
+      error: 'timed out',
+    });
   });
 });
 
@@ -162,7 +210,12 @@ describe('Incus reads', () => {
       state: {
         status: 'Running',
         network: {
-          eth0: { addresses: [{ family: 'inet6', address: 'fe80::1', netmask: '64', scope: 'link' }, { family: 'inet', address: '10.0.0.2', netmask: '24', scope: 'global' }] },
+          eth0: {
+            addresses: [
+              { family: 'inet6', address: 'fe80::1', netmask: '64', scope: 'link' },
+              { family: 'inet', address: '10.0.0.2', netmask: '24', scope: 'global' },
+            ],
+          },
           eth1: { addresses: [{ family: 'inet', address: '10.1.0.2', netmask: '24', scope: 'global' }] },
         },
       },
@@ -170,16 +223,31 @@ describe('Incus reads', () => {
     expect(instanceAddresses(withAddresses)).toEqual(['10.0.0.2']);
     expect(instanceAddresses(withAddresses, 'eth1')).toEqual(['10.1.0.2']);
     expect(instanceAddresses(instance())).toEqual([]);
-    expect(instanceAddresses(instance({ state: { status: 'Stopped', network: null } } as Partial<IncusInstance>))).toEqual([]);
+    expect(
+      instanceAddresses(instance({ state: { status: 'Stopped', network: null } } as Partial<IncusInstance>)),
+    ).toEqual([]);
   });
 
   it('proxyInPlace needs a proxy device with exactly the declared listen and connect', () => {
-    const proxy = { container: 'c1', device: 'expose-web', listen: 'tcp:0.0.0.0:8080', connect: 'tcp:127.0.0.1:3000' } as const;
+    const proxy = {
+      container: 'c1',
+      device: 'expose-web',
+      listen: 'tcp:0.0.0.0:8080',
+      connect: 'tcp:127.0.0.1:3000',
+    } as const;
     const withDevice = (device: Record<string, string>) => instance({ devices: { 'expose-web': device } });
-    expect(proxyInPlace(withDevice({ type: 'proxy', listen: proxy.listen, connect: proxy.connect }), proxy as never)).toBe(true);
-    expect(proxyInPlace(withDevice({ type: 'disk', listen: proxy.listen, connect: proxy.connect }), proxy as never)).toBe(false);
-    expect(proxyInPlace(withDevice({ type: 'proxy', listen: 'tcp:0.0.0.0:8081', connect: proxy.connect }), proxy as never)).toBe(false);
-    expect(proxyInPlace(withDevice({ type: 'proxy', listen: proxy.listen, connect: 'tcp:127.0.0.1:3001' }), proxy as never)).toBe(false);
+    expect(
+      proxyInPlace(withDevice({ type: 'proxy', listen: proxy.listen, connect: proxy.connect }), proxy as never),
+    ).toBe(true);
+    expect(
+      proxyInPlace(withDevice({ type: 'disk', listen: proxy.listen, connect: proxy.connect }), proxy as never),
+    ).toBe(false);
+    expect(
+      proxyInPlace(withDevice({ type: 'proxy', listen: 'tcp:0.0.0.0:8081', connect: proxy.connect }), proxy as never),
+    ).toBe(false);
+    expect(
+      proxyInPlace(withDevice({ type: 'proxy', listen: proxy.listen, connect: 'tcp:127.0.0.1:3001' }), proxy as never),
+    ).toBe(false);
     expect(proxyInPlace(instance(), proxy as never)).toBe(false);
     expect(proxyInPlace(undefined, proxy as never)).toBe(false);
   });
@@ -192,10 +260,18 @@ describe('Incus reads', () => {
         listNetworks: async () => (asked.push('networks'), [{ name: 'br0' }]),
         listInstances: async (project: string) => (asked.push(`instances ${project}`), [{ name: 'c1' }]),
       }) as unknown as IncusClient;
-    expect(await observeIncus(client([{ name: 'other' }]), 'p1')).toEqual({ project: null, networks: [{ name: 'br0' }], instances: [] });
+    expect(await observeIncus(client([{ name: 'other' }]), 'p1')).toEqual({
+      project: null,
+      networks: [{ name: 'br0' }],
+      instances: [],
+    });
     expect(asked.sort()).toEqual(['networks', 'projects']);
     asked.length = 0;
-    expect(await observeIncus(client([{ name: 'other' }, { name: 'p1' }]), 'p1')).toEqual({ project: { name: 'p1' }, networks: [{ name: 'br0' }], instances: [{ name: 'c1' }] });
+    expect(await observeIncus(client([{ name: 'other' }, { name: 'p1' }]), 'p1')).toEqual({
+      project: { name: 'p1' },
+      networks: [{ name: 'br0' }],
+      instances: [{ name: 'c1' }],
+    });
     expect(asked.sort()).toEqual(['instances p1', 'networks', 'projects']);
   });
 });
@@ -217,7 +293,15 @@ const healthy: Status = {
       ports: [{ unit: 'web.service', port: 3000, served: true }],
     },
   ],
-  services: [{ name: 'web', container: 'c1', url: 'http://10.0.0.2:3000', health: { ok: true, status: 200, body: {} }, ready: { ok: true, status: 200, body: {} } }],
+  services: [
+    {
+      name: 'web',
+      container: 'c1',
+      url: 'http://10.0.0.2:3000',
+      health: { ok: true, status: 200, body: {} },
+      ready: { ok: true, status: 200, body: {} },
+    },
+  ],
   databases: {
     replicaSets: [
       {
@@ -236,7 +320,10 @@ const healthy: Status = {
   },
 } as unknown as Status;
 const c1 = healthy.containers[0]!;
-const rsA = healthy.databases.replicaSets[0]! as Extract<Status['databases']['replicaSets'][number], { reachable: true }>;
+const rsA = healthy.databases.replicaSets[0]! as Extract<
+  Status['databases']['replicaSets'][number],
+  { reachable: true }
+>;
 const withContainer = (over: Partial<typeof c1>): Status => ({ ...healthy, containers: [{ ...c1, ...over }] });
 
 describe('differencesOf: the words of status', () => {
@@ -245,63 +332,127 @@ describe('differencesOf: the words of status', () => {
   });
 
   it('network missing, or with another address', () => {
-    expect(differencesOf({ ...healthy, network: { ...healthy.network, exists: false, address: null } })).toEqual(['network br0 does not exist']);
-    expect(differencesOf({ ...healthy, network: { ...healthy.network, address: '10.9.0.1/24' } })).toEqual(['network br0 has 10.9.0.1/24, declared 10.0.0.1/24']);
-    expect(differencesOf({ ...healthy, network: { ...healthy.network, address: null } })).toEqual(['network br0 has no address, declared 10.0.0.1/24']);
+    expect(differencesOf({ ...healthy, network: { ...healthy.network, exists: false, address: null } })).toEqual([
+      'network br0 does not exist',
+    ]);
+    expect(differencesOf({ ...healthy, network: { ...healthy.network, address: '10.9.0.1/24' } })).toEqual([
+      'network br0 has 10.9.0.1/24, declared 10.0.0.1/24',
+    ]);
+    expect(differencesOf({ ...healthy, network: { ...healthy.network, address: null } })).toEqual([
+      'network br0 has no address, declared 10.0.0.1/24',
+    ]);
   });
 
-  it('a network or a running container without this deployment\'s owner mark', () => {
-    expect(differencesOf({ ...healthy, network: { ...healthy.network, owned: false, address: '10.9.0.1/24' } })).toEqual([
-      'network br0 was not created by this deployment (distctl up refuses to use it)',
+  it("a network or a running container without this deployment's owner mark", () => {
+    expect(
+      differencesOf({ ...healthy, network: { ...healthy.network, owned: false, address: '10.9.0.1/24' } }),
+    ).toEqual(['network br0 was not created by this deployment (distctl up refuses to use it)']);
+    expect(differencesOf(withContainer({ owned: false }))).toEqual([
+      'container c1 was not created by this deployment (distctl up refuses to use it)',
     ]);
-    expect(differencesOf(withContainer({ owned: false }))).toEqual(['container c1 was not created by this deployment (distctl up refuses to use it)']);
     expect(differencesOf(withContainer({ owned: false, state: 'Stopped' }))).toEqual(['container c1 is stopped']);
   });
 
   it('a container not running says only that', () => {
-    expect(differencesOf(withContainer({ state: 'Stopped', actualIps: [], proxies: [{ device: 'expose-web', listen: 'tcp:0.0.0.0:8080', present: false }] }))).toEqual(['container c1 is stopped']);
+    expect(
+      differencesOf(
+        withContainer({
+          state: 'Stopped',
+          actualIps: [],
+          proxies: [{ device: 'expose-web', listen: 'tcp:0.0.0.0:8080', present: false }],
+        }),
+      ),
+    ).toEqual(['container c1 is stopped']);
     expect(differencesOf(withContainer({ state: 'missing' }))).toEqual(['container c1 is missing']);
   });
 
   it('a wrong, missing or extra address', () => {
-    expect(differencesOf(withContainer({ actualIps: ['10.0.0.9'] }))).toEqual(['container c1 has 10.0.0.9, declared 10.0.0.2']);
+    expect(differencesOf(withContainer({ actualIps: ['10.0.0.9'] }))).toEqual([
+      'container c1 has 10.0.0.9, declared 10.0.0.2',
+    ]);
     expect(differencesOf(withContainer({ actualIps: [] }))).toEqual(['container c1 has no IPv4, declared 10.0.0.2']);
-    expect(differencesOf(withContainer({ actualIps: ['10.0.0.2', '10.0.0.7'] }))).toEqual(['container c1 has 10.0.0.2, 10.0.0.7, declared 10.0.0.2']);
+    expect(differencesOf(withContainer({ actualIps: ['10.0.0.2', '10.0.0.7'] }))).toEqual([
+      'container c1 has 10.0.0.2, 10.0.0.7, declared 10.0.0.2',
+    ]);
   });
 
   it('a unit not active, or not installed; a proxy missing', () => {
     const unit = c1.units[0]!;
-    expect(differencesOf(withContainer({ units: [{ ...unit, active: 'failed', sub: 'failed' }] }))).toEqual(['c1: web.service is failed (failed)']);
-    expect(differencesOf(withContainer({ units: [{ ...unit, load: 'not-found', active: 'inactive', sub: 'dead' }] }))).toEqual(['c1: web.service is not installed']);
-    expect(differencesOf(withContainer({ proxies: [{ device: 'expose-web', listen: 'tcp:0.0.0.0:8080', present: false }] }))).toEqual(['c1: proxy tcp:0.0.0.0:8080 is missing']);
+    expect(differencesOf(withContainer({ units: [{ ...unit, active: 'failed', sub: 'failed' }] }))).toEqual([
+      'c1: web.service is failed (failed)',
+    ]);
+    expect(
+      differencesOf(withContainer({ units: [{ ...unit, load: 'not-found', active: 'inactive', sub: 'dead' }] })),
+    ).toEqual(['c1: web.service is not installed']);
+    expect(
+      differencesOf(withContainer({ proxies: [{ device: 'expose-web', listen: 'tcp:0.0.0.0:8080', present: false }] })),
+    ).toEqual(['c1: proxy tcp:0.0.0.0:8080 is missing']);
   });
 
-  it('an active unit whose declared port nothing serves; unknown serving and other units\' ports are not differences', () => {
+  it("an active unit whose declared port nothing serves; unknown serving and other units' ports are not differences", () => {
     const ports = (...list: { unit: string; port: number; served: boolean | null }[]) => withContainer({ ports: list });
-    expect(differencesOf(ports({ unit: 'web.service', port: 3000, served: false }))).toEqual(['c1: web.service is active but nothing serves port 3000 on 10.0.0.2']);
-    expect(differencesOf(ports({ unit: 'web.service', port: 3000, served: null }, { unit: 'other.service', port: 4000, served: false }))).toEqual([]);
+    expect(differencesOf(ports({ unit: 'web.service', port: 3000, served: false }))).toEqual([
+      'c1: web.service is active but nothing serves port 3000 on 10.0.0.2',
+    ]);
+    expect(
+      differencesOf(
+        ports({ unit: 'web.service', port: 3000, served: null }, { unit: 'other.service', port: 4000, served: false }),
+      ),
+    ).toEqual([]);
     const failed = { ...c1.units[0]!, active: 'failed', sub: 'failed' };
-    expect(differencesOf(withContainer({ units: [failed], ports: [{ unit: 'web.service', port: 3000, served: false }] }))).toEqual(['c1: web.service is failed (failed)']);
+    expect(
+      differencesOf(withContainer({ units: [failed], ports: [{ unit: 'web.service', port: 3000, served: false }] })),
+    ).toEqual(['c1: web.service is failed (failed)']);
   });
 
   it('a service unhealthy, or healthy but not ready', () => {
     const web = healthy.services[0]!;
-    expect(differencesOf({ ...healthy, services: [{ ...web, health: { ok: false, status: null, error: 'ECONNREFUSED' }, ready: { ok: false, status: 503, body: {} } }] })).toEqual([
-      'service web: /health unreachable (ECONNREFUSED)',
+    expect(
+      differencesOf({
+        ...healthy,
+        services: [
+          {
+            ...web,
+            health: { ok: false, status: null, error: 'ECONNREFUSED' },
+            ready: { ok: false, status: 503, body: {} },
+          },
+        ],
+      }),
+    ).toEqual(['service web: /health unreachable (ECONNREFUSED)']);
+    expect(differencesOf({ ...healthy, services: [{ ...web, ready: { ok: false, status: 503, body: {} } }] })).toEqual([
+      'service web: not ready (answered 503)',
     ]);
-    expect(differencesOf({ ...healthy, services: [{ ...web, ready: { ok: false, status: 503, body: {} } }] })).toEqual(['service web: not ready (answered 503)']);
   });
 
   it('databases: unreachable set, no primary, a member neither PRIMARY nor SECONDARY, unreachable standalone', () => {
-    const databases = (replicaSets: unknown[], standalones = healthy.databases.standalones) => ({ ...healthy, databases: { replicaSets, standalones } }) as Status;
-    expect(differencesOf(databases([{ name: 'rsA', reachable: false, reason: 'unreachable', error: 'timed out' }]))).toEqual(['replica set rsA unreachable: timed out']);
-    expect(differencesOf(databases([{ ...rsA, primary: null, members: [{ ...rsA.members[0]!, state: 'SECONDARY' }] }]))).toEqual(['replica set rsA has no PRIMARY']);
-    expect(differencesOf(databases([{ ...rsA, members: [rsA.members[0]!, { ...rsA.members[1]!, state: 'RECOVERING' }] }]))).toEqual([
-      'replica set rsA: 10.0.0.4:27017 is RECOVERING',
-    ]);
-    expect(differencesOf(databases(healthy.databases.replicaSets as unknown[], [{ name: 'users', host: '10.0.0.5:27017', container: 'db3', reachable: false, reason: 'unreachable', error: 'ECONNREFUSED' }] as never))).toEqual([
-      'database users (10.0.0.5:27017) unreachable: ECONNREFUSED',
-    ]);
+    const databases = (replicaSets: unknown[], standalones = healthy.databases.standalones) =>
+      ({ ...healthy, databases: { replicaSets, standalones } }) as Status;
+    expect(
+      differencesOf(databases([{ name: 'rsA', reachable: false, reason: 'unreachable', error: 'timed out' }])),
+    ).toEqual(['replica set rsA unreachable: timed out']);
+    expect(
+      differencesOf(databases([{ ...rsA, primary: null, members: [{ ...rsA.members[0]!, state: 'SECONDARY' }] }])),
+    ).toEqual(['replica set rsA has no PRIMARY']);
+    expect(
+      differencesOf(databases([{ ...rsA, members: [rsA.members[0]!, { ...rsA.members[1]!, state: 'RECOVERING' }] }])),
+    ).toEqual(['replica set rsA: 10.0.0.4:27017 is RECOVERING']);
+    expect(
+      differencesOf(
+        databases(
+          healthy.databases.replicaSets as unknown[],
+          [
+            {
+              name: 'users',
+              host: '10.0.0.5:27017',
+              container: 'db3',
+              reachable: false,
+              reason: 'unreachable',
+              error: 'ECONNREFUSED',
+            },
+          ] as never,
+        ),
+      ),
+    ).toEqual(['database users (10.0.0.5:27017) unreachable: ECONNREFUSED']);
   });
 
   it('describeProbe is short', () => {

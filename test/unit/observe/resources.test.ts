@@ -9,7 +9,8 @@ import { containerProbeArgv, probeContainer } from '../../../src/observe/units.j
 // Recorded on a live Incus 6.0.4 (btrfs pool): obs-r1 running with limits.memory=512MiB and a
 // socket-activated unit listening on 0.0.0.0:3000, *:5000, 127.0.0.1:27017/27018; obs-r2 stopped;
 // obs-r3 running without a memory limit.
-const fixture = (name: string): string => readFileSync(new URL(`../../fixtures/observe/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string): string =>
+  readFileSync(new URL(`../../fixtures/observe/${name}`, import.meta.url), 'utf8');
 const instances = new Map(
   (JSON.parse(fixture('incus-list-state.json')) as IncusInstance[]).map((instance) => [instance.name, instance]),
 );
@@ -117,7 +118,14 @@ describe('probeContainer (recorded output of the one exec per container)', () =>
     expect(containerProbeArgv(['a.service']).slice(0, 2)).toEqual(['sh', '-c']);
     expect(containerProbeArgv(['a.service']).slice(3)).toEqual(['distctl-status', 'a.service']);
     expect(probe.units).toEqual([
-      { name: 'web-server.service', load: 'loaded', active: 'active', sub: 'running', mainPid: 76, since: 'Sat 2026-11-28 14:08:36 UTC' },
+      {
+        name: 'web-server.service',
+        load: 'loaded',
+        active: 'active',
+        sub: 'running',
+        mainPid: 76,
+        since: 'Sat 2026-11-28 14:08:36 UTC',
+      },
       { name: 'nope.service', load: 'not-found', active: 'inactive', sub: 'dead', mainPid: 0, since: null },
     ]);
     expect(probe.listeners).toEqual(parseListeners(fixture('ss-Hltn.txt')));
@@ -125,17 +133,30 @@ describe('probeContainer (recorded output of the one exec per container)', () =>
 
   it('without ss the units are still read and the listeners are unknown', async () => {
     const units = fixture('probe-output.txt').split('--distctl-listeners--')[0];
-    const probe = await probeContainer(probeOps({ exitCode: 127, stdout: `${units}--distctl-listeners--\n`, stderr: 'sh: 1: ss: not found\n' }), 'web', [
-      'web-server.service',
-    ]);
+    const probe = await probeContainer(
+      probeOps({ exitCode: 127, stdout: `${units}--distctl-listeners--\n`, stderr: 'sh: 1: ss: not found\n' }),
+      'web',
+      ['web-server.service'],
+    );
     expect(probe.units[0]?.active).toBe('active');
     expect(probe.listeners).toBeNull();
   });
 
   it('a failing exec reports every unit as unknown with the reason, never throws', async () => {
-    const probe = await probeContainer(probeOps({ exitCode: 1, stderr: 'Error: Instance is not running\n' }), 'web', ['a.service']);
+    const probe = await probeContainer(probeOps({ exitCode: 1, stderr: 'Error: Instance is not running\n' }), 'web', [
+      'a.service',
+    ]);
     expect(probe).toEqual({
-      units: [{ name: 'a.service', load: 'unknown', active: 'unknown', sub: 'systemctl failed: Error: Instance is not running', mainPid: 0, since: null }],
+      units: [
+        {
+          name: 'a.service',
+          load: 'unknown',
+          active: 'unknown',
+          sub: 'systemctl failed: Error: Instance is not running',
+          mainPid: 0,
+          since: null,
+        },
+      ],
       listeners: null,
     });
   });

@@ -36,9 +36,16 @@ describe('listeners in status', () => {
   it('an active unit whose port nothing serves is a difference; an unknown listener set is not', () => {
     const status = deployment([
       container({ name: 'db1', ports: [{ unit: 'mongod-27017.service', port: 27017, served: false }] }),
-      container({ name: 'db2', declaredIp: '10.10.10.13', actualIps: ['10.10.10.13'], ports: [{ unit: 'mongod-27017.service', port: 27017, served: null }] }),
+      container({
+        name: 'db2',
+        declaredIp: '10.10.10.13',
+        actualIps: ['10.10.10.13'],
+        ports: [{ unit: 'mongod-27017.service', port: 27017, served: null }],
+      }),
     ]);
-    expect(status.differences).toEqual(['db1: mongod-27017.service is active but nothing serves port 27017 on 10.10.10.12']);
+    expect(status.differences).toEqual([
+      'db1: mongod-27017.service is active but nothing serves port 27017 on 10.10.10.12',
+    ]);
     expect(renderStatus(status, ui)).toContain('mongod-27017 active port 27017 not served');
   });
 
@@ -54,20 +61,41 @@ describe('resources in status', () => {
       container({ name: 'db2', state: 'Stopped', actualIps: [], resources: null, units: [], ports: [] }),
     ]);
     const lines = renderStatus(status, ui).split('\n');
-    expect(lines.find((line) => line.startsWith('NAME'))).toMatch(/^NAME\s+STATE\s+DECLARED IP\s+ACTUAL IP\s+CPU\s+MEMORY\s+DISK\s+PROCS\s+UNITS$/);
-    expect(lines.find((line) => line.startsWith('db1'))).toMatch(/^db1\s+running\s+10\.10\.10\.12\s+10\.10\.10\.12\s+12\.5 s\s+47\.9 MiB \/ 512 MiB\s+-\s+6\s+mongod-27017 active$/);
-    expect(lines.find((line) => line.startsWith('db2'))).toMatch(/^db2\s+stopped\s+10\.10\.10\.12\s+-\s+-\s+-\s+-\s+-\s+-$/);
+    expect(lines.find((line) => line.startsWith('NAME'))).toMatch(
+      /^NAME\s+STATE\s+DECLARED IP\s+ACTUAL IP\s+CPU\s+MEMORY\s+DISK\s+PROCS\s+UNITS$/,
+    );
+    expect(lines.find((line) => line.startsWith('db1'))).toMatch(
+      /^db1\s+running\s+10\.10\.10\.12\s+10\.10\.10\.12\s+12\.5 s\s+47\.9 MiB \/ 512 MiB\s+-\s+6\s+mongod-27017 active$/,
+    );
+    expect(lines.find((line) => line.startsWith('db2'))).toMatch(
+      /^db2\s+stopped\s+10\.10\.10\.12\s+-\s+-\s+-\s+-\s+-\s+-$/,
+    );
   });
 
   it('--watch shows CPU as a rate between refreshes, in the table and in JSON', () => {
     const before = deployment([container({ name: 'db1' })]);
-    const after = deployment([container({ name: 'db1', resources: { cpuSeconds: 13.5, memoryBytes: 1, memoryLimitBytes: null, diskBytes: 4096, processes: 7 } })]);
+    const after = deployment([
+      container({
+        name: 'db1',
+        resources: { cpuSeconds: 13.5, memoryBytes: 1, memoryLimitBytes: null, diskBytes: 4096, processes: 7 },
+      }),
+    ]);
     const rates = cpuRates(before, after, 4);
     expect([...rates]).toEqual([['db1', 0.25]]);
-    expect(renderStatus(after, ui, rates).split('\n').find((line) => line.startsWith('db1'))).toMatch(/\s25 %\s+1 B\s+4 KiB\s+7\s/);
+    expect(
+      renderStatus(after, ui, rates)
+        .split('\n')
+        .find((line) => line.startsWith('db1')),
+    ).toMatch(/\s25 %\s+1 B\s+4 KiB\s+7\s/);
     const json = statusJson(after, rates) as { containers: { cpuRate?: number; resources: unknown }[] };
     expect(json.containers[0]?.cpuRate).toBe(0.25);
-    expect(json.containers[0]?.resources).toEqual({ cpuSeconds: 13.5, memoryBytes: 1, memoryLimitBytes: null, diskBytes: 4096, processes: 7 });
+    expect(json.containers[0]?.resources).toEqual({
+      cpuSeconds: 13.5,
+      memoryBytes: 1,
+      memoryLimitBytes: null,
+      diskBytes: 4096,
+      processes: 7,
+    });
     expect((statusJson(after) as { containers: object[] }).containers[0]).not.toHaveProperty('cpuRate');
   });
 });
@@ -98,7 +126,14 @@ describe('status --format prometheus', () => {
             reportedBy: '10.10.10.12:27017',
             members: [
               { host: '10.10.10.12:27017', container: 'db1', port: 27017, state: 'PRIMARY', health: 1, lagSeconds: 0 },
-              { host: '10.10.10.12:27018', container: 'db1', port: 27018, state: 'SECONDARY', health: 1, lagSeconds: 2 },
+              {
+                host: '10.10.10.12:27018',
+                container: 'db1',
+                port: 27018,
+                state: 'SECONDARY',
+                health: 1,
+                lagSeconds: 2,
+              },
             ],
           },
           { name: 'rsB', reachable: false, reason: 'unreachable', error: 'connect ECONNREFUSED' },
@@ -134,6 +169,8 @@ describe('status --format prometheus', () => {
       'distctl_database_reachable{database="users",project="distctl"} 1',
     ]);
     expect(text).toContain('# TYPE distctl_container_running gauge');
-    expect(text).toContain('# HELP distctl_port_served 1 when something listens on the declared port (absent when unknown)');
+    expect(text).toContain(
+      '# HELP distctl_port_served 1 when something listens on the declared port (absent when unknown)',
+    );
   });
 });

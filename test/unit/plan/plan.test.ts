@@ -30,33 +30,75 @@ describe('planUp', () => {
   });
 
   it('plans nothing when Incus matches, ignoring server-computed keys', () => {
-    expect(planUp(desired, convergedState(desired))).toEqual({ project: 'distctl', actions: [], conflicts: [], notices: [] });
+    expect(planUp(desired, convergedState(desired))).toEqual({
+      project: 'distctl',
+      actions: [],
+      conflicts: [],
+      notices: [],
+    });
   });
 
   it('starts a stopped container and resumes a frozen one', () => {
     const observed = convergedState(desired);
     const instances = observed.instances.map((instance) =>
-      instance.name === 'db2' ? { ...instance, status: 'Stopped', state: null } : instance.name === 'db3' ? { ...instance, status: 'Frozen' } : instance,
+      instance.name === 'db2'
+        ? { ...instance, status: 'Stopped', state: null }
+        : instance.name === 'db3'
+          ? { ...instance, status: 'Frozen' }
+          : instance,
     );
-    expect(planUp(desired, { ...observed, instances }).actions.map(describeAction)).toEqual(['~ container db2: start', '~ container db3: resume (frozen)']);
+    expect(planUp(desired, { ...observed, instances }).actions.map(describeAction)).toEqual([
+      '~ container db2: start',
+      '~ container db3: resume (frozen)',
+    ]);
   });
 
   it('puts back a drifted reservation and restarts the container to renew its lease', () => {
     const observed = convergedState(desired);
     const drifted = runningInstance(desired, 'db1');
-    const instances = observed.instances.map((instance) => (instance.name === 'db1' ? { ...drifted, devices: { ...drifted.devices, eth0: { ...drifted.devices.eth0, 'ipv4.address': '10.10.10.99' } } } : instance));
+    const instances = observed.instances.map((instance) =>
+      instance.name === 'db1'
+        ? {
+            ...drifted,
+            devices: { ...drifted.devices, eth0: { ...drifted.devices.eth0, 'ipv4.address': '10.10.10.99' } },
+          }
+        : instance,
+    );
     const plan = planUp(desired, { ...observed, instances });
-    expect(plan.actions.map(describeAction)).toEqual(['~ container db1: eth0 10.10.10.99 → 10.10.10.12 on incusbr0', '~ container db1: restart (renew its DHCP lease for the new address)']);
-    expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([{ args: ['config', 'device', 'set', '--', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'distctl' }]);
+    expect(plan.actions.map(describeAction)).toEqual([
+      '~ container db1: eth0 10.10.10.99 → 10.10.10.12 on incusbr0',
+      '~ container db1: restart (renew its DHCP lease for the new address)',
+    ]);
+    expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([
+      { args: ['config', 'device', 'set', '--', 'db1', 'eth0', 'ipv4.address=10.10.10.12'], project: 'distctl' },
+    ]);
   });
 
   it('restarts a running container that holds a stale address, but not one still waiting for its first lease', () => {
     const observed = convergedState(desired);
-    const holding = (address: string | null) => runningInstance(desired, 'db1', { state: { status: 'Running', network: { eth0: { addresses: address === null ? [] : [{ family: 'inet', address, netmask: '24', scope: 'global' }] } } } });
-    const stale = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? holding('10.10.9.200') : instance)) });
-    expect(stale.actions).toEqual([{ kind: 'restart-instance', container: 'db1', reason: 'renew its DHCP lease: it holds 10.10.9.200' }]);
-    expect(incusCallsFor(stale.actions[0]!, 'distctl')).toEqual([{ args: ['restart', '--', 'db1'], project: 'distctl' }]);
-    const waiting = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? holding(null) : instance)) });
+    const holding = (address: string | null) =>
+      runningInstance(desired, 'db1', {
+        state: {
+          status: 'Running',
+          network: {
+            eth0: { addresses: address === null ? [] : [{ family: 'inet', address, netmask: '24', scope: 'global' }] },
+          },
+        },
+      });
+    const stale = planUp(desired, {
+      ...observed,
+      instances: observed.instances.map((instance) => (instance.name === 'db1' ? holding('10.10.9.200') : instance)),
+    });
+    expect(stale.actions).toEqual([
+      { kind: 'restart-instance', container: 'db1', reason: 'renew its DHCP lease: it holds 10.10.9.200' },
+    ]);
+    expect(incusCallsFor(stale.actions[0]!, 'distctl')).toEqual([
+      { args: ['restart', '--', 'db1'], project: 'distctl' },
+    ]);
+    const waiting = planUp(desired, {
+      ...observed,
+      instances: observed.instances.map((instance) => (instance.name === 'db1' ? holding(null) : instance)),
+    });
     expect(waiting.actions).toEqual([]);
   });
 
@@ -65,7 +107,12 @@ describe('planUp', () => {
     const db1 = runningInstance(desired, 'db1');
     const moved = { ...db1, devices: { ...db1.devices, eth0: { type: 'nic', name: 'eth0', network: 'otherbr0' } } };
     const { eth0: _eth0, ...withoutNic } = db1.devices;
-    const plan = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'db1' ? moved : instance.name === 'db2' ? { ...instance, devices: withoutNic } : instance)) });
+    const plan = planUp(desired, {
+      ...observed,
+      instances: observed.instances.map((instance) =>
+        instance.name === 'db1' ? moved : instance.name === 'db2' ? { ...instance, devices: withoutNic } : instance,
+      ),
+    });
     expect(plan.actions.map(describeAction)).toEqual([
       '~ container db1: eth0 on otherbr0 → 10.10.10.12 on incusbr0',
       '~ container db2: eth0 missing → 10.10.10.13 on incusbr0',
@@ -74,26 +121,75 @@ describe('planUp', () => {
     ]);
     expect(incusCallsFor(plan.actions[0]!, 'distctl').map((call) => call.args)).toEqual([
       ['config', 'device', 'remove', '--', 'db1', 'eth0'],
-      ['config', 'device', 'add', '--', 'db1', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.12'],
+      [
+        'config',
+        'device',
+        'add',
+        '--',
+        'db1',
+        'eth0',
+        'nic',
+        'name=eth0',
+        'network=incusbr0',
+        'ipv4.address=10.10.10.12',
+      ],
     ]);
-    expect(incusCallsFor(plan.actions[1]!, 'distctl').map((call) => call.args)).toEqual([['config', 'device', 'add', '--', 'db2', 'eth0', 'nic', 'name=eth0', 'network=incusbr0', 'ipv4.address=10.10.10.13']]);
+    expect(incusCallsFor(plan.actions[1]!, 'distctl').map((call) => call.args)).toEqual([
+      [
+        'config',
+        'device',
+        'add',
+        '--',
+        'db2',
+        'eth0',
+        'nic',
+        'name=eth0',
+        'network=incusbr0',
+        'ipv4.address=10.10.10.13',
+      ],
+    ]);
   });
 
   it('sets a drifted proxy back in one call and removes an exposure that left the topology', () => {
     const observed = convergedState(desired);
     const web = runningInstance(desired, 'web-server');
-    const drifted = { ...web, devices: { ...web.devices, 'expose-3000': { type: 'proxy', listen: 'tcp:127.0.0.1:3999', connect: 'tcp:127.0.0.1:3000', bind: 'host' }, 'expose-4000': { type: 'proxy', listen: 'tcp:127.0.0.1:4000', connect: 'tcp:127.0.0.1:4000' } } };
-    const plan = planUp(desired, { ...observed, instances: observed.instances.map((instance) => (instance.name === 'web-server' ? drifted : instance)) });
-    expect(plan.actions.map(describeAction)).toEqual(['~ proxy web-server/expose-3000: was tcp:127.0.0.1:3999 → tcp:127.0.0.1:3000, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000', '- proxy web-server/expose-4000']);
+    const drifted = {
+      ...web,
+      devices: {
+        ...web.devices,
+        'expose-3000': { type: 'proxy', listen: 'tcp:127.0.0.1:3999', connect: 'tcp:127.0.0.1:3000', bind: 'host' },
+        'expose-4000': { type: 'proxy', listen: 'tcp:127.0.0.1:4000', connect: 'tcp:127.0.0.1:4000' },
+      },
+    };
+    const plan = planUp(desired, {
+      ...observed,
+      instances: observed.instances.map((instance) => (instance.name === 'web-server' ? drifted : instance)),
+    });
+    expect(plan.actions.map(describeAction)).toEqual([
+      '~ proxy web-server/expose-3000: was tcp:127.0.0.1:3999 → tcp:127.0.0.1:3000, now tcp:127.0.0.1:3000 → tcp:127.0.0.1:3000',
+      '- proxy web-server/expose-4000',
+    ]);
     expect(plan.actions.flatMap((action) => incusCallsFor(action, 'distctl')).map((call) => call.args)).toEqual([
-      ['config', 'device', 'set', '--', 'web-server', 'expose-3000', 'listen=tcp:127.0.0.1:3000', 'connect=tcp:127.0.0.1:3000'],
+      [
+        'config',
+        'device',
+        'set',
+        '--',
+        'web-server',
+        'expose-3000',
+        'listen=tcp:127.0.0.1:3000',
+        'connect=tcp:127.0.0.1:3000',
+      ],
       ['config', 'device', 'remove', '--', 'web-server', 'expose-4000'],
     ]);
   });
 
   it('fixes network settings distctl owns, and only those', () => {
     const observed = convergedState(desired);
-    const plan = planUp(desired, { ...observed, networks: [ownedNetwork(desired, { 'ipv4.nat': 'false', 'dns.domain': 'custom' })] });
+    const plan = planUp(desired, {
+      ...observed,
+      networks: [ownedNetwork(desired, { 'ipv4.nat': 'false', 'dns.domain': 'custom' })],
+    });
     expect(plan.actions.map(describeAction)).toEqual(['~ network incusbr0: ipv4.nat=true']);
   });
 
@@ -104,7 +200,9 @@ describe('planUp', () => {
     const kept = planUp(desired, withExtra);
     expect(kept.actions).toEqual([]);
     expect(kept.notices.map((notice) => notice.code)).toEqual(['extra-instance']);
-    expect(planUp(desired, withExtra, { prune: true }).actions.map(describeAction)).toEqual(['- container db4 (not in the topology (--prune))']);
+    expect(planUp(desired, withExtra, { prune: true }).actions.map(describeAction)).toEqual([
+      '- container db4 (not in the topology (--prune))',
+    ]);
   });
 
   it('refuses to adopt a project, network or container it does not own', () => {
@@ -112,15 +210,33 @@ describe('planUp', () => {
     const foreign = {
       project: { ...observed.project!, config: {} },
       networks: [{ ...ownedNetwork(desired), config: { 'ipv4.address': '10.10.10.1/24' } }],
-      instances: observed.instances.map((instance) => (instance.name === 'db1' ? { ...instance, config: {} } : instance)),
+      instances: observed.instances.map((instance) =>
+        instance.name === 'db1' ? { ...instance, config: {} } : instance,
+      ),
     };
-    expect(planUp(desired, foreign).conflicts.map((conflict) => conflict.code)).toEqual(['project-not-owned', 'network-not-owned', 'instance-not-owned']);
+    expect(planUp(desired, foreign).conflicts.map((conflict) => conflict.code)).toEqual([
+      'project-not-owned',
+      'network-not-owned',
+      'instance-not-owned',
+    ]);
   });
 
   it('refuses a subnet another network already uses', () => {
-    const other = { name: 'lxdbr9', type: 'bridge', managed: true, description: '', config: { 'ipv4.address': '10.10.0.1/16' }, used_by: [] };
+    const other = {
+      name: 'lxdbr9',
+      type: 'bridge',
+      managed: true,
+      description: '',
+      config: { 'ipv4.address': '10.10.0.1/16' },
+      used_by: [],
+    };
     const plan = planUp(desired, { ...emptyIncus, networks: [other] });
-    expect(plan.conflicts).toEqual([expect.objectContaining({ code: 'subnet-in-use', message: 'subnet 10.10.10.0/24 overlaps network "lxdbr9" (10.10.0.1/16)' })]);
+    expect(plan.conflicts).toEqual([
+      expect.objectContaining({
+        code: 'subnet-in-use',
+        message: 'subnet 10.10.10.0/24 overlaps network "lxdbr9" (10.10.0.1/16)',
+      }),
+    ]);
   });
 
   it('creates a container with its owner marks and static address in one call', () => {
@@ -149,10 +265,14 @@ describe('planDown', () => {
     ]);
   });
 
-  it('keeps what is not distctl\'s, and the project holding it', () => {
+  it("keeps what is not distctl's, and the project holding it", () => {
     const observed = convergedState(desired);
     const stranger = { ...runningInstance(desired, 'db1'), name: 'stranger', config: {} };
-    const plan = planDown(desired, { ...observed, instances: [...observed.instances, stranger], networks: [{ ...ownedNetwork(desired), config: {} }] });
+    const plan = planDown(desired, {
+      ...observed,
+      instances: [...observed.instances, stranger],
+      networks: [{ ...ownedNetwork(desired), config: {} }],
+    });
     expect(plan.actions.map(describeAction)).not.toContain('- project distctl');
     expect(plan.actions.map(describeAction)).not.toContain('- network incusbr0');
     expect(plan.notices.map((notice) => notice.code)).toEqual(['foreign-instance', 'network-not-owned']);

@@ -13,7 +13,11 @@ let users: MemoryUserStore;
 let server: RunningServer;
 
 async function start(store: UserStore = users, loginLimit = { limit: 3, windowMs: 60_000 }): Promise<RunningServer> {
-  return listen(createAuthApp({ users: store, tokens: tokenService(clock.now), now: clock.now, loginLimit, log: () => undefined }), 0, '127.0.0.1');
+  return listen(
+    createAuthApp({ users: store, tokens: tokenService(clock.now), now: clock.now, loginLimit, log: () => undefined }),
+    0,
+    '127.0.0.1',
+  );
 }
 
 beforeEach(async () => {
@@ -28,7 +32,8 @@ const ana = { username: 'ana', email: 'ana@example.com', password: 'correct hors
 
 async function adminToken(): Promise<string> {
   await ensureAdmin(users, 'root', 'root-password', clock.now);
-  return (await call(server, 'POST', '/login', { body: { username: 'root', password: 'root-password' } })).body.token as string;
+  return (await call(server, 'POST', '/login', { body: { username: 'root', password: 'root-password' } })).body
+    .token as string;
 }
 
 describe('register and login', () => {
@@ -73,7 +78,9 @@ describe('register and login', () => {
 
   it('answers malformed JSON with 400 and oversized bodies with 413', async () => {
     expect((await call(server, 'POST', '/register', { raw: '{"username":' })).body.error.code).toBe('MALFORMED_JSON');
-    const big = await call(server, 'POST', '/register', { raw: JSON.stringify({ ...ana, email: `${'x'.repeat(20_000)}@example.com` }) });
+    const big = await call(server, 'POST', '/register', {
+      raw: JSON.stringify({ ...ana, email: `${'x'.repeat(20_000)}@example.com` }),
+    });
     expect(big.status).toBe(413);
   });
 
@@ -88,10 +95,14 @@ describe('register and login', () => {
   it('rate-limits repeated failures with 429 and Retry-After, without counting successes', async () => {
     await call(server, 'POST', '/register', { body: ana });
     for (let i = 0; i < 3; i += 1) {
-      expect((await call(server, 'POST', '/login', { body: { username: 'ana', password: ana.password } })).status).toBe(200);
+      expect((await call(server, 'POST', '/login', { body: { username: 'ana', password: ana.password } })).status).toBe(
+        200,
+      );
     }
     for (let i = 0; i < 3; i += 1) {
-      expect((await call(server, 'POST', '/login', { body: { username: 'ana', password: 'wrong-pass' } })).status).toBe(401);
+      expect((await call(server, 'POST', '/login', { body: { username: 'ana', password: 'wrong-pass' } })).status).toBe(
+        401,
+      );
     }
     const limited = await call(server, 'POST', '/login', { body: { username: 'ana', password: ana.password } });
     expect(limited.status).toBe(429);
@@ -99,7 +110,9 @@ describe('register and login', () => {
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(Number(limited.headers.get('retry-after'))).toBeLessThanOrEqual(60);
     // Another username from the same client is not locked out by ana's failures.
-    expect((await call(server, 'POST', '/login', { body: { username: 'bob', password: 'wrong-pass' } })).status).toBe(401);
+    expect((await call(server, 'POST', '/login', { body: { username: 'bob', password: 'wrong-pass' } })).status).toBe(
+      401,
+    );
   });
 });
 
@@ -108,13 +121,30 @@ describe('tokens', () => {
   const claims = { username: 'ana', role: 'user', ver: 0 };
 
   async function verifyStatus(token: string): Promise<{ status: number; code: string }> {
-    await users.create({ id: 'u1', username: 'ana', email: 'a@b.c', passwordHash: 'x', role: 'user', createdAt: clock.now(), tokenVersion: 0 }).catch(() => undefined);
+    await users
+      .create({
+        id: 'u1',
+        username: 'ana',
+        email: 'a@b.c',
+        passwordHash: 'x',
+        role: 'user',
+        createdAt: clock.now(),
+        tokenVersion: 0,
+      })
+      .catch(() => undefined);
     const res = await call(server, 'GET', '/verify', { token });
     return { status: res.status, code: res.body?.error?.code };
   }
 
   it('accepts a well-formed token', async () => {
-    const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').setIssuer('distctl-auth').setAudience('distctl').setIssuedAt().setExpirationTime('1h').sign(key);
+    const token = await new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('u1')
+      .setIssuer('distctl-auth')
+      .setAudience('distctl')
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(key);
     expect((await verifyStatus(token)).status).toBe(200);
   });
 
@@ -149,9 +179,10 @@ describe('tokens', () => {
     expect((await call(server, 'GET', '/verify')).body.error.code).toBe('UNAUTHENTICATED');
   });
 
-  it('stops verifying a deleted user\'s token', async () => {
+  it("stops verifying a deleted user's token", async () => {
     await call(server, 'POST', '/register', { body: ana });
-    const token = (await call(server, 'POST', '/login', { body: { username: 'ana', password: ana.password } })).body.token;
+    const token = (await call(server, 'POST', '/login', { body: { username: 'ana', password: ana.password } })).body
+      .token;
     await users.delete('ana');
     expect((await call(server, 'GET', '/verify', { token })).status).toBe(401);
   });
@@ -160,7 +191,10 @@ describe('tokens', () => {
 describe('user management', () => {
   it('lets an admin list, create and delete users', async () => {
     const token = await adminToken();
-    const created = await call(server, 'POST', '/users', { token, body: { username: 'bob', email: 'bob@example.com', password: 'bob-password', role: 'admin' } });
+    const created = await call(server, 'POST', '/users', {
+      token,
+      body: { username: 'bob', email: 'bob@example.com', password: 'bob-password', role: 'admin' },
+    });
     expect(created).toMatchObject({ status: 201, body: { username: 'bob', role: 'admin' } });
     const listed = await call(server, 'GET', '/users', { token });
     expect(listed.body.users.map((u: { username: string }) => u.username)).toEqual(['bob', 'root']);
@@ -172,7 +206,8 @@ describe('user management', () => {
   it('answers 401 without a token and 403 for a non-admin', async () => {
     expect((await call(server, 'GET', '/users')).status).toBe(401);
     await call(server, 'POST', '/register', { body: ana });
-    const token = (await call(server, 'POST', '/login', { body: { username: 'ana', password: ana.password } })).body.token;
+    const token = (await call(server, 'POST', '/login', { body: { username: 'ana', password: ana.password } })).body
+      .token;
     const res = await call(server, 'GET', '/users', { token });
     expect(res.status).toBe(403);
     expect(res.body.error.code).toBe('FORBIDDEN');
@@ -226,7 +261,11 @@ describe('health, readiness, docs and outages', () => {
   it('bootstraps the admin, retrying while the db is down, and promotes an existing user', async () => {
     const store = new DownStore();
     const lines: string[] = [];
-    const run = bootstrapAdmin(store, { username: 'root', password: 'root-password' }, { now: clock.now, retryMs: 10, log: (l) => lines.push(l) });
+    const run = bootstrapAdmin(
+      store,
+      { username: 'root', password: 'root-password' },
+      { now: clock.now, retryMs: 10, log: (l) => lines.push(l) },
+    );
     await new Promise((r) => setTimeout(r, 40));
     store.down = false;
     expect(await run.done).toBe('created');
@@ -234,7 +273,15 @@ describe('health, readiness, docs and outages', () => {
     expect((await store.findByUsername('root'))?.role).toBe('admin');
     expect(await ensureAdmin(store, 'root', 'root-password', clock.now)).toBe('present');
 
-    await store.create({ id: 'x', username: 'ops', email: 'o@x.y', passwordHash: 'h', role: 'user', createdAt: clock.now(), tokenVersion: 0 });
+    await store.create({
+      id: 'x',
+      username: 'ops',
+      email: 'o@x.y',
+      passwordHash: 'h',
+      role: 'user',
+      createdAt: clock.now(),
+      tokenVersion: 0,
+    });
     expect(await ensureAdmin(store, 'ops', 'whatever-pass', clock.now)).toBe('promoted');
     expect((await store.findByUsername('ops'))?.passwordHash).toBe('h');
   });

@@ -7,7 +7,12 @@ import { ApiError } from '../../../src/services/shared/errors.js';
 import { resolveCopies, type ProductInput } from '../../../src/services/web/catalog.js';
 import { testClock, twoShardCatalog } from './helpers.js';
 
-const item = (name: string, price = 1, stock = 1, category = 'general'): ProductInput => ({ name, price, stock, category });
+const item = (name: string, price = 1, stock = 1, category = 'general'): ProductInput => ({
+  name,
+  price,
+  stock,
+  category,
+});
 const listAll = { sort: 'name', direction: 1, page: 1, pageSize: 100 } as const;
 
 async function rejection(promise: Promise<unknown>): Promise<ApiError> {
@@ -22,9 +27,18 @@ async function rejection(promise: Promise<unknown>): Promise<ApiError> {
 describe('ProductCatalog listing', () => {
   it('merges shards into one ordered page with a total', async () => {
     const { catalog } = twoShardCatalog();
-    for (const name of ['Pan', 'Arroz', 'Zumo', 'Manzana', 'Ñame', 'Óleo', '7up']) await catalog.create(item(name, name.length));
+    for (const name of ['Pan', 'Arroz', 'Zumo', 'Manzana', 'Ñame', 'Óleo', '7up'])
+      await catalog.create(item(name, name.length));
     const page = await catalog.list(listAll);
-    expect(page.items.map((p) => `${p.name}@${p.shard}`)).toEqual(['7up@rsA', 'Arroz@rsA', 'Manzana@rsA', 'Ñame@rsB', 'Óleo@rsB', 'Pan@rsB', 'Zumo@rsB']);
+    expect(page.items.map((p) => `${p.name}@${p.shard}`)).toEqual([
+      '7up@rsA',
+      'Arroz@rsA',
+      'Manzana@rsA',
+      'Ñame@rsB',
+      'Óleo@rsB',
+      'Pan@rsB',
+      'Zumo@rsB',
+    ]);
     expect(page).toMatchObject({ total: 7, partial: false, missingShards: [] });
 
     const second = await catalog.list({ ...listAll, page: 2, pageSize: 3 });
@@ -109,7 +123,15 @@ describe('cross-shard move', () => {
     // Half-moved on disk: old on rsA, pending copy on rsB.
     expect(await rsA.inner.findById(arroz.id)).not.toBeNull();
     expect((await rsB.inner.findById(arroz.id))?.pending).toEqual({ from: 'rsA' });
-    expect(resolveCopies({ copies: [{ shard: 'rsA', product: (await rsA.inner.findById(arroz.id))! }, { shard: 'rsB', product: (await rsB.inner.findById(arroz.id))! }], unreachable: [] })).toMatchObject({
+    expect(
+      resolveCopies({
+        copies: [
+          { shard: 'rsA', product: (await rsA.inner.findById(arroz.id))! },
+          { shard: 'rsB', product: (await rsB.inner.findById(arroz.id))! },
+        ],
+        unreachable: [],
+      }),
+    ).toMatchObject({
       state: 'found',
       current: { shard: 'rsA' },
     });

@@ -41,7 +41,12 @@ function twoProcesses() {
   const rsB = new HookedStore(new MemoryProductShardStore('rsB'));
   const router = createShardRouter(REFERENCE_MAP);
   const now = () => new Date();
-  return { rsA, rsB, first: new ProductCatalog(router, [rsA, rsB], now), second: new ProductCatalog(router, [rsA, rsB], now) };
+  return {
+    rsA,
+    rsB,
+    first: new ProductCatalog(router, [rsA, rsB], now),
+    second: new ProductCatalog(router, [rsA, rsB], now),
+  };
 }
 
 describe('concurrent edits', () => {
@@ -73,7 +78,10 @@ describe('concurrent edits', () => {
   it('a DELETE racing a cross-shard rename never answers success while the product survives', async () => {
     const { catalog, rsA, rsB } = twoShardCatalog(() => new Date());
     const arroz = await catalog.create(item('Arroz'));
-    const [renamed, deleted] = await Promise.allSettled([catalog.update(arroz.id, { name: 'Pan' }), catalog.delete(arroz.id)]);
+    const [renamed, deleted] = await Promise.allSettled([
+      catalog.update(arroz.id, { name: 'Pan' }),
+      catalog.delete(arroz.id),
+    ]);
     expect(renamed.status).toBe('fulfilled');
     expect(deleted.status).toBe('fulfilled');
     expect(await rsA.inner.findById(arroz.id)).toBeNull();
@@ -152,23 +160,56 @@ describe('optimistic concurrency over HTTP', () => {
   it('GET gives the version as ETag; PUT with a stale If-Match gets 409 and the current product; bad If-Match 400', async () => {
     const { catalog } = twoShardCatalog(() => new Date());
     const tokens = tokenService();
-    const web = await listen(createWebApp({ catalog, tokens, auth: acceptingAuth({ id: 'u', username: 'ana', role: 'user' }), log: () => undefined }), 0, '127.0.0.1');
+    const web = await listen(
+      createWebApp({
+        catalog,
+        tokens,
+        auth: acceptingAuth({ id: 'u', username: 'ana', role: 'user' }),
+        log: () => undefined,
+      }),
+      0,
+      '127.0.0.1',
+    );
     const token = await tokens.sign({ userId: 'u', username: 'ana', role: 'user', tokenVersion: 0 });
     try {
-      const created = await call(web, 'POST', '/products', { token, body: { name: 'Arroz', price: 1, stock: 1, category: 'c' } });
+      const created = await call(web, 'POST', '/products', {
+        token,
+        body: { name: 'Arroz', price: 1, stock: 1, category: 'c' },
+      });
       const id = created.body.id as string;
       const got = await call(web, 'GET', `/products/${id}`, { token });
       expect(got.headers.get('etag')).toBe('"1"');
-      const first = await call(web, 'PUT', `/products/${id}`, { token, body: { price: 2 }, headers: { 'if-match': '"1"' } });
+      const first = await call(web, 'PUT', `/products/${id}`, {
+        token,
+        body: { price: 2 },
+        headers: { 'if-match': '"1"' },
+      });
       expect(first).toMatchObject({ status: 200, body: { price: 2, version: 2 } });
       expect(first.headers.get('etag')).toBe('"2"');
-      const stale = await call(web, 'PUT', `/products/${id}`, { token, body: { stock: 5 }, headers: { 'if-match': '"1"' } });
+      const stale = await call(web, 'PUT', `/products/${id}`, {
+        token,
+        body: { stock: 5 },
+        headers: { 'if-match': '"1"' },
+      });
       expect(stale.status).toBe(409);
-      expect(stale.body.error).toMatchObject({ code: 'VERSION_CONFLICT', current: { id, price: 2, stock: 1, version: 2 } });
-      expect((await call(web, 'PUT', `/products/${id}`, { token, body: { stock: 5 }, headers: { 'if-match': 'W/"2"' } })).body.stock).toBe(5);
-      expect((await call(web, 'PUT', `/products/${id}`, { token, body: { stock: 6 }, headers: { 'if-match': 'v3' } })).body.error.field).toBe('If-Match');
-      expect((await call(web, 'DELETE', `/products/${id}`, { token, headers: { 'if-match': '"2"' } })).status).toBe(409);
-      expect((await call(web, 'DELETE', `/products/${id}`, { token, headers: { 'if-match': '"3"' } })).status).toBe(204);
+      expect(stale.body.error).toMatchObject({
+        code: 'VERSION_CONFLICT',
+        current: { id, price: 2, stock: 1, version: 2 },
+      });
+      expect(
+        (await call(web, 'PUT', `/products/${id}`, { token, body: { stock: 5 }, headers: { 'if-match': 'W/"2"' } }))
+          .body.stock,
+      ).toBe(5);
+      expect(
+        (await call(web, 'PUT', `/products/${id}`, { token, body: { stock: 6 }, headers: { 'if-match': 'v3' } })).body
+          .error.field,
+      ).toBe('If-Match');
+      expect((await call(web, 'DELETE', `/products/${id}`, { token, headers: { 'if-match': '"2"' } })).status).toBe(
+        409,
+      );
+      expect((await call(web, 'DELETE', `/products/${id}`, { token, headers: { 'if-match': '"3"' } })).status).toBe(
+        204,
+      );
     } finally {
       await web.close();
     }
@@ -180,7 +221,16 @@ describe('mergeSorted', () => {
     const byNumber = (a: number, b: number) => a - b;
     expect(mergeSorted([[1, 4, 9], [2, 3, 10], [], [5]], byNumber, 5)).toEqual([1, 2, 3, 4, 5]);
     expect(mergeSorted([[1, 4], [2]], byNumber, 10)).toEqual([1, 2, 4]);
-    expect(mergeSorted([[3, 2, 1], [4, 0]], (a, b) => b - a, 3)).toEqual([4, 3, 2]);
+    expect(
+      mergeSorted(
+        [
+          [3, 2, 1],
+          [4, 0],
+        ],
+        (a, b) => b - a,
+        3,
+      ),
+    ).toEqual([4, 3, 2]);
     expect(mergeSorted([[1]], byNumber, 0)).toEqual([]);
   });
 });

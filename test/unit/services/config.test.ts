@@ -8,9 +8,28 @@ const base = { PORT: '5000', JWT_SECRET: SECRET };
 describe('auth-server environment', () => {
   it('reads defaults and the users db through USERS_DB_ENV', () => {
     const config = readAuthConfig({ ...base, DB3_URL: 'mongodb://10.10.10.14:27017/auth_db' });
-    expect(config).toMatchObject({ port: 5000, host: '0.0.0.0', jwtIssuer: 'distctl-auth', jwtAudience: 'distctl', usersDbEnv: 'DB3_URL', usersDbUrl: 'mongodb://10.10.10.14:27017/auth_db', admin: null });
-    const custom = readAuthConfig({ ...base, USERS_DB_ENV: 'USERS_URL', USERS_URL: 'mongodb://h/u', ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'pw-123456', HOST: '127.0.0.1' });
-    expect(custom).toMatchObject({ usersDbUrl: 'mongodb://h/u', host: '127.0.0.1', admin: { username: 'root', password: 'pw-123456' } });
+    expect(config).toMatchObject({
+      port: 5000,
+      host: '0.0.0.0',
+      jwtIssuer: 'distctl-auth',
+      jwtAudience: 'distctl',
+      usersDbEnv: 'DB3_URL',
+      usersDbUrl: 'mongodb://10.10.10.14:27017/auth_db',
+      admin: null,
+    });
+    const custom = readAuthConfig({
+      ...base,
+      USERS_DB_ENV: 'USERS_URL',
+      USERS_URL: 'mongodb://h/u',
+      ADMIN_USERNAME: 'root',
+      ADMIN_PASSWORD: 'pw-123456',
+      HOST: '127.0.0.1',
+    });
+    expect(custom).toMatchObject({
+      usersDbUrl: 'mongodb://h/u',
+      host: '127.0.0.1',
+      admin: { username: 'root', password: 'pw-123456' },
+    });
   });
 
   it.each([

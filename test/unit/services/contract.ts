@@ -12,7 +12,15 @@ import type { ProductShardStore, StoredProduct } from '../../../src/services/web
 
 function user(username: string, role: UserRecord['role'] = 'user'): UserRecord {
   // Millisecond precision: MongoDB stores dates to the millisecond.
-  return { id: randomUUID(), username, email: `${username}@example.com`, passwordHash: '$2b$10$abcdefghijklmnopqrstuv', role, createdAt: new Date('2025-02-03T04:05:06.789Z'), tokenVersion: 0 };
+  return {
+    id: randomUUID(),
+    username,
+    email: `${username}@example.com`,
+    passwordHash: '$2b$10$abcdefghijklmnopqrstuv',
+    role,
+    createdAt: new Date('2025-02-03T04:05:06.789Z'),
+    tokenVersion: 0,
+  };
 }
 
 /** UserStore behaviour; `makeStore` returns a fresh, empty store. */
@@ -89,11 +97,25 @@ export function userStoreContract(label: string, makeStore: () => Promise<UserSt
 
 function product(name: string, fields: Partial<StoredProduct> = {}): StoredProduct {
   const at = new Date('2025-03-01T10:00:00.123Z');
-  return { id: randomUUID(), name, price: 1, stock: 1, category: 'general', createdAt: at, updatedAt: at, pending: null, version: 1, ...fields };
+  return {
+    id: randomUUID(),
+    name,
+    price: 1,
+    stock: 1,
+    category: 'general',
+    createdAt: at,
+    updatedAt: at,
+    pending: null,
+    version: 1,
+    ...fields,
+  };
 }
 
 /** ProductShardStore behaviour; `makeStore(shard)` returns a fresh, empty store. */
-export function productShardStoreContract(label: string, makeStore: (shard: string) => Promise<ProductShardStore>): void {
+export function productShardStoreContract(
+  label: string,
+  makeStore: (shard: string) => Promise<ProductShardStore>,
+): void {
   describe(`ProductShardStore contract: ${label}`, () => {
     it('puts (insert or replace), finds and deletes by id', async () => {
       const store = await makeStore('rsA');
@@ -118,9 +140,24 @@ export function productShardStoreContract(label: string, makeStore: (shard: stri
       const outcome = await store.update(azucar.id, { stock: 7 }, later, null);
       expect(outcome).toEqual({ state: 'updated', product: { ...azucar, stock: 7, updatedAt: later, version: 2 } });
       await store.update(azucar.id, { name: 'Miel', category: 'Untables' }, later, 2);
-      expect(await store.findById(azucar.id)).toEqual({ ...azucar, name: 'Miel', category: 'Untables', stock: 7, updatedAt: later, version: 3 });
+      expect(await store.findById(azucar.id)).toEqual({
+        ...azucar,
+        name: 'Miel',
+        category: 'Untables',
+        stock: 7,
+        updatedAt: later,
+        version: 3,
+      });
       // The name and category keys follow the change: search and sort see the new values.
-      expect((await store.query({ filter: { nameContains: 'miel', category: 'untables' }, sort: { field: 'name', direction: 1 }, limit: 5 })).map((p) => p.id)).toEqual([azucar.id]);
+      expect(
+        (
+          await store.query({
+            filter: { nameContains: 'miel', category: 'untables' },
+            sort: { field: 'name', direction: 1 },
+            limit: 5,
+          })
+        ).map((p) => p.id),
+      ).toEqual([azucar.id]);
     });
 
     it('conflict: an update or delete expecting an older version changes nothing and reports the stored product', async () => {
@@ -142,7 +179,10 @@ export function productShardStoreContract(label: string, makeStore: (shard: stri
       const leche = product('Leche', { price: 1, stock: 1 });
       await store.put(leche);
       const at = new Date('2025-03-02T10:00:00.000Z');
-      await Promise.all([store.update(leche.id, { price: 3 }, at, null), store.update(leche.id, { stock: 8 }, at, null)]);
+      await Promise.all([
+        store.update(leche.id, { price: 3 }, at, null),
+        store.update(leche.id, { stock: 8 }, at, null),
+      ]);
       expect(await store.findById(leche.id)).toMatchObject({ price: 3, stock: 8, version: 3 });
     });
 
@@ -163,7 +203,8 @@ export function productShardStoreContract(label: string, makeStore: (shard: stri
     it('queries with case/accent-insensitive name search, category, sort and limit; counts', async () => {
       const store = await makeStore('rsA');
       const names = ['Ñandú', 'nuez', 'Naranja', 'Óleo', 'olla', 'Melón', 'melocotón'];
-      for (const [i, name] of names.entries()) await store.put(product(name, { price: i, stock: 10 - i, category: i % 2 === 0 ? 'Frutas' : 'Otros' }));
+      for (const [i, name] of names.entries())
+        await store.put(product(name, { price: i, stock: 10 - i, category: i % 2 === 0 ? 'Frutas' : 'Otros' }));
       const byName = await store.query({ filter: {}, sort: { field: 'name', direction: 1 }, limit: 10 });
       expect(byName.map((p) => p.name)).toEqual(['melocotón', 'Melón', 'Naranja', 'nuez', 'Ñandú', 'Óleo', 'olla']);
       const desc = await store.query({ filter: {}, sort: { field: 'name', direction: -1 }, limit: 2 });
@@ -172,32 +213,60 @@ export function productShardStoreContract(label: string, makeStore: (shard: stri
       expect(byPrice.map((p) => p.price)).toEqual([6, 5, 4]);
       const byStock = await store.query({ filter: {}, sort: { field: 'stock', direction: 1 }, limit: 1 });
       expect(byStock.map((p) => p.stock)).toEqual([4]);
-      const search = await store.query({ filter: { nameContains: 'mel' }, sort: { field: 'name', direction: 1 }, limit: 10 });
+      const search = await store.query({
+        filter: { nameContains: 'mel' },
+        sort: { field: 'name', direction: 1 },
+        limit: 10,
+      });
       expect(search.map((p) => p.name)).toEqual(['melocotón', 'Melón']);
-      const accent = await store.query({ filter: { nameContains: 'leo' }, sort: { field: 'name', direction: 1 }, limit: 10 });
+      const accent = await store.query({
+        filter: { nameContains: 'leo' },
+        sort: { field: 'name', direction: 1 },
+        limit: 10,
+      });
       expect(accent.map((p) => p.name)).toEqual(['Óleo']);
-      const enye = await store.query({ filter: { nameContains: 'n\u0303' }, sort: { field: 'name', direction: 1 }, limit: 10 });
+      const enye = await store.query({
+        filter: { nameContains: 'n\u0303' },
+        sort: { field: 'name', direction: 1 },
+        limit: 10,
+      });
       expect(enye.map((p) => p.name)).toEqual(['Ñandú']);
-      const fruits = await store.query({ filter: { category: 'frutas' }, sort: { field: 'price', direction: 1 }, limit: 10 });
+      const fruits = await store.query({
+        filter: { category: 'frutas' },
+        sort: { field: 'price', direction: 1 },
+        limit: 10,
+      });
       expect(fruits.map((p) => p.price)).toEqual([0, 2, 4, 6]);
       expect(await store.count({})).toBe(7);
       expect(await store.count({ category: 'otros' })).toBe(3);
       expect(await store.count({ nameContains: 'n', category: 'frutas' })).toBe(3); // Ñandú, Naranja, melocotón
     });
 
-    it('breaks sort ties by id, in the listing\'s direction, so pages are stable', async () => {
+    it("breaks sort ties by id, in the listing's direction, so pages are stable", async () => {
       const store = await makeStore('rsA');
       const same = [product('Agua'), product('Agua'), product('Agua')];
       for (const p of same) await store.put(p);
-      const ids = (await store.query({ filter: {}, sort: { field: 'price', direction: 1 }, limit: 3 })).map((p) => p.id);
+      const ids = (await store.query({ filter: {}, sort: { field: 'price', direction: 1 }, limit: 3 })).map(
+        (p) => p.id,
+      );
       expect(ids).toEqual(same.map((p) => p.id).sort());
-      const desc = (await store.query({ filter: {}, sort: { field: 'name', direction: -1 }, limit: 2 })).map((p) => p.id);
-      expect(desc).toEqual(same.map((p) => p.id).sort().reverse().slice(0, 2));
+      const desc = (await store.query({ filter: {}, sort: { field: 'name', direction: -1 }, limit: 2 })).map(
+        (p) => p.id,
+      );
+      expect(desc).toEqual(
+        same
+          .map((p) => p.id)
+          .sort()
+          .reverse()
+          .slice(0, 2),
+      );
     });
 
     it('keeps its listing order through changes, deletes and moves of the mark', async () => {
       const store = await makeStore('rsA');
-      const items = ['Kiwi', 'Higo', 'Lima', 'Coco', 'Dátil'].map((name, i) => product(name, { price: 10 - i, stock: i }));
+      const items = ['Kiwi', 'Higo', 'Lima', 'Coco', 'Dátil'].map((name, i) =>
+        product(name, { price: 10 - i, stock: i }),
+      );
       for (const p of items) await store.put(p);
       const at = new Date('2025-03-02T10:00:00.000Z');
       await store.update(items[0]!.id, { name: 'Banana', price: 0 }, at, null);
@@ -216,7 +285,11 @@ export function productShardStoreContract(label: string, makeStore: (shard: stri
       const store = await makeStore('rsA');
       await store.put(product('C++ (libro)'));
       await store.put(product('Cxx libro'));
-      const found = await store.query({ filter: { nameContains: 'c++ (' }, sort: { field: 'name', direction: 1 }, limit: 10 });
+      const found = await store.query({
+        filter: { nameContains: 'c++ (' },
+        sort: { field: 'name', direction: 1 },
+        limit: 10,
+      });
       expect(found.map((p) => p.name)).toEqual(['C++ (libro)']);
     });
 

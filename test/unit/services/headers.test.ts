@@ -35,23 +35,29 @@ describe('security headers', () => {
     ['web', 'GET', '/app/login', undefined],
     ['web', 'GET', '/static/app.js', undefined],
     ['web', 'GET', '/static/app.css', undefined],
-  ] as const)('%s %s %s carries nosniff, a CSP with frame-ancestors none, and Referrer-Policy', async (service, method, path, raw) => {
-    const server = service === 'auth' ? stack.auth : stack.web;
-    const response = await fetch(`${server.url}${path}`, {
-      method,
-      redirect: 'manual',
-      ...(raw === undefined ? {} : { body: raw, headers: { 'content-type': 'application/json' } }),
-    });
-    await response.arrayBuffer();
-    expectHardened(response.headers);
-  });
+  ] as const)(
+    '%s %s %s carries nosniff, a CSP with frame-ancestors none, and Referrer-Policy',
+    async (service, method, path, raw) => {
+      const server = service === 'auth' ? stack.auth : stack.web;
+      const response = await fetch(`${server.url}${path}`, {
+        method,
+        redirect: 'manual',
+        ...(raw === undefined ? {} : { body: raw, headers: { 'content-type': 'application/json' } }),
+      });
+      await response.arrayBuffer();
+      expectHardened(response.headers);
+    },
+  );
 
   it('gives JSON answers a policy that loads nothing', async () => {
     const res = await call(stack.web, 'GET', '/health');
     expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
   });
 
-  it.each([['auth', '/'], ['web', '/docs']] as const)('the %s API page allows its one inline style by hash and no script', async (service, path) => {
+  it.each([
+    ['auth', '/'],
+    ['web', '/docs'],
+  ] as const)('the %s API page allows its one inline style by hash and no script', async (service, path) => {
     const res = await call(service === 'auth' ? stack.auth : stack.web, 'GET', path);
     const style = /<style>([^<]*)<\/style>/.exec(String(res.body))?.[1] ?? '';
     const hash = createHash('sha256').update(style).digest('base64');

@@ -34,11 +34,15 @@ export function testClock(start = new Date('2025-01-01T00:00:00Z')): { now: () =
   return { now: () => new Date(t), advance: (ms) => (t += ms) };
 }
 
-export function tokenService(now: () => Date = () => new Date(), overrides: Partial<{ secret: string; issuer: string; audience: string }> = {}): TokenService {
+export function tokenService(
+  now: () => Date = () => new Date(),
+  overrides: Partial<{ secret: string; issuer: string; audience: string }> = {},
+): TokenService {
   return createTokenService({ secret: SECRET, issuer: 'distctl-auth', audience: 'distctl', now, ...overrides });
 }
 
-type Method = 'prepare' | 'put' | 'findById' | 'update' | 'delete' | 'clearPending' | 'query' | 'count' | 'findPending' | 'ping';
+type Method =
+  'prepare' | 'put' | 'findById' | 'update' | 'delete' | 'clearPending' | 'query' | 'count' | 'findPending' | 'ping';
 
 /**
  * A shard store that can be switched off (every call throws
@@ -80,7 +84,10 @@ export class FlakyShardStore implements ProductShardStore {
   findById: ProductShardStore['findById'] = async (id) => (this.gate('findById'), this.inner.findById(id));
   update: ProductShardStore['update'] = async (...args) => (this.gate('update'), this.inner.update(...args));
   delete: ProductShardStore['delete'] = async (...args) => (this.gate('delete'), this.inner.delete(...args));
-  clearPending: ProductShardStore['clearPending'] = async (id) => (this.gate('clearPending'), this.inner.clearPending(id));
+  clearPending: ProductShardStore['clearPending'] = async (id) => (
+    this.gate('clearPending'),
+    this.inner.clearPending(id)
+  );
   query: ProductShardStore['query'] = async (q) => (this.gate('query'), this.inner.query(q));
   count: ProductShardStore['count'] = async (f) => (this.gate('count'), this.inner.count(f));
   findPending: ProductShardStore['findPending'] = async () => (this.gate('findPending'), this.inner.findPending());
@@ -127,10 +134,21 @@ export async function startStack(
   const now = options.now ?? (() => new Date());
   const tokens = tokenService(now);
   const silent = () => undefined;
-  const auth = await listen(createAuthApp({ users, tokens, now, log: silent, trustedProxies: ['127.0.0.1'], ...options.auth }), 0, '127.0.0.1');
+  const auth = await listen(
+    createAuthApp({ users, tokens, now, log: silent, trustedProxies: ['127.0.0.1'], ...options.auth }),
+    0,
+    '127.0.0.1',
+  );
   const { catalog, rsA, rsB } = twoShardCatalog(now);
   const web = await listen(
-    createWebApp({ catalog, tokens, now, auth: createAuthUpstream(auth.url, 2000), log: silent, ...(options.webLoginLimit ? { loginLimit: options.webLoginLimit } : {}) }),
+    createWebApp({
+      catalog,
+      tokens,
+      now,
+      auth: createAuthUpstream(auth.url, 2000),
+      log: silent,
+      ...(options.webLoginLimit ? { loginLimit: options.webLoginLimit } : {}),
+    }),
     0,
     '127.0.0.1',
   );
@@ -152,7 +170,11 @@ export async function call(
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
       ...options.headers,
     },
-    ...(options.raw !== undefined ? { body: options.raw } : options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+    ...(options.raw !== undefined
+      ? { body: options.raw }
+      : options.body !== undefined
+        ? { body: JSON.stringify(options.body) }
+        : {}),
   });
   const text = await response.text();
   let body: unknown = text;

@@ -8,22 +8,41 @@ import { createTokenService, MIN_SECRET_LENGTH, type JwtSettings } from '../../.
 const SECRET = 's'.repeat(MIN_SECRET_LENGTH);
 const T0 = new Date('2026-01-01T00:00:00Z');
 const T0_SECONDS = T0.getTime() / 1000;
-const settings = (now: Date = T0, over: Partial<JwtSettings> = {}): JwtSettings => ({ secret: SECRET, issuer: 'iss-a', audience: 'aud-a', now: () => now, ...over });
+const settings = (now: Date = T0, over: Partial<JwtSettings> = {}): JwtSettings => ({
+  secret: SECRET,
+  issuer: 'iss-a',
+  audience: 'aud-a',
+  now: () => now,
+  ...over,
+});
 const ALICE = { userId: 'u-1', username: 'alice', role: 'user', tokenVersion: 3 } as const;
 
 /** A token with chosen claims, signed with the service's secret, so only the claim under test is wrong. */
-async function forged(payload: Record<string, unknown>, options: { alg?: string; secret?: string; sub?: string | null; exp?: number | null } = {}): Promise<string> {
-  let jwt = new SignJWT(payload).setProtectedHeader({ alg: options.alg ?? 'HS256' }).setIssuer('iss-a').setAudience('aud-a').setIssuedAt(T0_SECONDS);
+async function forged(
+  payload: Record<string, unknown>,
+  options: { alg?: string; secret?: string; sub?: string | null; exp?: number | null } = {},
+): Promise<string> {
+  let jwt = new SignJWT(payload)
+    .setProtectedHeader({ alg: options.alg ?? 'HS256' })
+    .setIssuer('iss-a')
+    .setAudience('aud-a')
+    .setIssuedAt(T0_SECONDS);
   if (options.sub !== null) jwt = jwt.setSubject(options.sub ?? 'u-1');
   if (options.exp !== null) jwt = jwt.setExpirationTime(options.exp ?? T0_SECONDS + 60);
   return jwt.sign(new TextEncoder().encode(options.secret ?? SECRET));
 }
 
-async function refusal(token: string, at: Date = T0, over: Partial<JwtSettings> = {}): Promise<{ status: number; code: string; message: string }> {
-  const error = await createTokenService(settings(at, over)).verify(token).then(
-    () => null,
-    (caught: unknown) => caught,
-  );
+async function refusal(
+  token: string,
+  at: Date = T0,
+  over: Partial<JwtSettings> = {},
+): Promise<{ status: number; code: string; message: string }> {
+  const error = await createTokenService(settings(at, over))
+    .verify(token)
+    .then(
+      () => null,
+      (caught: unknown) => caught,
+    );
   expect(error).toBeInstanceOf(ApiError);
   const { status, code, message } = error as ApiError;
   return { status, code, message };
@@ -36,7 +55,16 @@ describe('token service: what a signed token says', () => {
   it('has exactly the header HS256/JWT and the claims sub, username, role, ver, iss, aud, iat and exp = iat + 3600', async () => {
     const token = await createTokenService(settings()).sign(ALICE);
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
-    expect(decodeJwt(token)).toEqual({ sub: 'u-1', username: 'alice', role: 'user', ver: 3, iss: 'iss-a', aud: 'aud-a', iat: T0_SECONDS, exp: T0_SECONDS + 3600 });
+    expect(decodeJwt(token)).toEqual({
+      sub: 'u-1',
+      username: 'alice',
+      role: 'user',
+      ver: 3,
+      iss: 'iss-a',
+      aud: 'aud-a',
+      iat: T0_SECONDS,
+      exp: T0_SECONDS + 3600,
+    });
   });
 
   it('rounds the issue time down to whole seconds', async () => {
@@ -56,7 +84,11 @@ describe('token service: what it refuses, and how it says so', () => {
   it('a token one second before expiry is valid; at expiry it is refused as expired', async () => {
     const token = await createTokenService(settings()).sign(ALICE);
     expect(await createTokenService(settings(new Date((T0_SECONDS + 3599) * 1000))).verify(token)).toEqual(ALICE);
-    expect(await refusal(token, new Date((T0_SECONDS + 3600) * 1000))).toEqual({ status: 401, code: 'TOKEN_EXPIRED', message: 'token expired; log in again' });
+    expect(await refusal(token, new Date((T0_SECONDS + 3600) * 1000))).toEqual({
+      status: 401,
+      code: 'TOKEN_EXPIRED',
+      message: 'token expired; log in again',
+    });
   });
 
   it('another issuer, another audience or another secret is refused', async () => {
@@ -90,8 +122,18 @@ describe('token service: what it refuses, and how it says so', () => {
 
   it('accepts a hand-signed token with exactly the claims it issues, version 0 included', async () => {
     const verify = createTokenService(settings()).verify;
-    expect(await verify(await forged({ username: 'bob', role: 'admin', ver: 0 }))).toEqual({ userId: 'u-1', username: 'bob', role: 'admin', tokenVersion: 0 });
-    expect(await verify(await forged({ username: 'bob', role: 'user', ver: 7 }))).toEqual({ userId: 'u-1', username: 'bob', role: 'user', tokenVersion: 7 });
+    expect(await verify(await forged({ username: 'bob', role: 'admin', ver: 0 }))).toEqual({
+      userId: 'u-1',
+      username: 'bob',
+      role: 'admin',
+      tokenVersion: 0,
+    });
+    expect(await verify(await forged({ username: 'bob', role: 'user', ver: 7 }))).toEqual({
+      userId: 'u-1',
+      username: 'bob',
+      role: 'user',
+      tokenVersion: 7,
+    });
   });
 
   it('garbage is refused as invalid, not as expired', async () => {

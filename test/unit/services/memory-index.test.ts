@@ -4,7 +4,12 @@
  * changes, deletes and re-inserts in between.
  */
 import { describe, expect, it } from 'vitest';
-import { compareProducts, MemoryProductShardStore, type SortField, type StoredProduct } from '../../../src/services/web/products.js';
+import {
+  compareProducts,
+  MemoryProductShardStore,
+  type SortField,
+  type StoredProduct,
+} from '../../../src/services/web/products.js';
 
 /** A small deterministic pseudo-random sequence (no Math.random: failures must reproduce). */
 function sequence(seed: number): () => number {
@@ -51,10 +56,19 @@ describe('MemoryProductShardStore indexes', () => {
     for (const field of ['name', 'price', 'stock'] as SortField[]) {
       for (const direction of [1, -1] as const) {
         const sort = { field, direction };
-        const expected = [...all.values()].sort(compareProducts(sort)).slice(0, 250).map((p) => p.id);
+        const expected = [...all.values()]
+          .sort(compareProducts(sort))
+          .slice(0, 250)
+          .map((p) => p.id);
         expect((await store.query({ filter: {}, sort, limit: 250 })).map((p) => p.id)).toEqual(expected);
-        const fruits = [...all.values()].filter((p) => p.category === 'Frutas').sort(compareProducts(sort)).slice(0, 40).map((p) => p.id);
-        expect((await store.query({ filter: { category: 'frutas' }, sort, limit: 40 })).map((p) => p.id)).toEqual(fruits);
+        const fruits = [...all.values()]
+          .filter((p) => p.category === 'Frutas')
+          .sort(compareProducts(sort))
+          .slice(0, 40)
+          .map((p) => p.id);
+        expect((await store.query({ filter: { category: 'frutas' }, sort, limit: 40 })).map((p) => p.id)).toEqual(
+          fruits,
+        );
       }
     }
     expect(await store.count({})).toBe(all.size);

@@ -42,8 +42,12 @@ describe('/metrics', () => {
     expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
     const text = await response.text();
     expect(text).toContain('# TYPE http_request_duration_seconds histogram');
-    expect(text).toContain('http_request_duration_seconds_count{service="web-server",method="GET",route="/products/:id",status="200"} 2');
-    expect(text).toContain('http_request_duration_seconds_count{service="web-server",method="GET",route="unmatched",status="404"} 1');
+    expect(text).toContain(
+      'http_request_duration_seconds_count{service="web-server",method="GET",route="/products/:id",status="200"} 2',
+    );
+    expect(text).toContain(
+      'http_request_duration_seconds_count{service="web-server",method="GET",route="unmatched",status="404"} 1',
+    );
     expect(text).not.toContain('/products/abc');
     expect(text).toContain('process_cpu_user_seconds_total{service="web-server"}');
   });
@@ -52,7 +56,9 @@ describe('/metrics', () => {
     const { base } = await start('10.10.10.0/24');
     const response = await fetch(`${base}/metrics`);
     expect(response.status).toBe(403);
-    expect(await response.json()).toEqual({ error: { code: 'FORBIDDEN', message: '/metrics is readable only from the platform network' } });
+    expect(await response.json()).toEqual({
+      error: { code: 'FORBIDDEN', message: '/metrics is readable only from the platform network' },
+    });
   });
 
   it('counts what the services record, with their labels', async () => {
@@ -63,7 +69,9 @@ describe('/metrics', () => {
     metrics.throttled.inc({ limiter: 'login' });
     metrics.tokenRejections.inc({ reason: 'revoked' });
     const text = await (await fetch(`${base}/metrics`)).text();
-    expect(text).toContain('product_operations_total{operation="create",shard="rsA",outcome="ok",service="web-server"} 1');
+    expect(text).toContain(
+      'product_operations_total{operation="create",shard="rsA",outcome="ok",service="web-server"} 1',
+    );
     expect(text).toContain('shard_moves_total{event="repaired",service="web-server"} 1');
     expect(text).toContain('login_failures_total{reason="bad_password",service="web-server"} 1');
     expect(text).toContain('throttled_requests_total{limiter="login",service="web-server"} 1');
@@ -84,7 +92,9 @@ describe('metricsAllowList / metricsAllowed', () => {
   });
 
   it('refuses a malformed entry, naming it', () => {
-    expect(() => metricsAllowList('10.10.10.0')).toThrow('METRICS_ALLOW entry "10.10.10.0" is not a CIDR such as 10.10.10.0/24');
+    expect(() => metricsAllowList('10.10.10.0')).toThrow(
+      'METRICS_ALLOW entry "10.10.10.0" is not a CIDR such as 10.10.10.0/24',
+    );
     expect(() => metricsAllowList('10.10.10.0/33')).toThrow('METRICS_ALLOW entry "10.10.10.0/33"');
     expect(() => metricsAllowList('host/24')).toThrow('METRICS_ALLOW entry "host/24"');
   });

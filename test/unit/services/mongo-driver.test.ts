@@ -52,13 +52,32 @@ describe('Mongo stores with the database down', () => {
   it('a dead shard gives 503 naming it, and a partial listing from the live one', async () => {
     const database = openDatabase(`mongodb://127.0.0.1:${await closedPort()}/products_db?replicaSet=rsB`, fast);
     expect(database.replicaSet).toBe(true);
-    const catalog = new ProductCatalog(createShardRouter(REFERENCE_MAP), [new MemoryProductShardStore('rsA'), new MongoProductShardStore('rsB', database)], () => new Date());
+    const catalog = new ProductCatalog(
+      createShardRouter(REFERENCE_MAP),
+      [new MemoryProductShardStore('rsA'), new MongoProductShardStore('rsB', database)],
+      () => new Date(),
+    );
     const tokens = tokenService();
-    const web = await listen(createWebApp({ catalog, tokens, auth: acceptingAuth({ id: 'u', username: 'ana', role: 'user' }), log: () => undefined }), 0, '127.0.0.1');
+    const web = await listen(
+      createWebApp({
+        catalog,
+        tokens,
+        auth: acceptingAuth({ id: 'u', username: 'ana', role: 'user' }),
+        log: () => undefined,
+      }),
+      0,
+      '127.0.0.1',
+    );
     const token = await tokens.sign({ userId: 'u', username: 'ana', role: 'user', tokenVersion: 0 });
     try {
-      expect((await call(web, 'POST', '/products', { token, body: { name: 'Arroz', price: 1, stock: 1, category: 'c' } })).status).toBe(201);
-      const pan = await call(web, 'POST', '/products', { token, body: { name: 'Pan', price: 1, stock: 1, category: 'c' } });
+      expect(
+        (await call(web, 'POST', '/products', { token, body: { name: 'Arroz', price: 1, stock: 1, category: 'c' } }))
+          .status,
+      ).toBe(201);
+      const pan = await call(web, 'POST', '/products', {
+        token,
+        body: { name: 'Pan', price: 1, stock: 1, category: 'c' },
+      });
       expect(pan.status).toBe(503);
       expect(pan.body.error).toMatchObject({ code: 'DATABASE_UNAVAILABLE', unavailable: ['rsB'] });
       const listed = await call(web, 'GET', '/products', { token });
@@ -73,7 +92,10 @@ describe('Mongo stores with the database down', () => {
     expect(() => openDatabase('mongodb://127.0.0.1:27017')).toThrow(/database name is missing/);
     expect(() => openDatabase('http://127.0.0.1/db')).toThrow(/mongodb:\/\//);
     expect(openDatabase('mongodb://u:p%40ss@127.0.0.1:27017/auth_db').name).toBe('auth_db');
-    expect(openDatabase('mongodb://h1:1,h2:2,h3:3/products_db?replicaSet=rsA')).toMatchObject({ name: 'products_db', replicaSet: true });
+    expect(openDatabase('mongodb://h1:1,h2:2,h3:3/products_db?replicaSet=rsA')).toMatchObject({
+      name: 'products_db',
+      replicaSet: true,
+    });
     expect(openDatabase('mongodb://h1:1/auth_db').replicaSet).toBe(false);
   });
 });

@@ -11,15 +11,21 @@ let token: string;
 
 beforeAll(async () => {
   stack = await startStack();
-  await call(stack.web, 'POST', '/auth/register', { body: { username: 'tester', email: 't@example.com', password: 'tester-pass' } });
-  token = (await call(stack.web, 'POST', '/auth/login', { body: { username: 'tester', password: 'tester-pass' } })).body.token;
+  await call(stack.web, 'POST', '/auth/register', {
+    body: { username: 'tester', email: 't@example.com', password: 'tester-pass' },
+  });
+  token = (await call(stack.web, 'POST', '/auth/login', { body: { username: 'tester', password: 'tester-pass' } })).body
+    .token;
 });
 afterAll(async () => {
   await stack.close();
 });
 
 async function create(name: string): Promise<{ id: string; shard: string }> {
-  const res = await call(stack.web, 'POST', '/products', { token, body: { name, price: 1, stock: 1, category: 'test' } });
+  const res = await call(stack.web, 'POST', '/products', {
+    token,
+    body: { name, price: 1, stock: 1, category: 'test' },
+  });
   expect(res.status).toBe(201);
   return res.body;
 }

@@ -16,7 +16,10 @@ import { call, startStack } from './helpers.js';
 
 const chromiumBin = process.env['CHROMIUM_BIN'] ?? '/usr/bin/chromium';
 const available = existsSync(chromiumBin);
-if (!available) console.log(`dashboard browser test skipped: no Chromium at ${chromiumBin} (apt-get install chromium, or set CHROMIUM_BIN)`);
+if (!available)
+  console.log(
+    `dashboard browser test skipped: no Chromium at ${chromiumBin} (apt-get install chromium, or set CHROMIUM_BIN)`,
+  );
 
 const screenshots = process.env['DASHBOARD_SCREENSHOTS'];
 
@@ -63,7 +66,15 @@ describe.skipIf(!available)('the dashboard in headless Chromium', () => {
     // playwright gives the browser a fresh temporary profile of its own and removes it on close.
     browser = await chromium.launch({
       executablePath: chromiumBin,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   }, 60_000);
   afterAll(async () => {
@@ -109,35 +120,56 @@ describe.skipIf(!available)('the dashboard in headless Chromium', () => {
     await page.waitForURL('**/app/');
     await expect.poll(() => page.locator('#notice').textContent()).toBe('Created "Ñandú <b>bold</b>" on shard rsB.');
     const row = page.locator('#product-rows tr', { hasText: 'Ñandú' });
-    await expect.poll(() => row.locator('td').allTextContents()).toEqual(['Ñandú <b>bold</b>', '2.50', '3', 'aves', 'rsB', 'Delete']);
+    await expect
+      .poll(() => row.locator('td').allTextContents())
+      .toEqual(['Ñandú <b>bold</b>', '2.50', '3', 'aves', 'rsB', 'Delete']);
     expect(await page.locator('#product-rows b').count()).toBe(0);
     await snap('dashboard');
   });
 
   it('sorts by a column and keeps the state in the address', async () => {
     await logIn();
-    await createProducts([['Arroz', 1], ['Ñandú', 2.5], ['Miel', 7], ['Zumo', 4]]);
+    await createProducts([
+      ['Arroz', 1],
+      ['Ñandú', 2.5],
+      ['Miel', 7],
+      ['Zumo', 4],
+    ]);
     await page.reload();
     await page.getByRole('button', { name: 'Price' }).click();
-    await expect.poll(() => page.locator('#product-rows tr td:first-child').allTextContents()).toEqual(['Arroz', 'Ñandú', 'Zumo', 'Miel']);
+    await expect
+      .poll(() => page.locator('#product-rows tr td:first-child').allTextContents())
+      .toEqual(['Arroz', 'Ñandú', 'Zumo', 'Miel']);
     await page.getByRole('button', { name: 'Price' }).click();
-    await expect.poll(() => page.locator('#product-rows tr td:first-child').allTextContents()).toEqual(['Miel', 'Zumo', 'Ñandú', 'Arroz']);
+    await expect
+      .poll(() => page.locator('#product-rows tr td:first-child').allTextContents())
+      .toEqual(['Miel', 'Zumo', 'Ñandú', 'Arroz']);
     expect(page.url()).toContain('sort=price&order=desc');
-    expect(await page.locator('th', { has: page.getByRole('button', { name: 'Price' }) }).getAttribute('aria-sort')).toBe('descending');
+    expect(
+      await page.locator('th', { has: page.getByRole('button', { name: 'Price' }) }).getAttribute('aria-sort'),
+    ).toBe('descending');
   });
 
   it('shows a banner naming the missing shard when a listing is partial', async () => {
     await logIn();
-    await createProducts([['Arroz', 1], ['Miel', 7], ['Zumo', 4]]);
+    await createProducts([
+      ['Arroz', 1],
+      ['Miel', 7],
+      ['Zumo', 4],
+    ]);
     stack.rsB.down = true;
     await page.goto(`${stack.web.url}/app/?sort=price&order=desc`);
-    await expect.poll(() => page.locator('#partial').textContent()).toMatch(/^Partial results: shard rsB did not answer/);
+    await expect
+      .poll(() => page.locator('#partial').textContent())
+      .toMatch(/^Partial results: shard rsB did not answer/);
     expect(await page.locator('#partial').isVisible()).toBe(true);
     await expect.poll(() => page.locator('#product-rows td:first-child').allTextContents()).toEqual(['Miel', 'Arroz']);
     await snap('dashboard-partial');
     stack.rsB.down = false;
     await page.reload();
-    await expect.poll(() => page.locator('#product-rows td:first-child').allTextContents()).toEqual(['Miel', 'Zumo', 'Arroz']);
+    await expect
+      .poll(() => page.locator('#product-rows td:first-child').allTextContents())
+      .toEqual(['Miel', 'Zumo', 'Arroz']);
     expect(await page.locator('#partial').isVisible()).toBe(false);
   });
 
@@ -165,17 +197,24 @@ describe.skipIf(!available)('the dashboard in headless Chromium', () => {
     await page.goto(`${stack.web.url}/app/products/${id}/edit`);
     await expect.poll(() => page.getByLabel('Price').inputValue()).toBe('1');
     // Someone else changes the price while the form is open.
-    expect((await call(stack.web, 'PUT', `/products/${id}`, { token: await pageToken(), body: { price: 3 } })).status).toBe(200);
+    expect(
+      (await call(stack.web, 'PUT', `/products/${id}`, { token: await pageToken(), body: { price: 3 } })).status,
+    ).toBe(200);
     await page.getByLabel('Stock').fill('50');
     await page.getByRole('button', { name: 'Save changes' }).click();
-    await expect.poll(() => page.locator('#notice').textContent()).toMatch(/^Not saved: someone else changed this product/);
+    await expect
+      .poll(() => page.locator('#notice').textContent())
+      .toMatch(/^Not saved: someone else changed this product/);
     expect(await page.getByLabel('Price').inputValue()).toBe('3');
     expect(await page.getByLabel('Stock').inputValue()).toBe('1');
     await snap('edit-conflict');
     await page.getByLabel('Stock').fill('50');
     await page.getByRole('button', { name: 'Save changes' }).click();
     await page.waitForURL((url) => url.pathname === '/app/');
-    expect((await call(stack.web, 'GET', `/products/${id}`, { token: await pageToken() })).body).toMatchObject({ price: 3, stock: 50 });
+    expect((await call(stack.web, 'GET', `/products/${id}`, { token: await pageToken() })).body).toMatchObject({
+      price: 3,
+      stock: 50,
+    });
   });
 
   it('lists and creates users for an admin', async () => {
@@ -198,6 +237,8 @@ describe.skipIf(!available)('the dashboard in headless Chromium', () => {
     await page.evaluate("sessionStorage.setItem('distctl.token', 'not-a-token')");
     await page.reload();
     await page.waitForURL('**/app/login?reason=expired');
-    await expect.poll(() => page.locator('#notice').textContent()).toBe('Your session has expired or is no longer valid; log in again.');
+    await expect
+      .poll(() => page.locator('#notice').textContent())
+      .toBe('Your session has expired or is no longer valid; log in again.');
   });
 });

@@ -30,31 +30,41 @@ describe('pages', () => {
     expect(response.headers.get('location')).toBe('/app/');
   });
 
-  it.each(DASHBOARD_PAGES.map((p) => [p.name, p] as const))('serves %s as HTML under a strict CSP', async (_name, page) => {
-    for (const path of page.route === '/app' ? ['/app', '/app/'] : [urlOf(page)]) {
-      const res = await call(stack.web, 'GET', path);
-      expect(res.status).toBe(200);
-      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
-      expect(res.headers.get('content-security-policy')).toBe(PAGE_CSP);
-      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-      expect(res.body).toBe(page.html);
-    }
-  });
+  it.each(DASHBOARD_PAGES.map((p) => [p.name, p] as const))(
+    'serves %s as HTML under a strict CSP',
+    async (_name, page) => {
+      for (const path of page.route === '/app' ? ['/app', '/app/'] : [urlOf(page)]) {
+        const res = await call(stack.web, 'GET', path);
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+        expect(res.headers.get('content-security-policy')).toBe(PAGE_CSP);
+        expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+        expect(res.body).toBe(page.html);
+      }
+    },
+  );
 
   it('the CSP allows only this origin, and no inline script or style', () => {
-    const directives = new Map(PAGE_CSP.split(';').map((d) => d.trim().split(/\s+/) as [string, ...string[]]).map(([k, ...v]) => [k, v]));
+    const directives = new Map(
+      PAGE_CSP.split(';')
+        .map((d) => d.trim().split(/\s+/) as [string, ...string[]])
+        .map(([k, ...v]) => [k, v]),
+    );
     expect(directives.get('default-src')).toEqual(["'none'"]);
     for (const name of ['script-src', 'style-src', 'connect-src']) expect(directives.get(name)).toEqual(["'self'"]);
     expect(PAGE_CSP).not.toMatch(/unsafe-inline|unsafe-eval|https?:|data:|\*/);
   });
 
-  it.each(DASHBOARD_PAGES.map((p) => [p.name, p.html] as const))('%s needs nothing inline and nothing from elsewhere', (_name, html) => {
-    const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
-    expect(scripts.map((m) => [m[1]?.trim(), m[2]])).toEqual([['src="/static/app.js" defer', '']]);
-    expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=|javascript:/i);
-    expect(html).not.toMatch(/(?:src|href|action)="(?!\/)/);
-    expect(html).toContain('<link rel="stylesheet" href="/static/app.css">');
-  });
+  it.each(DASHBOARD_PAGES.map((p) => [p.name, p.html] as const))(
+    '%s needs nothing inline and nothing from elsewhere',
+    (_name, html) => {
+      const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)];
+      expect(scripts.map((m) => [m[1]?.trim(), m[2]])).toEqual([['src="/static/app.js" defer', '']]);
+      expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=|javascript:/i);
+      expect(html).not.toMatch(/(?:src|href|action)="(?!\/)/);
+      expect(html).toContain('<link rel="stylesheet" href="/static/app.css">');
+    },
+  );
 
   it.each(DASHBOARD_PAGES.map((p) => [p.name, p.html] as const))('%s labels every form field', (_name, html) => {
     const labelled = new Set([...html.matchAll(/<label for="([^"]+)">[^<]+<\/label>/g)].map((m) => m[1]));
@@ -103,7 +113,9 @@ describe('static assets', () => {
     const etag = first.headers.get('etag') ?? '';
     expect(etag).not.toBe('');
     // As a browser revalidates (fetch alone would add Cache-Control: no-cache to a conditional request).
-    const again = await fetch(`${stack.web.url}${path}`, { headers: { 'if-none-match': etag, 'cache-control': 'max-age=0' } });
+    const again = await fetch(`${stack.web.url}${path}`, {
+      headers: { 'if-none-match': etag, 'cache-control': 'max-age=0' },
+    });
     expect(again.status).toBe(304);
   });
 
@@ -118,7 +130,8 @@ describe('static assets', () => {
     const allHtml = DASHBOARD_PAGES.map((p) => p.html).join('\n');
     for (const [, id] of APP_JS.matchAll(/byId\('([^']+)'\)/g)) expect(allHtml).toContain(`id="${id}"`);
     // Every page's data-page has code in the script.
-    for (const page of DASHBOARD_PAGES) expect(APP_JS).toMatch(new RegExp(`pages(\\.${page.name}|\\['${page.name}'\\]) = function`));
+    for (const page of DASHBOARD_PAGES)
+      expect(APP_JS).toMatch(new RegExp(`pages(\\.${page.name}|\\['${page.name}'\\]) = function`));
   });
 
   it('app.css loads no fonts or images from anywhere', async () => {
@@ -142,9 +155,16 @@ interface Core {
   parseListState(search: string): ListState;
   listQuery(state: ListState): string;
   nextSort(state: ListState, field: string): ListState;
-  pageInfo(state: ListState, total: number): { from: number; to: number; lastPage: number; hasPrevious: boolean; hasNext: boolean; depthLimited: boolean };
+  pageInfo(
+    state: ListState,
+    total: number,
+  ): { from: number; to: number; lastPage: number; hasPrevious: boolean; hasNext: boolean; depthLimited: boolean };
   partialMessage(listing: unknown): string | null;
-  describeError(status: number, body: unknown, retryAfter: string | null): { status: number; code: string | null; field: string | null; message: string };
+  describeError(
+    status: number,
+    body: unknown,
+    retryAfter: string | null,
+  ): { status: number; code: string | null; field: string | null; message: string };
   productPayload(values: Record<string, string>): Record<string, unknown>;
   formatPrice(price: number): string;
   productIdFromPath(pathname: string): string | null;
@@ -165,7 +185,14 @@ describe('page logic (the same text app.js runs)', () => {
       page: 3,
       pageSize: 50,
     });
-    expect(core.parseListState('?sort=color&order=up&page=-2&pageSize=7')).toEqual({ q: '', category: '', sort: 'name', order: 'asc', page: 1, pageSize: 20 });
+    expect(core.parseListState('?sort=color&order=up&page=-2&pageSize=7')).toEqual({
+      q: '',
+      category: '',
+      sort: 'name',
+      order: 'asc',
+      page: 1,
+      pageSize: 20,
+    });
     // Deeper than the API allows: the last page it will serve.
     expect(core.parseListState('?page=999999&pageSize=100').page).toBe(MAX_LISTING_DEPTH / 100);
   });
@@ -193,7 +220,14 @@ describe('page logic (the same text app.js runs)', () => {
 
   it('paginates within the total and the API depth limit', () => {
     const at = (page: number, pageSize = 20) => ({ ...core.parseListState(''), page, pageSize });
-    expect(core.pageInfo(at(1), 0)).toEqual({ from: 0, to: 0, lastPage: 1, hasPrevious: false, hasNext: false, depthLimited: false });
+    expect(core.pageInfo(at(1), 0)).toEqual({
+      from: 0,
+      to: 0,
+      lastPage: 1,
+      hasPrevious: false,
+      hasNext: false,
+      depthLimited: false,
+    });
     expect(core.pageInfo(at(1), 45)).toMatchObject({ from: 1, to: 20, lastPage: 3, hasPrevious: false, hasNext: true });
     expect(core.pageInfo(at(3), 45)).toMatchObject({ from: 41, to: 45, hasPrevious: true, hasNext: false });
     const deep = core.pageInfo(at(MAX_LISTING_DEPTH / 100, 100), MAX_LISTING_DEPTH + 500);
@@ -202,43 +236,79 @@ describe('page logic (the same text app.js runs)', () => {
 
   it('names the missing shards of a partial listing', () => {
     expect(core.partialMessage({ partial: false, missingShards: [] })).toBeNull();
-    expect(core.partialMessage({ partial: true, missingShards: ['rsB'] })).toMatch(/^Partial results: shard rsB did not answer, so its products are missing/);
-    expect(core.partialMessage({ partial: true, missingShards: ['rsA', 'rsB'] })).toMatch(/shards rsA, rsB did not answer, so their products/);
+    expect(core.partialMessage({ partial: true, missingShards: ['rsB'] })).toMatch(
+      /^Partial results: shard rsB did not answer, so its products are missing/,
+    );
+    expect(core.partialMessage({ partial: true, missingShards: ['rsA', 'rsB'] })).toMatch(
+      /shards rsA, rsB did not answer, so their products/,
+    );
   });
 
   it('puts every kind of API failure into words, keeping the field of a 400', async () => {
-    const login = await call(stack.web, 'POST', '/auth/login', { body: { username: 'nobody', password: 'whatever-pass' } });
+    const login = await call(stack.web, 'POST', '/auth/login', {
+      body: { username: 'nobody', password: 'whatever-pass' },
+    });
     const token = (await registerAndLogin()).token;
-    const invalid = await call(stack.web, 'POST', '/products', { token, body: { name: 'Arroz', price: -1, stock: 1, category: 'c' } });
+    const invalid = await call(stack.web, 'POST', '/products', {
+      token,
+      body: { name: 'Arroz', price: -1, stock: 1, category: 'c' },
+    });
     const forbidden = await call(stack.web, 'GET', '/users', { token });
     const missing = await call(stack.web, 'GET', '/products/no-such-id', { token });
     stack.rsB.down = true;
-    const down = await call(stack.web, 'POST', '/products', { token, body: { name: 'Pan', price: 1, stock: 1, category: 'c' } }).finally(() => {
+    const down = await call(stack.web, 'POST', '/products', {
+      token,
+      body: { name: 'Pan', price: 1, stock: 1, category: 'c' },
+    }).finally(() => {
       stack.rsB.down = false;
     });
 
-    expect(core.describeError(invalid.status, invalid.body, null)).toEqual({ status: 400, code: 'VALIDATION_FAILED', field: 'price', message: 'Not accepted: price: must be a number ≥ 0.' });
+    expect(core.describeError(invalid.status, invalid.body, null)).toEqual({
+      status: 400,
+      code: 'VALIDATION_FAILED',
+      field: 'price',
+      message: 'Not accepted: price: must be a number ≥ 0.',
+    });
     expect(core.describeError(login.status, login.body, null).message).toMatch(/^Not logged in: .+\.$/);
     expect(core.describeError(forbidden.status, forbidden.body, null).message).toMatch(/^Not allowed: .*admin/);
-    expect(core.describeError(missing.status, missing.body, null).message).toBe('Not found: no product with id no-such-id.');
+    expect(core.describeError(missing.status, missing.body, null).message).toBe(
+      'Not found: no product with id no-such-id.',
+    );
     const unavailable = core.describeError(down.status, down.body, null);
     expect(unavailable.code).toBe('DATABASE_UNAVAILABLE');
-    expect(unavailable.message).toMatch(/^Temporarily unavailable \(database rsB unreachable\): could not create the product: rsB unreachable/);
-    expect(core.describeError(429, { error: { code: 'TOO_MANY_ATTEMPTS', message: 'too many failed logins' } }, '42').message).toBe('Too many failed attempts (too many failed logins); try again in 42 seconds.');
-    expect(core.describeError(0, { error: { message: 'Failed to fetch' } }, null).message).toBe('Could not reach the web-server (Failed to fetch). Check the connection and retry.');
+    expect(unavailable.message).toMatch(
+      /^Temporarily unavailable \(database rsB unreachable\): could not create the product: rsB unreachable/,
+    );
+    expect(
+      core.describeError(429, { error: { code: 'TOO_MANY_ATTEMPTS', message: 'too many failed logins' } }, '42')
+        .message,
+    ).toBe('Too many failed attempts (too many failed logins); try again in 42 seconds.');
+    expect(core.describeError(0, { error: { message: 'Failed to fetch' } }, null).message).toBe(
+      'Could not reach the web-server (Failed to fetch). Check the connection and retry.',
+    );
     expect(core.describeError(502, 'Bad gateway', null).message).toBe('The server answered 502.');
-    expect(core.describeError(409, { error: { code: 'VERSION_CONFLICT', message: 'changed', current: {} } }, null).message).toBe(
+    expect(
+      core.describeError(409, { error: { code: 'VERSION_CONFLICT', message: 'changed', current: {} } }, null).message,
+    ).toBe(
       'Not saved: someone else changed this product while you were editing it. The form now shows its current values; make your change again and save.',
     );
   });
 
   it('turns form values into the API body, leaving non-numbers for the API to refuse', async () => {
-    expect(core.productPayload({ name: ' Arroz ', price: '1.50', stock: '10', category: ' granos ' })).toEqual({ name: 'Arroz', price: 1.5, stock: 10, category: 'granos' });
+    expect(core.productPayload({ name: ' Arroz ', price: '1.50', stock: '10', category: ' granos ' })).toEqual({
+      name: 'Arroz',
+      price: 1.5,
+      stock: 10,
+      category: 'granos',
+    });
     const typo = core.productPayload({ name: 'Arroz', price: '1,5', stock: '', category: 'granos' });
     expect(typo).toEqual({ name: 'Arroz', price: '1,5', stock: '', category: 'granos' });
     const { token } = await registerAndLogin();
     const refused = await call(stack.web, 'POST', '/products', { token, body: typo });
-    expect(core.describeError(refused.status, refused.body, null)).toMatchObject({ field: 'price', message: 'Not accepted: price: must be a number.' });
+    expect(core.describeError(refused.status, refused.body, null)).toMatchObject({
+      field: 'price',
+      message: 'Not accepted: price: must be a number.',
+    });
   });
 
   it('formats prices without rounding them away and maps edit paths both ways', () => {
@@ -255,8 +325,16 @@ let account: Promise<{ token: string }> | undefined;
 /** One user for the tests that need a token, registered once. */
 function registerAndLogin(): Promise<{ token: string }> {
   account ??= (async () => {
-    expect((await call(stack.web, 'POST', '/auth/register', { body: { username: 'pagetester', email: 'p@example.com', password: 'page-tester-pass' } })).status).toBe(201);
-    const login = await call(stack.web, 'POST', '/auth/login', { body: { username: 'pagetester', password: 'page-tester-pass' } });
+    expect(
+      (
+        await call(stack.web, 'POST', '/auth/register', {
+          body: { username: 'pagetester', email: 'p@example.com', password: 'page-tester-pass' },
+        })
+      ).status,
+    ).toBe(201);
+    const login = await call(stack.web, 'POST', '/auth/login', {
+      body: { username: 'pagetester', password: 'page-tester-pass' },
+    });
     return { token: login.body.token as string };
   })();
   return account;

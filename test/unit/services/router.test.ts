@@ -81,11 +81,22 @@ describe('createShardRouter', () => {
       ],
       shards: { rsA: { urlEnv: 'A' }, rsB: { urlEnv: 'B' }, rsC: { urlEnv: 'C' }, rsD: { urlEnv: 'D' } },
     });
-    expect(['Higo', 'Ińigo', 'Nuez', 'ñoquis', 'Óleo', '9'].map((n) => three.shardFor(n))).toEqual(['rsA', 'rsB', 'rsB', 'rsD', 'rsC', 'rsC']);
+    expect(['Higo', 'Ińigo', 'Nuez', 'ñoquis', 'Óleo', '9'].map((n) => three.shardFor(n))).toEqual([
+      'rsA',
+      'rsB',
+      'rsB',
+      'rsD',
+      'rsC',
+      'rsC',
+    ]);
   });
 
   it('sends letters outside every range to the default shard', () => {
-    const partial = createShardRouter({ defaultShard: 'rsB', ranges: [{ from: 'A', to: 'C', shard: 'rsA' }], shards: { rsA: { urlEnv: 'A' }, rsB: { urlEnv: 'B' } } });
+    const partial = createShardRouter({
+      defaultShard: 'rsB',
+      ranges: [{ from: 'A', to: 'C', shard: 'rsA' }],
+      shards: { rsA: { urlEnv: 'A' }, rsB: { urlEnv: 'B' } },
+    });
     expect(partial.shardFor('Dátil')).toBe('rsB');
     expect(partial.shardFor('café')).toBe('rsA');
   });
@@ -93,7 +104,16 @@ describe('createShardRouter', () => {
   it.each([
     [{ ...REFERENCE_MAP, defaultShard: null }, /defaultShard is null/],
     [{ ...REFERENCE_MAP, defaultShard: 'rsX' }, /defaultShard rsX is not in shards/],
-    [{ ...REFERENCE_MAP, ranges: [{ from: 'A', to: 'N', shard: 'rsA' }, { from: 'N', to: 'Z', shard: 'rsB' }] }, /letter N is in two ranges/],
+    [
+      {
+        ...REFERENCE_MAP,
+        ranges: [
+          { from: 'A', to: 'N', shard: 'rsA' },
+          { from: 'N', to: 'Z', shard: 'rsB' },
+        ],
+      },
+      /letter N is in two ranges/,
+    ],
     [{ ...REFERENCE_MAP, ranges: [{ from: 'M', to: 'A', shard: 'rsA' }] }, /backwards/],
     [{ ...REFERENCE_MAP, ranges: [{ from: 'AB', to: 'C', shard: 'rsA' }] }, /single letters/],
     [{ ...REFERENCE_MAP, ranges: [{ from: 'A', to: 'C', shard: 'rsQ' }] }, /shard rsQ, which is not in shards/],

@@ -55,7 +55,11 @@ describe('createTokenCheck', () => {
     const { auth, state } = scriptedAuth();
     const check = createTokenCheck(tokens, auth, clock.now);
     await check(token);
-    state.answer = { status: 503, body: { error: { code: 'DATABASE_UNAVAILABLE', message: 'down' } }, retryAfter: null };
+    state.answer = {
+      status: 503,
+      body: { error: { code: 'DATABASE_UNAVAILABLE', message: 'down' } },
+      retryAfter: null,
+    };
     clock.advance(REVOCATION_CACHE_MS);
     await expect(check(token)).rejects.toMatchObject({ status: 503, code: 'AUTH_UNAVAILABLE' });
     await expect(check('not-a-token')).rejects.toMatchObject({ status: 401 });

@@ -24,7 +24,8 @@ function deployed(): FakeIncus {
   const observed = convergedState(desired);
   incus.projects.push(observed.project!);
   incus.networks.push(...observed.networks);
-  for (const instance of observed.instances) incus.instances.set(instance.name, { ...instance, project: desired.project });
+  for (const instance of observed.instances)
+    incus.instances.set(instance.name, { ...instance, project: desired.project });
   return incus;
 }
 
@@ -55,14 +56,23 @@ describe('down', () => {
   });
 
   it('deletes them there only with --forget-state', async () => {
-    await downCommand({ file: reference, client: new FakeIncus().client, ui, confirm: async () => true, stateDirFor, forgetState: true });
+    await downCommand({
+      file: reference,
+      client: new FakeIncus().client,
+      ui,
+      confirm: async () => true,
+      stateDirFor,
+      forgetState: true,
+    });
     expect(existsSync(stateDirFor(desired.project))).toBe(false);
   });
 
   it('names every container that holds data, with its databases, and the secrets, before deleting', async () => {
     const incus = deployed();
     const { questions, confirm } = asking(false);
-    await expect(downCommand({ file: reference, client: incus.client, ui, confirm, stateDirFor })).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(
+      downCommand({ file: reference, client: incus.client, ui, confirm, stateDirFor }),
+    ).rejects.toMatchObject({ code: 'ABORTED' });
     expect(incus.changes()).toEqual([]);
     expect(questions).toHaveLength(1);
     const question = questions[0]!;
@@ -78,8 +88,18 @@ describe('down', () => {
 
   it('with --keep-data removes only the containers without data, and keeps network, project and secrets', async () => {
     const incus = deployed();
-    const result = await downCommand({ file: reference, client: incus.client, ui, confirm: async () => true, stateDirFor, keepData: true });
-    expect(incus.changes()).toEqual([`incus --project ${desired.project} delete --force -- auth-server`, `incus --project ${desired.project} delete --force -- web-server`]);
+    const result = await downCommand({
+      file: reference,
+      client: incus.client,
+      ui,
+      confirm: async () => true,
+      stateDirFor,
+      keepData: true,
+    });
+    expect(incus.changes()).toEqual([
+      `incus --project ${desired.project} delete --force -- auth-server`,
+      `incus --project ${desired.project} delete --force -- web-server`,
+    ]);
     expect([...incus.instances.keys()].sort()).toEqual(['db1', 'db2', 'db3']);
     expect(existsSync(secret())).toBe(true);
     expect(result.json).toMatchObject({ dataLost: [] });
@@ -91,7 +111,16 @@ describe('up --prune', () => {
     const incus = deployed();
     incus.instances.set('old-db', { ...runningInstance(desired, 'db1'), name: 'old-db', project: desired.project });
     const { questions, confirm } = asking(false);
-    const run = upCommand({ file: reference, prune: true, client: incus.client, ui, confirm, addressTimeoutMs: 1000, concurrency: 2, stateDirFor });
+    const run = upCommand({
+      file: reference,
+      prune: true,
+      client: incus.client,
+      ui,
+      confirm,
+      addressTimeoutMs: 1000,
+      concurrency: 2,
+      stateDirFor,
+    });
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
     expect(incus.changes()).toEqual([]);
     expect(questions).toEqual([

@@ -37,9 +37,25 @@ function startWorker(script: string): Worker {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'distctl-lock-race-'));
   const script = join(dir, 'worker.mjs');
-  await build({ entryPoints: [join(import.meta.dirname, 'lock-worker.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: script, logLevel: 'silent' });
+  await build({
+    entryPoints: [join(import.meta.dirname, 'lock-worker.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: script,
+    logLevel: 'silent',
+  });
   workers = Array.from({ length: WORKERS }, () => startWorker(script));
-  await build({ entryPoints: [join(import.meta.dirname, 'lock-once.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', outfile: join(dir, 'once.mjs'), logLevel: 'silent' });
+  await build({
+    entryPoints: [join(import.meta.dirname, 'lock-once.ts')],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outfile: join(dir, 'once.mjs'),
+    logLevel: 'silent',
+  });
 });
 
 afterAll(async () => {
@@ -54,10 +70,17 @@ describe('the deployment lock under racing processes', () => {
       const stateDir = join(dir, `trial-${trial}`);
       await import('node:fs/promises').then((fs) => fs.mkdir(stateDir, { mode: 0o700 }));
       // What a killed distctl leaves behind: a lock file naming a process that no longer exists.
-      await writeFile(join(stateDir, 'lock'), JSON.stringify({ pid: 2 ** 22 + trial, command: 'up', since: 'earlier' }), { mode: 0o600 });
+      await writeFile(
+        join(stateDir, 'lock'),
+        JSON.stringify({ pid: 2 ** 22 + trial, command: 'up', since: 'earlier' }),
+        { mode: 0o600 },
+      );
       const answers = await Promise.all(workers.map((worker) => worker.ask(`try ${stateDir}`)));
       holdersPerTrial.push(answers.filter((answer) => answer === 'held').length);
-      expect(answers.filter((answer) => answer !== 'held').every((answer) => answer === 'busy DEPLOYMENT_BUSY'), answers.join(', ')).toBe(true);
+      expect(
+        answers.filter((answer) => answer !== 'held').every((answer) => answer === 'busy DEPLOYMENT_BUSY'),
+        answers.join(', '),
+      ).toBe(true);
       // Everyone who got it releases only after all have tried, so a second holder could not hide behind an early release.
       await Promise.all(workers.filter((_, index) => answers[index] === 'held').map((worker) => worker.ask('release')));
     }

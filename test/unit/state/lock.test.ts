@@ -20,7 +20,9 @@ describe('lockDeployment', () => {
     const error = await lockDeployment(dir, 'deploy').catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DistctlError);
     expect((error as DistctlError).code).toBe('DEPLOYMENT_BUSY');
-    expect((error as DistctlError).message).toMatch(new RegExp(`^another distctl \\(pid ${process.pid}, \`up\`, since `));
+    expect((error as DistctlError).message).toMatch(
+      new RegExp(`^another distctl \\(pid ${process.pid}, \`up\`, since `),
+    );
     await release();
     const again = await lockDeployment(dir, 'deploy');
     await again();
@@ -37,9 +39,13 @@ describe('lockDeployment', () => {
   it('is released by the kernel when its holder is killed', async () => {
     // Another process holds the lock through flock(1) on the same file, as a killed distctl's child would.
     await writeFile(join(dir, 'lock'), '', { mode: 0o600 });
-    const holder = spawn('flock', ['--exclusive', join(dir, 'lock'), 'sh', '-c', 'echo locked && exec cat'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const holder = spawn('flock', ['--exclusive', join(dir, 'lock'), 'sh', '-c', 'echo locked && exec cat'], {
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
     await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
-    expect((await lockDeployment(dir, 'up').catch((caught: unknown) => caught)) as DistctlError).toMatchObject({ code: 'DEPLOYMENT_BUSY' });
+    expect((await lockDeployment(dir, 'up').catch((caught: unknown) => caught)) as DistctlError).toMatchObject({
+      code: 'DEPLOYMENT_BUSY',
+    });
     const exited = new Promise<void>((resolve) => holder.once('exit', () => resolve()));
     holder.kill('SIGKILL');
     await exited;

@@ -28,10 +28,27 @@ afterEach(async () => {
 describe('status --json', () => {
   it('shows the version and sha256 of the Node runtime the deployment recorded, and null before any deploy', async () => {
     const stateDirFor = (project: string): string => join(dir, 'state', project);
-    const status = () => statusCommand({ file: join(dir, 'topology.yaml'), client: new FakeIncus().client, ui, stateDirFor, watchSeconds: null, write: () => undefined });
+    const status = () =>
+      statusCommand({
+        file: join(dir, 'topology.yaml'),
+        client: new FakeIncus().client,
+        ui,
+        stateDirFor,
+        watchSeconds: null,
+        write: () => undefined,
+      });
     expect(((await status()).json as { nodeRuntime: unknown }).nodeRuntime).toBeNull();
     await mkdir(stateDirFor('node-unit'), { recursive: true });
-    await recordNodeRuntime(stateDirFor('node-unit'), { path: '/usr/bin/node', version: 'v20.20.2', sha256: 'b'.repeat(64) }, new Date('2026-11-28T12:00:00Z'));
-    expect(((await status()).json as { nodeRuntime: unknown }).nodeRuntime).toEqual({ version: 'v20.20.2', sha256: 'b'.repeat(64), path: '/usr/bin/node', recordedAt: '2026-11-28T12:00:00.000Z' });
+    await recordNodeRuntime(
+      stateDirFor('node-unit'),
+      { path: '/usr/bin/node', version: 'v20.20.2', sha256: 'b'.repeat(64) },
+      new Date('2026-11-28T12:00:00Z'),
+    );
+    expect(((await status()).json as { nodeRuntime: unknown }).nodeRuntime).toEqual({
+      version: 'v20.20.2',
+      sha256: 'b'.repeat(64),
+      path: '/usr/bin/node',
+      recordedAt: '2026-11-28T12:00:00.000Z',
+    });
   });
 });

@@ -21,6 +21,8 @@ export class ScriptedRunner implements Runner {
   }
   /** Commands as `bin args...`, with `work` (a temporary directory) replaced by `<work>`. */
   lines(work?: string): string[] {
-    return this.calls.map((c) => [c.bin, ...c.args].join(' ')).map((l) => (work === undefined ? l : l.split(work).join('<work>')));
+    return this.calls
+      .map((c) => [c.bin, ...c.args].join(' '))
+      .map((l) => (work === undefined ? l : l.split(work).join('<work>')));
   }
 }

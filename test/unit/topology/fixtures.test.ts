@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { formatProblem, loadTopologyFile } from '../../../src/topology/load.js';
 
 const dir = join(import.meta.dirname, '../../fixtures/topologies/bad');
-const fixtures = readdirSync(dir).filter((name) => name.endsWith('.yaml')).sort();
+const fixtures = readdirSync(dir)
+  .filter((name) => name.endsWith('.yaml'))
+  .sort();
 
 /** Each bad fixture states, in its first lines, the problem code and message it must produce. */
 function expectation(file: string): { code: string; message: string } {
@@ -18,7 +20,19 @@ function expectation(file: string): { code: string; message: string } {
 describe('bad topology corpus', () => {
   it('has a fixture for every class of bad input the issue names', () => {
     const codes = new Set(fixtures.map((file) => expectation(file).code));
-    for (const code of ['yaml-syntax', 'not-a-mapping', 'wrong-type', 'unknown-key', 'duplicate-ip', 'ip-outside-subnet', 'range-overlap', 'range-gap', 'unknown-replica-set', 'unknown-database', 'unknown-container']) {
+    for (const code of [
+      'yaml-syntax',
+      'not-a-mapping',
+      'wrong-type',
+      'unknown-key',
+      'duplicate-ip',
+      'ip-outside-subnet',
+      'range-overlap',
+      'range-gap',
+      'unknown-replica-set',
+      'unknown-database',
+      'unknown-container',
+    ]) {
       expect(codes, code).toContain(code);
     }
   });

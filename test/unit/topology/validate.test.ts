@@ -11,7 +11,11 @@ describe('reference topology', () => {
     const report = parseTopology(reference, 'topology.yaml');
     expect(report.errors).toEqual([]);
     expect(report.topology).not.toBeNull();
-    expect(report.warnings.map((warning) => warning.code).sort()).toEqual(['members-share-container', 'members-share-container', 'users-on-standalone']);
+    expect(report.warnings.map((warning) => warning.code).sort()).toEqual([
+      'members-share-container',
+      'members-share-container',
+      'users-on-standalone',
+    ]);
   });
 });
 
@@ -22,7 +26,10 @@ describe('semantic checks', () => {
   };
 
   it('reports every problem at once, not only the first', () => {
-    const text = edit('    ipv4: 10.10.10.13', '    ipv4: 10.10.10.12').replace('    ipv4: 10.10.10.14', '    ipv4: 192.168.1.4');
+    const text = edit('    ipv4: 10.10.10.13', '    ipv4: 10.10.10.12').replace(
+      '    ipv4: 10.10.10.14',
+      '    ipv4: 192.168.1.4',
+    );
     const codes = parseTopology(text, 't.yaml').errors.map((found) => found.code);
     expect(codes).toEqual(expect.arrayContaining(['duplicate-ip', 'ip-outside-subnet']));
   });
@@ -40,9 +47,15 @@ describe('semantic checks', () => {
   });
 
   it('follows a third shard and a renamed network', () => {
-    const text = edit('{ from: N, to: Z, replicaSet: rsB }', '{ from: N, to: R, replicaSet: rsB }\n    - { from: S, to: Z, replicaSet: rsC }')
+    const text = edit(
+      '{ from: N, to: Z, replicaSet: rsB }',
+      '{ from: N, to: R, replicaSet: rsB }\n    - { from: S, to: Z, replicaSet: rsC }',
+    )
       .replace('  - name: db3\n', '  - name: db4\n    ipv4: 10.10.10.15\n  - name: db3\n')
-      .replace('  standalones:', '    - name: rsC\n      database: products_db\n      env: DB4_URL\n      members:\n        - { container: db4, port: 27017, priority: 1 }\n  standalones:')
+      .replace(
+        '  standalones:',
+        '    - name: rsC\n      database: products_db\n      env: DB4_URL\n      members:\n        - { container: db4, port: 27017, priority: 1 }\n  standalones:',
+      )
       .replace('name: incusbr0', 'name: platbr0');
     const report = parseTopology(text, 't.yaml');
     expect(report.errors).toEqual([]);

@@ -2,7 +2,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decryptFile, deriveKeys, encryptFile, macMatches, manifestMac, readBundleKey } from '../../../src/transfer/bundle-key.js';
+import {
+  decryptFile,
+  deriveKeys,
+  encryptFile,
+  macMatches,
+  manifestMac,
+  readBundleKey,
+} from '../../../src/transfer/bundle-key.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -30,10 +37,19 @@ describe('bundle encryption', () => {
     const sealed = await readFile(join(dir, 'sealed'));
     sealed.writeUInt8((sealed.at(100) ?? 0) ^ 1, 100);
     await writeFile(join(dir, 'changed'), sealed);
-    await expect(decryptFile(encryption, join(dir, 'changed'), join(dir, 'out1'), 'secrets/x.enc')).rejects.toMatchObject({ code: 'BUNDLE_DECRYPT_FAILED', message: 'secrets/x.enc could not be decrypted: wrong key, or the file was changed' });
-    await expect(decryptFile(encryption, join(dir, 'sealed'), join(dir, 'out2'), 'secrets/y.enc')).rejects.toMatchObject({ code: 'BUNDLE_DECRYPT_FAILED' });
+    await expect(
+      decryptFile(encryption, join(dir, 'changed'), join(dir, 'out1'), 'secrets/x.enc'),
+    ).rejects.toMatchObject({
+      code: 'BUNDLE_DECRYPT_FAILED',
+      message: 'secrets/x.enc could not be decrypted: wrong key, or the file was changed',
+    });
+    await expect(
+      decryptFile(encryption, join(dir, 'sealed'), join(dir, 'out2'), 'secrets/y.enc'),
+    ).rejects.toMatchObject({ code: 'BUNDLE_DECRYPT_FAILED' });
     const other = await keys('another passphrase, long enough');
-    await expect(decryptFile(other.encryption, join(dir, 'sealed'), join(dir, 'out3'), 'secrets/x.enc')).rejects.toMatchObject({ code: 'BUNDLE_DECRYPT_FAILED' });
+    await expect(
+      decryptFile(other.encryption, join(dir, 'sealed'), join(dir, 'out3'), 'secrets/x.enc'),
+    ).rejects.toMatchObject({ code: 'BUNDLE_DECRYPT_FAILED' });
   });
 
   it('signs a manifest so that a changed byte or another key does not verify', async () => {

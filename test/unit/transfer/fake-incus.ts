@@ -20,10 +20,25 @@ export interface BackupInstance {
 }
 
 /** Writes an Incus-style backup tarball (gzip) whose descriptors describe `instance`. */
-export async function writeBackup(path: string, name: string, instance: BackupInstance, extra: { readonly name: string; readonly text: string }[] = []): Promise<void> {
+export async function writeBackup(
+  path: string,
+  name: string,
+  instance: BackupInstance,
+  extra: { readonly name: string; readonly text: string }[] = [],
+): Promise<void> {
   const tar = pack();
-  const container = { name, architecture: 'x86_64', config: instance.config, devices: instance.devices, profiles: ['default'], type: 'container' };
-  tar.entry({ name: 'backup/index.yaml' }, stringify({ name, backend: 'btrfs', pool: 'default', type: 'container', config: { container } }));
+  const container = {
+    name,
+    architecture: 'x86_64',
+    config: instance.config,
+    devices: instance.devices,
+    profiles: ['default'],
+    type: 'container',
+  };
+  tar.entry(
+    { name: 'backup/index.yaml' },
+    stringify({ name, backend: 'btrfs', pool: 'default', type: 'container', config: { container } }),
+  );
   tar.entry({ name: 'backup/container/backup.yaml' }, stringify({ container }));
   tar.entry({ name: 'backup/container/rootfs/root/marker' }, 'data of the container\n');
   for (const file of extra) tar.entry({ name: file.name }, file.text);
@@ -32,9 +47,20 @@ export async function writeBackup(path: string, name: string, instance: BackupIn
 }
 
 /** What distctl gives an instance it creates: its marks, eth0 on the bridge, the declared proxies. */
-export function distctlInstance(project: string, name: string, network: string, ipv4: string, devices: Record<string, Record<string, string>> = {}): BackupInstance {
+export function distctlInstance(
+  project: string,
+  name: string,
+  network: string,
+  ipv4: string,
+  devices: Record<string, Record<string, string>> = {},
+): BackupInstance {
   return {
-    config: { 'user.distctl.owner': project, 'user.distctl.container': name, 'user.distctl.image': 'debian12-distctl', 'volatile.base_image': 'abc' },
+    config: {
+      'user.distctl.owner': project,
+      'user.distctl.container': name,
+      'user.distctl.image': 'debian12-distctl',
+      'volatile.base_image': 'abc',
+    },
     devices: { eth0: { type: 'nic', name: 'eth0', network, 'ipv4.address': ipv4 }, ...devices },
   };
 }
@@ -55,7 +81,9 @@ export class FakeIncus {
 
   /** Calls that changed something (everything but reads). */
   changes(): string[] {
-    return this.runner.lines().filter((line) => !/ (list|query) /.test(`${line} `) && !line.endsWith(' list --format json'));
+    return this.runner
+      .lines()
+      .filter((line) => !/ (list|query) /.test(`${line} `) && !line.endsWith(' list --format json'));
   }
 
   private answer(cmd: CommandSpec): Reply {
@@ -69,7 +97,10 @@ export class FakeIncus {
     const positional = args.slice(args.indexOf('--') + 1);
     const verb = args.slice(0, args.indexOf('--') === -1 ? args.length : args.indexOf('--')).join(' ');
     if (verb === 'project list --format json') return { stdout: JSON.stringify(this.projects) };
-    if (verb === 'query /1.0/profiles/default') return { stdout: JSON.stringify({ name: 'default', devices: { root: { type: 'disk', path: '/', pool: 'default' } } }) };
+    if (verb === 'query /1.0/profiles/default')
+      return {
+        stdout: JSON.stringify({ name: 'default', devices: { root: { type: 'disk', path: '/', pool: 'default' } } }),
+      };
     if (verb === 'profile device add') {
       const found = this.projects.find((candidate) => candidate.name === project);
       // Like Incus: a project without its own profiles has no default profile of its own to change.
@@ -77,18 +108,25 @@ export class FakeIncus {
       return {};
     }
     if (verb === 'network list --format json') return { stdout: JSON.stringify(this.networks) };
-    if (verb === 'list --format json') return { stdout: JSON.stringify([...this.instances.values()].filter((instance) => instance.project === project)) };
+    if (verb === 'list --format json')
+      return {
+        stdout: JSON.stringify([...this.instances.values()].filter((instance) => instance.project === project)),
+      };
     if (verb.startsWith('project create')) {
       const name = positional[0]!;
-      if (this.projects.some((candidate) => candidate.name === name)) return { exitCode: 1, stderr: 'Error: Project already exists' };
-      const config = Object.fromEntries(args.flatMap((arg, index) => (args[index - 1] === '-c' ? [arg.split('=') as [string, string]] : [])));
+      if (this.projects.some((candidate) => candidate.name === name))
+        return { exitCode: 1, stderr: 'Error: Project already exists' };
+      const config = Object.fromEntries(
+        args.flatMap((arg, index) => (args[index - 1] === '-c' ? [arg.split('=') as [string, string]] : [])),
+      );
       this.projects.push({ name, description: '', config, used_by: [] });
       return {};
     }
     if (verb === 'project set') {
       const found = this.projects.find((candidate) => candidate.name === positional[0]);
       if (!found) return { exitCode: 1, stderr: 'Error: Project not found' };
-      if (positional.includes('restricted=true') && found.config['features.profiles'] !== 'true') return { exitCode: 1, stderr: 'Error: Projects without their own profiles cannot be restricted' };
+      if (positional.includes('restricted=true') && found.config['features.profiles'] !== 'true')
+        return { exitCode: 1, stderr: 'Error: Projects without their own profiles cannot be restricted' };
       for (const pair of positional.slice(1)) {
         const [key, value] = pair.split('=') as [string, string];
         (found.config as Record<string, string>)[key] = value;
@@ -97,12 +135,20 @@ export class FakeIncus {
     }
     if (verb.startsWith('network create')) {
       const [name, ...pairs] = positional;
-      this.networks.push({ name: name!, type: 'bridge', managed: true, description: '', config: Object.fromEntries(pairs.map((pair) => pair.split('=') as [string, string])), used_by: [] });
+      this.networks.push({
+        name: name!,
+        type: 'bridge',
+        managed: true,
+        description: '',
+        config: Object.fromEntries(pairs.map((pair) => pair.split('=') as [string, string])),
+        used_by: [],
+      });
       return {};
     }
     if (verb.startsWith('import')) {
       const [path, name] = positional;
-      if (!this.projects.some((candidate) => candidate.name === project)) return { exitCode: 1, stderr: 'Error: Project not found' };
+      if (!this.projects.some((candidate) => candidate.name === project))
+        return { exitCode: 1, stderr: 'Error: Project not found' };
       if (this.instances.has(name!)) return { exitCode: 1, stderr: 'Error: Instance already exists' };
       this.imported.push({ name: name!, path: path! });
       return this.importInstance(project, name!);
@@ -114,13 +160,15 @@ export class FakeIncus {
       return writeBackup(path!, name!, backup).then(() => ({}));
     }
     if (verb === 'start' || verb === 'stop') return {};
-    if (verb === 'delete --force') return this.instances.delete(positional[0]!) ? {} : { exitCode: 1, stderr: 'Error: Instance not found' };
+    if (verb === 'delete --force')
+      return this.instances.delete(positional[0]!) ? {} : { exitCode: 1, stderr: 'Error: Instance not found' };
     if (verb === 'network delete') {
       const at = this.networks.findIndex((network) => network.name === positional[0]);
       return at === -1 ? { exitCode: 1, stderr: 'Error: Network not found' } : (this.networks.splice(at, 1), {});
     }
     if (verb === 'project delete') {
-      if ([...this.instances.values()].some((instance) => instance.project === positional[0])) return { exitCode: 1, stderr: 'Error: Only empty projects can be removed' };
+      if ([...this.instances.values()].some((instance) => instance.project === positional[0]))
+        return { exitCode: 1, stderr: 'Error: Only empty projects can be removed' };
       const at = this.projects.findIndex((candidate) => candidate.name === positional[0]);
       return at === -1 ? { exitCode: 1, stderr: 'Error: Project not found' } : (this.projects.splice(at, 1), {});
     }
@@ -141,7 +189,10 @@ export class FakeIncus {
       type: 'container',
       config: backup.config,
       devices: backup.devices,
-      state: { status: 'Running', network: { eth0: { addresses: [{ family: 'inet', address: ipv4, netmask: '24', scope: 'global' }] } } },
+      state: {
+        status: 'Running',
+        network: { eth0: { addresses: [{ family: 'inet', address: ipv4, netmask: '24', scope: 'global' }] } },
+      },
     });
     return {};
   }

@@ -41,33 +41,71 @@ async function cleanInstances(): Promise<Map<string, BackupInstance>> {
   const { desired } = await loadDeployment(topologyFile);
   const proxy = desired.proxies[0]!;
   return new Map([
-    ['app', distctlInstance(PROJECT, 'app', BRIDGE, '10.97.0.10', { [proxy.device]: { type: 'proxy', listen: proxy.listen, connect: proxy.connect, bind: 'host' } })],
+    [
+      'app',
+      distctlInstance(PROJECT, 'app', BRIDGE, '10.97.0.10', {
+        [proxy.device]: { type: 'proxy', listen: proxy.listen, connect: proxy.connect, bind: 'host' },
+      }),
+    ],
     ['data', distctlInstance(PROJECT, 'data', BRIDGE, '10.97.0.11')],
   ]);
 }
 
 /** Exports the deployment from "host A" into a new bundle directory. */
-async function exportBundle(name: string, extra: { keyFile?: string; encrypt?: boolean } = {}): Promise<{ bundle: string; manifestSha256: string }> {
+async function exportBundle(
+  name: string,
+  extra: { keyFile?: string; encrypt?: boolean } = {},
+): Promise<{ bundle: string; manifestSha256: string }> {
   const hostA = new FakeIncus();
   for (const [instance, backup] of await cleanInstances()) {
     hostA.backups.set(instance, backup);
-    hostA.instances.set(instance, { name: instance, project: PROJECT, status: 'Running', type: 'container', config: backup.config, devices: backup.devices });
+    hostA.instances.set(instance, {
+      name: instance,
+      project: PROJECT,
+      status: 'Running',
+      type: 'container',
+      config: backup.config,
+      devices: backup.devices,
+    });
   }
   hostA.projects.push({ name: PROJECT, description: '', config: { 'user.distctl.owner': PROJECT }, used_by: [] });
   const bundle = join(dir, name);
-  const result = await exportCommand({ file: topologyFile, output: bundle, compression: 'gzip', stop: false, client: hostA.client, ui, stateDirFor: (project) => join(dir, 'host-a-state', project), version: '0.0.0-test', ...extra });
+  const result = await exportCommand({
+    file: topologyFile,
+    output: bundle,
+    compression: 'gzip',
+    stop: false,
+    client: hostA.client,
+    ui,
+    stateDirFor: (project) => join(dir, 'host-a-state', project),
+    version: '0.0.0-test',
+    ...extra,
+  });
   return { bundle, manifestSha256: (result.json as { manifestSha256: string }).manifestSha256 };
 }
 
 /** "Host B": an empty Incus that import restores into. */
 function importInto(hostB: FakeIncus, bundle: string, trust: Partial<ImportOptions>): Promise<unknown> {
-  return importCommand({ bundle, client: hostB.client, ui, confirm: async () => true, addressTimeoutMs: 1000, concurrency: 2, stateDirFor, ...trust });
+  return importCommand({
+    bundle,
+    client: hostB.client,
+    ui,
+    confirm: async () => true,
+    addressTimeoutMs: 1000,
+    concurrency: 2,
+    stateDirFor,
+    ...trust,
+  });
 }
 
 /** What an attacker who can write the bundle but holds no key can do: rewrite the manifest to match the files. */
 async function rehash(bundle: string): Promise<string> {
   const path = join(bundle, 'manifest.json');
-  const manifest = JSON.parse(await readFile(path, 'utf8')) as { topology: Entry; secrets: Entry[]; containers: Entry[] };
+  const manifest = JSON.parse(await readFile(path, 'utf8')) as {
+    topology: Entry;
+    secrets: Entry[];
+    containers: Entry[];
+  };
   for (const entry of [manifest.topology, ...manifest.secrets, ...manifest.containers]) {
     const bytes = await readFile(join(bundle, entry.file));
     entry.sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -136,8 +174,19 @@ describe('export', () => {
 
   it('with --encrypt, no file of the bundle holds a secret or the topology in clear', async () => {
     const { bundle } = await exportBundle('sealed', { keyFile, encrypt: true });
-    const names = [...(await readdir(bundle)), ...(await readdir(join(bundle, 'secrets'))).map((name) => `secrets/${name}`)].sort();
-    expect(names).toEqual(['app.tar.gz.enc', 'data.tar.gz.enc', 'manifest.json', 'manifest.json.hmac', 'secrets', 'secrets/jwt-secret.enc', 'topology.yaml.enc']);
+    const names = [
+      ...(await readdir(bundle)),
+      ...(await readdir(join(bundle, 'secrets'))).map((name) => `secrets/${name}`),
+    ].sort();
+    expect(names).toEqual([
+      'app.tar.gz.enc',
+      'data.tar.gz.enc',
+      'manifest.json',
+      'manifest.json.hmac',
+      'secrets',
+      'secrets/jwt-secret.enc',
+      'topology.yaml.enc',
+    ]);
     for (const name of names.filter((entry) => entry !== 'secrets')) {
       const bytes = await readFile(join(bundle, name));
       expect(bytes.includes(SECRET), name).toBe(false);
@@ -160,7 +209,8 @@ describe('import of a bundle', () => {
     const result = (await importInto(hostB, bundle, { keyFile })) as { exitCode: number; json: { topology: string } };
     expect(result.exitCode).toBe(0);
     expect(hostB.imported.map((entry) => entry.name)).toEqual(['app', 'data']);
-    for (const entry of hostB.imported) expect(entry.path.startsWith(`${staging}/distctl-import-`), entry.path).toBe(true);
+    for (const entry of hostB.imported)
+      expect(entry.path.startsWith(`${staging}/distctl-import-`), entry.path).toBe(true);
     expect(hostB.changes().slice(0, 3)).toEqual([
       `incus project create -c features.images=false -c features.profiles=true -c features.networks=false -c user.distctl.owner=${PROJECT} -- ${PROJECT}`,
       `incus --project ${PROJECT} profile device add -- default root disk path=/ pool=default`,
@@ -187,7 +237,9 @@ describe('import of a bundle', () => {
     await symlink(hostFile, join(bundle, 'secrets', 'jwt-secret'));
     const error = await refused(bundle, { manifestSha256 });
     expect(error.code).toBe('BUNDLE_UNSAFE_ENTRY');
-    expect(error.message).toBe(`${join(bundle, 'secrets', 'jwt-secret')} is a symbolic link, not a regular file; nothing was changed`);
+    expect(error.message).toBe(
+      `${join(bundle, 'secrets', 'jwt-secret')} is a symbolic link, not a regular file; nothing was changed`,
+    );
   });
 
   it('refuses a backup that is a symlink to /dev/zero at once, instead of hashing forever', async () => {
@@ -209,14 +261,17 @@ describe('import of a bundle', () => {
     expect(error.message).toBe(`${join(bundle, 'app.tar.gz')} is a FIFO, not a regular file; nothing was changed`);
   });
 
-  it.each([['/etc/shadow'], ['../mongodb.tgz'], ['sub/../../mongodb.tgz']])('refuses a server archive outside the bundle: %s', async (archive) => {
-    const { bundle } = await exportBundle('bundle');
-    await writeFile(join(bundle, 'topology.yaml'), `${TOPOLOGY}mongodb:\n  source: { archive: "${archive}" }\n`);
-    await rehash(bundle);
-    const error = await refused(bundle, { unverified: true });
-    expect(error.code).toBe('BUNDLE_ARCHIVE_OUTSIDE');
-    expect(error.message).toContain(`names mongodb.source.archive ${archive}`);
-  });
+  it.each([['/etc/shadow'], ['../mongodb.tgz'], ['sub/../../mongodb.tgz']])(
+    'refuses a server archive outside the bundle: %s',
+    async (archive) => {
+      const { bundle } = await exportBundle('bundle');
+      await writeFile(join(bundle, 'topology.yaml'), `${TOPOLOGY}mongodb:\n  source: { archive: "${archive}" }\n`);
+      await rehash(bundle);
+      const error = await refused(bundle, { unverified: true });
+      expect(error.code).toBe('BUNDLE_ARCHIVE_OUTSIDE');
+      expect(error.message).toContain(`names mongodb.source.archive ${archive}`);
+    },
+  );
 
   it('refuses a manifest changed after export when a key checks it, even with matching hashes', async () => {
     const { bundle } = await exportBundle('signed', { keyFile });
@@ -239,7 +294,9 @@ describe('import of a bundle', () => {
     await writeFile(join(bundle, 'secrets', 'jwt-secret'), 'attacker-chosen');
     const changed = await rehash(bundle);
     const error = await refused(bundle, { manifestSha256 });
-    expect(error.message).toBe(`the manifest of ${bundle} has sha256 ${changed}, not the ${manifestSha256} given; nothing was changed`);
+    expect(error.message).toBe(
+      `the manifest of ${bundle} has sha256 ${changed}, not the ${manifestSha256} given; nothing was changed`,
+    );
   });
 
   it('refuses a backup changed after export', async () => {
@@ -250,7 +307,9 @@ describe('import of a bundle', () => {
     await writeFile(path, bytes);
     const error = await refused(bundle, { manifestSha256 });
     expect(error.code).toBe('BUNDLE_DAMAGED');
-    expect(error.details.join('\n')).toMatch(/^data\.tar\.gz: content differs from the manifest \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\)$/);
+    expect(error.details.join('\n')).toMatch(
+      /^data\.tar\.gz: content differs from the manifest \(sha256 [0-9a-f]{64}, expected [0-9a-f]{64}\)$/,
+    );
   });
 
   it('refuses entries the manifest does not list', async () => {
@@ -265,7 +324,11 @@ describe('import of a bundle', () => {
   it('refuses backups that would be privileged, run raw LXC, or see host paths and devices; --allow-unsafe-config lets them through unrestricted', async () => {
     const { bundle } = await exportBundle('bundle');
     const unsafe: BackupInstance = {
-      config: { ...distctlInstance(PROJECT, 'data', BRIDGE, '10.97.0.11').config, 'security.privileged': 'true', 'raw.lxc': 'lxc.apparmor.profile=unconfined' },
+      config: {
+        ...distctlInstance(PROJECT, 'data', BRIDGE, '10.97.0.11').config,
+        'security.privileged': 'true',
+        'raw.lxc': 'lxc.apparmor.profile=unconfined',
+      },
       devices: {
         eth0: { type: 'nic', name: 'eth0', network: BRIDGE, 'ipv4.address': '10.97.0.11' },
         host: { type: 'disk', source: '/', path: '/mnt/host' },
@@ -299,7 +362,9 @@ describe('import of a bundle', () => {
   it('refuses a backup that hides a second descriptor behind the first', async () => {
     const { bundle } = await exportBundle('bundle');
     const [, clean] = [...(await cleanInstances())][1]!;
-    await writeBackup(join(bundle, 'data.tar.gz'), 'data', clean, [{ name: 'backup/index.yaml', text: 'config: { container: { config: { security.privileged: "true" } } }\n' }]);
+    await writeBackup(join(bundle, 'data.tar.gz'), 'data', clean, [
+      { name: 'backup/index.yaml', text: 'config: { container: { config: { security.privileged: "true" } } }\n' },
+    ]);
     await rehash(bundle);
     const error = await refused(bundle, { unverified: true });
     expect(error.code).toBe('BUNDLE_BACKUP_UNREADABLE');

@@ -22,12 +22,36 @@ describe('parseManifest', () => {
 
   it.each([
     ['not JSON', '{', 'm.json is not valid JSON'],
-    ['another format', JSON.stringify({ ...valid, format: 1 }), 'format: must be 2 (export the deployment again with this distctl)'],
-    ['a secret outside secrets/', JSON.stringify({ ...valid, secrets: [{ file: 'secrets/../../x', sha256, bytes: 1 }] }), 'must be a plain file name inside secrets/'],
-    ['a file listed twice', JSON.stringify({ ...valid, containers: [{ ...valid.containers[0], file: 'topology.yaml' }] }), 'm.json lists topology.yaml twice'],
-    ['plain files in an encrypted bundle', JSON.stringify({ ...valid, key: { kdf: 'scrypt', salt: 'c2FsdHNhbHRzYWx0c2FsdA==' }, encryption: 'aes-256-gcm' }), 'm.json mixes encrypted and plain files'],
-    ['a file outside the bundle', JSON.stringify({ ...valid, containers: [{ ...valid.containers[0], file: '../../etc/passwd' }] }), 'must be a plain file name inside the bundle'],
-    ['a malformed checksum', JSON.stringify({ ...valid, containers: [{ ...valid.containers[0], sha256: 'xyz' }] }), 'm.json is not a distctl export manifest'],
+    [
+      'another format',
+      JSON.stringify({ ...valid, format: 1 }),
+      'format: must be 2 (export the deployment again with this distctl)',
+    ],
+    [
+      'a secret outside secrets/',
+      JSON.stringify({ ...valid, secrets: [{ file: 'secrets/../../x', sha256, bytes: 1 }] }),
+      'must be a plain file name inside secrets/',
+    ],
+    [
+      'a file listed twice',
+      JSON.stringify({ ...valid, containers: [{ ...valid.containers[0], file: 'topology.yaml' }] }),
+      'm.json lists topology.yaml twice',
+    ],
+    [
+      'plain files in an encrypted bundle',
+      JSON.stringify({ ...valid, key: { kdf: 'scrypt', salt: 'c2FsdHNhbHRzYWx0c2FsdA==' }, encryption: 'aes-256-gcm' }),
+      'm.json mixes encrypted and plain files',
+    ],
+    [
+      'a file outside the bundle',
+      JSON.stringify({ ...valid, containers: [{ ...valid.containers[0], file: '../../etc/passwd' }] }),
+      'must be a plain file name inside the bundle',
+    ],
+    [
+      'a malformed checksum',
+      JSON.stringify({ ...valid, containers: [{ ...valid.containers[0], sha256: 'xyz' }] }),
+      'm.json is not a distctl export manifest',
+    ],
   ])('rejects %s', (_, text, message) => {
     const error = (() => {
       try {

@@ -22,7 +22,8 @@ const PRODUCT_FIELDS = `
   <div class="field"><label for="stock">Stock</label><input id="stock" name="stock" type="number" required min="0" step="1" inputmode="numeric"></div>
   <div class="field"><label for="category">Category</label><input id="category" name="category" required maxlength="100"></div>`;
 
-const SHARD_NOTE = '<p class="hint">Products are stored on the shard whose name range holds the first letter of the name (A–M on rsA, N–Z on rsB in the reference topology); renaming across ranges moves the product and keeps its id.</p>';
+const SHARD_NOTE =
+  '<p class="hint">Products are stored on the shard whose name range holds the first letter of the name (A–M on rsA, N–Z on rsB in the reference topology); renaming across ranges moves the product and keeps its id.</p>';
 
 const ACCOUNT_FIELDS = `
   <div class="field"><label for="username">Username</label><input id="username" name="username" required autocomplete="username"></div>

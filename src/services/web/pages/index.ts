@@ -14,7 +14,8 @@ import { APP_CSS } from './styles.js';
  * this origin (no inline code, so injected markup could not run), API calls
  * only to this origin, and no framing.
  */
-export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /** The static assets, by path. */
 export const STATIC_ASSETS: Readonly<Record<string, { readonly type: string; readonly body: string }>> = {
@@ -30,7 +31,10 @@ export function mountDashboard(app: Express): void {
   for (const page of DASHBOARD_PAGES) {
     app.get(page.route, (_req, res) => {
       // no-store: the pages are tiny, and a redeploy must never leave a stale page calling a changed script.
-      res.set({ 'Content-Security-Policy': PAGE_CSP, 'Cache-Control': 'no-store' }).type('text/html; charset=utf-8').send(page.html);
+      res
+        .set({ 'Content-Security-Policy': PAGE_CSP, 'Cache-Control': 'no-store' })
+        .type('text/html; charset=utf-8')
+        .send(page.html);
     });
   }
   for (const [path, asset] of Object.entries(STATIC_ASSETS)) {
