@@ -26,6 +26,10 @@ if npm run --silent lint; then lint_result="passed"; else lint_result="FAILED (s
 lint_result="$lint_result in $((SECONDS - lint_started)) s"
 echo "lint $lint_result"
 
+say "format (prettier, lines ≤ 120)"
+if npx --no-install prettier --check --log-level warn .; then format_result="passed"; else format_result="FAILED: run \`npx prettier --write .\`"; fi
+echo "format $format_result"
+
 say "package: npm pack, install into a temporary prefix, run distctl validate there"
 bash test/package/check-pack.sh
 case $? in
@@ -92,6 +96,7 @@ fi
 
 say "summary"
 echo "lint: $lint_result"
+echo "format: $format_result"
 node --input-type=module - "$results" "$integration_note" "$package_note" <<'JS'
 import { readdirSync, readFileSync } from 'node:fs';
 const [dir, integrationNote, packageNote] = process.argv.slice(2);
@@ -114,6 +119,7 @@ console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 JS
 status=0
 case $lint_result in FAILED*) status=1 ;; esac
+case $format_result in FAILED*) status=1 ;; esac
 [ "${package_note%% *}" = FAILED ] && status=1
 [ "$workflows_failed" = 1 ] && { echo "workflows: FAILED actionlint"; status=1; }
 for tier in unit mongod integration; do

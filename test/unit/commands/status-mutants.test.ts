@@ -255,6 +255,7 @@ describe('statusJson', () => {
     const okUnits = (container: typeof web) => container.units.map((u) => ({ ...u, ok: true }));
     expect(statusJson(converged)).toEqual({
       ok: true,
+      deployed: true,
       project: 'p1',
       network: converged.network,
       containers: [

@@ -7,6 +7,8 @@ import { desiredNetworkConfig, planDown, planUp, type Action } from '../../../sr
 import { convergedState, emptyIncus, ownedNetwork, referenceDesired, runningInstance } from './fixtures.js';
 
 const desired = referenceDesired();
+/** The image the reference topology names: the one distctl builds (`image: { build: debian/bookworm }`). */
+const IMAGE = desired.containers[0]!.image;
 const db1 = desired.containers.find((container) => container.name === 'db1')!;
 const proxy = desired.proxies[0]!;
 const network = desired.network;
@@ -221,13 +223,13 @@ describe('incusCallsFor, actionSubject and describeAction for every kind of acti
   it('create-instance: one call with the target only when one is set', () => {
     expect(
       incusCallsFor({ kind: 'create-instance', container: db1 }, 'p1').map((call) => [call.args, call.project]),
-    ).toEqual([[['create', '--', 'images:ubuntu/22.04', 'db1'], 'p1']]);
+    ).toEqual([[['create', '--', IMAGE, 'db1'], 'p1']]);
     expect(incusCallsFor({ kind: 'create-instance', container: { ...db1, target: 'node2' } }, 'p1')[0]?.args).toEqual([
       'create',
       '--target',
       'node2',
       '--',
-      'images:ubuntu/22.04',
+      IMAGE,
       'db1',
     ]);
     expect(actionSubject({ kind: 'create-instance', container: db1 })).toBe('container db1');
@@ -348,7 +350,7 @@ describe('planUp: exact plans for each kind of drift', () => {
       instances: observed.instances.filter((i) => i.name !== 'web-server'),
     });
     expect(missing.actions.map(describeAction)).toEqual([
-      '+ container web-server (image images:ubuntu/22.04, eth0 10.10.10.11 on incusbr0)',
+      `+ container web-server (image ${IMAGE}, eth0 10.10.10.11 on incusbr0)`,
       '~ container web-server: start',
       '+ proxy tcp:127.0.0.1:3000 on the host → web-server tcp:127.0.0.1:3000',
     ]);
@@ -368,7 +370,7 @@ describe('planUp: exact plans for each kind of drift', () => {
           code: 'image-changed',
           subject: 'container db1',
           message:
-            'was created from images:debian/12, topology now names images:ubuntu/22.04; distctl does not recreate containers (delete it with `incus delete` to rebuild)',
+            `was created from images:debian/12, topology now names ${IMAGE}; distctl does not recreate containers (delete it with \`incus delete\` to rebuild)`,
         },
       ],
     });
