@@ -299,13 +299,11 @@ export function createAuthApp(options: AuthAppOptions): Express {
       res.json({ status: 'ready', database: 'reachable' });
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
-      res
-        .status(503)
-        .json({
-          status: 'unavailable',
-          database: 'unreachable',
-          error: { code: 'DATABASE_UNAVAILABLE', message: err.message },
-        });
+      res.status(503).json({
+        status: 'unavailable',
+        database: 'unreachable',
+        error: { code: 'DATABASE_UNAVAILABLE', message: err.message },
+      });
     }
   });
 

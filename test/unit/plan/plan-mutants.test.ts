@@ -369,8 +369,7 @@ describe('planUp: exact plans for each kind of drift', () => {
         {
           code: 'image-changed',
           subject: 'container db1',
-          message:
-            `was created from images:debian/12, topology now names ${IMAGE}; distctl does not recreate containers (delete it with \`incus delete\` to rebuild)`,
+          message: `was created from images:debian/12, topology now names ${IMAGE}; distctl does not recreate containers (delete it with \`incus delete\` to rebuild)`,
         },
       ],
     });
