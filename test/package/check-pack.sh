@@ -27,6 +27,7 @@ echo "packed $tarball: $(wc -l <<<"$listing") files, dist/ included, no tests"
 # Package tarballs come from the cache `npm ci` filled; `npm ci` caches no package metadata, which
 # resolving the package's dependency ranges needs, so that (only) may come from the registry.
 prefix="$work/prefix"
+mkdir -p "$prefix"
 if ! npm install --global --prefix "$prefix" --prefer-offline --no-audit --no-fund --loglevel=error \
   "$work/$tarball" >"$work/install.log" 2>&1; then
   cat "$work/install.log"
