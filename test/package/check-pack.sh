@@ -28,8 +28,12 @@ echo "packed $tarball: $(wc -l <<<"$listing") files, dist/ included, no tests"
 # resolving the package's dependency ranges needs, so that (only) may come from the registry.
 prefix="$work/prefix"
 mkdir -p "$prefix"
-if ! npm install --global --prefix "$prefix" --prefer-offline --no-audit --no-fund --loglevel=error \
-  "$work/$tarball" >"$work/install.log" 2>&1; then
+# Installed as a user would: from outside this checkout (its .npmrc is the project's, not the user's) and
+# without the npm_config_* settings `npm test` hands its children.
+unset_npm_config=()
+for name in $(env | grep -o '^npm_config_[A-Za-z0-9_]*'); do unset_npm_config+=(-u "$name"); done
+if ! (cd "$work" && env "${unset_npm_config[@]}" npm install --global --prefix "$prefix" --prefer-offline --no-audit \
+  --no-fund --loglevel=error "$work/$tarball") >"$work/install.log" 2>&1; then
   cat "$work/install.log"
   if grep -qE 'ENOTCACHED|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ENETUNREACH' "$work/install.log"; then
     echo "package check skipped: the npm registry is unreachable and the cache lacks the dependencies' metadata"
