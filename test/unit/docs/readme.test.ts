@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 // The repository explains itself: a short README whose links resolve, and no
 // reference to documents that are not in the repository.
 const root = join(import.meta.dirname, '../../..');
+// Spelled in pieces so that this file does not match itself.
+const OUTSIDE_DOCUMENTS = ['\\bS', 'PEC(\\.md)?\\b|shared/(S', 'PEC|S', 'TYLE)'].join('');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 
 describe('README.md', () => {
@@ -24,14 +26,10 @@ describe('README.md', () => {
   });
 
   it('nothing tracked refers to a specification or style guide outside the repository', async () => {
-    const { stdout } = await execa(
-      'git',
-      ['grep', '-nE', '\\bSPEC(\\.md)?\\b|shared/(SPEC|STYLE)', '--', '.', ':!test/unit/docs/'],
-      {
-        cwd: root,
-        reject: false,
-      },
-    );
+    const { stdout } = await execa('git', ['grep', '-nE', OUTSIDE_DOCUMENTS, '--', '.'], {
+      cwd: root,
+      reject: false,
+    });
     expect(stdout).toBe('');
   });
 });
