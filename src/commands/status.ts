@@ -226,8 +226,9 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
     const units = container.units
       .map((unit) => {
         const word = unit.active === 'active' ? 'active' : unit.load === 'not-found' ? 'not installed' : unit.active;
+        // Only an active unit's port is news: an inactive unit serving nothing is already said by its state.
         const unserved = container.ports
-          .filter((port) => port.unit === unit.name && port.served === false)
+          .filter((port) => unit.active === 'active' && port.unit === unit.name && port.served === false)
           .map((port) => port.port);
         const served = unserved.length === 0 ? '' : ` ${color.red(`port ${unserved.join(', ')} not served`)}`;
         return `${unit.name.replace(/\.service$/, '')} ${good(unit.active === 'active', word)}${served}`;

@@ -52,6 +52,23 @@ describe('listeners in status', () => {
   it('a served port adds nothing', () => {
     expect(deployment([container({ name: 'db1' })]).differences).toEqual([]);
   });
+
+  it('an inactive unit is shown by its state alone, not also as a port not served', () => {
+    const status = deployment([
+      container({
+        name: 'db1',
+        units: [
+          { name: 'mongod-27017.service', load: 'loaded', active: 'inactive', sub: 'dead', mainPid: 0, since: null },
+        ],
+        ports: [{ unit: 'mongod-27017.service', port: 27017, served: false }],
+      }),
+    ]);
+    expect(status.differences).toEqual(['db1: mongod-27017.service is inactive (dead)']);
+    const row = renderStatus(status, ui)
+      .split('\n')
+      .find((line) => line.startsWith('db1'));
+    expect(row).toMatch(/mongod-27017 inactive$/);
+  });
 });
 
 describe('resources in status', () => {
