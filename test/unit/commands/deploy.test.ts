@@ -12,29 +12,9 @@ import { observeIncus } from '../../../src/observe/incus.js';
 import { planUp } from '../../../src/plan/index.js';
 import { FakeContainers } from '../deploy/fake-container.js';
 import { testDeployment, type TestDeployment } from '../support/deployment.js';
+import { servicesTopology } from '../support/topologies.js';
 
-const TOPOLOGY = `
-version: 1
-project: model-deploy
-image: debian12-distctl
-network: { name: dmodeldp0, subnet: 10.97.2.0/24, gateway: 10.97.2.1 }
-containers:
-  - { name: auth, ipv4: 10.97.2.10 }
-  - { name: web, ipv4: 10.97.2.11 }
-  - { name: db, ipv4: 10.97.2.12 }
-mongodb:
-  source: image
-  replicaSets:
-    - { name: rsA, database: products_db, env: DB1_URL, members: [{ container: db, port: 27017 }] }
-  standalones:
-    - { name: users, container: db, port: 27019, database: auth_db, env: DB3_URL }
-sharding:
-  defaultShard: rsA
-  ranges: [{ from: A, to: Z, replicaSet: rsA }]
-services:
-  - { name: auth-server, kind: auth, container: auth, port: 5000, database: users }
-  - { name: web-server, kind: web, container: web, port: 3000, auth: auth-server }
-`;
+const TOPOLOGY = servicesTopology({ project: 'model-deploy', bridge: 'dmodeldp0', subnet: '10.97.2' });
 
 let nodeSha: string;
 let t: TestDeployment;

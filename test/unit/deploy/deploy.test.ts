@@ -9,29 +9,9 @@ import { NODE_RUNTIME_RECORD, hostNode, readNodeRuntime } from '../../../src/dep
 import { DistctlError } from '../../../src/errors/index.js';
 import { SecretStore } from '../../../src/secrets/store.js';
 import { FakeContainers } from './fake-container.js';
+import { servicesTopology } from '../support/topologies.js';
 
-const TOPOLOGY = `
-version: 1
-project: deploy-unit
-image: debian12-distctl
-network: { name: dunit0, subnet: 10.99.0.0/24, gateway: 10.99.0.1 }
-containers:
-  - { name: auth, ipv4: 10.99.0.10 }
-  - { name: web, ipv4: 10.99.0.11 }
-  - { name: db, ipv4: 10.99.0.12 }
-mongodb:
-  source: image
-  replicaSets:
-    - { name: rsA, database: products_db, env: DB1_URL, members: [{ container: db, port: 27017 }] }
-  standalones:
-    - { name: users, container: db, port: 27019, database: auth_db, env: DB3_URL }
-sharding:
-  defaultShard: rsA
-  ranges: [{ from: A, to: Z, replicaSet: rsA }]
-services:
-  - { name: auth-server, kind: auth, container: auth, port: 5000, database: users }
-  - { name: web-server, kind: web, container: web, port: 3000, auth: auth-server }
-`;
+const TOPOLOGY = servicesTopology({ project: 'deploy-unit', bridge: 'dunit0', subnet: '10.99.0' });
 
 let dir: string;
 let sources: string;
