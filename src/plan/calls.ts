@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import type { DerivedContainer } from '../derive/types.js';
 import type { IncusCall } from '../incus/client.js';
 import { OWNER_KEY, ROLE_KEY } from '../incus/types.js';
+import { INTERFACES_PATH, staticAddressCalls, staticAddressRecord } from './static-address.js';
 import type { Action } from './types.js';
 
 /** The instance config and devices distctl creates a container with (sent as YAML on stdin, one call). */
@@ -99,6 +100,8 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
         },
       ];
     }
+    case 'write-address':
+      return staticAddressCalls(action.container, action.address, project);
     case 'start-instance':
       return [{ args: [action.resume ? 'resume' : 'start', '--', action.container], project }];
     case 'restart-instance':
@@ -190,6 +193,11 @@ export function describeAction(action: Action): string {
       return `+ container ${action.container.name} (image ${action.container.image}, eth0 ${action.container.nic.ipv4Address} on ${action.container.nic.network})`;
     case 'set-nic':
       return `~ container ${action.container.name}: eth0 ${action.from} → ${action.container.nic.ipv4Address} on ${action.container.nic.network}`;
+    case 'write-address': {
+      const was = action.from === null ? '' : ` (was ${action.from})`;
+      const record = staticAddressRecord(action.address);
+      return `~ container ${action.container}: eth0 static ${record} in ${INTERFACES_PATH}${was}`;
+    }
     case 'start-instance':
       return `~ container ${action.container}: ${action.resume ? 'resume (frozen)' : 'start'}`;
     case 'restart-instance':
