@@ -3,7 +3,7 @@ import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { OWNER_KEY, type IncusInstance, type IncusNetwork } from '../incus/types.js';
 import { parseUsedBy } from '../incus/used-by.js';
 import { instanceAddresses, proxyInPlace, type ObservedIncus } from '../observe/incus.js';
-import { recordedStaticAddress, staticAddressFor, staticAddressRecord } from './static-address.js';
+import { hasStaticAddress, recordedStaticAddress, staticAddressFor } from './static-address.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
 export type * from './types.js';
@@ -67,10 +67,10 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     }
     const nicChange = planNic(container, instance);
     if (nicChange) actions.push(nicChange);
-    // The file inside follows the reservation: whenever the declared address differs from the one recorded.
-    const recorded = recordedStaticAddress(instance);
-    const addressChange = recorded !== staticAddressRecord(address);
-    if (addressChange) toAddress.push({ kind: 'write-address', container: container.name, address, from: recorded });
+    // The static address follows the reservation: written again whenever the declared one is not what it carries.
+    const addressChange = !hasStaticAddress(instance, address);
+    const from = recordedStaticAddress(instance);
+    if (addressChange) toAddress.push({ kind: 'write-address', container: container.name, address, from });
     const status = instance.status;
     if (status === 'Frozen') toStart.push({ kind: 'start-instance', container: container.name, resume: true });
     else if (status !== 'Running') toStart.push({ kind: 'start-instance', container: container.name, resume: false });

@@ -59,10 +59,17 @@ describe('planUp', () => {
       {
         args: ['file', 'push', '--create-dirs', '--mode', '0644', '--', '-', 'db2/etc/network/interfaces'],
         project: 'distctl',
-        input: expect.stringContaining('iface eth0 inet static\n    address 10.10.10.13/24\n    gateway 10.10.10.1\n'),
+        input: expect.stringContaining('iface eth0 inet manual\n    up echo nameserver 10.10.10.1 > /etc/resolv.conf\n'),
       },
       {
-        args: ['config', 'set', '--', 'db2', 'user.distctl.static-ipv4=10.10.10.13/24 via 10.10.10.1'],
+        args: [
+          'config',
+          'set',
+          '--',
+          'db2',
+          'raw.lxc=lxc.net.0.ipv4.address = 10.10.10.13/24 10.10.10.255\nlxc.net.0.ipv4.gateway = 10.10.10.1',
+          'user.distctl.static-ipv4=10.10.10.13/24 via 10.10.10.1',
+        ],
         project: 'distctl',
       },
     ]);
