@@ -13,13 +13,19 @@
 //   4. the scale curve: cold `up`, no-op `up` and `status` for 5, 20 and 50
 //      containers (containers only), with the incus calls each made.
 //
+// The floor of (1) is measured too: the same containers created and started
+// four at a time with no network at all.
+//
 // Everything runs in its own project (`distctl-perf`) on its own bridge and
-// subnet (`perfbr0`, 10.251.0.0/24); everything is removed at the end, also
-// on failure. Needs root, Incus and the local image (`--image`, default
-// debian12-distctl). Run from a checkout after `npm ci` (it runs bin/distctl).
+// subnet (`perfbr0`, 10.251.0.0/24; change them with --project, --bridge and
+// --prefix when those are taken); everything is removed at the end, also on
+// failure. Needs root, Incus and the local image (`--image`, default
+// debian12-distctl). Run from a checkout after `npm ci` (it runs bin/distctl);
+// on a shared host, under the host's Incus lock so nothing else overlaps it.
 //
 //   node bench/perf.mjs [--image ALIAS] [--runs N] [--skip-scale] [--skip-stack]
-import { spawnSync } from 'node:child_process';
+//                       [--project NAME] [--bridge NAME] [--prefix 10.251.0]
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,9 +38,9 @@ const image = option('--image', process.env.DISTCTL_TEST_IMAGE ?? 'debian12-dist
 const runs = Number(option('--runs', '3'));
 const root = join(import.meta.dirname, '..');
 const dir = mkdtempSync(join(tmpdir(), 'distctl-perf-'));
-const PROJECT = 'distctl-perf';
-const BRIDGE = 'perfbr0';
-const PREFIX = '10.251.0';
+const PROJECT = option('--project', 'distctl-perf');
+const BRIDGE = option('--bridge', 'perfbr0');
+const PREFIX = option('--prefix', '10.251.0');
 
 function incus(...incusArgs) {
   const run = spawnSync('incus', incusArgs, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -91,6 +97,36 @@ function handProcedure(count) {
   return seconds(started);
 }
 
+/** Runs incus without waiting, for the floor's overlapped creates and starts. */
+function incusAsync(...incusArgs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn('incus', incusArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`incus ${incusArgs.join(' ')} failed: ${stderr.trim()}`)),
+    );
+  });
+}
+
+/**
+ * The floor of the container phase: `count` containers created and started with no network device at all,
+ * four at a time as distctl's apply runs them; done when every `incus start` has returned.
+ */
+async function floor(count) {
+  incus('project', 'create', PROJECT, '-c', 'features.images=false', '-c', 'features.profiles=false');
+  const started = process.hrtime.bigint();
+  const queue = containerNames(count);
+  const worker = async () => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+      await incusAsync('create', image, name, '--project', PROJECT);
+      await incusAsync('start', name, '--project', PROJECT);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return seconds(started);
+}
+
 /** A topology of `count` containers on the bench bridge; with `stack`, the reference databases and services too. */
 function topology(count, stack) {
   const doc = parseDocument(readFileSync(join(root, 'topology.yaml'), 'utf8'));
@@ -144,6 +180,11 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
+/** The 1, 5 and 15 minute load averages: the machine may be shared, so every figure is printed with it. */
+function loadAverage() {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+}
+
 const lines = [];
 const say = (line) => {
   lines.push(line);
@@ -164,6 +205,10 @@ function measureContainers(count, label) {
   return { cold, noop, status, plan };
 }
 
+// dist/ is what bin/distctl runs: compile the checkout first, so the figures are never those of a stale build.
+const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) throw new Error('npm run build failed: the bench measures the compiled checkout');
+
 try {
   say(`distctl perf bench — image ${image}, ${new Date().toISOString()}`);
   say(
@@ -175,16 +220,21 @@ try {
         ?.trim() ?? '?'
     }, storage ${JSON.parse(incus('storage', 'list', '--format', 'json'))[0]?.driver ?? '?'}`,
   );
+  say(`load average at the start: ${loadAverage()}`);
   say('');
   say(`1. container phase, five containers (median of ${runs} runs each, alternating)`);
   const hand = [];
   const ours = [];
+  const floors = [];
   for (let run = 0; run < runs; run += 1) {
     clean();
     hand.push(handProcedure(5));
     clean();
     const result = measureContainers(5, 'five');
     ours.push(result);
+    clean();
+    floors.push(await floor(5));
+    clean();
   }
   const handMedian = median(hand);
   const coldMedian = median(ours.map((result) => result.cold.seconds));
@@ -195,6 +245,12 @@ try {
     `   distctl cold up    ${ours.map((result) => result.cold.seconds.toFixed(2)).join(' / ')} s  → median ${coldMedian.toFixed(2)} s (${ours[0].cold.calls} incus calls)`,
   );
   say(`   ratio              ${(coldMedian / handMedian).toFixed(2)} × the hand procedure (goal ≤ 0.50)`);
+  const floorMedian = median(floors);
+  say(
+    `   floor              ${floors.map((value) => value.toFixed(2)).join(' / ')} s  → median ` +
+      `${floorMedian.toFixed(2)} s (create + start, no network, 4 at a time)`,
+  );
+  say(`   load average       ${loadAverage()} (at the end of part 1)`);
   say('');
   say('2–4. five containers, containers only');
   say(

@@ -70,7 +70,8 @@ describe('static addressing', () => {
     expect(calls.filter((line) => / db-a(\/| |$)/.test(line))).toEqual([
       '--project model-unit create -- debian12-distctl db-a',
       '--project model-unit file push --create-dirs --mode 0644 -- - db-a/etc/network/interfaces',
-      `--project model-unit config set -- db-a raw.lxc=${RAW_LXC_DB_A} user.distctl.static-ipv4=10.97.0.11/24 via 10.97.0.1`,
+      `--project model-unit config set -- db-a raw.lxc=${RAW_LXC_DB_A} ` +
+        'user.distctl.static-ipv4=10.97.0.11/24 via 10.97.0.1',
       '--project model-unit start -- db-a',
     ]);
     expect((await t.replan()).actions).toEqual([]);

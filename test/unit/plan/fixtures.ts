@@ -5,7 +5,12 @@ import { deriveDesiredState } from '../../../src/derive/index.js';
 import type { DesiredState } from '../../../src/derive/types.js';
 import type { IncusInstance, IncusNetwork } from '../../../src/incus/types.js';
 import type { ObservedIncus } from '../../../src/observe/incus.js';
-import { STATIC_ADDRESS_KEY, staticAddressFor, staticAddressRecord, staticRawLxc } from '../../../src/plan/static-address.js';
+import {
+  STATIC_ADDRESS_KEY,
+  staticAddressFor,
+  staticAddressRecord,
+  staticRawLxc,
+} from '../../../src/plan/static-address.js';
 import { parseTopology } from '../../../src/topology/load.js';
 
 export function referenceDesired(): DesiredState {

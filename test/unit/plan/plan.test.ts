@@ -59,7 +59,9 @@ describe('planUp', () => {
       {
         args: ['file', 'push', '--create-dirs', '--mode', '0644', '--', '-', 'db2/etc/network/interfaces'],
         project: 'distctl',
-        input: expect.stringContaining('iface eth0 inet manual\n    up echo nameserver 10.10.10.1 > /etc/resolv.conf\n'),
+        input: expect.stringContaining(
+          'iface eth0 inet manual\n    up echo nameserver 10.10.10.1 > /etc/resolv.conf\n',
+        ),
       },
       {
         args: [

@@ -93,8 +93,8 @@ function clone<T>(value: T): T {
 
 /** The address `raw.lxc` gives eth0 (`lxc.net.0.ipv4.address = A/N B` and a gateway line), or undefined. */
 function rawLxcAddress(raw: string): string | undefined {
-  const match = /^lxc\.net\.0\.ipv4\.address = (\d+\.\d+\.\d+\.\d+)\/\d+ \S+\nlxc\.net\.0\.ipv4\.gateway = \S+$/.exec(raw);
-  return match?.[1];
+  const address = /^lxc\.net\.0\.ipv4\.address = (\d+\.\d+\.\d+\.\d+)\/\d+ \S+\n/.exec(raw);
+  return address && /\nlxc\.net\.0\.ipv4\.gateway = \S+$/.test(raw) ? address[1] : undefined;
 }
 
 function keyValues(args: readonly string[]): Config {
