@@ -94,6 +94,7 @@ export function renderInterfaces(address: StaticAddress): string {
  * stdin; Incus writes into a stopped container's filesystem as well), then the
  * LXC keys and the record in one call, so a failed write is never recorded as
  * done and the next `up` retries. A running container takes it at its next start.
+ * `container` is the instance as calls name it (`REMOTE:NAME` on a remote).
  */
 export function staticAddressCalls(container: string, address: StaticAddress, project: string): IncusCall[] {
   return [

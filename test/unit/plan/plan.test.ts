@@ -37,6 +37,7 @@ describe('planUp', () => {
   it('plans nothing when Incus matches, ignoring server-computed keys', () => {
     expect(planUp(desired, convergedState(desired))).toEqual({
       project: 'distctl',
+      remote: null,
       actions: [],
       conflicts: [],
       notices: [],
@@ -74,6 +75,16 @@ describe('planUp', () => {
         ],
         project: 'distctl',
       },
+    ]);
+  });
+
+  it('writes the static address on the remote the deployment addresses', () => {
+    const write = planUp(desired, emptyIncus).actions.find((action) => action.kind === 'write-address');
+    if (write === undefined) throw new Error('no write-address action');
+    const calls = incusCallsFor(write, { project: 'distctl', remote: 'lab' });
+    expect(calls.map((call) => call.args.slice(-2)[0] === '-' ? call.args.at(-1) : call.args[3])).toEqual([
+      'lab:auth-server/etc/network/interfaces',
+      'lab:auth-server',
     ]);
   });
 
