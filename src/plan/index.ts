@@ -4,7 +4,7 @@ import { OWNER_KEY, type IncusInstance } from '../incus/types.js';
 import { parseUsedBy } from '../incus/used-by.js';
 import { instanceAddresses, proxyInPlace, type ObservedIncus } from '../observe/incus.js';
 import { placeContainers } from './placement.js';
-import { hasStaticAddress, recordedStaticAddress, staticAddressFor } from './static-address.js';
+import { recordedStaticAddress, staticAddressFor, staticAddressRecord } from './static-address.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
 export type * from './types.js';
@@ -101,9 +101,9 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     }
     const nicChange = planNic(container, instance);
     if (nicChange) actions.push(nicChange);
-    // The static address follows the reservation: written again whenever the declared one is not what it carries.
-    const addressChange = !hasStaticAddress(instance, address);
+    // The file inside follows the reservation: written again whenever the declared address is not the recorded one.
     const from = recordedStaticAddress(instance);
+    const addressChange = from !== staticAddressRecord(address);
     if (addressChange) toAddress.push({ kind: 'write-address', container: container.name, address, from });
     const status = instance.status;
     if (status === 'Frozen') toStart.push({ kind: 'start-instance', container: container.name, resume: true });

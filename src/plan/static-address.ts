@@ -1,27 +1,24 @@
 import type { DerivedContainer, DerivedNetwork } from '../derive/types.js';
 import type { IncusCall } from '../incus/client.js';
 import type { IncusInstance } from '../incus/types.js';
-import { formatIpv4, parseSubnet } from '../topology/ipv4.js';
 
 /**
- * Static addressing. Before a container's first start distctl sets eth0's
- * address (the one the Incus NIC reserves) and the gateway in the instance's
- * LXC configuration (`raw.lxc` `lxc.net.0.ipv4.*`), so LXC configures eth0
- * before the container's init runs: the address is there when `incus start`
- * returns, for any image, without DHCP and without waiting for the boot to
- * reach its network service. Inside, distctl writes ifupdown's file so that the
- * image's own network service leaves eth0 alone (`manual`: no DHCP client that
- * could take another lease, which matters where several DHCP servers answer
- * one segment) and points the resolver at the bridge (the gateway). The
- * reservation stays, so Incus and the container agree. What was written is
- * recorded on the instance (STATIC_ADDRESS_KEY), so observing it costs no call
- * per container and a changed address is written again.
+ * Static addressing inside the container. Before a container's first start,
+ * distctl writes eth0's address (the same one the Incus NIC reserves), the
+ * gateway and the DNS server (the bridge, i.e. the gateway) into the
+ * container's ifupdown configuration, so the container holds its address as
+ * soon as its `networking.service` runs, without asking DHCP. The reservation
+ * stays, so Incus and the container agree, and an image that does not read
+ * ifupdown's file (systemd-networkd, netplan) ignores it and still gets the
+ * same address by DHCP from the reservation; `up` waits for the address either
+ * way. What was written is recorded on the instance (STATIC_ADDRESS_KEY), so
+ * observing it costs no call per container and a changed address is rewritten.
  */
 
 /** Instance config key recording the static address last written into the container: `10.0.0.5/24 via 10.0.0.1`. */
 export const STATIC_ADDRESS_KEY = 'user.distctl.static-ipv4';
 
-/** The file written inside the container, read by ifupdown's `networking.service`. */
+/** The file the static configuration is written to, read by ifupdown's `networking.service`. */
 export const INTERFACES_PATH = '/etc/network/interfaces';
 
 /** eth0's static IPv4 configuration. */
@@ -50,50 +47,29 @@ export function recordedStaticAddress(instance: IncusInstance): string | null {
 }
 
 /**
- * The instance's `raw.lxc`: LXC's own keys for the first NIC (eth0, the only
- * NIC distctl gives a container), with the broadcast spelled out because LXC
- * does not derive it from the prefix.
- */
-export function staticRawLxc(address: StaticAddress): string {
-  const subnet = parseSubnet(address.cidr)?.subnet;
-  const broadcast = subnet === undefined ? '' : ` ${formatIpv4(subnet.broadcast)}`;
-  return [`lxc.net.0.ipv4.address = ${address.cidr}${broadcast}`, `lxc.net.0.ipv4.gateway = ${address.gateway}`].join(
-    '\n',
-  );
-}
-
-/** Whether an instance carries exactly this static address: the record and the LXC keys both. */
-export function hasStaticAddress(instance: IncusInstance, address: StaticAddress): boolean {
-  return (
-    recordedStaticAddress(instance) === staticAddressRecord(address) &&
-    instance.config['raw.lxc'] === staticRawLxc(address)
-  );
-}
-
-/**
- * `/etc/network/interfaces`: eth0 `manual`, since LXC has configured it before
- * boot; the image has no resolvconf, so the `up` line writes the resolver. An
- * image that does not use ifupdown never reads the file.
+ * `/etc/network/interfaces` with eth0 static. The image has no resolvconf, so
+ * the `up` line writes the resolver itself (dhclient did that before); an image
+ * that does not use ifupdown never runs it.
  */
 export function renderInterfaces(address: StaticAddress): string {
   return [
-    `# Written by distctl: LXC gives eth0 ${address.cidr} via ${address.gateway} before boot (raw.lxc), the`,
-    '# address Incus reserves for this container; no DHCP client runs.',
+    `# Written by distctl: eth0 holds the address Incus reserves for this container (${STATIC_ADDRESS_KEY}).`,
     'auto lo',
     'iface lo inet loopback',
     '',
     'auto eth0',
-    'iface eth0 inet manual',
+    'iface eth0 inet static',
+    `    address ${address.cidr}`,
+    `    gateway ${address.gateway}`,
     `    up echo nameserver ${address.dns} > /etc/resolv.conf`,
     '',
   ].join('\n');
 }
 
 /**
- * The incus calls that give a container its static address: the file (from
+ * The incus calls that write a container's static address: the file (from
  * stdin; Incus writes into a stopped container's filesystem as well), then the
- * LXC keys and the record in one call, so a failed write is never recorded as
- * done and the next `up` retries. A running container takes it at its next start.
+ * record, so a failed write is never recorded as done and the next `up` retries.
  * `container` is the instance as calls name it (`REMOTE:NAME` on a remote).
  */
 export function staticAddressCalls(container: string, address: StaticAddress, project: string): IncusCall[] {
@@ -104,14 +80,7 @@ export function staticAddressCalls(container: string, address: StaticAddress, pr
       input: renderInterfaces(address),
     },
     {
-      args: [
-        'config',
-        'set',
-        '--',
-        container,
-        `raw.lxc=${staticRawLxc(address)}`,
-        `${STATIC_ADDRESS_KEY}=${staticAddressRecord(address)}`,
-      ],
+      args: ['config', 'set', '--', container, `${STATIC_ADDRESS_KEY}=${staticAddressRecord(address)}`],
       project,
     },
   ];

@@ -1,7 +1,7 @@
-// Static addressing: `up` gives each container eth0's address before its first
-// start, on the in-memory Incus model. The image runs no DHCP client at all,
-// so a container holds its address only if distctl set it; every run ends
-// with an empty re-plan.
+// Static addressing: `up` writes eth0's address into each container before its
+// first start, on the in-memory Incus model. The image is an ifupdown image
+// with no DHCP client at all, so a container holds its address only if the
+// file distctl wrote is right; every run ends with an empty re-plan.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { upCommand } from '../../../src/commands/up.js';
 import { incusCallsFor } from '../../../src/plan/calls.js';
@@ -15,6 +15,7 @@ let t: TestDeployment;
 
 beforeEach(async () => {
   t = await testDeployment();
+  t.model.ifupdown.add('debian12-distctl');
   t.model.dhcpless.add('debian12-distctl');
 });
 
@@ -42,18 +43,17 @@ const interfaces = (name: string) => t.model.instance('model-unit', name)?.files
 const held = (name: string) => t.model.instance('model-unit', name)?.lease;
 
 const STATIC_DB_A = [
-  '# Written by distctl: LXC gives eth0 10.97.0.11/24 via 10.97.0.1 before boot (raw.lxc), the',
-  '# address Incus reserves for this container; no DHCP client runs.',
+  '# Written by distctl: eth0 holds the address Incus reserves for this container (user.distctl.static-ipv4).',
   'auto lo',
   'iface lo inet loopback',
   '',
   'auto eth0',
-  'iface eth0 inet manual',
+  'iface eth0 inet static',
+  '    address 10.97.0.11/24',
+  '    gateway 10.97.0.1',
   '    up echo nameserver 10.97.0.1 > /etc/resolv.conf',
   '',
 ].join('\n');
-
-const RAW_LXC_DB_A = 'lxc.net.0.ipv4.address = 10.97.0.11/24 10.97.0.255\nlxc.net.0.ipv4.gateway = 10.97.0.1';
 
 describe('static addressing', () => {
   it('writes each address before the first start, so containers are addressed without DHCP', async () => {
@@ -61,7 +61,6 @@ describe('static addressing', () => {
     expect(result.exitCode).toBe(0);
     expect(interfaces('db-a')).toBe(STATIC_DB_A);
     expect(t.model.instance('model-unit', 'db-a')?.config[STATIC_ADDRESS_KEY]).toBe('10.97.0.11/24 via 10.97.0.1');
-    expect(t.model.instance('model-unit', 'db-a')?.config['raw.lxc']).toBe(RAW_LXC_DB_A);
     // The Incus reservation stays, so Incus and the container agree.
     expect(t.model.instance('model-unit', 'db-a')?.devices.eth0?.['ipv4.address']).toBe('10.97.0.11');
     expect([held('web'), held('db-a'), held('db-b')]).toEqual(['10.97.0.10', '10.97.0.11', '10.97.0.12']);
@@ -70,8 +69,7 @@ describe('static addressing', () => {
     expect(calls.filter((line) => / db-a(\/| |$)/.test(line))).toEqual([
       '--project model-unit create -- debian12-distctl db-a',
       '--project model-unit file push --create-dirs --mode 0644 -- - db-a/etc/network/interfaces',
-      `--project model-unit config set -- db-a raw.lxc=${RAW_LXC_DB_A} ` +
-        'user.distctl.static-ipv4=10.97.0.11/24 via 10.97.0.1',
+      '--project model-unit config set -- db-a user.distctl.static-ipv4=10.97.0.11/24 via 10.97.0.1',
       '--project model-unit start -- db-a',
     ]);
     expect((await t.replan()).actions).toEqual([]);
@@ -87,7 +85,6 @@ describe('static addressing', () => {
       '~ container db-a: restart (take its new static address)',
     ]);
     expect(interfaces('db-a')).toBe(STATIC_DB_A.replace('10.97.0.11/24', '10.97.0.31/24'));
-    expect(t.model.instance('model-unit', 'db-a')?.config['raw.lxc']).toBe(RAW_LXC_DB_A.replace('.11/', '.31/'));
     expect(t.model.instance('model-unit', 'db-a')?.devices.eth0?.['ipv4.address']).toBe('10.97.0.31');
     expect(held('db-a')).toBe('10.97.0.31');
     expect((await t.replan()).actions).toEqual([]);
@@ -118,15 +115,11 @@ describe('static addressing', () => {
     expect((await t.replan()).actions).toEqual([]);
   });
 
-  it('raw.lxc changed by hand is written back with the file, and the container restarted', async () => {
+  it('an image that does not read ifupdown ignores the file and takes the address by DHCP', async () => {
+    t.model.ifupdown.clear();
+    t.model.dhcpless.clear();
     expect((await up()).exitCode).toBe(0);
-    await t.incus('config', 'set', 'web', 'raw.lxc=' + RAW_LXC_DB_A);
-    expect(actions(await up())).toEqual([
-      '~ container web: eth0 static 10.97.0.10/24 via 10.97.0.1 in /etc/network/interfaces ' +
-        '(was 10.97.0.10/24 via 10.97.0.1)',
-      '~ container web: restart (take its new static address)',
-    ]);
-    expect(held('web')).toBe('10.97.0.10');
+    expect([held('web'), held('db-a'), held('db-b')]).toEqual(['10.97.0.10', '10.97.0.11', '10.97.0.12']);
     expect((await t.replan()).actions).toEqual([]);
   });
 

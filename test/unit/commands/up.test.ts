@@ -127,8 +127,7 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     await t.incus('config', 'device', 'remove', 'db-a', 'eth0');
     await t.incus('config', 'device', 'add', 'db-a', 'eth0', 'nic', 'network=dother0', 'name=eth0');
     await t.incus('restart', 'db-a');
-    // LXC still sets the static address, now on the wrong bridge.
-    expect(await inet('db-a')).toEqual(['10.97.0.11']);
+    expect(await inet('db-a')).toEqual(['10.96.0.201']);
     const result = await up();
     expect(actions(result)).toEqual([
       '~ container db-a: eth0 on dother0 → 10.97.0.11 on dmodel0',
@@ -147,8 +146,7 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
   it('a changed reservation is put back and the lease renewed', async () => {
     await t.incus('config', 'device', 'set', 'db-a', 'eth0', 'ipv4.address=10.97.0.50');
     await t.incus('restart', 'db-a');
-    // The static address stays; only the reservation disagrees with it.
-    expect(await inet('db-a')).toEqual(['10.97.0.11']);
+    expect(await inet('db-a')).toEqual(['10.97.0.50']);
     expect(actions(await up())).toEqual([
       '~ container db-a: eth0 10.97.0.50 → 10.97.0.11 on dmodel0',
       '~ container db-a: restart (renew its DHCP lease for the new address)',
@@ -187,13 +185,16 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     expect((await t.replan()).actions).toEqual([]);
   });
 
-  it('a bridge address changed by hand is set back; the containers kept their static addresses', async () => {
+  it('a bridge address changed by hand is set back, and containers holding stale leases renew them', async () => {
     await t.model.incus(['network', 'set', 'dmodel0', 'ipv4.address=10.95.0.1/24']);
     await t.incus('restart', 'db-a');
-    expect(await inet('db-a')).toEqual(['10.97.0.11']);
+    expect(await inet('db-a')).toEqual(['10.95.0.201']);
     const result = await up();
     expect(result.exitCode).toBe(0);
-    expect(actions(result)).toEqual(['~ network dmodel0: ipv4.address=10.97.0.1/24']);
+    expect(actions(result)).toEqual([
+      '~ network dmodel0: ipv4.address=10.97.0.1/24',
+      '~ container db-a: restart (renew its DHCP lease: it holds 10.95.0.201)',
+    ]);
     expect(await inet('db-a')).toEqual(['10.97.0.11']);
     expect((await t.replan()).actions).toEqual([]);
   });
@@ -297,7 +298,7 @@ describe('up after a failure', () => {
   });
 
   it('names each container that did not get its address, and keeps them for the next up', async () => {
-    t.model.addressless.add('debian12-distctl');
+    t.model.dhcpless.add('debian12-distctl');
     await expect(up()).rejects.toMatchObject({
       code: 'ADDRESS_TIMEOUT',
       details: [

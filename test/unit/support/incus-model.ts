@@ -91,12 +91,6 @@ function clone<T>(value: T): T {
   return structuredClone(value);
 }
 
-/** The address `raw.lxc` gives eth0 (`lxc.net.0.ipv4.address = A/N B` and a gateway line), or undefined. */
-function rawLxcAddress(raw: string): string | undefined {
-  const address = /^lxc\.net\.0\.ipv4\.address = (\d+\.\d+\.\d+\.\d+)\/\d+ \S+\n/.exec(raw);
-  return address && /\nlxc\.net\.0\.ipv4\.gateway = \S+$/.test(raw) ? address[1] : undefined;
-}
-
 function keyValues(args: readonly string[]): Config {
   const config: Config = {};
   for (const arg of args) {
@@ -117,10 +111,13 @@ export class IncusModel implements Runner {
   readonly calls: string[][] = [];
   /** Images `create` can use (local aliases, or remote names like `images:ubuntu/22.04`). */
   readonly images = new Set<string>();
-  /** Images without a DHCP client: their containers get an address only when LXC sets it (`raw.lxc`). */
+  /** Images without a DHCP client: their containers never get an address (an image `up` must time out on). */
   readonly dhcpless = new Set<string>();
-  /** Images whose network service flushes eth0 at boot and asks nobody: never an address (`up` must time out). */
-  readonly addressless = new Set<string>();
+  /**
+   * Images whose eth0 is configured by ifupdown from /etc/network/interfaces (distctl's own builds): a static
+   * stanza for eth0 there gives the container its address at boot without DHCP. Other images ignore that file.
+   */
+  readonly ifupdown = new Set<string>();
   /** What runs inside containers: `exec` and `file push` are handed to it (strict fakes refuse the unknown). */
   inside: ContainerOps | null = null;
 
@@ -472,16 +469,12 @@ export class IncusModel implements Runner {
     return `Creating ${name}\n`;
   }
 
-  /**
-   * `config set NAME KEY=VALUE...`: user keys, and `raw.lxc` holding only eth0's LXC IPv4 keys (the model
-   * knows no other instance keys' validation).
-   */
+  /** `config set NAME KEY=VALUE...`: user keys only (the model knows no other instance keys' validation). */
   private configSet(project: string, rest: string[], argv: readonly string[]): string {
     const [name = '', ...pairs] = rest;
     const config = keyValues(pairs);
-    const known = (key: string) =>
-      key.startsWith('user.') || (key === 'raw.lxc' && rawLxcAddress(config[key] ?? '') !== undefined);
-    if (pairs.length === 0 || !Object.keys(config).every(known)) throw new IncusModelUnsupported(argv);
+    if (pairs.length === 0 || Object.keys(config).some((key) => !key.startsWith('user.')))
+      throw new IncusModelUnsupported(argv);
     Object.assign(this.requireInstance(project, name).config, config);
     return '';
   }
@@ -627,20 +620,17 @@ export class IncusModel implements Runner {
   }
 
   /**
-   * Start: when `raw.lxc` gives eth0 an address, LXC sets it before the container's init runs, whatever the
-   * image; otherwise the NIC asks DHCP for a lease, and the bridge hands out the reservation when it has one
-   * in its subnet.
+   * Start: an ifupdown image with a static eth0 stanza takes that address; otherwise the NIC asks DHCP for a
+   * lease, and the bridge hands out the reservation when it has one in its subnet.
    */
   private boot(instance: Instance): void {
     instance.status = 'Running';
     const nic = instance.devices.eth0;
-    const fixed = rawLxcAddress(instance.config['raw.lxc'] ?? '');
-    if (this.addressless.has(instance.config['volatile.base_image'] ?? '')) {
-      instance.lease = null;
-      return;
-    }
-    if (nic?.type === 'nic' && fixed !== undefined) {
-      instance.lease = fixed;
+    const image = instance.config['volatile.base_image'] ?? '';
+    const interfaces = instance.files['/etc/network/interfaces'] ?? '';
+    const stanza = /^iface eth0 inet (\w+)$/m.exec(interfaces)?.[1];
+    if (nic?.type === 'nic' && this.ifupdown.has(image) && stanza === 'static') {
+      instance.lease = /^\s+address (\d+\.\d+\.\d+\.\d+)\/\d+$/m.exec(interfaces)?.[1] ?? null;
       return;
     }
     const network = nic?.type === 'nic' ? this.networks.get(nic.network ?? '') : undefined;

@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import type { CommandSpec } from '../../../src/exec/runner.js';
 import { IncusClient } from '../../../src/incus/client.js';
 import type { IncusInstance, IncusNetwork, IncusProject } from '../../../src/incus/types.js';
+import { STATIC_ADDRESS_KEY } from '../../../src/plan/static-address.js';
 import { ScriptedRunner, type Reply } from '../support/scripted-runner.js';
 
 /** The instance definition a backup carries (what `incus export` writes into index.yaml and backup.yaml). */
@@ -46,7 +47,10 @@ export async function writeBackup(
   await pipeline(tar, createGzip(), createWriteStream(path));
 }
 
-/** What distctl gives an instance it creates: its marks, eth0 on the bridge, the declared proxies. */
+/**
+ * What distctl gives an instance it creates: its marks, the record of its static address (the tests' bridges are
+ * /24s with the gateway at .1), eth0 on the bridge, the declared proxies.
+ */
 export function distctlInstance(
   project: string,
   name: string,
@@ -59,6 +63,7 @@ export function distctlInstance(
       'user.distctl.owner': project,
       'user.distctl.container': name,
       'user.distctl.image': 'debian12-distctl',
+      [STATIC_ADDRESS_KEY]: `${ipv4}/24 via ${ipv4.replace(/\.\d+$/, '.1')}`,
       'volatile.base_image': 'abc',
     },
     devices: { eth0: { type: 'nic', name: 'eth0', network, 'ipv4.address': ipv4 }, ...devices },
