@@ -8,7 +8,7 @@ import { OWNER_KEY } from '../incus/types.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
 import { copySecrets } from '../secrets/store.js';
-import { secretsDir } from '../state/paths.js';
+import { secretsDir, stagingRoot } from '../state/paths.js';
 import { readBackupDefinitions, unsafeInstanceSettings } from '../transfer/backup-config.js';
 import { readBundleKey } from '../transfer/bundle-key.js';
 import { BUNDLE_TOPOLOGY } from '../transfer/manifest.js';
@@ -47,7 +47,7 @@ const RESTORE_TIMEOUT_MS = 60 * 60_000;
  */
 export async function importCommand(options: ImportOptions): Promise<CommandResult> {
   const bundle = resolve(options.bundle);
-  const staged = await stageBundle(bundle, await bundleTrust(options));
+  const staged = await stageBundle(bundle, await bundleTrust(options), stagingRoot(options.stateDirFor));
   try {
     return await restore(options, bundle, staged);
   } finally {
