@@ -4,7 +4,7 @@ import { applyPlan } from '../apply/index.js';
 import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusCall, IncusClient } from '../incus/client.js';
-import { OWNER_KEY } from '../incus/types.js';
+import { createProjectCall } from '../incus/project.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
 import { copySecrets } from '../secrets/store.js';
@@ -227,22 +227,7 @@ export function restrictedProject(desired: DesiredState, pool: string): IncusCal
   const targets = desired.containers.some((container) => container.target !== null);
   const project = desired.project;
   return [
-    {
-      args: [
-        'project',
-        'create',
-        '-c',
-        'features.images=false',
-        '-c',
-        'features.profiles=true',
-        '-c',
-        'features.networks=false',
-        '-c',
-        `${OWNER_KEY}=${project}`,
-        '--',
-        project,
-      ],
-    },
+    createProjectCall(project, true),
     { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project },
     {
       args: [
