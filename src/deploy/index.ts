@@ -16,7 +16,7 @@ import {
   type ArtifactHashes,
 } from './artifacts.js';
 import { bundleService, DEFAULT_SERVICES_ROOT, type ServiceBundle } from './bundle.js';
-import { waitForHealth } from './health.js';
+import { waitForHealth, type UnitState } from './health.js';
 import { ensureContainerNode, hostNode, recordNodeRuntime, type HostNode } from './node-runtime.js';
 import { probeContainer, type ServiceProbe } from './probe.js';
 
@@ -137,7 +137,9 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
         ops: options.ops,
         fetch: fetchImpl,
         timeoutMs: options.healthTimeoutMs ?? 60_000,
-        ...(result.restarted ? { restartBaseline: 0, settleMs: options.healthSettleMs ?? 2_000 } : {}),
+        ...(result.restarted
+          ? { restartBaseline: 0, settleMs: options.healthSettleMs ?? 2_000 }
+          : { firstState: result.unit }),
       });
       progress({
         event: 'done',
@@ -189,6 +191,8 @@ interface ContainerOutcome {
   readonly changed: boolean;
   readonly restarted: boolean;
   readonly artifactHash: string;
+  /** The unit as the probe found it, before anything was (re)started. */
+  readonly unit: UnitState;
 }
 
 /**
@@ -220,6 +224,7 @@ async function deployContainer(
     const current: ServiceProbe = probe.services.get(item.service.name) ?? {
       deployed: null,
       active: 'inactive',
+      unit: { activeState: 'inactive', subState: 'dead', restarts: 0 },
       enabled: '',
     };
     const hash = artifactHash(item.parts);
@@ -301,6 +306,7 @@ async function deployContainer(
     changed: plan.changed,
     restarted: plan.changed || plan.start,
     artifactHash: plan.hash,
+    unit: plan.current.unit,
   }));
 }
 
