@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { z } from 'zod';
 import { DistctlError, ExitError } from '../errors/index.js';
 import {
   envelope,
@@ -13,18 +12,25 @@ import {
   type Envelope,
   type ErrorEntry,
 } from '../commands/result.js';
-// Command modules are imported when their command runs: `--help` and `validate` stay fast.
-import { ExecaRunner, type Runner } from '../exec/runner.js';
+// Command modules are imported when their command runs, and so are execa (the runner), ora (spinners), zod and
+// yaml (the topology): `--help` loads commander and little else.
+import type { Runner } from '../exec/runner.js';
 import { IncusClient } from '../incus/client.js';
-import { TopologyInvalidError } from '../topology/load.js';
+import type { TopologyInvalidError } from '../topology/load.js';
 import { makeConfirm } from './confirm.js';
-import { runInteractive, type InteractiveRunner } from './interactive.js';
+import type { InteractiveRunner } from './interactive.js';
 import { deploymentStateDir } from '../state/paths.js';
-import { createUi, readUiSettings, type OutputStream, type Ui } from './ui.js';
+import { animates, createUi, readUiSettings, type OutputStream, type Ui } from './ui.js';
 
-const packageJson = z
-  .object({ version: z.string() })
-  .parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
+const packageJson = readPackageJson();
+
+/** distctl's own package.json: only its version is read. */
+function readPackageJson(): { version: string } {
+  const parsed: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const version = (parsed as { version?: unknown } | null)?.version;
+  if (typeof version !== 'string') throw new Error("distctl's package.json has no version");
+  return { version };
+}
 
 /** Options every topology-reading command accepts. */
 interface CommonOptions {
@@ -62,8 +68,16 @@ function processIo(): CliIo {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
-    runner: new ExecaRunner(),
-    interactive: runInteractive,
+    runner: lazyRunner(),
+    interactive: async (argv) => (await import('./interactive.js')).runInteractive(argv),
+  };
+}
+
+/** The execa runner, loaded by the first command a run executes (`validate` and `--help` never do). */
+function lazyRunner(): Runner {
+  let runner: Promise<Runner> | undefined;
+  return {
+    run: async (cmd) => (await (runner ??= import('../exec/runner.js').then((m) => new m.ExecaRunner()))).run(cmd),
   };
 }
 
@@ -616,7 +630,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   let exitCode = 0;
   const run = async (json: boolean, action: (ui: Ui) => Promise<CommandResult>): Promise<void> => {
     jsonMode = json;
-    const ui = createUi(readUiSettings(json, io.env, io, noColor));
+    const settings = readUiSettings(json, io.env, io, noColor);
+    const ui = createUi(settings, animates(settings) ? (await import('ora')).default : undefined);
     try {
       const result = await action(ui);
       ui.stop();
@@ -667,7 +682,7 @@ export function reportError(error: unknown, json: boolean, io: CliIo = processIo
   if (error instanceof DistctlError) {
     if (json) {
       print(
-        error instanceof TopologyInvalidError
+        isTopologyInvalid(error)
           ? failureEnvelope(error.problems.map(problemEntry), error.warnings.map(problemEntry))
           : failureEnvelope([errorEntry(error)]),
       );
@@ -692,6 +707,11 @@ export function reportError(error: unknown, json: boolean, io: CliIo = processIo
     `internal error (a bug in distctl — please report it with this output):\n${bug.stack ?? bug.message}\n`,
   );
   return EXIT.bug;
+}
+
+/** TopologyInvalidError, recognised without loading the topology modules (zod, yaml) at start-up. */
+function isTopologyInvalid(error: DistctlError): error is TopologyInvalidError {
+  return error.code === 'TOPOLOGY_INVALID' && 'problems' in error && 'warnings' in error;
 }
 
 /** A commander usage error (`commander.unknownOption`) as an envelope entry (`UNKNOWN_OPTION`). */

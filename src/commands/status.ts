@@ -6,7 +6,6 @@ import { IncusContainerOps } from '../incus/container-ops.js';
 import type { MongoAdmin } from '../mongo/admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
 import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
-import { deploymentMetrics } from '../observe/prometheus.js';
 import { cpuRate, formatBytes, type ContainerResources } from '../observe/resources.js';
 import type { ProbeResult } from '../observe/http.js';
 import { observeIncus, type ObservedIncus } from '../observe/incus.js';
@@ -97,6 +96,8 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     let rates: CpuRates = new Map();
     const exitCode = (): number => (status === null ? EXIT_NOT_DEPLOYED : status.differences.length === 0 ? 0 : 1);
     if (options.format === 'prometheus' && status !== null) {
+      // prom-client is loaded only for this format.
+      const { deploymentMetrics } = await import('../observe/prometheus.js');
       return { exitCode: exitCode(), human: (await deploymentMetrics(status)).trimEnd(), json: null };
     }
     if (options.watchSeconds !== null) {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Progress } from '../apply/index.js';
 import type { DerivedService, DesiredState, ServiceKind } from '../derive/types.js';
@@ -99,13 +100,15 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   const selected = selectServices(options.desired, options.only);
   if (selected.length === 0) return { services: [] };
 
-  const host = await hostNode();
+  // Bundles and the Node digest are cached in the deployment's state directory: unchanged, they cost a stat each.
+  const cacheDir = options.stateDir === undefined ? undefined : join(options.stateDir, 'cache');
+  const host = await hostNode(undefined, undefined, cacheDir);
   const bundles = new Map<ServiceKind, Promise<ServiceBundle>>();
   const bundleOf = (kind: ServiceKind): Promise<ServiceBundle> => {
     let bundle = bundles.get(kind);
     if (bundle === undefined) {
       progress({ event: 'start', message: `bundling the ${kind} service`, subject: kind });
-      bundle = bundleService(kind, options.sourceRoot ?? DEFAULT_SERVICES_ROOT);
+      bundle = bundleService(kind, options.sourceRoot ?? DEFAULT_SERVICES_ROOT, cacheDir);
       bundles.set(kind, bundle);
     }
     return bundle;

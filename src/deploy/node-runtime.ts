@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { DistctlError, formatCommand } from '../errors/index.js';
 import { lastLines, type ContainerOps } from '../incus/container-ops.js';
@@ -27,10 +27,18 @@ export function nodeMajor(version: string): number | null {
 
 const digests = new Map<string, Promise<string>>();
 
-/** sha256 of a file, streamed (the Node binary is ~100 MB); computed once per path, size and mtime. */
-function fileDigest(path: string): Promise<string> {
-  return stat(path).then((info) => {
+/**
+ * sha256 of a file, streamed (the Node binary is ~100 MB); computed once per
+ * path, size and mtime — per process, and across runs when `cacheDir` keeps
+ * `file-digests.json` (hashing Node costs a no-op `up` a fifth of a second).
+ */
+function fileDigest(path: string, cacheDir?: string): Promise<string> {
+  return stat(path).then(async (info) => {
     const key = `${path}:${info.size}:${info.mtimeMs}`;
+    const cacheFile = cacheDir === undefined ? undefined : join(cacheDir, 'file-digests.json');
+    const recorded = cacheFile === undefined ? {} : await readDigests(cacheFile);
+    const known = recorded[key];
+    if (known !== undefined && /^[0-9a-f]{64}$/.test(known)) return known;
     let digest = digests.get(key);
     if (digest === undefined) {
       digest = new Promise<string>((resolve, reject) => {
@@ -42,8 +50,32 @@ function fileDigest(path: string): Promise<string> {
       });
       digests.set(key, digest);
     }
-    return digest;
+    const computed = await digest;
+    if (cacheFile !== undefined) await writeDigests(cacheFile, { ...recorded, [key]: computed });
+    return computed;
   });
+}
+
+/** The digest cache: `path:size:mtime` → sha256; empty when missing or unreadable. */
+async function readDigests(file: string): Promise<Record<string, string>> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Writes the digest cache; one that cannot be written only costs the next run the hashing. */
+async function writeDigests(file: string, digestsByKey: Record<string, string>): Promise<void> {
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const temporary = `${file}.${process.pid}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(digestsByKey)}\n`, { mode: 0o600 });
+    await rename(temporary, file);
+  } catch {
+    // best effort
+  }
 }
 
 /**
@@ -51,7 +83,11 @@ function fileDigest(path: string): Promise<string> {
  * services. It is what gets copied into the containers, so distctl's own
  * runtime requirement and the services' are the same.
  */
-export async function hostNode(path: string = process.execPath, version: string = process.version): Promise<HostNode> {
+export async function hostNode(
+  path: string = process.execPath,
+  version: string = process.version,
+  cacheDir?: string,
+): Promise<HostNode> {
   const major = nodeMajor(version);
   if (major === null || major < MIN_NODE_MAJOR) {
     throw new DistctlError(
@@ -62,7 +98,7 @@ export async function hostNode(path: string = process.execPath, version: string 
       },
     );
   }
-  return { path, version, sha256: await fileDigest(path) };
+  return { path, version, sha256: await fileDigest(path, cacheDir) };
 }
 
 /** What a container reported about its Node runtime (see probe.ts). */
