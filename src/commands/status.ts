@@ -69,13 +69,19 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
   }
   const { desired } = await loadDeployment(options.file);
   const secrets = SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project)));
-  // The driver is loaded only for a deployment that exists: "not deployed" stays fast.
-  let driver: MongoAdmin | undefined;
+  // The driver is loaded only for a deployment that exists ("not deployed" stays fast), and while the incus
+  // probes run rather than before them.
+  let driver: Promise<MongoAdmin> | undefined;
+  const lazyDriver: MongoAdmin = {
+    command: async (...args) =>
+      (await (driver ??= import('../mongo/driver-admin.js').then((m) => new m.DriverMongoAdmin()))).command(...args),
+    close: async () => (driver === undefined ? undefined : (await driver).close()),
+  };
   const observe = async (): Promise<DeploymentStatus | null> => {
     const observed = await observeIncus(options.client, desired.project);
     if (!isDeployed(observed)) return null;
     const credentials = await existingAdminCredentials(secrets);
-    const mongo = options.mongo ?? (driver ??= new (await import('../mongo/driver-admin.js')).DriverMongoAdmin());
+    const mongo = options.mongo ?? lazyDriver;
     return observeDeployment(desired, {
       client: options.client,
       ops: new IncusContainerOps(options.client, desired.project),
@@ -129,7 +135,7 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     const document = { ...json(status, rates), nodeRuntime, incusCalls: options.client.calls };
     return { exitCode: exitCode(), human: render(status, rates), json: document };
   } finally {
-    await driver?.close();
+    await lazyDriver.close();
   }
 }
 
