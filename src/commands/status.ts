@@ -78,13 +78,13 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     close: async () => (driver === undefined ? undefined : (await driver).close()),
   };
   const observe = async (): Promise<DeploymentStatus | null> => {
-    const observed = await observeIncus(options.client, desired.project);
+    const observed = await observeIncus(options.client, desired);
     if (!isDeployed(observed)) return null;
     const credentials = await existingAdminCredentials(secrets);
     const mongo = options.mongo ?? lazyDriver;
     return observeDeployment(desired, {
       client: options.client,
-      ops: new IncusContainerOps(options.client, desired.project),
+      ops: new IncusContainerOps(options.client, desired),
       mongo,
       observed,
       ...(credentials ? { credentials } : {}),
