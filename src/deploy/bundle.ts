@@ -40,6 +40,20 @@ const OPTIONAL_DRIVER_DEPENDENCIES = [
 const REQUIRE_BANNER =
   "import { createRequire as distctlCreateRequire } from 'node:module'; const require = distctlCreateRequire(import.meta.url);";
 
+/**
+ * Where bundles and file digests are cached (the deployment's state directory):
+ * `readOnly` uses what is there and writes nothing (`plan`).
+ */
+export interface BuildCache {
+  readonly dir: string;
+  readonly readOnly?: boolean;
+}
+
+/** The build cache of a deployment: `cache/` in its state directory. */
+export function buildCache(stateDir: string, readOnly = false): BuildCache {
+  return { dir: join(stateDir, 'cache'), readOnly };
+}
+
 /** One service built into a single self-contained ES module. */
 export interface ServiceBundle {
   readonly kind: ServiceKind;
@@ -77,13 +91,13 @@ export async function serviceEntryPoint(root: string, kind: ServiceKind): Promis
 export async function bundleService(
   kind: ServiceKind,
   root: string = DEFAULT_SERVICES_ROOT,
-  cacheDir?: string,
+  cache?: BuildCache,
 ): Promise<ServiceBundle> {
   const entry = await serviceEntryPoint(root, kind);
   const cacheFile =
-    cacheDir === undefined
+    cache === undefined
       ? undefined
-      : join(cacheDir, `bundle-${kind}-${createHash('sha256').update(entry).digest('hex').slice(0, 16)}.json`);
+      : join(cache.dir, `bundle-${kind}-${createHash('sha256').update(entry).digest('hex').slice(0, 16)}.json`);
   const cached = cacheFile === undefined ? null : await readCachedBundle(cacheFile, kind);
   if (cached !== null) return cached;
   // esbuild is loaded by the first bundle, not by every command that imports this module (plan, status).
@@ -120,7 +134,7 @@ export async function bundleService(
   // esbuild names files by their real path; a symlinked tree must be compared the same way.
   const code = normalizeSourceComments(output.text, await realpath(root));
   const bundle = { kind, code, hash: createHash('sha256').update(code).digest('hex') };
-  if (cacheFile !== undefined) {
+  if (cacheFile !== undefined && cache?.readOnly !== true) {
     // What else decides the output: how this module calls esbuild, and esbuild itself.
     const inputs = [
       ...Object.keys(result.metafile.inputs).map((input) => resolve(PACKAGE_ROOT, input)),

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { Progress } from '../apply/index.js';
 import type { DerivedService, DesiredState, ServiceKind } from '../derive/types.js';
@@ -16,7 +15,7 @@ import {
   sha256,
   type ArtifactHashes,
 } from './artifacts.js';
-import { bundleService, DEFAULT_SERVICES_ROOT, type ServiceBundle } from './bundle.js';
+import { buildCache, bundleService, DEFAULT_SERVICES_ROOT, type ServiceBundle } from './bundle.js';
 import { waitForHealth, type UnitState } from './health.js';
 import { ensureContainerNode, hostNode, recordNodeRuntime, type HostNode } from './node-runtime.js';
 import { probeContainer, type ServiceProbe } from './probe.js';
@@ -101,14 +100,14 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   if (selected.length === 0) return { services: [] };
 
   // Bundles and the Node digest are cached in the deployment's state directory: unchanged, they cost a stat each.
-  const cacheDir = options.stateDir === undefined ? undefined : join(options.stateDir, 'cache');
-  const host = await hostNode(undefined, undefined, cacheDir);
+  const cache = options.stateDir === undefined ? undefined : buildCache(options.stateDir);
+  const host = await hostNode(undefined, undefined, cache);
   const bundles = new Map<ServiceKind, Promise<ServiceBundle>>();
   const bundleOf = (kind: ServiceKind): Promise<ServiceBundle> => {
     let bundle = bundles.get(kind);
     if (bundle === undefined) {
       progress({ event: 'start', message: `bundling the ${kind} service`, subject: kind });
-      bundle = bundleService(kind, options.sourceRoot ?? DEFAULT_SERVICES_ROOT, cacheDir);
+      bundle = bundleService(kind, options.sourceRoot ?? DEFAULT_SERVICES_ROOT, cache);
       bundles.set(kind, bundle);
     }
     return bundle;

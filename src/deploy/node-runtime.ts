@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DistctlError, formatCommand } from '../errors/index.js';
 import { lastLines, type ContainerOps } from '../incus/container-ops.js';
 import { CONTAINER_NODE_PATH } from './artifacts.js';
+import type { BuildCache } from './bundle.js';
 
 /** The oldest Node major the services support (express 5, the mongodb driver 7). */
 export const MIN_NODE_MAJOR = 20;
@@ -29,13 +30,13 @@ const digests = new Map<string, Promise<string>>();
 
 /**
  * sha256 of a file, streamed (the Node binary is ~100 MB); computed once per
- * path, size and mtime — per process, and across runs when `cacheDir` keeps
+ * path, size and mtime — per process, and across runs when `cache` keeps
  * `file-digests.json` (hashing Node costs a no-op `up` a fifth of a second).
  */
-function fileDigest(path: string, cacheDir?: string): Promise<string> {
+function fileDigest(path: string, cache?: BuildCache): Promise<string> {
   return stat(path).then(async (info) => {
     const key = `${path}:${info.size}:${info.mtimeMs}`;
-    const cacheFile = cacheDir === undefined ? undefined : join(cacheDir, 'file-digests.json');
+    const cacheFile = cache === undefined ? undefined : join(cache.dir, 'file-digests.json');
     const recorded = cacheFile === undefined ? {} : await readDigests(cacheFile);
     const known = recorded[key];
     if (known !== undefined && /^[0-9a-f]{64}$/.test(known)) return known;
@@ -51,7 +52,8 @@ function fileDigest(path: string, cacheDir?: string): Promise<string> {
       digests.set(key, digest);
     }
     const computed = await digest;
-    if (cacheFile !== undefined) await writeDigests(cacheFile, { ...recorded, [key]: computed });
+    if (cacheFile !== undefined && cache?.readOnly !== true)
+      await writeDigests(cacheFile, { ...recorded, [key]: computed });
     return computed;
   });
 }
@@ -86,7 +88,7 @@ async function writeDigests(file: string, digestsByKey: Record<string, string>):
 export async function hostNode(
   path: string = process.execPath,
   version: string = process.version,
-  cacheDir?: string,
+  cache?: BuildCache,
 ): Promise<HostNode> {
   const major = nodeMajor(version);
   if (major === null || major < MIN_NODE_MAJOR) {
@@ -98,7 +100,7 @@ export async function hostNode(
       },
     );
   }
-  return { path, version, sha256: await fileDigest(path, cacheDir) };
+  return { path, version, sha256: await fileDigest(path, cache) };
 }
 
 /** What a container reported about its Node runtime (see probe.ts). */

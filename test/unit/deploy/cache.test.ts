@@ -38,28 +38,40 @@ describe('the bundle cache', () => {
 
   it('serves an unchanged service from the cache, and bundles again once a source file changes', async () => {
     const { root, cache, entry } = await tree();
-    const first = await bundleService('auth', root, cache);
+    const first = await bundleService('auth', root, { dir: cache });
     expect(first.code).toContain('auth v1');
     await markCached(cache);
 
-    expect((await bundleService('auth', root, cache)).code).toBe('console.log("served from the cache");\n');
+    expect((await bundleService('auth', root, { dir: cache })).code).toBe('console.log("served from the cache");\n');
 
     await writeFile(entry, "console.log('auth v2');\n");
-    const changed = await bundleService('auth', root, cache);
+    const changed = await bundleService('auth', root, { dir: cache });
     expect(changed.code).toContain('auth v2');
     expect(changed.hash).toBe(sha256(changed.code));
   });
 
   it('bundles again when a source file only got a new mtime, or when the cached code does not match its record', async () => {
     const { root, cache, entry } = await tree();
-    await bundleService('auth', root, cache);
+    await bundleService('auth', root, { dir: cache });
     await markCached(cache);
     await utimes(entry, new Date(), new Date(Date.now() + 5_000));
-    expect((await bundleService('auth', root, cache)).code).toContain('auth v1');
+    expect((await bundleService('auth', root, { dir: cache })).code).toContain('auth v1');
 
     const files = await readdir(cache);
     await writeFile(join(cache, files.find((file) => file.endsWith('.mjs')) ?? ''), 'tampered');
-    expect((await bundleService('auth', root, cache)).code).toContain('auth v1');
+    expect((await bundleService('auth', root, { dir: cache })).code).toContain('auth v1');
+  });
+
+  it('read only (plan): serves what the cache holds, and writes nothing when it holds nothing', async () => {
+    const { root, cache } = await tree();
+    expect((await bundleService('auth', root, { dir: cache, readOnly: true })).code).toContain('auth v1');
+    expect(await readdir(dir)).toEqual(['services']);
+
+    await bundleService('auth', root, { dir: cache });
+    await markCached(cache);
+    expect((await bundleService('auth', root, { dir: cache, readOnly: true })).code).toBe(
+      'console.log("served from the cache");\n',
+    );
   });
 
   it('without a cache directory, always bundles and writes nothing', async () => {
@@ -74,7 +86,7 @@ describe('the Node digest cache', () => {
     const binary = join(dir, 'node');
     await writeFile(binary, 'node build one');
     const cache = join(dir, 'cache');
-    expect((await hostNode(binary, 'v20.20.2', cache)).sha256).toBe(sha256('node build one'));
+    expect((await hostNode(binary, 'v20.20.2', { dir: cache })).sha256).toBe(sha256('node build one'));
 
     const file = join(cache, 'file-digests.json');
     const recorded = JSON.parse(await readFile(file, 'utf8')) as Record<string, string>;
@@ -83,9 +95,9 @@ describe('the Node digest cache', () => {
       file,
       JSON.stringify(Object.fromEntries(Object.keys(recorded).map((key) => [key, 'f'.repeat(64)]))),
     );
-    expect((await hostNode(binary, 'v20.20.2', cache)).sha256).toBe('f'.repeat(64));
+    expect((await hostNode(binary, 'v20.20.2', { dir: cache })).sha256).toBe('f'.repeat(64));
 
     await writeFile(binary, 'node build two, longer');
-    expect((await hostNode(binary, 'v20.20.2', cache)).sha256).toBe(sha256('node build two, longer'));
+    expect((await hostNode(binary, 'v20.20.2', { dir: cache })).sha256).toBe(sha256('node build two, longer'));
   });
 });
