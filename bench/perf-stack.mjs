@@ -142,9 +142,9 @@ export function measureStack({ image, runs = 3, project, bridge, prefix, source 
     }
 
     // Once more through the logging shim: which containers each `incus exec` went to.
-    for (const [name, argv] of [
-      ['no-op up', ['up', '--yes']],
-      ['status', ['status']],
+    for (const { name, argv } of [
+      { name: 'no-op up', argv: ['up', '--yes'] },
+      { name: 'status', argv: ['status'] },
     ]) {
       const log = join(dir, `${name.replace(/\W/g, '-')}.log`);
       const shim = incusShim(dir, log);

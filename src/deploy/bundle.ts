@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { Message } from 'esbuild';
+import { z } from 'zod';
 import type { ServiceKind } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 
@@ -147,10 +148,11 @@ export async function bundleService(
 }
 
 /** A cached bundle's record (its code is the sibling `.mjs` file): each input file's size and mtime when built. */
-interface CachedBundle {
-  readonly inputs: readonly (readonly [path: string, size: number, mtimeMs: number])[];
-  readonly hash: string;
-}
+const CachedBundle = z.object({
+  inputs: z.array(z.tuple([z.string(), z.number(), z.number()])),
+  hash: z.string(),
+});
+type CachedBundle = z.infer<typeof CachedBundle>;
 
 /**
  * The cached bundle when no input changed since it was built (as make and
@@ -159,7 +161,7 @@ interface CachedBundle {
  */
 async function readCachedBundle(file: string, kind: ServiceKind): Promise<ServiceBundle | null> {
   try {
-    const cached = JSON.parse(await readFile(file, 'utf8')) as CachedBundle;
+    const cached = CachedBundle.parse(JSON.parse(await readFile(file, 'utf8')));
     const current = await Promise.all(cached.inputs.map(([path]) => stat(path)));
     const unchanged = cached.inputs.every(
       ([, size, mtimeMs], index) => current[index]?.size === size && current[index]?.mtimeMs === mtimeMs,
@@ -178,7 +180,11 @@ async function writeCachedBundle(file: string, inputs: readonly string[], code: 
   try {
     const stats = await Promise.all(inputs.map((path) => stat(path)));
     const cached: CachedBundle = {
-      inputs: inputs.map((path, index) => [path, stats[index]?.size ?? -1, stats[index]?.mtimeMs ?? -1] as const),
+      inputs: inputs.map((path, index): [string, number, number] => [
+        path,
+        stats[index]?.size ?? -1,
+        stats[index]?.mtimeMs ?? -1,
+      ]),
       hash: createHash('sha256').update(code).digest('hex'),
     };
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });

@@ -61,8 +61,7 @@ function fileDigest(path: string, cache?: BuildCache): Promise<string> {
 /** The digest cache: `path:size:mtime` → sha256; empty when missing or unreadable. */
 async function readDigests(file: string): Promise<Record<string, string>> {
   try {
-    const parsed: unknown = JSON.parse(await readFile(file, 'utf8'));
-    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, string>) : {};
+    return z.record(z.string(), z.string()).parse(JSON.parse(await readFile(file, 'utf8')));
   } catch {
     return {};
   }

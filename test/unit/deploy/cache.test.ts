@@ -50,7 +50,7 @@ describe('the bundle cache', () => {
     expect(changed.hash).toBe(sha256(changed.code));
   });
 
-  it('bundles again when a source file only got a new mtime, or when the cached code does not match its record', async () => {
+  it('bundles again after a new mtime alone, or when the cached code does not match its record', async () => {
     const { root, cache, entry } = await tree();
     await bundleService('auth', root, { dir: cache });
     await markCached(cache);

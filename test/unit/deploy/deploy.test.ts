@@ -59,6 +59,9 @@ beforeEach(async () => {
   ops = new FakeContainers(() => nodeSha);
 });
 
+/** Orders rows by their text, for comparing calls whose order does not matter. */
+const byText = (a: readonly unknown[], b: readonly unknown[]): number => a.join(' ').localeCompare(b.join(' '));
+
 describe('deployServices', () => {
   it('first deploy: pushes Node, bundle, 0600 environment and unit, creates the users, reloads, enables and restarts', async () => {
     const result = await deploy();
@@ -137,10 +140,12 @@ describe('deployServices', () => {
     expect(result.services.every((service) => !service.changed && !service.restarted)).toBe(true);
     expect(after.filter((call) => call.kind !== 'exec')).toEqual([]);
     // One exec per container, the probe: the health check's first look at the unit reuses what it read.
-    expect(after.map((call) => [call.container, call.kind === 'exec' ? call.argv[2] : call.kind]).sort()).toEqual([
-      ['auth', PROBE_SCRIPT],
-      ['web', PROBE_SCRIPT],
-    ]);
+    expect(after.map((call) => [call.container, call.kind === 'exec' ? call.argv[2] : call.kind]).sort(byText)).toEqual(
+      [
+        ['auth', PROBE_SCRIPT],
+        ['web', PROBE_SCRIPT],
+      ],
+    );
     expect(ops.unit('web', 'web-server.service').starts).toBe(1);
   });
 

@@ -62,7 +62,8 @@ function containers(desired: DesiredState, mongo: FakeMongo, options: { reachabl
       '@units',
       ...units.map((unit) => {
         const host = hostOf.get(`${container}:${unit}`) ?? '';
-        return `${unit} ${enabled.has(`${container}:${unit}`) ? 'enabled' : 'disabled'} ${mongo.isRunning(host) ? 'active' : 'inactive'}`;
+        const state = mongo.isRunning(host) ? 'active' : 'inactive';
+        return `${unit} ${enabled.has(`${container}:${unit}`) ? 'enabled' : 'disabled'} ${state}`;
       }),
     ].join('\n');
   };
@@ -100,6 +101,9 @@ function containers(desired: DesiredState, mongo: FakeMongo, options: { reachabl
   });
   return ops;
 }
+
+/** Orders rows by their text, for comparing calls whose order does not matter. */
+const byText = (a: readonly unknown[], b: readonly unknown[]): number => a.join(' ').localeCompare(b.join(' '));
 
 describe('ensureMongoTier', () => {
   let secrets: SecretStore;
@@ -192,7 +196,9 @@ describe('ensureMongoTier', () => {
 
     expect(second.changed).toBe(false);
     const calls = ops.calls.slice(before);
-    expect(calls.map((call) => [call.kind, call.container, call.kind === 'exec' ? call.argv[2] : '']).sort()).toEqual([
+    expect(
+      calls.map((call) => [call.kind, call.container, call.kind === 'exec' ? call.argv[2] : '']).sort(byText),
+    ).toEqual([
       ['exec', 'db1', CHECK_SCRIPT],
       ['exec', 'db3', CHECK_SCRIPT],
     ]);
@@ -253,7 +259,7 @@ describe('ensureMongoTier', () => {
       ops.calls
         .slice(before)
         .map((call) => [call.kind, call.container])
-        .sort(),
+        .sort(byText),
     ).toEqual([
       ['exec', 'db1'],
       ['exec', 'db3'],
