@@ -1,4 +1,11 @@
+import { readdirSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+
+// The integration files spend their time waiting on containers (boot, DHCP, apt inside them), not on the CPU,
+// and each uses its own project, bridge and subnet (test/integration/support.ts): all of them run at once.
+const integrationFiles = readdirSync(new URL('test/integration/', import.meta.url)).filter((name) =>
+  name.endsWith('.test.ts'),
+).length;
 
 // Three tiers, each its own vitest project so they can run (and report) separately:
 //   unit        — pure, no I/O beyond temp files and 127.0.0.1; runs everywhere
@@ -24,7 +31,9 @@ export default defineConfig({
           globalSetup: ['test/integration/build-first.ts'],
           testTimeout: 900_000,
           hookTimeout: 900_000,
-          fileParallelism: false,
+          maxWorkers: integrationFiles,
+          // After the other projects when all run in one `vitest run` (a group has one worker count).
+          sequence: { groupOrder: 1 },
         },
       },
     ],
