@@ -1,16 +1,18 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
 // The integration files spend their time waiting on containers (boot, DHCP, apt inside them), not on the CPU,
-// and each uses its own project, bridge and subnet (test/integration/support.ts): all of them run at once.
-const integrationFiles = readdirSync(new URL('test/integration/', import.meta.url)).filter((name) =>
-  name.endsWith('.test.ts'),
-).length;
+// and each uses its own project, bridge and subnet (test/integration/support.ts), so three run at a time.
+// Their containers share one host uid, whose inotify instances run out at about ten running containers
+// with the kernel's default limit (128); test/host/ensure-limits.sh raises it, and below 1024 the files
+// run one at a time as before.
+const inotifyInstances = Number(
+  existsSync('/proc/sys/fs/inotify/max_user_instances')
+    ? readFileSync('/proc/sys/fs/inotify/max_user_instances', 'utf8')
+    : 0,
+);
+const integrationWorkers = inotifyInstances >= 1024 ? 3 : 1;
 
-// Three tiers, each its own vitest project so they can run (and report) separately:
-//   unit        — pure, no I/O beyond temp files and 127.0.0.1; runs everywhere
-//   mongod      — needs a real mongod binary; says in one line when it is absent
-//   integration — needs a live Incus daemon; says in one line when it is absent
 export default defineConfig({
   test: {
     projects: [
@@ -31,7 +33,7 @@ export default defineConfig({
           globalSetup: ['test/integration/build-first.ts'],
           testTimeout: 900_000,
           hookTimeout: 900_000,
-          maxWorkers: integrationFiles,
+          maxWorkers: integrationWorkers,
           // After the other projects when all run in one `vitest run` (a group has one worker count).
           sequence: { groupOrder: 1 },
         },

@@ -97,6 +97,7 @@ host_job() {
   elif ! timed "Incus host (bin/ensure-incus.sh)" bash bin/ensure-incus.sh; then
     echo "failed: the host could not be prepared for Incus (see above)" >"$results/integration.note"
   elif [ -f test/host/ensure-image.sh ]; then
+    [ "$(id -u)" = 0 ] && timed "inotify limit (test/host/ensure-limits.sh)" bash test/host/ensure-limits.sh
     # `npm pack` (the package job) empties dist/ and builds it again; the image build runs bin/distctl from dist/.
     await_file "$results/package.done"
     say "host: the test image"
