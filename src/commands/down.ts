@@ -40,7 +40,7 @@ export async function downCommand(options: DownOptions): Promise<CommandResult> 
 
 async function tearDown(options: DownOptions, desired: DesiredState): Promise<CommandResult> {
   const { ui, client } = options;
-  const observed = await observeIncus(client, desired.project);
+  const observed = await observeIncus(client, desired);
   const full = planDown(desired, observed);
   const plan = options.keepData ? keepingData(full, desired) : full;
   for (const notice of plan.notices) ui.step({ event: 'info', message: `${notice.subject} ${notice.message}` });
@@ -91,9 +91,9 @@ async function nothingInIncus(
   noProject: boolean,
   stateDir: string,
 ): Promise<CommandResult> {
-  // This run's own lock file alone is no state to keep: it goes with the directory.
+  // Taking the lock made the directory; empty, it is no state to keep. (The lock file itself lives outside it.)
   const entries = await readdir(stateDir).catch(() => null);
-  const holdsState = entries?.some((entry) => entry !== 'lock') ?? false;
+  const holdsState = (entries?.length ?? 0) > 0;
   if (noProject && entries !== null && !holdsState) await rm(stateDir, { recursive: true, force: true });
   const removedState = noProject && holdsState && options.forgetState === true && (await removeState(stateDir));
   const kept = noProject && holdsState && !removedState;
@@ -127,10 +127,13 @@ function keepingData(plan: Plan, desired: DesiredState): Plan {
   return { ...plan, actions };
 }
 
-/** Deletes a deployment's state directory; false when it held nothing but this run's own lock (or did not exist). */
+/**
+ * Deletes a deployment's state directory; false when it held nothing (or did not exist). The lock this run holds
+ * is not in it (see lockFile), so it stays held.
+ */
 async function removeState(stateDir: string): Promise<boolean> {
   const entries = await readdir(stateDir).catch(() => null);
   if (entries === null) return false;
   await rm(stateDir, { recursive: true, force: true });
-  return entries.some((entry) => entry !== 'lock');
+  return entries.length > 0;
 }

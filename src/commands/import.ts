@@ -4,11 +4,11 @@ import { applyPlan } from '../apply/index.js';
 import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusCall, IncusClient } from '../incus/client.js';
-import { OWNER_KEY } from '../incus/types.js';
+import { createProjectCall } from '../incus/project.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
 import { copySecrets } from '../secrets/store.js';
-import { secretsDir } from '../state/paths.js';
+import { secretsDir, stagingRoot } from '../state/paths.js';
 import { readBackupDefinitions, unsafeInstanceSettings } from '../transfer/backup-config.js';
 import { readBundleKey } from '../transfer/bundle-key.js';
 import { BUNDLE_TOPOLOGY } from '../transfer/manifest.js';
@@ -47,7 +47,7 @@ const RESTORE_TIMEOUT_MS = 60 * 60_000;
  */
 export async function importCommand(options: ImportOptions): Promise<CommandResult> {
   const bundle = resolve(options.bundle);
-  const staged = await stageBundle(bundle, await bundleTrust(options));
+  const staged = await stageBundle(bundle, await bundleTrust(options), stagingRoot(options.stateDirFor));
   try {
     return await restore(options, bundle, staged);
   } finally {
@@ -109,7 +109,7 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
     ui.step({ event: 'info', message: `importing ${bundle} without checking who wrote it (--unverified)` });
   const stateDir = options.stateDirFor(desired.project);
   return whileLocked(stateDir, 'import', async () => {
-    const observed = await observeIncus(client, desired.project);
+    const observed = await observeIncus(client, desired);
     const present = observed.instances
       .filter((instance) => declared.includes(instance.name))
       .map((instance) => instance.name);
@@ -227,22 +227,7 @@ export function restrictedProject(desired: DesiredState, pool: string): IncusCal
   const targets = desired.containers.some((container) => container.target !== null);
   const project = desired.project;
   return [
-    {
-      args: [
-        'project',
-        'create',
-        '-c',
-        'features.images=false',
-        '-c',
-        'features.profiles=true',
-        '-c',
-        'features.networks=false',
-        '-c',
-        `${OWNER_KEY}=${project}`,
-        '--',
-        project,
-      ],
-    },
+    createProjectCall(project, true),
     { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project },
     {
       args: [
