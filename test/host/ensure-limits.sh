@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Raises the host's inotify instance limit so that the integration files can run three at a time.
+# Raises the host's inotify instance limit so that the integration files can run two at a time.
 # Every unprivileged container's root is the same host uid, and each running container's systemd,
 # journald, logind and dbus hold about a dozen inotify instances against it; at the kernel's default
 # of 128 instances per uid, about ten running containers exhaust it, and then dnsmasq of a new bridge
