@@ -167,7 +167,7 @@ export async function logsCommand(options: LogsOptions): Promise<CommandResult> 
     });
   }
   const query = logQuery(options);
-  const ops = options.ops ?? new IncusContainerOps(options.client, desired.project);
+  const ops = options.ops ?? new IncusContainerOps(options.client, desired);
   const label = (container: string, unit: string): string => `${container}/${unit.replace(/\.service$/, '')}`;
   const labels = sources.flatMap((source) => source.units.map((unit) => label(source.container, unit)));
   const width = Math.max(...labels.map((each) => each.length));
