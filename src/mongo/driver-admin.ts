@@ -68,7 +68,7 @@ export class DriverMongoAdmin implements MongoAdmin {
     const key =
       credentials === undefined
         ? host
-        : `${host}\u0000${credentials.username}\u0000${createHash('sha256').update(credentials.password).digest('hex')}`;
+        : [host, credentials.username, createHash('sha256').update(credentials.password).digest('hex')].join('\u0000');
     const existing = this.clients.get(key);
     if (existing !== undefined) return existing;
     const client = new MongoClient(`mongodb://${host}/`, {
@@ -99,13 +99,18 @@ export class DriverMongoAdmin implements MongoAdmin {
 }
 
 /**
- * Resolves once `host` (`address:port`) completes a TCP handshake; rejects at
+ * Resolves once `host` (`address:port`, or a URL-encoded socket path) accepts a connection; rejects at
  * once when the connection is refused, or after `timeoutMs` without an answer.
  */
 export function acceptsConnections(host: string, timeoutMs: number): Promise<void> {
   const separator = host.lastIndexOf(':');
+  // A Unix socket comes URL-encoded, as the driver takes it (the bootstrap proxy listens on one).
+  const path = decodeURIComponent(host);
+  const target = path.startsWith('/')
+    ? { path }
+    : { host: host.slice(0, separator), port: Number(host.slice(separator + 1)) };
   return new Promise<void>((resolve, reject) => {
-    const socket = connect({ host: host.slice(0, separator), port: Number(host.slice(separator + 1)) });
+    const socket = connect(target);
     socket.setTimeout(timeoutMs);
     socket.once('connect', () => {
       socket.destroy();
@@ -152,8 +157,8 @@ export function translateDriverError(host: string, error: unknown): unknown {
 }
 
 /**
- * The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` → `connect ECONNREFUSED`):
- * the message already starts with it.
+ * The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` →
+ * `connect ECONNREFUSED`): the message already starts with it.
  */
 function withoutHost(message: string, host: string): string {
   return message.split(` ${host}`).join('').trim();

@@ -27,6 +27,7 @@ import {
 } from './replset.js';
 import { onPrimary } from './primary.js';
 import { restartMembers } from './rolling.js';
+import { inEveryContainer } from './every-container.js';
 import {
   cacheSizeGBFor,
   databaseDirectories,
@@ -117,8 +118,10 @@ async function convergeTier(desired: DesiredState, deps: MongoTierDeps): Promise
   const channels = { admin: deps.admin, localhost: deps.localhost };
 
   // One exec per container reads everything this stage decides on: on a converged tier nothing else runs in it.
-  const checked = await Promise.all(
-    [...processesByContainer].map(async ([container, processes]) => {
+  const checked = await inEveryContainer(
+    [...processesByContainer],
+    ([container]) => container,
+    async ([container, processes]) => {
       const check = await checkDatabaseContainer(deps.ops, container, processes);
       const installed =
         check.mongod.version !== null && versionSatisfies(check.mongod.version, desired.mongodb.version);
@@ -149,7 +152,7 @@ async function convergeTier(desired: DesiredState, deps: MongoTierDeps): Promise
         ? { filesWritten: [], pendingRestart: [] }
         : await ensureMongodUnits(deps.ops, container, processes, { ...unitOptions, mongodBin, start: false });
       return { container, processes, check, installed, unitOptions, converged: filesInPlace && running, staged };
-    }),
+    },
   );
 
   // A repository install first makes sure, from one container, that the repository answers at all.
@@ -157,8 +160,10 @@ async function convergeTier(desired: DesiredState, deps: MongoTierDeps): Promise
   if (desired.mongodb.source.kind === 'repository' && toInstall[0] !== undefined)
     await assertRepositoryReachable(deps.ops, toInstall[0].container);
 
-  const perContainer = await Promise.all(
-    checked.map(async ({ container, processes, check, unitOptions, converged, staged }) => {
+  const perContainer = await inEveryContainer(
+    checked,
+    ({ container }) => container,
+    async ({ container, processes, check, unitOptions, converged, staged }) => {
       const install = await installMongo(deps.ops, container, desired.mongodb, {
         topologyDir: deps.topologyDir,
         onProgress: progress,
@@ -178,17 +183,19 @@ async function convergeTier(desired: DesiredState, deps: MongoTierDeps): Promise
         filesWritten: [...staged.filesWritten, ...started.filesWritten],
         pendingRestart: started.pendingRestart,
       };
-    }),
+    },
   );
 
   const start = deps.timing?.start ?? DEFAULT_REPLICA_SET_OPTIONS.reach;
   const health = deps.timing?.health ?? DEFAULT_REPLICA_SET_OPTIONS.health;
-  await Promise.all([
-    ...desired.replicaSets
-      .flatMap((set) => set.members)
-      .map((member) => waitForMongod(deps.ops, deps.admin, member, start)),
-    ...desired.standalones.map((standalone) => waitForMongod(deps.ops, deps.admin, standalone.process, start)),
-  ]);
+  await inEveryContainer(
+    [
+      ...desired.replicaSets.flatMap((set) => set.members),
+      ...desired.standalones.map((standalone) => standalone.process),
+    ],
+    (process) => process.container,
+    (process) => waitForMongod(deps.ops, deps.admin, process, start),
+  );
 
   // Running mongods whose files changed: a set's members one at a time, standalones directly.
   const pending = new Set(

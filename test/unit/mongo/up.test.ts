@@ -7,7 +7,7 @@ import { ensureMongoTier, type MongoTierDeps, type MongoTierResult } from '../..
 import type { SecretStore } from '../../../src/secrets/store.js';
 import { desiredState, fakeMembers, memorySecrets } from './desired.js';
 import { FakeMongo, settle } from './fake-mongo.js';
-import { FakeOps } from './fake-ops.js';
+import { FakeOps, type Responder } from './fake-ops.js';
 import { CHECK_SCRIPT } from '../../../src/mongo/check.js';
 import { REACHABILITY_SCRIPT } from '../../../src/mongo/install.js';
 
@@ -26,7 +26,7 @@ const timing = {
  * and enabled units exist once the commands that make them ran, and the
  * databases stage's one-exec check reports exactly that state.
  */
-function containers(desired: DesiredState, mongo: FakeMongo, options: { reachable?: boolean } = {}): FakeOps {
+function containers(desired: DesiredState, mongo: FakeMongo, override: Responder = () => undefined): FakeOps {
   const installed = new Set<string>();
   const users = new Set<string>();
   const directories = new Set<string>();
@@ -68,12 +68,14 @@ function containers(desired: DesiredState, mongo: FakeMongo, options: { reachabl
     ].join('\n');
   };
   const ops: FakeOps = new FakeOps((container, argv) => {
+    const overridden = override(container, argv);
+    if (overridden !== undefined) return overridden;
     if (argv[0] === 'sh' && argv[2] === CHECK_SCRIPT) return { stdout: check(container, argv) };
     if (argv[0] === 'sh' && argv[2] === REACHABILITY_SCRIPT)
       return {
         stdout: argv
           .slice(5)
-          .map((host) => `${options.reachable === false ? 'unreachable' : 'ok'} ${host}`)
+          .map((host) => `ok ${host}`)
           .join('\n'),
       };
     if (argv[0] === 'sh' && (argv[2] ?? '').startsWith('command -v mongod'))
@@ -115,14 +117,17 @@ describe('ensureMongoTier', () => {
   afterEach(() => vi.useRealTimers());
 
   /** A fresh tier: no mongod runs until its unit is started. */
-  function fresh(desired: DesiredState = desiredState()): {
+  function fresh(
+    desired: DesiredState = desiredState(),
+    override?: Responder,
+  ): {
     mongo: FakeMongo;
     ops: FakeOps;
     deps: MongoTierDeps;
     messages: string[];
   } {
     const mongo = new FakeMongo(fakeMembers(desired), { down: fakeMembers(desired).map((m) => m.host) });
-    const ops = containers(desired, mongo);
+    const ops = containers(desired, mongo, override);
     const messages: string[] = [];
     return {
       mongo,
@@ -229,7 +234,16 @@ describe('ensureMongoTier', () => {
   it('finds an unreachable repository from one container before apt runs anywhere', async () => {
     const desired = desiredState();
     const mongo = new FakeMongo(fakeMembers(desired), { down: fakeMembers(desired).map((m) => m.host) });
-    const ops = containers(desired, mongo, { reachable: false });
+    const ops = containers(desired, mongo, (_container, argv) =>
+      argv[2] === REACHABILITY_SCRIPT
+        ? {
+            stdout: argv
+              .slice(5)
+              .map((host) => `unreachable ${host}`)
+              .join('\n'),
+          }
+        : undefined,
+    );
     const deps = { ops, admin: mongo.network, localhost: mongo.localhost, secrets, topologyDir: '/srv', timing };
 
     const outcome = await settle(ensureMongoTier(desired, deps), vi);
@@ -336,6 +350,70 @@ describe('ensureMongoTier', () => {
       code: 'MONGO_COMMAND_FAILED',
       message: 'MongoDB answered unexpectedly while converging the databases: AtlasError (8000): quota exceeded.',
     });
+  });
+
+  it('names every container whose install fails, one cause said once for all the containers it hit', async () => {
+    const desired = desiredState();
+    const trixie = (_container: string, argv: readonly string[]) =>
+      argv[0] === 'cat' && argv[1] === '/etc/os-release'
+        ? { stdout: 'ID=debian\nVERSION_CODENAME=trixie\n' }
+        : undefined;
+    const { deps } = fresh(desired, trixie);
+
+    const outcome = await settle(ensureMongoTier(desired, deps), vi);
+
+    expect(outcome.error).toBeInstanceOf(DistctlError);
+    expect(outcome.error).toMatchObject({
+      code: 'MONGO_DISTRIBUTION_UNSUPPORTED',
+      message:
+        "containers db1, db3: MongoDB's apt repository is used for Ubuntu jammy and Debian bookworm; " +
+        'this container runs debian trixie.',
+      details: [],
+    });
+  });
+
+  it('names every failing container with its own cause when their causes differ', async () => {
+    const desired = desiredState();
+    const broken = (container: string, argv: readonly string[]) => {
+      if (argv[0] !== 'cat' || argv[1] !== '/etc/os-release') return undefined;
+      return container === 'db1'
+        ? { stdout: 'ID=debian\nVERSION_CODENAME=trixie\n' }
+        : { exitCode: 1, stderr: 'cat: /etc/os-release: No such file or directory' };
+    };
+    const { deps } = fresh(desired, broken);
+
+    const outcome = await settle(ensureMongoTier(desired, deps), vi);
+
+    expect(outcome.error).toMatchObject({
+      code: 'MONGO_DISTRIBUTION_UNSUPPORTED',
+      message:
+        "container db1: MongoDB's apt repository is used for Ubuntu jammy and Debian bookworm; " +
+        'this container runs debian trixie.',
+      details: ['also failed: Could not read /etc/os-release in container db3.'],
+    });
+  });
+
+  it('names every mongod that does not start, not only the first', async () => {
+    const desired = desiredState();
+    // Neither db1's third member nor db3's standalone ever starts: their `systemctl start` does nothing.
+    const stuck = (container: string, argv: readonly string[]) =>
+      argv[0] === 'systemctl' &&
+      argv[1] === 'start' &&
+      `${container} ${argv[2]}` in { 'db1 mongod-27019.service': 1, 'db3 mongod-27017.service': 1 }
+        ? {}
+        : undefined;
+    const { deps } = fresh(desired, stuck);
+
+    const outcome = await settle(ensureMongoTier(desired, deps), vi);
+
+    expect(outcome.error).toMatchObject({
+      code: 'MONGOD_START_FAILED',
+      message: expect.stringMatching(/^mongod on port 27019 in container db1 did not start: /),
+    });
+    const also = (outcome.error as DistctlError).details.filter((line) => line.startsWith('also failed: '));
+    expect(also).toEqual([
+      expect.stringMatching(/^also failed: mongod on port 27017 in container db3 did not start: /),
+    ]);
   });
 
   it('does nothing without MongoDB in the topology', async () => {
