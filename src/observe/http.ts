@@ -4,11 +4,12 @@ export type ProbeResult =
   | { readonly ok: false; readonly status: null; readonly error: string };
 
 /**
- * How long a status probe waits for an answer, connection included: 1 s, as
- * Kubernetes' probes. A refused connection answers at once; an endpoint that
- * takes longer is reported as timed out, which for /ready means not ready.
+ * How long a status probe waits for an answer, connection included. A refused
+ * connection answers at once; the bound is for an answer, and stays at 3 s
+ * because on a loaded host a healthy service's /ready (a database ping) can
+ * take longer than a second.
  */
-export const PROBE_TIMEOUT_MS = 1_000;
+export const PROBE_TIMEOUT_MS = 3_000;
 
 /** GETs `url` with a bounded timeout; parses JSON bodies. Never throws. */
 export async function probeHttp(

@@ -159,7 +159,7 @@ describe('probeHttp', () => {
     });
   });
 
-  it('passes a timeout signal (1 s by default, connection included) and the URL', async () => {
+  it('passes a timeout signal (3 s by default, connection included) and the URL', async () => {
     const timeout = vi.spyOn(AbortSignal, 'timeout');
     const seen: unknown[] = [];
     const fetcher = (async (url: string, init: RequestInit) => {
@@ -168,7 +168,7 @@ describe('probeHttp', () => {
     }) as unknown as typeof fetch;
     await probeHttp('http://x/health', { fetch: fetcher });
     expect(seen).toEqual(['http://x/health', true]);
-    expect(timeout.mock.calls).toEqual([[1_000]]);
+    expect(timeout.mock.calls).toEqual([[3_000]]);
     timeout.mockRestore();
   });
 
