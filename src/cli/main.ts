@@ -388,6 +388,43 @@ export function buildProgram(
         }),
     );
 
+  for (const [name, description] of [
+    [
+      'drain',
+      'Incus cluster maintenance: step down every PRIMARY on MEMBER, then evacuate it (its containers stop in place)',
+    ],
+    ['undrain', 'restore an evacuated cluster MEMBER and wait until every mongod on it is SECONDARY or PRIMARY again'],
+  ] as const) {
+    const command = program
+      .command(name)
+      .description(description)
+      .argument('<member>', 'the Incus cluster member')
+      .addOption(fileOption())
+      .addOption(jsonOption());
+    if (name === 'drain') command.option('--force', 'drain even when a replica set would lose its majority', false);
+    command
+      .addOption(
+        new Option('--timeout <seconds>', 'bound of each wait: a new PRIMARY (drain), the mongods back (undrain)')
+          .default(name === 'drain' ? '60' : '300')
+          .argParser(positiveNumber),
+      )
+      .action(async (member: string, options: CommonOptions & { force?: boolean; timeout: number | string }) =>
+        run(options.json, async (ui) => {
+          const { drainCommand, undrainCommand } = await import('../commands/drain.js');
+          const timeoutMs = Number(options.timeout) * 1000;
+          return (name === 'drain' ? drainCommand : undrainCommand)({
+            file: options.file,
+            member,
+            force: options.force === true,
+            client: incusClient(),
+            ui,
+            stateDirFor: deploymentStateDir,
+            timings: name === 'drain' ? { stepDownTimeoutMs: timeoutMs } : { rejoinTimeoutMs: timeoutMs },
+          });
+        }),
+      );
+  }
+
   program
     .command('export')
     .description(
