@@ -270,7 +270,9 @@ export async function undrainCommand(options: DrainOptions): Promise<CommandResu
         ...running
           .filter((container) => container.status !== 'Running')
           .map((container) => `container ${container.name} is ${container.status}`),
-        ...seen.filter((mongod) => !mongod.back).map((mongod) => `${mongod.host} in ${mongod.container}: ${mongod.state}`),
+        ...seen
+          .filter((mongod) => !mongod.back)
+          .map((mongod) => `${mongod.host} in ${mongod.container}: ${mongod.state}`),
       ];
       const replicaSets = desired.replicaSets
         .map((set) => ({
@@ -367,7 +369,9 @@ function renderDrain(member: string, sets: readonly SetDrain[], stopped: readonl
           `PRIMARY now ${set.primaryAfter ?? ui.color.red('none')}`,
       );
   }
-  lines.push(`  stopped (incus cluster evacuate --action stop): ${stopped.length > 0 ? stopped.join(', ') : 'nothing'}`);
+  lines.push(
+    `  stopped (incus cluster evacuate --action stop): ${stopped.length > 0 ? stopped.join(', ') : 'nothing'}`,
+  );
   return lines.join('\n');
 }
 

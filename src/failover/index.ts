@@ -406,7 +406,8 @@ async function runOutage(
       prepared.map(async (run, index): Promise<RestartReport | null> => {
         if (outage.kind !== 'crash' || stop.failure !== null) return null;
         const back = await rejoinedBySystemd[index];
-        if (back) return { by: 'systemd', rejoinedAs: back.states.join(', '), afterSeconds: seconds(back.atMs - stopIssuedAt) };
+        if (back)
+          return { by: 'systemd', rejoinedAs: back.states.join(', '), afterSeconds: seconds(back.atMs - stopIssuedAt) };
         run.problems.push(
           `${run.primary.unitName} did not come back by itself within ${timings.rejoinTimeoutMs / 1000} s of the ` +
             'SIGKILL (Restart=on-failure should restart it); distctl started it',
@@ -451,7 +452,10 @@ async function runOutage(
     run: Prepared,
     written: readonly WriteRecord[],
     restart: RestartReport,
-    { seen, election }: { readonly seen: { host: string; atMs: number } | null; readonly election: ElectionRecord | null },
+    {
+      seen,
+      election,
+    }: { readonly seen: { host: string; atMs: number } | null; readonly election: ElectionRecord | null },
     issuedAt: number,
     returnedAt: number | null,
   ): Promise<FailoverReport> {

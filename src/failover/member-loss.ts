@@ -16,7 +16,7 @@ export interface SetExposure {
   readonly keepsMajority: boolean;
 }
 
-/** The replica sets that lose members when the containers named in `lostContainers` stop; sets untouched are left out. */
+/** The replica sets that lose members when the containers in `lostContainers` stop; untouched sets are left out. */
 export function exposureTo(desired: DesiredState, lostContainers: ReadonlySet<string>): SetExposure[] {
   return desired.replicaSets.flatMap((set) => {
     const lost = set.members.filter((member) => lostContainers.has(member.container));
@@ -47,8 +47,8 @@ export function refuseMajorityLoss(
       details: broken.map(
         ({ set, lost }) =>
           `${set.name}: ${lost.length} of its ${set.members.length} voting members run on ${member} ` +
-          `(${lost.map((one) => `${one.host} in ${one.container}`).join(', ')}); the ${set.members.length - lost.length} ` +
-          `left cannot elect a PRIMARY or acknowledge a w:"majority" write, ${options.consequence}`,
+          `(${lost.map((one) => `${one.host} in ${one.container}`).join(', ')}); ` +
+          `the ${set.members.length - lost.length} left cannot elect a PRIMARY or acknowledge a w:"majority" write, ${options.consequence}`,
       ),
       hint:
         'Spread the set over cluster members (`spread: true` or `target:` in topology.yaml, then `distctl up`), ' +
