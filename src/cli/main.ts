@@ -358,9 +358,16 @@ export function buildProgram(
         .argParser(positiveNumber),
     )
     .addOption(new Option('--interval <ms>', 'pause between two writes').default('100').argParser(positiveNumber))
+    .option(
+      '--kill-member <name>',
+      'instead: stop (force) every container on this Incus cluster member at once, a simulated host loss',
+    )
+    .option('--force', 'with --kill-member: go ahead even when a replica set would lose its majority', false)
     .action(
       async (
         options: CommonOptions & {
+          killMember?: string;
+          force: boolean;
           set?: string[];
           mode: 'stepdown' | 'crash' | 'both';
           warmup: number | string;
@@ -368,11 +375,15 @@ export function buildProgram(
           electionTimeout: number | string;
           interval: number | string;
         },
+        command: Command,
       ) =>
         run(options.json, async (ui) => {
           const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
           return failoverTestCommand({
             file: options.file,
+            ...(options.killMember === undefined ? {} : { killMember: options.killMember }),
+            force: options.force,
+            modeGiven: command.getOptionValueSource('mode') === 'cli',
             sets: options.set ?? [],
             modes: failoverModes(options.mode),
             timings: {
