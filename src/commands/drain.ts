@@ -8,10 +8,10 @@
 import type { Ui } from './ui.js';
 import type { DerivedReplicaSet, DesiredState, ReplicaSetMember } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
-import type { IncusClient } from '../incus/client.js';
-import { IncusError } from '../incus/errors.js';
+import { onRemote, type IncusClient } from '../incus/client.js';
 import { OWNER_KEY } from '../incus/types.js';
 import { exposureTo, refuseMajorityLoss } from '../failover/member-loss.js';
+import { instanceMember } from '../observe/incus.js';
 import type { Credentials, MongoAdmin, MongoTarget } from '../mongo/admin.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { poll } from '../mongo/poll.js';
@@ -133,7 +133,9 @@ export async function drainCommand(options: DrainOptions): Promise<CommandResult
     }
 
     say(`evacuating ${member.name} (incus cluster evacuate --action stop)`);
-    await options.client.run({ args: ['cluster', 'evacuate', member.name, '--action', 'stop', '--force'] });
+    await options.client.run({
+      args: ['cluster', 'evacuate', onRemote(desired.remote, member.name), '--action', 'stop', '--force'],
+    });
     const after = await readCluster(options.client, desired);
     const stopped = hosted
       .filter((container) => container.status === 'Running')
@@ -235,7 +237,7 @@ export async function undrainCommand(options: DrainOptions): Promise<CommandResu
     const restored = member.status === 'Evacuated';
     if (restored) {
       say(`restoring ${member.name} (incus cluster restore)`);
-      await options.client.run({ args: ['cluster', 'restore', member.name, '--force'] });
+      await options.client.run({ args: ['cluster', 'restore', onRemote(desired.remote, member.name), '--force'] });
     } else {
       say(`${member.name} is not evacuated (${member.status}); checking its containers`);
     }
@@ -246,7 +248,10 @@ export async function undrainCommand(options: DrainOptions): Promise<CommandResu
     const started = hosted.filter((container) => container.status !== 'Running').map((container) => container.name);
     if (started.length > 0) {
       say(`starting ${started.join(', ')}`);
-      await options.client.run({ args: ['start', ...started], project: desired.project });
+      await options.client.run({
+        args: ['start', ...started.map((name) => onRemote(desired.remote, name))],
+        project: desired.project,
+      });
     }
 
     const names = new Set(hosted.map((container) => container.name));
@@ -323,29 +328,28 @@ async function mongodState(
  * before anything changes, when the Incus server is not a cluster.
  */
 export async function readCluster(client: IncusClient, desired: DesiredState): Promise<ClusterView> {
-  let listed: { server_name: string; status: string }[];
-  try {
-    listed = await client.json({ args: ['cluster', 'list', '--format', 'json'] });
-  } catch (error) {
-    if (error instanceof IncusError && /part of a cluster|not clustered/i.test(error.stderr)) {
-      throw new DistctlError(
-        'CLUSTER_REQUIRED',
-        'the Incus server of this topology is not a cluster; nothing was changed',
-        {
-          hint:
-            'drain, undrain and failover-test --kill-member work on an Incus cluster: point incus.remote in ' +
-            'topology.yaml at one (docs/cluster.md).',
-        },
-      );
-    }
-    throw error;
+  const [listed, instances] = await Promise.all([
+    client.listClusterMembers(desired.remote),
+    client.listInstances({ project: desired.project, remote: desired.remote }),
+  ]);
+  if (listed === null) {
+    throw new DistctlError(
+      'CLUSTER_REQUIRED',
+      `the Incus server of this topology (${desired.remote ?? 'local'}) is not a cluster; nothing was changed`,
+      {
+        hint:
+          'drain, undrain and failover-test --kill-member work on an Incus cluster: point incus.remote in ' +
+          'topology.yaml at one (docs/cluster.md).',
+      },
+    );
   }
-  const members = listed.map((entry) => ({ name: entry.server_name, status: entry.status }));
   const declared = new Set(desired.containers.map((container) => container.name));
-  const containers = (await client.listInstances(desired.project))
-    .filter((instance) => instance.config[OWNER_KEY] === desired.project && declared.has(instance.name))
-    .map((instance) => ({ name: instance.name, member: instance.location ?? '', status: instance.status }));
-  return { members, containers };
+  return {
+    members: listed.map((entry) => ({ name: entry.server_name, status: entry.status })),
+    containers: instances
+      .filter((instance) => instance.config[OWNER_KEY] === desired.project && declared.has(instance.name))
+      .map((instance) => ({ name: instance.name, member: instanceMember(instance) ?? '', status: instance.status })),
+  };
 }
 
 /** The named member, or an error listing the members there are. */

@@ -3,7 +3,7 @@ import type { DerivedReplicaSet, DesiredState } from '../derive/types.js';
 import type { WriteTarget } from '../failover/workload.js';
 import type { Credentials, MongoAdmin } from '../mongo/admin.js';
 import { DistctlError } from '../errors/index.js';
-import type { IncusClient } from '../incus/client.js';
+import { onRemote, type IncusClient } from '../incus/client.js';
 import { execChecked, IncusContainerOps } from '../incus/container-ops.js';
 import {
   FAILOVER_MODES,
@@ -87,7 +87,7 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
     const mongo = options.mongo ?? driverConnector;
     if (options.killMember !== undefined)
       return killMemberTest(desired, options.killMember, credentials, mongo, options);
-    const ops = new IncusContainerOps(options.client, desired.project);
+    const ops = new IncusContainerOps(options.client, desired);
     const admin = mongo.admin();
     const reports: FailoverReport[] = [];
     try {
@@ -172,6 +172,7 @@ async function killMemberTest(
     consequence: 'so the test would show nothing but its writes failing until the member is back',
     force: options.force === true,
   });
+  const qualified = containers.map((name) => onRemote(desired.remote, name));
   const admin = mongo.admin();
   const sets = exposures.map(({ set, lost }) => ({ set, lost, target: mongo.target(set, credentials) }));
   let reports: FailoverReport[];
@@ -183,9 +184,9 @@ async function killMemberTest(
       containers,
       sets,
       stopContainers: async () =>
-        void (await options.client.run({ args: ['stop', ...containers, '--force'], project: desired.project })),
+        void (await options.client.run({ args: ['stop', ...qualified, '--force'], project: desired.project })),
       startContainers: async () =>
-        void (await options.client.run({ args: ['start', ...containers], project: desired.project })),
+        void (await options.client.run({ args: ['start', ...qualified], project: desired.project })),
       onProgress: (message) => options.ui.step({ event: 'start', message }),
       timings: options.timings,
     });
