@@ -18,7 +18,7 @@ import { poll } from '../mongo/poll.js';
 import { writablePrimaryNow } from '../mongo/primary.js';
 import { helloState, stepDown } from '../mongo/rolling.js';
 import { existingAdminCredentials } from '../mongo/users.js';
-import { openSecretStore } from '../secrets/store.js';
+import { SecretStore } from '../secrets/store.js';
 import { secretsDir } from '../state/paths.js';
 import { loadDeployment, whileLocked } from './context.js';
 import type { CommandResult } from './result.js';
@@ -122,7 +122,7 @@ export async function drainCommand(options: DrainOptions): Promise<CommandResult
       force: options.force,
     });
 
-    const credentials = await existingAdminCredentials(await openSecretStore(secretsDir(stateDir)));
+    const credentials = await existingAdminCredentials(SecretStore.openReadOnly(secretsDir(stateDir)));
     const admin = (options.admin ?? defaultAdmin)();
     const sets: SetDrain[] = [];
     try {
@@ -328,10 +328,8 @@ async function mongodState(
  * before anything changes, when the Incus server is not a cluster.
  */
 export async function readCluster(client: IncusClient, desired: DesiredState): Promise<ClusterView> {
-  const [listed, instances] = await Promise.all([
-    client.listClusterMembers(desired.remote),
-    client.listInstances({ project: desired.project, remote: desired.remote }),
-  ]);
+  // Members first: on a server that is not a cluster, that is the one thing to say.
+  const listed = await client.listClusterMembers(desired.remote);
   if (listed === null) {
     throw new DistctlError(
       'CLUSTER_REQUIRED',
@@ -343,6 +341,7 @@ export async function readCluster(client: IncusClient, desired: DesiredState): P
       },
     );
   }
+  const instances = await client.listInstances({ project: desired.project, remote: desired.remote });
   const declared = new Set(desired.containers.map((container) => container.name));
   return {
     members: listed.map((entry) => ({ name: entry.server_name, status: entry.status })),
