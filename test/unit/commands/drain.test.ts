@@ -80,10 +80,11 @@ let password: string;
 let events: string[];
 
 /** The mongods in a container, by host. */
-const mongodsIn = (container: string): string[] => [
-  ...desired.replicaSets.flatMap((set) => set.members.filter((one) => one.container === container)),
-  ...desired.standalones.map((one) => one.process).filter((one) => one.container === container),
-].map((one) => `${one.ip}:${one.port}`);
+const mongodsIn = (container: string): string[] =>
+  [
+    ...desired.replicaSets.flatMap((set) => set.members.filter((one) => one.container === container)),
+    ...desired.standalones.map((one) => one.process).filter((one) => one.container === container),
+  ].map((one) => `${one.ip}:${one.port}`);
 
 /** Read when the evacuation is asked for, its answer logged right after it. */
 let atEvacuation: (() => string) | null = null;
@@ -134,7 +135,7 @@ function fakeMongo(): FakeMongo {
   for (const set of desired.replicaSets)
     mongo.preInitiate(set.name, set.initiateConfig, { [ADMIN_USERNAME]: password });
   model.onPower = (name, running) => {
-    for (const host of mongodsIn(name)) (running ? mongo.start(host) : mongo.stop(host));
+    for (const host of mongodsIn(name)) running ? mongo.start(host) : mongo.stop(host);
   };
   return mongo;
 }
@@ -167,10 +168,10 @@ beforeEach(async () => {
   model = new IncusModel({ images: ['debian12-distctl'], members: ['m1', 'm2', 'm3'] });
   desired = (await loadDeployment(file)).desired;
   const incus = new IncusClient(model);
-  await applyPlan(incus, planUp(desired, await observeIncus(incus, { project: desired.project, remote: null })));
-  password = await (await openSecretStore(secretsDir(join(dir, 'state', desired.project)))).get(
-    MongoSecretNames.adminPassword,
-  );
+  await applyPlan(incus, planUp(desired, await observeIncus(incus, desired)));
+  password = await (
+    await openSecretStore(secretsDir(join(dir, 'state', desired.project)))
+  ).get(MongoSecretNames.adminPassword);
   events = [];
   atEvacuation = null;
 });
@@ -182,9 +183,9 @@ afterEach(async () => {
 });
 
 const running = (): string[] =>
-  model
-    .inventory()
-    .instances.filter((name) => model.instance(desired.project, name)?.status === 'Running')
+  desired.containers
+    .map((container) => container.name)
+    .filter((name) => model.instance(desired.project, name)?.status === 'Running')
     .sort();
 
 describe('distctl drain', () => {
@@ -250,11 +251,36 @@ describe('distctl undrain', () => {
     await run(drainCommand(options(mongo, 'm1')));
     events = [];
     const started = Date.now();
-    const result = await run(undrainCommand(options(mongo, 'm1')));
+    /** When undrain asked each mongod (ms after it started), and what that mongod was then. */
+    const asked: string[] = [];
+    const result = await run(
+      undrainCommand({
+        ...options(mongo, 'm1'),
+        admin: () => ({
+          command: async (target, db, cmd, opts) => {
+            asked.push(`${Date.now() - started} ${target.host} ${mongo.stateOf(target.host)}`);
+            return mongo.network.command(target, db, cmd, opts);
+          },
+          close: async () => undefined,
+        }),
+      }),
+    );
     expect(events).toEqual(['incus cluster restore m1 --force']);
-    // mongod answers 1 s after its container starts, loads its config 0.5 s later, syncs for 3 s: SECONDARY at
-    // 4.5 s, seen by the poll at 5 s.
-    expect(Date.now() - started).toBe(5_000);
+    // mongod answers 1 s after its container starts, loads its config 0.5 s later and syncs for 3 s: SECONDARY at
+    // 4.5 s. Undrain asks once a second until then, and no more.
+    expect([...new Set(asked.map((line) => line.split(' ')[0]))]).toEqual([
+      '0',
+      '1000',
+      '2000',
+      '3000',
+      '4000',
+      '5000',
+    ]);
+    expect(asked.filter((line) => line.startsWith('5000 '))).toEqual([
+      `5000 ${A1} SECONDARY`,
+      `5000 ${B3} SECONDARY`,
+      `5000 ${USERS} STARTUP`,
+    ]);
     expect(result.exitCode).toBe(0);
     expect(result.json).toMatchObject({
       member: 'm1',
