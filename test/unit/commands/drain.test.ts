@@ -24,6 +24,7 @@ import { TimedReplicaSet, TimedWriteTarget } from '../failover/timed-set.js';
 import { FakeMongo } from '../mongo/fake-mongo.js';
 import { recordingUi } from '../support/deployment.js';
 import { IncusModel } from '../support/incus-model.js';
+import { runCli } from '../cli/run-cli.js';
 
 // m1 runs a1 (rsA's preferred PRIMARY), b3 (an rsB SECONDARY) and the users standalone; m2 and m3 the rest.
 const TOPOLOGY = `
@@ -228,7 +229,7 @@ describe('distctl drain', () => {
     expect(events).toEqual([]);
   });
 
-  it('refuses a name that is not a member, and a server that is not a cluster, changing nothing', async () => {
+  it('refuses a non-member, a lost majority and a server that is not a cluster, changing nothing', async () => {
     const mongo = fakeMongo();
     const refused = await drive(drainCommand(options(mongo, 'm9')));
     expect(refused.error).toBeInstanceOf(DistctlError);
@@ -237,6 +238,14 @@ describe('distctl drain', () => {
       message: 'm9 is not a member of the cluster; nothing was changed',
       hint: "The cluster's members: m1, m2, m3.",
     });
+    // rsA's a2 moved next to a1: draining m1 would stop two of rsA's three members.
+    model.moveInstance(desired.project, 'a2', 'm1');
+    const majority = await drive(drainCommand(options(mongo, 'm1')));
+    expect(majority.error).toMatchObject({
+      code: 'MEMBER_LOSS_NO_MAJORITY',
+      message: 'draining m1 would leave replica set rsA without a majority; nothing was changed',
+    });
+    expect((majority.error as DistctlError).details[0]).toMatch(/so it would stay unwritable until `distctl undrain`$/);
     model = new IncusModel({ images: ['debian12-distctl'] });
     const lone = await drive(drainCommand(options(mongo, 'm1')));
     expect(lone.error).toMatchObject({ code: 'CLUSTER_REQUIRED' });
@@ -403,5 +412,38 @@ describe('failover-test --kill-member', () => {
     expect(empty.error).toMatchObject({ code: 'FAILOVER_MEMBER_EMPTY' });
     expect(events).toEqual([]);
     expect(timed.fakes.flatMap((fake) => fake.unitLog)).toEqual([]);
+  });
+
+  it('takes no --set or --mode', async () => {
+    const refused = await drive(
+      failoverTestCommand({
+        file,
+        sets: ['rsA'],
+        modes: ['crash'],
+        timings: {},
+        client: client(),
+        ui: recordingUi(),
+        stateDirFor: (project) => join(dir, 'state', project),
+        killMember: 'm1',
+      }),
+    );
+    expect(refused.error).toMatchObject({ code: 'USAGE', message: '--kill-member takes no --set or --mode' });
+    expect(events).toEqual([]);
+  });
+});
+
+describe('the CLI', () => {
+  it('registers drain and undrain with a MEMBER argument, and --kill-member on failover-test', async () => {
+    const drain = await runCli(['drain', '--help']);
+    expect(drain.code).toBe(0);
+    expect(drain.stdout).toContain('Usage: distctl drain [options] <member>');
+    expect(drain.stdout).toContain('--force');
+    expect(drain.stdout).toContain('--timeout <seconds>');
+    const undrain = await runCli(['undrain', '--help']);
+    expect(undrain.stdout).toContain('Usage: distctl undrain [options] <member>');
+    expect(undrain.stdout).not.toContain('--force');
+    expect((await runCli(['failover-test', '--help'])).stdout).toContain('--kill-member <name>');
+    const missing = await runCli(['drain', '--json']);
+    expect(missing.code).toBe(2);
   });
 });
