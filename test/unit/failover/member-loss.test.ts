@@ -6,7 +6,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DerivedReplicaSet, DesiredState, ReplicaSetMember } from '../../../src/derive/types.js';
 import { DistctlError } from '../../../src/errors/index.js';
-import { runMemberLossTest, type MemberLossDeps } from '../../../src/failover/index.js';
+import { createUi } from '../../../src/cli/ui.js';
+import { renderReports } from '../../../src/commands/failover-test.js';
+import { runMemberLossTest, type FailoverReport, type MemberLossDeps } from '../../../src/failover/index.js';
 import { exposureTo, refuseMajorityLoss } from '../../../src/failover/member-loss.js';
 import { WORKLOAD_SERVER_SELECTION_TIMEOUT_MS } from '../../../src/failover/mongo-target.js';
 import type { MongoAdmin } from '../../../src/mongo/admin.js';
@@ -187,5 +189,54 @@ describe('the majority rule of a member loss', () => {
         force: false,
       }),
     ).not.toThrow();
+  });
+});
+
+describe('the member-loss report', () => {
+  const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, columns: 0 });
+  const kept: FailoverReport = {
+    replicaSet: 'rsB',
+    mode: 'member-loss',
+    primaryBefore: b1.host,
+    stoppedMember: null,
+    stoppedMembers: [b2.host],
+    newPrimary: null,
+    electionSeconds: null,
+    electionReason: null,
+    electionSeenSeconds: null,
+    stopReturnedSeconds: 0.2,
+    writes: {
+      total: 60,
+      acknowledged: 60,
+      failed: 0,
+      acknowledgedButLost: [],
+      failedButApplied: [],
+      latency: { p50Ms: 5, p95Ms: 5, p99Ms: 5, maxMs: 6 },
+      errors: {},
+    },
+    replication: {
+      seq: 60,
+      members: [
+        { host: b1.host, state: 'PRIMARY', readable: null },
+        { host: b2.host, state: 'SECONDARY', readable: true },
+      ],
+    },
+    restart: { by: 'distctl', rejoinedAs: 'SECONDARY', afterSeconds: 3 },
+    primaryAtEnd: b1.host,
+    primaryBackSeconds: 0.3,
+    problems: [],
+  };
+
+  it('says the PRIMARY was kept and no election was needed, and who was stopped and started', () => {
+    expect(renderReports([kept], ui).split('\n').slice(0, 3)).toEqual([
+      'replica set rsB — cluster member loss (incus stop --force)',
+      `  stopped           ${b2.host} (not the PRIMARY)`,
+      `  new PRIMARY       not needed: PRIMARY ${b1.host} was not stopped`,
+    ]);
+    expect(renderReports([kept], ui).split('\n')).toContain(
+      `  ${b2.host} back: yes, SECONDARY 3.0 s after (containers started by distctl)`,
+    );
+    const lostBoth = { ...kept, stoppedMember: b1.host, stoppedMembers: [b1.host, b2.host] };
+    expect(renderReports([lostBoth], ui).split('\n')[1]).toBe(`  stopped PRIMARY   ${b1.host} and ${b2.host}`);
   });
 });
