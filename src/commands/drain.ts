@@ -81,8 +81,8 @@ export interface SetDrain {
   /** The PRIMARY before the drain (host), or null when the set had no writable PRIMARY. */
   readonly primaryBefore: string | null;
   /** Each step-down, in order (more than one when the next PRIMARY was on the same cluster member too). */
-  readonly steppedDown: readonly { readonly from: string; readonly to: string | null }[];
-  /** The PRIMARY once the set was done with (host), or null. */
+  readonly steppedDown: readonly { readonly from: string; readonly to: string }[];
+  /** The PRIMARY once the set was done with (host); null without one, or without an admin user to step it down. */
   readonly primaryAfter: string | null;
 }
 
@@ -171,11 +171,11 @@ async function movePrimaryOff(
     deps.say(`${set.name}: no member is the writable PRIMARY now; nothing to step down`);
     return { replicaSet: set.name, primaryBefore: null, steppedDown: [], primaryAfter: null };
   }
-  const steppedDown: { from: string; to: string | null }[] = [];
-  let primary: ReplicaSetMember | undefined = first;
-  for (let round = 0; primary !== undefined && onMember.has(primary.container) && round < set.members.length; round++) {
+  const steppedDown: { from: string; to: string }[] = [];
+  let primary: ReplicaSetMember = first;
+  for (let round = 0; onMember.has(primary.container) && round < set.members.length; round++) {
     deps.say(`${set.name}: stepping down PRIMARY ${primary.host} (${primary.container} runs on ${member})`);
-    const next: ReplicaSetMember | undefined = await stepDown(
+    const next = await stepDown(
       set,
       primary,
       { admin: deps.admin, credentials: deps.credentials, wait, onProgress: deps.say },
@@ -185,10 +185,12 @@ async function movePrimaryOff(
         hint: 'Check the members with `distctl status`, then run `distctl drain` again.',
       },
     );
-    steppedDown.push({ from: primary.host, to: next?.host ?? null });
+    // No admin user yet: the set holds nothing of anyone's, and its PRIMARY simply goes with the member.
+    if (next === undefined) return { replicaSet: set.name, primaryBefore: first.host, steppedDown, primaryAfter: null };
+    steppedDown.push({ from: primary.host, to: next.host });
     primary = next;
   }
-  if (primary !== undefined && onMember.has(primary.container)) {
+  if (onMember.has(primary.container)) {
     throw new DistctlError(
       'DRAIN_PRIMARY_NOT_MOVED',
       `replica set ${set.name}: its PRIMARY is still ${primary.host} in ${primary.container} on ${member} after ` +
@@ -204,7 +206,7 @@ async function movePrimaryOff(
     replicaSet: set.name,
     primaryBefore: first.host,
     steppedDown,
-    primaryAfter: primary?.host ?? null,
+    primaryAfter: primary.host,
   };
 }
 
@@ -363,14 +365,14 @@ export function requireMember(cluster: ClusterView, name: string): ClusterMember
 function renderDrain(member: string, sets: readonly SetDrain[], stopped: readonly string[], ui: Ui): string {
   const lines = [ui.color.bold(`drained ${member}`)];
   for (const set of sets) {
-    if (set.primaryBefore === null) lines.push(`  ${set.replicaSet}: ${ui.color.yellow('no writable PRIMARY')}`);
+    const line = (text: string): number => lines.push(`  ${set.replicaSet}: ${text}`);
+    if (set.primaryBefore === null) line(ui.color.yellow('no writable PRIMARY'));
+    else if (set.primaryAfter === null)
+      line(`PRIMARY ${set.primaryBefore} not stepped down (no admin user, no data yet)`);
     else if (set.steppedDown.length === 0)
-      lines.push(`  ${set.replicaSet}: PRIMARY ${set.primaryBefore} is not on ${member}: nothing stepped down`);
+      line(`PRIMARY ${set.primaryBefore} is not on ${member}: nothing stepped down`);
     else
-      lines.push(
-        `  ${set.replicaSet}: stepped down ${set.steppedDown.map((step) => step.from).join(', then ')}; ` +
-          `PRIMARY now ${set.primaryAfter ?? ui.color.red('none')}`,
-      );
+      line(`stepped down ${set.steppedDown.map((step) => step.from).join(', then ')}; PRIMARY now ${set.primaryAfter}`);
   }
   lines.push(
     `  stopped (incus cluster evacuate --action stop): ${stopped.length > 0 ? stopped.join(', ') : 'nothing'}`,

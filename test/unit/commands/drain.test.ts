@@ -68,6 +68,7 @@ sharding:
 
 const A1 = '10.98.0.11:27017';
 const A2 = '10.98.0.12:27017';
+const A3 = '10.98.0.13:27017';
 const B1 = '10.98.0.21:27017';
 const B3 = '10.98.0.23:27017';
 const USERS = '10.98.0.30:27017';
@@ -216,6 +217,28 @@ describe('distctl drain', () => {
       `  rsB: PRIMARY ${B1} is not on m1: nothing stepped down`,
       '  stopped (incus cluster evacuate --action stop): a1, b3, users',
     ]);
+  });
+
+  it('with --force, steps down again while the next PRIMARY is on the member too', async () => {
+    // a2 moved next to a1 on m1: rsA's first two choices both run there.
+    model.moveInstance(desired.project, 'a2', 'm1');
+    const mongo = fakeMongo();
+    const result = await run(drainCommand(options(mongo, 'm1', { force: true })));
+    expect(events).toEqual([
+      `replSetStepDown ${A1}`,
+      `replSetStepDown ${A2}`,
+      'incus cluster evacuate m1 --action stop --force',
+    ]);
+    expect((result.json as { replicaSets: unknown[] }).replicaSets[0]).toEqual({
+      replicaSet: 'rsA',
+      primaryBefore: A1,
+      steppedDown: [
+        { from: A1, to: A2 },
+        { from: A2, to: A3 },
+      ],
+      primaryAfter: A3,
+    });
+    expect(result.human.split('\n')[1]).toBe(`  rsA: stepped down ${A1}, then ${A2}; PRIMARY now ${A3}`);
   });
 
   it('says so, and changes nothing, when the member is already evacuated', async () => {
