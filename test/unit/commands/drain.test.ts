@@ -137,7 +137,10 @@ function fakeMongo(): FakeMongo {
   for (const set of desired.replicaSets)
     mongo.preInitiate(set.name, set.initiateConfig, { [ADMIN_USERNAME]: password });
   model.onPower = (name, running) => {
-    for (const host of mongodsIn(name)) running ? mongo.start(host) : mongo.stop(host);
+    for (const host of mongodsIn(name)) {
+      if (running) mongo.start(host);
+      else mongo.stop(host);
+    }
   };
   return mongo;
 }
