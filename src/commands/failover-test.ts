@@ -185,8 +185,13 @@ async function killMemberTest(
       sets,
       stopContainers: async () =>
         void (await options.client.run({ args: ['stop', ...qualified, '--force'], project: desired.project })),
-      startContainers: async () =>
-        void (await options.client.run({ args: ['start', ...qualified], project: desired.project })),
+      // Only those stopped now: after a failed stop, some may still run, and `incus start` refuses a running one.
+      startContainers: async () => {
+        const stopped = (await readCluster(options.client, desired)).containers
+          .filter((container) => containers.includes(container.name) && container.status !== 'Running')
+          .map((container) => onRemote(desired.remote, container.name));
+        if (stopped.length > 0) await options.client.run({ args: ['start', ...stopped], project: desired.project });
+      },
       onProgress: (message) => options.ui.step({ event: 'start', message }),
       timings: options.timings,
     });

@@ -440,6 +440,17 @@ describe('failover-test --kill-member', () => {
     expect(timed.fakes.flatMap((fake) => fake.unitLog)).toEqual([]);
   });
 
+  it('reports a stop that Incus refuses, and starts only what is stopped afterwards', async () => {
+    const timed = timedSets();
+    model.failOn((argv) => argv.includes('stop'), 'Error: Failed to stop instance "a1": device busy');
+    const failed = await drive(killMember('m1', timed));
+    expect(failed.error).toMatchObject({ code: 'INCUS_FAILED' });
+    expect((failed.error as Error).message).toContain('device busy');
+    // The stop was asked for once; nothing was stopped, so nothing is started.
+    expect(events).toEqual(['incus stop a1 b3 users --force']);
+    expect(running()).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3', 'users']);
+  });
+
   it('takes no --set or --mode', async () => {
     const refused = await drive(
       failoverTestCommand({
