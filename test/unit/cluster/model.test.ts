@@ -63,11 +63,12 @@ describe('the Incus model as a cluster remote', () => {
   it('refuses --target off a cluster, to an unknown member, and to a member that is not online', async () => {
     const single = new IncusModel({ images: ['img'] });
     await run(single, 'project', 'create', 'p');
+    // The messages measured on Incus 6.0.4 (not clustered).
     expect(await run(single, '--project', 'p', 'create', '--target', 'm1', '--', 'img', 'c1')).toBe(
-      'exit 1: Error: This server is not clustered',
+      'exit 1: Error: Target only allowed when clustered',
     );
     expect(await run(single, 'network', 'create', '--type', 'bridge', '--target', 'm1', '--', 'br0')).toBe(
-      'exit 1: Error: This server is not clustered',
+      'exit 1: Error: Cluster member not found',
     );
     expect(await run(single, 'cluster', 'list', '--format', 'json')).toBe("exit 1: Error: Server isn't part of a cluster");
     const cluster = new IncusModel({ images: ['img'], members: ['m1', 'm2'] });

@@ -528,7 +528,7 @@ export class IncusModel implements Runner {
 
   /** `network create NAME --target MEMBER`: the member's definition, pending until the final create. */
   private defineOnMember(name: string, member: string, config: Config): string {
-    if (this.members === null) throw new Refused('This server is not clustered');
+    if (this.members === null) throw new Refused('Cluster member not found');
     if (!this.members.has(member)) throw new Refused('Member not found');
     for (const key of Object.keys(config)) {
       if (!MEMBER_SPECIFIC_KEYS.has(key)) throw new Refused(`Config key "${key}" may not be used as member-specific key`);
@@ -590,7 +590,7 @@ export class IncusModel implements Runner {
   /** The member a new instance goes to: the target, or Incus's choice (the online member with fewest instances). */
   private placeInstance(target: string | null): string {
     if (this.members === null) {
-      if (target !== null) throw new Refused('This server is not clustered');
+      if (target !== null) throw new Refused('Target only allowed when clustered');
       return 'none';
     }
     if (target !== null) {
