@@ -232,7 +232,9 @@ export class IncusModel implements Runner {
         if (arg !== prefix) out.push(arg.slice(prefix.length));
       } else out.push(arg);
     });
-    if (prefix !== null && !addressed && args[0] !== 'version')
+    // `create IMAGE NAME`: the image may come from anywhere, the instance is made on the remote.
+    const created = args[0] === 'create' ? args.at(-1) : undefined;
+    if (prefix !== null && ((!addressed && args[0] !== 'version') || created?.startsWith(prefix) === false))
       throw new Error(`IncusModel: \`incus ${argv.join(' ')}\` does not address remote ${this.remote}:`);
     return out;
   }
