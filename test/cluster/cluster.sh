@@ -10,7 +10,8 @@
 #   cluster.sh prove   by hand: a VXLAN-joined bridge across the members, one
 #                      container per member with a static address, TCP between
 #                      containers on different members; removes what it made
-#   cluster.sh env     print the exports that point an `incus` client at it
+#   cluster.sh env     print the exports that give an `incus` client the remote `dcl:` (member 1)
+#                      and no local daemon
 #
 # The host's own Incus daemon is never touched except for one read-only image
 # export under the host lock. Nothing here routes or NATs to the outside: the
@@ -26,6 +27,7 @@ CT_NET=${DCL_CT_NET:-172.31.202}             # /24 the proof containers use (sta
 BRIDGE=${DCL_BRIDGE:-dclbr0}                 # the test bridge in the host namespace
 IMAGE=${DCL_IMAGE:-debian12-distctl}         # host image exported once and imported into the cluster
 IMAGE_CACHE=${DCL_IMAGE_CACHE:-/var/tmp/distctl-cluster-image}
+REMOTE=${DCL_REMOTE:-dcl}                    # the client remote (in $INCUS_CONF) for member 1's unix socket
 MEMBERS=(m1 m2 m3)
 INCUSD=/usr/libexec/incus/incusd
 [ -x "$INCUSD" ] || INCUSD=$(command -v incusd || true)
@@ -258,7 +260,11 @@ up() {
   for m in m2 m3; do join "$m"; done
   step "cluster formed in $(since "$t") s"
   t=$(now); import_image; step "image ready in $(since "$t") s"
-  on m1 cluster list --format csv -c nus | sed 's/^/[cluster]   /'
+  if ! incus remote list --format csv | grep -q "^$REMOTE,"; then
+    incus remote add "$REMOTE" "unix://$DIR/m1/unix.socket" >/dev/null
+    step "client remote '$REMOTE' = unix://$DIR/m1/unix.socket (INCUS_CONF=$INCUS_CONF)"
+  fi
+  incus cluster list "$REMOTE:" --format csv -c nus | sed 's/^/[cluster]   /'
   trap - ERR
   step "up in $(since "$t0") s; client: eval \"\$($0 env)\""
 }
@@ -310,6 +316,7 @@ case ${1:-} in
   up) up ;;
   down) down ;;
   prove) prove ;;
-  env) printf 'export INCUS_CONF=%q INCUS_DIR=%q\n' "$INCUS_CONF" "$DIR/m1" ;;
+  # INCUS_DIR names no daemon, so a call that forgets the remote fails instead of reaching the host's.
+  env) printf 'export INCUS_CONF=%q INCUS_DIR=%q\n' "$INCUS_CONF" "$DIR/no-local-daemon" ;;
   *) echo "usage: $0 up|down|prove|env" >&2; exit 2 ;;
 esac
