@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { CommandFailedError, DistctlError } from '../errors/index.js';
-import type { IncusClient } from '../incus/client.js';
+import type { IncusClient, IncusScope } from '../incus/client.js';
 import { IncusError } from '../incus/errors.js';
 import { instanceAddresses } from '../observe/incus.js';
 import { actionSubject, describeAction, incusCallsFor } from '../plan/calls.js';
@@ -103,7 +103,7 @@ export async function applyPlan(
             const subject = actionSubject(action);
             progress({ event: 'start', message: describeAction(action), subject });
             try {
-              for (const call of incusCallsFor(action, plan.project)) await client.run(call);
+              for (const call of incusCallsFor(action, plan)) await client.run(call);
             } catch (error) {
               throw new ChainFailure(action, error);
             }
@@ -181,7 +181,7 @@ function messageOf(error: unknown): string {
  */
 export async function waitForAddresses(
   client: IncusClient,
-  project: string,
+  scope: IncusScope | string,
   containers: readonly { readonly name: string; readonly ipv4: string }[],
   options: {
     timeoutMs?: number;
@@ -197,9 +197,10 @@ export async function waitForAddresses(
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = options.now ?? Date.now;
   const started = now();
+  const project = typeof scope === 'string' ? scope : scope.project;
   let seen = new Map<string, string>();
   for (;;) {
-    const instances = await client.listInstances(project);
+    const instances = await client.listInstances(scope);
     const byName = new Map(instances.map((instance) => [instance.name, instance]));
     seen = new Map(
       containers.map((container) => {

@@ -66,7 +66,7 @@ describe('up on an empty Incus', () => {
       { stage: 'databases', status: 'skipped', summary: 'nothing declared' },
       { stage: 'services', status: 'skipped', summary: 'nothing declared' },
     ]);
-    expect(await t.replan()).toEqual({ project: 'model-unit', actions: [], conflicts: [], notices: [] });
+    expect(await t.replan()).toEqual({ project: 'model-unit', remote: null, actions: [], conflicts: [], notices: [] });
     expect(t.model.inventory()).toEqual({
       projects: ['default', 'model-unit'],
       networks: ['dmodel0'],

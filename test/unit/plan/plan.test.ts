@@ -32,6 +32,7 @@ describe('planUp', () => {
   it('plans nothing when Incus matches, ignoring server-computed keys', () => {
     expect(planUp(desired, convergedState(desired))).toEqual({
       project: 'distctl',
+      remote: null,
       actions: [],
       conflicts: [],
       notices: [],
