@@ -17,6 +17,7 @@ const PHASE: Record<Action['kind'], number> = {
   'update-network': 1,
   'create-instance': 2,
   'set-nic': 3,
+  'write-address': 3,
   'start-instance': 4,
   'restart-instance': 4,
   'add-proxy': 5,
@@ -36,6 +37,7 @@ function actionContainer(action: Action): string | null {
     case 'create-instance':
     case 'set-nic':
       return action.container.name;
+    case 'write-address':
     case 'start-instance':
     case 'restart-instance':
     case 'remove-proxy':
@@ -50,7 +52,7 @@ function actionContainer(action: Action): string | null {
 
 /**
  * The plan as steps: the project, then the network, then one chain per
- * container (create → NIC → start → proxies, in that order), then deletions.
+ * container (create → NIC → static address → start → proxies, in that order), then deletions.
  * Chaining per container lets one container start while another is still
  * being created, instead of waiting for every create before the first start.
  */
@@ -229,7 +231,9 @@ export async function waitForAddresses(
             (container) => `${container.name}: want ${container.ipv4}, Incus reports ${seen.get(container.name)}`,
           ),
           hint:
-            'The image must run a DHCP client on eth0 (images from `distctl image build` do). Look inside with `incus exec NAME --project ' +
+            'eth0 is configured by the static file distctl writes (ifupdown images, such as those ' +
+            '`distctl image build` makes) or else by DHCP from the reservation. ' +
+            'Look inside with `incus exec NAME --project ' +
             project +
             ' -- ip addr`; the containers are kept, so `distctl up` resumes.',
         },

@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import type { DerivedContainer } from '../derive/types.js';
 import { onRemote, type IncusCall, type IncusScope } from '../incus/client.js';
 import { OWNER_KEY, ROLE_KEY } from '../incus/types.js';
+import { INTERFACES_PATH, staticAddressCalls, staticAddressRecord } from './static-address.js';
 import type { Action } from './types.js';
 
 /** The instance config and devices distctl creates a container with (sent as YAML on stdin, one call). */
@@ -126,6 +127,8 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
         },
       ];
     }
+    case 'write-address':
+      return staticAddressCalls(action.container, action.address, project);
     case 'start-instance':
       return [{ args: [action.resume ? 'resume' : 'start', '--', on(action.container)], project }];
     case 'restart-instance':
@@ -224,6 +227,11 @@ export function describeAction(action: Action): string {
       );
     case 'set-nic':
       return `~ container ${action.container.name}: eth0 ${action.from} → ${action.container.nic.ipv4Address} on ${action.container.nic.network}`;
+    case 'write-address': {
+      const was = action.from === null ? '' : ` (was ${action.from})`;
+      const record = staticAddressRecord(action.address);
+      return `~ container ${action.container}: eth0 static ${record} in ${INTERFACES_PATH}${was}`;
+    }
     case 'start-instance':
       return `~ container ${action.container}: ${action.resume ? 'resume (frozen)' : 'start'}`;
     case 'restart-instance':

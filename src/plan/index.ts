@@ -4,6 +4,7 @@ import { OWNER_KEY, type IncusInstance } from '../incus/types.js';
 import { parseUsedBy } from '../incus/used-by.js';
 import { instanceAddresses, proxyInPlace, type ObservedIncus } from '../observe/incus.js';
 import { placeContainers } from './placement.js';
+import { recordedStaticAddress, staticAddressFor, staticAddressRecord } from './static-address.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
 export type * from './types.js';
@@ -51,7 +52,7 @@ function gatewayMac(name: string): string {
 
 /**
  * What `up` must do to make Incus match the desired state, in order: project,
- * network, instances (created, NIC fixed, started), proxy devices. Pure.
+ * network, instances (created, NIC fixed, static address written, started), proxy devices. Pure.
  * Conflicts (things distctl does not own standing in the way) are returned,
  * not thrown, so all of them can be reported at once.
  */
@@ -78,11 +79,14 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
   planNetwork(desired, observed, actions, conflicts);
 
   const observedByName = new Map(observed.instances.map((instance) => [instance.name, instance]));
+  const toAddress: Action[] = [];
   const toStart: Action[] = [];
   for (const container of desired.containers) {
     const instance = observedByName.get(container.name);
+    const address = staticAddressFor(container, desired.network);
     if (instance === undefined) {
       actions.push({ kind: 'create-instance', container, member: placement.members.get(container.name) ?? null });
+      toAddress.push({ kind: 'write-address', container: container.name, address, from: null });
       toStart.push({ kind: 'start-instance', container: container.name, resume: false });
       continue;
     }
@@ -97,14 +101,18 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     }
     const nicChange = planNic(container, instance);
     if (nicChange) actions.push(nicChange);
+    // The file inside follows the reservation: whenever the declared address differs from the one recorded.
+    const recorded = recordedStaticAddress(instance);
+    const addressChange = recorded !== staticAddressRecord(address);
+    if (addressChange) toAddress.push({ kind: 'write-address', container: container.name, address, from: recorded });
     const status = instance.status;
     if (status === 'Frozen') toStart.push({ kind: 'start-instance', container: container.name, resume: true });
     else if (status !== 'Running') toStart.push({ kind: 'start-instance', container: container.name, resume: false });
-    else if (nicChange)
+    else if (nicChange || addressChange)
       toStart.push({
         kind: 'restart-instance',
         container: container.name,
-        reason: 'renew its DHCP lease for the new address',
+        reason: addressChange ? 'take its new static address' : 'renew its DHCP lease for the new address',
       });
     else if (holdsStaleLease(container, instance)) {
       // The reservation is right but the lease predates it (e.g. the bridge's subnet was changed and put
@@ -121,7 +129,7 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
       });
     }
   }
-  actions.push(...toStart);
+  actions.push(...toAddress, ...toStart);
 
   for (const proxy of desired.proxies) {
     const instance = observedByName.get(proxy.container);

@@ -1,4 +1,5 @@
 import type { DerivedContainer, DerivedNetwork, DerivedProxy } from '../derive/types.js';
+import type { StaticAddress } from './static-address.js';
 
 /** One change `up` makes to Incus. Data only: `describeAction` words it, `incusCallsFor` turns it into calls. */
 export type Action =
@@ -18,6 +19,13 @@ export type Action =
       readonly member: string | null;
     }
   | { readonly kind: 'set-nic'; readonly container: DerivedContainer; readonly replace: boolean; readonly from: string }
+  /** eth0's static address written into the container (see static-address.ts); `from` is the previous record. */
+  | {
+      readonly kind: 'write-address';
+      readonly container: string;
+      readonly address: StaticAddress;
+      readonly from: string | null;
+    }
   | { readonly kind: 'start-instance'; readonly container: string; readonly resume: boolean }
   | { readonly kind: 'restart-instance'; readonly container: string; readonly reason: string }
   | { readonly kind: 'add-proxy'; readonly proxy: DerivedProxy }
