@@ -128,7 +128,7 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
       ];
     }
     case 'write-address':
-      return staticAddressCalls(action.container, action.address, project);
+      return staticAddressCalls(on(action.container), action.address, project);
     case 'start-instance':
       return [{ args: [action.resume ? 'resume' : 'start', '--', on(action.container)], project }];
     case 'restart-instance':
