@@ -23,8 +23,11 @@ exec </dev/null
 DIR=${DCL_DIR:-/tmp/dcl}                     # short: unix socket paths must stay < 108 bytes
 DRIVER=${DCL_DRIVER:-btrfs}                  # storage driver of the members' pool: btrfs | dir
 LINK_NET=${DCL_LINK_NET:-172.31.201}         # /24 of the member links (host bridge is .1, member i is .1i)
-CT_NET=${DCL_CT_NET:-172.31.202}             # /24 the proof containers use (static, in-container)
+CT_NET=${DCL_CT_NET:-172.31.202}             # /24 of the containers (static, in-container), routed via m1
 BRIDGE=${DCL_BRIDGE:-dclbr0}                 # the test bridge in the host namespace
+VNI=${DCL_VNI:-4243}                         # the containers' VXLAN segment (the topology's network.tunnel)
+GROUP=${DCL_GROUP:-239.255.42.43}
+HOST_LEG=dclvx0
 IMAGE=${DCL_IMAGE:-debian12-distctl}         # host image exported once and imported into the cluster
 IMAGE_CACHE=${DCL_IMAGE_CACHE:-/var/tmp/distctl-cluster-image}
 REMOTE=${DCL_REMOTE:-dcl}                    # the client remote (in $INCUS_CONF) for member 1's unix socket
@@ -105,6 +108,7 @@ down() {
   for name in "${names[@]}"; do
     find /sys/fs/cgroup/*/lxc.{monitor,payload}."$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+  if ip link show "$HOST_LEG" >/dev/null 2>&1; then ip link del "$HOST_LEG" && step "removed $HOST_LEG"; fi
   if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE" && step "removed bridge $BRIDGE"; fi
   # Loop devices backing the members' btrfs pools: released with their last mount; detach leftovers.
   local loop
@@ -126,7 +130,7 @@ check_host() {
   local used
   used=$(ip -4 -o addr show; ip -4 route show table all)
   for net in "$LINK_NET" "$CT_NET"; do
-    if grep -v "$BRIDGE" <<<"$used" | grep -q " $net\."; then
+    if grep -v -e "$BRIDGE" -e "$HOST_LEG" <<<"$used" | grep -q " $net\."; then
       fail "$net.0/24 is already used on this host: choose another with DCL_LINK_NET / DCL_CT_NET"
     fi
   done
@@ -256,6 +260,15 @@ up() {
     step "bridge $BRIDGE ($LINK_NET.1/24, multicast flooded for VXLAN)"
   fi
   for m in "${MEMBERS[@]}"; do t=$(now); spawn_member "$m"; step "$m up in $(since "$t") s"; done
+  # The host's own leg on the containers' segment: a VXLAN endpoint in the group and id the containers'
+  # bridges use, with its own address and MAC. Not a route via a member: every member's bridge carries
+  # the same gateway address and the same MAC, so a member reaches only the containers it runs itself.
+  if ! ip link show "$HOST_LEG" >/dev/null 2>&1; then
+    ip link add "$HOST_LEG" type vxlan id "$VNI" group "$GROUP" dev "$BRIDGE" dstport 8472 ttl 1
+    ip addr add "$CT_NET.254/24" dev "$HOST_LEG"
+    ip link set "$HOST_LEG" up
+    step "host leg $HOST_LEG: $CT_NET.254/24 on the containers' VXLAN segment (id $VNI, group $GROUP)"
+  fi
   t=$(now); bootstrap
   for m in m2 m3; do join "$m"; done
   step "cluster formed in $(since "$t") s"
