@@ -104,9 +104,15 @@ down() {
       ip link del "vdcl$(idx "$m")" && step "removed veth vdcl$(idx "$m")"
     fi
   done
-  # Their (now empty) cgroups, in every hierarchy, deepest first.
+  # Their cgroups, in every hierarchy, deepest first, once the killed processes are gone: a cgroup left
+  # behind makes the next container of that name fail to start (seen as Error, then Stopped).
   for name in "${names[@]}"; do
-    find /sys/fs/cgroup/*/lxc.{monitor,payload}."$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    for _ in $(seq 50); do
+      find /sys/fs/cgroup/*/lxc.{monitor,payload}."$name" -depth -type d -exec rmdir {} + 2>/dev/null || true
+      compgen -G "/sys/fs/cgroup/*/lxc.*.$name" >/dev/null || break
+      sleep 0.2
+    done
+    compgen -G "/sys/fs/cgroup/*/lxc.*.$name" >/dev/null && step "WARNING: cgroups of $name remain"
   done
   if ip link show "$HOST_LEG" >/dev/null 2>&1; then ip link del "$HOST_LEG" && step "removed $HOST_LEG"; fi
   if ip link show "$BRIDGE" >/dev/null 2>&1; then ip link del "$BRIDGE" && step "removed bridge $BRIDGE"; fi
@@ -120,6 +126,15 @@ down() {
   for mnt in $(awk -v d="$DIR/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r); do
     umount -l "$mnt" && step "unmounted $mnt"
   done
+  if [ -n "${DCL_KEEP_LOGS:-}" ] && [ -d "$DIR" ]; then
+    # The daemons' and the containers' logs outlive the cluster, for the failure that needs them.
+    rm -rf "$DCL_KEEP_LOGS" && mkdir -p "$DCL_KEEP_LOGS"
+    for m in "${MEMBERS[@]}"; do
+      [ -d "$DIR/$m" ] || continue
+      mkdir -p "$DCL_KEEP_LOGS/$m" && cp -r "$DIR/$m/incusd.log" "$DIR/$m/logs" "$DCL_KEEP_LOGS/$m/" 2>/dev/null || true
+    done
+    step "kept the members' logs in $DCL_KEEP_LOGS"
+  fi
   if [ -d "$DIR" ]; then rm -rf "$DIR" && step "removed $DIR"; fi
   step "down: nothing of the test cluster is left"
 }
