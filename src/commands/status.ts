@@ -5,7 +5,13 @@ import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import type { MongoAdmin } from '../mongo/admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
-import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
+import {
+  describeProbe,
+  memberAway,
+  observeDeployment,
+  type ContainerStatus,
+  type DeploymentStatus,
+} from '../observe/deployment.js';
 import { deploymentMetrics } from '../observe/prometheus.js';
 import { cpuRate, formatBytes, type ContainerResources } from '../observe/resources.js';
 import type { ProbeResult } from '../observe/http.js';
@@ -162,6 +168,8 @@ export function statusJson(status: DeploymentStatus, rates: CpuRates = new Map()
     deployed: true,
     project: status.project,
     network: status.network,
+    cluster: status.cluster ?? null,
+    drift: status.drift ?? [],
     containers: status.containers.map((container) => ({
       ...container,
       ipOk: container.actualIps.length === 1 && container.actualIps[0] === container.declaredIp,
@@ -217,9 +225,29 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
     '',
   );
 
+  const clustered = status.cluster !== null && status.cluster !== undefined;
+  if (clustered) {
+    lines.push(color.bold('cluster members'));
+    const memberRows: string[][] = [['MEMBER', 'STATE', 'MESSAGE']];
+    for (const member of status.cluster ?? [])
+      memberRows.push([member.name, good(member.state === 'Online', member.state), member.message]);
+    lines.push(...table(memberRows), '');
+  }
+
   lines.push(color.bold('containers'));
   const containerRows: string[][] = [
-    ['NAME', 'STATE', 'DECLARED IP', 'ACTUAL IP', 'CPU', 'MEMORY', 'DISK', 'PROCS', 'UNITS'],
+    [
+      'NAME',
+      'STATE',
+      ...(clustered ? ['MEMBER'] : []),
+      'DECLARED IP',
+      'ACTUAL IP',
+      'CPU',
+      'MEMORY',
+      'DISK',
+      'PROCS',
+      'UNITS',
+    ],
   ];
   for (const container of status.containers) {
     const ipOk = container.actualIps.length === 1 && container.actualIps[0] === container.declaredIp;
@@ -237,7 +265,8 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
     const { resources } = container;
     containerRows.push([
       container.name,
-      good(container.state === 'Running', container.state.toLowerCase()),
+      stateCell(container, good),
+      ...(clustered ? [container.member?.name ?? '-'] : []),
       container.declaredIp,
       good(ipOk, container.actualIps.join(' ') || '-'),
       cpuCell(resources, rates.get(container.name)),
@@ -325,4 +354,12 @@ function readiness(probe: ProbeResult): string {
     ...(body.authServer && body.authServer !== 'reachable' ? ['auth-server'] : []),
   ];
   return probe.ok ? 'ready' : down.length > 0 ? `down: ${down.join(', ')}` : describeProbe(probe);
+}
+
+/** A container's state; on a member that is not Online, that says it all: `unreachable (member m2 Offline)`. */
+function stateCell(container: ContainerStatus, good: (ok: boolean, text: string) => string): string {
+  const member = container.member;
+  if (member && member.state !== null && member.state !== 'Online')
+    return good(false, `${memberAway(member.state)} (member ${member.name} ${member.state})`);
+  return good(container.state === 'Running', container.state.toLowerCase());
 }

@@ -1,14 +1,22 @@
 import { stringify } from 'yaml';
 import type { DerivedContainer } from '../derive/types.js';
 import { onRemote, type IncusCall, type IncusScope } from '../incus/client.js';
-import { OWNER_KEY, ROLE_KEY } from '../incus/types.js';
+import { OWNER_KEY, PLACEMENT_KEY, ROLE_KEY } from '../incus/types.js';
 import { INTERFACES_PATH, staticAddressCalls, staticAddressRecord } from './static-address.js';
 import type { Action } from './types.js';
 
-/** The instance config and devices distctl creates a container with (sent as YAML on stdin, one call). */
-export function instanceDefinition(container: DerivedContainer, project: string): string {
+/**
+ * The instance config and devices distctl creates a container with (sent as YAML on stdin, one call). A
+ * placed container records its member, so a later move is drift of that container, not of another.
+ */
+export function instanceDefinition(container: DerivedContainer, project: string, member: string | null = null): string {
   return stringify({
-    config: { [OWNER_KEY]: project, [ROLE_KEY]: container.name, 'user.distctl.image': container.image },
+    config: {
+      [OWNER_KEY]: project,
+      [ROLE_KEY]: container.name,
+      'user.distctl.image': container.image,
+      ...(member === null ? {} : { [PLACEMENT_KEY]: member }),
+    },
     devices: { eth0: nicDevice(container) },
   });
 }
@@ -83,7 +91,7 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
             on(container.name),
           ],
           project,
-          input: instanceDefinition(container, project),
+          input: instanceDefinition(container, project, action.member),
         },
       ];
     }
