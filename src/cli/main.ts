@@ -358,9 +358,16 @@ export function buildProgram(
         .argParser(positiveNumber),
     )
     .addOption(new Option('--interval <ms>', 'pause between two writes').default('100').argParser(positiveNumber))
+    .option(
+      '--kill-member <name>',
+      'instead: stop (force) every container on this Incus cluster member at once, a simulated host loss',
+    )
+    .option('--force', 'with --kill-member: go ahead even when a replica set would lose its majority', false)
     .action(
       async (
         options: CommonOptions & {
+          killMember?: string;
+          force: boolean;
           set?: string[];
           mode: 'stepdown' | 'crash' | 'both';
           warmup: number | string;
@@ -368,11 +375,15 @@ export function buildProgram(
           electionTimeout: number | string;
           interval: number | string;
         },
+        command: Command,
       ) =>
         run(options.json, async (ui) => {
           const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
           return failoverTestCommand({
             file: options.file,
+            ...(options.killMember === undefined ? {} : { killMember: options.killMember }),
+            force: options.force,
+            modeGiven: command.getOptionValueSource('mode') === 'cli',
             sets: options.set ?? [],
             modes: failoverModes(options.mode),
             timings: {
@@ -387,6 +398,43 @@ export function buildProgram(
           });
         }),
     );
+
+  for (const [name, description] of [
+    [
+      'drain',
+      'Incus cluster maintenance: step down every PRIMARY on MEMBER, then evacuate it (its containers stop in place)',
+    ],
+    ['undrain', 'restore an evacuated cluster MEMBER and wait until every mongod on it is SECONDARY or PRIMARY again'],
+  ] as const) {
+    const command = program
+      .command(name)
+      .description(description)
+      .argument('<member>', 'the Incus cluster member')
+      .addOption(fileOption())
+      .addOption(jsonOption());
+    if (name === 'drain') command.option('--force', 'drain even when a replica set would lose its majority', false);
+    command
+      .addOption(
+        new Option('--timeout <seconds>', 'bound of each wait: a new PRIMARY (drain), the mongods back (undrain)')
+          .default(name === 'drain' ? '60' : '300')
+          .argParser(positiveNumber),
+      )
+      .action(async (member: string, options: CommonOptions & { force?: boolean; timeout: number | string }) =>
+        run(options.json, async (ui) => {
+          const { drainCommand, undrainCommand } = await import('../commands/drain.js');
+          const timeoutMs = Number(options.timeout) * 1000;
+          return (name === 'drain' ? drainCommand : undrainCommand)({
+            file: options.file,
+            member,
+            force: options.force === true,
+            client: incusClient(),
+            ui,
+            stateDirFor: deploymentStateDir,
+            timings: name === 'drain' ? { stepDownTimeoutMs: timeoutMs } : { rejoinTimeoutMs: timeoutMs },
+          });
+        }),
+      );
+  }
 
   program
     .command('export')

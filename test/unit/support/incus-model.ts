@@ -147,6 +147,10 @@ export class IncusModel implements Runner {
   readonly ifupdown = new Set<string>();
   /** What runs inside containers: `exec` and `file push` are handed to it (strict fakes refuse the unknown). */
   inside: ContainerOps | null = null;
+  /** Told every time an instance stops or starts (its processes go and come with it): fakes of what runs inside. */
+  onPower: ((name: string, running: boolean) => void) | null = null;
+  /** Instances an evacuation stopped (`project/name`), which `cluster restore` starts again. */
+  private readonly evacuated = new Set<string>();
 
   private readonly projects = new Map<string, Project>();
   private readonly networks = new Map<string, Network>();
@@ -381,6 +385,7 @@ export class IncusModel implements Runner {
             })),
         );
       case 'cluster': {
+        if (rest[0] === 'evacuate' || rest[0] === 'restore') return ok(this.maintenance(rest, argv));
         if (rest[0] !== 'list') throw new IncusModelUnsupported(argv);
         wantsJson(rest.slice(1));
         if (this.members === null) throw new Refused("Server isn't part of a cluster");
@@ -661,34 +666,85 @@ export class IncusModel implements Runner {
   ): string {
     const force = rest.includes('--force');
     const names = rest.filter((arg) => arg !== '--force');
-    if (names.length !== 1 || (force && verb !== 'stop' && verb !== 'restart')) throw new IncusModelUnsupported(argv);
-    const instance = this.requireInstance(project, names[0] ?? '');
-    switch (verb) {
-      case 'start':
-        if (instance.status === 'Running') throw new Refused('The instance is already running');
-        // Starting a frozen instance thaws it, as the daemon does; it keeps its lease.
-        if (instance.status === 'Frozen') instance.status = 'Running';
-        else this.boot(instance);
-        return '';
-      case 'stop':
-        if (instance.status === 'Stopped') throw new Refused('The instance is already stopped');
-        instance.status = 'Stopped';
-        instance.lease = null;
-        return '';
-      case 'restart':
-        if (instance.status === 'Stopped') throw new Refused('The instance is already stopped');
-        this.boot(instance);
-        return '';
-      case 'pause':
-        if (instance.status !== 'Running') throw new Refused("The instance isn't running");
-        instance.status = 'Frozen';
-        return '';
-      case 'resume':
-        if (instance.status === 'Stopped') throw new Refused("The container isn't running");
-        if (instance.status === 'Running') throw new Refused('The container is already running');
-        instance.status = 'Running';
-        return '';
+    // Several instances at once only where distctl asks for it (`start A B`, `stop A B --force`).
+    const several = verb === 'start' || verb === 'stop';
+    if (names.length === 0 || (names.length > 1 && !several) || (force && verb !== 'stop' && verb !== 'restart'))
+      throw new IncusModelUnsupported(argv);
+    const instances = names.map((name) => this.requireInstance(project, name));
+    // Every refusal before any change, so a refused call changes nothing.
+    for (const instance of instances) {
+      if (verb === 'start' && instance.status === 'Running') throw new Refused('The instance is already running');
+      if ((verb === 'stop' || verb === 'restart') && instance.status === 'Stopped')
+        throw new Refused('The instance is already stopped');
+      if (verb === 'pause' && instance.status !== 'Running') throw new Refused("The instance isn't running");
+      if (verb === 'resume' && instance.status === 'Stopped') throw new Refused("The container isn't running");
+      if (verb === 'resume' && instance.status === 'Running') throw new Refused('The container is already running');
     }
+    for (const instance of instances) {
+      switch (verb) {
+        case 'start':
+          // Starting a frozen instance thaws it, as the daemon does; it keeps its lease.
+          if (instance.status === 'Frozen') instance.status = 'Running';
+          else this.powerOn(instance);
+          break;
+        case 'stop':
+          this.powerOff(instance);
+          break;
+        case 'restart':
+          this.powerOff(instance);
+          this.powerOn(instance);
+          break;
+        case 'pause':
+          instance.status = 'Frozen';
+          break;
+        case 'resume':
+          instance.status = 'Running';
+          break;
+      }
+    }
+    return '';
+  }
+
+  private powerOn(instance: Instance): void {
+    this.boot(instance);
+    this.onPower?.(instance.name, true);
+  }
+
+  private powerOff(instance: Instance): void {
+    instance.status = 'Stopped';
+    instance.lease = null;
+    this.onPower?.(instance.name, false);
+  }
+
+  /**
+   * `cluster evacuate MEMBER --action stop --force` stops every running instance on the member where it is and
+   * marks it Evacuated; `cluster restore MEMBER --force` marks it Online and starts what the evacuation stopped.
+   * Incus's messages; the other evacuation actions (migrate) are not modelled.
+   */
+  private maintenance(rest: string[], argv: readonly string[]): string {
+    const [verb, name = '', ...flags] = rest;
+    const expected = verb === 'evacuate' ? ['--action', 'stop', '--force'] : ['--force'];
+    if (flags.join(' ') !== expected.join(' ')) throw new IncusModelUnsupported(argv);
+    const member = this.members?.get(name);
+    if (member === undefined) throw new Refused('Failed to update cluster member state: Cluster member not found');
+    const here = [...this.instances.entries()].filter(([, instance]) => instance.location === name);
+    if (verb === 'evacuate') {
+      if (member.status === 'Evacuated') throw new Refused('Cluster member is already evacuated');
+      member.status = 'Evacuated';
+      for (const [key, instance] of here) {
+        if (instance.status !== 'Running') continue;
+        this.powerOff(instance);
+        this.evacuated.add(key);
+      }
+      return '';
+    }
+    if (member.status !== 'Evacuated') throw new Refused('Cluster member is already restored');
+    member.status = 'Online';
+    for (const [key, instance] of here) {
+      if (!this.evacuated.delete(key) || instance.status === 'Running') continue;
+      this.powerOn(instance);
+    }
+    return '';
   }
 
   private delete(project: string, rest: string[], argv: readonly string[]): string {
