@@ -26,6 +26,8 @@ const GROUP = '239.255.42.43';
 const IP = { auth: `${SUBNET}.10`, web: `${SUBNET}.11`, 'db-1': `${SUBNET}.21`, 'db-2': `${SUBNET}.22` } as const;
 const DB3 = `${SUBNET}.23`;
 const MEMBERS = ['m1', 'm2', 'm3'];
+/** An HTTP request for printf (its escapes), sent over bash's /dev/tcp. */
+const HEALTH = 'GET /health HTTP/1.0\\r\\n\\r\\n';
 const started = Date.now();
 
 /** The client environment of the test cluster: its own config, no default daemon. */
@@ -62,7 +64,7 @@ const env = { ...clientEnv, DISTCTL_STATE_DIR: join(dir, 'state') };
 const file = join(dir, 'topology.yaml');
 
 /** cluster.sh with its one-line steps shown in the test log. */
-function clusterScript(command: 'up' | 'down'): void {
+function clusterScript(command: 'up' | 'down', extra: Record<string, string> = {}): void {
   execFileSync('bash', [SCRIPT, command], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: {
@@ -72,6 +74,7 @@ function clusterScript(command: 'up' | 'down'): void {
       DCL_CT_NET: SUBNET,
       DCL_VNI: `${VNI}`,
       DCL_GROUP: GROUP,
+      ...extra,
     },
     timeout: 300_000,
   });
@@ -171,7 +174,8 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
 
   afterAll(() => {
     try {
-      clusterScript('down');
+      // The members' logs stay for the failure that needs them (cluster.sh says where).
+      clusterScript('down', { DCL_KEEP_LOGS: '/tmp/distctl-cluster-logs' });
     } finally {
       rmSync(dir, { recursive: true, force: true });
       console.log(`cluster tier: ${((Date.now() - started) / 1000).toFixed(0)} s in all`);
@@ -217,27 +221,34 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
   });
 
   it('the services answer /health inside the cluster, across members', async () => {
-    const get = 'GET /health HTTP/1.0\\r\\n\\r\\n';
     // db-3 runs on neither m1 (auth) nor m2 (web): both requests cross members.
-    expect(await tcpFrom('db-3', IP.auth, 5000, get)).toBe('HTTP/1.1 200 OK');
-    expect(await tcpFrom('db-3', IP.web, 3000, get)).toBe('HTTP/1.1 200 OK');
+    expect(await tcpFrom('db-3', IP.auth, 5000, HEALTH)).toBe('HTTP/1.1 200 OK');
+    expect(await tcpFrom('db-3', IP.web, 3000, HEALTH)).toBe('HTTP/1.1 200 OK');
     // web-server reaches auth-server (m2 -> m1) at its topology address.
-    expect(await tcpFrom('web', IP.auth, 5000, get)).toBe('HTTP/1.1 200 OK');
+    expect(await tcpFrom('web', IP.auth, 5000, HEALTH)).toBe('HTTP/1.1 200 OK');
   });
 
-  it('status shows every container running at its declared address and the services healthy', async () => {
+  it('status shows the members, and every container on its member at its declared address', async () => {
     const status = await distctl(['status', '-f', file, '--json'], env);
-    const containers = (status.json?.containers ?? []) as { name: string; state: string; actualIps: string[] }[];
-    expect(
-      containers.map((c) => `${c.name} ${c.state} ${c.actualIps.join(',')}`),
-      transcript(status),
-    ).toEqual([
-      `auth Running ${IP.auth}`,
-      `web Running ${IP.web}`,
-      `db-1 Running ${IP['db-1']}`,
-      `db-2 Running ${IP['db-2']}`,
-      `db-3 Running ${DB3}`,
-    ]);
+    expect(status.json?.cluster, transcript(status)).toEqual(
+      MEMBERS.map((name) => ({ name, state: 'Online', message: 'Fully operational' })),
+    );
+    const where = await locations();
+    const containers = (status.json?.containers ?? []) as {
+      name: string;
+      state: string;
+      actualIps: string[];
+      member: { name: string; state: string } | null;
+    }[];
+    expect(containers.map((c) => `${c.name} ${c.state} ${c.member?.name} ${c.actualIps.join(',')}`)).toEqual(
+      [
+        ['auth', IP.auth],
+        ['web', IP.web],
+        ['db-1', IP['db-1']],
+        ['db-2', IP['db-2']],
+        ['db-3', DB3],
+      ].map(([name, ip]) => `${name} Running ${where[name!]?.split(' ')[0]} ${ip}`),
+    );
     const services = (status.json?.services ?? []) as { name: string; health: { status: number } }[];
     expect(services.map((service) => `${service.name} ${service.health.status}`)).toEqual([
       'auth-server 200',
@@ -252,6 +263,42 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
     expect(plan.json?.notices).toEqual([]);
     const stages = (plan.json?.stages ?? []) as { stage: string }[];
     expect(new Set(stages.map((stage) => stage.stage))).toEqual(new Set(['databases']));
+  });
+
+  it('drain of the member db-3 runs on evacuates it: db-3 stops there, the rest keeps running and serving', async () => {
+    const member = (await locations())['db-3']!.split(' ')[0]!;
+    const drain = await distctl(['drain', member, '-f', file, '--json'], env);
+    expect(drain.code, transcript(drain)).toBe(0);
+    // No mongod runs here, so there is no PRIMARY to step down; the evacuation is Incus's.
+    expect(drain.json?.stopped).toEqual(['db-3']);
+    const states = JSON.parse(await incus('cluster', 'list', `${REMOTE}:`, '--format', 'json')) as {
+      server_name: string;
+      status: string;
+    }[];
+    expect(states.find((state) => state.server_name === member)?.status).toBe('Evacuated');
+    const where = await locations();
+    expect(where['db-3']).toBe(`${member} STOPPED`);
+    expect(Object.values(where).filter((value) => value.endsWith('RUNNING')).length).toBe(4);
+    expect(await tcpFrom('db-1', IP.web, 3000, HEALTH)).toBe('HTTP/1.1 200 OK');
+  });
+
+  it('undrain restores the member and starts db-3; it waits for mongods that do not exist here and says so', async () => {
+    const member = (await locations())['db-3']!.split(' ')[0]!;
+    const undrain = await distctl(['undrain', member, '-f', file, '--json', '--timeout', '5'], env);
+    expect(undrain.json?.restored, transcript(undrain)).toBe(true);
+    expect(undrain.code).toBe(1);
+    // Which mongods it waited for, exactly; why each did not answer depends on how far db-3's boot got.
+    const problems = (undrain.json?.problems ?? []) as string[];
+    expect(problems.map((problem) => problem.split(': ')[0])).toEqual(
+      [27017, 27018, 27019].map((port) => `${DB3}:${port} in db-3`),
+    );
+    for (const problem of problems) expect(problem).toMatch(/: not answering \(/);
+    expect((await locations())['db-3']).toBe(`${member} RUNNING`);
+    const states = JSON.parse(await incus('cluster', 'list', `${REMOTE}:`, '--format', 'json')) as {
+      server_name: string;
+      status: string;
+    }[];
+    expect(states.map((state) => state.status)).toEqual(['Online', 'Online', 'Online']);
   });
 
   it('down removes the containers, the network and the project from the cluster', async () => {
