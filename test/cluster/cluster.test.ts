@@ -97,7 +97,7 @@ function tcpFrom(container: string, host: string, port: number, request = ''): P
   return inside(
     container,
     `exec 3<>/dev/tcp/${host}/${port} && printf '${request}' >&3 && head -n 1 <&3 | tr -d '\\r'`,
-  );
+  ).then((line) => line.trim());
 }
 
 /** Where each container of the deployment runs. */
@@ -200,7 +200,7 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
     expect(stages.find((stage) => stage.stage === 'databases')?.error?.code).toBe('MONGOD_NOT_IN_IMAGE');
     expect(stages.find((stage) => stage.stage === 'services')?.status, transcript(firstUp)).toBe('ok');
     const where = await locations();
-    expect({ auth: where.auth, web: where.web }).toEqual({ auth: 'm1 RUNNING', web: 'm2 RUNNING' });
+    expect({ auth: where.auth, web: where.web }).toEqual({ auth: 'm1 Running', web: 'm2 Running' });
     // spread: the set's three containers on three different members, wherever Incus put each.
     expect(new Set(['db-1', 'db-2', 'db-3'].map((name) => where[name])).size).toBe(3);
     expect(['db-1', 'db-2', 'db-3'].map((name) => where[name]?.split(' ')[0]).sort()).toEqual(MEMBERS);
@@ -215,8 +215,9 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
         or die; while ($c = $s->accept) { print $c "pong\\n"; close $c }' >/dev/null 2>&1 &
       for i in $(seq 50); do ss -Hltn "sport = 7777" | grep -q . && exit 0; sleep 0.2; done; exit 1`,
     );
-    const others = ['auth', 'web', 'db-1', 'db-2'].filter((name) => where[name] !== where['db-3']);
-    expect(others.length).toBe(3);
+    const memberOf = (name: string) => where[name]?.split(' ')[0];
+    const others = ['auth', 'web', 'db-1', 'db-2'].filter((name) => memberOf(name) !== memberOf('db-3'));
+    expect(others).toEqual(['auth', 'web', 'db-1', 'db-2']);
     for (const name of others) expect(await tcpFrom(name, DB3, 7777), `${name} -> db-3`).toBe('pong');
   });
 
@@ -229,7 +230,14 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
   });
 
   it('status shows the members, and every container on its member at its declared address', async () => {
-    const status = await distctl(['status', '-f', file, '--json'], env);
+    // A health probe has 3 s; on a loaded machine one can time out, so status is asked up to three times.
+    let status = await distctl(['status', '-f', file, '--json'], env);
+    const healthOf = (run: CliRun) =>
+      ((run.json?.services ?? []) as { name: string; health: { status: number | null } }[]).map(
+        (service) => `${service.name} ${service.health.status}`,
+      );
+    for (let attempt = 1; attempt < 3 && healthOf(status).some((line) => !line.endsWith(' 200')); attempt++)
+      status = await distctl(['status', '-f', file, '--json'], env);
     expect(status.json?.cluster, transcript(status)).toEqual(
       MEMBERS.map((name) => ({ name, state: 'Online', message: 'Fully operational' })),
     );
@@ -249,11 +257,7 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
         ['db-3', DB3],
       ].map(([name, ip]) => `${name} Running ${where[name!]?.split(' ')[0]} ${ip}`),
     );
-    const services = (status.json?.services ?? []) as { name: string; health: { status: number } }[];
-    expect(services.map((service) => `${service.name} ${service.health.status}`)).toEqual([
-      'auth-server 200',
-      'web-server 200',
-    ]);
+    expect(healthOf(status), JSON.stringify(status.json?.services)).toEqual(['auth-server 200', 'web-server 200']);
   });
 
   it('plan after up: nothing to change in Incus or the services, only the databases it could not install', async () => {
@@ -277,8 +281,8 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
     }[];
     expect(states.find((state) => state.server_name === member)?.status).toBe('Evacuated');
     const where = await locations();
-    expect(where['db-3']).toBe(`${member} STOPPED`);
-    expect(Object.values(where).filter((value) => value.endsWith('RUNNING')).length).toBe(4);
+    expect(where['db-3']).toBe(`${member} Stopped`);
+    expect(Object.values(where).filter((value) => value.endsWith(' Running')).length).toBe(4);
     expect(await tcpFrom('db-1', IP.web, 3000, HEALTH)).toBe('HTTP/1.1 200 OK');
   });
 
@@ -293,7 +297,7 @@ describe.skipIf(skip !== undefined)('distctl on a three-member Incus cluster', (
       [27017, 27018, 27019].map((port) => `${DB3}:${port} in db-3`),
     );
     for (const problem of problems) expect(problem).toMatch(/: not answering \(/);
-    expect((await locations())['db-3']).toBe(`${member} RUNNING`);
+    expect((await locations())['db-3']).toBe(`${member} Running`);
     const states = JSON.parse(await incus('cluster', 'list', `${REMOTE}:`, '--format', 'json')) as {
       server_name: string;
       status: string;
