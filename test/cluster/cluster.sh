@@ -13,7 +13,7 @@
 #   cluster.sh env     print the exports that give an `incus` client the remote `dcl:` (member 1)
 #                      and no local daemon
 #
-# The host's own Incus daemon is never touched except for one read-only image
+# The host's own Incus daemon is only read: the image's fingerprint, and one image
 # export under the host lock. Nothing here routes or NATs to the outside: the
 # member links and the containers use subnets checked to be unused on the host,
 # and all traffic stays inside the namespaces and containers made here.
@@ -23,7 +23,7 @@ exec </dev/null
 DIR=${DCL_DIR:-/tmp/dcl}                     # short: unix socket paths must stay < 108 bytes
 DRIVER=${DCL_DRIVER:-btrfs}                  # storage driver of the members' pool: btrfs | dir
 LINK_NET=${DCL_LINK_NET:-172.31.201}         # /24 of the member links (host bridge is .1, member i is .1i)
-CT_NET=${DCL_CT_NET:-172.31.202}             # /24 of the containers (static, in-container), routed via m1
+CT_NET=${DCL_CT_NET:-172.31.202}             # /24 of the containers (static, in-container); the host is .254
 BRIDGE=${DCL_BRIDGE:-dclbr0}                 # the test bridge in the host namespace
 VNI=${DCL_VNI:-4243}                         # the containers' VXLAN segment (the topology's network.tunnel)
 GROUP=${DCL_GROUP:-239.255.42.43}
@@ -93,7 +93,9 @@ down() {
     if alive "$pid"; then
       local others
       # One find over /proc (not a readlink per process: forks are slow on a loaded machine).
-      others=$(find /proc/[0-9]*/ns/net -maxdepth 0 -lname "$(readlink "/proc/$pid/ns/net")" 2>/dev/null \
+      # The link reads net:[INODE]: its brackets are escaped, -lname takes a glob.
+      others=$(find /proc/[0-9]*/ns/net -maxdepth 0 \
+        -lname "$(readlink "/proc/$pid/ns/net" | sed 's/[][*?]/\\&/g')" 2>/dev/null \
         | cut -d/ -f3 | grep -vx "$pid" || true)
       # shellcheck disable=SC2086 # one pid per word
       [ -n "$others" ] && kill -9 $others 2>/dev/null || true
@@ -136,6 +138,9 @@ down() {
     step "kept the members' logs in $DCL_KEEP_LOGS"
   fi
   if [ -d "$DIR" ]; then rm -rf "$DIR" && step "removed $DIR"; fi
+  local left
+  left=$(pgrep -f -- "$DIR/" | grep -vx "$$" || true)
+  [ -z "$left" ] || step "WARNING: processes naming $DIR remain: $(echo $left)"
   step "down: nothing of the test cluster is left"
 }
 
