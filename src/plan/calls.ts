@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import type { DerivedContainer } from '../derive/types.js';
 import { onRemote, type IncusCall, type IncusScope } from '../incus/client.js';
+import { createProjectCall } from '../incus/project.js';
 import { OWNER_KEY, PLACEMENT_KEY, ROLE_KEY } from '../incus/types.js';
 import { INTERFACES_PATH, staticAddressCalls, staticAddressRecord } from './static-address.js';
 import type { Action } from './types.js';
@@ -48,24 +49,7 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
   const on = (name: string): string => onRemote(remote, name);
   switch (action.kind) {
     case 'create-project':
-      return [
-        {
-          args: [
-            'project',
-            'create',
-            '-c',
-            'features.images=false',
-            '-c',
-            'features.profiles=false',
-            '-c',
-            'features.networks=false',
-            '-c',
-            `${OWNER_KEY}=${action.project}`,
-            '--',
-            on(action.project),
-          ],
-        },
-      ];
+      return [createProjectCall(action.project, false, remote)];
     case 'create-network':
       // On a cluster the network is first defined on every member (`--target`: pending there), then created
       // with its config once for all; Incus refuses the final call while any member lacks its pending one.
