@@ -1,5 +1,6 @@
 import type { DerivedService } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
+import { NotOnHostNetworkError } from '../exec/reach.js';
 import type { ContainerOps } from '../incus/container-ops.js';
 import { journalTail } from './journal.js';
 
@@ -69,7 +70,13 @@ async function answersHealthy(fetchImpl: typeof fetch, url: string): Promise<boo
     const response = await fetchImpl(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
     await response.body?.cancel();
     return response.status === 200;
-  } catch {
+  } catch (error) {
+    // Not a service that is slow to answer: waiting would change nothing.
+    if (error instanceof NotOnHostNetworkError) {
+      throw new DistctlError('HOST_NOT_ON_NETWORK', `cannot check ${url}/health from this host: ${error.message}`, {
+        hint: 'On an Incus cluster, give the host running distctl an address on the deployment network (docs/cluster.md).',
+      });
+    }
     return false;
   }
 }

@@ -3,6 +3,7 @@ import type { Progress } from '../apply/index.js';
 import type { DerivedService, DesiredState, ServiceKind } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import { execChecked, type ContainerOps } from '../incus/container-ops.js';
+import { hostFetch } from '../exec/reach.js';
 import type { SecretStore } from '../secrets/store.js';
 import {
   artifactHash,
@@ -127,7 +128,7 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   throwFirst(outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : [])));
   if (options.stateDir !== undefined) await recordNodeRuntime(options.stateDir, host);
 
-  const fetchImpl = options.fetch ?? fetch;
+  const fetchImpl = options.fetch ?? hostFetch;
   const health = await Promise.allSettled(
     deployed.map(async (result) => {
       progress({

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
+import { directlyReachable, unreachableReason } from '../exec/reach.js';
 import {
   MongoClient,
   MongoError,
@@ -109,6 +110,9 @@ export function acceptsConnections(host: string, timeoutMs: number): Promise<voi
   const target = path.startsWith('/')
     ? { path }
     : { host: host.slice(0, separator), port: Number(host.slice(separator + 1)) };
+  if (!path.startsWith('/') && !directlyReachable(host)) {
+    return Promise.reject(new MongoUnreachableError(host, unreachableReason(host)));
+  }
   return new Promise<void>((resolve, reject) => {
     const socket = connect(target);
     socket.setTimeout(timeoutMs);
