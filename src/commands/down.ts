@@ -74,7 +74,13 @@ async function tearDown(options: DownOptions, desired: DesiredState): Promise<Co
   const removed = [...plan.actions.map(describeAction), ...(removedState ? [`- state ${stateDir} (secrets)`] : [])];
   return {
     exitCode: 0,
-    human: `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}${removedState ? " and the deployment's secrets" : removesProject ? '' : `; secrets kept in ${stateDir} while resources remain`}`,
+    human:
+      `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}` +
+      (removedState
+        ? " and the deployment's secrets"
+        : removesProject
+          ? ''
+          : `; secrets kept in ${stateDir} while resources remain`),
     json: { ok: true, removed, dataLost: lost, notices: plan.notices, incusCalls: client.calls },
   };
 }
@@ -98,11 +104,15 @@ async function nothingInIncus(
   const removedState = noProject && holdsState && options.forgetState === true && (await removeState(stateDir));
   const kept = noProject && holdsState && !removedState;
   const keptNote = kept
-    ? ` Its secrets stay in ${stateDir}: Incus shows no project ${desired.project} here, which is also what another remote or a restricted view looks like. If the deployment is really gone, delete them with \`distctl down --forget-state\`.`
+    ? ` Its secrets stay in ${stateDir}: Incus shows no project ${desired.project} here, which is also what ` +
+      'another remote or a restricted view looks like. If the deployment is really gone, delete them with ' +
+      '`distctl down --forget-state`.'
     : '';
   return {
     exitCode: 0,
-    human: `Nothing to remove in Incus: no distctl resources for project ${desired.project}.${removedState ? ` Removed its leftover state ${stateDir}.` : ''}${keptNote}`,
+    human:
+      `Nothing to remove in Incus: no distctl resources for project ${desired.project}.` +
+      `${removedState ? ` Removed its leftover state ${stateDir}.` : ''}${keptNote}`,
     json: {
       ok: true,
       removed: removedState ? [`state ${stateDir}`] : [],

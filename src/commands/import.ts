@@ -3,7 +3,7 @@ import { join, resolve, sep } from 'node:path';
 import { applyPlan } from '../apply/index.js';
 import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
-import type { IncusCall, IncusClient } from '../incus/client.js';
+import { onRemote, type IncusCall, type IncusClient } from '../incus/client.js';
 import { createProjectCall } from '../incus/project.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
@@ -67,7 +67,9 @@ async function bundleTrust(options: ImportOptions): Promise<BundleTrust> {
       'BUNDLE_UNVERIFIED',
       'import needs to know the bundle is the one you exported; nothing was changed',
       {
-        hint: 'Pass --key FILE (the key given to `export --key`), or --manifest-sha256 HEX (printed by export, passed on out of band), or --unverified to trust the bundle as it is.',
+        hint:
+          'Pass --key FILE (the key given to `export --key`), or --manifest-sha256 HEX (printed by export, passed ' +
+          'on out of band), or --unverified to trust the bundle as it is.',
       },
     );
   }
@@ -95,7 +97,8 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
   if (desired.project !== manifest.project || declared.join() !== backedUp.join()) {
     throw new DistctlError(
       'BUNDLE_INCONSISTENT',
-      `the bundle's manifest (project ${manifest.project}: ${backedUp.join(', ')}) does not match its topology (project ${desired.project}: ${declared.join(', ')})`,
+      `the bundle's manifest (project ${manifest.project}: ${backedUp.join(', ')}) does not match its topology ` +
+        `(project ${desired.project}: ${declared.join(', ')})`,
       {
         hint: 'The bundle was changed after export; export the deployment again.',
       },
@@ -118,7 +121,9 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
         'IMPORT_TARGET_NOT_EMPTY',
         `project ${desired.project} already has ${present.join(', ')} on this host; nothing was changed`,
         {
-          hint: 'import restores into an empty deployment: remove the existing one (`distctl down`) or import on another host.',
+          hint:
+            'import restores into an empty deployment: remove the existing one (`distctl down`) or import on ' +
+            'another host.',
         },
       );
     }
@@ -133,7 +138,9 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
         'IMPORT_SECRETS_EXIST',
         `${secrets} already holds secrets of a deployment named ${desired.project}; nothing was changed`,
         {
-          hint: 'Those belong to another deployment of the same project name; remove that deployment (`distctl down`) first.',
+          hint:
+            'Those belong to another deployment of the same project name; remove that deployment ' +
+            '(`distctl down`) first.',
         },
       );
     }
@@ -152,7 +159,7 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
         message: `+ project ${desired.project} (restricted)`,
         subject: `project ${desired.project}`,
       });
-      for (const call of restrictedProject(desired, options.storage ?? (await defaultRootPool(client))))
+      for (const call of restrictedProject(desired, options.storage ?? (await defaultRootPool(client, desired.remote))))
         await client.run(call);
     } else if (options.allowUnsafeConfig !== true && observed.project?.config.restricted !== 'true') {
       ui.step({
@@ -177,7 +184,7 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
             '--quiet',
             '--',
             backup.path,
-            backup.name,
+            onRemote(desired.remote, backup.name),
           ],
           project: desired.project,
           timeoutMs: RESTORE_TIMEOUT_MS,
@@ -185,7 +192,9 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
       } catch (error) {
         if (!(error instanceof DistctlError)) throw error;
         throw new DistctlError('IMPORT_FAILED', `restoring container ${backup.name} failed: ${error.message}`, {
-          hint: `${error.hint ? `${error.hint} ` : ''}Remove the partial import with \`distctl down -f ${file} --yes\`, then import again.`,
+          hint:
+            `${error.hint ? `${error.hint} ` : ''}Remove the partial import with ` +
+            `\`distctl down -f ${file} --yes\`, then import again.`,
           cause: error,
         });
       }
@@ -224,17 +233,18 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
  * from the start, its `default` profile holding just the root disk on `pool`.
  */
 export function restrictedProject(desired: DesiredState, pool: string): IncusCall[] {
-  const targets = desired.containers.some((container) => container.target !== null);
+  const targets = desired.containers.some((container) => container.target !== null) || desired.spreadSets.length > 0;
   const project = desired.project;
+  const on = (name: string): string => onRemote(desired.remote, name);
   return [
-    createProjectCall(project, true),
-    { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project },
+    createProjectCall(project, true, desired.remote),
+    { args: ['profile', 'device', 'add', '--', on('default'), 'root', 'disk', 'path=/', `pool=${pool}`], project },
     {
       args: [
         'project',
         'set',
         '--',
-        project,
+        on(project),
         'restricted=true',
         'restricted.devices.proxy=allow',
         'restricted.backups=allow',
@@ -246,10 +256,13 @@ export function restrictedProject(desired: DesiredState, pool: string): IncusCal
   ];
 }
 
-/** The pool of the root disk of the default project's default profile: where instances go unless --storage says otherwise. */
-async function defaultRootPool(client: IncusClient): Promise<string> {
+/**
+ * The pool of the root disk of the default project's default profile: where instances go unless --storage says
+ * otherwise.
+ */
+async function defaultRootPool(client: IncusClient, remote: string | null): Promise<string> {
   const profile = await client.json<{ devices?: Record<string, Record<string, string>> }>({
-    args: ['query', '/1.0/profiles/default'],
+    args: ['query', onRemote(remote, '/1.0/profiles/default')],
   });
   const root = Object.values(profile.devices ?? {}).find((device) => device.type === 'disk' && device.path === '/');
   if (root?.pool === undefined) {
@@ -274,9 +287,12 @@ async function assertArchiveInside(desired: DesiredState, bundle: string): Promi
   if (!isInside(lexical, bundle) || !isInside(real, root)) {
     throw new DistctlError(
       'BUNDLE_ARCHIVE_OUTSIDE',
-      `the bundle's topology names mongodb.source.archive ${source.path}, which resolves to ${real}, outside the bundle; nothing was changed`,
+      `the bundle's topology names mongodb.source.archive ${source.path}, which resolves to ${real}, outside the ` +
+        'bundle; nothing was changed',
       {
-        hint: 'A bundle may not point distctl at files elsewhere on this host. Use a path inside the bundle directory, or mongodb.source: repository.',
+        hint:
+          'A bundle may not point distctl at files elsewhere on this host. Use a path inside the bundle directory, ' +
+          'or mongodb.source: repository.',
       },
     );
   }
@@ -303,7 +319,9 @@ async function assertSafeBackups(staged: StagedBundle, desired: DesiredState, al
       `the bundle's backups would create containers with access to this host; nothing was changed`,
       {
         details: problems,
-        hint: 'distctl never creates such settings. If you made them yourself and trust the bundle, pass --allow-unsafe-config (the project is then not restricted either).',
+        hint:
+          'distctl never creates such settings. If you made them yourself and trust the bundle, pass ' +
+          '--allow-unsafe-config (the project is then not restricted either).',
       },
     );
   }

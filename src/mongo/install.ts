@@ -55,6 +55,9 @@ const APT_REPOSITORIES: Readonly<
   'debian/bookworm': { base: 'https://repo.mongodb.org/apt/debian', component: 'main', arch: '' },
 };
 
+/** Where MongoDB publishes its release signing keys. */
+const SIGNING_KEY_BASE = 'https://www.mongodb.org/static/pgp';
+
 const ARCHIVE_IN_CONTAINER = '/tmp/distctl-mongodb-server.tgz';
 const APT_TIMEOUT_MS = 15 * 60_000;
 const APT = ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'] as const;
@@ -95,9 +98,12 @@ export function planRepositoryInstall(os: OsRelease, version: string): InstallSt
   if (repository === undefined) {
     throw new DistctlError(
       'MONGO_DISTRIBUTION_UNSUPPORTED',
-      `MongoDB's apt repository is used for Ubuntu jammy and Debian bookworm; this container runs ${os.id || 'an unknown distribution'} ${os.versionCodename}.`,
+      "MongoDB's apt repository is used for Ubuntu jammy and Debian bookworm; this container runs " +
+        `${os.id || 'an unknown distribution'} ${os.versionCodename}.`,
       {
-        hint: 'Use an image based on ubuntu/22.04 or debian/12, or supply MongoDB yourself with `mongodb.source: { archive: ./mongodb-linux-x86_64-....tgz }` or `mongodb.source: image`.',
+        hint:
+          'Use an image based on ubuntu/22.04 or debian/12, or supply MongoDB yourself with ' +
+          '`mongodb.source: { archive: ./mongodb-linux-x86_64-....tgz }` or `mongodb.source: image`.',
       },
     );
   }
@@ -107,13 +113,17 @@ export function planRepositoryInstall(os: OsRelease, version: string): InstallSt
       'MONGO_SIGNING_KEY_UNKNOWN',
       `distctl does not know the fingerprint of MongoDB ${series}'s signing key, so it will not trust that repository.`,
       {
-        hint: `Use mongodb.version ${Object.keys(MONGODB_SIGNING_KEYS).join(', ')}, or supply MongoDB ${series} with \`mongodb.source: { archive: ... }\` or \`mongodb.source: image\`.`,
+        hint:
+          `Use mongodb.version ${Object.keys(MONGODB_SIGNING_KEYS).join(', ')}, or supply MongoDB ${series} with ` +
+          '`mongodb.source: { archive: ... }` or `mongodb.source: image`.',
       },
     );
   }
   const downloadedKey = `/tmp/distctl-mongodb-server-${series}.asc`;
   const keyring = `/usr/share/keyrings/mongodb-server-${series}.gpg`;
-  const sourceLine = `deb [ ${repository.arch}signed-by=${keyring} ] ${repository.base} ${os.versionCodename}/mongodb-org/${series} ${repository.component}\n`;
+  const sourceLine =
+    `deb [ ${repository.arch}signed-by=${keyring} ] ${repository.base} ` +
+    `${os.versionCodename}/mongodb-org/${series} ${repository.component}\n`;
   // A full version pins the package; "7.0" takes the newest 7.0.x the series repository has.
   const serverPackage = version.split('.').length === 3 ? `mongodb-org-server=${version}` : 'mongodb-org-server';
   return [
@@ -136,7 +146,7 @@ export function planRepositoryInstall(os: OsRelease, version: string): InstallSt
         '2',
         '-o',
         downloadedKey,
-        `https://www.mongodb.org/static/pgp/server-${series}.asc`,
+        `${SIGNING_KEY_BASE}/server-${series}.asc`,
       ],
       timeoutMs: 120_000,
     },
@@ -231,7 +241,17 @@ export function planArchiveInstall(hostPath: string): InstallStep[] {
 
 /** Where MongoDB must come from when the container cannot fetch it itself. */
 const SOURCE_HINT =
-  "If the container cannot reach MongoDB's repository, supply the server yourself: download mongodb-linux-x86_64-<distro>-<version>.tgz on a machine with access and set `mongodb.source: { archive: ./mongodb-linux-x86_64-ubuntu2204-7.0.14.tgz }`, or use an image that already has mongod and set `mongodb.source: image`.";
+  "If the container cannot reach MongoDB's repository, supply the server yourself: download " +
+  'mongodb-linux-x86_64-<distro>-<version>.tgz on a machine with access and set ' +
+  '`mongodb.source: { archive: ./mongodb-linux-x86_64-ubuntu2204-7.0.14.tgz }`, or use an image that already has ' +
+  'mongod and set `mongodb.source: image`.';
+
+/** Where a server of another version would have to come from, by source: said in the version-mismatch hint. */
+const SERVER_WHERE: Record<DerivedMongoSource['kind'], string> = {
+  repository: '',
+  archive: ' archive',
+  image: ' in the image',
+};
 
 /** Result of ensuring mongod in one container. */
 export interface MongoInstallResult {
@@ -254,6 +274,8 @@ export interface InstallOptions {
   /** Directory relative archive paths are resolved against (the topology file's directory). */
   readonly topologyDir: string;
   readonly onProgress?: (message: string) => void;
+  /** What a probe of this container already found (the databases stage's check): saves probing again. */
+  readonly probed?: MongodProbe;
 }
 
 /**
@@ -267,16 +289,19 @@ export async function installMongo(
   mongodb: DesiredState['mongodb'],
   options: InstallOptions,
 ): Promise<MongoInstallResult> {
-  const before = await probeMongod(ops, container);
+  const before = options.probed ?? (await probeMongod(ops, container));
   if (before.version !== null && versionSatisfies(before.version, mongodb.version)) {
     return { container, mongodBin: before.path, version: before.version, changed: false };
   }
   if (mongodb.source.kind === 'image' && before.version === null) {
     throw new DistctlError(
       'MONGOD_NOT_IN_IMAGE',
-      `Container ${container} has no mongod, but topology.yaml says MongoDB comes with the image (mongodb.source: image).`,
+      `Container ${container} has no mongod, but topology.yaml says MongoDB comes with the image ` +
+        '(mongodb.source: image).',
       {
-        hint: `Use an image with mongod ${mongodb.version} installed, or set \`mongodb.source: repository\` or \`mongodb.source: { archive: ./mongodb-linux-x86_64-....tgz }\`.`,
+        hint:
+          `Use an image with mongod ${mongodb.version} installed, or set \`mongodb.source: repository\` or ` +
+          '`mongodb.source: { archive: ./mongodb-linux-x86_64-....tgz }`.',
         details: before.output,
       },
     );
@@ -293,7 +318,8 @@ export async function installMongo(
       `mongod in container ${container} does not run: \`mongod --version\` failed.`,
       {
         hint: missingLibraries
-          ? 'The server archive needs shared libraries the image lacks (e.g. libcurl4, libssl3): install them in the image or use `mongodb.source: repository`.'
+          ? 'The server archive needs shared libraries the image lacks (e.g. libcurl4, libssl3): install them in ' +
+            'the image or use `mongodb.source: repository`.'
           : SOURCE_HINT,
         details: after.output,
       },
@@ -302,9 +328,12 @@ export async function installMongo(
   if (!versionSatisfies(after.version, mongodb.version)) {
     throw new DistctlError(
       'MONGO_VERSION_MISMATCH',
-      `Container ${container} has mongod ${after.version} (${after.path}), but topology.yaml asks for MongoDB ${mongodb.version}.`,
+      `Container ${container} has mongod ${after.version} (${after.path}), but topology.yaml asks for ` +
+        `MongoDB ${mongodb.version}.`,
       {
-        hint: `Make mongodb.version match (e.g. "${majorMinor(after.version)}"), or supply a ${majorMinor(mongodb.version)} server${mongodb.source.kind === 'archive' ? ' archive' : mongodb.source.kind === 'image' ? ' in the image' : ''}.`,
+        hint:
+          `Make mongodb.version match (e.g. "${majorMinor(after.version)}"), or supply a ` +
+          `${majorMinor(mongodb.version)} server${SERVER_WHERE[mongodb.source.kind]}.`,
       },
     );
   }
@@ -327,7 +356,9 @@ export async function planInstall(
         'MONGO_ARCHIVE_NOT_FOUND',
         `MongoDB archive ${hostPath} (mongodb.source.archive) does not exist on this host.`,
         {
-          hint: "Download the MongoDB server .tgz for the containers' distribution and point mongodb.source.archive at it (relative to topology.yaml).",
+          hint:
+            "Download the MongoDB server .tgz for the containers' distribution and point mongodb.source.archive at " +
+            'it (relative to topology.yaml).',
         },
       );
     }
@@ -343,7 +374,10 @@ export async function planInstall(
   return planRepositoryInstall(parseOsRelease(osRelease.stdout), version);
 }
 
-/** Runs install steps in order; the first failure stops and explains itself (container, step, output, where MongoDB can come from). */
+/**
+ * Runs install steps in order; the first failure stops and explains itself (container, step, output, where MongoDB
+ * can come from).
+ */
 export async function runInstallSteps(
   ops: ContainerOps,
   container: string,
@@ -355,7 +389,8 @@ export async function runInstallSteps(
     const failed = (details: readonly string[], why: string): DistctlError =>
       new DistctlError(
         'MONGO_INSTALL_FAILED',
-        `Installing MongoDB in container ${container} failed at step ${index + 1}/${steps.length}, "${step.title}": ${why}.`,
+        `Installing MongoDB in container ${container} failed at step ${index + 1}/${steps.length}, ` +
+          `"${step.title}": ${why}.`,
         {
           hint: SOURCE_HINT,
           details,
@@ -417,4 +452,58 @@ export async function probeMongod(ops: ContainerOps, container: string): Promise
     version: result.exitCode === 0 ? parseMongodVersion(result.stdout) : null,
     output: lastLines(result, 6),
   };
+}
+
+/** The hosts a repository install downloads from: MongoDB's apt repository and its signing keys (HTTPS). */
+export const REPOSITORY_HOSTS: readonly string[] = [
+  ...new Set(
+    [...Object.values(APT_REPOSITORIES).map((repository) => repository.base), SIGNING_KEY_BASE].map(
+      (url) => new URL(url).hostname,
+    ),
+  ),
+];
+
+/** How long the reachability check waits for each host's TCP handshake, in seconds. */
+export const REACHABILITY_TIMEOUT_SECONDS = 3;
+
+/**
+ * Arguments: the timeout in seconds, then the hosts. Tries a TCP connection to
+ * port 443 of every host at once (bash's /dev/tcp: the image needs no curl yet)
+ * and prints `ok HOST` or `unreachable HOST`; `unknown` when there is no bash
+ * to try with.
+ */
+export const REACHABILITY_SCRIPT = [
+  'command -v bash >/dev/null 2>&1 || { echo unknown; exit 0; }',
+  'limit=$1; shift',
+  'for host in "$@"; do',
+  '  if timeout "$limit" bash -c \'exec 3<>"/dev/tcp/$0/443"\' "$host" 2>/dev/null; then echo "ok $host";',
+  '  else echo "unreachable $host"; fi &',
+  'done',
+  'wait',
+].join('\n');
+
+/**
+ * Checks from one container, before apt runs anywhere, that MongoDB's
+ * repository can be reached: a retry against an unreachable source then costs
+ * one exec and at most a few seconds instead of apt's timeouts in every
+ * database container. Only a definite "unreachable" stops the install; when
+ * the check cannot run, apt gets its chance.
+ */
+export async function assertRepositoryReachable(ops: ContainerOps, container: string): Promise<void> {
+  const result = await ops.exec(
+    container,
+    ['sh', '-c', REACHABILITY_SCRIPT, 'sh', String(REACHABILITY_TIMEOUT_SECONDS), ...REPOSITORY_HOSTS],
+    { timeoutMs: (REACHABILITY_TIMEOUT_SECONDS + 30) * 1000 },
+  );
+  const unreachable = result.stdout
+    .split('\n')
+    .flatMap((line) => (line.startsWith('unreachable ') ? [line.slice('unreachable '.length).trim()] : []));
+  if (unreachable.length === 0) return;
+  throw new DistctlError(
+    'MONGO_SOURCE_UNREACHABLE',
+    `MongoDB's repository cannot be reached from container ${container}: no connection to ` +
+      `${unreachable.map((host) => `${host}:443`).join(', ')} within ${REACHABILITY_TIMEOUT_SECONDS} s; ` +
+      'apt was not run in any container.',
+    { hint: SOURCE_HINT },
+  );
 }

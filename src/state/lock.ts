@@ -68,7 +68,9 @@ export async function lockDeployment(stateDir: string, command: string): Promise
     });
   }
   throw new DistctlError('DEPLOYMENT_LOCK_FAILED', `could not take the deployment lock ${path}: ${outcome.reason}`, {
-    hint: 'distctl locks with flock(1) from util-linux; install it (Debian: util-linux) and check that the state directory is writable.',
+    hint:
+      'distctl locks with flock(1) from util-linux; install it (Debian: util-linux) and check that the state ' +
+      'directory is writable.',
   });
 }
 

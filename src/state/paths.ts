@@ -33,7 +33,7 @@ export function secretsDir(stateDir: string): string {
  * The directory that holds every deployment's state directory (`<root>/<project>`, see deploymentStateDir), found
  * from a `stateDirFor` built like it. What belongs to no one deployment lives here: `locks/`, `staging/`.
  */
-export function stateRoot(stateDirFor: (project: string) => string): string {
+function stateRoot(stateDirFor: (project: string) => string): string {
   return dirname(stateDirFor('distctl'));
 }
 

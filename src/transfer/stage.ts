@@ -151,7 +151,9 @@ async function authenticate(
         'BUNDLE_NOT_AUTHENTIC',
         `the manifest of ${bundle} has sha256 ${sha256}, not the ${trust.sha256} given; nothing was changed`,
         {
-          hint: 'The bundle is not the one that was exported (or the digest was mistyped). Compare with what `distctl export` printed.',
+          hint:
+            'The bundle is not the one that was exported (or the digest was mistyped). ' +
+            'Compare with what `distctl export` printed.',
         },
       );
     }
@@ -211,7 +213,9 @@ async function checkListing(bundle: string, manifest: Manifest): Promise<void> {
       `the bundle ${bundle} holds entries its manifest does not list; nothing was changed`,
       {
         details: problems,
-        hint: 'A bundle holds only what `distctl export` wrote. Remove the extra entries if you put them there, or copy the bundle again.',
+        hint:
+          'A bundle holds only what `distctl export` wrote. Remove the extra entries if you put them there, ' +
+          'or copy the bundle again.',
       },
     );
   }
@@ -253,7 +257,9 @@ async function openRegular(path: string): Promise<Awaited<ReturnType<typeof open
 
 function unsafe(path: string, what: string): DistctlError {
   return new DistctlError('BUNDLE_UNSAFE_ENTRY', `${path} is ${what}, not a regular file; nothing was changed`, {
-    hint: 'A bundle holds only regular files written by `distctl export`; distctl never follows links or reads devices out of a bundle.',
+    hint:
+      'A bundle holds only regular files written by `distctl export`; distctl never follows links or reads ' +
+      'devices out of a bundle.',
   });
 }
 
