@@ -5,7 +5,7 @@
  * for /metrics, and that errors other than an unreachable shard are not turned into 503s.
  */
 import { describe, expect, it } from 'vitest';
-import { ApiError, StoreUnavailableError } from '../../../src/services/shared/errors.js';
+import { ApiError } from '../../../src/services/shared/errors.js';
 import { ProductCatalog, resolveCopies, type ProductInput } from '../../../src/services/web/catalog.js';
 import { MemoryProductShardStore, type StoredProduct } from '../../../src/services/web/products.js';
 import { createShardRouter } from '../../../src/services/web/shard-router.js';
