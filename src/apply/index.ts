@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { CommandFailedError, DistctlError } from '../errors/index.js';
-import type { IncusClient } from '../incus/client.js';
+import type { IncusClient, IncusScope } from '../incus/client.js';
 import { IncusError } from '../incus/errors.js';
 import { instanceAddresses } from '../observe/incus.js';
 import { actionSubject, describeAction, incusCallsFor } from '../plan/calls.js';
@@ -17,6 +17,7 @@ const PHASE: Record<Action['kind'], number> = {
   'update-network': 1,
   'create-instance': 2,
   'set-nic': 3,
+  'write-address': 3,
   'start-instance': 4,
   'restart-instance': 4,
   'add-proxy': 5,
@@ -36,6 +37,7 @@ function actionContainer(action: Action): string | null {
     case 'create-instance':
     case 'set-nic':
       return action.container.name;
+    case 'write-address':
     case 'start-instance':
     case 'restart-instance':
     case 'remove-proxy':
@@ -50,7 +52,7 @@ function actionContainer(action: Action): string | null {
 
 /**
  * The plan as steps: the project, then the network, then one chain per
- * container (create → NIC → start → proxies, in that order), then deletions.
+ * container (create → NIC → static address → start → proxies, in that order), then deletions.
  * Chaining per container lets one container start while another is still
  * being created, instead of waiting for every create before the first start.
  */
@@ -103,7 +105,7 @@ export async function applyPlan(
             const subject = actionSubject(action);
             progress({ event: 'start', message: describeAction(action), subject });
             try {
-              for (const call of incusCallsFor(action, plan.project)) await client.run(call);
+              for (const call of incusCallsFor(action, plan)) await client.run(call);
             } catch (error) {
               throw new ChainFailure(action, error);
             }
@@ -181,7 +183,7 @@ function messageOf(error: unknown): string {
  */
 export async function waitForAddresses(
   client: IncusClient,
-  project: string,
+  scope: IncusScope | string,
   containers: readonly { readonly name: string; readonly ipv4: string }[],
   options: {
     timeoutMs?: number;
@@ -197,9 +199,10 @@ export async function waitForAddresses(
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const now = options.now ?? Date.now;
   const started = now();
+  const project = typeof scope === 'string' ? scope : scope.project;
   let seen = new Map<string, string>();
   for (;;) {
-    const instances = await client.listInstances(project);
+    const instances = await client.listInstances(scope);
     const byName = new Map(instances.map((instance) => [instance.name, instance]));
     seen = new Map(
       containers.map((container) => {
@@ -228,7 +231,9 @@ export async function waitForAddresses(
             (container) => `${container.name}: want ${container.ipv4}, Incus reports ${seen.get(container.name)}`,
           ),
           hint:
-            'The image must run a DHCP client on eth0 (images from `distctl image build` do). Look inside with `incus exec NAME --project ' +
+            'eth0 is configured by the static file distctl writes (ifupdown images, such as those ' +
+            '`distctl image build` makes) or else by DHCP from the reservation. ' +
+            'Look inside with `incus exec NAME --project ' +
             project +
             ' -- ip addr`; the containers are kept, so `distctl up` resumes.',
         },

@@ -49,7 +49,7 @@ async function deploy(options: DeployOptions, { desired, warnings }: Deployment)
 
   const result = await deployServices({
     desired,
-    ops: new IncusContainerOps(client, desired.project),
+    ops: new IncusContainerOps(client, desired),
     secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
     stateDir: options.stateDirFor(desired.project),
     only: options.services,
@@ -80,7 +80,7 @@ async function requireRunningContainers(
   desired: DesiredState,
   containers: readonly string[],
 ): Promise<void> {
-  const observed = await observeIncus(client, desired.project);
+  const observed = await observeIncus(client, desired);
   const byName = new Map(observed.instances.map((instance) => [instance.name, instance.status]));
   const problems = containers.flatMap((name) => {
     const status = byName.get(name);

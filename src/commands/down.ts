@@ -40,7 +40,7 @@ export async function downCommand(options: DownOptions): Promise<CommandResult> 
 
 async function tearDown(options: DownOptions, desired: DesiredState): Promise<CommandResult> {
   const { ui, client } = options;
-  const observed = await observeIncus(client, desired.project);
+  const observed = await observeIncus(client, desired);
   const full = planDown(desired, observed);
   const plan = options.keepData ? keepingData(full, desired) : full;
   for (const notice of plan.notices) ui.step({ event: 'info', message: `${notice.subject} ${notice.message}` });

@@ -55,7 +55,7 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
   const stateDir = options.stateDirFor(desired.project);
   return whileLocked(stateDir, 'export', async () => {
     const { client, ui } = options;
-    const observed = await observeIncus(client, desired.project);
+    const observed = await observeIncus(client, desired);
     const byName = new Map(observed.instances.map((instance) => [instance.name, instance]));
     const absent = desired.containers.filter(
       (container) => byName.get(container.name)?.config[OWNER_KEY] !== desired.project,

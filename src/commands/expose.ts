@@ -4,7 +4,7 @@ import { applyPlan } from '../apply/index.js';
 import type { Ui } from './ui.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusClient } from '../incus/client.js';
-import { observeIncus, proxyInPlace } from '../observe/incus.js';
+import { instanceMember, observeIncus, proxyInPlace } from '../observe/incus.js';
 import { describeAction } from '../plan/calls.js';
 import { planUp } from '../plan/index.js';
 import { formatProblem, parseTopology } from '../topology/load.js';
@@ -96,7 +96,7 @@ async function applyExposure(
   target: { container: string; port: number; listen: string },
 ): Promise<CommandResult> {
   const { container, port, listen } = target;
-  const observed = await observeIncus(options.client, desired.project);
+  const observed = await observeIncus(options.client, desired);
   // Proxies of containers that do not exist yet are left to `up`, which creates them with their container.
   const exists = (name: string) => observed.instances.some((instance) => instance.name === name);
   const proxyActions = planUp(desired, observed).actions.filter(
@@ -107,10 +107,14 @@ async function applyExposure(
   await writeFile(options.file, updated);
   await applyPlan(
     options.client,
-    { project: desired.project, actions: proxyActions, conflicts: [], notices: [] },
+    { project: desired.project, remote: desired.remote, actions: proxyActions, conflicts: [], notices: [] },
     { onProgress: (event) => options.ui.step(event) },
   );
-  const verb = options.remove ? `no longer exposes ${container}:${port}` : `exposes ${container}:${port} on ${listen}`;
+  // A proxy device belongs to its instance: Incus listens on the host the container runs on (its cluster member).
+  const member = instanceMember(observed.instances.find((instance) => instance.name === container));
+  const verb = options.remove
+    ? `no longer exposes ${container}:${port}`
+    : `exposes ${container}:${port} on ${listen}${member === null ? '' : ` of cluster member ${member}`}`;
   const pending =
     !options.remove && !exists(container)
       ? `; ${container} does not exist yet, so \`distctl up\` creates the proxy with it`
@@ -126,7 +130,7 @@ async function applyExposure(
 
 async function listExposures(options: ExposeOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
-  const observed = await observeIncus(options.client, desired.project);
+  const observed = await observeIncus(options.client, desired);
   const rows = desired.proxies.map((proxy) => ({
     container: proxy.container,
     listen: proxy.listen,
@@ -135,6 +139,7 @@ async function listExposures(options: ExposeOptions): Promise<CommandResult> {
       observed.instances.find((instance) => instance.name === proxy.container),
       proxy,
     ),
+    member: instanceMember(observed.instances.find((instance) => instance.name === proxy.container)),
   }));
   const { color } = options.ui;
   const human =
@@ -143,7 +148,9 @@ async function listExposures(options: ExposeOptions): Promise<CommandResult> {
       : rows
           .map(
             (row) =>
-              `${row.listen.replace(/^tcp:/, '')} → ${row.container} ${row.connect.replace(/^tcp:127\.0\.0\.1:/, 'port ')}  ${row.present ? color.green('present') : color.red('missing (run distctl up)')}`,
+              `${row.listen.replace(/^tcp:/, '')}${row.member === null ? '' : ` on member ${row.member}`} → ` +
+              `${row.container} ${row.connect.replace(/^tcp:127\.0\.0\.1:/, 'port ')}  ` +
+              `${row.present ? color.green('present') : color.red('missing (run distctl up)')}`,
           )
           .join('\n');
   return {

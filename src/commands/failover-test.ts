@@ -69,7 +69,7 @@ export async function failoverTestCommand(options: FailoverTestOptions): Promise
         },
       );
     }
-    const ops = new IncusContainerOps(options.client, desired.project);
+    const ops = new IncusContainerOps(options.client, desired);
     const mongo = options.mongo ?? driverConnector;
     const admin = mongo.admin();
     const reports: FailoverReport[] = [];

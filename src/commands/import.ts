@@ -109,7 +109,7 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
     ui.step({ event: 'info', message: `importing ${bundle} without checking who wrote it (--unverified)` });
   const stateDir = options.stateDirFor(desired.project);
   return whileLocked(stateDir, 'import', async () => {
-    const observed = await observeIncus(client, desired.project);
+    const observed = await observeIncus(client, desired);
     const present = observed.instances
       .filter((instance) => declared.includes(instance.name))
       .map((instance) => instance.name);

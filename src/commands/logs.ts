@@ -163,7 +163,7 @@ export async function logsCommand(options: LogsOptions): Promise<CommandResult> 
     });
   }
   const query = logQuery(options);
-  const ops = options.ops ?? new IncusContainerOps(options.client, desired.project);
+  const ops = options.ops ?? new IncusContainerOps(options.client, desired);
   const labels = sources.flatMap((source) =>
     source.units.map((unit) => `${source.container}/${unit.replace(/\.service$/, '')}`),
   );

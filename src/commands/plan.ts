@@ -50,7 +50,7 @@ export interface FullPlan {
  */
 export async function planCommand(options: PlanOptions): Promise<CommandResult> {
   const { desired } = await loadDeployment(options.file);
-  const observed = await observeIncus(options.client, desired.project);
+  const observed = await observeIncus(options.client, desired);
   const incus = planUp(desired, observed, { prune: options.prune });
   const creating = incus.actions.flatMap((action) => (action.kind === 'create-instance' ? [action.container] : []));
   const images = await missingRecipeImages(options.client, recipeImages(creating));
@@ -62,7 +62,7 @@ export async function planCommand(options: PlanOptions): Promise<CommandResult> 
   let stages: StageChange[];
   try {
     stages = await planStages(desired, {
-      ops: new IncusContainerOps(options.client, desired.project),
+      ops: new IncusContainerOps(options.client, desired),
       secrets: SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project))),
       mongo: runningOnly(mongo ?? refusingAdmin, running),
       running,
@@ -110,7 +110,7 @@ export function planJson(plan: Plan): Record<string, unknown> {
     actions: plan.actions.map((action) => ({
       kind: action.kind,
       description: describeAction(action),
-      calls: incusCallsFor(action, plan.project).map((call) => callArgv(call)),
+      calls: incusCallsFor(action, plan).map((call) => callArgv(call)),
     })),
     conflicts: plan.conflicts,
     notices: plan.notices,
@@ -134,7 +134,7 @@ export function renderPlan(plan: FullPlan, ui: Ui, showCalls: boolean): string {
   for (const action of incus.actions) {
     lines.push(paint(describeAction(action)));
     if (!showCalls) continue;
-    for (const call of incusCallsFor(action, incus.project)) lines.push(color.dim(`    $ ${callArgv(call).join(' ')}`));
+    for (const call of incusCallsFor(action, incus)) lines.push(color.dim(`    $ ${callArgv(call).join(' ')}`));
   }
   for (const stage of ['databases', 'services'] as const) {
     const changes = plan.stages.filter((change) => change.stage === stage);

@@ -73,13 +73,13 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
   // The driver is loaded only for a deployment that exists: "not deployed" stays fast.
   let driver: MongoAdmin | undefined;
   const observe = async (): Promise<DeploymentStatus | null> => {
-    const observed = await observeIncus(options.client, desired.project);
+    const observed = await observeIncus(options.client, desired);
     if (!isDeployed(observed)) return null;
     const credentials = await existingAdminCredentials(secrets);
     const mongo = options.mongo ?? (driver ??= new (await import('../mongo/driver-admin.js')).DriverMongoAdmin());
     return observeDeployment(desired, {
       client: options.client,
-      ops: new IncusContainerOps(options.client, desired.project),
+      ops: new IncusContainerOps(options.client, desired),
       mongo,
       observed,
       ...(credentials ? { credentials } : {}),

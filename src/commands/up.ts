@@ -75,7 +75,7 @@ const LATER_STAGES: readonly {
     run: async ({ desired, ops, client, secrets, topologyDir, progress }) => {
       const admin = new DriverMongoAdmin();
       try {
-        const localhost = new IncusProxyAccess(client, desired.project);
+        const localhost = new IncusProxyAccess(client, desired);
         const result = await ensureMongoTier(desired, {
           ops,
           admin,
@@ -133,7 +133,7 @@ export async function converge(
 
   const context: StageContext = {
     desired,
-    ops: new IncusContainerOps(client, desired.project),
+    ops: new IncusContainerOps(client, desired),
     client,
     secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
     stateDir: options.stateDirFor(desired.project),
@@ -214,7 +214,7 @@ async function convergeContainers(
 ): Promise<{ applied: number; actions: string[]; summary: string; images: RecipeImageOutcome[] }> {
   const { ui, client } = options;
   ui.step({ event: 'start', message: 'reading Incus state' });
-  const observed = await observeIncus(client, desired.project);
+  const observed = await observeIncus(client, desired);
   const plan = planUp(desired, observed, { prune: options.prune });
   assertNoConflicts(plan);
   for (const notice of plan.notices) ui.step({ event: 'info', message: `${notice.subject} ${notice.message}` });
@@ -257,7 +257,7 @@ async function convergeContainers(
     });
   if (!alreadyAddressed) {
     ui.step({ event: 'wait', message: 'waiting for every container to hold its address' });
-    await waitForAddresses(client, desired.project, desired.containers, {
+    await waitForAddresses(client, desired, desired.containers, {
       timeoutMs: options.addressTimeoutMs,
       onProgress: (event) => ui.step(event),
     });

@@ -111,6 +111,10 @@ export function deriveDesiredState(topology: Topology): DesiredState {
 
   return {
     project: topology.project,
+    remote: topology.incus?.remote ?? null,
+    spreadSets: topology.mongodb.replicaSets
+      .filter((set) => set.spread)
+      .map((set) => ({ name: set.name, containers: [...new Set(set.members.map((member) => member.container))] })),
     network,
     containers,
     mongodb: {
@@ -144,6 +148,14 @@ function deriveNetwork(topology: Topology): DerivedNetwork {
     prefixLength,
     ipv4Address: `${topology.network.gateway}/${prefixLength}`,
     nat: topology.network.nat,
+    tunnel:
+      topology.network.tunnel === undefined
+        ? null
+        : {
+            id: topology.network.tunnel.id,
+            group: topology.network.tunnel.group,
+            interface: topology.network.tunnel.interface ?? null,
+          },
   };
 }
 

@@ -96,6 +96,7 @@ export interface DerivedContainer {
   readonly image: string;
   /** How distctl builds `image` when the topology asks it to (`{ build: debian/bookworm }`); null for a named image. */
   readonly imageBuild: ImageRecipe | null;
+  /** The cluster member the topology pins this container to (`target:`), or null. */
   readonly target: string | null;
   /** eth0 attached to the managed bridge with a DHCP reservation for `ipv4`. */
   readonly nic: { readonly device: 'eth0'; readonly network: string; readonly ipv4Address: string };
@@ -111,6 +112,8 @@ export interface DerivedNetwork {
   /** Incus `ipv4.address` value: gateway with prefix, `10.10.10.1/24`. */
   readonly ipv4Address: string;
   readonly nat: boolean;
+  /** VXLAN joining the bridges of an Incus cluster's members (multicast `group`); null on one host. */
+  readonly tunnel: { readonly id: number; readonly group: string; readonly interface: string | null } | null;
 }
 
 /** An Incus proxy device exposing a container port on the host. */
@@ -130,6 +133,10 @@ export type DerivedMongoSource =
 /** Everything later stages need, derived from one topology. */
 export interface DesiredState {
   readonly project: string;
+  /** The Incus remote every call addresses (`REMOTE:`), or null for the client's default (local) one. */
+  readonly remote: string | null;
+  /** Replica sets with `spread: true`: their distinct containers, which must run on distinct cluster members. */
+  readonly spreadSets: readonly { readonly name: string; readonly containers: readonly string[] }[];
   readonly network: DerivedNetwork;
   readonly containers: readonly DerivedContainer[];
   /** `cacheSizeGB`: WiredTiger cache of every mongod when the topology fixes it; otherwise a share of its container's memory. */

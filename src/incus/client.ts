@@ -1,6 +1,26 @@
 import type { CommandResult, Runner } from '../exec/runner.js';
 import { classifyIncusFailure } from './errors.js';
-import type { IncusImage, IncusInstance, IncusNetwork, IncusProject } from './types.js';
+import type { IncusClusterMember, IncusImage, IncusInstance, IncusNetwork, IncusProject } from './types.js';
+
+/** Which Incus (a remote from `incus remote list`, null for the client's default) and project calls address. */
+export interface IncusScope {
+  readonly project: string;
+  readonly remote: string | null;
+}
+
+/**
+ * `REMOTE:NAME` (or `REMOTE:` alone) when calls address a remote, else NAME as is. Every positional that names
+ * an Incus object (instance, network, project, API path, listing) goes through here, so one topology key moves
+ * every call to another server or cluster.
+ */
+export function onRemote(remote: string | null, name = ''): string {
+  return remote === null ? name : `${remote}:${name}`;
+}
+
+/** The listing argument of `incus list|network list|...`: `REMOTE:` on a remote, nothing on the default one. */
+function listTarget(remote: string | null): string[] {
+  return remote === null ? [] : [onRemote(remote)];
+}
 
 /** One call of the `incus` binary, as data: plans print it, tests assert it, the client runs it. */
 export interface IncusCall {
@@ -70,22 +90,40 @@ export class IncusClient {
     return JSON.parse(result.stdout) as T;
   }
 
-  listProjects(): Promise<IncusProject[]> {
-    return this.json({ args: ['project', 'list', '--format', 'json'] });
+  listProjects(remote: string | null = null): Promise<IncusProject[]> {
+    return this.json({ args: ['project', 'list', ...listTarget(remote), '--format', 'json'] });
   }
 
   /** Networks visible from the default project (bridges are global). */
-  listNetworks(): Promise<IncusNetwork[]> {
-    return this.json({ args: ['network', 'list', '--format', 'json'] });
+  listNetworks(remote: string | null = null): Promise<IncusNetwork[]> {
+    return this.json({ args: ['network', 'list', ...listTarget(remote), '--format', 'json'] });
   }
 
-  /** Every instance of a project, with its state (status, addresses) — one call for all of them. */
-  listInstances(project: string): Promise<IncusInstance[]> {
-    return this.json({ args: ['list', '--format', 'json'], project });
+  /** Every instance of a project, with its state (status, addresses, member) — one call for all of them. */
+  listInstances(scope: IncusScope | string): Promise<IncusInstance[]> {
+    const { project, remote } = typeof scope === 'string' ? { project: scope, remote: null } : scope;
+    return this.json({ args: ['list', ...listTarget(remote), '--format', 'json'], project });
   }
 
-  listImages(project?: string): Promise<IncusImage[]> {
-    return this.json({ args: ['image', 'list', '--format', 'json'], ...(project ? { project } : {}) });
+  listImages(project?: string, remote: string | null = null): Promise<IncusImage[]> {
+    return this.json({
+      args: ['image', 'list', ...listTarget(remote), '--format', 'json'],
+      ...(project ? { project } : {}),
+    });
+  }
+
+  /**
+   * The members of the cluster `remote` is (name, state, message), or null when that server is not clustered.
+   * One call: the CLI asks the server whether it is clustered before listing, and says so when it is not.
+   */
+  async listClusterMembers(remote: string | null): Promise<IncusClusterMember[] | null> {
+    const call: IncusCall = { args: ['cluster', 'list', ...listTarget(remote), '--format', 'json'] };
+    const result = await this.attempt(call);
+    if (result.exitCode !== 0 && /isn't part of a cluster/.test(result.stderr)) return null;
+    if (result.exitCode !== 0 || result.timedOut) throw classifyIncusFailure(callArgv(call, this.bin), result);
+    // The daemon's typed API, as for `json` above.
+    // oxlint-disable-next-line distctl/no-unchecked-parse
+    return JSON.parse(result.stdout) as IncusClusterMember[];
   }
 
   /** `incus version`: client and server versions (the server's is null when the daemon does not answer). */

@@ -1,5 +1,5 @@
 import type { CommandResult } from '../exec/runner.js';
-import type { IncusClient } from './client.js';
+import { onRemote, type IncusClient, type IncusScope } from './client.js';
 import { DistctlError, formatCommand } from '../errors/index.js';
 
 /**
@@ -74,10 +74,17 @@ export const WRITE_FILE_SCRIPT =
  * before the content lands), `incus file push` for host files.
  */
 export class IncusContainerOps implements ContainerOps {
+  private readonly project: string;
+  private readonly remote: string | null;
+
+  /** `scope`: the deployment (project and remote); a bare project name addresses the default remote. */
   constructor(
     private readonly client: IncusClient,
-    private readonly project: string,
-  ) {}
+    scope: IncusScope | string,
+  ) {
+    this.project = typeof scope === 'string' ? scope : scope.project;
+    this.remote = typeof scope === 'string' ? null : scope.remote;
+  }
 
   exec(
     container: string,
@@ -85,7 +92,7 @@ export class IncusContainerOps implements ContainerOps {
     options: { input?: string; timeoutMs?: number } = {},
   ): Promise<CommandResult> {
     return this.client.attempt({
-      args: ['exec', container, '--', ...argv],
+      args: ['exec', onRemote(this.remote, container), '--', ...argv],
       project: this.project,
       input: options.input,
       timeoutMs: options.timeoutMs,
@@ -101,7 +108,7 @@ export class IncusContainerOps implements ContainerOps {
     const mode = (options.mode ?? 0o644).toString(8);
     const argv = ['sh', '-c', WRITE_FILE_SCRIPT, 'sh', path, mode, String(options.uid ?? 0), String(options.gid ?? 0)];
     const result = await this.client.attempt({
-      args: ['exec', container, '--', ...argv],
+      args: ['exec', onRemote(this.remote, container), '--', ...argv],
       project: this.project,
       input: content,
     });
@@ -111,7 +118,9 @@ export class IncusContainerOps implements ContainerOps {
         `could not write ${path} in container ${container} (exit ${result.exitCode})`,
         {
           details: lastLines(result),
-          hint: `Check that the container is running and its disk is not full: \`incus exec ${container} --project ${this.project} -- df -h /\`.`,
+          hint:
+            'Check that the container is running and its disk is not full: ' +
+            `\`incus exec ${onRemote(this.remote, container)} --project ${this.project} -- df -h /\`.`,
         },
       );
     }
@@ -127,7 +136,7 @@ export class IncusContainerOps implements ContainerOps {
         ...mode,
         '--',
         hostPath,
-        `${container}${path.startsWith('/') ? '' : '/'}${path}`,
+        `${onRemote(this.remote, container)}${path.startsWith('/') ? '' : '/'}${path}`,
       ],
       project: this.project,
     });

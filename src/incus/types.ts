@@ -16,6 +16,7 @@ export interface IncusInstance {
   readonly status: string;
   readonly type: string;
   readonly project?: string;
+  /** The cluster member the instance lives on; `none` on a server that is not clustered. */
   readonly location?: string;
   readonly config: Readonly<Record<string, string>>;
   /** The config with the profiles' keys applied (server-computed: read, never diffed). */
@@ -34,6 +35,17 @@ export interface IncusInstance {
   } | null;
 }
 
+/** One member of an Incus cluster, as `incus cluster list --format json` reports it. */
+export interface IncusClusterMember {
+  readonly server_name: string;
+  readonly url: string;
+  /** `Online`, `Offline`, `Evacuated`, `Blocked`, ... as the cluster reports it. */
+  readonly status: string;
+  readonly message: string;
+  readonly roles: readonly string[] | null;
+  readonly failure_domain?: string;
+}
+
 export interface IncusNetwork {
   readonly name: string;
   readonly type: string;
@@ -41,6 +53,10 @@ export interface IncusNetwork {
   readonly description: string;
   readonly config: Readonly<Record<string, string>>;
   readonly used_by: readonly string[] | null;
+  /** `Created`, or `Pending` while a cluster network is defined on some members only. */
+  readonly status?: string;
+  /** Cluster members the network is defined on (`none` on a server that is not clustered). */
+  readonly locations?: readonly string[] | null;
 }
 
 export interface IncusProject {

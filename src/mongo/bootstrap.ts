@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { DistctlError, formatCommand } from '../errors/index.js';
-import type { IncusClient } from '../incus/client.js';
-import { callArgv } from '../incus/client.js';
+import type { IncusClient, IncusScope } from '../incus/client.js';
+import { callArgv, onRemote } from '../incus/client.js';
 import {
   describeMongoError,
   MongoUnreachableError,
@@ -62,11 +62,21 @@ export interface IncusProxyAccessOptions {
  * also on failure, so nothing is left listening.
  */
 export class IncusProxyAccess implements LocalhostAccess {
+  private readonly project: string;
+  private readonly remote: string | null;
+
+  /**
+   * `scope`: the deployment's project and remote (a bare project name: the default remote). The device listens on
+   * the host the container runs on, so on a remote the bootstrap works only where that host's 127.0.0.1 is ours.
+   */
   constructor(
     private readonly client: IncusClient,
-    private readonly project: string,
+    scope: IncusScope | string,
     private readonly options: IncusProxyAccessOptions = {},
-  ) {}
+  ) {
+    this.project = typeof scope === 'string' ? scope : scope.project;
+    this.remote = typeof scope === 'string' ? null : scope.remote;
+  }
 
   async open<T>(
     target: MongoTarget,
@@ -117,7 +127,10 @@ export class IncusProxyAccess implements LocalhostAccess {
     stepsFailure: unknown,
   ): Promise<void> {
     await admin.close();
-    const remove = { args: ['config', 'device', 'remove', target.container, device], project: this.project };
+    const remove = {
+      args: ['config', 'device', 'remove', onRemote(this.remote, target.container), device],
+      project: this.project,
+    };
     const removed = await this.client.attempt(remove);
     if (removed.exitCode === 0) return;
     throw new DistctlError(
@@ -144,7 +157,7 @@ export class IncusProxyAccess implements LocalhostAccess {
       'config',
       'device',
       'add',
-      target.container,
+      onRemote(this.remote, target.container),
       device,
       'proxy',
       'bind=host',
@@ -154,7 +167,7 @@ export class IncusProxyAccess implements LocalhostAccess {
     let result = await this.client.attempt({ args: add, project: this.project });
     if (result.exitCode !== 0 && /already exists/i.test(result.stderr)) {
       await this.client.attempt({
-        args: ['config', 'device', 'remove', target.container, device],
+        args: ['config', 'device', 'remove', onRemote(this.remote, target.container), device],
         project: this.project,
       });
       result = await this.client.attempt({ args: add, project: this.project });

@@ -96,7 +96,7 @@ export function runningOnly(admin: MongoAdmin, running: ReadonlySet<string>): Mo
  * HTTP probes per service and one MongoDB status per set, all concurrently.
  */
 export async function observeDeployment(desired: DesiredState, deps: StatusDeps): Promise<DeploymentStatus> {
-  const observed = deps.observed ?? (await observeIncus(deps.client, desired.project));
+  const observed = deps.observed ?? (await observeIncus(deps.client, desired));
   const byName = new Map(observed.instances.map((instance) => [instance.name, instance]));
   const running = runningContainers(desired, observed);
   const network = observed.networks.find((candidate) => candidate.name === desired.network.name);

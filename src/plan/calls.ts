@@ -1,7 +1,8 @@
 import { stringify } from 'yaml';
 import type { DerivedContainer } from '../derive/types.js';
-import type { IncusCall } from '../incus/client.js';
+import { onRemote, type IncusCall, type IncusScope } from '../incus/client.js';
 import { OWNER_KEY, ROLE_KEY } from '../incus/types.js';
+import { INTERFACES_PATH, staticAddressCalls, staticAddressRecord } from './static-address.js';
 import type { Action } from './types.js';
 
 /** The instance config and devices distctl creates a container with (sent as YAML on stdin, one call). */
@@ -21,10 +22,22 @@ function keyValues(config: Readonly<Record<string, string>>): string[] {
 }
 
 /**
- * The incus calls one action makes, in order. Options come first and `--` ends
- * them, so no name or value from the topology is ever read as an option.
+ * The image `incus create` starts from: on a remote, a name without its own remote (`debian12-distctl`, a
+ * fingerprint) is the remote's image; `images:debian/12` keeps naming its image server.
  */
-export function incusCallsFor(action: Action, project: string): IncusCall[] {
+function imageOn(remote: string | null, image: string): string {
+  return image.includes(':') ? image : onRemote(remote, image);
+}
+
+/**
+ * The incus calls one action makes, in order. Options come first and `--` ends
+ * them, so no name or value from the topology is ever read as an option. Every
+ * name is addressed on the scope's remote (`REMOTE:NAME`) when it has one.
+ */
+export function incusCallsFor(action: Action, scope: IncusScope | string): IncusCall[] {
+  // A bare project name addresses the client's default remote.
+  const { project, remote } = typeof scope === 'string' ? { project: scope, remote: null } : scope;
+  const on = (name: string): string => onRemote(remote, name);
   switch (action.kind) {
     case 'create-project':
       return [
@@ -41,26 +54,33 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
             '-c',
             `${OWNER_KEY}=${action.project}`,
             '--',
-            action.project,
+            on(action.project),
           ],
         },
       ];
     case 'create-network':
+      // On a cluster the network is first defined on every member (`--target`: pending there), then created
+      // with its config once for all; Incus refuses the final call while any member lacks its pending one.
       return [
-        { args: ['network', 'create', '--type', 'bridge', '--', action.network.name, ...keyValues(action.config)] },
+        ...action.members.map((member) => ({
+          args: ['network', 'create', '--type', 'bridge', '--target', member, '--', on(action.network.name)],
+        })),
+        {
+          args: ['network', 'create', '--type', 'bridge', '--', on(action.network.name), ...keyValues(action.config)],
+        },
       ];
     case 'update-network':
-      return [{ args: ['network', 'set', '--', action.network, ...keyValues(action.set)] }];
+      return [{ args: ['network', 'set', '--', on(action.network), ...keyValues(action.set)] }];
     case 'create-instance': {
       const { container } = action;
       return [
         {
           args: [
             'create',
-            ...(container.target ? ['--target', container.target] : []),
+            ...(action.member === null ? [] : ['--target', action.member]),
             '--',
-            container.image,
-            container.name,
+            imageOn(remote, container.image),
+            on(container.name),
           ],
           project,
           input: instanceDefinition(container, project),
@@ -76,7 +96,7 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
           'device',
           'add',
           '--',
-          container.name,
+          on(container.name),
           'eth0',
           'nic',
           ...keyValues(withoutType(device)),
@@ -85,24 +105,34 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
       }
       if (action.replace) {
         return [
-          { args: ['config', 'device', 'remove', '--', container.name, 'eth0'], project },
+          { args: ['config', 'device', 'remove', '--', on(container.name), 'eth0'], project },
           {
-            args: ['config', 'device', 'add', '--', container.name, 'eth0', 'nic', ...keyValues(withoutType(device))],
+            args: ['config', 'device', 'add', '--', on(container.name), 'eth0', 'nic', ...keyValues(withoutType(device))],
             project,
           },
         ];
       }
       return [
         {
-          args: ['config', 'device', 'set', '--', container.name, 'eth0', `ipv4.address=${container.nic.ipv4Address}`],
+          args: [
+            'config',
+            'device',
+            'set',
+            '--',
+            on(container.name),
+            'eth0',
+            `ipv4.address=${container.nic.ipv4Address}`,
+          ],
           project,
         },
       ];
     }
+    case 'write-address':
+      return staticAddressCalls(action.container, action.address, project);
     case 'start-instance':
-      return [{ args: [action.resume ? 'resume' : 'start', '--', action.container], project }];
+      return [{ args: [action.resume ? 'resume' : 'start', '--', on(action.container)], project }];
     case 'restart-instance':
-      return [{ args: ['restart', '--', action.container], project }];
+      return [{ args: ['restart', '--', on(action.container)], project }];
     case 'add-proxy':
       return [
         {
@@ -111,7 +141,7 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
             'device',
             'add',
             '--',
-            action.proxy.container,
+            on(action.proxy.container),
             action.proxy.device,
             'proxy',
             `listen=${action.proxy.listen}`,
@@ -129,7 +159,7 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
             'device',
             'set',
             '--',
-            action.proxy.container,
+            on(action.proxy.container),
             action.proxy.device,
             `listen=${action.proxy.listen}`,
             `connect=${action.proxy.connect}`,
@@ -138,13 +168,13 @@ export function incusCallsFor(action: Action, project: string): IncusCall[] {
         },
       ];
     case 'remove-proxy':
-      return [{ args: ['config', 'device', 'remove', '--', action.container, action.device], project }];
+      return [{ args: ['config', 'device', 'remove', '--', on(action.container), action.device], project }];
     case 'delete-instance':
-      return [{ args: ['delete', '--force', '--', action.container], project }];
+      return [{ args: ['delete', '--force', '--', on(action.container)], project }];
     case 'delete-network':
-      return [{ args: ['network', 'delete', '--', action.network] }];
+      return [{ args: ['network', 'delete', '--', on(action.network)] }];
     case 'delete-project':
-      return [{ args: ['project', 'delete', '--', action.project] }];
+      return [{ args: ['project', 'delete', '--', on(action.project)] }];
   }
 }
 
@@ -181,15 +211,27 @@ export function describeAction(action: Action): string {
     case 'create-project':
       return `+ project ${action.project}`;
     case 'create-network':
-      return `+ network ${action.network.name} (bridge ${action.network.ipv4Address}, NAT ${action.network.nat ? 'on' : 'off'})`;
+      return (
+        `+ network ${action.network.name} (bridge ${action.network.ipv4Address}, NAT ${action.network.nat ? 'on' : 'off'}` +
+        `${action.members.length === 0 ? '' : `, on members ${action.members.join(', ')}`})`
+      );
     case 'update-network':
       return `~ network ${action.network}: ${Object.entries(action.set)
         .map(([key, value]) => `${key}=${value}`)
         .join(', ')}`;
     case 'create-instance':
-      return `+ container ${action.container.name} (image ${action.container.image}, eth0 ${action.container.nic.ipv4Address} on ${action.container.nic.network})`;
+      return (
+        `+ container ${action.container.name} (image ${action.container.image}, ` +
+        `eth0 ${action.container.nic.ipv4Address} on ${action.container.nic.network}` +
+        `${action.member === null ? '' : `, on member ${action.member}`})`
+      );
     case 'set-nic':
       return `~ container ${action.container.name}: eth0 ${action.from} → ${action.container.nic.ipv4Address} on ${action.container.nic.network}`;
+    case 'write-address': {
+      const was = action.from === null ? '' : ` (was ${action.from})`;
+      const record = staticAddressRecord(action.address);
+      return `~ container ${action.container}: eth0 static ${record} in ${INTERFACES_PATH}${was}`;
+    }
     case 'start-instance':
       return `~ container ${action.container}: ${action.resume ? 'resume (frozen)' : 'start'}`;
     case 'restart-instance':

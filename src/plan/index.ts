@@ -1,8 +1,10 @@
 import type { DerivedContainer, DesiredState } from '../derive/types.js';
 import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
-import { OWNER_KEY, type IncusInstance, type IncusNetwork } from '../incus/types.js';
+import { OWNER_KEY, type IncusInstance } from '../incus/types.js';
 import { parseUsedBy } from '../incus/used-by.js';
 import { instanceAddresses, proxyInPlace, type ObservedIncus } from '../observe/incus.js';
+import { placeContainers } from './placement.js';
+import { recordedStaticAddress, staticAddressFor, staticAddressRecord } from './static-address.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
 export type * from './types.js';
@@ -14,13 +16,43 @@ export function desiredNetworkConfig(desired: DesiredState): Record<string, stri
     'ipv4.nat': String(desired.network.nat),
     'ipv4.dhcp': 'true',
     'ipv6.address': 'none',
+    ...tunnelConfig(desired.network),
     [OWNER_KEY]: desired.project,
   };
 }
 
+/** The name of the VXLAN tunnel in the bridge's `tunnel.NAME.*` keys; Incus names its interface `BRIDGE-vx`. */
+export const TUNNEL_NAME = 'vx';
+
+/**
+ * The bridge keys joining a cluster's member bridges over VXLAN (multicast: the same keys on every member).
+ * `bridge.hwaddr` gives every member's bridge one MAC, so the gateway address each of them holds is one
+ * gateway on the stretched segment (answered locally on every member) instead of conflicting ARP answers.
+ */
+function tunnelConfig(network: DesiredState['network']): Record<string, string> {
+  const { tunnel } = network;
+  if (tunnel === null) return {};
+  const prefix = `tunnel.${TUNNEL_NAME}`;
+  return {
+    [`${prefix}.protocol`]: 'vxlan',
+    [`${prefix}.id`]: String(tunnel.id),
+    [`${prefix}.group`]: tunnel.group,
+    ...(tunnel.interface === null ? {} : { [`${prefix}.interface`]: tunnel.interface }),
+    'bridge.hwaddr': gatewayMac(network.name),
+  };
+}
+
+/** A locally administered unicast MAC derived from the network name: the same on every member, stable. */
+function gatewayMac(name: string): string {
+  let hash = 0x811c9dc5;
+  for (const char of name) hash = Math.imul(hash ^ (char.codePointAt(0) ?? 0), 0x01000193) >>> 0;
+  const bytes = [0x02, 0xd1, (hash >>> 24) & 0xff, (hash >>> 16) & 0xff, (hash >>> 8) & 0xff, hash & 0xff];
+  return bytes.map((byte) => byte.toString(16).padStart(2, '0')).join(':');
+}
+
 /**
  * What `up` must do to make Incus match the desired state, in order: project,
- * network, instances (created, NIC fixed, started), proxy devices. Pure.
+ * network, instances (created, NIC fixed, static address written, started), proxy devices. Pure.
  * Conflicts (things distctl does not own standing in the way) are returned,
  * not thrown, so all of them can be reported at once.
  */
@@ -29,6 +61,9 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
   const conflicts: Conflict[] = [];
   const notices: Notice[] = [];
   const project = desired.project;
+  const placement = placeContainers(desired, observed);
+  conflicts.push(...placement.conflicts);
+  notices.push(...placement.drift);
 
   if (observed.project === null) {
     actions.push({ kind: 'create-project', project });
@@ -41,14 +76,17 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     });
   }
 
-  planNetwork(desired, observed.networks, actions, conflicts);
+  planNetwork(desired, observed, actions, conflicts);
 
   const observedByName = new Map(observed.instances.map((instance) => [instance.name, instance]));
+  const toAddress: Action[] = [];
   const toStart: Action[] = [];
   for (const container of desired.containers) {
     const instance = observedByName.get(container.name);
+    const address = staticAddressFor(container, desired.network);
     if (instance === undefined) {
-      actions.push({ kind: 'create-instance', container });
+      actions.push({ kind: 'create-instance', container, member: placement.members.get(container.name) ?? null });
+      toAddress.push({ kind: 'write-address', container: container.name, address, from: null });
       toStart.push({ kind: 'start-instance', container: container.name, resume: false });
       continue;
     }
@@ -63,14 +101,18 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     }
     const nicChange = planNic(container, instance);
     if (nicChange) actions.push(nicChange);
+    // The file inside follows the reservation: whenever the declared address differs from the one recorded.
+    const recorded = recordedStaticAddress(instance);
+    const addressChange = recorded !== staticAddressRecord(address);
+    if (addressChange) toAddress.push({ kind: 'write-address', container: container.name, address, from: recorded });
     const status = instance.status;
     if (status === 'Frozen') toStart.push({ kind: 'start-instance', container: container.name, resume: true });
     else if (status !== 'Running') toStart.push({ kind: 'start-instance', container: container.name, resume: false });
-    else if (nicChange)
+    else if (nicChange || addressChange)
       toStart.push({
         kind: 'restart-instance',
         container: container.name,
-        reason: 'renew its DHCP lease for the new address',
+        reason: addressChange ? 'take its new static address' : 'renew its DHCP lease for the new address',
       });
     else if (holdsStaleLease(container, instance)) {
       // The reservation is right but the lease predates it (e.g. the bridge's subnet was changed and put
@@ -87,7 +129,7 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
       });
     }
   }
-  actions.push(...toStart);
+  actions.push(...toAddress, ...toStart);
 
   for (const proxy of desired.proxies) {
     const instance = observedByName.get(proxy.container);
@@ -127,17 +169,22 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
       });
     }
   }
-  return { project, actions, conflicts, notices };
+  return { project, remote: desired.remote, actions, conflicts, notices };
 }
 
-function planNetwork(
-  desired: DesiredState,
-  networks: readonly IncusNetwork[],
-  actions: Action[],
-  conflicts: Conflict[],
-): void {
+function planNetwork(desired: DesiredState, observed: ObservedIncus, actions: Action[], conflicts: Conflict[]): void {
+  const { networks } = observed;
   const wantedConfig = desiredNetworkConfig(desired);
   const existing = networks.find((network) => network.name === desired.network.name);
+  // On a cluster a bridge is defined per member before it is created; one left pending by an interrupted run
+  // lists the members it is already defined on.
+  const members = (observed.cluster?.members ?? []).map((member) => member.server_name).sort();
+  if (existing?.status === 'Pending') {
+    const defined = new Set(existing.locations ?? []);
+    const missing = members.filter((member) => !defined.has(member));
+    actions.push({ kind: 'create-network', network: desired.network, config: wantedConfig, members: missing });
+    return;
+  }
   const ours = parseSubnet(desired.network.subnet)?.subnet;
   for (const other of networks) {
     if (other.name === desired.network.name || !other.config['ipv4.address']) continue;
@@ -152,7 +199,7 @@ function planNetwork(
     }
   }
   if (existing === undefined) {
-    actions.push({ kind: 'create-network', network: desired.network, config: wantedConfig });
+    actions.push({ kind: 'create-network', network: desired.network, config: wantedConfig, members });
     return;
   }
   const owner = existing.config[OWNER_KEY];
@@ -247,5 +294,5 @@ export function planDown(desired: DesiredState, observed: ObservedIncus): Plan {
       message: 'was not created by distctl; left in place',
     });
   }
-  return { project, actions, conflicts: [], notices };
+  return { project, remote: desired.remote, actions, conflicts: [], notices };
 }

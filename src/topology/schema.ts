@@ -44,11 +44,37 @@ export const imageSchema = z.union(
   { error: 'must be an image name (images:ubuntu/22.04, a local alias) or { build: debian/bookworm }' },
 );
 
+/**
+ * The VXLAN tunnel joining the bridges of an Incus cluster's members into one
+ * layer-2 segment (Incus bridge `tunnel.NAME.*` keys). Multicast needs no
+ * per-member settings: every member's bridge carries the same keys.
+ */
+export const tunnelSchema = z.strictObject({
+  /** VXLAN network identifier; must be unique among the VXLAN segments of the members' network. */
+  id: z.number().int('must be a whole number').min(1, 'must be at least 1').max(16_777_215, 'must be at most 16777215'),
+  /** Multicast group the members' tunnel endpoints join. */
+  group: ipv4.default('239.0.0.1'),
+  /** The member's interface the VXLAN traffic leaves by (default: the one of the default route). */
+  interface: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,14}$/, 'must be an interface name such as eth0').optional(),
+});
+
 export const networkSchema = z.strictObject({
   name,
   subnet: cidr,
   gateway: ipv4,
   nat: z.boolean().default(true),
+  /** Only for an Incus cluster: how the members' bridges are joined (see docs/cluster.md). */
+  tunnel: tunnelSchema.optional(),
+});
+
+/** Which Incus distctl talks to: a remote name from `incus remote list` (a cluster, or a single server). */
+export const incusSchema = z.strictObject({
+  remote: z
+    .string()
+    .regex(
+      /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/,
+      'must be a remote name from `incus remote list`: letters, digits, ".", "-" and "_"',
+    ),
 });
 
 export const containerSchema = z.strictObject({
@@ -56,8 +82,8 @@ export const containerSchema = z.strictObject({
   ipv4,
   /** Image for this container only; defaults to the top-level image. */
   image: imageSchema.optional(),
-  /** Cluster member to place the container on (Incus cluster). */
-  target: z.string().min(1).optional(),
+  /** Cluster member to place the container on (`incus create --target`); needs a clustered Incus. */
+  target: z.string().min(1, 'must name a cluster member').optional(),
 });
 
 export const memberSchema = z.strictObject({
@@ -71,6 +97,8 @@ export const replicaSetSchema = z.strictObject({
   database: name,
   env: envName,
   members: z.array(memberSchema).min(1, 'a replica set needs at least one member'),
+  /** Place each member's container on a different cluster member (needs a clustered Incus). */
+  spread: z.boolean().default(false),
 });
 
 export const standaloneSchema = z.strictObject({
@@ -156,6 +184,8 @@ export const topologySchema = z.strictObject({
       'must be an Incus project name: letters, digits, - and _, at most 63 characters',
     )
     .default('distctl'),
+  /** The Incus to talk to; absent: the client's default remote (normally the local daemon). */
+  incus: incusSchema.optional(),
   image: imageSchema,
   network: networkSchema,
   containers: z.array(containerSchema).min(1, 'list at least one container'),

@@ -17,7 +17,91 @@ export function checkTopology(topology: Topology): TopologyProblem[] {
   checkPorts(topology, problems);
   checkExpose(topology, containers, problems);
   checkImages(topology, problems);
+  checkPlacement(topology, problems);
   return problems;
+}
+
+/** Incus cluster member names are host names: letters, digits, "-" and ".", not starting or ending with "-". */
+const MEMBER_NAME = /^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,61}[a-zA-Z0-9])?$/;
+
+/**
+ * Placement rules that need no Incus: member names, and `spread` sets that could
+ * never be placed apart (two members in one container, or pinned to one member).
+ * What needs the cluster (is the member there, is it online) is checked by `plan`.
+ */
+function checkPlacement(topology: Topology, problems: TopologyProblem[]): void {
+  const targetOf = new Map<string, string>();
+  topology.containers.forEach((container, index) => {
+    if (container.target === undefined) return;
+    targetOf.set(container.name, container.target);
+    if (!MEMBER_NAME.test(container.target)) {
+      problems.push(
+        problem(
+          'error',
+          'invalid-target',
+          ['containers', index, 'target'],
+          `"${container.target}" is not a valid Incus cluster member name`,
+          'Name a member as `incus cluster list` shows it: letters, digits, "-" and ".", e.g. node1.',
+        ),
+      );
+    }
+  });
+  topology.mongodb.replicaSets.forEach((set, setIndex) => {
+    if (!set.spread) return;
+    const path = ['mongodb', 'replicaSets', setIndex, 'spread'];
+    const firstMember = new Map<string, number>();
+    set.members.forEach((member, index) => {
+      const first = firstMember.get(member.container);
+      if (first === undefined) firstMember.set(member.container, index);
+      else
+        problems.push(
+          problem(
+            'error',
+            'spread-shared-container',
+            path,
+            `replica set ${set.name} cannot be spread: members[${first}] and members[${index}] both live in container ${member.container}`,
+            'Give each member of a spread set its own container (one mongod per container), or remove `spread: true`.',
+          ),
+        );
+    });
+    const pinned = new Map<string, string>();
+    for (const container of firstMember.keys()) {
+      const target = targetOf.get(container);
+      if (target === undefined) continue;
+      const other = pinned.get(target);
+      if (other === undefined) pinned.set(target, container);
+      else
+        problems.push(
+          problem(
+            'error',
+            'spread-same-target',
+            path,
+            `replica set ${set.name} cannot be spread: containers ${other} and ${container} both have target ${target}`,
+            'Give them different `target:` members, or drop one `target:` and let spread choose a free member.',
+          ),
+        );
+    }
+  });
+  if (topology.incus === undefined) return;
+  const built = (image: Topology['image'] | undefined): boolean => image !== undefined && typeof image !== 'string';
+  const buildPaths: TopologyPath[] = [
+    ...(built(topology.image) && topology.containers.some((container) => container.image === undefined)
+      ? [['image']]
+      : []),
+    ...topology.containers.flatMap((container, index) => (built(container.image) ? [['containers', index, 'image']] : [])),
+  ];
+  for (const path of buildPaths) {
+    problems.push(
+      problem(
+        'error',
+        'build-on-remote',
+        path,
+        `distctl builds images on the local Incus only, but incus.remote is ${topology.incus.remote}`,
+        `Build it here (\`distctl image build --alias NAME\`), copy it (\`incus image copy NAME ${topology.incus.remote}: ` +
+          '--alias NAME --mode relay`) and name the alias as the image.',
+      ),
+    );
+  }
 }
 
 /**
@@ -83,6 +167,18 @@ function checkNetwork(topology: Topology, problems: TopologyProblem[]): Ipv4Subn
         ['network', 'name'],
         `network name "${network.name}" is not a valid interface name`,
         'Use at most 15 letters, digits, "-", "_" or ".", e.g. incusbr0.',
+      ),
+    );
+  }
+  // Incus names the VXLAN interface BRIDGE-vx (see plan's TUNNEL_NAME); Linux allows 15 characters.
+  if (network.tunnel !== undefined && network.name.length > 12) {
+    problems.push(
+      problem(
+        'error',
+        'network-name-too-long-for-tunnel',
+        ['network', 'name'],
+        `network name "${network.name}" is too long for a VXLAN tunnel (Incus names its interface ${network.name}-vx)`,
+        'Use at most 12 characters, e.g. distclbr0.',
       ),
     );
   }

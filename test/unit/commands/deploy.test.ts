@@ -84,12 +84,16 @@ describe('deploy', () => {
 
   it('deploys both services through incus exec and file push; a second deploy changes nothing', async () => {
     await provision();
+    const provisioned = t.model.calls.length;
     const first = await deploy();
     expect(first.exitCode).toBe(0);
     expect((first.json as { changed: string[] }).changed).toEqual(['auth-server', 'web-server']);
     expect(inside.unit('web', 'web-server.service')).toMatchObject({ active: 'active', enabled: true, starts: 1 });
     expect(inside.files.get('web:/etc/systemd/system/web-server.service')).toContain('ExecStart=');
-    const pushes = t.model.calls.filter((argv) => argv.includes('push')).map((argv) => argv.join(' '));
+    const pushes = t.model.calls
+      .slice(provisioned)
+      .filter((argv) => argv.includes('push'))
+      .map((argv) => argv.join(' '));
     expect(pushes).toEqual([
       `--project model-deploy file push --create-dirs --mode 0755 -- ${process.execPath} auth/usr/local/bin/node.distctl-new`,
       `--project model-deploy file push --create-dirs --mode 0755 -- ${process.execPath} web/usr/local/bin/node.distctl-new`,

@@ -89,7 +89,9 @@ describe('expose', () => {
   it('lists the exposures, present or missing, and exits 1 while one is missing', async () => {
     expect((await expose()).json).toEqual({
       ok: true,
-      exposures: [{ container: 'web', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000', present: true }],
+      exposures: [
+        { container: 'web', listen: 'tcp:127.0.0.1:3000', connect: 'tcp:127.0.0.1:3000', present: true, member: null },
+      ],
     });
     await t.incus('config', 'device', 'remove', 'web', 'expose-3000');
     const listed = await expose();

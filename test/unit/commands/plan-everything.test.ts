@@ -98,7 +98,7 @@ describe('distctl plan shows everything up would do', () => {
       '+ web-server on web-server: write /usr/local/bin/node, /opt/distctl/web-server/main.mjs, /etc/distctl/web-server.env, /etc/systemd/system/web-server.service; start web-server.service',
     ]);
     expect(lines.at(-1)).toBe(
-      'Plan: 25 changes (13 in Incus, 1 image, 11 in the databases and services) in project distctl.',
+      'Plan: 30 changes (18 in Incus, 1 image, 11 in the databases and services) in project distctl.',
     );
     // Only reads: project, networks, the alias of the image to build. Nothing is sent into (absent) containers.
     expect(runner.lines()).toEqual([

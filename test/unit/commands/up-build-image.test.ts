@@ -51,7 +51,8 @@ function emptyIncus(present: readonly string[] = []) {
       instances.push({ name: rest[1] ?? '', ipv4: String(cmd.input).match(/ipv4\.address: (\S+)/)?.[1] ?? '' });
       return {};
     }
-    if (verb === 'start') return {};
+    // The static address written into each container before its start (file, then record).
+    if (verb === 'file' || verb === 'start' || (verb === 'config' && rest[0] === 'set')) return {};
     if (verb === 'list') {
       const listed = instances.map((instance) => ({
         name: instance.name,

@@ -62,11 +62,11 @@ describe('up on an empty Incus', () => {
     const result = await up();
     expect(result.exitCode).toBe(0);
     expect((result.json as { stages: unknown[] }).stages).toEqual([
-      { stage: 'containers', status: 'ok', summary: '3 running with their declared addresses (9 changes)' },
+      { stage: 'containers', status: 'ok', summary: '3 running with their declared addresses (12 changes)' },
       { stage: 'databases', status: 'skipped', summary: 'nothing declared' },
       { stage: 'services', status: 'skipped', summary: 'nothing declared' },
     ]);
-    expect(await t.replan()).toEqual({ project: 'model-unit', actions: [], conflicts: [], notices: [] });
+    expect(await t.replan()).toEqual({ project: 'model-unit', remote: null, actions: [], conflicts: [], notices: [] });
     expect(t.model.inventory()).toEqual({
       projects: ['default', 'model-unit'],
       networks: ['dmodel0'],
@@ -170,6 +170,7 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     await t.incus('delete', '--force', 'web');
     expect(actions(await up())).toEqual([
       '+ container web (image debian12-distctl, eth0 10.97.0.10 on dmodel0)',
+      '~ container web: eth0 static 10.97.0.10/24 via 10.97.0.1 in /etc/network/interfaces',
       '~ container web: start',
       '+ proxy tcp:127.0.0.1:3000 on the host → web tcp:127.0.0.1:3000',
     ]);
@@ -288,6 +289,7 @@ describe('up after a failure', () => {
     expect(t.model.instance('model-unit', 'web')?.status).toBe('Running');
     expect((await t.replan()).actions.map(describeAction)).toEqual([
       '+ container db-b (image debian12-distctl, eth0 10.97.0.12 on dmodel0)',
+      '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 in /etc/network/interfaces',
       '~ container db-b: start',
     ]);
     const resumed = await up();

@@ -25,6 +25,7 @@ describe('derived model of the reference topology', () => {
       prefixLength: 24,
       ipv4Address: '10.10.10.1/24',
       nat: true,
+      tunnel: null,
     });
     expect(state.project).toBe('distctl');
   });

@@ -91,13 +91,19 @@ describe('applyPlan', () => {
     for (const container of desired.containers) {
       const create = calls.findIndex((argv) => verbOf(argv) === 'create' && argv.includes(container.name));
       const start = calls.findIndex((argv) => verbOf(argv) === 'start' && argv.includes(container.name));
+      const push = calls.findIndex((argv) => argv.includes(`${container.name}/etc/network/interfaces`));
+      const record = calls.findIndex((argv) => verbOf(argv) === 'config' && argv.includes(container.name));
       expect(create).toBeGreaterThan(1);
-      expect(start).toBeGreaterThan(create);
+      // The static address is written into the stopped container, then recorded, then it starts.
+      expect([push > create, record > push, start > record]).toEqual([true, true, true]);
+      expect(runner.model.instance('distctl', container.name)?.files['/etc/network/interfaces']).toContain(
+        `    address ${container.ipv4}/24\n    gateway 10.10.10.1\n`,
+      );
     }
     // A container starts while others are still being created: no barrier between all creates and all starts.
     expect(verbs.indexOf('start')).toBeLessThan(verbs.lastIndexOf('create'));
     expect(runner.most).toBe(3);
-    expect(await replan(runner.model)).toEqual({ project: 'distctl', actions: [], conflicts: [], notices: [] });
+    expect(await replan(runner.model)).toEqual({ project: 'distctl', remote: null, actions: [], conflicts: [], notices: [] });
   });
 
   it('a failing container chain stops there, the other chains finish, and the next run completes it', async () => {
@@ -117,7 +123,7 @@ describe('applyPlan', () => {
     const started = runner.model.calls.filter((argv) => verbOf(argv) === 'start').map((argv) => argv.at(-1) ?? '');
     expect(started.sort()).toEqual(['auth-server', 'db1', 'db3', 'web-server']);
     const rest = await replan(runner.model);
-    expect(rest.actions.map((action) => action.kind)).toEqual(['create-instance', 'start-instance']);
+    expect(rest.actions.map((action) => action.kind)).toEqual(['create-instance', 'write-address', 'start-instance']);
     await applyPlan(new IncusClient(runner.model), rest);
     expect((await replan(runner.model)).actions).toEqual([]);
   });

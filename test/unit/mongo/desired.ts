@@ -90,6 +90,8 @@ function service(name: string, kind: 'auth' | 'web', databases: string[]): Deriv
 export function desiredState(source: DerivedMongoSource = { kind: 'repository' }, version = '7.0'): DesiredState {
   return {
     project: 'distctl',
+    remote: null,
+    spreadSets: [],
     network: {
       name: 'incusbr0',
       subnet: '10.10.10.0/24',
@@ -97,6 +99,7 @@ export function desiredState(source: DerivedMongoSource = { kind: 'repository' }
       prefixLength: 24,
       ipv4Address: '10.10.10.1/24',
       nat: true,
+      tunnel: null,
     },
     containers: [],
     mongodb: { version, source },

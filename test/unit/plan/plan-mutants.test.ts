@@ -61,13 +61,13 @@ describe('incusCallsFor, actionSubject and describeAction for every kind of acti
       line: '+ project p1',
     },
     {
-      action: { kind: 'create-network', network, config: { a: '1', b: '2' } },
+      action: { kind: 'create-network', network, config: { a: '1', b: '2' }, members: [] },
       calls: [{ args: ['network', 'create', '--type', 'bridge', '--', 'incusbr0', 'a=1', 'b=2'] }],
       subject: 'network incusbr0',
       line: '+ network incusbr0 (bridge 10.10.10.1/24, NAT on)',
     },
     {
-      action: { kind: 'create-network', network: { ...network, nat: false }, config: {} },
+      action: { kind: 'create-network', network: { ...network, nat: false }, config: {}, members: [] },
       calls: [{ args: ['network', 'create', '--type', 'bridge', '--', 'incusbr0'] }],
       subject: 'network incusbr0',
       line: '+ network incusbr0 (bridge 10.10.10.1/24, NAT off)',
@@ -222,9 +222,12 @@ describe('incusCallsFor, actionSubject and describeAction for every kind of acti
 
   it('create-instance: one call with the target only when one is set', () => {
     expect(
-      incusCallsFor({ kind: 'create-instance', container: db1 }, 'p1').map((call) => [call.args, call.project]),
+      incusCallsFor({ kind: 'create-instance', container: db1, member: null }, 'p1').map((call) => [
+        call.args,
+        call.project,
+      ]),
     ).toEqual([[['create', '--', IMAGE, 'db1'], 'p1']]);
-    expect(incusCallsFor({ kind: 'create-instance', container: { ...db1, target: 'node2' } }, 'p1')[0]?.args).toEqual([
+    expect(incusCallsFor({ kind: 'create-instance', container: db1, member: 'node2' }, 'p1')[0]?.args).toEqual([
       'create',
       '--target',
       'node2',
@@ -232,7 +235,7 @@ describe('incusCallsFor, actionSubject and describeAction for every kind of acti
       IMAGE,
       'db1',
     ]);
-    expect(actionSubject({ kind: 'create-instance', container: db1 })).toBe('container db1');
+    expect(actionSubject({ kind: 'create-instance', container: db1, member: null })).toBe('container db1');
   });
 });
 
@@ -351,6 +354,7 @@ describe('planUp: exact plans for each kind of drift', () => {
     });
     expect(missing.actions.map(describeAction)).toEqual([
       `+ container web-server (image ${IMAGE}, eth0 10.10.10.11 on incusbr0)`,
+      '~ container web-server: eth0 static 10.10.10.11/24 via 10.10.10.1 in /etc/network/interfaces',
       '~ container web-server: start',
       '+ proxy tcp:127.0.0.1:3000 on the host → web-server tcp:127.0.0.1:3000',
     ]);
@@ -363,6 +367,7 @@ describe('planUp: exact plans for each kind of drift', () => {
     );
     expect(plan).toEqual({
       project: 'distctl',
+      remote: null,
       actions: [],
       conflicts: [],
       notices: [
@@ -388,6 +393,7 @@ describe('planUp: exact plans for each kind of drift', () => {
     const state = { ...observed, instances: [...observed.instances, extra, stranger] };
     expect(planUp(desired, state)).toEqual({
       project: 'distctl',
+      remote: null,
       actions: [],
       conflicts: [],
       notices: [
@@ -481,6 +487,7 @@ describe('planUp: exact plans for each kind of drift', () => {
       kind: 'create-network',
       network,
       config: desiredNetworkConfig(desired),
+      members: [],
     });
     const observed = convergedState(desired);
     const drifted = planUp(desired, {
@@ -507,6 +514,7 @@ describe('planDown: exact plans', () => {
     };
     expect(planDown(desired, { ...observed, networks: [used] })).toEqual({
       project: 'distctl',
+      remote: null,
       actions: [
         ...desired.containers.map((c) => ({ kind: 'delete-instance', container: c.name, reason: 'distctl down' })),
         { kind: 'delete-project', project: 'distctl' },
@@ -544,6 +552,7 @@ describe('planDown: exact plans', () => {
     });
     expect(plan).toEqual({
       project: 'distctl',
+      remote: null,
       actions: [],
       conflicts: [],
       notices: [
@@ -571,6 +580,6 @@ describe('planDown: exact plans', () => {
   it('another network with the same name elsewhere is not looked at; a missing project asks nothing', () => {
     expect(
       planDown(desired, { project: null, networks: [{ ...ownedNetwork(desired), name: 'br9' }], instances: [] }),
-    ).toEqual({ project: 'distctl', actions: [], conflicts: [], notices: [] });
+    ).toEqual({ project: 'distctl', remote: null, actions: [], conflicts: [], notices: [] });
   });
 });

@@ -20,6 +20,11 @@ describe('planUp', () => {
       `+ container db1 (image ${IMAGE}, eth0 10.10.10.12 on incusbr0)`,
       `+ container db2 (image ${IMAGE}, eth0 10.10.10.13 on incusbr0)`,
       `+ container db3 (image ${IMAGE}, eth0 10.10.10.14 on incusbr0)`,
+      '~ container auth-server: eth0 static 10.10.10.10/24 via 10.10.10.1 in /etc/network/interfaces',
+      '~ container web-server: eth0 static 10.10.10.11/24 via 10.10.10.1 in /etc/network/interfaces',
+      '~ container db1: eth0 static 10.10.10.12/24 via 10.10.10.1 in /etc/network/interfaces',
+      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 in /etc/network/interfaces',
+      '~ container db3: eth0 static 10.10.10.14/24 via 10.10.10.1 in /etc/network/interfaces',
       '~ container auth-server: start',
       '~ container web-server: start',
       '~ container db1: start',
@@ -32,10 +37,36 @@ describe('planUp', () => {
   it('plans nothing when Incus matches, ignoring server-computed keys', () => {
     expect(planUp(desired, convergedState(desired))).toEqual({
       project: 'distctl',
+      remote: null,
       actions: [],
       conflicts: [],
       notices: [],
     });
+  });
+
+  it('writes the static address into a running container that has no record of it, and restarts it', () => {
+    const observed = convergedState(desired);
+    const instances = observed.instances.map((instance) => {
+      if (instance.name !== 'db2') return instance;
+      const { 'user.distctl.static-ipv4': _record, ...config } = instance.config;
+      return { ...instance, config };
+    });
+    const plan = planUp(desired, { ...observed, instances });
+    expect(plan.actions.map(describeAction)).toEqual([
+      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 in /etc/network/interfaces',
+      '~ container db2: restart (take its new static address)',
+    ]);
+    expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([
+      {
+        args: ['file', 'push', '--create-dirs', '--mode', '0644', '--', '-', 'db2/etc/network/interfaces'],
+        project: 'distctl',
+        input: expect.stringContaining('iface eth0 inet static\n    address 10.10.10.13/24\n    gateway 10.10.10.1\n'),
+      },
+      {
+        args: ['config', 'set', '--', 'db2', 'user.distctl.static-ipv4=10.10.10.13/24 via 10.10.10.1'],
+        project: 'distctl',
+      },
+    ]);
   });
 
   it('starts a stopped container and resumes a frozen one', () => {

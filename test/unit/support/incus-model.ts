@@ -51,8 +51,10 @@ interface Instance {
   status: InstanceStatus;
   config: Config;
   devices: Record<string, Config>;
-  /** The IPv4 address eth0 holds: taken from DHCP at start, kept until the next start. */
+  /** The IPv4 address eth0 holds: taken at start (static file or DHCP), kept until the next start. */
   lease: string | null;
+  /** Files written with `file push` from stdin, by absolute path (the instance's own filesystem, running or not). */
+  files: Record<string, string>;
   created: number;
 }
 
@@ -111,6 +113,11 @@ export class IncusModel implements Runner {
   readonly images = new Set<string>();
   /** Images without a DHCP client: their containers never get an address (an image `up` must time out on). */
   readonly dhcpless = new Set<string>();
+  /**
+   * Images whose eth0 is configured by ifupdown from /etc/network/interfaces (distctl's own builds): a static
+   * stanza for eth0 there gives the container its address at boot without DHCP. Other images ignore that file.
+   */
+  readonly ifupdown = new Set<string>();
   /** What runs inside containers: `exec` and `file push` are handed to it (strict fakes refuse the unknown). */
   inside: ContainerOps | null = null;
 
@@ -235,7 +242,11 @@ export class IncusModel implements Runner {
     const end = args.indexOf('--');
     if (args[0] !== 'exec' && end >= 0) {
       const positional = args.slice(end + 1);
-      if (positional.some((arg) => arg.startsWith('-'))) throw new IncusModelUnsupported(argv);
+      // `file push -- - NAME/PATH`: a lone dash is the CLI's name for stdin, not an option.
+      const stdin = (arg: string, index: number) => arg === '-' && index === 0 && args[0] === 'file';
+      if (positional.some((arg, index) => arg.startsWith('-') && !stdin(arg, index))) {
+        throw new IncusModelUnsupported(argv);
+      }
       // The parsers below read the order the CLI prints in its usage: the words of the command, the names, then
       // the options (`network create NAME --type bridge KEY=VALUE...`). Options before `--` are moved behind the names.
       const before = args.slice(0, end);
@@ -268,6 +279,7 @@ export class IncusModel implements Runner {
       case 'create':
         return ok(this.create(project, rest, input, argv));
       case 'config':
+        if (rest[0] === 'set') return ok(this.configSet(project, rest.slice(1), argv));
         if (rest[0] !== 'device') throw new IncusModelUnsupported(argv);
         return ok(this.device(project, rest.slice(1), argv));
       case 'start':
@@ -281,7 +293,7 @@ export class IncusModel implements Runner {
       case 'exec':
         return this.exec(project, rest, input, argv);
       case 'file':
-        return ok(await this.push(project, rest, argv));
+        return ok(await this.push(project, rest, input, argv));
       case 'image':
         if (rest[0] !== 'list') throw new IncusModelUnsupported(argv);
         wantsJson(rest.slice(1));
@@ -451,9 +463,20 @@ export class IncusModel implements Runner {
       config: { ...definition.config, 'volatile.base_image': image },
       devices,
       lease: null,
+      files: {},
       created: this.created++,
     });
     return `Creating ${name}\n`;
+  }
+
+  /** `config set NAME KEY=VALUE...`: user keys only (the model knows no other instance keys' validation). */
+  private configSet(project: string, rest: string[], argv: readonly string[]): string {
+    const [name = '', ...pairs] = rest;
+    const config = keyValues(pairs);
+    if (pairs.length === 0 || Object.keys(config).some((key) => !key.startsWith('user.')))
+      throw new IncusModelUnsupported(argv);
+    Object.assign(this.requireInstance(project, name).config, config);
+    return '';
   }
 
   private device(project: string, rest: string[], argv: readonly string[]): string {
@@ -566,7 +589,12 @@ export class IncusModel implements Runner {
     return this.inside.exec(name, command, typeof input === 'string' ? { input } : {});
   }
 
-  private async push(project: string, rest: string[], argv: readonly string[]): Promise<string> {
+  private async push(
+    project: string,
+    rest: string[],
+    input: string | Uint8Array | undefined,
+    argv: readonly string[],
+  ): Promise<string> {
     const [sub, ...tail] = rest;
     if (sub !== 'push' || tail[0] !== '--create-dirs') throw new IncusModelUnsupported(argv);
     let args = tail.slice(1);
@@ -579,16 +607,32 @@ export class IncusModel implements Runner {
     const slash = target.indexOf('/');
     const name = target.slice(0, slash);
     const instance = this.requireInstance(project, name);
+    if (hostPath === '-') {
+      // From stdin, as the daemon does it: into the instance's filesystem, whether it runs or not.
+      if (args.length !== 2 || mode === undefined || input === undefined) throw new IncusModelUnsupported(argv);
+      instance.files[target.slice(slash)] = typeof input === 'string' ? input : Buffer.from(input).toString('utf8');
+      return '';
+    }
     if (instance.status !== 'Running') throw new Refused('Instance is not running');
     if (this.inside === null || args.length !== 2) throw new IncusModelUnsupported(argv);
     await this.inside.pushFile(name, hostPath, target.slice(slash), mode === undefined ? {} : { mode });
     return '';
   }
 
-  /** Start: the NIC asks DHCP for a lease; the bridge hands out the reservation when it has one in its subnet. */
+  /**
+   * Start: an ifupdown image with a static eth0 stanza takes that address; otherwise the NIC asks DHCP for a
+   * lease, and the bridge hands out the reservation when it has one in its subnet.
+   */
   private boot(instance: Instance): void {
     instance.status = 'Running';
     const nic = instance.devices.eth0;
+    const image = instance.config['volatile.base_image'] ?? '';
+    const interfaces = instance.files['/etc/network/interfaces'] ?? '';
+    const stanza = /^iface eth0 inet (\w+)$/m.exec(interfaces)?.[1];
+    if (nic?.type === 'nic' && this.ifupdown.has(image) && stanza === 'static') {
+      instance.lease = /^\s+address (\d+\.\d+\.\d+\.\d+)\/\d+$/m.exec(interfaces)?.[1] ?? null;
+      return;
+    }
     const network = nic?.type === 'nic' ? this.networks.get(nic.network ?? '') : undefined;
     if (
       network === undefined ||

@@ -23,14 +23,14 @@ describe('did you mean', () => {
     const [found, ...rest] = parseTopology(text, 't.yaml').errors;
     expect(rest).toEqual([]);
     expect(found).toMatchObject({ code: 'unknown-key', path: ['network', 'port'] });
-    expect(found?.hint).toBe('Remove it; the keys here are name, subnet, gateway, nat.');
+    expect(found?.hint).toBe('Remove it; the keys here are name, subnet, gateway, nat, tunnel.');
   });
 
   it('suggests a key of this mapping, not a similar key that belongs elsewhere', () => {
     // "imag" is one edit from the top-level "image", but a network has no image.
     const text = edit('  nat: true\n', '  nat: true\n  imag: x\n');
     expect(parseTopology(text, 't.yaml').errors.map((found) => found.hint)).toEqual([
-      'Remove it; the keys here are name, subnet, gateway, nat.',
+      'Remove it; the keys here are name, subnet, gateway, nat, tunnel.',
     ]);
   });
 
