@@ -52,7 +52,7 @@ it('a missing recipe image is built before the containers, with its progress, an
     `start ${label}: building with debootstrap, once per recipe`,
     `start ${label}: debootstrap`,
     `done image ${alias} built (80 s)`,
-    'info applying 9 changes',
+    'info applying 12 changes',
   ]);
   expect((result.json as { stages: unknown[] }).stages[0]).toEqual({
     stage: 'images',

@@ -89,41 +89,44 @@ describe('up reports what it did', () => {
     expect(own[0]?.startsWith(`${WARNING}${t.file}:11:23 expose[0].port: `)).toBe(true);
     expect(own.slice(1)).toEqual([
       'start reading Incus state',
-      'info applying 9 changes',
+      'info applying 12 changes',
       'wait waiting for every container to hold its address',
     ]);
     expect(result.exitCode).toBe(0);
     expect(result.human).toBe(
       [
-        '✔ containers: 3 running with their declared addresses (9 changes)',
+        '✔ containers: 3 running with their declared addresses (12 changes)',
         '- databases: nothing declared',
         '- services: nothing declared',
-        'up: done in 1.5 s (12 incus calls)',
+        'up: done in 1.5 s (18 incus calls)',
       ].join('\n'),
     );
     expect(result.json).toEqual({
       ok: true,
       project: 'model-unit',
       stages: [
-        { stage: 'containers', status: 'ok', summary: '3 running with their declared addresses (9 changes)' },
+        { stage: 'containers', status: 'ok', summary: '3 running with their declared addresses (12 changes)' },
         { stage: 'databases', status: 'skipped', summary: 'nothing declared' },
         { stage: 'services', status: 'skipped', summary: 'nothing declared' },
       ],
       failedStages: [],
-      applied: 9,
+      applied: 12,
       actions: [
         '+ project model-unit',
         '+ network dmodel0 (bridge 10.97.0.1/24, NAT on)',
         '+ container web (image debian12-distctl, eth0 10.97.0.10 on dmodel0)',
         '+ container db-a (image debian12-distctl, eth0 10.97.0.11 on dmodel0)',
         '+ container db-b (image debian12-distctl, eth0 10.97.0.12 on dmodel0)',
+        '~ container web: eth0 static 10.97.0.10/24 via 10.97.0.1 in /etc/network/interfaces',
+        '~ container db-a: eth0 static 10.97.0.11/24 via 10.97.0.1 in /etc/network/interfaces',
+        '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 in /etc/network/interfaces',
         '~ container web: start',
         '~ container db-a: start',
         '~ container db-b: start',
         '+ proxy tcp:127.0.0.1:3000 on the host → web tcp:127.0.0.1:3000',
       ],
       seconds: 1.5,
-      incusCalls: 12,
+      incusCalls: 18,
       containers: CONTAINERS,
     });
     expect(questions).toEqual([]);
@@ -279,7 +282,8 @@ describe('the stages after the containers', () => {
     expect(lines.at(-1)).toBe(
       'up: 2 stages failed: databases, services (0.0 s). What succeeded is kept; fix the cause and run `distctl up` again.',
     );
-  });
+    // The services stage bundles both services with esbuild first: tens of seconds on a loaded 2-core machine.
+  }, 120_000);
 });
 
 describe('import converges the same way and says how to resume', () => {
