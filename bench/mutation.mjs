@@ -33,7 +33,9 @@ if (!reportOnly) {
     '--concurrency',
     '1',
     ...(files.length > 0 ? ['--mutate', files.join(',')] : []),
-    ...(group ? ['--incrementalFile', `reports/stryker-incremental-${group}.json`] : []),
+    ...(group
+      ? ['--incrementalFile', `reports/stryker-incremental-${group}.json`, '--tempDirName', `.stryker-tmp-${group}`]
+      : []),
   ];
   const started = Date.now();
   const load = () => loadavg().map((value) => value.toFixed(1)).join(' ');
