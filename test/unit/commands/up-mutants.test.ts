@@ -272,6 +272,9 @@ describe('the stages after the containers', () => {
     expect(stageEvents[0]).toBe('start databases: converging');
     expect(stageEvents[1]).toBe(`fail databases: ${(databases as { summary?: string }).summary ?? ''}`);
     expect(stageEvents[2]).toBe('start services: converging');
+    // Each stage's own progress reaches the terminal.
+    expect(seen).toContainEqual({ event: 'start', message: 'db: mongodb user, directories, configs and units' });
+    expect(seen).toContainEqual({ event: 'start', message: 'bundling the auth service', subject: 'auth' });
 
     const lines = result.human.split('\n');
     const at = lines.indexOf('    sh: 1: cannot run: No space left on device');
