@@ -47,9 +47,8 @@ export async function doctorCommand(options: {
       options.ui.step({ event: 'start', message: 'preparing the host: bin/ensure-incus.sh (Incus, daemon, storage)' });
       const changes = await prepareHost(options.runner);
       hostChanges.push(...changes);
-      repaired.push(
-        `host prepared with bin/ensure-incus.sh (${changes.length === 0 ? 'nothing changed' : `${changes.length} change${changes.length === 1 ? '' : 's'}`})`,
-      );
+      const changed = changes.length === 0 ? 'nothing changed' : plural(changes.length, 'change');
+      repaired.push(`host prepared with bin/ensure-incus.sh (${changed})`);
       checks = await runChecks(options);
     }
     for (const check of checks) {
@@ -77,7 +76,8 @@ export async function doctorCommand(options: {
   lines.push(
     failed === 0
       ? 'The host is ready.'
-      : `${failed} check${failed === 1 ? '' : 's'} failed.${fixable && !options.fix ? ' `distctl doctor --fix` (as root) repairs the ones marked fixable.' : ''}`,
+      : `${plural(failed, 'check')} failed.` +
+          (fixable && !options.fix ? ' `distctl doctor --fix` (as root) repairs the ones marked fixable.' : ''),
   );
   return {
     exitCode: failed === 0 ? 0 : 1,
@@ -90,6 +90,11 @@ export async function doctorCommand(options: {
 export interface HostChange {
   readonly change: string;
   readonly undo: string;
+}
+
+/** `1 check`, `2 checks`. */
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
 /** The `[ensure-incus] CHANGE what | undo: how` lines of the script's output. */
@@ -192,7 +197,10 @@ async function runChecks(options: { file: string; client: IncusClient; runner: R
   return checks;
 }
 
-/** Transparent hugepages of the host kernel, which every container's mongod runs on, against the topology's MongoDB version. */
+/**
+ * Transparent hugepages of the host kernel, which every container's mongod runs on, against the topology's MongoDB
+ * version.
+ */
 async function hugepageCheck(version: string, runner: Runner): Promise<Check> {
   const read = async (path: string): Promise<string | null> => {
     const result = await runner.run({ bin: 'cat', args: [path], timeoutMs: 5_000 });
@@ -221,7 +229,9 @@ async function storageChecks(client: IncusClient): Promise<Check[]> {
         name: 'storage',
         status: 'fail',
         detail: 'no storage pool',
-        fix: 'sudo distctl doctor --fix, or: incus storage create default btrfs size=30GiB (or dir), then incus profile device add default root disk path=/ pool=default',
+        fix:
+          'sudo distctl doctor --fix, or: incus storage create default btrfs size=30GiB (or dir), then ' +
+          'incus profile device add default root disk path=/ pool=default',
         repair: 'host',
       },
     ];

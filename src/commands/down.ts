@@ -74,7 +74,13 @@ async function tearDown(options: DownOptions, desired: DesiredState): Promise<Co
   const removed = [...plan.actions.map(describeAction), ...(removedState ? [`- state ${stateDir} (secrets)`] : [])];
   return {
     exitCode: 0,
-    human: `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}${removedState ? " and the deployment's secrets" : removesProject ? '' : `; secrets kept in ${stateDir} while resources remain`}`,
+    human:
+      `${ui.color.green('down:')} removed ${plan.actions.length} resource${plan.actions.length === 1 ? '' : 's'}` +
+      (removedState
+        ? " and the deployment's secrets"
+        : removesProject
+          ? ''
+          : `; secrets kept in ${stateDir} while resources remain`),
     json: { ok: true, removed, dataLost: lost, notices: plan.notices, incusCalls: client.calls },
   };
 }
@@ -91,18 +97,22 @@ async function nothingInIncus(
   noProject: boolean,
   stateDir: string,
 ): Promise<CommandResult> {
-  // This run's own lock file alone is no state to keep: it goes with the directory.
+  // Taking the lock made the directory; empty, it is no state to keep. (The lock file itself lives outside it.)
   const entries = await readdir(stateDir).catch(() => null);
-  const holdsState = entries?.some((entry) => entry !== 'lock') ?? false;
+  const holdsState = (entries?.length ?? 0) > 0;
   if (noProject && entries !== null && !holdsState) await rm(stateDir, { recursive: true, force: true });
   const removedState = noProject && holdsState && options.forgetState === true && (await removeState(stateDir));
   const kept = noProject && holdsState && !removedState;
   const keptNote = kept
-    ? ` Its secrets stay in ${stateDir}: Incus shows no project ${desired.project} here, which is also what another remote or a restricted view looks like. If the deployment is really gone, delete them with \`distctl down --forget-state\`.`
+    ? ` Its secrets stay in ${stateDir}: Incus shows no project ${desired.project} here, which is also what ` +
+      'another remote or a restricted view looks like. If the deployment is really gone, delete them with ' +
+      '`distctl down --forget-state`.'
     : '';
   return {
     exitCode: 0,
-    human: `Nothing to remove in Incus: no distctl resources for project ${desired.project}.${removedState ? ` Removed its leftover state ${stateDir}.` : ''}${keptNote}`,
+    human:
+      `Nothing to remove in Incus: no distctl resources for project ${desired.project}.` +
+      `${removedState ? ` Removed its leftover state ${stateDir}.` : ''}${keptNote}`,
     json: {
       ok: true,
       removed: removedState ? [`state ${stateDir}`] : [],
@@ -127,10 +137,13 @@ function keepingData(plan: Plan, desired: DesiredState): Plan {
   return { ...plan, actions };
 }
 
-/** Deletes a deployment's state directory; false when it held nothing but this run's own lock (or did not exist). */
+/**
+ * Deletes a deployment's state directory; false when it held nothing (or did not exist). The lock this run holds
+ * is not in it (see lockFile), so it stays held.
+ */
 async function removeState(stateDir: string): Promise<boolean> {
   const entries = await readdir(stateDir).catch(() => null);
   if (entries === null) return false;
   await rm(stateDir, { recursive: true, force: true });
-  return entries.some((entry) => entry !== 'lock');
+  return entries.length > 0;
 }

@@ -63,7 +63,8 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
     if (absent.length > 0) {
       throw new DistctlError(
         'EXPORT_INCOMPLETE_DEPLOYMENT',
-        `cannot export project ${desired.project}: ${absent.map((container) => container.name).join(', ')} ${absent.length === 1 ? 'is' : 'are'} not a distctl container there`,
+        `cannot export project ${desired.project}: ${absent.map((container) => container.name).join(', ')} ` +
+          `${absent.length === 1 ? 'is' : 'are'} not a distctl container there`,
         {
           hint: 'Run `distctl up` first; export moves a complete deployment.',
         },
@@ -85,7 +86,10 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
       const keys = key && keyParameters ? await deriveKeys(key, keyParameters.salt) : null;
       const encryption = options.encrypt ? ('aes-256-gcm' as const) : null;
       const encryptionKey = encryption && keys ? keys.encryption : null;
-      /** Stores `from` in the bundle as `name` (encrypted as `name.enc` with --encrypt), mode 0600; returns its manifest entry. */
+      /**
+       * Stores `from` in the bundle as `name` (encrypted as `name.enc` with --encrypt), mode 0600; returns its
+       * manifest entry.
+       */
       const store = async (from: string, name: string, removeSource: boolean): Promise<BundleFile> => {
         const file = encryptionKey ? `${name}${ENCRYPTED_SUFFIX}` : name;
         if (encryptionKey) {
@@ -168,9 +172,14 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
       return {
         exitCode: 0,
         human: [
-          `${ui.color.green('export:')} ${containers.length} containers of project ${desired.project} → ${output} (${(bytes / 1024 / 1024).toFixed(0)} MiB, ${seconds.toFixed(1)} s)`,
-          `manifest sha256 ${manifestSha256}${key ? ' (signed with the key)' : ''}${encryption ? '; files encrypted with the key' : ''}`,
-          `The bundle holds the deployment's secrets (${secrets.length} files, mode 0600${encryption ? ', encrypted' : ''}): keep it private. Restore with \`distctl import ${output} ${importWith}\`${key ? '' : ' (send the digest by another channel than the bundle)'}.`,
+          `${ui.color.green('export:')} ${containers.length} containers of project ${desired.project} → ${output} ` +
+            `(${(bytes / 1024 / 1024).toFixed(0)} MiB, ${seconds.toFixed(1)} s)`,
+          `manifest sha256 ${manifestSha256}${key ? ' (signed with the key)' : ''}` +
+            `${encryption ? '; files encrypted with the key' : ''}`,
+          `The bundle holds the deployment's secrets (${secrets.length} files, mode 0600` +
+            `${encryption ? ', encrypted' : ''}): keep it private. ` +
+            `Restore with \`distctl import ${output} ${importWith}\`` +
+            `${key ? '' : ' (send the digest by another channel than the bundle)'}.`,
         ].join('\n'),
         json: {
           ok: true,
@@ -218,7 +227,8 @@ async function preparePrivateDirectory(output: string): Promise<void> {
   if (info.uid !== process.getuid?.() || (info.mode & 0o077) !== 0) {
     throw new DistctlError(
       'EXPORT_TARGET_LOOSE',
-      `${output} is open to others (mode ${(info.mode & 0o777).toString(8)}, owner uid ${info.uid}); a bundle holds the data and the secrets`,
+      `${output} is open to others (mode ${(info.mode & 0o777).toString(8)}, owner uid ${info.uid}); ` +
+        'a bundle holds the data and the secrets',
       {
         hint: `Run \`chmod 700 ${output}\` if it is yours, or let export create a new directory with --output.`,
       },

@@ -25,9 +25,11 @@ export async function imageBuildCommand(options: {
   return {
     exitCode: 0,
     human: [
-      `${ui.color.green('image built:')} ${result.alias} (${result.fingerprint.slice(0, 12)}, ${megabytes} MiB, Debian ${result.suite}) in ${result.seconds.toFixed(0)} s`,
+      `${ui.color.green('image built:')} ${result.alias} (${result.fingerprint.slice(0, 12)}, ${megabytes} MiB, ` +
+        `Debian ${result.suite}) in ${result.seconds.toFixed(0)} s`,
       result.replaced
-        ? `replaced image ${result.replaced.fingerprint.slice(0, 12)}${result.replaced.deleted ? ' (deleted)' : ' (kept: other aliases use it)'}`
+        ? `replaced image ${result.replaced.fingerprint.slice(0, 12)}` +
+          (result.replaced.deleted ? ' (deleted)' : ' (kept: other aliases use it)')
         : '',
       `Use it with \`image: ${result.alias}\` in topology.yaml.`,
     ]

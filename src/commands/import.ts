@@ -4,11 +4,11 @@ import { applyPlan } from '../apply/index.js';
 import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { IncusCall, IncusClient } from '../incus/client.js';
-import { OWNER_KEY } from '../incus/types.js';
+import { createProjectCall } from '../incus/project.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
 import { copySecrets } from '../secrets/store.js';
-import { secretsDir } from '../state/paths.js';
+import { secretsDir, stagingRoot } from '../state/paths.js';
 import { readBackupDefinitions, unsafeInstanceSettings } from '../transfer/backup-config.js';
 import { readBundleKey } from '../transfer/bundle-key.js';
 import { BUNDLE_TOPOLOGY } from '../transfer/manifest.js';
@@ -47,7 +47,7 @@ const RESTORE_TIMEOUT_MS = 60 * 60_000;
  */
 export async function importCommand(options: ImportOptions): Promise<CommandResult> {
   const bundle = resolve(options.bundle);
-  const staged = await stageBundle(bundle, await bundleTrust(options));
+  const staged = await stageBundle(bundle, await bundleTrust(options), stagingRoot(options.stateDirFor));
   try {
     return await restore(options, bundle, staged);
   } finally {
@@ -67,7 +67,9 @@ async function bundleTrust(options: ImportOptions): Promise<BundleTrust> {
       'BUNDLE_UNVERIFIED',
       'import needs to know the bundle is the one you exported; nothing was changed',
       {
-        hint: 'Pass --key FILE (the key given to `export --key`), or --manifest-sha256 HEX (printed by export, passed on out of band), or --unverified to trust the bundle as it is.',
+        hint:
+          'Pass --key FILE (the key given to `export --key`), or --manifest-sha256 HEX (printed by export, passed ' +
+          'on out of band), or --unverified to trust the bundle as it is.',
       },
     );
   }
@@ -95,7 +97,8 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
   if (desired.project !== manifest.project || declared.join() !== backedUp.join()) {
     throw new DistctlError(
       'BUNDLE_INCONSISTENT',
-      `the bundle's manifest (project ${manifest.project}: ${backedUp.join(', ')}) does not match its topology (project ${desired.project}: ${declared.join(', ')})`,
+      `the bundle's manifest (project ${manifest.project}: ${backedUp.join(', ')}) does not match its topology ` +
+        `(project ${desired.project}: ${declared.join(', ')})`,
       {
         hint: 'The bundle was changed after export; export the deployment again.',
       },
@@ -118,7 +121,9 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
         'IMPORT_TARGET_NOT_EMPTY',
         `project ${desired.project} already has ${present.join(', ')} on this host; nothing was changed`,
         {
-          hint: 'import restores into an empty deployment: remove the existing one (`distctl down`) or import on another host.',
+          hint:
+            'import restores into an empty deployment: remove the existing one (`distctl down`) or import on ' +
+            'another host.',
         },
       );
     }
@@ -133,7 +138,9 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
         'IMPORT_SECRETS_EXIST',
         `${secrets} already holds secrets of a deployment named ${desired.project}; nothing was changed`,
         {
-          hint: 'Those belong to another deployment of the same project name; remove that deployment (`distctl down`) first.',
+          hint:
+            'Those belong to another deployment of the same project name; remove that deployment ' +
+            '(`distctl down`) first.',
         },
       );
     }
@@ -185,7 +192,9 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
       } catch (error) {
         if (!(error instanceof DistctlError)) throw error;
         throw new DistctlError('IMPORT_FAILED', `restoring container ${backup.name} failed: ${error.message}`, {
-          hint: `${error.hint ? `${error.hint} ` : ''}Remove the partial import with \`distctl down -f ${file} --yes\`, then import again.`,
+          hint:
+            `${error.hint ? `${error.hint} ` : ''}Remove the partial import with ` +
+            `\`distctl down -f ${file} --yes\`, then import again.`,
           cause: error,
         });
       }
@@ -227,22 +236,7 @@ export function restrictedProject(desired: DesiredState, pool: string): IncusCal
   const targets = desired.containers.some((container) => container.target !== null);
   const project = desired.project;
   return [
-    {
-      args: [
-        'project',
-        'create',
-        '-c',
-        'features.images=false',
-        '-c',
-        'features.profiles=true',
-        '-c',
-        'features.networks=false',
-        '-c',
-        `${OWNER_KEY}=${project}`,
-        '--',
-        project,
-      ],
-    },
+    createProjectCall(project, true),
     { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project },
     {
       args: [
@@ -261,7 +255,10 @@ export function restrictedProject(desired: DesiredState, pool: string): IncusCal
   ];
 }
 
-/** The pool of the root disk of the default project's default profile: where instances go unless --storage says otherwise. */
+/**
+ * The pool of the root disk of the default project's default profile: where instances go unless --storage says
+ * otherwise.
+ */
 async function defaultRootPool(client: IncusClient): Promise<string> {
   const profile = await client.json<{ devices?: Record<string, Record<string, string>> }>({
     args: ['query', '/1.0/profiles/default'],
@@ -289,9 +286,12 @@ async function assertArchiveInside(desired: DesiredState, bundle: string): Promi
   if (!isInside(lexical, bundle) || !isInside(real, root)) {
     throw new DistctlError(
       'BUNDLE_ARCHIVE_OUTSIDE',
-      `the bundle's topology names mongodb.source.archive ${source.path}, which resolves to ${real}, outside the bundle; nothing was changed`,
+      `the bundle's topology names mongodb.source.archive ${source.path}, which resolves to ${real}, outside the ` +
+        'bundle; nothing was changed',
       {
-        hint: 'A bundle may not point distctl at files elsewhere on this host. Use a path inside the bundle directory, or mongodb.source: repository.',
+        hint:
+          'A bundle may not point distctl at files elsewhere on this host. Use a path inside the bundle directory, ' +
+          'or mongodb.source: repository.',
       },
     );
   }
@@ -318,7 +318,9 @@ async function assertSafeBackups(staged: StagedBundle, desired: DesiredState, al
       `the bundle's backups would create containers with access to this host; nothing was changed`,
       {
         details: problems,
-        hint: 'distctl never creates such settings. If you made them yourself and trust the bundle, pass --allow-unsafe-config (the project is then not restricted either).',
+        hint:
+          'distctl never creates such settings. If you made them yourself and trust the bundle, pass ' +
+          '--allow-unsafe-config (the project is then not restricted either).',
       },
     );
   }

@@ -69,7 +69,9 @@ export function resolveLogTarget(
       'NO_UNITS',
       `container ${container.name} runs no distctl units (no service or mongod is placed on it)`,
       {
-        hint: `For anything else, read the journal directly: \`incus exec ${container.name} --project ${desired.project} -- journalctl -n 50\`.`,
+        hint:
+          'For anything else, read the journal directly: ' +
+          `\`incus exec ${container.name} --project ${desired.project} -- journalctl -n 50\`.`,
       },
     );
   }
@@ -77,7 +79,9 @@ export function resolveLogTarget(
   const wanted = /\.(service|socket|timer|target|mount)$/.test(unit) ? unit : `${unit}.service`;
   if (!units.includes(wanted)) {
     throw new DistctlError('UNKNOWN_UNIT', `container ${container.name} has no distctl unit ${wanted}`, {
-      hint: `Its units: ${units.join(', ')}. Pick one, e.g. \`distctl logs ${container.name} ${units[0] ?? ''}\`, or none for all.`,
+      hint:
+        `Its units: ${units.join(', ')}. Pick one, e.g. \`distctl logs ${container.name} ${units[0] ?? ''}\`, ` +
+        'or none for all.',
     });
   }
   return { container: container.name, unit: wanted };
@@ -164,12 +168,11 @@ export async function logsCommand(options: LogsOptions): Promise<CommandResult> 
   }
   const query = logQuery(options);
   const ops = options.ops ?? new IncusContainerOps(options.client, desired);
-  const labels = sources.flatMap((source) =>
-    source.units.map((unit) => `${source.container}/${unit.replace(/\.service$/, '')}`),
-  );
-  const width = Math.max(...labels.map((label) => label.length));
+  const label = (container: string, unit: string): string => `${container}/${unit.replace(/\.service$/, '')}`;
+  const labels = sources.flatMap((source) => source.units.map((unit) => label(source.container, unit)));
+  const width = Math.max(...labels.map((each) => each.length));
   const human = (entry: LogEntry): string =>
-    `${shownTime(entry.time)} ${`${entry.container}/${entry.unit.replace(/\.service$/, '')}`.padEnd(width)} | ${readableMessage(entry.message)}`;
+    `${shownTime(entry.time)} ${label(entry.container, entry.unit).padEnd(width)} | ${readableMessage(entry.message)}`;
   const asJson = (entry: LogEntry): object => ({
     container: entry.container,
     unit: entry.unit,
@@ -189,7 +192,8 @@ export async function logsCommand(options: LogsOptions): Promise<CommandResult> 
   // A container that cannot be read while others can is a progress event (stderr), not the result.
   const report = (unreadable: readonly { container: string; details: string[] }[]): void => {
     for (const each of unreadable) {
-      const message = `logs of ${each.container} could not be read${each.details.length > 0 ? `: ${each.details.join(' / ')}` : ''}`;
+      const why = each.details.length > 0 ? `: ${each.details.join(' / ')}` : '';
+      const message = `logs of ${each.container} could not be read${why}`;
       options.ui.step({ event: 'fail', message, subject: each.container });
     }
   };

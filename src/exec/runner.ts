@@ -41,7 +41,9 @@ export class ExecaRunner implements Runner {
     const failure = result as { code?: string; failed: boolean; exitCode?: number };
     if (failure.code === 'ENOENT') {
       throw new DistctlError('BINARY_NOT_FOUND', `\`${cmd.bin}\` is not installed or not on PATH.`, {
-        hint: `Install it (README "Install"; on Debian 12 \`sudo distctl doctor --fix\` installs Incus), or run \`distctl doctor\` to check the host.`,
+        hint:
+          'Install it (README "Install"; on Debian 12 `sudo distctl doctor --fix` installs Incus), or run ' +
+          '`distctl doctor` to check the host.',
       });
     }
     if (failure.code === 'EACCES') {

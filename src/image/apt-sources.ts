@@ -130,7 +130,10 @@ function toChoice(source: AptSource): MirrorChoice {
   return { uri: source.uris[0]!, signedBy: source.signedBy, components: source.components, origin: source.origin };
 }
 
-/** The host's apt sources, `sources.list` first then `sources.list.d/*.{list,sources}` in name order (as apt reads them). */
+/**
+ * The host's apt sources, `sources.list` first then `sources.list.d/*.{list,sources}` in name order (as apt reads
+ * them).
+ */
 export async function readAptSources(aptDir = '/etc/apt'): Promise<AptSource[]> {
   const files: AptSourceFile[] = [];
   const mainList = join(aptDir, 'sources.list');

@@ -18,7 +18,9 @@ export function imageArchitecture(nodeArch: string): ImageArchitecture {
   const arch = ARCHITECTURES[nodeArch];
   if (arch === undefined) {
     throw new DistctlError('IMAGE_ARCH_UNSUPPORTED', `Cannot build an image for host architecture \`${nodeArch}\`.`, {
-      hint: `distctl image build supports ${Object.keys(ARCHITECTURES).join(', ')}; import an image built elsewhere instead.`,
+      hint:
+        `distctl image build supports ${Object.keys(ARCHITECTURES).join(', ')}; ` +
+        'import an image built elsewhere instead.',
     });
   }
   return arch;
@@ -124,7 +126,10 @@ export function rootfsFiles(options: {
  */
 export const ROOTFS_REMOVED: readonly string[] = ['etc/apt/sources.list', 'etc/resolv.conf', 'var/lib/dbus/machine-id'];
 
-/** Packages on top of debootstrap's minbase: systemd as PID 1, DHCP networking via ifupdown, and the zone database mongod needs. */
+/**
+ * Packages on top of debootstrap's minbase: systemd as PID 1, DHCP networking via ifupdown, and the zone database
+ * mongod needs.
+ */
 export const IMAGE_PACKAGES: readonly string[] = [
   'systemd',
   'systemd-sysv',

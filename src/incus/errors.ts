@@ -25,6 +25,17 @@ const INCUS_ERROR_CODES = {
   failed: 'INCUS_FAILED',
 } as const satisfies Record<IncusErrorKind, ErrorCode>;
 
+/** What incus says when an image is not there, locally or on a remote. */
+const IMAGE_MISSING = new RegExp(
+  [
+    String.raw`image\b[^\n]*\bnot found`,
+    'couldn.t find.*image',
+    'Failed getting remote image info',
+    `The remote ".*" doesn't exist`,
+  ].join('|'),
+  'i',
+);
+
 /** Maps an incus failure to a message that names the cause and the fix. */
 export function classifyIncusFailure(argv: readonly string[], result: CommandResult): IncusError {
   const said = result.stderr.trim() || result.stdout.trim();
@@ -48,7 +59,8 @@ export function classifyIncusFailure(argv: readonly string[], result: CommandRes
       result,
       'permission-denied',
       `permission denied talking to the Incus daemon (\`${shown}\`)`,
-      'Run distctl as root, or add your user to the `incus-admin` group (`sudo usermod -aG incus-admin $USER`, then log in again).',
+      'Run distctl as root, or add your user to the `incus-admin` group ' +
+        '(`sudo usermod -aG incus-admin $USER`, then log in again).',
     );
   }
   if (
@@ -61,20 +73,18 @@ export function classifyIncusFailure(argv: readonly string[], result: CommandRes
       result,
       'daemon-down',
       `the Incus daemon is not running (\`${shown}\` could not connect)`,
-      'Start it (`systemctl start incus`, or on hosts without systemd `incusd --group incus-admin &` then `incus admin waitready`), then retry. `distctl doctor` checks the host.',
+      'Start it (`systemctl start incus`, or on hosts without systemd `incusd --group incus-admin &` then ' +
+        '`incus admin waitready`), then retry. `distctl doctor` checks the host.',
     );
   }
-  if (
-    /image\b[^\n]*\bnot found|couldn.t find.*image|Failed getting remote image info|The remote ".*" doesn't exist/i.test(
-      said,
-    )
-  ) {
+  if (IMAGE_MISSING.test(said)) {
     return new IncusError(
       argv,
       result,
       'image-not-found',
       `image not available: ${last}`,
-      'Check `image:` in topology.yaml; list local images with `incus image list`, or build one offline with `distctl image build --alias NAME` and name it in the topology.',
+      'Check `image:` in topology.yaml; list local images with `incus image list`, or build one offline with ' +
+        '`distctl image build --alias NAME` and name it in the topology.',
     );
   }
   if (/already exists/i.test(said)) {

@@ -67,7 +67,7 @@ export class DriverMongoAdmin implements MongoAdmin {
     const key =
       credentials === undefined
         ? host
-        : `${host}\u0000${credentials.username}\u0000${createHash('sha256').update(credentials.password).digest('hex')}`;
+        : [host, credentials.username, createHash('sha256').update(credentials.password).digest('hex')].join('\u0000');
     const existing = this.clients.get(key);
     if (existing !== undefined) return existing;
     const client = new MongoClient(`mongodb://${host}/`, {
@@ -123,8 +123,8 @@ export function translateDriverError(host: string, error: unknown): unknown {
 }
 
 /**
- * The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` → `connect ECONNREFUSED`):
- * the message already starts with it.
+ * The driver's message without the address it repeats (`connect ECONNREFUSED 10.0.0.1:27017` →
+ * `connect ECONNREFUSED`): the message already starts with it.
  */
 function withoutHost(message: string, host: string): string {
   return message.split(` ${host}`).join('').trim();

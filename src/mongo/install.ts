@@ -95,9 +95,12 @@ export function planRepositoryInstall(os: OsRelease, version: string): InstallSt
   if (repository === undefined) {
     throw new DistctlError(
       'MONGO_DISTRIBUTION_UNSUPPORTED',
-      `MongoDB's apt repository is used for Ubuntu jammy and Debian bookworm; this container runs ${os.id || 'an unknown distribution'} ${os.versionCodename}.`,
+      "MongoDB's apt repository is used for Ubuntu jammy and Debian bookworm; this container runs " +
+        `${os.id || 'an unknown distribution'} ${os.versionCodename}.`,
       {
-        hint: 'Use an image based on ubuntu/22.04 or debian/12, or supply MongoDB yourself with `mongodb.source: { archive: ./mongodb-linux-x86_64-....tgz }` or `mongodb.source: image`.',
+        hint:
+          'Use an image based on ubuntu/22.04 or debian/12, or supply MongoDB yourself with ' +
+          '`mongodb.source: { archive: ./mongodb-linux-x86_64-....tgz }` or `mongodb.source: image`.',
       },
     );
   }
@@ -107,13 +110,17 @@ export function planRepositoryInstall(os: OsRelease, version: string): InstallSt
       'MONGO_SIGNING_KEY_UNKNOWN',
       `distctl does not know the fingerprint of MongoDB ${series}'s signing key, so it will not trust that repository.`,
       {
-        hint: `Use mongodb.version ${Object.keys(MONGODB_SIGNING_KEYS).join(', ')}, or supply MongoDB ${series} with \`mongodb.source: { archive: ... }\` or \`mongodb.source: image\`.`,
+        hint:
+          `Use mongodb.version ${Object.keys(MONGODB_SIGNING_KEYS).join(', ')}, or supply MongoDB ${series} with ` +
+          '`mongodb.source: { archive: ... }` or `mongodb.source: image`.',
       },
     );
   }
   const downloadedKey = `/tmp/distctl-mongodb-server-${series}.asc`;
   const keyring = `/usr/share/keyrings/mongodb-server-${series}.gpg`;
-  const sourceLine = `deb [ ${repository.arch}signed-by=${keyring} ] ${repository.base} ${os.versionCodename}/mongodb-org/${series} ${repository.component}\n`;
+  const sourceLine =
+    `deb [ ${repository.arch}signed-by=${keyring} ] ${repository.base} ` +
+    `${os.versionCodename}/mongodb-org/${series} ${repository.component}\n`;
   // A full version pins the package; "7.0" takes the newest 7.0.x the series repository has.
   const serverPackage = version.split('.').length === 3 ? `mongodb-org-server=${version}` : 'mongodb-org-server';
   return [
@@ -231,7 +238,17 @@ export function planArchiveInstall(hostPath: string): InstallStep[] {
 
 /** Where MongoDB must come from when the container cannot fetch it itself. */
 const SOURCE_HINT =
-  "If the container cannot reach MongoDB's repository, supply the server yourself: download mongodb-linux-x86_64-<distro>-<version>.tgz on a machine with access and set `mongodb.source: { archive: ./mongodb-linux-x86_64-ubuntu2204-7.0.14.tgz }`, or use an image that already has mongod and set `mongodb.source: image`.";
+  "If the container cannot reach MongoDB's repository, supply the server yourself: download " +
+  'mongodb-linux-x86_64-<distro>-<version>.tgz on a machine with access and set ' +
+  '`mongodb.source: { archive: ./mongodb-linux-x86_64-ubuntu2204-7.0.14.tgz }`, or use an image that already has ' +
+  'mongod and set `mongodb.source: image`.';
+
+/** Where a server of another version would have to come from, by source: said in the version-mismatch hint. */
+const SERVER_WHERE: Record<DerivedMongoSource['kind'], string> = {
+  repository: '',
+  archive: ' archive',
+  image: ' in the image',
+};
 
 /** Result of ensuring mongod in one container. */
 export interface MongoInstallResult {
@@ -274,9 +291,12 @@ export async function installMongo(
   if (mongodb.source.kind === 'image' && before.version === null) {
     throw new DistctlError(
       'MONGOD_NOT_IN_IMAGE',
-      `Container ${container} has no mongod, but topology.yaml says MongoDB comes with the image (mongodb.source: image).`,
+      `Container ${container} has no mongod, but topology.yaml says MongoDB comes with the image ` +
+        '(mongodb.source: image).',
       {
-        hint: `Use an image with mongod ${mongodb.version} installed, or set \`mongodb.source: repository\` or \`mongodb.source: { archive: ./mongodb-linux-x86_64-....tgz }\`.`,
+        hint:
+          `Use an image with mongod ${mongodb.version} installed, or set \`mongodb.source: repository\` or ` +
+          '`mongodb.source: { archive: ./mongodb-linux-x86_64-....tgz }`.',
         details: before.output,
       },
     );
@@ -293,7 +313,8 @@ export async function installMongo(
       `mongod in container ${container} does not run: \`mongod --version\` failed.`,
       {
         hint: missingLibraries
-          ? 'The server archive needs shared libraries the image lacks (e.g. libcurl4, libssl3): install them in the image or use `mongodb.source: repository`.'
+          ? 'The server archive needs shared libraries the image lacks (e.g. libcurl4, libssl3): install them in ' +
+            'the image or use `mongodb.source: repository`.'
           : SOURCE_HINT,
         details: after.output,
       },
@@ -302,9 +323,12 @@ export async function installMongo(
   if (!versionSatisfies(after.version, mongodb.version)) {
     throw new DistctlError(
       'MONGO_VERSION_MISMATCH',
-      `Container ${container} has mongod ${after.version} (${after.path}), but topology.yaml asks for MongoDB ${mongodb.version}.`,
+      `Container ${container} has mongod ${after.version} (${after.path}), but topology.yaml asks for ` +
+        `MongoDB ${mongodb.version}.`,
       {
-        hint: `Make mongodb.version match (e.g. "${majorMinor(after.version)}"), or supply a ${majorMinor(mongodb.version)} server${mongodb.source.kind === 'archive' ? ' archive' : mongodb.source.kind === 'image' ? ' in the image' : ''}.`,
+        hint:
+          `Make mongodb.version match (e.g. "${majorMinor(after.version)}"), or supply a ` +
+          `${majorMinor(mongodb.version)} server${SERVER_WHERE[mongodb.source.kind]}.`,
       },
     );
   }
@@ -327,7 +351,9 @@ export async function planInstall(
         'MONGO_ARCHIVE_NOT_FOUND',
         `MongoDB archive ${hostPath} (mongodb.source.archive) does not exist on this host.`,
         {
-          hint: "Download the MongoDB server .tgz for the containers' distribution and point mongodb.source.archive at it (relative to topology.yaml).",
+          hint:
+            "Download the MongoDB server .tgz for the containers' distribution and point mongodb.source.archive at " +
+            'it (relative to topology.yaml).',
         },
       );
     }
@@ -343,7 +369,10 @@ export async function planInstall(
   return planRepositoryInstall(parseOsRelease(osRelease.stdout), version);
 }
 
-/** Runs install steps in order; the first failure stops and explains itself (container, step, output, where MongoDB can come from). */
+/**
+ * Runs install steps in order; the first failure stops and explains itself (container, step, output, where MongoDB
+ * can come from).
+ */
 export async function runInstallSteps(
   ops: ContainerOps,
   container: string,
@@ -355,7 +384,8 @@ export async function runInstallSteps(
     const failed = (details: readonly string[], why: string): DistctlError =>
       new DistctlError(
         'MONGO_INSTALL_FAILED',
-        `Installing MongoDB in container ${container} failed at step ${index + 1}/${steps.length}, "${step.title}": ${why}.`,
+        `Installing MongoDB in container ${container} failed at step ${index + 1}/${steps.length}, ` +
+          `"${step.title}": ${why}.`,
         {
           hint: SOURCE_HINT,
           details,

@@ -1,7 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { DistctlError } from '../errors/index.js';
 
-/** Values a template may reference: `{{name}}` inserts one, `{{#name}}…{{/name}}` keeps a block only when it is `true`. */
+/**
+ * Values a template may reference: `{{name}}` inserts one, `{{#name}}…{{/name}}` keeps a block only when it is
+ * `true`.
+ */
 export type TemplateVars = Readonly<Record<string, string | number | boolean>>;
 
 /** The repository's `templates/` directory; resolved from this module so it works from both `src/` and `dist/`. */

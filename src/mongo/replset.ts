@@ -148,7 +148,8 @@ async function surveyMembers(
       const listed = new Set(initiated.flatMap((m) => (answers.get(m.host)?.hosts as string[] | undefined) ?? []));
       return {
         initiated: true,
-        // Only members the running config lists were emptied; a member new to topology.yaml is added by the reconciliation.
+        // Only members the running config lists were emptied; a member new to topology.yaml is added by the
+        // reconciliation.
         resyncing: set.members
           .filter((m) => answers.has(m.host) && !initiated.includes(m) && listed.has(m.host))
           .map((m) => m.host),
@@ -158,9 +159,10 @@ async function surveyMembers(
   }, reach);
   if (found === undefined) {
     const missing = set.members.filter((m) => failures.has(m.host));
+    const named = missing.map((m) => `${m.host} (container ${m.container}, ${m.unitName})`).join(', ');
     throw new DistctlError(
       'REPLSET_MEMBER_UNREACHABLE',
-      `Replica set ${set.name}: ${missing.map((m) => `${m.host} (container ${m.container}, ${m.unitName})`).join(', ')} did not answer within ${Math.round(reach.timeoutMs / 1000)}s.`,
+      `Replica set ${set.name}: ${named} did not answer within ${Math.round(reach.timeoutMs / 1000)}s.`,
       {
         hint: 'Check the unit and its log with `distctl logs <container> <unit>`, then rerun `distctl up`.',
         details: missing.map((m) => `${m.host}: ${failures.get(m.host) ?? ''}`),

@@ -123,7 +123,8 @@ export interface MongodUnitChanges {
 
 const USER_SETUP =
   'getent group mongodb >/dev/null || groupadd --system mongodb; ' +
-  'getent passwd mongodb >/dev/null || useradd --system --gid mongodb --home-dir /var/lib/mongodb --no-create-home --shell /usr/sbin/nologin mongodb; ' +
+  'getent passwd mongodb >/dev/null || useradd --system --gid mongodb --home-dir /var/lib/mongodb ' +
+  '--no-create-home --shell /usr/sbin/nologin mongodb; ' +
   'id -u mongodb; id -g mongodb';
 
 /**

@@ -20,6 +20,7 @@ import {
 } from './replset.js';
 import { onPrimary } from './primary.js';
 import { restartMembers } from './rolling.js';
+import { inEveryContainer } from './every-container.js';
 import { ensureMongodUnits, restartMongod, waitForMongod, type MongodUnitChanges } from './units.js';
 import {
   adminCredentials,
@@ -99,8 +100,10 @@ async function convergeTier(desired: DesiredState, deps: MongoTierDeps): Promise
   const credentials = await adminCredentials(deps.secrets);
   const channels = { admin: deps.admin, localhost: deps.localhost };
 
-  const perContainer = await Promise.all(
-    [...processesByContainer].map(async ([container, processes]) => {
+  const perContainer = await inEveryContainer(
+    [...processesByContainer],
+    ([container]) => container,
+    async ([container, processes]) => {
       const unitOptions = {
         keyFile,
         version: desired.mongodb.version,
@@ -128,17 +131,19 @@ async function convergeTier(desired: DesiredState, deps: MongoTierDeps): Promise
         filesWritten: [...staged.filesWritten, ...started.filesWritten],
         pendingRestart: started.pendingRestart,
       };
-    }),
+    },
   );
 
   const start = deps.timing?.start ?? DEFAULT_REPLICA_SET_OPTIONS.reach;
   const health = deps.timing?.health ?? DEFAULT_REPLICA_SET_OPTIONS.health;
-  await Promise.all([
-    ...desired.replicaSets
-      .flatMap((set) => set.members)
-      .map((member) => waitForMongod(deps.ops, deps.admin, member, start)),
-    ...desired.standalones.map((standalone) => waitForMongod(deps.ops, deps.admin, standalone.process, start)),
-  ]);
+  await inEveryContainer(
+    [
+      ...desired.replicaSets.flatMap((set) => set.members),
+      ...desired.standalones.map((standalone) => standalone.process),
+    ],
+    (process) => process.container,
+    (process) => waitForMongod(deps.ops, deps.admin, process, start),
+  );
 
   // Running mongods whose files changed: a set's members one at a time, standalones directly.
   const pending = new Set(

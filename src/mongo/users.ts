@@ -82,7 +82,9 @@ export async function ensureAdminUser(
         `mongod ${target.host} (container ${target.container}) already has users, and rejects distctl's admin ` +
           `password.`,
         {
-          hint: "This deployment's secret store does not match its databases. Restore the secret store directory the deployment was created with, or recreate the database containers.",
+          hint:
+            "This deployment's secret store does not match its databases. Restore the secret store directory the " +
+            'deployment was created with, or recreate the database containers.',
         },
       );
     }
@@ -126,7 +128,8 @@ export function withCredentials(url: string, credentials: Credentials): string {
   const [, hosts = '', database = '', query = ''] = match;
   const params = new URLSearchParams(query);
   params.set('authSource', 'admin');
-  return `mongodb://${encodeURIComponent(credentials.username)}:${encodeURIComponent(credentials.password)}@${hosts}/${database}?${params.toString()}`;
+  const userinfo = `${encodeURIComponent(credentials.username)}:${encodeURIComponent(credentials.password)}`;
+  return `mongodb://${userinfo}@${hosts}/${database}?${params.toString()}`;
 }
 
 /** The MongoDB user a service connects as (its name), with its password from the secret store. */

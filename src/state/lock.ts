@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { chmod, mkdir, open, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { z } from 'zod';
 import { DistctlError } from '../errors/index.js';
@@ -20,17 +20,17 @@ const BUSY_EXIT = 75;
  * expose, down, import, export), so two runs never change one deployment at
  * once. Returns the release function.
  *
- * The lock is the kernel's: an flock(2) on `<stateDir>/lock`, held by an
- * `flock` child process (util-linux; Node has no flock binding) whose stdin is
- * a pipe from this process. The kernel gives the lock to exactly one holder,
- * and releases it when the holder is gone — on release, and also when distctl
- * dies (the pipe closes, the child exits) — so there is no stale lock to
- * detect and no file to delete. The file itself is never removed: removing a
- * locked file would let a second process lock a new file of the same name.
+ * The lock is the kernel's: an flock(2) on the deployment's lock file (see
+ * lockFile), held by an `flock` child process (util-linux; Node has no flock
+ * binding) whose stdin is a pipe from this process. The kernel gives the lock
+ * to exactly one holder, and releases it when the holder is gone — on
+ * release, and also when distctl dies (the pipe closes, the child exits) — so
+ * there is no stale lock to detect and no file to delete.
  */
 export async function lockDeployment(stateDir: string, command: string): Promise<() => Promise<void>> {
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const path = join(stateDir, 'lock');
+  const path = lockFile(stateDir);
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   // Created here with 0600 so flock(1) never creates it with its default mode.
   await (await open(path, 'a', 0o600)).close();
   await chmod(path, 0o600);
@@ -68,8 +68,20 @@ export async function lockDeployment(stateDir: string, command: string): Promise
     });
   }
   throw new DistctlError('DEPLOYMENT_LOCK_FAILED', `could not take the deployment lock ${path}: ${outcome.reason}`, {
-    hint: 'distctl locks with flock(1) from util-linux; install it (Debian: util-linux) and check that the state directory is writable.',
+    hint:
+      'distctl locks with flock(1) from util-linux; install it (Debian: util-linux) and check that the state ' +
+      'directory is writable.',
   });
+}
+
+/**
+ * The lock file of the deployment whose state is in `stateDir`: `<state root>/locks/<project>.lock`, beside the
+ * state directory and not inside it. `down` deletes the state directory while it holds the lock; a lock file
+ * inside would go with it, and the next command would lock a new file of the same name while the old one is
+ * still held — two holders. distctl never removes a lock file, so everyone locks the same inode.
+ */
+export function lockFile(stateDir: string): string {
+  return join(dirname(stateDir), 'locks', `${basename(stateDir)}.lock`);
 }
 
 type FlockChild = ChildProcessByStdio<Writable, Readable, Readable>;

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** Where root keeps every deployment's state: one fixed place, whatever `$HOME` sudo passes on. */
 export const SYSTEM_STATE_DIR = '/var/lib/distctl';
@@ -27,4 +27,17 @@ export function deploymentStateDir(
 /** The secret store directory of a deployment (mode 0700, files 0600). */
 export function secretsDir(stateDir: string): string {
   return join(stateDir, 'secrets');
+}
+
+/**
+ * The directory that holds every deployment's state directory (`<root>/<project>`, see deploymentStateDir), found
+ * from a `stateDirFor` built like it. What belongs to no one deployment lives here: `locks/`, `staging/`.
+ */
+function stateRoot(stateDirFor: (project: string) => string): string {
+  return dirname(stateDirFor('distctl'));
+}
+
+/** Where `import` stages bundles before it knows their project: `<state root>/staging`, one directory per run. */
+export function stagingRoot(stateDirFor: (project: string) => string): string {
+  return join(stateRoot(stateDirFor), 'staging');
 }

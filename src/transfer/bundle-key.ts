@@ -107,7 +107,9 @@ export async function decryptFile(encryptionKey: Buffer, from: string, to: strin
   const size = (await stat(from)).size;
   const failed = (why: string): DistctlError =>
     new DistctlError('BUNDLE_DECRYPT_FAILED', `${name} could not be decrypted: ${why}`, {
-      hint: 'Pass the key file the bundle was exported with (--key); a changed byte also ends here. Nothing was changed.',
+      hint:
+        'Pass the key file the bundle was exported with (--key); a changed byte also ends here. ' +
+        'Nothing was changed.',
     });
   if (size < MAGIC.length + NONCE_BYTES + TAG_BYTES) throw failed('too short to be an encrypted file');
   const head = Buffer.alloc(MAGIC.length + NONCE_BYTES);

@@ -36,7 +36,10 @@ const manifestSchema = z.strictObject({
   project: z.string().min(1),
   exportedAt: z.string(),
   distctlVersion: z.string(),
-  /** Set when exported with a key: the manifest is signed (manifest.json.hmac); the keys come from scrypt with this salt (base64). */
+  /**
+   * Set when exported with a key: the manifest is signed (manifest.json.hmac); the keys come from scrypt with this
+   * salt (base64).
+   */
   key: z.strictObject({ kdf: z.literal('scrypt'), salt: z.string().min(16) }).nullable(),
   /** The cipher of the files when encrypted with the key, else null. */
   encryption: z.literal('aes-256-gcm').nullable(),

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { constants, createWriteStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -41,14 +40,18 @@ const MANIFEST_MAX_BYTES = 1024 * 1024;
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /**
- * Copies a bundle into a fresh private directory (under $TMPDIR), accepting
- * only regular files with the names the manifest gives — no symlinks, devices,
- * FIFOs or extra entries — and checks each copy's size and sha256 while it is
- * copied. The manifest is authenticated first, as `trust` says. With a key,
- * encrypted files are decrypted in the private directory. Nothing outside the
- * private directory is created; on any refusal it is removed again.
+ * Copies a bundle into a fresh private directory under `stagingRoot`
+ * (`<pid>-XXXXXX`, mode 0700, see stagingDirectory), accepting only regular
+ * files with the names the manifest gives — no symlinks, devices, FIFOs or
+ * extra entries — and checks each copy's size and sha256 while it is copied.
+ * The manifest is authenticated first, as `trust` says. With a key, encrypted
+ * files are decrypted in the private directory. Nothing outside the private
+ * directory (and the staging root holding it) is created; on any refusal it is
+ * removed again. A staging directory whose process is gone (an import killed
+ * midway, which can leave decrypted secrets) is removed first.
  */
-export async function stageBundle(bundle: string, trust: BundleTrust): Promise<StagedBundle> {
+export async function stageBundle(bundle: string, trust: BundleTrust, stagingRoot: string): Promise<StagedBundle> {
+  await removeStaleStaging(stagingRoot);
   const manifestBytes = await readSmallRegular(join(bundle, MANIFEST_FILE), MANIFEST_MAX_BYTES).catch(
     (error: unknown) => {
       if (error instanceof DistctlError) throw error;
@@ -62,7 +65,7 @@ export async function stageBundle(bundle: string, trust: BundleTrust): Promise<S
   await authenticate(bundle, manifest, manifestBytes, manifestSha256, trust);
   await checkListing(bundle, manifest);
 
-  const dir = await mkdtemp(join(tmpdir(), 'distctl-import-'));
+  const dir = await stagingDirectory(stagingRoot);
   const dispose = (): Promise<void> => rm(dir, { recursive: true, force: true });
   try {
     await mkdir(join(dir, BUNDLE_SECRETS), { mode: 0o700 });
@@ -109,6 +112,31 @@ export async function stageBundle(bundle: string, trust: BundleTrust): Promise<S
   }
 }
 
+/** A private directory for this process under `root` (made 0700 if missing), named `<pid>-XXXXXX` by its owner. */
+async function stagingDirectory(root: string): Promise<string> {
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  return mkdtemp(join(root, `${process.pid}-`));
+}
+
+/** Removes the staging directories under `root` whose owning process no longer runs; leaves everything else. */
+async function removeStaleStaging(root: string): Promise<void> {
+  const entries = await readdir(root).catch(() => []);
+  for (const entry of entries) {
+    const pid = /^(\d+)-/.exec(entry)?.[1];
+    if (pid !== undefined && !isRunning(Number(pid))) await rm(join(root, entry), { recursive: true, force: true });
+  }
+}
+
+/** Whether process `pid` exists: signal 0 checks without sending; EPERM means it exists but is not ours. */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 async function authenticate(
   bundle: string,
   manifest: Manifest,
@@ -123,7 +151,9 @@ async function authenticate(
         'BUNDLE_NOT_AUTHENTIC',
         `the manifest of ${bundle} has sha256 ${sha256}, not the ${trust.sha256} given; nothing was changed`,
         {
-          hint: 'The bundle is not the one that was exported (or the digest was mistyped). Compare with what `distctl export` printed.',
+          hint:
+            'The bundle is not the one that was exported (or the digest was mistyped). ' +
+            'Compare with what `distctl export` printed.',
         },
       );
     }
@@ -183,7 +213,9 @@ async function checkListing(bundle: string, manifest: Manifest): Promise<void> {
       `the bundle ${bundle} holds entries its manifest does not list; nothing was changed`,
       {
         details: problems,
-        hint: 'A bundle holds only what `distctl export` wrote. Remove the extra entries if you put them there, or copy the bundle again.',
+        hint:
+          'A bundle holds only what `distctl export` wrote. Remove the extra entries if you put them there, ' +
+          'or copy the bundle again.',
       },
     );
   }
@@ -225,7 +257,9 @@ async function openRegular(path: string): Promise<Awaited<ReturnType<typeof open
 
 function unsafe(path: string, what: string): DistctlError {
   return new DistctlError('BUNDLE_UNSAFE_ENTRY', `${path} is ${what}, not a regular file; nothing was changed`, {
-    hint: 'A bundle holds only regular files written by `distctl export`; distctl never follows links or reads devices out of a bundle.',
+    hint:
+      'A bundle holds only regular files written by `distctl export`; distctl never follows links or reads ' +
+      'devices out of a bundle.',
   });
 }
 

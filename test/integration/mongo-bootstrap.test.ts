@@ -2,14 +2,19 @@
 // container of the base image (no mongod exists on these machines, so
 // stand-ins take its place):
 // - the localhost-exception path: IncusProxyAccess adds its proxy device for
-//   the bootstrap steps only, a listener on 127.0.0.1 inside the container
-//   sees the connection come from 127.0.0.1, and the device is gone afterwards,
-//   also when the steps fail;
+//   the bootstrap steps only, its host side a Unix socket in a private
+//   directory that no other local user can connect to, a listener on
+//   127.0.0.1 inside the container sees the connection come from 127.0.0.1,
+//   and device and socket are gone afterwards, also when the steps fail;
 // - the mongod unit: systemd accepts it (systemd-analyze verify), applies its
 //   limits, and runs a stand-in mongod inside its sandbox, which can write its
 //   data and log directories and nothing else.
 // Own project, bridge and subnet; everything removed in afterAll.
+import { execFile } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecaRunner } from '../../src/exec/runner.js';
 import { IncusClient } from '../../src/incus/client.js';
@@ -49,19 +54,35 @@ async function devices(): Promise<Record<string, Record<string, string>>> {
 }
 
 /**
- * Connects to host:port on this host and returns what the other side says before closing, or the connection error's
- * code.
+ * Connects to the Unix socket at `path` on this host and returns what the other side says before closing, or the
+ * connection error's code.
  */
-function dial(endpoint: string): Promise<string> {
-  const [host = '', port = ''] = endpoint.split(':');
+function dial(path: string): Promise<string> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port: Number(port) });
+    const socket = connect({ path });
     let said = '';
     socket.setTimeout(10_000, () => socket.destroy(new Error('timeout')));
     socket.on('data', (chunk: Buffer) => (said += chunk.toString()));
     socket.on('error', (error: NodeJS.ErrnoException) => resolve(`error ${error.code ?? error.message}`));
     socket.on('close', () => resolve(said.trim()));
   });
+}
+
+/** `dial(path)` as another local user (nobody), in a process of its own. */
+async function dialAsNobody(path: string): Promise<string> {
+  const script =
+    `const s = require('node:net').connect(${JSON.stringify(path)}); let said = '';` +
+    "s.on('data', (c) => (said += c)); s.on('error', (e) => console.log('error ' + e.code));" +
+    "s.on('close', (failed) => failed || console.log(said.trim()));";
+  const { stdout } = await promisify(execFile)('setpriv', [
+    '--reuid=65534',
+    '--regid=65534',
+    '--clear-groups',
+    process.execPath,
+    '-e',
+    script,
+  ]);
+  return stdout.trim();
 }
 
 describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod unit on a live container', () => {
@@ -109,23 +130,32 @@ describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod un
     expect(Object.keys(await devices())).not.toContain('distctl-bootstrap-27017');
     let during: Record<string, string> | undefined;
     let peer = '';
+    let stranger = '';
+    let modes = { directory: 0, socket: 0 };
     const endpoint = await access.open(target, async (_channel, endpoint) => {
       during = (await devices())['distctl-bootstrap-27017'];
       peer = await dial(endpoint);
+      stranger = await dialAsNobody(endpoint);
+      modes = { directory: statSync(dirname(endpoint)).mode & 0o777, socket: statSync(endpoint).mode & 0o777 };
       return endpoint;
     });
 
-    expect(endpoint).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(endpoint).toMatch(/^\/.+\/distctl-\w{6}\/mongod-27017\.sock$/);
     expect(during).toEqual({
       type: 'proxy',
       bind: 'host',
-      listen: `tcp:${endpoint}`,
+      listen: `unix:${endpoint}`,
       connect: `tcp:127.0.0.1:${PORT}`,
+      mode: '0600',
+      uid: String(process.getuid?.()),
+      gid: String(process.getgid?.()),
     });
     expect(peer).toBe('peer=127.0.0.1');
-    // Gone afterwards: no device, nothing listening on the host port.
+    expect(modes).toEqual({ directory: 0o700, socket: 0o600 });
+    expect(stranger).toBe('error EACCES');
+    // Gone afterwards: no device, no socket.
     expect(Object.keys(await devices())).not.toContain('distctl-bootstrap-27017');
-    expect(await dial(endpoint)).toBe('error ECONNREFUSED');
+    expect(await dial(endpoint)).toBe('error ENOENT');
   });
 
   it('removes the device when the steps fail', async () => {
@@ -139,7 +169,7 @@ describe.skipIf(skipReason !== undefined)('MongoDB bootstrap proxy and mongod un
 
     expect((error as Error).message).toBe('bootstrap step failed');
     expect(Object.keys(await devices())).not.toContain('distctl-bootstrap-27017');
-    expect(await dial(endpoint)).toBe('error ECONNREFUSED');
+    expect(await dial(endpoint)).toBe('error ENOENT');
   });
 
   it('runs the mongod unit as rendered: systemd accepts it, applies its limits, and the sandbox lets mongod write only its data and log directories', async () => {

@@ -6,7 +6,16 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { distctl, incus, incusJson, integrationSkipReason, removeTestResources, testImage } from './support.js';
+import {
+  distctl,
+  incus,
+  incusJson,
+  integrationSkipReason,
+  isContainerInterface,
+  ofAnotherTestFile,
+  removeTestResources,
+  testImage,
+} from './support.js';
 
 const PROJECT = 'distctl-it-prov';
 const BRIDGE = 'ditprov0';
@@ -65,10 +74,22 @@ async function instances(): Promise<Map<string, { status: string; ipv4: string[]
   );
 }
 
+/** This file's projects and networks (the other integration files may run at the same time). */
+const ours = (name: string) => name.startsWith(PROJECT) || name.startsWith('ditprov') || name === FOREIGN_BRIDGE;
+
+/** Everything on the host except what the other integration files, running alongside, create and remove. */
 async function inventory(): Promise<{ projects: string[]; networks: string[]; instances: string[] }> {
-  const projects = (await incusJson<{ name: string }[]>('project', 'list')).map((project) => project.name).sort();
-  const networks = (await incusJson<{ name: string }[]>('network', 'list')).map((network) => network.name).sort();
+  const counted = (name: string) => !ofAnotherTestFile(name, ours);
+  const projects = (await incusJson<{ name: string }[]>('project', 'list'))
+    .map((project) => project.name)
+    .filter(counted)
+    .sort();
+  const networks = (await incusJson<{ name: string; managed: boolean }[]>('network', 'list'))
+    .filter((network) => counted(network.name) && !isContainerInterface(network))
+    .map((network) => network.name)
+    .sort();
   const all = (await incusJson<{ name: string; project: string }[]>('list', '--all-projects'))
+    .filter((instance) => counted(instance.project))
     .map((instance) => `${instance.project}/${instance.name}`)
     .sort();
   return { projects, networks, instances: all };

@@ -9,6 +9,24 @@ export const repoRoot = join(import.meta.dirname, '../..');
 /** The base image the tier launches; test/host/ensure-image.sh builds it. */
 export const testImage = process.env.DISTCTL_TEST_IMAGE ?? 'debian12-distctl';
 
+/**
+ * The integration files run in parallel (vitest.config.ts), so each names its projects, networks and
+ * instances' projects with one of these prefixes, unique to the file. A test that compares the whole
+ * host before and after leaves out the objects of the other files with `ofAnotherTestFile`, and the
+ * host interfaces Incus creates for their containers with `isContainerInterface`.
+ */
+const TEST_OBJECT_PREFIX = /^(distctl-it|distctl-model-|dit|dmodel)/;
+
+/** Whether a project or network name belongs to an integration test file other than the one that owns `ours`. */
+export function ofAnotherTestFile(name: string, ours: (name: string) => boolean): boolean {
+  return TEST_OBJECT_PREFIX.test(name) && !ours(name);
+}
+
+/** The host end of a container's NIC (`incus network list` shows it, unmanaged, while the container runs). */
+export function isContainerInterface(network: { name: string; managed: boolean }): boolean {
+  return !network.managed && /^veth[0-9a-f]+$/.test(network.name);
+}
+
 /** Runs incus; throws with its stderr on failure. */
 export async function incus(...args: string[]): Promise<string> {
   const result = await runner.run({ bin: 'incus', args, timeoutMs: 120_000 });

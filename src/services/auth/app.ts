@@ -106,7 +106,8 @@ export const AUTH_ENDPOINTS: readonly EndpointDoc[] = [
     path: '/register',
     access: 'public',
     summary:
-      'Create an account with role "user". Usernames are unique ignoring case and width (Ana = ana = ＡＮＡ). Throttled per client (429).',
+      'Create an account with role "user". Usernames are unique ignoring case and width (Ana = ana = ＡＮＡ). ' +
+      'Throttled per client (429).',
     body: '{"username":"ana","email":"ana@example.com","password":"s3cret-pass"}',
     returns: '201 {id, username, email, role, createdAt}',
   },

@@ -78,9 +78,8 @@ export function bootstrapAdmin(
         return outcome;
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) {
-          options.log(
-            `admin user ${credentials.username} could not be ensured: ${err instanceof Error ? err.message : String(err)}`,
-          );
+          const why = err instanceof Error ? err.message : String(err);
+          options.log(`admin user ${credentials.username} could not be ensured: ${why}`);
           throw err;
         }
         options.log(`admin user ${credentials.username}: ${err.message}; retrying in ${options.retryMs} ms`);

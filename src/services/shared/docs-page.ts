@@ -9,10 +9,13 @@ import { createHash } from 'node:crypto';
 /** The page's only style, inline; the CSP allows exactly this text by its hash. */
 const DOCS_STYLE =
   'body{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse;width:100%}' +
-  'td,th{border:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}code{background:#f4f4f4;padding:0 .2rem}';
+  'td,th{border:1px solid #ccc;padding:.4rem;text-align:left;vertical-align:top}' +
+  'code{background:#f4f4f4;padding:0 .2rem}';
 
 /** The API page's Content-Security-Policy: no script at all, its one style by hash, no framing. */
-export const DOCS_CSP = `default-src 'none'; style-src 'sha256-${createHash('sha256').update(DOCS_STYLE).digest('base64')}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
+export const DOCS_CSP =
+  `default-src 'none'; style-src 'sha256-${createHash('sha256').update(DOCS_STYLE).digest('base64')}'; ` +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** One documented endpoint. */
 export interface EndpointDoc {
@@ -39,9 +42,9 @@ export function renderApiDocs(title: string, intro: string, endpoints: readonly 
   const rows = endpoints
     .map(
       (e) =>
-        `<tr><td><code>${e.method}</code></td><td><code>${escapeHtml(e.path)}</code></td><td>${e.access}</td><td>${escapeHtml(e.summary)}${
-          e.body ? `<br>Body: <code>${escapeHtml(e.body)}</code>` : ''
-        }</td><td>${escapeHtml(e.returns)}</td></tr>`,
+        `<tr><td><code>${e.method}</code></td><td><code>${escapeHtml(e.path)}</code></td><td>${e.access}</td>` +
+        `<td>${escapeHtml(e.summary)}${e.body ? `<br>Body: <code>${escapeHtml(e.body)}</code>` : ''}</td>` +
+        `<td>${escapeHtml(e.returns)}</td></tr>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -50,7 +53,8 @@ export function renderApiDocs(title: string, intro: string, endpoints: readonly 
 </head><body>
 <h1>${escapeHtml(title)}</h1>
 <p>${escapeHtml(intro)}</p>
-<p>Errors are JSON: <code>{"error": {"code": "...", "message": "...", "field": "..."}}</code>. Authenticated calls send <code>Authorization: Bearer &lt;token&gt;</code> (HS256 JWT, 1 hour).</p>
+<p>Errors are JSON: <code>{"error": {"code": "...", "message": "...", "field": "..."}}</code>.
+Authenticated calls send <code>Authorization: Bearer &lt;token&gt;</code> (HS256 JWT, 1 hour).</p>
 <table><thead><tr><th>Method</th><th>Path</th><th>Access</th><th>What</th><th>Returns</th></tr></thead>
 <tbody>
 ${rows}

@@ -155,7 +155,8 @@ export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
     path: '/products',
     access: 'token',
     summary:
-      'List all shards merged. Query: q (name contains), category, sort=name|price|stock, order=asc|desc, page, pageSize (max 100).',
+      'List all shards merged. Query: q (name contains), category, sort=name|price|stock, order=asc|desc, page, ' +
+      'pageSize (max 100).',
     returns: '200 {items, page, pageSize, total, partial, missingShards}',
   },
   {
@@ -170,7 +171,9 @@ export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
     path: '/products/:id',
     access: 'token',
     summary:
-      'Change any of name, price, stock, category (only those fields are written); a rename into another range moves the product to that shard, keeping its id. Send If-Match: "<version>" (the ETag of GET) to change only the version you saw.',
+      'Change any of name, price, stock, category (only those fields are written); a rename into another range ' +
+      'moves the product to that shard, keeping its id. Send If-Match: "<version>" (the ETag of GET) to change only ' +
+      'the version you saw.',
     body: '{"name":"Pan"}',
     returns: '200 product, or 409 VERSION_CONFLICT with error.current',
   },
@@ -225,7 +228,8 @@ export const WEB_ENDPOINTS: readonly EndpointDoc[] = [
     path: '/app/',
     access: 'public',
     summary:
-      'The web dashboard (log in, products, users); its pages call this API with the token kept in the browser tab. GET / redirects here.',
+      'The web dashboard (log in, products, users); its pages call this API with the token kept in the browser ' +
+      'tab. GET / redirects here.',
     returns: 'HTML',
   },
 ];

@@ -26,7 +26,8 @@ runService('web-server', async () => {
   const catalog = new ProductCatalog(config.router, stores, now, undefined, (event) =>
     metrics.shardMoves.inc({ event }),
   );
-  // Listing and search indexes now rather than on first use; a shard that is not up yet gets them on its first operation.
+  // Listing and search indexes now rather than on first use; a shard that is not up yet gets them on its first
+  // operation.
   for (const store of stores) {
     store
       .prepare()
@@ -50,7 +51,8 @@ runService('web-server', async () => {
   });
   const server = await listen(app, config.port, config.host);
   log(
-    `web-server listening on ${server.url}; shards ${config.router.shards.join(', ')}; auth-server ${config.authServerUrl}`,
+    `web-server listening on ${server.url}; shards ${config.router.shards.join(', ')}; ` +
+      `auth-server ${config.authServerUrl}`,
   );
 
   const shutdown = (signal: string) => {

@@ -85,7 +85,8 @@ export function createTokenCheck(
   };
 
   return async (token) => {
-    // Signature, algorithm, issuer, audience and expiry locally first: forged or expired tokens never reach auth-server.
+    // Signature, algorithm, issuer, audience and expiry locally first: forged or expired tokens never reach
+    // auth-server.
     await tokens.verify(token);
     const cached = cache.get(token);
     const at = now().getTime();

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 import { MongoCommandError, MongoUnreachableError } from '../../../src/mongo/admin.js';
@@ -89,5 +93,28 @@ describe('DriverMongoAdmin', () => {
     expect(error).toBeInstanceOf(MongoUnreachableError);
     expect((error as MongoUnreachableError).host).toBe(`127.0.0.1:${port}`);
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('dials a Unix socket given as its URL-encoded path (the bootstrap proxy listens on one)', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'distctl-driver-test-'));
+    const path = join(directory, 'mongod-27017.sock');
+    let connections = 0;
+    // A listener that hangs up at once: the driver must have come to this socket to be hung up on.
+    const server = createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
+      const host = encodeURIComponent(path);
+      const error = await admin.command({ container: 'db1', host, port: 27017 }, 'admin', { ping: 1 }).catch((e) => e);
+
+      expect(error).toBeInstanceOf(MongoUnreachableError);
+      expect(connections).toBeGreaterThan(0);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -6,7 +6,7 @@ import { ensureMongoTier, type MongoTierDeps, type MongoTierResult } from '../..
 import type { SecretStore } from '../../../src/secrets/store.js';
 import { desiredState, fakeMembers, memorySecrets } from './desired.js';
 import { FakeMongo, settle } from './fake-mongo.js';
-import { FakeOps } from './fake-ops.js';
+import { FakeOps, type Responder } from './fake-ops.js';
 
 const MONGOD_7 = '/usr/bin/mongod\ndb version v7.0.14\n';
 const KEY = `pub:-:4096:1:160D26BB1785BA38:1:::::\nfpr:::::::::E58830201F7DD82CD808AA84160D26BB1785BA38:\n`;
@@ -21,7 +21,7 @@ const timing = {
  * of a mongod unit starts or restarts that member, `is-active` tells whether
  * it runs. mongod appears once apt installs it.
  */
-function containers(desired: DesiredState, mongo: FakeMongo): FakeOps {
+function containers(desired: DesiredState, mongo: FakeMongo, override: Responder = () => undefined): FakeOps {
   const installed = new Set<string>();
   const hostOf = new Map(
     [...desired.replicaSets.flatMap((set) => set.members), ...desired.standalones.map((s) => s.process)].map((p) => [
@@ -30,6 +30,8 @@ function containers(desired: DesiredState, mongo: FakeMongo): FakeOps {
     ]),
   );
   return new FakeOps((container, argv) => {
+    const overridden = override(container, argv);
+    if (overridden !== undefined) return overridden;
     if (argv[0] === 'sh' && (argv[2] ?? '').startsWith('command -v mongod'))
       return installed.has(container) ? { stdout: MONGOD_7 } : { exitCode: 127 };
     if (argv[0] === 'sh' && (argv[2] ?? '').includes('useradd')) return { stdout: '999\n999\n' };
@@ -59,14 +61,17 @@ describe('ensureMongoTier', () => {
   afterEach(() => vi.useRealTimers());
 
   /** A fresh tier: no mongod runs until its unit is started. */
-  function fresh(desired: DesiredState = desiredState()): {
+  function fresh(
+    desired: DesiredState = desiredState(),
+    override?: Responder,
+  ): {
     mongo: FakeMongo;
     ops: FakeOps;
     deps: MongoTierDeps;
     messages: string[];
   } {
     const mongo = new FakeMongo(fakeMembers(desired), { down: fakeMembers(desired).map((m) => m.host) });
-    const ops = containers(desired, mongo);
+    const ops = containers(desired, mongo, override);
     const messages: string[] = [];
     return {
       mongo,
@@ -200,6 +205,70 @@ describe('ensureMongoTier', () => {
       code: 'MONGO_COMMAND_FAILED',
       message: 'MongoDB answered unexpectedly while converging the databases: AtlasError (8000): quota exceeded.',
     });
+  });
+
+  it('names every container whose install fails, one cause said once for all the containers it hit', async () => {
+    const desired = desiredState();
+    const trixie = (_container: string, argv: readonly string[]) =>
+      argv[0] === 'cat' && argv[1] === '/etc/os-release'
+        ? { stdout: 'ID=debian\nVERSION_CODENAME=trixie\n' }
+        : undefined;
+    const { deps } = fresh(desired, trixie);
+
+    const outcome = await settle(ensureMongoTier(desired, deps), vi);
+
+    expect(outcome.error).toBeInstanceOf(DistctlError);
+    expect(outcome.error).toMatchObject({
+      code: 'MONGO_DISTRIBUTION_UNSUPPORTED',
+      message:
+        "containers db1, db3: MongoDB's apt repository is used for Ubuntu jammy and Debian bookworm; " +
+        'this container runs debian trixie.',
+      details: [],
+    });
+  });
+
+  it('names every failing container with its own cause when their causes differ', async () => {
+    const desired = desiredState();
+    const broken = (container: string, argv: readonly string[]) => {
+      if (argv[0] !== 'cat' || argv[1] !== '/etc/os-release') return undefined;
+      return container === 'db1'
+        ? { stdout: 'ID=debian\nVERSION_CODENAME=trixie\n' }
+        : { exitCode: 1, stderr: 'cat: /etc/os-release: No such file or directory' };
+    };
+    const { deps } = fresh(desired, broken);
+
+    const outcome = await settle(ensureMongoTier(desired, deps), vi);
+
+    expect(outcome.error).toMatchObject({
+      code: 'MONGO_DISTRIBUTION_UNSUPPORTED',
+      message:
+        "container db1: MongoDB's apt repository is used for Ubuntu jammy and Debian bookworm; " +
+        'this container runs debian trixie.',
+      details: ['also failed: Could not read /etc/os-release in container db3.'],
+    });
+  });
+
+  it('names every mongod that does not start, not only the first', async () => {
+    const desired = desiredState();
+    // Neither db1's third member nor db3's standalone ever starts: their `systemctl start` does nothing.
+    const stuck = (container: string, argv: readonly string[]) =>
+      argv[0] === 'systemctl' &&
+      argv[1] === 'start' &&
+      `${container} ${argv[2]}` in { 'db1 mongod-27019.service': 1, 'db3 mongod-27017.service': 1 }
+        ? {}
+        : undefined;
+    const { deps } = fresh(desired, stuck);
+
+    const outcome = await settle(ensureMongoTier(desired, deps), vi);
+
+    expect(outcome.error).toMatchObject({
+      code: 'MONGOD_START_FAILED',
+      message: expect.stringMatching(/^mongod on port 27019 in container db1 did not start: /),
+    });
+    const also = (outcome.error as DistctlError).details.filter((line) => line.startsWith('also failed: '));
+    expect(also).toEqual([
+      expect.stringMatching(/^also failed: mongod on port 27017 in container db3 did not start: /),
+    ]);
   });
 
   it('does nothing without MongoDB in the topology', async () => {

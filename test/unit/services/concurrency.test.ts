@@ -9,9 +9,7 @@ import { ApiError } from '../../../src/services/shared/errors.js';
 import { mergeSorted, ProductCatalog, type ProductInput } from '../../../src/services/web/catalog.js';
 import { MemoryProductShardStore, type ProductShardStore } from '../../../src/services/web/products.js';
 import { createShardRouter } from '../../../src/services/web/shard-router.js';
-import { acceptingAuth, call, FlakyShardStore, REFERENCE_MAP, tokenService, twoShardCatalog } from './helpers.js';
-import { createWebApp } from '../../../src/services/web/app.js';
-import { listen } from '../../../src/services/shared/http.js';
+import { call, FlakyShardStore, REFERENCE_MAP, twoShardCatalog, webForOneUser } from './helpers.js';
 
 const item = (name: string, price = 1, stock = 1): ProductInput => ({ name, price, stock, category: 'general' });
 
@@ -159,18 +157,7 @@ describe('renames across three or more shards', () => {
 describe('optimistic concurrency over HTTP', () => {
   it('GET gives the version as ETag; PUT with a stale If-Match gets 409 and the current product; bad If-Match 400', async () => {
     const { catalog } = twoShardCatalog(() => new Date());
-    const tokens = tokenService();
-    const web = await listen(
-      createWebApp({
-        catalog,
-        tokens,
-        auth: acceptingAuth({ id: 'u', username: 'ana', role: 'user' }),
-        log: () => undefined,
-      }),
-      0,
-      '127.0.0.1',
-    );
-    const token = await tokens.sign({ userId: 'u', username: 'ana', role: 'user', tokenVersion: 0 });
+    const { web, token } = await webForOneUser(catalog);
     try {
       const created = await call(web, 'POST', '/products', {
         token,

@@ -124,6 +124,26 @@ export function acceptingAuth(user: { id: string; username: string; role: 'admin
 }
 
 /**
+ * web-server alone over `catalog` on loopback, its auth-server a stand-in that accepts every token as the user ana,
+ * and a token of hers: for tests about products over HTTP. Close `web` when done.
+ */
+export async function webForOneUser(catalog: ProductCatalog): Promise<{ web: RunningServer; token: string }> {
+  const tokens = tokenService();
+  const web = await listen(
+    createWebApp({
+      catalog,
+      tokens,
+      auth: acceptingAuth({ id: 'u', username: 'ana', role: 'user' }),
+      log: () => undefined,
+    }),
+    0,
+    '127.0.0.1',
+  );
+  const token = await tokens.sign({ userId: 'u', username: 'ana', role: 'user', tokenVersion: 0 });
+  return { web, token };
+}
+
+/**
  * Both services on loopback, wired like production but with in-memory stores:
  * auth-server believes X-Forwarded-For from 127.0.0.1, where web-server calls it from.
  */

@@ -6,14 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { MongoUserStore } from '../../../src/services/auth/mongo-users.js';
 import { StoreUnavailableError } from '../../../src/services/shared/errors.js';
-import { listen } from '../../../src/services/shared/http.js';
 import { isUnreachableError, openDatabase } from '../../../src/services/shared/mongo.js';
-import { createWebApp } from '../../../src/services/web/app.js';
 import { ProductCatalog } from '../../../src/services/web/catalog.js';
 import { MongoProductShardStore } from '../../../src/services/web/mongo-products.js';
 import { MemoryProductShardStore } from '../../../src/services/web/products.js';
 import { createShardRouter } from '../../../src/services/web/shard-router.js';
-import { acceptingAuth, call, closedPort, REFERENCE_MAP, tokenService } from './helpers.js';
+import { call, closedPort, REFERENCE_MAP, webForOneUser } from './helpers.js';
 
 const fast = { serverSelectionTimeoutMS: 300, connectTimeoutMS: 300, socketTimeoutMS: 1000 };
 
@@ -57,18 +55,7 @@ describe('Mongo stores with the database down', () => {
       [new MemoryProductShardStore('rsA'), new MongoProductShardStore('rsB', database)],
       () => new Date(),
     );
-    const tokens = tokenService();
-    const web = await listen(
-      createWebApp({
-        catalog,
-        tokens,
-        auth: acceptingAuth({ id: 'u', username: 'ana', role: 'user' }),
-        log: () => undefined,
-      }),
-      0,
-      '127.0.0.1',
-    );
-    const token = await tokens.sign({ userId: 'u', username: 'ana', role: 'user', tokenVersion: 0 });
+    const { web, token } = await webForOneUser(catalog);
     try {
       expect(
         (await call(web, 'POST', '/products', { token, body: { name: 'Arroz', price: 1, stock: 1, category: 'c' } }))

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockFile } from '../../../src/state/lock.js';
 
 /** A worker process running the current src/state/lock.ts (bundled from source, not dist/). */
 interface Worker {
@@ -68,13 +69,12 @@ describe('the deployment lock under racing processes', () => {
     const holdersPerTrial: number[] = [];
     for (let trial = 0; trial < TRIALS; trial++) {
       const stateDir = join(dir, `trial-${trial}`);
-      await import('node:fs/promises').then((fs) => fs.mkdir(stateDir, { mode: 0o700 }));
+      await mkdir(stateDir, { mode: 0o700 });
       // What a killed distctl leaves behind: a lock file naming a process that no longer exists.
-      await writeFile(
-        join(stateDir, 'lock'),
-        JSON.stringify({ pid: 2 ** 22 + trial, command: 'up', since: 'earlier' }),
-        { mode: 0o600 },
-      );
+      await mkdir(dirname(lockFile(stateDir)), { recursive: true });
+      await writeFile(lockFile(stateDir), JSON.stringify({ pid: 2 ** 22 + trial, command: 'up', since: 'earlier' }), {
+        mode: 0o600,
+      });
       const answers = await Promise.all(workers.map((worker) => worker.ask(`try ${stateDir}`)));
       holdersPerTrial.push(answers.filter((answer) => answer === 'held').length);
       expect(
@@ -85,6 +85,18 @@ describe('the deployment lock under racing processes', () => {
       await Promise.all(workers.filter((_, index) => answers[index] === 'held').map((worker) => worker.ask('release')));
     }
     expect(holdersPerTrial).toEqual(Array.from({ length: TRIALS }, () => 1));
+  }, 60_000);
+
+  it(`stays with its holder while that holder deletes the state directory (as \`down\` does): ${WORKERS - 1} others racing for it get none`, async () => {
+    const [holder, ...others] = workers;
+    for (let trial = 0; trial < 20; trial++) {
+      const stateDir = join(dir, `down-${trial}`);
+      expect(await holder!.ask(`try ${stateDir}`)).toBe('held');
+      expect(await holder!.ask(`remove ${stateDir}`)).toBe('removed');
+      const answers = await Promise.all(others.map((worker) => worker.ask(`try ${stateDir}`)));
+      expect(answers, `trial ${trial}`).toEqual(others.map(() => 'busy DEPLOYMENT_BUSY'));
+      expect(await holder!.ask('release')).toBe('released');
+    }
   }, 60_000);
 
   it('lets a process that took and released it end normally (nothing left pending)', async () => {

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
@@ -31,7 +31,9 @@ let dir: string;
 let topologyFile: string;
 let keyFile: string;
 let savedTmp: string | undefined;
-/** Where import stages bundles (TMPDIR for this test), to check that nothing is left there. */
+/** TMPDIR for this test, to check that import leaves nothing there. */
+let tmp: string;
+/** Where import stages bundles: `staging/` beside the deployments' state directories. */
 let staging: string;
 
 const stateDirFor = (project: string): string => join(dir, 'host-b-state', project);
@@ -128,16 +130,18 @@ async function refused(bundle: string, trust: Partial<ImportOptions>): Promise<D
   expect(error).toBeInstanceOf(DistctlError);
   expect(hostB.changes()).toEqual([]);
   expect(existsSync(stateDirFor(PROJECT))).toBe(false);
-  expect(await readdir(staging)).toEqual([]);
+  expect(await readdir(staging).catch(() => [])).toEqual([]);
+  expect(await readdir(tmp)).toEqual([]);
   return error as DistctlError;
 }
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'distctl-xfer-unit-'));
-  staging = join(dir, 'tmp');
-  await mkdir(staging);
+  tmp = join(dir, 'tmp');
+  await mkdir(tmp);
+  staging = join(dir, 'host-b-state', 'staging');
   savedTmp = process.env.TMPDIR;
-  process.env.TMPDIR = staging;
+  process.env.TMPDIR = tmp;
   topologyFile = join(dir, 'topology.yaml');
   await writeFile(topologyFile, TOPOLOGY);
   await mkdir(join(dir, 'host-a-state', PROJECT, 'secrets'), { recursive: true, mode: 0o700 });
@@ -210,7 +214,7 @@ describe('import of a bundle', () => {
     expect(result.exitCode).toBe(0);
     expect(hostB.imported.map((entry) => entry.name)).toEqual(['app', 'data']);
     for (const entry of hostB.imported)
-      expect(entry.path.startsWith(`${staging}/distctl-import-`), entry.path).toBe(true);
+      expect(entry.path.startsWith(`${staging}/${process.pid}-`), entry.path).toBe(true);
     expect(hostB.changes().slice(0, 3)).toEqual([
       `incus project create -c features.images=false -c features.profiles=true -c features.networks=false -c user.distctl.owner=${PROJECT} -- ${PROJECT}`,
       `incus --project ${PROJECT} profile device add -- default root disk path=/ pool=default`,
@@ -220,6 +224,28 @@ describe('import of a bundle', () => {
     expect(result.json.topology).toBe(join(stateDirFor(PROJECT), 'topology.yaml'));
     expect(await readFile(result.json.topology, 'utf8')).toBe(TOPOLOGY);
     expect(await readdir(staging)).toEqual([]);
+    expect(await readdir(tmp)).toEqual([]);
+  });
+
+  it("removes what an import killed midway left in staging, and leaves a running import's directory alone", async () => {
+    const { bundle } = await exportBundle('sealed', { keyFile, encrypt: true });
+    // A killed import's directory (its pid runs no more; pid_max is at most 2^22) with a decrypted secret in it.
+    const dead = join(staging, `${2 ** 22 + 7}-a1b2c3`);
+    await mkdir(join(dead, 'secrets'), { recursive: true, mode: 0o700 });
+    await writeFile(join(dead, 'secrets', 'jwt-secret'), SECRET, { mode: 0o600 });
+    // A running process's directory, and an entry that is no staging directory at all.
+    const running = spawn('sleep', ['60']);
+    const alive = join(staging, `${running.pid}-d4e5f6`);
+    await mkdir(alive);
+    await mkdir(join(staging, 'kept-by-someone'));
+    try {
+      const hostB = new FakeIncus();
+      for (const [name, backup] of await cleanInstances()) hostB.backups.set(name, backup);
+      expect(await importInto(hostB, bundle, { keyFile })).toMatchObject({ exitCode: 0 });
+      expect((await readdir(staging)).sort()).toEqual([`${running.pid}-d4e5f6`, 'kept-by-someone']);
+    } finally {
+      running.kill();
+    }
   });
 
   it('requires a way to trust the bundle', async () => {
