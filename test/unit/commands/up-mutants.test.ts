@@ -3,12 +3,12 @@
 // summary and JSON, when it asks before deleting and what it asks, when it waits for addresses, the
 // later stages' outcomes, and the wording of `import`'s resume hint.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ProgressEvent } from '../../../src/cli/ui.js';
 import { loadDeployment } from '../../../src/commands/context.js';
 import { converge, upCommand, type UpOptions } from '../../../src/commands/up.js';
 import { PROVISION_TOPOLOGY, testDeployment, type TestDeployment } from '../support/deployment.js';
+import { lockFile } from '../../../src/state/lock.js';
 import { servicesTopology } from '../support/topologies.js';
 
 let t: TestDeployment;
@@ -197,7 +197,7 @@ describe('up asks before deleting, and only then', () => {
     const result = await upCommand(
       options(
         async () => {
-          lockHolder = (JSON.parse(await readFile(join(t.stateDirFor('model-unit'), 'lock'), 'utf8')) as {
+          lockHolder = (JSON.parse(await readFile(lockFile(t.stateDirFor('model-unit')), 'utf8')) as {
             command: string;
           }).command;
           return true;
