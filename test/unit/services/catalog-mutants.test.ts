@@ -386,6 +386,18 @@ describe('listing', () => {
     expect(pa.items.map((p) => p.name)).toEqual(['Pan', 'Pasta']);
   });
 
+  it('a committed move whose mark cannot be cleared yet is listed once, under its new name', async () => {
+    const { catalog, rsB } = catalogOf();
+    await catalog.create(item('Arroz'));
+    // Step (c) of the move fails, and so does the listing's repair: the pending copy is the product.
+    rsB.failNext('clearPending');
+    rsB.failNext('clearPending');
+    await catalog.update('id-1', { name: 'Pan' });
+    const page = await catalog.list(listAll);
+    expect(page.items.map((p) => `${p.name}@${p.shard}`)).toEqual(['Pan@rsB']);
+    expect(page.total).toBe(1);
+  });
+
   it('a pending copy of a move still in flight elsewhere is neither shown twice nor counted', async () => {
     const { catalog, rsA, rsB } = catalogOf();
     await catalog.create(item('Arroz'));
