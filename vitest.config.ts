@@ -39,6 +39,19 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
         },
       },
+      // A three-member Incus cluster formed on this machine (root); says in one line when it cannot.
+      {
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.test.ts'],
+          globalSetup: ['test/integration/build-first.ts'],
+          testTimeout: 480_000,
+          hookTimeout: 480_000,
+          fileParallelism: false,
+          // Last when all run in one `vitest run`: never beside the integration files on the same host.
+          sequence: { groupOrder: 2 },
+        },
+      },
     ],
   },
 });

@@ -9,7 +9,8 @@
 //      ratio to (1), no-op `up`, `status`, `plan`;
 //   3. the full reference stack (services deployed, MongoDB from the image, so
 //      the database stage fails fast where the image has no mongod): cold `up`,
-//      no-op `up`, `status`;
+//      no-op `up`, `status`, `plan`, and `incus exec` calls per container
+//      (bench/perf-stack.mjs);
 //   4. the scale curve: cold `up`, no-op `up` and `status` for 5, 20 and 50
 //      containers (containers only), with the incus calls each made.
 //
@@ -24,6 +25,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
+import { measureStack } from './perf-stack.mjs';
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(name);
@@ -91,22 +93,14 @@ function handProcedure(count) {
   return seconds(started);
 }
 
-/** A topology of `count` containers on the bench bridge; with `stack`, the reference databases and services too. */
-function topology(count, stack) {
+/** A topology of `count` containers on the bench bridge. */
+function topology(count) {
   const doc = parseDocument(readFileSync(join(root, 'topology.yaml'), 'utf8'));
   doc.set('project', PROJECT);
   doc.set('image', image);
   doc.setIn(['network', 'name'], BRIDGE);
   doc.setIn(['network', 'subnet'], `${PREFIX}.0/24`);
   doc.setIn(['network', 'gateway'], `${PREFIX}.1`);
-  if (stack) {
-    // The reference layout, moved onto the bench subnet.
-    const text = doc.toString().replaceAll('10.10.10.', `${PREFIX}.`);
-    const moved = parseDocument(text);
-    moved.setIn(['mongodb', 'source'], 'image');
-    moved.delete('expose');
-    return moved.toString();
-  }
   for (const key of ['mongodb', 'sharding', 'services', 'expose']) doc.delete(key);
   doc.set(
     'containers',
@@ -152,7 +146,7 @@ const say = (line) => {
 
 function measureContainers(count, label) {
   const file = join(dir, `topology-${label}.yaml`);
-  writeFileSync(file, topology(count, false));
+  writeFileSync(file, topology(count));
   clean();
   const cold = distctl(file, 'up', '--yes');
   if (cold.code !== 0) throw new Error(`cold up of ${count} containers failed: ${cold.stderr}`);
@@ -209,24 +203,8 @@ try {
 
   if (!flag('--skip-stack')) {
     say('');
-    say('2–3. full reference stack (services deployed; MongoDB from the image)');
-    const file = join(dir, 'topology-stack.yaml');
-    writeFileSync(file, topology(5, true));
-    clean();
-    const cold = distctl(file, 'up', '--yes');
-    const noop = distctl(file, 'up', '--yes');
-    const status = distctl(file, 'status');
-    const plan = distctl(file, 'plan');
-    say(
-      `   cold up            ${cold.seconds.toFixed(2)} s (${cold.calls} incus calls; failed stages: ${cold.failed.join(', ') || 'none'})`,
-    );
-    say(
-      `   no-op up           ${noop.seconds.toFixed(2)} s (goal ≤ 1.0; ${noop.calls} incus calls; failed stages: ${noop.failed.join(', ') || 'none'})`,
-    );
-    say(`   status             ${status.seconds.toFixed(2)} s (goal ≤ 1.0; ${status.calls} incus calls)`);
-    say(`   plan               ${plan.seconds.toFixed(2)} s (${plan.calls} incus calls)`);
-    distctl(file, 'down', '--yes');
-    clean();
+    say('2–4. full reference stack (services deployed; MongoDB from the image: the databases stage fails fast)');
+    measureStack({ image, runs, project: PROJECT, bridge: BRIDGE, prefix: PREFIX, say });
   }
 
   if (!flag('--skip-scale')) {

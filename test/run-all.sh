@@ -201,6 +201,10 @@ case $integration_note in
   *) echo "integration tier $integration_note" ;;
 esac
 
+# A three-member Incus cluster formed on this machine (test/cluster/cluster.sh); the tier itself prints one
+# "cluster tier skipped: ..." line when it cannot run (not root, no incusd or host image, DISTCTL_SKIP_CLUSTER=1).
+run_tier cluster
+
 say "summary"
 echo "lint: $lint_result"
 echo "format: $format_result"
@@ -208,7 +212,7 @@ node --input-type=module - "$results" "$integration_note" "$package_note" <<'JS'
 import { readdirSync, readFileSync } from 'node:fs';
 const [dir, integrationNote, packageNote] = process.argv.slice(2);
 let passed = 0, failed = 0, skipped = 0;
-const order = ['unit', 'mongod', 'integration'];
+const order = ['unit', 'mongod', 'integration', 'cluster'];
 for (const file of readdirSync(dir).filter((name) => name.endsWith('.json')).sort((a, b) => order.indexOf(a.replace('.json', '')) - order.indexOf(b.replace('.json', '')))) {
   const report = JSON.parse(readFileSync(`${dir}/${file}`, 'utf8'));
   // A file that fails to load has no failed tests but is a failure all the same.
@@ -229,7 +233,7 @@ case $lint_result in FAILED*) status=1 ;; esac
 case $format_result in FAILED*) status=1 ;; esac
 [ "${package_note%% *}" = FAILED ] && status=1
 [ "$workflows_failed" = 1 ] && { echo "workflows: FAILED actionlint"; status=1; }
-for tier in unit mongod integration; do
+for tier in unit mongod integration cluster; do
   [ "${tier_status[$tier]:-}" = failed ] && status=1
 done
 echo "time: $((($(now_ms) - start_ms) / 1000)) s in all; per step, wall s and CPU s of its own processes:"

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { z } from 'zod';
 import { DistctlError, ExitError } from '../errors/index.js';
 import {
   envelope,
@@ -13,18 +12,25 @@ import {
   type Envelope,
   type ErrorEntry,
 } from '../commands/result.js';
-// Command modules are imported when their command runs: `--help` and `validate` stay fast.
-import { ExecaRunner, type Runner } from '../exec/runner.js';
+// Command modules are imported when their command runs, and so are execa (the runner), ora (spinners), zod and
+// yaml (the topology): `--help` loads commander and little else.
+import type { Runner } from '../exec/runner.js';
 import { IncusClient } from '../incus/client.js';
-import { TopologyInvalidError } from '../topology/load.js';
+import type { TopologyInvalidError } from '../topology/load.js';
 import { makeConfirm } from './confirm.js';
-import { runInteractive, type InteractiveRunner } from './interactive.js';
+import type { InteractiveRunner } from './interactive.js';
 import { deploymentStateDir } from '../state/paths.js';
-import { createUi, readUiSettings, type OutputStream, type Ui } from './ui.js';
+import { animates, createUi, readUiSettings, type OutputStream, type Ui } from './ui.js';
 
-const packageJson = z
-  .object({ version: z.string() })
-  .parse(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')));
+const packageJson = readPackageJson();
+
+/** distctl's own package.json: only its version is read. */
+function readPackageJson(): { version: string } {
+  const parsed: unknown = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const version = (parsed as { version?: unknown } | null)?.version;
+  if (typeof version !== 'string') throw new Error("distctl's package.json has no version");
+  return { version };
+}
 
 /** Options every topology-reading command accepts. */
 interface CommonOptions {
@@ -62,8 +68,16 @@ function processIo(): CliIo {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
-    runner: new ExecaRunner(),
-    interactive: runInteractive,
+    runner: lazyRunner(),
+    interactive: async (argv) => (await import('./interactive.js')).runInteractive(argv),
+  };
+}
+
+/** The execa runner, loaded by the first command a run executes (`validate` and `--help` never do). */
+function lazyRunner(): Runner {
+  let runner: Promise<Runner> | undefined;
+  return {
+    run: async (cmd) => (await (runner ??= import('../exec/runner.js').then((m) => new m.ExecaRunner()))).run(cmd),
   };
 }
 
@@ -358,9 +372,16 @@ export function buildProgram(
         .argParser(positiveNumber),
     )
     .addOption(new Option('--interval <ms>', 'pause between two writes').default('100').argParser(positiveNumber))
+    .option(
+      '--kill-member <name>',
+      'instead: stop (force) every container on this Incus cluster member at once, a simulated host loss',
+    )
+    .option('--force', 'with --kill-member: go ahead even when a replica set would lose its majority', false)
     .action(
       async (
         options: CommonOptions & {
+          killMember?: string;
+          force: boolean;
           set?: string[];
           mode: 'stepdown' | 'crash' | 'both';
           warmup: number | string;
@@ -368,11 +389,15 @@ export function buildProgram(
           electionTimeout: number | string;
           interval: number | string;
         },
+        command: Command,
       ) =>
         run(options.json, async (ui) => {
           const { failoverModes, failoverTestCommand } = await import('../commands/failover-test.js');
           return failoverTestCommand({
             file: options.file,
+            ...(options.killMember === undefined ? {} : { killMember: options.killMember }),
+            force: options.force,
+            modeGiven: command.getOptionValueSource('mode') === 'cli',
             sets: options.set ?? [],
             modes: failoverModes(options.mode),
             timings: {
@@ -387,6 +412,43 @@ export function buildProgram(
           });
         }),
     );
+
+  for (const [name, description] of [
+    [
+      'drain',
+      'Incus cluster maintenance: step down every PRIMARY on MEMBER, then evacuate it (its containers stop in place)',
+    ],
+    ['undrain', 'restore an evacuated cluster MEMBER and wait until every mongod on it is SECONDARY or PRIMARY again'],
+  ] as const) {
+    const command = program
+      .command(name)
+      .description(description)
+      .argument('<member>', 'the Incus cluster member')
+      .addOption(fileOption())
+      .addOption(jsonOption());
+    if (name === 'drain') command.option('--force', 'drain even when a replica set would lose its majority', false);
+    command
+      .addOption(
+        new Option('--timeout <seconds>', 'bound of each wait: a new PRIMARY (drain), the mongods back (undrain)')
+          .default(name === 'drain' ? '60' : '300')
+          .argParser(positiveNumber),
+      )
+      .action(async (member: string, options: CommonOptions & { force?: boolean; timeout: number | string }) =>
+        run(options.json, async (ui) => {
+          const { drainCommand, undrainCommand } = await import('../commands/drain.js');
+          const timeoutMs = Number(options.timeout) * 1000;
+          return (name === 'drain' ? drainCommand : undrainCommand)({
+            file: options.file,
+            member,
+            force: options.force === true,
+            client: incusClient(),
+            ui,
+            stateDirFor: deploymentStateDir,
+            timings: name === 'drain' ? { stepDownTimeoutMs: timeoutMs } : { rejoinTimeoutMs: timeoutMs },
+          });
+        }),
+      );
+  }
 
   program
     .command('export')
@@ -616,7 +678,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   let exitCode = 0;
   const run = async (json: boolean, action: (ui: Ui) => Promise<CommandResult>): Promise<void> => {
     jsonMode = json;
-    const ui = createUi(readUiSettings(json, io.env, io, noColor));
+    const settings = readUiSettings(json, io.env, io, noColor);
+    const ui = createUi(settings, animates(settings) ? (await import('ora')).default : undefined);
     try {
       const result = await action(ui);
       ui.stop();
@@ -667,7 +730,7 @@ export function reportError(error: unknown, json: boolean, io: CliIo = processIo
   if (error instanceof DistctlError) {
     if (json) {
       print(
-        error instanceof TopologyInvalidError
+        isTopologyInvalid(error)
           ? failureEnvelope(error.problems.map(problemEntry), error.warnings.map(problemEntry))
           : failureEnvelope([errorEntry(error)]),
       );
@@ -692,6 +755,11 @@ export function reportError(error: unknown, json: boolean, io: CliIo = processIo
     `internal error (a bug in distctl — please report it with this output):\n${bug.stack ?? bug.message}\n`,
   );
   return EXIT.bug;
+}
+
+/** TopologyInvalidError, recognised without loading the topology modules (zod, yaml) at start-up. */
+function isTopologyInvalid(error: DistctlError): error is TopologyInvalidError {
+  return error.code === 'TOPOLOGY_INVALID' && 'problems' in error && 'warnings' in error;
 }
 
 /** A commander usage error (`commander.unknownOption`) as an envelope entry (`UNKNOWN_OPTION`). */

@@ -1,5 +1,6 @@
 import { Chalk } from 'chalk';
-import ora, { type Ora } from 'ora';
+import type ora from 'ora';
+import type { Ora } from 'ora';
 import type { ProgressEvent } from '../apply/progress.js';
 import type { Ui } from '../commands/ui.js';
 
@@ -79,14 +80,20 @@ export function colorLevel(stream: OutputStream, env: NodeJS.ProcessEnv, noColor
   return depth >= 24 ? 3 : depth >= 8 ? 2 : depth >= 4 ? 1 : 0;
 }
 
-export function createUi(settings: UiSettings): Ui {
+/** Whether progress animates (a spinner on a terminal's stderr): only then does the CLI load ora. */
+export function animates(settings: UiSettings): boolean {
+  return settings.isTty && settings.columns > 0 && !settings.ci && !settings.json;
+}
+
+/** The Ui for `settings`; `spinner` is ora, passed where animates(settings) (without it progress prints lines). */
+export function createUi(settings: UiSettings, spinner?: typeof ora): Ui {
   const legacy: ColorLevel = settings.isTty && !settings.noColor ? 1 : 0;
   const levels = settings.colors ?? { stdout: legacy, stderr: legacy };
   const color = new Chalk({ level: levels.stdout });
   const errorColor = new Chalk({ level: levels.stderr });
   const streams = settings.streams ?? { stdout: process.stdout, stderr: process.stderr };
-  const animate = settings.isTty && settings.columns > 0 && !settings.ci && !settings.json;
-  let spinner: Ora | null = null;
+  const makeSpinner = animates(settings) ? spinner : undefined;
+  let current: Ora | null = null;
   const mark = {
     done: errorColor.green('✔'),
     fail: errorColor.red('✖'),
@@ -105,25 +112,25 @@ export function createUi(settings: UiSettings): Ui {
         streams.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
         return;
       }
-      if (animate) {
+      if (makeSpinner) {
         if (event.event === 'start' || event.event === 'wait') {
-          if (spinner) spinner.text = event.message;
+          if (current) current.text = event.message;
           else
-            spinner = ora({
+            current = makeSpinner({
               text: event.message,
               stream: streams.stderr as NodeJS.WriteStream,
               discardStdin: false,
             }).start();
           return;
         }
-        spinner?.stop();
-        spinner = null;
+        current?.stop();
+        current = null;
       }
       streams.stderr.write(`${mark[event.event]} ${event.message}\n`);
     },
     stop() {
-      spinner?.stop();
-      spinner = null;
+      current?.stop();
+      current = null;
     },
   };
 }

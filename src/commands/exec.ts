@@ -1,5 +1,5 @@
 import { DistctlError } from '../errors/index.js';
-import { callArgv } from '../incus/client.js';
+import { callArgv, onRemote } from '../incus/client.js';
 import { loadDeployment } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -32,7 +32,10 @@ export async function execCommand(options: {
   }
   const command = options.command.length > 0 ? options.command : LOGIN_SHELL;
   const exitCode = await options.interactive(
-    callArgv({ args: ['exec', options.container, '--', ...command], project: desired.project }),
+    callArgv({
+      args: ['exec', onRemote(desired.remote, options.container), '--', ...command],
+      project: desired.project,
+    }),
   );
   return { exitCode, human: '', json: { ok: exitCode === 0, container: options.container, command, exitCode } };
 }

@@ -3,7 +3,7 @@ import { chmod, copyFile, lstat, mkdir, readdir, rm, stat, writeFile } from 'nod
 import { join, resolve } from 'node:path';
 import type { Ui } from './ui.js';
 import { DistctlError } from '../errors/index.js';
-import type { IncusClient } from '../incus/client.js';
+import { onRemote, type IncusClient } from '../incus/client.js';
 import { OWNER_KEY } from '../incus/types.js';
 import { observeIncus } from '../observe/incus.js';
 import { secretsDir } from '../state/paths.js';
@@ -107,12 +107,13 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
         const fileName = `${container.name}.${options.compression === 'gzip' ? 'tar.gz' : 'tar'}`;
         const path = join(output, fileName);
         const stopHere = options.stop && byName.get(container.name)?.status === 'Running';
+        const instance = onRemote(desired.remote, container.name);
         ui.step({
           event: 'start',
           message: `exporting ${container.name}${stopHere ? ' (stopped meanwhile)' : ''}`,
           subject: container.name,
         });
-        if (stopHere) await client.run({ args: ['stop', '--', container.name], project: desired.project });
+        if (stopHere) await client.run({ args: ['stop', '--', instance], project: desired.project });
         try {
           await client.run({
             args: [
@@ -122,14 +123,14 @@ export async function exportCommand(options: ExportOptions): Promise<CommandResu
               options.compression === 'gzip' ? 'gzip' : 'none',
               '--quiet',
               '--',
-              container.name,
+              instance,
               path,
             ],
             project: desired.project,
             timeoutMs: BACKUP_TIMEOUT_MS,
           });
         } finally {
-          if (stopHere) await client.run({ args: ['start', '--', container.name], project: desired.project });
+          if (stopHere) await client.run({ args: ['start', '--', instance], project: desired.project });
         }
         // incus writes the backup with the umask's mode; the 0700 directory keeps it private until this chmod.
         await chmod(path, 0o600);

@@ -3,7 +3,7 @@ import { join, resolve, sep } from 'node:path';
 import { applyPlan } from '../apply/index.js';
 import type { DesiredState } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
-import type { IncusCall, IncusClient } from '../incus/client.js';
+import { onRemote, type IncusCall, type IncusClient } from '../incus/client.js';
 import { createProjectCall } from '../incus/project.js';
 import { observeIncus } from '../observe/incus.js';
 import { planUp } from '../plan/index.js';
@@ -159,7 +159,7 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
         message: `+ project ${desired.project} (restricted)`,
         subject: `project ${desired.project}`,
       });
-      for (const call of restrictedProject(desired, options.storage ?? (await defaultRootPool(client))))
+      for (const call of restrictedProject(desired, options.storage ?? (await defaultRootPool(client, desired.remote))))
         await client.run(call);
     } else if (options.allowUnsafeConfig !== true && observed.project?.config.restricted !== 'true') {
       ui.step({
@@ -184,7 +184,7 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
             '--quiet',
             '--',
             backup.path,
-            backup.name,
+            onRemote(desired.remote, backup.name),
           ],
           project: desired.project,
           timeoutMs: RESTORE_TIMEOUT_MS,
@@ -233,17 +233,18 @@ async function restore(options: ImportOptions, bundle: string, staged: StagedBun
  * from the start, its `default` profile holding just the root disk on `pool`.
  */
 export function restrictedProject(desired: DesiredState, pool: string): IncusCall[] {
-  const targets = desired.containers.some((container) => container.target !== null);
+  const targets = desired.containers.some((container) => container.target !== null) || desired.spreadSets.length > 0;
   const project = desired.project;
+  const on = (name: string): string => onRemote(desired.remote, name);
   return [
-    createProjectCall(project, true),
-    { args: ['profile', 'device', 'add', '--', 'default', 'root', 'disk', 'path=/', `pool=${pool}`], project },
+    createProjectCall(project, true, desired.remote),
+    { args: ['profile', 'device', 'add', '--', on('default'), 'root', 'disk', 'path=/', `pool=${pool}`], project },
     {
       args: [
         'project',
         'set',
         '--',
-        project,
+        on(project),
         'restricted=true',
         'restricted.devices.proxy=allow',
         'restricted.backups=allow',
@@ -259,9 +260,9 @@ export function restrictedProject(desired: DesiredState, pool: string): IncusCal
  * The pool of the root disk of the default project's default profile: where instances go unless --storage says
  * otherwise.
  */
-async function defaultRootPool(client: IncusClient): Promise<string> {
+async function defaultRootPool(client: IncusClient, remote: string | null): Promise<string> {
   const profile = await client.json<{ devices?: Record<string, Record<string, string>> }>({
-    args: ['query', '/1.0/profiles/default'],
+    args: ['query', onRemote(remote, '/1.0/profiles/default')],
   });
   const root = Object.values(profile.devices ?? {}).find((device) => device.type === 'disk' && device.path === '/');
   if (root?.pool === undefined) {

@@ -1,4 +1,5 @@
 import type { IncusClient } from '../incus/client.js';
+import { buildCache } from '../deploy/bundle.js';
 import { callArgv } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import { missingRecipeImages, recipeImages, type RecipeImage } from '../image/index.js';
@@ -66,6 +67,7 @@ export async function planCommand(options: PlanOptions): Promise<CommandResult> 
       secrets: SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project))),
       mongo: runningOnly(mongo ?? refusingAdmin, running),
       running,
+      cache: buildCache(options.stateDirFor(desired.project), true),
     });
   } finally {
     await driver?.close();

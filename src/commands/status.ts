@@ -5,8 +5,13 @@ import type { IncusClient } from '../incus/client.js';
 import { IncusContainerOps } from '../incus/container-ops.js';
 import type { MongoAdmin } from '../mongo/admin.js';
 import { existingAdminCredentials } from '../mongo/users.js';
-import { describeProbe, observeDeployment, type DeploymentStatus } from '../observe/deployment.js';
-import { deploymentMetrics } from '../observe/prometheus.js';
+import {
+  describeProbe,
+  memberAway,
+  observeDeployment,
+  type ContainerStatus,
+  type DeploymentStatus,
+} from '../observe/deployment.js';
 import { cpuRate, formatBytes, type ContainerResources } from '../observe/resources.js';
 import type { ProbeResult } from '../observe/http.js';
 import { observeIncus, type ObservedIncus } from '../observe/incus.js';
@@ -70,13 +75,19 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
   }
   const { desired } = await loadDeployment(options.file);
   const secrets = SecretStore.openReadOnly(secretsDir(options.stateDirFor(desired.project)));
-  // The driver is loaded only for a deployment that exists: "not deployed" stays fast.
-  let driver: MongoAdmin | undefined;
+  // The driver is loaded only for a deployment that exists ("not deployed" stays fast), and while the incus
+  // probes run rather than before them.
+  let driver: Promise<MongoAdmin> | undefined;
+  const lazyDriver: MongoAdmin = {
+    command: async (...args) =>
+      (await (driver ??= import('../mongo/driver-admin.js').then((m) => new m.DriverMongoAdmin()))).command(...args),
+    close: async () => (driver === undefined ? undefined : (await driver).close()),
+  };
   const observe = async (): Promise<DeploymentStatus | null> => {
     const observed = await observeIncus(options.client, desired);
     if (!isDeployed(observed)) return null;
     const credentials = await existingAdminCredentials(secrets);
-    const mongo = options.mongo ?? (driver ??= new (await import('../mongo/driver-admin.js')).DriverMongoAdmin());
+    const mongo = options.mongo ?? lazyDriver;
     return observeDeployment(desired, {
       client: options.client,
       ops: new IncusContainerOps(options.client, desired),
@@ -97,6 +108,8 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     let rates: CpuRates = new Map();
     const exitCode = (): number => (status === null ? EXIT_NOT_DEPLOYED : status.differences.length === 0 ? 0 : 1);
     if (options.format === 'prometheus' && status !== null) {
+      // prom-client is loaded only for this format.
+      const { deploymentMetrics } = await import('../observe/prometheus.js');
       return { exitCode: exitCode(), human: (await deploymentMetrics(status)).trimEnd(), json: null };
     }
     if (options.watchSeconds !== null) {
@@ -128,7 +141,7 @@ export async function statusCommand(options: StatusOptions): Promise<CommandResu
     const document = { ...json(status, rates), nodeRuntime, incusCalls: options.client.calls };
     return { exitCode: exitCode(), human: render(status, rates), json: document };
   } finally {
-    await driver?.close();
+    await lazyDriver.close();
   }
 }
 
@@ -162,6 +175,8 @@ export function statusJson(status: DeploymentStatus, rates: CpuRates = new Map()
     deployed: true,
     project: status.project,
     network: status.network,
+    cluster: status.cluster ?? null,
+    drift: status.drift ?? [],
     containers: status.containers.map((container) => ({
       ...container,
       ipOk: container.actualIps.length === 1 && container.actualIps[0] === container.declaredIp,
@@ -217,9 +232,29 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
     '',
   );
 
+  const clustered = status.cluster !== null && status.cluster !== undefined;
+  if (clustered) {
+    lines.push(color.bold('cluster members'));
+    const memberRows: string[][] = [['MEMBER', 'STATE', 'MESSAGE']];
+    for (const member of status.cluster ?? [])
+      memberRows.push([member.name, good(member.state === 'Online', member.state), member.message]);
+    lines.push(...table(memberRows), '');
+  }
+
   lines.push(color.bold('containers'));
   const containerRows: string[][] = [
-    ['NAME', 'STATE', 'DECLARED IP', 'ACTUAL IP', 'CPU', 'MEMORY', 'DISK', 'PROCS', 'UNITS'],
+    [
+      'NAME',
+      'STATE',
+      ...(clustered ? ['MEMBER'] : []),
+      'DECLARED IP',
+      'ACTUAL IP',
+      'CPU',
+      'MEMORY',
+      'DISK',
+      'PROCS',
+      'UNITS',
+    ],
   ];
   for (const container of status.containers) {
     const ipOk = container.actualIps.length === 1 && container.actualIps[0] === container.declaredIp;
@@ -237,7 +272,8 @@ export function renderStatus(status: DeploymentStatus, ui: Ui, rates: CpuRates =
     const { resources } = container;
     containerRows.push([
       container.name,
-      good(container.state === 'Running', container.state.toLowerCase()),
+      stateCell(container, good),
+      ...(clustered ? [container.member?.name ?? '-'] : []),
       container.declaredIp,
       good(ipOk, container.actualIps.join(' ') || '-'),
       cpuCell(resources, rates.get(container.name)),
@@ -325,4 +361,12 @@ function readiness(probe: ProbeResult): string {
     ...(body.authServer && body.authServer !== 'reachable' ? ['auth-server'] : []),
   ];
   return probe.ok ? 'ready' : down.length > 0 ? `down: ${down.join(', ')}` : describeProbe(probe);
+}
+
+/** A container's state; on a member that is not Online, that says it all: `unreachable (member m2 Offline)`. */
+function stateCell(container: ContainerStatus, good: (ok: boolean, text: string) => string): string {
+  const member = container.member;
+  if (member && member.state !== null && member.state !== 'Online')
+    return good(false, `${memberAway(member.state)} (member ${member.name} ${member.state})`);
+  return good(container.state === 'Running', container.state.toLowerCase());
 }

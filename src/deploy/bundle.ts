@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
-import { access, realpath } from 'node:fs/promises';
+import { access, mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { dirname, join, relative, sep } from 'node:path';
-import { build, type Message } from 'esbuild';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { Message } from 'esbuild';
+import { z } from 'zod';
 import type { ServiceKind } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 
@@ -39,6 +41,20 @@ const OPTIONAL_DRIVER_DEPENDENCIES = [
 const REQUIRE_BANNER =
   "import { createRequire as distctlCreateRequire } from 'node:module'; const require = distctlCreateRequire(import.meta.url);";
 
+/**
+ * Where bundles and file digests are cached (the deployment's state directory):
+ * `readOnly` uses what is there and writes nothing (`plan`).
+ */
+export interface BuildCache {
+  readonly dir: string;
+  readonly readOnly?: boolean;
+}
+
+/** The build cache of a deployment: `cache/` in its state directory. */
+export function buildCache(stateDir: string, readOnly = false): BuildCache {
+  return { dir: join(stateDir, 'cache'), readOnly };
+}
+
 /** One service built into a single self-contained ES module. */
 export interface ServiceBundle {
   readonly kind: ServiceKind;
@@ -73,8 +89,20 @@ export async function serviceEntryPoint(root: string, kind: ServiceKind): Promis
  * memory. Deterministic for the same sources: the content hash decides
  * whether a container gets a new copy.
  */
-export async function bundleService(kind: ServiceKind, root: string = DEFAULT_SERVICES_ROOT): Promise<ServiceBundle> {
+export async function bundleService(
+  kind: ServiceKind,
+  root: string = DEFAULT_SERVICES_ROOT,
+  cache?: BuildCache,
+): Promise<ServiceBundle> {
   const entry = await serviceEntryPoint(root, kind);
+  const cacheFile =
+    cache === undefined
+      ? undefined
+      : join(cache.dir, `bundle-${kind}-${createHash('sha256').update(entry).digest('hex').slice(0, 16)}.json`);
+  const cached = cacheFile === undefined ? null : await readCachedBundle(cacheFile, kind);
+  if (cached !== null) return cached;
+  // esbuild is loaded by the first bundle, not by every command that imports this module (plan, status).
+  const { build } = await import('esbuild');
   let result;
   try {
     result = await build({
@@ -92,6 +120,7 @@ export async function bundleService(kind: ServiceKind, root: string = DEFAULT_SE
       // Unminified: stack traces in the journal stay readable.
       minify: false,
       logLevel: 'silent',
+      metafile: true,
     });
   } catch (error) {
     const errors = (error as { errors?: Message[] }).errors ?? [];
@@ -105,7 +134,72 @@ export async function bundleService(kind: ServiceKind, root: string = DEFAULT_SE
   if (output === undefined) throw new Error(`esbuild produced no main.mjs for ${entry}`);
   // esbuild names files by their real path; a symlinked tree must be compared the same way.
   const code = normalizeSourceComments(output.text, await realpath(root));
-  return { kind, code, hash: createHash('sha256').update(code).digest('hex') };
+  const bundle = { kind, code, hash: createHash('sha256').update(code).digest('hex') };
+  if (cacheFile !== undefined && cache?.readOnly !== true) {
+    // What else decides the output: how this module calls esbuild, and esbuild itself.
+    const inputs = [
+      ...Object.keys(result.metafile.inputs).map((input) => resolve(PACKAGE_ROOT, input)),
+      fileURLToPath(import.meta.url),
+      createRequire(import.meta.url).resolve('esbuild/package.json'),
+    ];
+    await writeCachedBundle(cacheFile, inputs, code);
+  }
+  return bundle;
+}
+
+/** A cached bundle's record (its code is the sibling `.mjs` file): each input file's size and mtime when built. */
+const CachedBundle = z.object({
+  inputs: z.array(z.tuple([z.string(), z.number(), z.number()])),
+  hash: z.string(),
+});
+type CachedBundle = z.infer<typeof CachedBundle>;
+
+/**
+ * The cached bundle when no input changed since it was built (as make and
+ * tsc --incremental decide: size and mtime), else null. Bundling the services
+ * (express, the driver) takes esbuild most of a second; a no-op `up` must not.
+ */
+async function readCachedBundle(file: string, kind: ServiceKind): Promise<ServiceBundle | null> {
+  try {
+    const cached = CachedBundle.parse(JSON.parse(await readFile(file, 'utf8')));
+    const current = await Promise.all(cached.inputs.map(([path]) => stat(path)));
+    const unchanged = cached.inputs.every(
+      ([, size, mtimeMs], index) => current[index]?.size === size && current[index]?.mtimeMs === mtimeMs,
+    );
+    if (!unchanged) return null;
+    const code = await readFile(file.replace(/\.json$/, '.mjs'), 'utf8');
+    const hash = createHash('sha256').update(code).digest('hex');
+    return hash === cached.hash ? { kind, code, hash } : null;
+  } catch {
+    return null; // no cache yet, an input gone, or a damaged file: bundle afresh
+  }
+}
+
+/** Records a bundle with its inputs' sizes and mtimes; a cache that cannot be written only costs the next run time. */
+async function writeCachedBundle(file: string, inputs: readonly string[], code: string): Promise<void> {
+  try {
+    const stats = await Promise.all(inputs.map((path) => stat(path)));
+    const cached: CachedBundle = {
+      inputs: inputs.map((path, index): [string, number, number] => [
+        path,
+        stats[index]?.size ?? -1,
+        stats[index]?.mtimeMs ?? -1,
+      ]),
+      hash: createHash('sha256').update(code).digest('hex'),
+    };
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    // Code first, record last: a record always describes the code next to it.
+    for (const [path, text] of [
+      [file.replace(/\.json$/, '.mjs'), code],
+      [file, JSON.stringify(cached)],
+    ] as const) {
+      const temporary = `${path}.${process.pid}.tmp`;
+      await writeFile(temporary, text, { mode: 0o600 });
+      await rename(temporary, path);
+    }
+  } catch {
+    // best effort
+  }
 }
 
 /**

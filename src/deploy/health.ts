@@ -1,5 +1,6 @@
 import type { DerivedService } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
+import { NotOnHostNetworkError } from '../exec/reach.js';
 import type { ContainerOps } from '../incus/container-ops.js';
 import { journalTail } from './journal.js';
 
@@ -18,10 +19,16 @@ export async function readUnitState(ops: ContainerOps, container: string, unit: 
     ['systemctl', 'show', unit, '-p', 'ActiveState', '-p', 'SubState', '-p', 'NRestarts'],
     { timeoutMs: 30_000 },
   );
+  return parseUnitState(result.stdout);
+}
+
+/** `ActiveState=active SubState=running NRestarts=0`, one per line or space-separated, as a UnitState. */
+export function parseUnitState(text: string): UnitState {
   const values = new Map(
-    result.stdout
-      .split('\n')
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1).trim()] as const),
+    text
+      .split(/\s+/)
+      .filter((pair) => pair.includes('='))
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] as const),
   );
   return {
     activeState: values.get('ActiveState') || 'unknown',
@@ -48,6 +55,11 @@ export interface HealthWaitOptions {
    * one is failing to bind it; by then systemd has seen that process exit.
    */
   readonly settleMs?: number;
+  /**
+   * The unit's state as just read by the caller (the deploy probe, for a
+   * service it did not restart): the first look uses it instead of an exec.
+   */
+  readonly firstState?: UnitState;
   readonly sleep?: (ms: number) => Promise<void>;
   readonly now?: () => number;
 }
@@ -58,7 +70,13 @@ async function answersHealthy(fetchImpl: typeof fetch, url: string): Promise<boo
     const response = await fetchImpl(`${url}/health`, { signal: AbortSignal.timeout(2_000) });
     await response.body?.cancel();
     return response.status === 200;
-  } catch {
+  } catch (error) {
+    // Not a service that is slow to answer: waiting would change nothing.
+    if (error instanceof NotOnHostNetworkError) {
+      throw new DistctlError('HOST_NOT_ON_NETWORK', `cannot check ${url}/health from this host: ${error.message}`, {
+        hint: 'On an Incus cluster, give the host running distctl an address on the deployment network (docs/cluster.md).',
+      });
+    }
     return false;
   }
 }
@@ -75,9 +93,11 @@ export async function waitForHealth(service: DerivedService, options: HealthWait
   const now = options.now ?? Date.now;
   const started = now();
   let baseline = options.restartBaseline;
+  let known = options.firstState;
   for (;;) {
     const healthy = await answersHealthy(options.fetch, service.url);
-    const state = await readUnitState(options.ops, service.container, service.unitName);
+    const state = known ?? (await readUnitState(options.ops, service.container, service.unitName));
+    known = undefined;
     baseline ??= state.restarts;
     const crashed = state.activeState === 'failed' || state.restarts > baseline;
     const elapsed = now() - started;

@@ -3,6 +3,7 @@ import type { Progress } from '../apply/index.js';
 import type { DerivedService, DesiredState, ServiceKind } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import { execChecked, type ContainerOps } from '../incus/container-ops.js';
+import { hostFetch } from '../exec/reach.js';
 import type { SecretStore } from '../secrets/store.js';
 import {
   artifactHash,
@@ -15,8 +16,8 @@ import {
   sha256,
   type ArtifactHashes,
 } from './artifacts.js';
-import { bundleService, DEFAULT_SERVICES_ROOT, type ServiceBundle } from './bundle.js';
-import { waitForHealth } from './health.js';
+import { buildCache, bundleService, DEFAULT_SERVICES_ROOT, type ServiceBundle } from './bundle.js';
+import { waitForHealth, type UnitState } from './health.js';
 import { ensureContainerNode, hostNode, recordNodeRuntime, type HostNode } from './node-runtime.js';
 import { probeContainer, type ServiceProbe } from './probe.js';
 
@@ -99,13 +100,15 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   const selected = selectServices(options.desired, options.only);
   if (selected.length === 0) return { services: [] };
 
-  const host = await hostNode();
+  // Bundles and the Node digest are cached in the deployment's state directory: unchanged, they cost a stat each.
+  const cache = options.stateDir === undefined ? undefined : buildCache(options.stateDir);
+  const host = await hostNode(undefined, undefined, cache);
   const bundles = new Map<ServiceKind, Promise<ServiceBundle>>();
   const bundleOf = (kind: ServiceKind): Promise<ServiceBundle> => {
     let bundle = bundles.get(kind);
     if (bundle === undefined) {
       progress({ event: 'start', message: `bundling the ${kind} service`, subject: kind });
-      bundle = bundleService(kind, options.sourceRoot ?? DEFAULT_SERVICES_ROOT);
+      bundle = bundleService(kind, options.sourceRoot ?? DEFAULT_SERVICES_ROOT, cache);
       bundles.set(kind, bundle);
     }
     return bundle;
@@ -125,7 +128,7 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   throwFirst(outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : [])));
   if (options.stateDir !== undefined) await recordNodeRuntime(options.stateDir, host);
 
-  const fetchImpl = options.fetch ?? fetch;
+  const fetchImpl = options.fetch ?? hostFetch;
   const health = await Promise.allSettled(
     deployed.map(async (result) => {
       progress({
@@ -137,7 +140,9 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
         ops: options.ops,
         fetch: fetchImpl,
         timeoutMs: options.healthTimeoutMs ?? 60_000,
-        ...(result.restarted ? { restartBaseline: 0, settleMs: options.healthSettleMs ?? 2_000 } : {}),
+        ...(result.restarted
+          ? { restartBaseline: 0, settleMs: options.healthSettleMs ?? 2_000 }
+          : { firstState: result.unit }),
       });
       progress({
         event: 'done',
@@ -189,6 +194,8 @@ interface ContainerOutcome {
   readonly changed: boolean;
   readonly restarted: boolean;
   readonly artifactHash: string;
+  /** The unit as the probe found it, before anything was (re)started. */
+  readonly unit: UnitState;
 }
 
 /**
@@ -220,6 +227,7 @@ async function deployContainer(
     const current: ServiceProbe = probe.services.get(item.service.name) ?? {
       deployed: null,
       active: 'inactive',
+      unit: { activeState: 'inactive', subState: 'dead', restarts: 0 },
       enabled: '',
     };
     const hash = artifactHash(item.parts);
@@ -301,6 +309,7 @@ async function deployContainer(
     changed: plan.changed,
     restarted: plan.changed || plan.start,
     artifactHash: plan.hash,
+    unit: plan.current.unit,
   }));
 }
 

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { DistctlError, formatCommand } from '../errors/index.js';
 import { lastLines, type ContainerOps } from '../incus/container-ops.js';
 import { CONTAINER_NODE_PATH } from './artifacts.js';
+import type { BuildCache } from './bundle.js';
 
 /** The oldest Node major the services support (express 5, the mongodb driver 7). */
 export const MIN_NODE_MAJOR = 20;
@@ -27,10 +28,18 @@ export function nodeMajor(version: string): number | null {
 
 const digests = new Map<string, Promise<string>>();
 
-/** sha256 of a file, streamed (the Node binary is ~100 MB); computed once per path, size and mtime. */
-function fileDigest(path: string): Promise<string> {
-  return stat(path).then((info) => {
+/**
+ * sha256 of a file, streamed (the Node binary is ~100 MB); computed once per
+ * path, size and mtime — per process, and across runs when `cache` keeps
+ * `file-digests.json` (hashing Node costs a no-op `up` a fifth of a second).
+ */
+function fileDigest(path: string, cache?: BuildCache): Promise<string> {
+  return stat(path).then(async (info) => {
     const key = `${path}:${info.size}:${info.mtimeMs}`;
+    const cacheFile = cache === undefined ? undefined : join(cache.dir, 'file-digests.json');
+    const recorded = cacheFile === undefined ? {} : await readDigests(cacheFile);
+    const known = recorded[key];
+    if (known !== undefined && /^[0-9a-f]{64}$/.test(known)) return known;
     let digest = digests.get(key);
     if (digest === undefined) {
       digest = new Promise<string>((resolve, reject) => {
@@ -42,8 +51,32 @@ function fileDigest(path: string): Promise<string> {
       });
       digests.set(key, digest);
     }
-    return digest;
+    const computed = await digest;
+    if (cacheFile !== undefined && cache?.readOnly !== true)
+      await writeDigests(cacheFile, { ...recorded, [key]: computed });
+    return computed;
   });
+}
+
+/** The digest cache: `path:size:mtime` → sha256; empty when missing or unreadable. */
+async function readDigests(file: string): Promise<Record<string, string>> {
+  try {
+    return z.record(z.string(), z.string()).parse(JSON.parse(await readFile(file, 'utf8')));
+  } catch {
+    return {};
+  }
+}
+
+/** Writes the digest cache; one that cannot be written only costs the next run the hashing. */
+async function writeDigests(file: string, digestsByKey: Record<string, string>): Promise<void> {
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const temporary = `${file}.${process.pid}.tmp`;
+    await writeFile(temporary, `${JSON.stringify(digestsByKey)}\n`, { mode: 0o600 });
+    await rename(temporary, file);
+  } catch {
+    // best effort
+  }
 }
 
 /**
@@ -51,7 +84,11 @@ function fileDigest(path: string): Promise<string> {
  * services. It is what gets copied into the containers, so distctl's own
  * runtime requirement and the services' are the same.
  */
-export async function hostNode(path: string = process.execPath, version: string = process.version): Promise<HostNode> {
+export async function hostNode(
+  path: string = process.execPath,
+  version: string = process.version,
+  cache?: BuildCache,
+): Promise<HostNode> {
   const major = nodeMajor(version);
   if (major === null || major < MIN_NODE_MAJOR) {
     throw new DistctlError(
@@ -62,7 +99,7 @@ export async function hostNode(path: string = process.execPath, version: string 
       },
     );
   }
-  return { path, version, sha256: await fileDigest(path) };
+  return { path, version, sha256: await fileDigest(path, cache) };
 }
 
 /** What a container reported about its Node runtime (see probe.ts). */

@@ -1,6 +1,7 @@
 import type { DerivedService } from '../derive/types.js';
 import { execChecked, type ContainerOps } from '../incus/container-ops.js';
 import { CONTAINER_NODE_PATH, parseMarker, servicePaths, type ArtifactHashes } from './artifacts.js';
+import { parseUnitState, type UnitState } from './health.js';
 
 /** What one container reports about its deployed services, read in a single exec. */
 export interface ContainerProbe {
@@ -14,21 +15,23 @@ export interface ServiceProbe {
   readonly deployed: (ArtifactHashes & { artifact: string }) | null;
   /** `systemctl is-active`: active, inactive, failed, activating, ... */
   readonly active: string;
+  /** The unit's lifecycle as the probe read it: the health check's first look needs no exec of its own. */
+  readonly unit: UnitState;
   /** `systemctl is-enabled`: enabled, disabled, ... or '' when the unit does not exist. */
   readonly enabled: string;
 }
 
 /**
  * Arguments after the script: NODE_PATH, then NAME UNIT MARKER per service.
- * Prints `node SHA|-`, then per service `marker NAME JSON`, `active NAME STATE`
- * and `enabled NAME STATE`, one per line.
+ * Prints `node SHA|-`, then per service `marker NAME JSON`, `state NAME
+ * ActiveState=… SubState=… NRestarts=…` and `enabled NAME STATE`, one per line.
  */
 export const PROBE_SCRIPT = [
   'node=$1; shift',
   'if [ -f "$node" ]; then echo "node $(sha256sum "$node" | cut -d" " -f1)"; else echo "node -"; fi',
   'while [ $# -ge 3 ]; do',
   '  echo "marker $1 $(head -c 4096 "$3" 2>/dev/null | tr -d "\\n")"',
-  '  echo "active $1 $(systemctl is-active "$2" 2>/dev/null)"',
+  '  echo "state $1 $(systemctl show "$2" -p ActiveState -p SubState -p NRestarts 2>/dev/null | tr "\\n" " ")"',
   '  echo "enabled $1 $(systemctl is-enabled "$2" 2>/dev/null)"',
   '  shift 3',
   'done',
@@ -49,7 +52,7 @@ export function probeArgv(services: readonly Pick<DerivedService, 'name' | 'unit
 /** Parses the probe's output. Services it does not mention count as never deployed and inactive. */
 export function parseProbe(stdout: string, serviceNames: readonly string[]): ContainerProbe {
   let nodeSha256: string | null = null;
-  const fields = new Map<string, { marker?: string; active?: string; enabled?: string }>(
+  const fields = new Map<string, { marker?: string; state?: string; enabled?: string }>(
     serviceNames.map((name) => [name, {}]),
   );
   for (const line of stdout.split('\n')) {
@@ -64,14 +67,15 @@ export function parseProbe(stdout: string, serviceNames: readonly string[]): Con
     if (entry === undefined) continue;
     const value = valueParts.join(' ').trim();
     if (key === 'marker') entry.marker = value;
-    else if (key === 'active') entry.active = value;
+    else if (key === 'state') entry.state = value;
     else if (key === 'enabled') entry.enabled = value;
   }
   const services = new Map<string, ServiceProbe>(
-    [...fields].map(([name, entry]) => [
-      name,
-      { deployed: parseMarker(entry.marker), active: entry.active || 'inactive', enabled: entry.enabled ?? '' },
-    ]),
+    [...fields].map(([name, entry]) => {
+      const unit = parseUnitState(entry.state ?? '');
+      const active = unit.activeState === 'unknown' ? 'inactive' : unit.activeState;
+      return [name, { deployed: parseMarker(entry.marker), active, unit, enabled: entry.enabled ?? '' }];
+    }),
   );
   return { nodeSha256, services };
 }

@@ -74,5 +74,7 @@ export interface IncusImage {
 
 /** Config key marking a resource as distctl's; its value names the distctl project that owns it. */
 export const OWNER_KEY = 'user.distctl.owner';
+/** Config key holding the cluster member distctl placed an instance on (its `target:` or spread's choice). */
+export const PLACEMENT_KEY = 'user.distctl.member';
 /** Config key holding the topology container name an instance was created for. */
 export const ROLE_KEY = 'user.distctl.container';

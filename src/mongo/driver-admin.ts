@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
+import { directlyReachable, unreachableReason } from '../exec/reach.js';
 import {
   MongoClient,
   MongoError,
@@ -83,14 +85,50 @@ export class DriverMongoAdmin implements MongoAdmin {
         ? {}
         : { auth: { username: credentials.username, password: credentials.password }, authSource: 'admin' }),
     });
-    const connected = client.connect().catch(async (error: unknown) => {
-      this.clients.delete(key);
-      await client.close().catch(() => undefined);
-      throw error;
-    });
+    // The driver answers a refused connection only when server selection gives up; a plain TCP handshake first
+    // makes a mongod that is not running cost a round-trip, not the selection timeout.
+    const connected = acceptsConnections(host, this.options.connectTimeoutMS)
+      .then(() => client.connect())
+      .catch(async (error: unknown) => {
+        this.clients.delete(key);
+        await client.close().catch(() => undefined);
+        throw error;
+      });
     this.clients.set(key, connected);
     return connected;
   }
+}
+
+/**
+ * Resolves once `host` (`address:port`, or a URL-encoded socket path) accepts a connection; rejects at
+ * once when the connection is refused, or after `timeoutMs` without an answer.
+ */
+export function acceptsConnections(host: string, timeoutMs: number): Promise<void> {
+  const separator = host.lastIndexOf(':');
+  // A Unix socket comes URL-encoded, as the driver takes it (the bootstrap proxy listens on one).
+  const path = decodeURIComponent(host);
+  const target = path.startsWith('/')
+    ? { path }
+    : { host: host.slice(0, separator), port: Number(host.slice(separator + 1)) };
+  if (!path.startsWith('/') && !directlyReachable(host)) {
+    return Promise.reject(new MongoUnreachableError(host, unreachableReason(host)));
+  }
+  return new Promise<void>((resolve, reject) => {
+    const socket = connect(target);
+    socket.setTimeout(timeoutMs);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      reject(new MongoUnreachableError(host, `${host} did not answer: no connection within ${timeoutMs} ms`));
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => {
+      socket.destroy();
+      reject(new MongoUnreachableError(host, `${host} did not answer: connect ${error.code ?? error.message}`));
+    });
+  });
 }
 
 /**

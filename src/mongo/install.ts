@@ -55,6 +55,9 @@ const APT_REPOSITORIES: Readonly<
   'debian/bookworm': { base: 'https://repo.mongodb.org/apt/debian', component: 'main', arch: '' },
 };
 
+/** Where MongoDB publishes its release signing keys. */
+const SIGNING_KEY_BASE = 'https://www.mongodb.org/static/pgp';
+
 const ARCHIVE_IN_CONTAINER = '/tmp/distctl-mongodb-server.tgz';
 const APT_TIMEOUT_MS = 15 * 60_000;
 const APT = ['env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'] as const;
@@ -143,7 +146,7 @@ export function planRepositoryInstall(os: OsRelease, version: string): InstallSt
         '2',
         '-o',
         downloadedKey,
-        `https://www.mongodb.org/static/pgp/server-${series}.asc`,
+        `${SIGNING_KEY_BASE}/server-${series}.asc`,
       ],
       timeoutMs: 120_000,
     },
@@ -271,6 +274,8 @@ export interface InstallOptions {
   /** Directory relative archive paths are resolved against (the topology file's directory). */
   readonly topologyDir: string;
   readonly onProgress?: (message: string) => void;
+  /** What a probe of this container already found (the databases stage's check): saves probing again. */
+  readonly probed?: MongodProbe;
 }
 
 /**
@@ -284,7 +289,7 @@ export async function installMongo(
   mongodb: DesiredState['mongodb'],
   options: InstallOptions,
 ): Promise<MongoInstallResult> {
-  const before = await probeMongod(ops, container);
+  const before = options.probed ?? (await probeMongod(ops, container));
   if (before.version !== null && versionSatisfies(before.version, mongodb.version)) {
     return { container, mongodBin: before.path, version: before.version, changed: false };
   }
@@ -447,4 +452,58 @@ export async function probeMongod(ops: ContainerOps, container: string): Promise
     version: result.exitCode === 0 ? parseMongodVersion(result.stdout) : null,
     output: lastLines(result, 6),
   };
+}
+
+/** The hosts a repository install downloads from: MongoDB's apt repository and its signing keys (HTTPS). */
+export const REPOSITORY_HOSTS: readonly string[] = [
+  ...new Set(
+    [...Object.values(APT_REPOSITORIES).map((repository) => repository.base), SIGNING_KEY_BASE].map(
+      (url) => new URL(url).hostname,
+    ),
+  ),
+];
+
+/** How long the reachability check waits for each host's TCP handshake, in seconds. */
+export const REACHABILITY_TIMEOUT_SECONDS = 3;
+
+/**
+ * Arguments: the timeout in seconds, then the hosts. Tries a TCP connection to
+ * port 443 of every host at once (bash's /dev/tcp: the image needs no curl yet)
+ * and prints `ok HOST` or `unreachable HOST`; `unknown` when there is no bash
+ * to try with.
+ */
+export const REACHABILITY_SCRIPT = [
+  'command -v bash >/dev/null 2>&1 || { echo unknown; exit 0; }',
+  'limit=$1; shift',
+  'for host in "$@"; do',
+  '  if timeout "$limit" bash -c \'exec 3<>"/dev/tcp/$0/443"\' "$host" 2>/dev/null; then echo "ok $host";',
+  '  else echo "unreachable $host"; fi &',
+  'done',
+  'wait',
+].join('\n');
+
+/**
+ * Checks from one container, before apt runs anywhere, that MongoDB's
+ * repository can be reached: a retry against an unreachable source then costs
+ * one exec and at most a few seconds instead of apt's timeouts in every
+ * database container. Only a definite "unreachable" stops the install; when
+ * the check cannot run, apt gets its chance.
+ */
+export async function assertRepositoryReachable(ops: ContainerOps, container: string): Promise<void> {
+  const result = await ops.exec(
+    container,
+    ['sh', '-c', REACHABILITY_SCRIPT, 'sh', String(REACHABILITY_TIMEOUT_SECONDS), ...REPOSITORY_HOSTS],
+    { timeoutMs: (REACHABILITY_TIMEOUT_SECONDS + 30) * 1000 },
+  );
+  const unreachable = result.stdout
+    .split('\n')
+    .flatMap((line) => (line.startsWith('unreachable ') ? [line.slice('unreachable '.length).trim()] : []));
+  if (unreachable.length === 0) return;
+  throw new DistctlError(
+    'MONGO_SOURCE_UNREACHABLE',
+    `MongoDB's repository cannot be reached from container ${container}: no connection to ` +
+      `${unreachable.map((host) => `${host}:443`).join(', ')} within ${REACHABILITY_TIMEOUT_SECONDS} s; ` +
+      'apt was not run in any container.',
+    { hint: SOURCE_HINT },
+  );
 }

@@ -1,3 +1,4 @@
+import type { Document } from 'mongodb';
 import type { DerivedReplicaSet, ReplicaSetMember } from '../derive/types.js';
 import { DistctlError } from '../errors/index.js';
 import type { ContainerOps } from '../incus/container-ops.js';
@@ -60,7 +61,11 @@ export async function restartMembers(
   }
   if (primary !== undefined && toRestart.includes(primary)) {
     progress(`stepping ${primary.host} down before restarting it`);
-    await stepDown(set, primary, deps);
+    await stepDown(set, primary, deps, {
+      before: 'its restart',
+      leftAlone: `${primary.host} was not restarted and keeps running with its old files`,
+      hint: 'Check the members with `distctl status`, then rerun `distctl up`.',
+    });
     progress(`restarting ${primary.host} (${primary.container} ${primary.unitName}) to apply its new files`);
     await restartMongod(deps.ops, primary);
     await waitForOwnState(set, primary, deps, ['SECONDARY', 'PRIMARY']);
@@ -69,12 +74,31 @@ export async function restartMembers(
   return order;
 }
 
-/** replSetStepDown on the primary, then waits until another member is the writable primary. */
-async function stepDown(set: DerivedReplicaSet, primary: ReplicaSetMember, deps: RollingDeps): Promise<void> {
+/** What a step-down is for, worded into its errors. */
+export interface StepDownPurpose {
+  /** What it precedes: `its restart`, `the evacuation of cluster member m2`. */
+  readonly before: string;
+  /** What was therefore not done, as a clause: `m2 was not evacuated`. */
+  readonly leftAlone: string;
+  readonly hint: string;
+}
+
+/**
+ * replSetStepDown on the primary, then waits until another member is the
+ * writable primary (bounded by `deps.wait`); returns that member. Without the
+ * admin user (a set that holds nothing of anyone's yet) it steps nothing down
+ * and returns undefined.
+ */
+export async function stepDown(
+  set: DerivedReplicaSet,
+  primary: ReplicaSetMember,
+  deps: Pick<RollingDeps, 'admin' | 'credentials' | 'wait' | 'onProgress'>,
+  purpose: StepDownPurpose,
+): Promise<ReplicaSetMember | undefined> {
   if (deps.credentials === undefined) {
-    // A set without its admin user yet holds no data of anyone's: a restart without stepdown costs one election.
-    deps.onProgress?.(`${set.name}: no admin user yet, so ${primary.host} restarts without a stepdown`);
-    return;
+    // A set without its admin user yet holds no data of anyone's: going away without a stepdown costs one election.
+    deps.onProgress?.(`${set.name}: no admin user yet, so ${primary.host} goes without a stepdown`);
+    return undefined;
   }
   try {
     await deps.admin.command(
@@ -88,19 +112,15 @@ async function stepDown(set: DerivedReplicaSet, primary: ReplicaSetMember, deps:
     if (hasCode(error, MongoErrorCode.AuthenticationFailed)) {
       // The secret exists but the user not yet (an earlier run stopped before creating it): nothing of anyone's is
       // stored.
-      deps.onProgress?.(
-        `${set.name}: the admin user does not exist yet, so ${primary.host} restarts without a stepdown`,
-      );
-      return;
+      deps.onProgress?.(`${set.name}: the admin user does not exist yet, so ${primary.host} goes without a stepdown`);
+      return undefined;
     }
     if (!hasCode(error, MongoErrorCode.NotWritablePrimary)) {
       throw new DistctlError(
         'REPLSET_STEPDOWN_FAILED',
-        `Replica set ${set.name}: ${primary.host} did not step down before its restart: ` +
-          `${describeMongoError(error)}. It keeps running with its old files.`,
-        {
-          hint: 'A secondary must be caught up to take over; check `distctl status`, then rerun `distctl up`.',
-        },
+        `Replica set ${set.name}: ${primary.host} did not step down before ${purpose.before}: ` +
+          `${describeMongoError(error)}. ${capitalized(purpose.leftAlone)}.`,
+        { hint: `A secondary must be caught up to take over. ${purpose.hint}` },
       );
     }
   }
@@ -112,12 +132,22 @@ async function stepDown(set: DerivedReplicaSet, primary: ReplicaSetMember, deps:
     throw new DistctlError(
       'REPLSET_NO_PRIMARY',
       `Replica set ${set.name} elected no new primary within ${Math.round(deps.wait.timeoutMs / 1000)}s after ` +
-        `${primary.host} stepped down; ${primary.host} was not restarted.`,
-      {
-        hint: 'Check the members with `distctl status`, then rerun `distctl up`.',
-      },
+        `${primary.host} stepped down; ${purpose.leftAlone}.`,
+      { hint: purpose.hint },
     );
   }
+  return next;
+}
+
+function capitalized(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** A replica-set member's state as its own `hello` tells it: PRIMARY (writable), SECONDARY, or what it is doing. */
+export function helloState(hello: Document): 'PRIMARY' | 'SECONDARY' | 'recovering' | 'loading its config' {
+  if (hello.isWritablePrimary === true) return 'PRIMARY';
+  if (hello.secondary === true) return 'SECONDARY';
+  return typeof hello.setName === 'string' ? 'recovering' : 'loading its config';
 }
 
 /** Polls the member's own hello until it reports one of `states`. */
@@ -130,15 +160,7 @@ async function waitForOwnState(
   let last = 'no answer yet';
   const reached = await poll(async () => {
     try {
-      const hello = await deps.admin.command(member, 'admin', { hello: 1 });
-      last =
-        hello.isWritablePrimary === true
-          ? 'PRIMARY'
-          : hello.secondary === true
-            ? 'SECONDARY'
-            : typeof hello.setName === 'string'
-              ? 'recovering'
-              : 'loading its config';
+      last = helloState(await deps.admin.command(member, 'admin', { hello: 1 }));
       return (states as readonly string[]).includes(last) ? true : undefined;
     } catch (error) {
       last = describeMongoError(error);

@@ -96,6 +96,17 @@ export async function renderMongodUnit(process: MongodProcess, mongodBin: string
   });
 }
 
+/** Data and log directories belong to mongodb, mode 0750 ... */
+const DIRECTORY_MODE = '0750';
+
+/** ... which `stat -c %U:%G:%a` shows as this. */
+export const DIRECTORY_STAT = 'mongodb:mongodb:750';
+
+/** The directories the mongods of a container need (data and log), in a stable order. */
+export function databaseDirectories(processes: readonly MongodProcess[]): string[] {
+  return [...new Set(processes.flatMap((process) => [process.dbPath, dirname(process.logPath)]))];
+}
+
 /** Inputs of ensureMongodUnits beyond the container and its processes. */
 export interface MongodUnitOptions {
   readonly mongodBin: string;
@@ -151,11 +162,11 @@ export async function ensureMongodUnits(
       { details: lastLines(ids) },
     );
   }
-  const directories = [...new Set(processes.flatMap((process) => [process.dbPath, dirname(process.logPath)]))];
+  const directories = databaseDirectories(processes);
   await execChecked(
     ops,
     container,
-    ['install', '-d', '-o', 'mongodb', '-g', 'mongodb', '-m', '0750', ...directories],
+    ['install', '-d', '-o', 'mongodb', '-g', 'mongodb', '-m', DIRECTORY_MODE, ...directories],
     'Creating data and log directories',
   );
 
@@ -268,13 +279,25 @@ export async function changedMongodFiles<T extends Pick<MongodFile, 'path' | 'co
 ): Promise<T[]> {
   // Compare by digest so the keyfile's content never travels back out of the container.
   const digests = await ops.exec(container, ['sha256sum', ...wanted.map((file) => file.path)]);
-  const present = new Map(
-    digests.stdout
+  return filesDiffering(wanted, parseDigests(digests.stdout));
+}
+
+/** `sha256sum` output as path → digest (lines that are not a digest, e.g. errors, are skipped). */
+export function parseDigests(stdout: string): Map<string, string> {
+  return new Map(
+    stdout
       .split('\n')
       .map((line) => /^([0-9a-f]{64})\s+\*?(.+)$/.exec(line))
       .filter((match): match is RegExpExecArray => match !== null)
       .map((match) => [match[2] ?? '', match[1] ?? '']),
   );
+}
+
+/** The files of `wanted` whose digest in `present` (path → sha256) is missing or different. */
+export function filesDiffering<T extends Pick<MongodFile, 'path' | 'content'>>(
+  wanted: readonly T[],
+  present: ReadonlyMap<string, string>,
+): T[] {
   return wanted.filter((file) => present.get(file.path) !== createHash('sha256').update(file.content).digest('hex'));
 }
 

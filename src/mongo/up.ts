@@ -10,7 +10,14 @@ import {
 } from './admin.js';
 import type { LocalhostAccess } from './bootstrap.js';
 import type { ContainerOps } from '../incus/container-ops.js';
-import { expectedMongodBin, installMongo, type MongoInstallResult } from './install.js';
+import { checkDatabaseContainer } from './check.js';
+import {
+  assertRepositoryReachable,
+  expectedMongodBin,
+  installMongo,
+  versionSatisfies,
+  type MongoInstallResult,
+} from './install.js';
 import type { PollOptions } from './poll.js';
 import {
   DEFAULT_REPLICA_SET_OPTIONS,
@@ -21,7 +28,17 @@ import {
 import { onPrimary } from './primary.js';
 import { restartMembers } from './rolling.js';
 import { inEveryContainer } from './every-container.js';
-import { ensureMongodUnits, restartMongod, waitForMongod, type MongodUnitChanges } from './units.js';
+import {
+  cacheSizeGBFor,
+  databaseDirectories,
+  DIRECTORY_STAT,
+  ensureMongodUnits,
+  filesDiffering,
+  mongodFiles,
+  restartMongod,
+  waitForMongod,
+  type MongodUnitChanges,
+} from './units.js';
 import {
   adminCredentials,
   deploymentKeyFile,
@@ -100,31 +117,66 @@ async function convergeTier(desired: DesiredState, deps: MongoTierDeps): Promise
   const credentials = await adminCredentials(deps.secrets);
   const channels = { admin: deps.admin, localhost: deps.localhost };
 
-  const perContainer = await inEveryContainer(
+  // One exec per container reads everything this stage decides on: on a converged tier nothing else runs in it.
+  const checked = await inEveryContainer(
     [...processesByContainer],
     ([container]) => container,
     async ([container, processes]) => {
+      const check = await checkDatabaseContainer(deps.ops, container, processes);
+      const installed =
+        check.mongod.version !== null && versionSatisfies(check.mongod.version, desired.mongodb.version);
+      const cacheSizeGB =
+        desired.mongodb.cacheSizeGB ??
+        (check.memoryBytes === null ? undefined : cacheSizeGBFor(check.memoryBytes, processes.length));
       const unitOptions = {
         keyFile,
         version: desired.mongodb.version,
-        cacheSizeGB: desired.mongodb.cacheSizeGB,
+        ...(cacheSizeGB === undefined ? {} : { cacheSizeGB }),
         onProgress: progress,
       };
-      // Units and configs land first, so a failed install still leaves the tier's files in place for inspection.
-      const staged = await ensureMongodUnits(deps.ops, container, processes, {
-        ...unitOptions,
-        mongodBin: expectedMongodBin(desired.mongodb.source),
-        start: false,
+      const mongodBin = installed ? check.mongod.path : expectedMongodBin(desired.mongodb.source);
+      const filesInPlace =
+        cacheSizeGB !== undefined &&
+        check.ids !== null &&
+        databaseDirectories(processes).every((directory) => check.directories.get(directory) === DIRECTORY_STAT) &&
+        filesDiffering(
+          await mongodFiles(processes, keyFile, { mongodBin, version: desired.mongodb.version, cacheSizeGB }),
+          check.digests,
+        ).length === 0;
+      const running = processes.every((process) => {
+        const unit = check.units.get(process.unitName);
+        return unit?.enabled === 'enabled' && unit.active === 'active';
       });
+      // Units and configs land first, so a failed install still leaves the tier's files in place for inspection.
+      const staged = filesInPlace
+        ? { filesWritten: [], pendingRestart: [] }
+        : await ensureMongodUnits(deps.ops, container, processes, { ...unitOptions, mongodBin, start: false });
+      return { container, processes, check, installed, unitOptions, converged: filesInPlace && running, staged };
+    },
+  );
+
+  // A repository install first makes sure, from one container, that the repository answers at all.
+  const toInstall = checked.filter((entry) => !entry.installed);
+  if (desired.mongodb.source.kind === 'repository' && toInstall[0] !== undefined)
+    await assertRepositoryReachable(deps.ops, toInstall[0].container);
+
+  const perContainer = await inEveryContainer(
+    checked,
+    ({ container }) => container,
+    async ({ container, processes, check, unitOptions, converged, staged }) => {
       const install = await installMongo(deps.ops, container, desired.mongodb, {
         topologyDir: deps.topologyDir,
         onProgress: progress,
+        probed: check.mongod,
       });
-      const started = await ensureMongodUnits(deps.ops, container, processes, {
-        ...unitOptions,
-        mongodBin: install.mongodBin,
-        restart: staged.pendingRestart,
-      });
+      const started =
+        converged && !install.changed && staged.pendingRestart.length === 0
+          ? { filesWritten: [], pendingRestart: [] }
+          : await ensureMongodUnits(deps.ops, container, processes, {
+              ...unitOptions,
+              mongodBin: install.mongodBin,
+              restart: staged.pendingRestart,
+            });
       return {
         container,
         install,

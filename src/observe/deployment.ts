@@ -1,11 +1,12 @@
 import type { DesiredState } from '../derive/types.js';
 import type { IncusClient } from '../incus/client.js';
 import type { ContainerOps } from '../incus/container-ops.js';
-import { OWNER_KEY } from '../incus/types.js';
+import { OWNER_KEY, type IncusInstance } from '../incus/types.js';
 import type { Credentials, MongoAdmin } from '../mongo/admin.js';
 import { observeMongo, type MongoStatus } from '../mongo/status.js';
 import { probeHttp, type ProbeResult } from './http.js';
-import { instanceAddresses, observeIncus, proxyInPlace, type ObservedIncus } from './incus.js';
+import { placeContainers } from '../plan/placement.js';
+import { instanceAddresses, instanceMember, observeIncus, proxyInPlace, type ObservedIncus } from './incus.js';
 import { instanceResources, portServed, type ContainerResources } from './resources.js';
 import { probeContainer, type UnitState } from './units.js';
 
@@ -24,6 +25,16 @@ export interface ContainerStatus {
   readonly resources: ContainerResources | null;
   /** Each declared port of the container's units: served (a listener on the container's address or all), or null when unknown. */
   readonly ports: readonly { readonly unit: string; readonly port: number; readonly served: boolean | null }[];
+  /** The cluster member it runs on, and that member's state (`Online`, `Offline`, ...); null off a cluster. */
+  readonly member?: { readonly name: string; readonly state: string | null } | null;
+}
+
+/** One member of the cluster the deployment runs on, as Incus reports it. */
+export interface ClusterMemberStatus {
+  readonly name: string;
+  /** `Online`, `Offline`, `Evacuated`, ... */
+  readonly state: string;
+  readonly message: string;
 }
 
 /** One bundled service: where it runs and what its endpoints say. */
@@ -48,6 +59,10 @@ export interface DeploymentStatus {
   readonly containers: readonly ContainerStatus[];
   readonly services: readonly ServiceStatus[];
   readonly databases: MongoStatus;
+  /** The cluster's members with their states; null when the deployment is not on a cluster. */
+  readonly cluster?: readonly ClusterMemberStatus[] | null;
+  /** Containers running elsewhere than distctl placed them (one sentence each, with what to run). */
+  readonly drift?: readonly string[];
   readonly differences: readonly string[];
 }
 
@@ -96,10 +111,16 @@ export function runningOnly(admin: MongoAdmin, running: ReadonlySet<string>): Mo
  * HTTP probes per service and one MongoDB status per set, all concurrently.
  */
 export async function observeDeployment(desired: DesiredState, deps: StatusDeps): Promise<DeploymentStatus> {
+  const memberOf = (instance: IncusInstance | undefined): ContainerStatus['member'] => {
+    const name = instanceMember(instance);
+    return name === null ? null : { name, state: memberState.get(name) ?? null };
+  };
   const observed = deps.observed ?? (await observeIncus(deps.client, desired));
   const byName = new Map(observed.instances.map((instance) => [instance.name, instance]));
   const running = runningContainers(desired, observed);
   const network = observed.networks.find((candidate) => candidate.name === desired.network.name);
+  const members = observed.cluster?.members ?? null;
+  const memberState = new Map((members ?? []).map((member) => [member.server_name, member.status]));
 
   const [containers, services, databases] = await Promise.all([
     Promise.all(
@@ -142,6 +163,7 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
           proxies,
           resources: instanceResources(instance),
           ports,
+          member: memberOf(instance),
         };
       }),
     ),
@@ -159,6 +181,11 @@ export async function observeDeployment(desired: DesiredState, deps: StatusDeps)
 
   const status = {
     project: desired.project,
+    cluster:
+      members === null
+        ? null
+        : members.map((member) => ({ name: member.server_name, state: member.status, message: member.message })),
+    drift: placeContainers(desired, observed).drift.map((notice) => `${notice.subject} ${notice.message}`),
     network: {
       name: desired.network.name,
       exists: network !== undefined,
@@ -190,6 +217,9 @@ export function differencesOf(
   covered: ReadonlySet<string> = new Set(),
 ): string[] {
   const differences: string[] = [];
+  for (const member of status.cluster ?? [])
+    if (member.state !== 'Online')
+      differences.push(`cluster member ${member.name} is ${member.state}: ${member.message}`);
   if (!status.network.exists) differences.push(`network ${status.network.name} does not exist`);
   else if (!status.network.owned) {
     const name = status.network.name;
@@ -199,6 +229,13 @@ export function differencesOf(
       `network ${status.network.name} has ${status.network.address ?? 'no address'}, declared ${status.network.declared}`,
     );
   for (const container of status.containers) {
+    const member = container.member;
+    if (member && member.state !== null && member.state !== 'Online') {
+      // Its own state, not a generic error: nothing about the container is known while its member is away.
+      const away = memberAway(member.state);
+      differences.push(`container ${container.name} is ${away}: its cluster member ${member.name} is ${member.state}`);
+      continue;
+    }
     if (container.state !== 'Running') {
       differences.push(`container ${container.name} is ${container.state.toLowerCase()}`);
       continue;
@@ -230,6 +267,7 @@ export function differencesOf(
     for (const proxy of container.proxies)
       if (!proxy.present) differences.push(`${container.name}: proxy ${proxy.listen} is missing`);
   }
+  differences.push(...(status.drift ?? []));
   for (const service of status.services) {
     if (covered.has(service.name)) continue;
     if (!service.health.ok) differences.push(`service ${service.name}: /health ${describeProbe(service.health)}`);
@@ -260,4 +298,9 @@ export function differencesOf(
 export function describeProbe(probe: ProbeResult): string {
   if (probe.status === null) return `unreachable (${probe.error})`;
   return `answered ${probe.status}`;
+}
+
+/** How a container on a member that is not Online is: `unreachable` (Offline) or `unavailable` (Evacuated, ...). */
+export function memberAway(state: string): string {
+  return state === 'Offline' ? 'unreachable' : 'unavailable';
 }

@@ -1,14 +1,23 @@
 import { stringify } from 'yaml';
 import type { DerivedContainer } from '../derive/types.js';
 import { onRemote, type IncusCall, type IncusScope } from '../incus/client.js';
-import { OWNER_KEY, ROLE_KEY } from '../incus/types.js';
+import { createProjectCall } from '../incus/project.js';
+import { OWNER_KEY, PLACEMENT_KEY, ROLE_KEY } from '../incus/types.js';
 import { INTERFACES_PATH, staticAddressCalls, staticAddressRecord } from './static-address.js';
 import type { Action } from './types.js';
 
-/** The instance config and devices distctl creates a container with (sent as YAML on stdin, one call). */
-export function instanceDefinition(container: DerivedContainer, project: string): string {
+/**
+ * The instance config and devices distctl creates a container with (sent as YAML on stdin, one call). A
+ * placed container records its member, so a later move is drift of that container, not of another.
+ */
+export function instanceDefinition(container: DerivedContainer, project: string, member: string | null = null): string {
   return stringify({
-    config: { [OWNER_KEY]: project, [ROLE_KEY]: container.name, 'user.distctl.image': container.image },
+    config: {
+      [OWNER_KEY]: project,
+      [ROLE_KEY]: container.name,
+      'user.distctl.image': container.image,
+      ...(member === null ? {} : { [PLACEMENT_KEY]: member }),
+    },
     devices: { eth0: nicDevice(container) },
   });
 }
@@ -40,24 +49,7 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
   const on = (name: string): string => onRemote(remote, name);
   switch (action.kind) {
     case 'create-project':
-      return [
-        {
-          args: [
-            'project',
-            'create',
-            '-c',
-            'features.images=false',
-            '-c',
-            'features.profiles=false',
-            '-c',
-            'features.networks=false',
-            '-c',
-            `${OWNER_KEY}=${action.project}`,
-            '--',
-            on(action.project),
-          ],
-        },
-      ];
+      return [createProjectCall(action.project, false, remote)];
     case 'create-network':
       // On a cluster the network is first defined on every member (`--target`: pending there), then created
       // with its config once for all; Incus refuses the final call while any member lacks its pending one.
@@ -83,7 +75,7 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
             on(container.name),
           ],
           project,
-          input: instanceDefinition(container, project),
+          input: instanceDefinition(container, project, action.member),
         },
       ];
     }
@@ -128,7 +120,7 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
       ];
     }
     case 'write-address':
-      return staticAddressCalls(action.container, action.address, project);
+      return staticAddressCalls(on(action.container), action.address, project);
     case 'start-instance':
       return [{ args: [action.resume ? 'resume' : 'start', '--', on(action.container)], project }];
     case 'restart-instance':

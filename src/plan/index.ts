@@ -3,7 +3,7 @@ import { parseSubnet, subnetsOverlap } from '../topology/ipv4.js';
 import { OWNER_KEY, type IncusInstance } from '../incus/types.js';
 import { parseUsedBy } from '../incus/used-by.js';
 import { instanceAddresses, proxyInPlace, type ObservedIncus } from '../observe/incus.js';
-import { placeContainers } from './placement.js';
+import { placeContainers, unavailableMembers, unavailableNotice } from './placement.js';
 import { recordedStaticAddress, staticAddressFor, staticAddressRecord } from './static-address.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
@@ -64,6 +64,7 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
   const placement = placeContainers(desired, observed);
   conflicts.push(...placement.conflicts);
   notices.push(...placement.drift);
+  const unavailable = unavailableMembers(observed);
 
   if (observed.project === null) {
     actions.push({ kind: 'create-project', project });
@@ -88,6 +89,11 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
       actions.push({ kind: 'create-instance', container, member: placement.members.get(container.name) ?? null });
       toAddress.push({ kind: 'write-address', container: container.name, address, from: null });
       toStart.push({ kind: 'start-instance', container: container.name, resume: false });
+      continue;
+    }
+    const down = unavailableNotice(unavailable, container.name, instance.location);
+    if (down !== null) {
+      notices.push(down);
       continue;
     }
     if (instance.config[OWNER_KEY] !== project) {
@@ -153,6 +159,11 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
   const wanted = new Set(desired.containers.map((container) => container.name));
   for (const instance of observed.instances) {
     if (wanted.has(instance.name)) continue;
+    const down = unavailableNotice(unavailable, instance.name, instance.location);
+    if (down !== null) {
+      notices.push(down);
+      continue;
+    }
     if (instance.config[OWNER_KEY] !== project) {
       notices.push({
         code: 'foreign-instance',
@@ -248,11 +259,21 @@ export function planDown(desired: DesiredState, observed: ObservedIncus): Plan {
   const actions: Action[] = [];
   const notices: Notice[] = [];
   const project = desired.project;
-  const owned = observed.instances.filter((instance) => instance.config[OWNER_KEY] === project);
-  const foreign = observed.instances.filter((instance) => instance.config[OWNER_KEY] !== project);
+  const unavailable = unavailableMembers(observed);
+  const unreachable = observed.instances.filter(
+    (instance) => unavailableNotice(unavailable, instance.name, instance.location) !== null,
+  );
+  const reachable = observed.instances.filter((instance) => !unreachable.includes(instance));
+  const owned = reachable.filter((instance) => instance.config[OWNER_KEY] === project);
+  // An instance on an unreachable member cannot be deleted now; it keeps the project, as a foreign one does.
+  const foreign = [...reachable.filter((instance) => instance.config[OWNER_KEY] !== project), ...unreachable];
+  for (const instance of unreachable) {
+    const down = unavailableNotice(unavailable, instance.name, instance.location);
+    if (down !== null) notices.push(down);
+  }
   for (const instance of owned)
     actions.push({ kind: 'delete-instance', container: instance.name, reason: 'distctl down' });
-  for (const instance of foreign)
+  for (const instance of foreign.filter((candidate) => !unreachable.includes(candidate)))
     notices.push({
       code: 'foreign-instance',
       subject: `container ${instance.name}`,

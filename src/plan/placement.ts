@@ -1,6 +1,6 @@
 import type { DesiredState } from '../derive/types.js';
 import { onRemote } from '../incus/client.js';
-import type { IncusClusterMember } from '../incus/types.js';
+import { PLACEMENT_KEY, type IncusClusterMember } from '../incus/types.js';
 import { usesCluster, type ObservedIncus } from '../observe/incus.js';
 import type { Conflict, Notice } from './types.js';
 
@@ -22,10 +22,38 @@ export interface Placement {
 }
 
 /**
+ * The cluster members that cannot serve their instances now (anything but Online: Offline, Evacuated, ...),
+ * with their state. Instances on them are reported, never changed: the member's return (or `undrain`) is the fix.
+ */
+export function unavailableMembers(observed: ObservedIncus): Map<string, string> {
+  return new Map(
+    (observed.cluster?.members ?? [])
+      .filter((member) => member.status !== 'Online')
+      .map((member) => [member.server_name, member.status]),
+  );
+}
+
+/** The notice for an instance on a member that is not Online, or null when its member serves it. */
+export function unavailableNotice(
+  unavailable: ReadonlyMap<string, string>,
+  name: string,
+  location: string | undefined,
+): Notice | null {
+  const status = location === undefined ? undefined : unavailable.get(location);
+  if (status === undefined) return null;
+  return {
+    code: 'member-unavailable',
+    subject: `container ${name}`,
+    message: `is on cluster member ${location ?? ''}, which is ${status}: left as it is until the member is back`,
+  };
+}
+
+/**
  * Places the containers: explicit targets first; then, per spread set in topology order, each container keeps
- * the member it already runs on when no other container of the set is there, else takes the first online
- * member (by name) the set does not use yet. Deterministic for the same topology and cluster, and stable: a
- * running deployment is never re-shuffled because a member came or went.
+ * the member distctl placed it on (recorded at creation), else the one it runs on, when no other container of
+ * the set has it; else it takes the first online member (by name) the set does not use yet. Deterministic for
+ * the same topology and cluster, and stable: a running deployment is never re-shuffled because a member came
+ * or went, and a moved container is the one reported.
  */
 export function placeContainers(desired: DesiredState, observed: ObservedIncus): Placement {
   const members = new Map<string, string>();
@@ -66,6 +94,15 @@ export function placeContainers(desired: DesiredState, observed: ObservedIncus):
       });
       continue;
     }
+    const status = cluster.find((member) => member.server_name === target)?.status;
+    if (!instances.has(container.name) && status !== 'Online') {
+      conflicts.push({
+        code: 'member-not-online',
+        subject: `container ${container.name}`,
+        message: `target ${target} is ${status ?? 'unknown'}, so the container cannot be created there`,
+        hint: 'Bring the member back (`incus cluster list`), or change `target:`.',
+      });
+    }
     members.set(container.name, target);
     reasons.set(container.name, `target: ${target}`);
   }
@@ -74,8 +111,10 @@ export function placeContainers(desired: DesiredState, observed: ObservedIncus):
     const free = (name: string | undefined): name is string => name !== undefined && !used.has(name);
     for (const name of set.containers) {
       if (members.has(name)) continue;
-      const location = instances.get(name)?.location;
-      const member = location !== undefined && names.has(location) && free(location) ? location : online.find(free);
+      const instance = instances.get(name);
+      const member = [instance?.config[PLACEMENT_KEY], instance?.location]
+        .filter((candidate) => candidate !== undefined && names.has(candidate))
+        .find(free) ?? online.find(free);
       if (member === undefined) {
         conflicts.push({
           code: 'spread-too-few-members',

@@ -8,17 +8,17 @@ import {
   servicePaths,
   sha256,
 } from '../deploy/artifacts.js';
-import { bundleService, DEFAULT_SERVICES_ROOT } from '../deploy/bundle.js';
+import { bundleService, DEFAULT_SERVICES_ROOT, type BuildCache } from '../deploy/bundle.js';
 import { hostNode } from '../deploy/node-runtime.js';
 import { probeContainer } from '../deploy/probe.js';
 import { DistctlError } from '../errors/index.js';
 import type { ContainerOps } from '../incus/container-ops.js';
 import type { MongoAdmin } from '../mongo/admin.js';
-import { expectedMongodBin, probeMongod, versionSatisfies } from '../mongo/install.js';
+import { checkDatabaseContainer } from '../mongo/check.js';
+import { expectedMongodBin, versionSatisfies } from '../mongo/install.js';
 import { readReplicaSetStatus } from '../mongo/status.js';
-import { changedMongodFiles, containerCacheSizeGB, mongodFiles } from '../mongo/units.js';
+import { cacheSizeGBFor, containerCacheSizeGB, filesDiffering, mongodFiles } from '../mongo/units.js';
 import { existingAdminCredentials, MongoSecretNames } from '../mongo/users.js';
-import { probeContainer as probeUnits } from '../observe/units.js';
 import type { SecretStore } from '../secrets/store.js';
 
 /** One thing the databases or services stage of `up` would do. */
@@ -41,6 +41,8 @@ export interface StagesDeps {
   /** This deployment's running containers; nothing else is read or probed. */
   readonly running: ReadonlySet<string>;
   readonly servicesRoot?: string;
+  /** The deployment's build cache, read only: an unchanged service is not bundled again just to compare. */
+  readonly cache?: BuildCache;
 }
 
 /**
@@ -82,7 +84,9 @@ async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<S
         ];
       }
       const changes: StageChange[] = [];
-      const installed = await probeMongod(deps.ops, container);
+      // One exec reads what the rest compares (as up's databases stage does).
+      const check = await checkDatabaseContainer(deps.ops, container, processes);
+      const installed = check.mongod;
       const current = installed.version !== null && versionSatisfies(installed.version, desired.mongodb.version);
       const had = installed.version ? ` (has ${installed.version})` : '';
       if (!current) changes.push(change('+', container, `install MongoDB ${version} from ${source}${had}`));
@@ -91,14 +95,15 @@ async function planDatabases(desired: DesiredState, deps: StagesDeps): Promise<S
       const hasMembers = processes.some((process) => process.replicaSet !== null);
       // The cache size is read from the container as up reads it (unless the topology fixes it).
       const cacheSizeGB =
-        desired.mongodb.cacheSizeGB ?? (await containerCacheSizeGB(deps.ops, container, processes.length));
+        desired.mongodb.cacheSizeGB ??
+        (check.memoryBytes === null
+          ? await containerCacheSizeGB(deps.ops, container, processes.length)
+          : cacheSizeGBFor(check.memoryBytes, processes.length));
       const render = { mongodBin: bin, version, cacheSizeGB };
       const wanted = await mongodFiles(processes, keyFile ?? (hasMembers ? '' : null), render);
-      const changed = await changedMongodFiles(deps.ops, container, wanted);
+      const changed = filesDiffering(wanted, check.digests);
       const restart = new Set(changed.flatMap((file) => file.processes.map((process) => process.unitName)));
-      const states = (await probeUnits(deps.ops, container, units)).units;
-      const stopped = states.filter((state) => state.active !== 'active' && !restart.has(state.name));
-      const start = stopped.map((state) => state.name);
+      const start = units.filter((unit) => check.units.get(unit)?.active !== 'active' && !restart.has(unit));
       const paths = changed.map((file) => file.path).join(', ');
       if (changed.length > 0) changes.push(change('~', container, `write ${paths}`));
       if (restart.size > 0) changes.push(change('~', container, `restart ${[...restart].join(', ')}`));
@@ -148,13 +153,14 @@ async function planServices(desired: DesiredState, deps: StagesDeps): Promise<St
   if (desired.services.length === 0) return [];
   // Hashing the 100 MB Node binary and bundling happen only when a running container is compared.
   let node: ReturnType<typeof hostNode> | undefined;
-  const hostNodeDigest = async (): Promise<string> => (await (node ??= hostNode())).sha256;
+  const hostNodeDigest = async (): Promise<string> =>
+    (await (node ??= hostNode(undefined, undefined, deps.cache))).sha256;
   const bundles = new Map<ServiceKind, Promise<string>>();
   const bundleHash = (kind: ServiceKind): Promise<string> => {
     if (!bundles.has(kind)) {
       bundles.set(
         kind,
-        bundleService(kind, deps.servicesRoot ?? DEFAULT_SERVICES_ROOT).then((bundle) => bundle.hash),
+        bundleService(kind, deps.servicesRoot ?? DEFAULT_SERVICES_ROOT, deps.cache).then((bundle) => bundle.hash),
       );
     }
     return bundles.get(kind)!;

@@ -82,7 +82,18 @@ describe('the JSON envelope', () => {
   );
   it('covers the topology-reading commands', () => {
     expect(reading.map((words) => words[0])).toEqual(
-      expect.arrayContaining(['validate', 'plan', 'up', 'down', 'status', 'deploy', 'logs', 'expose']),
+      expect.arrayContaining([
+        'validate',
+        'plan',
+        'up',
+        'down',
+        'status',
+        'deploy',
+        'logs',
+        'expose',
+        'drain',
+        'undrain',
+      ]),
     );
   });
 
@@ -92,7 +103,9 @@ describe('the JSON envelope', () => {
       const args =
         words[0] === 'logs'
           ? ['logs', 'web-server', '--file', 'missing.yaml', '--json']
-          : [...words, '-f', 'missing.yaml', '--json'];
+          : words[0] === 'drain' || words[0] === 'undrain'
+            ? [...words, 'm1', '-f', 'missing.yaml', '--json']
+            : [...words, '-f', 'missing.yaml', '--json'];
       const run = await runCli(args);
       expect(run.code).toBe(1);
       const document = envelopeOf(run);

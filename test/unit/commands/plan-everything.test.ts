@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { EXIT_PLAN_CHANGES, planCommand } from '../../../src/commands/plan.js';
 import { recipeAlias } from '../../../src/image/recipe.js';
 import { IncusClient } from '../../../src/incus/client.js';
 import type { MongoAdmin } from '../../../src/mongo/admin.js';
+import { CHECK_SCRIPT } from '../../../src/mongo/check.js';
 import { mongodFiles } from '../../../src/mongo/units.js';
 import { planStages } from '../../../src/plan/stages.js';
 import { openSecretStore, SecretStore } from '../../../src/secrets/store.js';
@@ -147,20 +149,21 @@ describe('planStages on running containers', () => {
     await store.get('mongodb-admin-password');
     const db1 = desired.replicaSets[0]!.members;
     const files = await mongodFiles(db1, keyFile, { mongodBin: '/usr/bin/mongod', version: '7.0', cacheSizeGB: 1 });
-    const ops = new FakeOps((container, argv) => {
-      if (container !== 'db1') return undefined;
-      if (argv.join(' ').includes('mongod --version')) return { stdout: '/usr/bin/mongod\ndb version v7.0.14\n' };
-      if (argv[0] === 'sh' && argv[2]?.startsWith('systemctl show')) {
-        return {
-          stdout: db1
-            .map(
-              (member) =>
-                `Id=${member.unitName}\nLoadState=loaded\nActiveState=${member.port === 27019 ? 'inactive' : 'active'}\nSubState=x\nMainPID=1\n`,
-            )
-            .join('\n'),
-        };
-      }
-      return undefined;
+    // The databases stage's one-exec check, as db1 answers it: mongod 7.0, the files' digests, 27019 stopped.
+    const ops: FakeOps = new FakeOps((container, argv) => {
+      if (container !== 'db1' || argv[2] !== CHECK_SCRIPT) return undefined;
+      const digests = files.map(
+        (file) =>
+          `${createHash('sha256')
+            .update(ops.files.get(`db1:${file.path}`) ?? '')
+            .digest('hex')}  ${file.path}`,
+      );
+      const units = db1.map((member) => `${member.unitName} enabled ${member.port === 27019 ? 'inactive' : 'active'}`);
+      return {
+        stdout: ['@ids', '999', '999', '@dirs', '@memory', '@digests', ...digests, '@mongod', '/usr/bin/mongod']
+          .concat(['db version v7.0.14', '@units', ...units])
+          .join('\n'),
+      };
     });
     for (const file of files)
       ops.files.set(`db1:${file.path}`, file.path.endsWith('27018.conf') ? 'old config' : file.content);
@@ -197,7 +200,9 @@ describe('planStages on running containers', () => {
       '~ db1: restart mongod-27018.service',
       '~ db1: start mongod-27019.service',
     ]);
-    expect(ops.calls.every((call) => call.kind === 'exec')).toBe(true);
+    expect(ops.calls.map((call) => [call.kind, call.container, call.kind === 'exec' ? call.argv[2] : ''])).toEqual([
+      ['exec', 'db1', CHECK_SCRIPT],
+    ]);
     expect(asked.length).toBeGreaterThan(0);
   });
 });

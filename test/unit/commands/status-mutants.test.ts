@@ -258,6 +258,8 @@ describe('statusJson', () => {
       deployed: true,
       project: 'p1',
       network: converged.network,
+      cluster: null,
+      drift: [],
       containers: [
         { ...web, ipOk: true, units: okUnits(web) },
         { ...db1, ipOk: true, units: okUnits(db1) },

@@ -133,17 +133,30 @@ describe('markers and probe', () => {
     ]);
     const sha = 'a'.repeat(64);
     const probe = parseProbe(
-      `node ${sha}\nmarker web-server ${renderMarker(parts).trim()}\nactive web-server active\nenabled web-server enabled\nmarker other \nactive other failed\nenabled other \n`,
+      `node ${sha}\nmarker web-server ${renderMarker(parts).trim()}\n` +
+        'state web-server ActiveState=active SubState=running NRestarts=2 \nenabled web-server enabled\n' +
+        'marker other \nstate other ActiveState=failed SubState=failed NRestarts=0 \nenabled other \n',
       ['web-server', 'other', 'absent'],
     );
     expect(probe.nodeSha256).toBe(sha);
     expect(probe.services.get('web-server')).toEqual({
       deployed: { ...parts, artifact: artifactHash(parts) },
       active: 'active',
+      unit: { activeState: 'active', subState: 'running', restarts: 2 },
       enabled: 'enabled',
     });
-    expect(probe.services.get('other')).toEqual({ deployed: null, active: 'failed', enabled: '' });
-    expect(probe.services.get('absent')).toEqual({ deployed: null, active: 'inactive', enabled: '' });
+    expect(probe.services.get('other')).toEqual({
+      deployed: null,
+      active: 'failed',
+      unit: { activeState: 'failed', subState: 'failed', restarts: 0 },
+      enabled: '',
+    });
+    expect(probe.services.get('absent')).toEqual({
+      deployed: null,
+      active: 'inactive',
+      unit: { activeState: 'unknown', subState: 'unknown', restarts: 0 },
+      enabled: '',
+    });
     expect(parseProbe('node -\n', []).nodeSha256).toBeNull();
   });
 

@@ -207,7 +207,10 @@ export class FakeContainers implements ContainerOps {
       const [name = '', unitName = '', marker = ''] = triples.slice(index, index + 3);
       const unit = this.units.get(`${container}:${unitName}`);
       lines.push(`marker ${name} ${(this.files.get(`${container}:${marker}`) ?? '').replace(/\n/g, '')}`);
-      lines.push(`active ${name} ${unit?.active ?? 'inactive'}`);
+      const active = unit?.active ?? 'inactive';
+      lines.push(
+        `state ${name} ActiveState=${active} SubState=${active === 'active' ? 'running' : 'dead'} NRestarts=${unit?.restarts ?? 0} `,
+      );
       lines.push(`enabled ${name} ${unit === undefined ? '' : unit.enabled ? 'enabled' : 'disabled'}`);
     }
     return `${lines.join('\n')}\n`;

@@ -18,7 +18,9 @@ const ui = createUi({ json: false, isTty: false, noColor: true, ci: true, column
 const crash: FailoverReport = {
   replicaSet: 'rsA',
   mode: 'crash',
+  primaryBefore: '10.10.10.12:27017',
   stoppedMember: '10.10.10.12:27017',
+  stoppedMembers: ['10.10.10.12:27017'],
   newPrimary: '10.10.10.12:27018',
   electionSeconds: 10.412,
   electionReason: 'electionTimeout',

@@ -184,8 +184,24 @@ export class TimedReplicaSet implements MongoAdmin {
 
   /** `systemctl kill --signal=SIGKILL`: the process dies at once; returns at once. */
   sigkill(host: string): void {
-    const node = this.node(host);
     this.unitLog.push(`kill ${host}`);
+    this.die(host, this.restartOnFailure);
+  }
+
+  /** Its container stops (`incus stop --force`, a lost host): the process dies, and no systemd is left to restart it. */
+  powerOff(host: string): void {
+    this.unitLog.push(`power off ${host}`);
+    this.die(host, false);
+  }
+
+  /** Its container starts again: systemd starts the enabled unit at boot. */
+  powerOn(host: string): void {
+    this.unitLog.push(`power on ${host}`);
+    this.startProcess(this.node(host));
+  }
+
+  private die(host: string, restart: boolean): void {
+    const node = this.node(host);
     if (node.process === 'down' || node.process === 'starting') return;
     const wasPrimary = node.state === 'PRIMARY';
     node.process = 'down';
@@ -198,10 +214,16 @@ export class TimedReplicaSet implements MongoAdmin {
       const voters = this.nodes.filter((other) => other !== node && other.process === 'up');
       setTimeout(() => {
         const candidate = this.best((other) => voters.includes(other));
-        if (candidate && !this.primary()) this.elect(candidate, 'electionTimeout');
+        if (candidate && !this.primary() && this.hasMajority()) this.elect(candidate, 'electionTimeout');
+      }, MONGOD_TIMING.electionTimeoutMs);
+    } else {
+      // A PRIMARY that no longer sees a majority steps down once its election timeout has passed.
+      setTimeout(() => {
+        const primary = this.primary();
+        if (primary !== undefined && !this.hasMajority()) this.stepDown(primary);
       }, MONGOD_TIMING.electionTimeoutMs);
     }
-    if (this.restartOnFailure) {
+    if (restart) {
       setTimeout(() => {
         this.unitLog.push(`systemd restarts ${host}`);
         this.startProcess(node);
@@ -272,6 +294,11 @@ export class TimedReplicaSet implements MongoAdmin {
     node.state = 'SECONDARY';
     node.writable = false;
     node.election = null;
+  }
+
+  /** Whether a majority of the members (every one votes) is running: no election is won, no PRIMARY kept, without. */
+  private hasMajority(): boolean {
+    return this.nodes.filter((node) => node.process === 'up').length > this.nodes.length / 2;
   }
 
   /** The best electable secondary: running, highest priority, then lowest `_id`. */

@@ -17,7 +17,13 @@ describe('createProjectCall: the one `incus project create` of up and import', (
     expect(incusCallsFor({ kind: 'create-project', project: 'shop' }, 'shop')).toEqual([
       createProjectCall('shop', false),
     ]);
-    const desired = { project: 'shop', network: { name: 'shopbr0' }, containers: [] } as unknown as DesiredState;
+    const desired = {
+      project: 'shop',
+      remote: null,
+      network: { name: 'shopbr0' },
+      containers: [],
+      spreadSets: [],
+    } as unknown as DesiredState;
     expect(restrictedProject(desired, 'default')[0]).toEqual(createProjectCall('shop', true));
   });
 });

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 import { MongoCommandError, MongoUnreachableError } from '../../../src/mongo/admin.js';
-import { DriverMongoAdmin, translateDriverError } from '../../../src/mongo/driver-admin.js';
+import { acceptsConnections, DriverMongoAdmin, translateDriverError } from '../../../src/mongo/driver-admin.js';
 import { closedPort } from '../services/helpers.js';
 
 const host = '10.10.10.12:27017';
@@ -80,6 +80,25 @@ describe('DriverMongoAdmin', () => {
   afterEach(async () => {
     await admin?.close();
     admin = undefined;
+  });
+
+  it('reports a refused connection at once, not after server selection gives up (60 s here, the test allows 20)', async () => {
+    const port = await closedPort();
+    admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 60_000, connectTimeoutMS: 60_000 });
+    const error = await admin
+      .command({ container: 'db1', host: `127.0.0.1:${port}`, port }, 'admin', { ping: 1 })
+      .catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(MongoUnreachableError);
+    expect((error as MongoUnreachableError).message).toBe(`127.0.0.1:${port} did not answer: connect ECONNREFUSED`);
+  });
+
+  it('lets a port that accepts connections through to the driver', async () => {
+    const server = createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await expect(acceptsConnections(`127.0.0.1:${port}`, 1_000)).resolves.toBeUndefined();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
   it('reports a port nobody listens on as unreachable, quickly', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { DesiredState } from '../../../src/derive/types.js';
 import { DistctlError } from '../../../src/errors/index.js';
@@ -7,6 +8,8 @@ import type { SecretStore } from '../../../src/secrets/store.js';
 import { desiredState, fakeMembers, memorySecrets } from './desired.js';
 import { FakeMongo, settle } from './fake-mongo.js';
 import { FakeOps, type Responder } from './fake-ops.js';
+import { CHECK_SCRIPT } from '../../../src/mongo/check.js';
+import { REACHABILITY_SCRIPT } from '../../../src/mongo/install.js';
 
 const MONGOD_7 = '/usr/bin/mongod\ndb version v7.0.14\n';
 const KEY = `pub:-:4096:1:160D26BB1785BA38:1:::::\nfpr:::::::::E58830201F7DD82CD808AA84160D26BB1785BA38:\n`;
@@ -19,22 +22,70 @@ const timing = {
 /**
  * Containers whose systemd drives the fake mongods: `systemctl start/restart`
  * of a mongod unit starts or restarts that member, `is-active` tells whether
- * it runs. mongod appears once apt installs it.
+ * it runs. mongod appears once apt installs it; the mongodb user, directories
+ * and enabled units exist once the commands that make them ran, and the
+ * databases stage's one-exec check reports exactly that state.
  */
 function containers(desired: DesiredState, mongo: FakeMongo, override: Responder = () => undefined): FakeOps {
   const installed = new Set<string>();
+  const users = new Set<string>();
+  const directories = new Set<string>();
+  const enabled = new Set<string>();
   const hostOf = new Map(
     [...desired.replicaSets.flatMap((set) => set.members), ...desired.standalones.map((s) => s.process)].map((p) => [
       `${p.container}:${p.unitName}`,
       p.host,
     ]),
   );
-  return new FakeOps((container, argv) => {
+  const check = (container: string, argv: readonly string[]): string => {
+    const args = argv.slice(4);
+    const dirCount = Number(args[0]);
+    const dirs = args.slice(1, 1 + dirCount);
+    const fileCount = Number(args[1 + dirCount]);
+    const files = args.slice(2 + dirCount, 2 + dirCount + fileCount);
+    const units = args.slice(2 + dirCount + fileCount);
+    return [
+      '@ids',
+      ...(users.has(container) ? ['999', '999'] : []),
+      '@dirs',
+      ...dirs.filter((d) => directories.has(`${container}:${d}`)).map((d) => `mongodb:mongodb:750 ${d}`),
+      '@memory',
+      'max',
+      'MemTotal:        4194304 kB',
+      '@digests',
+      ...files.flatMap((path) => {
+        const content = ops.files.get(`${container}:${path}`);
+        return content === undefined ? [] : [`${createHash('sha256').update(content).digest('hex')}  ${path}`];
+      }),
+      '@mongod',
+      ...(installed.has(container) ? MONGOD_7.trim().split('\n') : []),
+      '@units',
+      ...units.map((unit) => {
+        const host = hostOf.get(`${container}:${unit}`) ?? '';
+        const state = mongo.isRunning(host) ? 'active' : 'inactive';
+        return `${unit} ${enabled.has(`${container}:${unit}`) ? 'enabled' : 'disabled'} ${state}`;
+      }),
+    ].join('\n');
+  };
+  const ops: FakeOps = new FakeOps((container, argv) => {
     const overridden = override(container, argv);
     if (overridden !== undefined) return overridden;
+    if (argv[0] === 'sh' && argv[2] === CHECK_SCRIPT) return { stdout: check(container, argv) };
+    if (argv[0] === 'sh' && argv[2] === REACHABILITY_SCRIPT)
+      return {
+        stdout: argv
+          .slice(5)
+          .map((host) => `ok ${host}`)
+          .join('\n'),
+      };
     if (argv[0] === 'sh' && (argv[2] ?? '').startsWith('command -v mongod'))
       return installed.has(container) ? { stdout: MONGOD_7 } : { exitCode: 127 };
-    if (argv[0] === 'sh' && (argv[2] ?? '').includes('useradd')) return { stdout: '999\n999\n' };
+    if (argv[0] === 'sh' && (argv[2] ?? '').includes('useradd')) {
+      users.add(container);
+      return { stdout: '999\n999\n' };
+    }
+    if (argv[0] === 'install' && argv[1] === '-d')
+      for (const dir of argv.slice(8)) directories.add(`${container}:${dir}`);
     if (argv[0] === 'sh' && (argv[2] ?? '').includes('memory.max'))
       return { stdout: 'max\nMemTotal:        4194304 kB\n' };
     if (argv[0] === 'cat' && argv[1] === '/etc/os-release') return { stdout: 'ID=ubuntu\nVERSION_CODENAME=jammy\n' };
@@ -44,12 +95,17 @@ function containers(desired: DesiredState, mongo: FakeMongo, override: Responder
       const host = hostOf.get(`${container}:${argv.at(-1) ?? ''}`);
       if (host === undefined) return undefined;
       if (argv[1] === 'is-active') return { exitCode: mongo.isRunning(host) ? 0 : 3 };
+      if (argv[1] === 'enable') enabled.add(`${container}:${argv.at(-1) ?? ''}`);
       if (argv[1] === 'start') mongo.start(host);
       if (argv[1] === 'restart') mongo.restart(host);
     }
     return undefined;
   });
+  return ops;
 }
+
+/** Orders rows by their text, for comparing calls whose order does not matter. */
+const byText = (a: readonly unknown[], b: readonly unknown[]): number => a.join(' ').localeCompare(b.join(' '));
 
 describe('ensureMongoTier', () => {
   let secrets: SecretStore;
@@ -132,6 +188,95 @@ describe('ensureMongoTier', () => {
       'close 10.10.10.12:27017',
       'open 10.10.10.14:27017',
       'close 10.10.10.14:27017',
+    ]);
+  });
+
+  it('checks a converged tier with exactly one exec per database container, and runs nothing else in it', async () => {
+    const desired = desiredState();
+    const { ops, deps } = fresh(desired);
+    await up(desired, deps);
+    const before = ops.calls.length;
+
+    const second = await up(desired, deps);
+
+    expect(second.changed).toBe(false);
+    const calls = ops.calls.slice(before);
+    expect(
+      calls.map((call) => [call.kind, call.container, call.kind === 'exec' ? call.argv[2] : '']).sort(byText),
+    ).toEqual([
+      ['exec', 'db1', CHECK_SCRIPT],
+      ['exec', 'db3', CHECK_SCRIPT],
+    ]);
+    expect(second.installs.map((install) => [install.container, install.mongodBin, install.changed])).toEqual([
+      ['db1', '/usr/bin/mongod', false],
+      ['db3', '/usr/bin/mongod', false],
+    ]);
+  });
+
+  it('converges a container whose unit was stopped, and only that one', async () => {
+    const desired = desiredState();
+    const { mongo, ops, deps } = fresh(desired);
+    await up(desired, deps);
+    mongo.stop('10.10.10.14:27017');
+    const before = ops.calls.length;
+
+    await up(desired, deps);
+
+    const calls = ops.calls.slice(before).flatMap((call) => (call.kind === 'exec' ? [call] : []));
+    expect(calls.filter((call) => call.container === 'db1').map((call) => call.argv[2])).toEqual([CHECK_SCRIPT]);
+    expect(
+      calls.filter((call) => call.argv[0] === 'systemctl' && call.argv[1] === 'start').map((c) => c.container),
+    ).toEqual(['db3']);
+    expect(mongo.isRunning('10.10.10.14:27017')).toBe(true);
+    expect(calls.some((call) => call.argv.includes('apt-get'))).toBe(false);
+  });
+
+  it('finds an unreachable repository from one container before apt runs anywhere', async () => {
+    const desired = desiredState();
+    const mongo = new FakeMongo(fakeMembers(desired), { down: fakeMembers(desired).map((m) => m.host) });
+    const ops = containers(desired, mongo, (_container, argv) =>
+      argv[2] === REACHABILITY_SCRIPT
+        ? {
+            stdout: argv
+              .slice(5)
+              .map((host) => `unreachable ${host}`)
+              .join('\n'),
+          }
+        : undefined,
+    );
+    const deps = { ops, admin: mongo.network, localhost: mongo.localhost, secrets, topologyDir: '/srv', timing };
+
+    const outcome = await settle(ensureMongoTier(desired, deps), vi);
+
+    expect(outcome.error).toMatchObject({
+      code: 'MONGO_SOURCE_UNREACHABLE',
+      message:
+        "MongoDB's repository cannot be reached from container db1: no connection to repo.mongodb.org:443, " +
+        'www.mongodb.org:443 within 3 s; apt was not run in any container.',
+    });
+    const execs = ops.calls.flatMap((call) => (call.kind === 'exec' ? [call] : []));
+    expect(execs.filter((call) => call.argv[2] === REACHABILITY_SCRIPT).map((call) => call.container)).toEqual(['db1']);
+    expect(execs.some((call) => call.argv.includes('apt-get'))).toBe(false);
+  });
+
+  it('retries a tier whose image has no mongod with one exec per container', async () => {
+    const desired = desiredState({ kind: 'image' });
+    const { ops, deps } = fresh(desired);
+    const first = await settle(ensureMongoTier(desired, deps), vi);
+    expect(first.error).toMatchObject({ code: 'MONGOD_NOT_IN_IMAGE' });
+    const before = ops.calls.length;
+
+    const retry = await settle(ensureMongoTier(desired, deps), vi);
+
+    expect(retry.error).toMatchObject({ code: 'MONGOD_NOT_IN_IMAGE' });
+    expect(
+      ops.calls
+        .slice(before)
+        .map((call) => [call.kind, call.container])
+        .sort(byText),
+    ).toEqual([
+      ['exec', 'db1'],
+      ['exec', 'db3'],
     ]);
   });
 

@@ -131,6 +131,7 @@ describe('observeDeployment', () => {
     expect(db1).toEqual({
       name: 'db1',
       state: 'missing',
+      member: null,
       owned: false,
       declaredIp: declared.ipv4,
       actualIps: [],

@@ -1,6 +1,6 @@
 // Exact outcomes of the observe stage's pure parts: systemctl parsing, HTTP probes, Incus reads
 // and the words `status` uses for each difference. Each test pins what a mutation would change.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { ContainerOps } from '../../../src/incus/container-ops.js';
 import type { IncusClient } from '../../../src/incus/client.js';
 import type { IncusInstance } from '../../../src/incus/types.js';
@@ -159,7 +159,8 @@ describe('probeHttp', () => {
     });
   });
 
-  it('passes a timeout signal (3 s by default) and the URL', async () => {
+  it('passes a timeout signal (3 s by default, connection included) and the URL', async () => {
+    const timeout = vi.spyOn(AbortSignal, 'timeout');
     const seen: unknown[] = [];
     const fetcher = (async (url: string, init: RequestInit) => {
       seen.push(url, init.signal instanceof AbortSignal);
@@ -167,6 +168,8 @@ describe('probeHttp', () => {
     }) as unknown as typeof fetch;
     await probeHttp('http://x/health', { fetch: fetcher });
     expect(seen).toEqual(['http://x/health', true]);
+    expect(timeout.mock.calls).toEqual([[3_000]]);
+    timeout.mockRestore();
   });
 
   it('reports a refused connection by its code, a timeout as "timed out", anything else by its message', async () => {

@@ -68,12 +68,18 @@ export interface TestDeployment {
   cleanup(): Promise<void>;
 }
 
-/** Sets up a deployment of `topology` on an empty model that has the `debian12-distctl` image. */
-export async function testDeployment(topology: string = PROVISION_TOPOLOGY): Promise<TestDeployment> {
+/**
+ * Sets up a deployment of `topology` on an empty model that has the `debian12-distctl` image; `incus` makes
+ * the model a named remote and/or a cluster (`{ remote: 'cl', members: ['m1', 'm2', 'm3'] }`).
+ */
+export async function testDeployment(
+  topology: string = PROVISION_TOPOLOGY,
+  incus: { remote?: string; members?: readonly string[] } = {},
+): Promise<TestDeployment> {
   const dir = await mkdtemp(join(tmpdir(), 'distctl-model-'));
   const file = join(dir, 'topology.yaml');
   await writeFile(file, topology);
-  const model = new IncusModel({ images: ['debian12-distctl'] });
+  const model = new IncusModel({ images: ['debian12-distctl'], ...incus });
   const desired = async () => (await loadDeployment(file)).desired;
   return {
     dir,
@@ -86,11 +92,11 @@ export async function testDeployment(topology: string = PROVISION_TOPOLOGY): Pro
     write: (text) => writeFile(file, text),
     async replan(options = {}) {
       const wanted = await desired();
-      return planUp(wanted, await observeIncus(new IncusClient(model), wanted.project), options);
+      return planUp(wanted, await observeIncus(new IncusClient(model), wanted), options);
     },
     async owned() {
       const wanted = await desired();
-      const observed = await observeIncus(new IncusClient(model), wanted.project);
+      const observed = await observeIncus(new IncusClient(model), wanted);
       return {
         project: observed.project !== null,
         networks: observed.networks

@@ -9,6 +9,11 @@
  * and refuses what the daemon refuses, with its messages and exit code 1.
  * Argv the real CLI would accept but the model does not know throws: a test
  * must never pass because the model guessed.
+ *
+ * It can stand for a remote (`new IncusModel({ remote: 'cl' })`: every call must then address `cl:`, as
+ * distctl's calls do when `incus.remote` is set) and for a cluster (`members`): `cluster list`, instance
+ * `location`, `create --target`, Incus's own placement (the online member with the fewest instances),
+ * per-member network definitions before the final create, and members going Offline or Evacuated.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,6 +46,16 @@ interface Network {
   managed: boolean;
   description: string;
   config: Config;
+  /** Cluster members the network is defined on while it is Pending (before the final create); null: Created. */
+  pending: string[] | null;
+}
+
+/** A cluster member's state as `incus cluster list` reports it. */
+export type MemberStatus = 'Online' | 'Offline' | 'Evacuated';
+
+interface Member {
+  name: string;
+  status: MemberStatus;
 }
 
 export type InstanceStatus = 'Running' | 'Stopped' | 'Frozen';
@@ -56,6 +71,8 @@ interface Instance {
   /** Files written with `file push` from stdin, by absolute path (the instance's own filesystem, running or not). */
   files: Record<string, string>;
   created: number;
+  /** The cluster member it lives on; `none` on a server that is not clustered. */
+  location: string;
 }
 
 /** Thrown for argv the real CLI accepts but the model does not implement: extend the model, never guess. */
@@ -83,7 +100,17 @@ const BRIDGE_KEYS = new Set([
   'bridge.mtu',
   'ipv4.firewall',
   'ipv6.firewall',
+  'bridge.hwaddr',
 ]);
+/** The bridge's VXLAN tunnel keys (`tunnel.NAME.KEY`). */
+const TUNNEL_KEY = /^tunnel\.[^.]+\.(protocol|local|remote|port|group|id|interface|ttl)$/;
+/** Bridge keys a member-specific (`--target`) network definition may carry; everything else is global. */
+const MEMBER_SPECIFIC_KEYS = new Set(['bridge.external_interfaces', 'parent']);
+const MEMBER_MESSAGE: Record<MemberStatus, string> = {
+  Online: 'Fully operational',
+  Offline: 'No heartbeat for 1m0s (2026-11-28 12:00:00 +0000 UTC)',
+  Evacuated: 'Unavailable due to maintenance',
+};
 const PROJECT_KEYS =
   /^(features\.(images|profiles|networks|networks\.zones|storage\.volumes|storage\.buckets)|limits\..+|restricted(\..+)?)$/;
 
@@ -120,6 +147,10 @@ export class IncusModel implements Runner {
   readonly ifupdown = new Set<string>();
   /** What runs inside containers: `exec` and `file push` are handed to it (strict fakes refuse the unknown). */
   inside: ContainerOps | null = null;
+  /** Told every time an instance stops or starts (its processes go and come with it): fakes of what runs inside. */
+  onPower: ((name: string, running: boolean) => void) | null = null;
+  /** Instances an evacuation stopped (`project/name`), which `cluster restore` starts again. */
+  private readonly evacuated = new Set<string>();
 
   private readonly projects = new Map<string, Project>();
   private readonly networks = new Map<string, Network>();
@@ -141,7 +172,17 @@ export class IncusModel implements Runner {
     image: fixture<Json>('image'),
   };
 
-  constructor(options: { images?: readonly string[] } = {}) {
+  /** The remote name calls must address (`NAME:`), or null: the client's default server. */
+  private readonly remote: string | null;
+  /** The cluster's members by name; null when the server is not clustered. */
+  private readonly members: Map<string, Member> | null;
+
+  constructor(options: { images?: readonly string[]; remote?: string; members?: readonly string[] } = {}) {
+    this.remote = options.remote ?? null;
+    this.members =
+      options.members === undefined
+        ? null
+        : new Map(options.members.map((name) => [name, { name, status: 'Online' as MemberStatus }]));
     const defaults = fixture<Json[]>('project-list').find((project) => project.name === 'default');
     this.projects.set('default', {
       name: 'default',
@@ -155,9 +196,47 @@ export class IncusModel implements Runner {
         managed: false,
         description: '',
         config: {},
+        pending: null,
       });
     }
     for (const image of options.images ?? []) this.images.add(image);
+  }
+
+  /** A member's state changes (a host lost, back, or evacuated for maintenance). */
+  setMemberStatus(name: string, status: MemberStatus): void {
+    const member = this.members?.get(name);
+    if (member === undefined) throw new Error(`IncusModel: no cluster member ${name}`);
+    member.status = status;
+  }
+
+  /** Moves an instance to another member behind distctl's back (placement drift, as `incus move --target` does). */
+  moveInstance(project: string, name: string, member: string): void {
+    const instance = this.instances.get(`${project}/${name}`);
+    if (instance === undefined || !this.members?.has(member)) throw new Error(`IncusModel: cannot move ${name}`);
+    instance.location = member;
+  }
+
+  /**
+   * Takes the remote prefix off every object a call names (`cl:db1` → `db1`, a listing's `cl:` → nothing),
+   * and refuses a call that does not address the remote the model stands for, or addresses another one.
+   */
+  private local(args: readonly string[], argv: readonly string[]): string[] {
+    // After `exec NAME --` comes the command run inside the container: not Incus's to read.
+    const end = args[0] === 'exec' ? args.indexOf('--') : args.length;
+    const prefix = this.remote === null ? null : `${this.remote}:`;
+    let addressed = false;
+    const out: string[] = [];
+    args.forEach((arg, index) => {
+      if (prefix !== null && index < end && arg.startsWith(prefix)) {
+        addressed = true;
+        if (arg !== prefix) out.push(arg.slice(prefix.length));
+      } else out.push(arg);
+    });
+    // `create IMAGE NAME`: the image may come from anywhere, the instance is made on the remote.
+    const created = args[0] === 'create' ? args.at(-1) : undefined;
+    if (prefix !== null && ((!addressed && args[0] !== 'version') || created?.startsWith(prefix) === false))
+      throw new Error(`IncusModel: \`incus ${argv.join(' ')}\` does not address remote ${this.remote}:`);
+    return out;
   }
 
   /** Makes the next `times` calls matching `when` fail with `stderr` (exit 1), as a flaky or full daemon would. */
@@ -237,6 +316,7 @@ export class IncusModel implements Runner {
       project = args[1] ?? '';
       args = args.slice(2);
     }
+    args = this.local(args, argv);
     // `--` ends the options (distctl puts it before names that could start with a dash): what follows is
     // positional, so a flag after it would be taken as a name by the real CLI — the model refuses to guess.
     const end = args.indexOf('--');
@@ -306,6 +386,13 @@ export class IncusModel implements Runner {
               aliases: [{ name: alias, description: '' }],
             })),
         );
+      case 'cluster': {
+        if (rest[0] === 'evacuate' || rest[0] === 'restore') return ok(this.maintenance(rest, argv));
+        if (rest[0] !== 'list') throw new IncusModelUnsupported(argv);
+        wantsJson(rest.slice(1));
+        if (this.members === null) throw new Refused("Server isn't part of a cluster");
+        return json([...this.members.values()].map((member) => this.memberJson(member)));
+      }
       case 'storage':
         if (rest[0] !== 'list') throw new IncusModelUnsupported(argv);
         wantsJson(rest.slice(1));
@@ -398,15 +485,24 @@ export class IncusModel implements Runner {
         );
       case 'create': {
         if (tail[0] !== '--type' || tail[1] !== 'bridge') throw new IncusModelUnsupported(argv);
+        if (tail[2] === '--target') return ok(this.defineOnMember(name, tail[3] ?? '', keyValues(tail.slice(4))));
         const config = keyValues(tail.slice(2));
         this.checkBridgeKeys(name, config);
-        if (this.networks.has(name)) throw new Refused(`Network "${name}" already exists`);
+        const existing = this.networks.get(name);
+        if (existing !== undefined && existing.pending === null) throw new Refused(`Network "${name}" already exists`);
+        if (this.members !== null) {
+          // A cluster creates a network only once every member has its definition (`--target`).
+          if (existing === undefined) throw new Refused('Network not pending on any node (use --target <node> first)');
+          const missing = [...this.members.keys()].filter((member) => !existing.pending?.includes(member));
+          if (missing.length > 0) throw new Refused(`Network not defined on nodes: ${missing.join(', ')}`);
+        }
         this.networks.set(name, {
           name,
           type: 'bridge',
           managed: true,
           description: '',
           config: { 'ipv4.address': '10.0.0.1/24', 'ipv4.nat': 'true', 'ipv6.address': 'none', ...config },
+          pending: null,
         });
         return ok(`Network ${name} created\n`);
       }
@@ -432,6 +528,29 @@ export class IncusModel implements Runner {
     }
   }
 
+  /** `network create NAME --target MEMBER`: the member's definition, pending until the final create. */
+  private defineOnMember(name: string, member: string, config: Config): string {
+    if (this.members === null) throw new Refused('Cluster member not found');
+    if (!this.members.has(member)) throw new Refused('Member not found');
+    for (const key of Object.keys(config)) {
+      if (!MEMBER_SPECIFIC_KEYS.has(key)) throw new Refused(`Config key "${key}" may not be used as member-specific key`);
+    }
+    const existing = this.networks.get(name);
+    if (existing !== undefined && existing.pending === null) throw new Refused(`Network "${name}" already exists`);
+    if (existing?.pending?.includes(member)) throw new Refused(`The network already defined on member "${member}"`);
+    const network = existing ?? {
+      name,
+      type: 'bridge',
+      managed: true,
+      description: '',
+      config: {},
+      pending: [],
+    };
+    network.pending = [...(network.pending ?? []), member];
+    this.networks.set(name, network);
+    return `Network ${name} pending on member ${member}\n`;
+  }
+
   private create(
     project: string,
     rest: string[],
@@ -440,7 +559,7 @@ export class IncusModel implements Runner {
   ): string {
     const [image = '', name = '', ...tail] = rest;
     if (tail.length > 0 && !(tail[0] === '--target' && tail.length === 2)) throw new IncusModelUnsupported(argv);
-    if (tail[0] === '--target') throw new Refused('This server is not clustered');
+    const location = this.placeInstance(tail[0] === '--target' ? (tail[1] ?? '') : null);
     this.requireProject(project);
     if (!this.images.has(image)) throw new Refused(`Image "${image}" not found`);
     const definition = (
@@ -465,8 +584,38 @@ export class IncusModel implements Runner {
       lease: null,
       files: {},
       created: this.created++,
+      location,
     });
     return `Creating ${name}\n`;
+  }
+
+  /** The member a new instance goes to: the target, or Incus's choice (the online member with fewest instances). */
+  private placeInstance(target: string | null): string {
+    if (this.members === null) {
+      if (target !== null) throw new Refused('Target only allowed when clustered');
+      return 'none';
+    }
+    if (target !== null) {
+      const member = this.members.get(target);
+      if (member === undefined) throw new Refused('Member not found');
+      if (member.status !== 'Online') throw new Refused(`Target cluster member "${target}" is ${member.status.toLowerCase()}`);
+      return target;
+    }
+    const load = (member: string) => [...this.instances.values()].filter((instance) => instance.location === member);
+    const online = [...this.members.values()]
+      .filter((member) => member.status === 'Online')
+      .map((member) => member.name)
+      .sort((a, b) => load(a).length - load(b).length || a.localeCompare(b));
+    if (online[0] === undefined) throw new Refused('No cluster member is available');
+    return online[0];
+  }
+
+  /** Refuses to act on an instance whose member is not reachable (the request is forwarded to it). */
+  private reachable(instance: Instance): Instance {
+    const member = this.members?.get(instance.location);
+    if (member !== undefined && member.status === 'Offline')
+      throw new Refused(`Unable to connect to cluster member "${member.name}"`);
+    return instance;
   }
 
   /** `config set NAME KEY=VALUE...`: user keys only (the model knows no other instance keys' validation). */
@@ -519,34 +668,85 @@ export class IncusModel implements Runner {
   ): string {
     const force = rest.includes('--force');
     const names = rest.filter((arg) => arg !== '--force');
-    if (names.length !== 1 || (force && verb !== 'stop' && verb !== 'restart')) throw new IncusModelUnsupported(argv);
-    const instance = this.requireInstance(project, names[0] ?? '');
-    switch (verb) {
-      case 'start':
-        if (instance.status === 'Running') throw new Refused('The instance is already running');
-        // Starting a frozen instance thaws it, as the daemon does; it keeps its lease.
-        if (instance.status === 'Frozen') instance.status = 'Running';
-        else this.boot(instance);
-        return '';
-      case 'stop':
-        if (instance.status === 'Stopped') throw new Refused('The instance is already stopped');
-        instance.status = 'Stopped';
-        instance.lease = null;
-        return '';
-      case 'restart':
-        if (instance.status === 'Stopped') throw new Refused('The instance is already stopped');
-        this.boot(instance);
-        return '';
-      case 'pause':
-        if (instance.status !== 'Running') throw new Refused("The instance isn't running");
-        instance.status = 'Frozen';
-        return '';
-      case 'resume':
-        if (instance.status === 'Stopped') throw new Refused("The container isn't running");
-        if (instance.status === 'Running') throw new Refused('The container is already running');
-        instance.status = 'Running';
-        return '';
+    // Several instances at once only where distctl asks for it (`start A B`, `stop A B --force`).
+    const several = verb === 'start' || verb === 'stop';
+    if (names.length === 0 || (names.length > 1 && !several) || (force && verb !== 'stop' && verb !== 'restart'))
+      throw new IncusModelUnsupported(argv);
+    const instances = names.map((name) => this.requireInstance(project, name));
+    // Every refusal before any change, so a refused call changes nothing.
+    for (const instance of instances) {
+      if (verb === 'start' && instance.status === 'Running') throw new Refused('The instance is already running');
+      if ((verb === 'stop' || verb === 'restart') && instance.status === 'Stopped')
+        throw new Refused('The instance is already stopped');
+      if (verb === 'pause' && instance.status !== 'Running') throw new Refused("The instance isn't running");
+      if (verb === 'resume' && instance.status === 'Stopped') throw new Refused("The container isn't running");
+      if (verb === 'resume' && instance.status === 'Running') throw new Refused('The container is already running');
     }
+    for (const instance of instances) {
+      switch (verb) {
+        case 'start':
+          // Starting a frozen instance thaws it, as the daemon does; it keeps its lease.
+          if (instance.status === 'Frozen') instance.status = 'Running';
+          else this.powerOn(instance);
+          break;
+        case 'stop':
+          this.powerOff(instance);
+          break;
+        case 'restart':
+          this.powerOff(instance);
+          this.powerOn(instance);
+          break;
+        case 'pause':
+          instance.status = 'Frozen';
+          break;
+        case 'resume':
+          instance.status = 'Running';
+          break;
+      }
+    }
+    return '';
+  }
+
+  private powerOn(instance: Instance): void {
+    this.boot(instance);
+    this.onPower?.(instance.name, true);
+  }
+
+  private powerOff(instance: Instance): void {
+    instance.status = 'Stopped';
+    instance.lease = null;
+    this.onPower?.(instance.name, false);
+  }
+
+  /**
+   * `cluster evacuate MEMBER --action stop --force` stops every running instance on the member where it is and
+   * marks it Evacuated; `cluster restore MEMBER --force` marks it Online and starts what the evacuation stopped.
+   * Incus's messages; the other evacuation actions (migrate) are not modelled.
+   */
+  private maintenance(rest: string[], argv: readonly string[]): string {
+    const [verb, name = '', ...flags] = rest;
+    const expected = verb === 'evacuate' ? ['--action', 'stop', '--force'] : ['--force'];
+    if (flags.join(' ') !== expected.join(' ')) throw new IncusModelUnsupported(argv);
+    const member = this.members?.get(name);
+    if (member === undefined) throw new Refused('Failed to update cluster member state: Cluster member not found');
+    const here = [...this.instances.entries()].filter(([, instance]) => instance.location === name);
+    if (verb === 'evacuate') {
+      if (member.status === 'Evacuated') throw new Refused('Cluster member is already evacuated');
+      member.status = 'Evacuated';
+      for (const [key, instance] of here) {
+        if (instance.status !== 'Running') continue;
+        this.powerOff(instance);
+        this.evacuated.add(key);
+      }
+      return '';
+    }
+    if (member.status !== 'Evacuated') throw new Refused('Cluster member is already restored');
+    member.status = 'Online';
+    for (const [key, instance] of here) {
+      if (!this.evacuated.delete(key) || instance.status === 'Running') continue;
+      this.powerOn(instance);
+    }
+    return '';
   }
 
   private delete(project: string, rest: string[], argv: readonly string[]): string {
@@ -656,7 +856,8 @@ export class IncusModel implements Runner {
   private checkDevice(device: string, config: Config, prefix: string): void {
     if (config.type === 'nic') {
       const network = config.network ?? '';
-      if (!this.networks.get(network)?.managed) {
+      const found = this.networks.get(network);
+      if (!found?.managed || found.pending !== null) {
         throw new Refused(
           `${prefix}Invalid devices: Device validation failed for "${device}": Failed loading device "${device}": Failed to load network "${network}" for project "default": Network not found`,
         );
@@ -677,7 +878,7 @@ export class IncusModel implements Runner {
 
   private checkBridgeKeys(name: string, config: Config): void {
     for (const key of Object.keys(config)) {
-      if (!key.startsWith('user.') && !BRIDGE_KEYS.has(key))
+      if (!key.startsWith('user.') && !BRIDGE_KEYS.has(key) && !TUNNEL_KEY.test(key))
         throw new Refused(`Invalid option for network "${name}" option "${key}"`);
     }
   }
@@ -699,7 +900,7 @@ export class IncusModel implements Runner {
     const instance = this.instances.get(`${project}/${name}`);
     if (instance === undefined)
       throw new Refused(`Failed to fetch instance "${name}" in project "${project}": Instance not found`);
-    return instance;
+    return this.reachable(instance);
   }
 
   private instanceUrl(instance: Instance): string {
@@ -763,6 +964,24 @@ export class IncusModel implements Runner {
       description: network.description,
       config: { ...network.config },
       used_by: this.networkUsers(network.name),
+      status: network.pending === null ? 'Created' : 'Pending',
+      locations: network.pending ?? (this.members === null ? ['none'] : [...this.members.keys()]),
+    };
+  }
+
+  private memberJson(member: Member): Json {
+    return {
+      server_name: member.name,
+      url: `https://${member.name}.cluster.test:8443`,
+      database: true,
+      status: member.status,
+      message: MEMBER_MESSAGE[member.status],
+      architecture: 'x86_64',
+      failure_domain: 'default',
+      description: '',
+      config: {},
+      groups: ['default'],
+      roles: ['database'],
     };
   }
 
@@ -774,6 +993,23 @@ export class IncusModel implements Runner {
   }
 
   private instanceJson(instance: Instance): Json {
+    if (this.members?.get(instance.location)?.status === 'Offline') {
+      // What the daemon answers for an instance on a member it cannot reach: name, place, and an Error status.
+      return {
+        ...clone(this.templates.stopped),
+        name: instance.name,
+        project: instance.project,
+        location: instance.location,
+        type: 'container',
+        status: 'Error',
+        status_code: 400,
+        config: null,
+        devices: null,
+        expanded_config: null,
+        expanded_devices: null,
+        state: null,
+      };
+    }
     const template = clone(instance.status === 'Stopped' ? this.templates.stopped : this.templates.instance);
     const profileDevices = (this.templates.profile.devices ?? {}) as Record<string, Config>;
     const config = {
@@ -800,6 +1036,7 @@ export class IncusModel implements Runner {
       ...template,
       name: instance.name,
       project: instance.project,
+      location: instance.location,
       ...status,
       config,
       expanded_config: { ...config },
