@@ -38,7 +38,10 @@ if (!reportOnly) {
       : []),
   ];
   const started = Date.now();
-  const load = () => loadavg().map((value) => value.toFixed(1)).join(' ');
+  const load = () =>
+    loadavg()
+      .map((value) => value.toFixed(1))
+      .join(' ');
   console.log(`started ${new Date(started).toISOString()}, load average ${load()}`);
   const run = spawnSync('npx', strykerArgs, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
   console.log(

@@ -102,10 +102,17 @@ export class IncusClient {
   /** Every instance of a project, with its state (status, addresses, member) — one call for all of them. */
   async listInstances(scope: IncusScope | string): Promise<IncusInstance[]> {
     const { project, remote } = typeof scope === 'string' ? { project: scope, remote: null } : scope;
-    const instances = await this.json<IncusInstance[]>({ args: ['list', ...listTarget(remote), '--format', 'json'], project });
+    const instances = await this.json<IncusInstance[]>({
+      args: ['list', ...listTarget(remote), '--format', 'json'],
+      project,
+    });
     // An instance on a cluster member the daemon cannot reach comes as name, location and status `Error`, with
     // config and devices null: made empty here, so no reader trips over them.
-    return instances.map((instance) => ({ ...instance, config: instance.config ?? {}, devices: instance.devices ?? {} }));
+    return instances.map((instance) => ({
+      ...instance,
+      config: instance.config ?? {},
+      devices: instance.devices ?? {},
+    }));
   }
 
   listImages(project?: string, remote: string | null = null): Promise<IncusImage[]> {

@@ -99,7 +99,16 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
         return [
           { args: ['config', 'device', 'remove', '--', on(container.name), 'eth0'], project },
           {
-            args: ['config', 'device', 'add', '--', on(container.name), 'eth0', 'nic', ...keyValues(withoutType(device))],
+            args: [
+              'config',
+              'device',
+              'add',
+              '--',
+              on(container.name),
+              'eth0',
+              'nic',
+              ...keyValues(withoutType(device)),
+            ],
             project,
           },
         ];

@@ -112,9 +112,10 @@ export function placeContainers(desired: DesiredState, observed: ObservedIncus):
     for (const name of set.containers) {
       if (members.has(name)) continue;
       const instance = instances.get(name);
-      const member = [instance?.config[PLACEMENT_KEY], instance?.location]
-        .filter((candidate) => candidate !== undefined && names.has(candidate))
-        .find(free) ?? online.find(free);
+      const member =
+        [instance?.config[PLACEMENT_KEY], instance?.location]
+          .filter((candidate) => candidate !== undefined && names.has(candidate))
+          .find(free) ?? online.find(free);
       if (member === undefined) {
         conflicts.push({
           code: 'spread-too-few-members',

@@ -55,7 +55,10 @@ export const tunnelSchema = z.strictObject({
   /** Multicast group the members' tunnel endpoints join. */
   group: ipv4.default('239.0.0.1'),
   /** The member's interface the VXLAN traffic leaves by (default: the one of the default route). */
-  interface: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,14}$/, 'must be an interface name such as eth0').optional(),
+  interface: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.@-]{0,14}$/, 'must be an interface name such as eth0')
+    .optional(),
 });
 
 export const networkSchema = z.strictObject({

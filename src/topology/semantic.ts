@@ -88,7 +88,9 @@ function checkPlacement(topology: Topology, problems: TopologyProblem[]): void {
     ...(built(topology.image) && topology.containers.some((container) => container.image === undefined)
       ? [['image']]
       : []),
-    ...topology.containers.flatMap((container, index) => (built(container.image) ? [['containers', index, 'image']] : [])),
+    ...topology.containers.flatMap((container, index) =>
+      built(container.image) ? [['containers', index, 'image']] : [],
+    ),
   ];
   for (const path of buildPaths) {
     problems.push(

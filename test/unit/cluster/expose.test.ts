@@ -19,10 +19,10 @@ const expose = (options: { target?: string; listen?: string } = {}) =>
   });
 
 beforeEach(async () => {
-  const topology = PROVISION_TOPOLOGY.replace('project: model-unit\n', 'project: model-unit\nincus: { remote: cl }\n').replace(
-    '{ name: db-a, ipv4: 10.97.0.11 }',
-    '{ name: db-a, ipv4: 10.97.0.11, target: m3 }',
-  );
+  const topology = PROVISION_TOPOLOGY.replace(
+    'project: model-unit\n',
+    'project: model-unit\nincus: { remote: cl }\n',
+  ).replace('{ name: db-a, ipv4: 10.97.0.11 }', '{ name: db-a, ipv4: 10.97.0.11, target: m3 }');
   t = await testDeployment(topology, { remote: 'cl', members: ['m1', 'm2', 'm3'] });
   const up = await upCommand({
     file: t.file,
@@ -55,9 +55,7 @@ describe('expose on a cluster', () => {
       '--project model-unit config device add -- cl:db-a expose-27999 proxy listen=tcp:127.0.0.1:27999 ' +
         'connect=tcp:127.0.0.1:27017 bind=host',
     ]);
-    expect(result.human).toBe(
-      `expose: ${t.file} exposes db-a:27017 on 127.0.0.1:27999 of cluster member m3`,
-    );
+    expect(result.human).toBe(`expose: ${t.file} exposes db-a:27017 on 127.0.0.1:27999 of cluster member m3`);
     expect(t.model.instance('model-unit', 'db-a')?.devices['expose-27999']).toEqual({
       type: 'proxy',
       listen: 'tcp:127.0.0.1:27999',

@@ -41,7 +41,9 @@ describe('the Incus model as a cluster remote', () => {
     expect(listed.filter((network) => network.name === 'br0').map((n) => [n.status, n.locations])).toEqual([
       ['Pending', ['m1', 'm2']],
     ]);
-    expect(await create('--', 'cl:br0', 'ipv4.address=10.9.0.1/24')).toBe('exit 1: Error: Network not defined on nodes: m3');
+    expect(await create('--', 'cl:br0', 'ipv4.address=10.9.0.1/24')).toBe(
+      'exit 1: Error: Network not defined on nodes: m3',
+    );
     // An instance cannot use a pending network.
     await run(model, 'project', 'create', '--', 'cl:p');
     model.images.add('img');
@@ -70,7 +72,9 @@ describe('the Incus model as a cluster remote', () => {
     expect(await run(single, 'network', 'create', '--type', 'bridge', '--target', 'm1', '--', 'br0')).toBe(
       'exit 1: Error: Cluster member not found',
     );
-    expect(await run(single, 'cluster', 'list', '--format', 'json')).toBe("exit 1: Error: Server isn't part of a cluster");
+    expect(await run(single, 'cluster', 'list', '--format', 'json')).toBe(
+      "exit 1: Error: Server isn't part of a cluster",
+    );
     const cluster = new IncusModel({ images: ['img'], members: ['m1', 'm2'] });
     await run(cluster, 'project', 'create', 'p');
     expect(await run(cluster, '--project', 'p', 'create', '--target', 'm9', '--', 'img', 'c1')).toBe(
@@ -91,9 +95,21 @@ describe('the Incus model as a cluster remote', () => {
     await run(model, '--project', 'p', 'create', '--target', 'm2', '--', 'img', 'c1');
     await run(model, '--project', 'p', 'start', 'c1');
     model.setMemberStatus('m2', 'Offline');
-    const [listed] = JSON.parse(await run(model, '--project', 'p', 'list', '--format', 'json')) as Record<string, unknown>[];
-    expect(listed).toMatchObject({ name: 'c1', location: 'm2', status: 'Error', status_code: 400, config: null, devices: null });
-    expect(await run(model, '--project', 'p', 'stop', 'c1')).toBe('exit 1: Error: Unable to connect to cluster member "m2"');
+    const [listed] = JSON.parse(await run(model, '--project', 'p', 'list', '--format', 'json')) as Record<
+      string,
+      unknown
+    >[];
+    expect(listed).toMatchObject({
+      name: 'c1',
+      location: 'm2',
+      status: 'Error',
+      status_code: 400,
+      config: null,
+      devices: null,
+    });
+    expect(await run(model, '--project', 'p', 'stop', 'c1')).toBe(
+      'exit 1: Error: Unable to connect to cluster member "m2"',
+    );
     const members = JSON.parse(await run(model, 'cluster', 'list', '--format', 'json')) as Record<string, unknown>[];
     expect(members.map((member) => [member.server_name, member.status])).toEqual([
       ['m1', 'Online'],

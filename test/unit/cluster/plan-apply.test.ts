@@ -60,7 +60,9 @@ describe('plan on a three-member cluster remote', () => {
       ['rsb-3', 'm3'],
       ['users-db', null],
     ]);
-    const argv = plan.actions.slice(0, 3).flatMap((action) => incusCallsFor(action, plan).map((call) => callArgv(call)));
+    const argv = plan.actions
+      .slice(0, 3)
+      .flatMap((action) => incusCallsFor(action, plan).map((call) => callArgv(call)));
     expect(argv).toEqual([
       [
         'incus',
@@ -128,7 +130,14 @@ describe('plan on a three-member cluster remote', () => {
     const d = await cluster();
     await up(d);
     const where = (name: string) => d.model.instance('distctl', name)?.location;
-    expect(['rsa-1', 'rsa-2', 'rsa-3', 'rsb-1', 'rsb-2', 'rsb-3'].map(where)).toEqual(['m1', 'm2', 'm3', 'm1', 'm2', 'm3']);
+    expect(['rsa-1', 'rsa-2', 'rsa-3', 'rsb-1', 'rsb-2', 'rsb-3'].map(where)).toEqual([
+      'm1',
+      'm2',
+      'm3',
+      'm1',
+      'm2',
+      'm3',
+    ]);
     const perMember = MEMBERS.map(
       (member) => d.model.inventory().instances.filter((key) => where(key.split('/')[1] ?? '') === member).length,
     );
@@ -158,7 +167,9 @@ describe('plan on a three-member cluster remote', () => {
   });
 
   it('reports drift from an explicit target', async () => {
-    const d = await cluster(CLUSTER.replace('{ name: users-db, ipv4: 10.213.47.40 }', '{ name: users-db, ipv4: 10.213.47.40, target: m3 }'));
+    const d = await cluster(
+      CLUSTER.replace('{ name: users-db, ipv4: 10.213.47.40 }', '{ name: users-db, ipv4: 10.213.47.40, target: m3 }'),
+    );
     await up(d);
     expect(d.model.instance('distctl', 'users-db')?.location).toBe('m3');
     d.model.moveInstance('distctl', 'users-db', 'm1');
@@ -180,11 +191,13 @@ describe('plan on a three-member cluster remote', () => {
       .filter((name) => d.model.instance('distctl', name)?.location === 'm2');
     expect(onM2).toHaveLength(3);
     expect(plan.notices).toEqual(
-      onM2.sort((a, b) => order(a) - order(b)).map((name) => ({
-        code: 'member-unavailable',
-        subject: `container ${name}`,
-        message: 'is on cluster member m2, which is Offline: left as it is until the member is back',
-      })),
+      onM2
+        .sort((a, b) => order(a) - order(b))
+        .map((name) => ({
+          code: 'member-unavailable',
+          subject: `container ${name}`,
+          message: 'is on cluster member m2, which is Offline: left as it is until the member is back',
+        })),
     );
     // down keeps what it cannot reach (and so the project), and deletes the rest.
     const down = planDown(await d.desired(), await observeIncus(d.client(), await d.desired()));
@@ -231,10 +244,10 @@ describe('placement errors stop the plan before any change', () => {
 
   it('a target that is no member, and one that is offline', async () => {
     const d = await cluster(
-      CLUSTER.replace('{ name: users-db, ipv4: 10.213.47.40 }', '{ name: users-db, ipv4: 10.213.47.40, target: m9 }').replace(
-        '{ name: web-server, ipv4: 10.213.47.11 }',
-        '{ name: web-server, ipv4: 10.213.47.11, target: m2 }',
-      ),
+      CLUSTER.replace(
+        '{ name: users-db, ipv4: 10.213.47.40 }',
+        '{ name: users-db, ipv4: 10.213.47.40, target: m9 }',
+      ).replace('{ name: web-server, ipv4: 10.213.47.11 }', '{ name: web-server, ipv4: 10.213.47.11, target: m2 }'),
     );
     d.model.setMemberStatus('m2', 'Evacuated');
     const plan = await d.replan();

@@ -40,7 +40,12 @@ class ScriptedMongo implements MongoAdmin {
   ]);
   async command(_target: MongoTarget, _db: string, cmd: Document): Promise<Document> {
     if (!('replSetGetStatus' in cmd)) throw new Error(`ScriptedMongo: status never sends ${JSON.stringify(cmd)}`);
-    const members = [...this.states].map(([name, stateStr]) => ({ name, stateStr, health: 1, optimeDate: new Date(1) }));
+    const members = [...this.states].map(([name, stateStr]) => ({
+      name,
+      stateStr,
+      health: 1,
+      optimeDate: new Date(1),
+    }));
     return { ok: 1, members };
   }
   async close(): Promise<void> {}
@@ -122,7 +127,11 @@ describe('status on a cluster', () => {
       'container db2 is unreachable: its cluster member m2 is Offline',
       'replica set rsA: 10.97.2.12:27017 is (not reachable/healthy)',
     ]);
-    expect(json(result).containers[1]).toMatchObject({ name: 'db2', state: 'Error', member: { name: 'm2', state: 'Offline' } });
+    expect(json(result).containers[1]).toMatchObject({
+      name: 'db2',
+      state: 'Error',
+      member: { name: 'm2', state: 'Offline' },
+    });
     expect(result.human.split('\n').find((line) => line.startsWith('db2'))).toMatch(
       /^db2 {3}unreachable \(member m2 Offline\) {2}m2 /,
     );

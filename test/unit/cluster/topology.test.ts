@@ -48,7 +48,9 @@ describe('cluster validation', () => {
   const errors = (text: string) => parseTopology(text, 'c.yaml').errors;
 
   it('rejects two members of a spread set in one container, at the spread key with file:line:col', () => {
-    const found = errors(edit('{ container: rsa-2, port: 27017, priority: 2 }', '{ container: rsa-1, port: 27018, priority: 2 }'));
+    const found = errors(
+      edit('{ container: rsa-2, port: 27017, priority: 2 }', '{ container: rsa-1, port: 27018, priority: 2 }'),
+    );
     expect(found.map((problem) => problem.code)).toEqual(['spread-shared-container']);
     expect(found[0]?.message).toBe(
       'replica set rsA cannot be spread: members[0] and members[1] both live in container rsa-1',
@@ -57,8 +59,10 @@ describe('cluster validation', () => {
   });
 
   it('rejects explicit targets of one spread set that coincide', () => {
-    const text = edit('  - { name: rsa-1, ipv4: 10.213.47.21 }', '  - { name: rsa-1, ipv4: 10.213.47.21, target: node2 }')
-      .replace('  - { name: rsa-3, ipv4: 10.213.47.23 }', '  - { name: rsa-3, ipv4: 10.213.47.23, target: node2 }');
+    const text = edit(
+      '  - { name: rsa-1, ipv4: 10.213.47.21 }',
+      '  - { name: rsa-1, ipv4: 10.213.47.21, target: node2 }',
+    ).replace('  - { name: rsa-3, ipv4: 10.213.47.23 }', '  - { name: rsa-3, ipv4: 10.213.47.23, target: node2 }');
     const found = errors(text);
     expect(found.map((problem) => [problem.code, problem.message])).toEqual([
       ['spread-same-target', 'replica set rsA cannot be spread: containers rsa-1 and rsa-3 both have target node2'],
@@ -66,13 +70,17 @@ describe('cluster validation', () => {
   });
 
   it('accepts distinct targets in a spread set, and the same target across sets', () => {
-    const text = edit('  - { name: rsa-1, ipv4: 10.213.47.21 }', '  - { name: rsa-1, ipv4: 10.213.47.21, target: node2 }')
-      .replace('  - { name: rsb-1, ipv4: 10.213.47.31 }', '  - { name: rsb-1, ipv4: 10.213.47.31, target: node2 }');
+    const text = edit(
+      '  - { name: rsa-1, ipv4: 10.213.47.21 }',
+      '  - { name: rsa-1, ipv4: 10.213.47.21, target: node2 }',
+    ).replace('  - { name: rsb-1, ipv4: 10.213.47.31 }', '  - { name: rsb-1, ipv4: 10.213.47.31, target: node2 }');
     expect(errors(text)).toEqual([]);
   });
 
   it('rejects a target that is no member name', () => {
-    const found = errors(edit('  - { name: rsa-1, ipv4: 10.213.47.21 }', '  - { name: rsa-1, ipv4: 10.213.47.21, target: -x }'));
+    const found = errors(
+      edit('  - { name: rsa-1, ipv4: 10.213.47.21 }', '  - { name: rsa-1, ipv4: 10.213.47.21, target: -x }'),
+    );
     expect(found.map((problem) => [problem.code, problem.path.join('.')])).toEqual([
       ['invalid-target', 'containers.2.target'],
     ]);
@@ -85,11 +93,11 @@ describe('cluster validation', () => {
 
   it('suggests the key when spread or remote is misspelt', () => {
     const spread = errors(edit('      spread: true\n', '      sprad: true\n'));
-    expect(spread.map((problem) => [problem.code, problem.hint])).toEqual([
-      ['unknown-key', 'Did you mean "spread"?'],
-    ]);
+    expect(spread.map((problem) => [problem.code, problem.hint])).toEqual([['unknown-key', 'Did you mean "spread"?']]);
     const remote = errors(edit('incus: { remote: distcl }', 'incus: { remot: distcl }'));
-    expect(remote.map((problem) => [problem.code, problem.hint])).toEqual([['unknown-key', 'Did you mean "remote"? It is required here and missing.']]);
+    expect(remote.map((problem) => [problem.code, problem.hint])).toEqual([
+      ['unknown-key', 'Did you mean "remote"? It is required here and missing.'],
+    ]);
   });
 
   it('rejects a network name too long for the VXLAN interface name', () => {

@@ -64,9 +64,9 @@ function options(
 
 /** The events `up` itself reports (the apply engine's per-action events carry a subject). */
 const ownEvents = () =>
-  seen.filter((event) => event === 'stop' || event.subject === undefined).map((event) =>
-    event === 'stop' ? 'stop' : `${event.event} ${event.message}`,
-  );
+  seen
+    .filter((event) => event === 'stop' || event.subject === undefined)
+    .map((event) => (event === 'stop' ? 'stop' : `${event.event} ${event.message}`));
 
 const WARNING = 'info topology warning: ';
 const CONTAINERS = [
@@ -195,17 +195,17 @@ describe('up asks before deleting, and only then', () => {
     await t.write(PROVISION_TOPOLOGY.replace('  - { name: db-b, ipv4: 10.97.0.12 }\n', ''));
     let lockHolder = '';
     const result = await upCommand(
-      options(
-        async () => {
-          lockHolder = (JSON.parse(await readFile(lockFile(t.stateDirFor('model-unit')), 'utf8')) as {
+      options(async () => {
+        lockHolder = (
+          JSON.parse(await readFile(lockFile(t.stateDirFor('model-unit')), 'utf8')) as {
             command: string;
-          }).command;
-          return true;
-        },
-        true,
-      ),
+          }
+        ).command;
+        return true;
+      }, true),
     );
-    const lost = 'db-b: no longer in the topology, so distctl cannot tell which databases it held; whatever it stores is lost';
+    const lost =
+      'db-b: no longer in the topology, so distctl cannot tell which databases it held; whatever it stores is lost';
     expect(questions).toEqual([
       `Delete - container db-b (not in the topology (--prune))? Everything stored in it is lost (${lost}); \`distctl export\` first keeps a copy.`,
     ]);
@@ -217,7 +217,11 @@ describe('up asks before deleting, and only then', () => {
       'info applying 1 change',
       'wait waiting for every container to hold its address',
     ]);
-    expect(result.json).toMatchObject({ ok: true, applied: 1, actions: ['- container db-b (not in the topology (--prune))'] });
+    expect(result.json).toMatchObject({
+      ok: true,
+      applied: 1,
+      actions: ['- container db-b (not in the topology (--prune))'],
+    });
   });
 
   it('two containers: both named in one question about "them"; a "no" changes nothing and says how to go on', async () => {

@@ -103,7 +103,13 @@ describe('applyPlan', () => {
     // A container starts while others are still being created: no barrier between all creates and all starts.
     expect(verbs.indexOf('start')).toBeLessThan(verbs.lastIndexOf('create'));
     expect(runner.most).toBe(3);
-    expect(await replan(runner.model)).toEqual({ project: 'distctl', remote: null, actions: [], conflicts: [], notices: [] });
+    expect(await replan(runner.model)).toEqual({
+      project: 'distctl',
+      remote: null,
+      actions: [],
+      conflicts: [],
+      notices: [],
+    });
   });
 
   it('a failing container chain stops there, the other chains finish, and the next run completes it', async () => {

@@ -261,7 +261,10 @@ describe('Incus reads', () => {
       ({
         listProjects: async () => (asked.push('projects'), projects),
         listNetworks: async () => (asked.push('networks'), [{ name: 'br0' }]),
-        listInstances: async (scope: { project: string }) => (asked.push(`instances ${scope.project}`), [{ name: 'c1' }]),
+        listInstances: async (scope: { project: string }) => (
+          asked.push(`instances ${scope.project}`),
+          [{ name: 'c1' }]
+        ),
       }) as unknown as IncusClient;
     expect(await observeIncus(client([{ name: 'other' }]), 'p1')).toEqual({
       project: null,

@@ -533,7 +533,8 @@ export class IncusModel implements Runner {
     if (this.members === null) throw new Refused('Cluster member not found');
     if (!this.members.has(member)) throw new Refused('Member not found');
     for (const key of Object.keys(config)) {
-      if (!MEMBER_SPECIFIC_KEYS.has(key)) throw new Refused(`Config key "${key}" may not be used as member-specific key`);
+      if (!MEMBER_SPECIFIC_KEYS.has(key))
+        throw new Refused(`Config key "${key}" may not be used as member-specific key`);
     }
     const existing = this.networks.get(name);
     if (existing !== undefined && existing.pending === null) throw new Refused(`Network "${name}" already exists`);
@@ -598,7 +599,8 @@ export class IncusModel implements Runner {
     if (target !== null) {
       const member = this.members.get(target);
       if (member === undefined) throw new Refused('Member not found');
-      if (member.status !== 'Online') throw new Refused(`Target cluster member "${target}" is ${member.status.toLowerCase()}`);
+      if (member.status !== 'Online')
+        throw new Refused(`Target cluster member "${target}" is ${member.status.toLowerCase()}`);
       return target;
     }
     const load = (member: string) => [...this.instances.values()].filter((instance) => instance.location === member);
