@@ -2,7 +2,6 @@
 // so Incus listens on the member the container runs on; expose says which member that is.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exposeCommand } from '../../../src/commands/expose.js';
-import { upCommand } from '../../../src/commands/up.js';
 import { PROVISION_TOPOLOGY, testDeployment, type TestDeployment } from '../support/deployment.js';
 
 let t: TestDeployment;
@@ -24,16 +23,7 @@ beforeEach(async () => {
     'project: model-unit\nincus: { remote: cl }\n',
   ).replace('{ name: db-a, ipv4: 10.97.0.11 }', '{ name: db-a, ipv4: 10.97.0.11, target: m3 }');
   t = await testDeployment(topology, { remote: 'cl', members: ['m1', 'm2', 'm3'] });
-  const up = await upCommand({
-    file: t.file,
-    prune: false,
-    client: t.client(),
-    ui: t.ui,
-    confirm: async () => true,
-    addressTimeoutMs: 0,
-    concurrency: 4,
-    stateDirFor: t.stateDirFor,
-  });
+  const up = await t.up();
   expect(up.exitCode).toBe(0);
 });
 

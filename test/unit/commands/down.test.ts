@@ -5,7 +5,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { downCommand } from '../../../src/commands/down.js';
-import { upCommand } from '../../../src/commands/up.js';
 import { testDeployment, type TestDeployment } from '../support/deployment.js';
 
 let t: TestDeployment;
@@ -15,16 +14,7 @@ const down = (confirm = true) =>
 
 beforeEach(async () => {
   t = await testDeployment();
-  const up = await upCommand({
-    file: t.file,
-    prune: false,
-    client: t.client(),
-    ui: t.ui,
-    confirm: async () => true,
-    addressTimeoutMs: 0,
-    concurrency: 4,
-    stateDirFor: t.stateDirFor,
-  });
+  const up = await t.up();
   expect(up.exitCode).toBe(0);
   await mkdir(join(t.stateDirFor('model-unit'), 'secrets'), { recursive: true });
   await writeFile(join(t.stateDirFor('model-unit'), 'secrets', 'app-admin-password'), 'x', { mode: 0o600 });

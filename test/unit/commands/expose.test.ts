@@ -3,7 +3,6 @@
 import { readFile } from 'node:fs/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { exposeCommand } from '../../../src/commands/expose.js';
-import { upCommand } from '../../../src/commands/up.js';
 import { testDeployment, type TestDeployment } from '../support/deployment.js';
 
 let t: TestDeployment;
@@ -28,16 +27,7 @@ const writesSince = (from: number) =>
 
 beforeEach(async () => {
   t = await testDeployment();
-  const up = await upCommand({
-    file: t.file,
-    prune: false,
-    client: t.client(),
-    ui: t.ui,
-    confirm: async () => true,
-    addressTimeoutMs: 0,
-    concurrency: 4,
-    stateDirFor: t.stateDirFor,
-  });
+  const up = await t.up();
   expect(up.exitCode).toBe(0);
 });
 

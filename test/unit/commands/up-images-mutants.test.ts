@@ -4,7 +4,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { upCommand } from '../../../src/commands/up.js';
 import type { ImageBuilder } from '../../../src/image/index.js';
 import { recipeAlias } from '../../../src/image/recipe.js';
 import { MongoSecretNames } from '../../../src/mongo/users.js';
@@ -13,18 +12,7 @@ import { PROVISION_TOPOLOGY, testDeployment, type TestDeployment } from '../supp
 let t: TestDeployment;
 afterEach(async () => t.cleanup());
 
-const up = (buildImage?: ImageBuilder) =>
-  upCommand({
-    file: t.file,
-    prune: false,
-    client: t.client(),
-    ui: t.ui,
-    confirm: async () => true,
-    addressTimeoutMs: 0,
-    concurrency: 4,
-    stateDirFor: t.stateDirFor,
-    ...(buildImage ? { buildImage } : {}),
-  });
+const up = (buildImage?: ImageBuilder) => t.up(buildImage ? { buildImage } : {});
 
 it('a missing recipe image is built before the containers, with its progress, and reported first', async () => {
   t = await testDeployment(PROVISION_TOPOLOGY.replace('image: debian12-distctl', 'image: { build: debian/bookworm }'));

@@ -3,7 +3,6 @@
 // with no DHCP client at all, so a container holds its address only if the
 // file distctl wrote is right; every run ends with an empty re-plan.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { upCommand } from '../../../src/commands/up.js';
 import { incusCallsFor } from '../../../src/plan/calls.js';
 import { planUp } from '../../../src/plan/index.js';
 import { STATIC_ADDRESS_KEY } from '../../../src/plan/static-address.js';
@@ -23,17 +22,7 @@ afterEach(async () => {
   await t.cleanup();
 });
 
-const up = () =>
-  upCommand({
-    file: t.file,
-    prune: false,
-    client: t.client(),
-    ui: t.ui,
-    confirm: async () => true,
-    addressTimeoutMs: 0,
-    concurrency: 4,
-    stateDirFor: t.stateDirFor,
-  });
+const up = () => t.up();
 
 const actions = (result: Awaited<ReturnType<typeof up>>) => (result.json as { actions: string[] }).actions;
 

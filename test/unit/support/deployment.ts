@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { Chalk } from 'chalk';
 import type { ProgressEvent, Ui } from '../../../src/cli/ui.js';
 import { loadDeployment } from '../../../src/commands/context.js';
+import type { CommandResult } from '../../../src/commands/result.js';
+import { upCommand, type UpOptions } from '../../../src/commands/up.js';
 import type { DesiredState } from '../../../src/derive/types.js';
 import { IncusClient } from '../../../src/incus/client.js';
 import { OWNER_KEY } from '../../../src/incus/types.js';
@@ -59,6 +61,8 @@ export interface TestDeployment {
   /** Rewrites the topology file. */
   write(topology: string): Promise<void>;
   /** Observe → plan (as `distctl plan` does); an empty `actions` means converged. */
+  /** `distctl up` of this deployment, in-process on the model, answering yes, waiting for no address. */
+  up(overrides?: Partial<UpOptions>): Promise<CommandResult>;
   replan(options?: { prune?: boolean }): Promise<Plan>;
   /** What in Incus still carries this deployment's owner mark (plus its project), by kind. */
   owned(): Promise<{ project: boolean; networks: string[]; instances: string[] }>;
@@ -81,15 +85,30 @@ export async function testDeployment(
   await writeFile(file, topology);
   const model = new IncusModel({ images: ['debian12-distctl'], ...incus });
   const desired = async () => (await loadDeployment(file)).desired;
+  const ui = recordingUi();
+  const stateDirFor = (project: string): string => join(dir, 'state', project);
   return {
     dir,
     file,
     model,
     client: () => new IncusClient(model),
-    ui: recordingUi(),
-    stateDirFor: (project) => join(dir, 'state', project),
+    ui,
+    stateDirFor,
     desired,
     write: (text) => writeFile(file, text),
+    up(overrides = {}) {
+      return upCommand({
+        file,
+        prune: false,
+        client: new IncusClient(model),
+        ui,
+        confirm: async () => true,
+        addressTimeoutMs: 0,
+        concurrency: 4,
+        stateDirFor,
+        ...overrides,
+      });
+    },
     async replan(options = {}) {
       const wanted = await desired();
       return planUp(wanted, await observeIncus(new IncusClient(model), wanted), options);
