@@ -76,7 +76,13 @@ describe.skipIf(skipReason !== undefined)('import safety against real Incus back
   }, 300_000);
 
   it('a restricted project, as import creates it, makes Incus refuse a privileged container', async () => {
-    const desired = { project: RESTRICTED, network: { name: 'none0' }, containers: [] } as unknown as DesiredState;
+    const desired = {
+      project: RESTRICTED,
+      remote: null,
+      network: { name: 'none0' },
+      containers: [],
+      spreadSets: [],
+    } as unknown as DesiredState;
     for (const call of restrictedProject(desired, 'default'))
       await incus(...(call.project ? ['--project', call.project] : []), ...call.args);
     const refused = await incus(
