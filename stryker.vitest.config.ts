@@ -8,7 +8,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
-      'test/unit/{plan,observe,incus,commands,model,apply}/**/*.test.ts',
+      'test/unit/{plan,observe,incus,commands,model,apply,cluster}/**/*.test.ts',
       'test/unit/services/{router,catalog,config,concurrency}.test.ts',
       'test/unit/**/*-mutants.test.ts',
     ],

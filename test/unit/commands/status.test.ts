@@ -252,3 +252,70 @@ describe('status', () => {
     expect(result.exitCode).toBe(1);
   });
 });
+
+describe('status --watch', () => {
+  const watch = (overrides: Partial<Parameters<typeof statusCommand>[0]>) =>
+    statusCommand({
+      file: t.file,
+      client: t.client(),
+      ui: t.ui,
+      stateDirFor: t.stateDirFor,
+      watchSeconds: 0.01,
+      write: () => undefined,
+      mongo,
+      fetch: fakeFetch,
+      ...overrides,
+    });
+
+  it('refuses --format prometheus with --watch before asking Incus anything', async () => {
+    const calls = t.model.calls.length;
+    const error = await watch({ format: 'prometheus' }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'STATUS_FORMAT_WATCH' });
+    expect((error as Error).message).toBe('--format prometheus prints one snapshot; it does not combine with --watch');
+    expect(t.model.calls.length).toBe(calls);
+  });
+
+  it('writes a cleared screen with the report and the refresh line each round, reads Incus again, stops when told', async () => {
+    const writes: string[] = [];
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const ui = { ...t.ui, clearScreen: '<clear>' };
+    const rounds: number[] = [];
+    const result = await watch({
+      ui,
+      stopped,
+      write: (text) => {
+        writes.push(text);
+        rounds.push(t.model.calls.filter((call) => call.join(' ').includes('list')).length);
+        if (writes.length === 2) stop();
+      },
+    });
+    expect(writes).toHaveLength(2);
+    for (const text of writes) {
+      expect(text.startsWith('<clear>')).toBe(true);
+      expect(text).toContain('Everything is as declared.');
+      expect(text.endsWith('\n(refreshing every 0.01 s; Ctrl-C to stop)\n')).toBe(true);
+    }
+    // The second round is a new observation, not the first one printed again.
+    expect(rounds[1]).toBeGreaterThan(rounds[0] ?? Number.POSITIVE_INFINITY);
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('with --json, writes one envelope per round', async () => {
+    const writes: string[] = [];
+    let stop = (): void => undefined;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    await watch({
+      ui: { ...t.ui, json: true },
+      stopped,
+      write: (text) => {
+        writes.push(text);
+        stop();
+      },
+    });
+    expect(writes).toHaveLength(1);
+    const envelope = JSON.parse(writes[0] ?? '') as { ok: boolean; differences: string[]; errors: unknown[] };
+    expect(writes[0]?.endsWith('}\n')).toBe(true);
+    expect(envelope).toMatchObject({ ok: true, differences: [], errors: [] });
+  });
+});
