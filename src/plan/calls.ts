@@ -82,36 +82,13 @@ export function incusCallsFor(action: Action, scope: IncusScope | string): Incus
     case 'set-nic': {
       const { container } = action;
       const device = nicDevice(container);
-      if (action.from === 'missing') {
-        const args = [
-          'config',
-          'device',
-          'add',
-          '--',
-          on(container.name),
-          'eth0',
-          'nic',
-          ...keyValues(withoutType(device)),
-        ];
-        return [{ args, project }];
-      }
+      const add: IncusCall = {
+        args: ['config', 'device', 'add', '--', on(container.name), 'eth0', 'nic', ...keyValues(withoutType(device))],
+        project,
+      };
+      if (action.from === 'missing') return [add];
       if (action.replace) {
-        return [
-          { args: ['config', 'device', 'remove', '--', on(container.name), 'eth0'], project },
-          {
-            args: [
-              'config',
-              'device',
-              'add',
-              '--',
-              on(container.name),
-              'eth0',
-              'nic',
-              ...keyValues(withoutType(device)),
-            ],
-            project,
-          },
-        ];
+        return [{ args: ['config', 'device', 'remove', '--', on(container.name), 'eth0'], project }, add];
       }
       return [
         {
