@@ -114,6 +114,14 @@ describe('token service: what it refuses, and how it says so', () => {
     expect(await refusal(await forged({ username: 7, role: 'admin', ver: 0 }))).toEqual(LACKS_CLAIMS);
   });
 
+  it('a subject that is not a string is refused, though jose only checks that sub is present', async () => {
+    for (const sub of [42, true, { id: 'u-1' }, ['u-1']]) {
+      const token = await forged({ sub, username: 'alice', role: 'user', ver: 0 }, { sub: null });
+      expect(decodeJwt(token).sub).toEqual(sub);
+      expect(await refusal(token)).toEqual(LACKS_CLAIMS);
+    }
+  });
+
   it('a token version that is missing, not a number, negative, fractional or unsafe is refused', async () => {
     for (const ver of [undefined, '1', -1, 1.5, 2 ** 53]) {
       expect(await refusal(await forged({ username: 'alice', role: 'user', ver }))).toEqual(LACKS_CLAIMS);
