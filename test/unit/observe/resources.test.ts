@@ -48,12 +48,32 @@ describe('instanceResources (recorded `incus list --format json`)', () => {
   });
 });
 
+describe('instanceResources: the edges', () => {
+  const base = instances.get('obs-r1')!;
+  it('a running container for which Incus gave no state (null or absent) has no figures, and nothing throws', () => {
+    expect(instanceResources({ ...base, state: null })).toBeNull();
+    expect(instanceResources({ ...base, state: undefined })).toBeNull();
+  });
+
+  it('a limit is reported only when Incus reports a positive memory total', () => {
+    const state = base.state!;
+    expect(instanceResources({ ...base, state: { ...state, memory: undefined } })?.memoryLimitBytes).toBeNull();
+    expect(
+      instanceResources({ ...base, state: { ...state, memory: { ...state.memory!, total: 0 } } })?.memoryLimitBytes,
+    ).toBeNull();
+  });
+});
+
 describe('cpuRate', () => {
   it('is the CPU seconds used per elapsed second; unknown without a previous reading or after a restart', () => {
     expect(cpuRate(2, 3.5, 3)).toBe(0.5);
     expect(cpuRate(null, 3.5, 3)).toBeNull();
     expect(cpuRate(5, 1, 3)).toBeNull();
     expect(cpuRate(1, 2, 0)).toBeNull();
+  });
+
+  it('an idle container (the counter did not move) uses 0, not unknown', () => {
+    expect(cpuRate(2, 2, 3)).toBe(0);
   });
 });
 
@@ -64,6 +84,17 @@ describe('formatBytes', () => {
     expect(formatBytes(50266112)).toBe('47.9 MiB');
     expect(formatBytes(536870912)).toBe('512 MiB');
     expect(formatBytes(1.5 * 1024 ** 3)).toBe('1.5 GiB');
+  });
+
+  it('changes unit at exactly 1024, stops at TiB, and rounds to 3 figures without dropping inner zeros', () => {
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(1024)).toBe('1 KiB');
+    expect(formatBytes(2 * 1024 ** 4)).toBe('2 TiB');
+    expect(formatBytes(2048 * 1024 ** 4)).toBe('2048 TiB');
+    expect(formatBytes(123.4 * 1024 ** 2)).toBe('123 MiB');
+    expect(formatBytes(20.5 * 1024 ** 2)).toBe('20.5 MiB');
+    expect(formatBytes(1.25 * 1024 ** 3)).toBe('1.25 GiB');
+    expect(formatBytes(1.05 * 1024 ** 3)).toBe('1.05 GiB');
   });
 });
 
@@ -79,6 +110,12 @@ describe('listeners (recorded `ss -Hltn`)', () => {
     expect(parseListeners('LISTEN 0 128 [::]:22 [::]:*\nLISTEN 0 5 [fe80::1%eth0]:80 [::]:*\ngarbage\n')).toEqual([
       { address: '::', port: 22 },
       { address: 'fe80::1', port: 80 },
+    ]);
+  });
+
+  it('reads an indented line, and skips a socket whose port is a service name (ss without -n)', () => {
+    expect(parseListeners('  LISTEN 0 128 10.10.10.12:27017 0.0.0.0:*\nLISTEN 0 128 *:ssh *:*\n')).toEqual([
+      { address: '10.10.10.12', port: 27017 },
     ]);
   });
 
