@@ -2,7 +2,7 @@
  * Readiness with the database down: a database whose hosts refuse the connection makes /ready answer
  * not-ready after one TCP handshake, not after the driver's server selection (2 s). The handshake is an
  * injected connector that refuses at once, as the TCP stack does for a port nothing listens on; a ping
- * that settles before the event loop turns once waited for no timer and no socket, so for no timeout.
+ * that settles within one turn of the event loop waited for no timeout (the driver's are 2 s).
  * Healthy and accepting-but-silent databases keep the driver's behaviour.
  */
 import { MongoServerSelectionError } from 'mongodb';
@@ -51,14 +51,14 @@ function database(url: string, connector?: Connector): MongoDatabase {
   return opened;
 }
 
-/** The outcome of `promise`, or 'pending' if it has not settled once the microtasks queued now have run. */
+/** The outcome of `promise`, or 'pending' if it has not settled within one turn of the event loop. */
 async function settledNow<T>(promise: Promise<T>): Promise<T | unknown> {
   const pending = Symbol('pending');
   const outcome = promise.then(
     (value) => value,
     (error: unknown) => error,
   );
-  // Every microtask queued before it runs before the next turn of the event loop; no timer or socket event does.
+  // setImmediate runs at the end of this turn: after every microtask, before any timer set now can fire.
   const turn = new Promise<typeof pending>((resolve) => setImmediate(() => resolve(pending)));
   const first = await Promise.race([outcome, turn]);
   return first === pending ? 'pending' : first;
@@ -88,7 +88,7 @@ describe('a database that refuses connections', () => {
     expect(fake.commands).toEqual([]);
   });
 
-  it('a users store never connected fails its ping before the event loop turns', async () => {
+  it('a users store never connected fails its ping within one event-loop turn', async () => {
     const fake = await stoppedMongod();
     const users = new MongoUserStore(database(fake.url('auth_db'), fake.connector));
     const outcome = await settledNow(users.ping());
@@ -97,7 +97,7 @@ describe('a database that refuses connections', () => {
     expect((outcome as Error).cause).toBeInstanceOf(NoHostAcceptsError);
   });
 
-  it('a store whose client connected earlier fails each ping before the event loop turns once the database stops', async () => {
+  it('a client connected earlier fails each ping within one event-loop turn once the database stops', async () => {
     const fake = await mongod();
     const users = new MongoUserStore(database(fake.url('auth_db'), fake.connector));
     await users.ping();
@@ -110,7 +110,7 @@ describe('a database that refuses connections', () => {
     }
   });
 
-  it('web shard health marks each refused shard unreachable before the event loop turns', async () => {
+  it('web shard health marks each refused shard unreachable within one event-loop turn', async () => {
     const fake = await stoppedMongod();
     const catalog = new ProductCatalog(
       createShardRouter(REFERENCE_MAP),
