@@ -195,7 +195,7 @@ describe('databases that accept connections', () => {
     expect(fake.commands.filter((name) => name === 'ping')).toHaveLength(3);
   });
 
-  it('a database that accepts but never answers still gets the driver`s bounded wait, then 503', async () => {
+  it('a database that accepts but never answers still gets the driver`s bounded wait, then unavailable', async () => {
     const fake = await mongod({ silent: true });
     // Short timeouts keep the test short; what matters is who gives up: the driver's server selection.
     const opened = openDatabase(fake.url('auth_db'), {
