@@ -98,7 +98,7 @@ describe('up reports what it did', () => {
         '✔ containers: 3 running with their declared addresses (12 changes)',
         '- databases: nothing declared',
         '- services: nothing declared',
-        'up: done in 1.5 s (18 incus calls)',
+        'up: done in 1.5 s (19 incus calls)',
       ].join('\n'),
     );
     expect(result.json).toEqual({
@@ -126,7 +126,7 @@ describe('up reports what it did', () => {
         '+ proxy tcp:127.0.0.1:3000 on the host → web tcp:127.0.0.1:3000',
       ],
       seconds: 1.5,
-      incusCalls: 18,
+      incusCalls: 19,
       containers: CONTAINERS,
     });
     expect(questions).toEqual([]);
