@@ -1,6 +1,6 @@
 // `npm run build` (after `tsc` has checked the types): writes dist/.
 // - dist/cli/: the CLI bundled by esbuild into a few ES modules. Node resolving, reading and compiling the CLI's
-//   and its packages' ~600 files one by one was most of distctl's start-up (bench/RESULTS.md, goal 4).
+//   and its packages' ~430 files (plan) one by one was most of distctl's start-up (bench/RESULTS.md, goal 4).
 // - dist/services/: the services' modules one file each, as the services benches import them (distctl itself
 //   deploys the services by bundling their sources, src/deploy/bundle.ts).
 // esbuild only strips the types, one file at a time: tsconfig's `isolatedModules` makes tsc refuse what that
@@ -22,19 +22,19 @@ rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
  */
 const zodEnglishOnly = {
   name: 'zod-english-only',
-  setup(build) {
+  setup(bundler) {
     let trimmed = false;
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
+    bundler.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) => {
       // `z.locales` and `z.core.locales`.
       if (!/\/node_modules\/zod\/v4\/(classic\/external|core\/index)\.js$/.test(args.importer)) return undefined;
       trimmed = true;
       return { path: 'zod-locales', namespace: 'zod-english-only' };
     });
-    build.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, () => ({
+    bundler.onLoad({ filter: /.*/, namespace: 'zod-english-only' }, () => ({
       contents: "export { default as en } from 'zod/v4/locales/en.js';",
       resolveDir: root,
     }));
-    build.onEnd(() => {
+    bundler.onEnd(() => {
       if (!trimmed) console.warn("scripts/build.mjs: zod's locales were not found; the CLI bundle carries all of them");
     });
   },
@@ -63,7 +63,9 @@ await Promise.all([
     // Bundled CommonJS packages (commander, yaml, tar-stream) `require` Node's built-ins; an ES module has no
     // `require`, so each output file defines one.
     banner: {
-      js: "import { createRequire as distctlCreateRequire } from 'node:module'; const require = distctlCreateRequire(import.meta.url);",
+      js:
+        "import { createRequire as distctlCreateRequire } from 'node:module'; " +
+        'const require = distctlCreateRequire(import.meta.url);',
     },
     // Unminified: an internal error's stack stays readable.
     minify: false,

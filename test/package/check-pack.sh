@@ -45,7 +45,7 @@ visit('main.js');
 console.log([...packages].sort().join(' '));
 JS
 )
-[ "$help_packages" = "chalk commander" ] || fail "dist/cli/main.js loads [$help_packages] before it runs, not [chalk commander]"
+[ "$help_packages" = "chalk commander" ] || fail "dist/cli/main.js loads [$help_packages] at start-up, not [chalk commander]"
 echo "the CLI bundle's start-up graph holds $help_packages only"
 
 # Package tarballs come from the cache `npm ci` filled; `npm ci` caches no package metadata, which
