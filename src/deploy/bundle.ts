@@ -11,8 +11,8 @@ import { DistctlError } from '../errors/index.js';
 
 /**
  * The bundled services' sources (`src/services/`), resolved from this module:
- * `src/deploy/` and `dist/deploy/` both sit two levels below the package root,
- * so the same URL finds the TypeScript sources from either.
+ * `src/deploy/` and the CLI bundle's `dist/cli/` both sit two levels below the
+ * package root, so the same URL finds the TypeScript sources from either.
  */
 export const DEFAULT_SERVICES_ROOT = fileURLToPath(new URL('../../src/services/', import.meta.url));
 
