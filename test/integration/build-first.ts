@@ -6,5 +6,5 @@ import { join } from 'node:path';
 
 export function setup(): void {
   const root = join(import.meta.dirname, '../..');
-  execFileSync(process.execPath, [join(root, 'scripts/build.mjs')], { cwd: root, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(root, 'bin/build.mjs')], { cwd: root, stdio: 'inherit' });
 }

@@ -24,7 +24,7 @@ if grep -E '^package/(test|bench|coverage)/|\.test\.[cm]?[jt]s$' <<<"$listing"; 
 fi
 echo "packed $tarball: $(wc -l <<<"$listing") files, dist/ included, no tests"
 
-# dist/cli is esbuild's code-split bundle (scripts/build.mjs), not a file per module; what `--help` loads before it
+# dist/cli is esbuild's code-split bundle (bin/build.mjs), not a file per module; what `--help` loads before it
 # runs (main.js and the chunks it imports statically) holds commander and chalk, and no other package.
 grep -q '^package/dist/topology/' <<<"$listing" && fail "$tarball holds a file-per-module dist/, not the CLI bundle"
 mkdir "$work/unpacked" && tar -xzf "$work/$tarball" -C "$work/unpacked"

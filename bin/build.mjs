@@ -35,7 +35,7 @@ const zodEnglishOnly = {
       resolveDir: root,
     }));
     bundler.onEnd(() => {
-      if (!trimmed) console.warn("scripts/build.mjs: zod's locales were not found; the CLI bundle carries all of them");
+      if (!trimmed) console.warn("bin/build.mjs: zod's locales were not found; the CLI bundle carries all of them");
     });
   },
 };
