@@ -127,11 +127,11 @@ else
   echo "node_modules up to date"
   built_by_ci=0
 fi
-say "build (tsc, strict)"
+say "build (tsc strict type check, then the esbuild bundle)"
 if [ "$built_by_ci" = 1 ]; then
-  echo "built by npm ci (its prepare script runs the same tsc -p tsconfig.json)"
+  echo "built by npm ci (its prepare script runs the same build)"
 else
-  timed "build (tsc)" npm run --silent build || { echo "build failed: fix the TypeScript errors above"; exit 1; }
+  timed "build (tsc, esbuild)" npm run --silent build || { echo "build failed: fix the TypeScript errors above"; exit 1; }
 fi
 timed "typecheck (tsc, tests)" npm run --silent typecheck \
   || { echo "typecheck of the tests failed: fix the TypeScript errors above"; exit 1; }

@@ -8,7 +8,8 @@ import { IncusContainerOps } from '../incus/container-ops.js';
 import { IncusProxyAccess } from '../mongo/bootstrap.js';
 import { DriverMongoAdmin } from '../mongo/driver-admin.js';
 import { ensureMongoTier } from '../mongo/up.js';
-import { deployServices, summarizeDeploy } from '../deploy/index.js';
+import { deployServices, startServiceProbes, summarizeDeploy } from '../deploy/index.js';
+import type { ContainerProbe } from '../deploy/probe.js';
 import { ExecaRunner } from '../exec/runner.js';
 import { buildImage, ensureRecipeImages, type ImageBuilder, type RecipeImageOutcome } from '../image/index.js';
 import { instanceAddresses, observeIncus } from '../observe/incus.js';
@@ -58,6 +59,8 @@ interface StageContext {
   readonly stateDir: string;
   readonly topologyDir: string;
   readonly progress: Progress;
+  /** The services' probes, started before the databases stage so that they run beside it. */
+  readonly serviceProbes?: ReadonlyMap<string, Promise<ContainerProbe>>;
 }
 
 /**
@@ -96,8 +99,19 @@ const LATER_STAGES: readonly {
   {
     name: 'services',
     applies: (desired) => desired.services.length > 0,
-    run: async ({ desired, ops, secrets, stateDir, progress }) =>
-      summarizeDeploy((await deployServices({ desired, ops, secrets, stateDir, onProgress: progress })).services),
+    run: async ({ desired, ops, secrets, stateDir, progress, serviceProbes }) =>
+      summarizeDeploy(
+        (
+          await deployServices({
+            desired,
+            ops,
+            secrets,
+            stateDir,
+            onProgress: progress,
+            ...(serviceProbes === undefined ? {} : { probes: serviceProbes }),
+          })
+        ).services,
+      ),
   },
 ];
 
@@ -131,9 +145,12 @@ export async function converge(
     { stage: 'containers', status: 'ok', summary: containers.summary },
   ];
 
+  const ops = new IncusContainerOps(client, desired);
   const context: StageContext = {
     desired,
-    ops: new IncusContainerOps(client, desired),
+    ops,
+    // Read-only, and about containers the databases stage leaves alone: started now, they run beside it.
+    ...(desired.services.length > 0 ? { serviceProbes: startServiceProbes(desired, ops) } : {}),
     client,
     secrets: await openSecretStore(secretsDir(options.stateDirFor(desired.project))),
     stateDir: options.stateDirFor(desired.project),

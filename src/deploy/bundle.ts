@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { access, mkdir, readFile, realpath, rename, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +11,8 @@ import { DistctlError } from '../errors/index.js';
 
 /**
  * The bundled services' sources (`src/services/`), resolved from this module:
- * `src/deploy/` and `dist/deploy/` both sit two levels below the package root,
- * so the same URL finds the TypeScript sources from either.
+ * `src/deploy/` and the CLI bundle's `dist/cli/` both sit two levels below the
+ * package root, so the same URL finds the TypeScript sources from either.
  */
 export const DEFAULT_SERVICES_ROOT = fileURLToPath(new URL('../../src/services/', import.meta.url));
 
@@ -147,7 +148,10 @@ export async function bundleService(
   return bundle;
 }
 
-/** A cached bundle's record (its code is the sibling `.mjs` file): each input file's size and mtime when built. */
+/**
+ * A cached bundle's record: each input file's size and mtime when built, the code file (the sibling `.mjs`) among
+ * them, and the code's sha256.
+ */
 const CachedBundle = z.object({
   inputs: z.array(z.tuple([z.string(), z.number(), z.number()])),
   hash: z.string(),
@@ -158,48 +162,67 @@ type CachedBundle = z.infer<typeof CachedBundle>;
  * The cached bundle when no input changed since it was built (as make and
  * tsc --incremental decide: size and mtime), else null. Bundling the services
  * (express, the driver) takes esbuild most of a second; a no-op `up` must not.
+ * The code file is judged the same way and its recorded hash trusted, rather
+ * than hashing its megabytes again on every run (~120 ms of CPU): only distctl
+ * writes it, by rename, before the record that describes it, in a directory
+ * only its owner may write. Whoever could change it there could change the
+ * record's hash too, so hashing again guarded against nothing but a change
+ * that kept both size and mtime, which the inputs are not guarded against either.
  */
 async function readCachedBundle(file: string, kind: ServiceKind): Promise<ServiceBundle | null> {
+  const codeFile = file.replace(/\.json$/, '.mjs');
   try {
     const cached = CachedBundle.parse(JSON.parse(await readFile(file, 'utf8')));
+    // A record that does not list the code file (written by an older distctl) vouches only for its hash.
+    if (!cached.inputs.some(([path]) => path === codeFile)) return null;
     const current = await Promise.all(cached.inputs.map(([path]) => stat(path)));
     const unchanged = cached.inputs.every(
       ([, size, mtimeMs], index) => current[index]?.size === size && current[index]?.mtimeMs === mtimeMs,
     );
     if (!unchanged) return null;
-    const code = await readFile(file.replace(/\.json$/, '.mjs'), 'utf8');
-    const hash = createHash('sha256').update(code).digest('hex');
-    return hash === cached.hash ? { kind, code, hash } : null;
+    return { kind, code: await readFile(codeFile, 'utf8'), hash: cached.hash };
   } catch {
     return null; // no cache yet, an input gone, or a damaged file: bundle afresh
   }
 }
 
-/** Records a bundle with its inputs' sizes and mtimes; a cache that cannot be written only costs the next run time. */
+/**
+ * Records a bundle with its inputs' and its own sizes and mtimes; a cache that cannot be written only costs the
+ * next run time.
+ */
 async function writeCachedBundle(file: string, inputs: readonly string[], code: string): Promise<void> {
+  const codeFile = file.replace(/\.json$/, '.mjs');
   try {
-    const stats = await Promise.all(inputs.map((path) => stat(path)));
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    // Code first, record last: a record always describes the code next to it.
+    const written = await replaceFile(codeFile, code);
+    const files = [...inputs, codeFile];
+    const stats = [...(await Promise.all(inputs.map((path) => stat(path)))), written];
     const cached: CachedBundle = {
-      inputs: inputs.map((path, index): [string, number, number] => [
+      inputs: files.map((path, index): [string, number, number] => [
         path,
         stats[index]?.size ?? -1,
         stats[index]?.mtimeMs ?? -1,
       ]),
       hash: createHash('sha256').update(code).digest('hex'),
     };
-    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-    // Code first, record last: a record always describes the code next to it.
-    for (const [path, text] of [
-      [file.replace(/\.json$/, '.mjs'), code],
-      [file, JSON.stringify(cached)],
-    ] as const) {
-      const temporary = `${path}.${process.pid}.tmp`;
-      await writeFile(temporary, text, { mode: 0o600 });
-      await rename(temporary, path);
-    }
+    await replaceFile(file, JSON.stringify(cached));
   } catch {
     // best effort
   }
+}
+
+/**
+ * Writes a file whole or not at all (readers see the old text or the new one), and returns the size and mtime of
+ * what it wrote: taken before the rename, which keeps both, they describe this text even if another run replaces
+ * the file right after.
+ */
+async function replaceFile(path: string, text: string): Promise<Stats> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, text, { mode: 0o600 });
+  const written = await stat(temporary);
+  await rename(temporary, path);
+  return written;
 }
 
 /**

@@ -19,7 +19,7 @@ import {
 import { buildCache, bundleService, DEFAULT_SERVICES_ROOT, type ServiceBundle } from './bundle.js';
 import { waitForHealth, type UnitState } from './health.js';
 import { ensureContainerNode, hostNode, recordNodeRuntime, type HostNode } from './node-runtime.js';
-import { probeContainer, type ServiceProbe } from './probe.js';
+import { probeContainer, type ContainerProbe, type ServiceProbe } from './probe.js';
 
 /** Options of deployServices. */
 export interface DeployServicesOptions {
@@ -42,6 +42,35 @@ export interface DeployServicesOptions {
    */
   readonly healthSettleMs?: number;
   readonly fetch?: typeof fetch;
+  /** Probes already under way (startServiceProbes), by container; a container without one is probed here. */
+  readonly probes?: ReadonlyMap<string, Promise<ContainerProbe>>;
+}
+
+/**
+ * Starts the one probe exec of every container that runs services and no mongod, so that `up` reads them while
+ * the databases stage works in the other containers (that stage never touches these). deployServices takes the
+ * result as `probes`; a probe that fails is reported by the deploy that awaits it.
+ */
+export function startServiceProbes(
+  desired: DesiredState,
+  ops: ContainerOps,
+): ReadonlyMap<string, Promise<ContainerProbe>> {
+  const withMongod = new Set([
+    ...desired.replicaSets.flatMap((set) => set.members.map((member) => member.container)),
+    ...desired.standalones.map((standalone) => standalone.process.container),
+  ]);
+  const byContainer = new Map<string, DerivedService[]>();
+  for (const service of desired.services)
+    if (!withMongod.has(service.container))
+      byContainer.set(service.container, [...(byContainer.get(service.container) ?? []), service]);
+  return new Map(
+    [...byContainer].map(([container, services]) => {
+      const probe = probeContainer(ops, container, services);
+      // Awaited by the deploy; until then a failure must not count as unhandled.
+      probe.catch(() => undefined);
+      return [container, probe] as const;
+    }),
+  );
 }
 
 /** What happened to one service. */
@@ -121,7 +150,7 @@ export async function deployServices(options: DeployServicesOptions): Promise<{ 
   const limit = pLimit(4);
   const outcomes = await Promise.allSettled(
     [...byContainer].map(([container, items]) =>
-      limit(() => deployContainer(container, items, options.ops, host, progress)),
+      limit(() => deployContainer(container, items, options.ops, host, progress, options.probes?.get(container))),
     ),
   );
   const deployed = outcomes.flatMap((outcome) => (outcome.status === 'fulfilled' ? outcome.value : []));
@@ -209,12 +238,15 @@ async function deployContainer(
   ops: ContainerOps,
   host: HostNode,
   progress: Progress,
+  started?: Promise<ContainerProbe>,
 ): Promise<ContainerOutcome[]> {
-  const probe = await probeContainer(
-    ops,
-    container,
-    items.map((item) => item.service),
-  );
+  // A probe started earlier read every service of the container: these among them.
+  const probe = await (started ??
+    probeContainer(
+      ops,
+      container,
+      items.map((item) => item.service),
+    ));
   if (await ensureContainerNode(ops, container, { sha256: probe.nodeSha256 }, host)) {
     progress({
       event: 'done',

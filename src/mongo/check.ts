@@ -44,9 +44,12 @@ export const CHECK_SCRIPT = [
   'echo @digests; n=$1; shift',
   'while [ "$n" -gt 0 ]; do sha256sum "$1" 2>/dev/null; shift; n=$((n - 1)); done',
   'echo @mongod; command -v mongod && mongod --version 2>&1 | head -n 1',
+  // One systemctl for every unit (two per unit cost ~0.15 s each): `UNIT ENABLED ACTIVE` per unit, as
+  // `is-enabled` and `is-active` would print them (a unit that does not exist: `UNIT  inactive`).
   'echo @units',
-  'for unit in "$@"; do echo "$unit $(systemctl is-enabled "$unit" 2>/dev/null || true) ' +
-    '$(systemctl is-active "$unit" 2>/dev/null || true)"; done',
+  '[ $# -gt 0 ] && systemctl show -p Id -p UnitFileState -p ActiveState -- "$@" 2>/dev/null | awk -F= \'' +
+    '/^Id=/ { id = $2 } /^UnitFileState=/ { en = $2 } /^ActiveState=/ { ac = $2 } ' +
+    '/^$/ { if (id != "") print id " " en " " ac; id = "" } END { if (id != "") print id " " en " " ac }\'',
   'exit 0',
 ].join('\n');
 

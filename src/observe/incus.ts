@@ -39,14 +39,22 @@ export function usesCluster(scope: ObserveScope): boolean {
  */
 export async function observeIncus(client: IncusClient, scope: ObserveScope | string): Promise<ObservedIncus> {
   const where: ObserveScope = typeof scope === 'string' ? { project: scope, remote: null } : scope;
-  const [projects, networks, members] = await Promise.all([
+  // The instances are listed beside the other reads, not after them: one round trip instead of two. When the
+  // project turns out not to exist, the listing's answer (a refusal) is not looked at.
+  const [projects, networks, members, listed] = await Promise.all([
     client.listProjects(where.remote),
     client.listNetworks(where.remote),
     usesCluster(where) ? client.listClusterMembers(where.remote) : undefined,
+    client.listInstances(where).then(
+      (instances) => ({ instances }),
+      (error: unknown) => ({ error }),
+    ),
   ]);
   const project = projects.find((candidate) => candidate.name === where.project) ?? null;
-  const instances = project === null ? [] : await client.listInstances(where);
-  return { project, networks, instances, ...(members === undefined ? {} : { cluster: { members } }) };
+  const cluster = members === undefined ? {} : { cluster: { members } };
+  if (project === null) return { project, networks, instances: [], ...cluster };
+  if ('error' in listed) throw listed.error;
+  return { project, networks, instances: listed.instances, ...cluster };
 }
 
 /** The IPv4 addresses an instance reports on a NIC. */

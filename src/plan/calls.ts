@@ -208,7 +208,7 @@ export function describeAction(action: Action): string {
     case 'write-address': {
       const was = action.from === null ? '' : ` (was ${action.from})`;
       const record = staticAddressRecord(action.address);
-      return `~ container ${action.container}: eth0 static ${record} in ${INTERFACES_PATH}${was}`;
+      return `~ container ${action.container}: eth0 static ${record} (raw.lxc, ${INTERFACES_PATH})${was}`;
     }
     case 'start-instance':
       return `~ container ${action.container}: ${action.resume ? 'resume (frozen)' : 'start'}`;

@@ -4,7 +4,12 @@ import { OWNER_KEY, type IncusInstance } from '../incus/types.js';
 import { parseUsedBy } from '../incus/used-by.js';
 import { instanceAddresses, proxyInPlace, type ObservedIncus } from '../observe/incus.js';
 import { placeContainers, unavailableMembers, unavailableNotice } from './placement.js';
-import { recordedStaticAddress, staticAddressFor, staticAddressRecord } from './static-address.js';
+import {
+  recordedStaticAddress,
+  staticAddressFor,
+  staticAddressInPlace,
+  staticAddressRecord,
+} from './static-address.js';
 import type { Action, Conflict, Notice, Plan } from './types.js';
 
 export type * from './types.js';
@@ -107,10 +112,14 @@ export function planUp(desired: DesiredState, observed: ObservedIncus, options: 
     }
     const nicChange = planNic(container, instance);
     if (nicChange) actions.push(nicChange);
-    // The file inside follows the reservation: written again whenever the declared address is not the recorded one.
-    const from = recordedStaticAddress(instance);
-    const addressChange = from !== staticAddressRecord(address);
-    if (addressChange) toAddress.push({ kind: 'write-address', container: container.name, address, from });
+    // raw.lxc and the file inside follow the reservation: written again whenever the declared address is not the
+    // recorded one, or raw.lxc no longer says what distctl wrote.
+    const addressChange = !staticAddressInPlace(instance, address);
+    if (addressChange) {
+      const record = recordedStaticAddress(instance);
+      const from = record === staticAddressRecord(address) ? `${record}, with a different raw.lxc` : record;
+      toAddress.push({ kind: 'write-address', container: container.name, address, from });
+    }
     const status = instance.status;
     if (status === 'Frozen') toStart.push({ kind: 'start-instance', container: container.name, resume: true });
     else if (status !== 'Running') toStart.push({ kind: 'start-instance', container: container.name, resume: false });

@@ -1,18 +1,26 @@
 import type { DerivedContainer, DerivedNetwork } from '../derive/types.js';
 import type { IncusCall } from '../incus/client.js';
 import type { IncusInstance } from '../incus/types.js';
+import { formatIpv4, parseSubnet } from '../topology/ipv4.js';
 
 /**
- * Static addressing inside the container. Before a container's first start,
- * distctl writes eth0's address (the same one the Incus NIC reserves), the
- * gateway and the DNS server (the bridge, i.e. the gateway) into the
- * container's ifupdown configuration, so the container holds its address as
- * soon as its `networking.service` runs, without asking DHCP. The reservation
- * stays, so Incus and the container agree, and an image that does not read
- * ifupdown's file (systemd-networkd, netplan) ignores it and still gets the
- * same address by DHCP from the reservation; `up` waits for the address either
- * way. What was written is recorded on the instance (STATIC_ADDRESS_KEY), so
- * observing it costs no call per container and a changed address is rewritten.
+ * Static addressing. Before a container's first start, distctl gives its eth0
+ * the address the Incus NIC reserves, in two places:
+ *
+ * - the instance's `raw.lxc` (`lxc.net.0.ipv4.address` and `.gateway`, the only
+ *   `lxc.net.*` keys Incus accepts there): LXC puts the address and the default
+ *   route on eth0 inside the container's network namespace before its init
+ *   runs, so the container holds its address when `incus start` returns,
+ *   whatever the image and however long its boot takes;
+ * - the container's ifupdown file, with eth0 `manual` (the address is already
+ *   there: a `static` stanza would fail on it, and DHCP would only repeat it or,
+ *   on a cluster whose members each answer DHCP, add a wrong one) and an `up`
+ *   line pointing the resolver at the gateway (the bridge's DNS).
+ *
+ * The reservation stays, so Incus and the container agree. What was written is
+ * recorded on the instance (STATIC_ADDRESS_KEY) in the same call as `raw.lxc`,
+ * after the file, so observing it costs no call per container, a failed write
+ * is retried, and a changed address is written again.
  */
 
 /** Instance config key recording the static address last written into the container: `10.0.0.5/24 via 10.0.0.1`. */
@@ -25,6 +33,8 @@ export const INTERFACES_PATH = '/etc/network/interfaces';
 export interface StaticAddress {
   /** `10.10.10.12/24` */
   readonly cidr: string;
+  /** The subnet's broadcast address (LXC would otherwise derive a wrong one). */
+  readonly broadcast: string;
   readonly gateway: string;
   /** The bridge's dnsmasq answers DNS on the gateway address. */
   readonly dns: string;
@@ -32,7 +42,9 @@ export interface StaticAddress {
 
 /** The static configuration a container gets on the deployment's bridge. */
 export function staticAddressFor(container: DerivedContainer, network: DerivedNetwork): StaticAddress {
-  return { cidr: `${container.ipv4}/${network.prefixLength}`, gateway: network.gateway, dns: network.gateway };
+  const cidr = `${container.ipv4}/${network.prefixLength}`;
+  const broadcast = formatIpv4(parseSubnet(cidr)?.subnet.broadcast ?? 0);
+  return { cidr, broadcast, gateway: network.gateway, dns: network.gateway };
 }
 
 /** The value recorded under STATIC_ADDRESS_KEY for an address (what `plan` compares). */
@@ -46,31 +58,34 @@ export function recordedStaticAddress(instance: IncusInstance): string | null {
   return instance.config[STATIC_ADDRESS_KEY] ?? null;
 }
 
+/** The `raw.lxc` that gives eth0 its address and default route before the container's init runs. */
+export function renderRawLxc(address: StaticAddress): string {
+  return `lxc.net.0.ipv4.address = ${address.cidr} ${address.broadcast}\nlxc.net.0.ipv4.gateway = ${address.gateway}\n`;
+}
+
 /**
- * `/etc/network/interfaces` with eth0 static. The image has no resolvconf, so
- * the `up` line writes the resolver itself (dhclient did that before); an image
- * that does not use ifupdown never runs it.
+ * `/etc/network/interfaces` with eth0 `manual`: ifupdown leaves the address LXC set alone and asks no DHCP. The
+ * image has no resolvconf, so the `up` line writes the resolver itself (dhclient did that before); an image that
+ * does not use ifupdown never reads the file.
  */
 export function renderInterfaces(address: StaticAddress): string {
   return [
-    `# Written by distctl: eth0 holds the address Incus reserves for this container (${STATIC_ADDRESS_KEY}).`,
+    `# Written by distctl: eth0's address (${address.cidr} via ${address.gateway}) comes from raw.lxc.`,
     'auto lo',
     'iface lo inet loopback',
     '',
     'auto eth0',
-    'iface eth0 inet static',
-    `    address ${address.cidr}`,
-    `    gateway ${address.gateway}`,
+    'iface eth0 inet manual',
     `    up echo nameserver ${address.dns} > /etc/resolv.conf`,
     '',
   ].join('\n');
 }
 
 /**
- * The incus calls that write a container's static address: the file (from
- * stdin; Incus writes into a stopped container's filesystem as well), then the
- * record, so a failed write is never recorded as done and the next `up` retries.
- * `container` is the instance as calls name it (`REMOTE:NAME` on a remote).
+ * The incus calls that write a container's static address: the file (from stdin; Incus writes into a stopped
+ * container's filesystem as well), then `raw.lxc` and the record in one call, so a failed write is never recorded
+ * as done and the next `up` retries. `raw.lxc` takes effect at the next start. `container` is the instance as
+ * calls name it (`REMOTE:NAME` on a remote).
  */
 export function staticAddressCalls(container: string, address: StaticAddress, project: string): IncusCall[] {
   return [
@@ -80,8 +95,23 @@ export function staticAddressCalls(container: string, address: StaticAddress, pr
       input: renderInterfaces(address),
     },
     {
-      args: ['config', 'set', '--', container, `${STATIC_ADDRESS_KEY}=${staticAddressRecord(address)}`],
+      args: [
+        'config',
+        'set',
+        '--',
+        container,
+        `raw.lxc=${renderRawLxc(address)}`,
+        `${STATIC_ADDRESS_KEY}=${staticAddressRecord(address)}`,
+      ],
       project,
     },
   ];
+}
+
+/** Whether an instance carries the address as distctl last wrote it: the record and `raw.lxc` both. */
+export function staticAddressInPlace(instance: IncusInstance, address: StaticAddress): boolean {
+  return (
+    recordedStaticAddress(instance) === staticAddressRecord(address) &&
+    instance.config['raw.lxc'] === renderRawLxc(address)
+  );
 }

@@ -105,6 +105,19 @@ const UNSAFE_CONFIG = [
   /^security\.idmap\.(base|size)$/,
   /^linux\.kernel_modules$/,
 ];
+/**
+ * The one `raw.lxc` distctl writes (see src/plan/static-address.ts): eth0's address and default route, set by LXC
+ * inside the container's own network namespace. Nothing in it reaches the host, so it is accepted; any other line
+ * (mounts, capabilities, cgroup or AppArmor settings, hooks) is not.
+ */
+const ADDRESS_LINE =
+  /^lxc\.net\.0\.ipv4\.(address = \d{1,3}(\.\d{1,3}){3}\/\d{1,2}( \d{1,3}(\.\d{1,3}){3})?|gateway = \d{1,3}(\.\d{1,3}){3})$/;
+
+function onlyAddressLines(rawLxc: string): boolean {
+  const lines = rawLxc.split('\n').filter((line) => line.trim() !== '');
+  return lines.length > 0 && lines.every((line) => ADDRESS_LINE.test(line));
+}
+
 /** Device types that hand the container a piece of the host. */
 const UNSAFE_DEVICE_TYPES = new Set([
   'unix-char',
@@ -130,6 +143,7 @@ export function unsafeInstanceSettings(definitions: readonly InstanceDefinition[
       problems.push(`${where}: type ${String(type)} (distctl exports containers only)`);
     for (const [key, value] of Object.entries(config)) {
       if (!UNSAFE_CONFIG.some((pattern) => pattern.test(key))) continue;
+      if (key === 'raw.lxc' && onlyAddressLines(String(value))) continue;
       if (
         (key === 'security.privileged' || key === 'security.nesting' || key.startsWith('security.syscalls.')) &&
         String(value) === 'false'

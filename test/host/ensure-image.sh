@@ -25,7 +25,10 @@ fi
 # The reference topology names the image by recipe (`image: { build: debian/bookworm }`), whose alias
 # is a digest of what goes into it. `distctl image build` made the same image from the same recipe,
 # so the recipe's alias is put on it: one debootstrap serves every tier instead of two.
-RECIPE_ALIAS=$(node --input-type=module -e "import('./dist/image/recipe.js').then((m) => console.log(m.recipeAlias(m.parseRecipe('debian/bookworm'))))")
+# dist/ holds the bundled CLI only, so the recipe module is bundled from the source here.
+RECIPE_ALIAS=$(printf '%s\n' "import { parseRecipe, recipeAlias } from './src/image/recipe.ts';" \
+  "console.log(recipeAlias(parseRecipe('debian/bookworm')!));" \
+  | npx --no-install esbuild --bundle --platform=node --format=cjs --loader=ts --log-level=warning | node)
 if incus query "/1.0/images/aliases/${RECIPE_ALIAS}?project=default" </dev/null >/dev/null 2>&1; then
   step "image ${RECIPE_ALIAS} already present"
 else

@@ -87,6 +87,8 @@ describe.skipIf(skipReason !== undefined || testImage !== SCENARIO.image)(
         return {
           status: instance.status,
           owner: instance.config['user.distctl.owner'],
+          rawLxc: instance.config['raw.lxc'],
+          staticRecord: instance.config['user.distctl.static-ipv4'],
           devices: instance.devices,
           state: instance.state.status,
           inet: (instance.state.network?.eth0?.addresses ?? [])

@@ -24,6 +24,30 @@ if grep -E '^package/(test|bench|coverage)/|\.test\.[cm]?[jt]s$' <<<"$listing"; 
 fi
 echo "packed $tarball: $(wc -l <<<"$listing") files, dist/ included, no tests"
 
+# dist/cli is esbuild's code-split bundle (bin/build.mjs), not a file per module; what `--help` loads before it
+# runs (main.js and the chunks it imports statically) holds commander and chalk, and no other package.
+grep -q '^package/dist/topology/' <<<"$listing" && fail "$tarball holds a file-per-module dist/, not the CLI bundle"
+mkdir "$work/unpacked" && tar -xzf "$work/$tarball" -C "$work/unpacked"
+help_packages=$(node --input-type=module - "$work/unpacked/package/dist/cli" <<'JS'
+import { readFileSync } from 'node:fs';
+const [dir] = process.argv.slice(2);
+const seen = new Set();
+const packages = new Set();
+const visit = (file) => {
+  if (seen.has(file)) return;
+  seen.add(file);
+  const text = readFileSync(`${dir}/${file}`, 'utf8');
+  // esbuild heads each bundled module with a `// path` comment.
+  for (const [, name] of text.matchAll(/^\/\/ (?:\S*\/)?node_modules\/((?:@[^/]+\/)?[^/]+)\//gm)) packages.add(name);
+  for (const [, chunk] of text.matchAll(/^import\s(?:[^;]*?\sfrom\s*)?"\.\/([^"]+)"/gms)) visit(chunk);
+};
+visit('main.js');
+console.log([...packages].sort().join(' '));
+JS
+)
+[ "$help_packages" = "chalk commander" ] || fail "dist/cli/main.js loads [$help_packages] at start-up, not [chalk commander]"
+echo "the CLI bundle's start-up graph holds $help_packages only"
+
 # Package tarballs come from the cache `npm ci` filled; `npm ci` caches no package metadata, which
 # resolving the package's dependency ranges needs, so that (only) may come from the registry.
 prefix="$work/prefix"

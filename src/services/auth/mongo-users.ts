@@ -93,7 +93,11 @@ export class MongoUserStore implements UserStore {
   }
 
   async ping(): Promise<void> {
-    await this.run((users) => users.db.command({ ping: 1 }));
+    // The database's own ping first: it answers in one round trip when every host refuses the connection.
+    await guard(this.database.name, async () => {
+      await this.database.ping();
+      await this.ensureIndexes();
+    });
   }
 
   /** Every operation first makes sure the unique index exists: uniqueness must not depend on startup order. */

@@ -1,7 +1,9 @@
 /**
  * One MongoDB client per database URL, created once, connected lazily by the
  * driver on first use and reconnected by it after outages. Short timeouts so a
- * dead database answers a request with 503 in about two seconds, not thirty.
+ * dead database answers a request with 503 in about two seconds, not thirty,
+ * and a TCP handshake first (tcp-probe.ts) so one that refuses connections
+ * answers in one round trip.
  */
 import {
   MongoClient,
@@ -14,6 +16,7 @@ import {
   type MongoClientOptions,
 } from 'mongodb';
 import { ConfigError, StoreUnavailableError } from './errors.js';
+import { anyHostAccepts, databaseHosts, NoHostAcceptsError, tcpConnector, type Connector } from './tcp-probe.js';
 
 /** Timeouts for every client the services create; tests shrink them. */
 export interface MongoTimeouts {
@@ -47,7 +50,8 @@ export class MongoDatabase {
 
   constructor(
     private readonly url: string,
-    timeouts: MongoTimeouts = DEFAULT_MONGO_TIMEOUTS,
+    private readonly timeouts: MongoTimeouts = DEFAULT_MONGO_TIMEOUTS,
+    private readonly connector: Connector = tcpConnector,
   ) {
     const { name, replicaSet } = parseDatabaseUrl(url);
     this.name = name;
@@ -65,6 +69,16 @@ export class MongoDatabase {
     return (await this.connecting).db(this.name);
   }
 
+  /**
+   * Resolves once the database answers a ping. A database whose hosts all refuse the connection fails in one
+   * TCP round trip, also when a client connected earlier: the driver would wait for server selection first.
+   */
+  async ping(): Promise<void> {
+    // A first connect makes the same check by itself.
+    if (this.connecting !== null) await this.reachable();
+    await (await this.db()).command({ ping: 1 });
+  }
+
   /** Closes the client, if one was connected. */
   async close(): Promise<void> {
     const pending = this.connecting;
@@ -76,6 +90,7 @@ export class MongoDatabase {
   private async connect(): Promise<MongoClient> {
     const client = new MongoClient(this.url, this.options);
     try {
+      await this.reachable();
       await client.connect();
       return client;
     } catch (err) {
@@ -83,6 +98,12 @@ export class MongoDatabase {
       await client.close().catch(() => undefined);
       throw err;
     }
+  }
+
+  /** Rejects with NoHostAcceptsError unless a host of the URL accepts a TCP connection (mongodb+srv: no check). */
+  private async reachable(): Promise<void> {
+    const hosts = databaseHosts(this.url);
+    if (hosts !== null) await anyHostAccepts(hosts, this.timeouts.connectTimeoutMS, this.connector);
   }
 }
 
@@ -103,13 +124,18 @@ function parseDatabaseUrl(url: string): { name: string; replicaSet: boolean } {
 }
 
 /** Opens (lazily) the database named in the URL path; see MongoDatabase. */
-export function openDatabase(url: string, timeouts: MongoTimeouts = DEFAULT_MONGO_TIMEOUTS): MongoDatabase {
-  return new MongoDatabase(url, timeouts);
+export function openDatabase(
+  url: string,
+  timeouts: MongoTimeouts = DEFAULT_MONGO_TIMEOUTS,
+  connector: Connector = tcpConnector,
+): MongoDatabase {
+  return new MongoDatabase(url, timeouts, connector);
 }
 
 /** Whether a driver error means "the database is not reachable right now" (as opposed to a bad query). */
 export function isUnreachableError(err: unknown): boolean {
   return (
+    err instanceof NoHostAcceptsError ||
     err instanceof MongoServerSelectionError ||
     err instanceof MongoNetworkError ||
     err instanceof MongoNotConnectedError ||

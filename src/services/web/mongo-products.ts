@@ -132,7 +132,11 @@ export class MongoProductShardStore implements ProductShardStore {
   }
 
   async ping(): Promise<void> {
-    await this.run((products) => products.db.command({ ping: 1 }));
+    // The database's own ping first: it answers in one round trip when every host refuses the connection.
+    await guard(this.shard, async () => {
+      await this.database.ping();
+      await this.ensureIndexes();
+    });
   }
 
   private run<T>(operation: (products: Collection<ProductDocument>) => Promise<T>): Promise<T> {

@@ -38,11 +38,12 @@ describe('plan on a three-member cluster remote', () => {
     const client = d.client();
     const desired = await d.desired();
     const observed = await observeIncus(client, desired);
-    // O(1) observation: projects, networks, cluster members, and (once the project exists) one instance list.
+    // O(1) observation, all at once: projects, networks, cluster members, one instance list (refused: no project).
     expect(d.model.calls).toEqual([
       ['project', 'list', 'distcl:', '--format', 'json'],
       ['network', 'list', 'distcl:', '--format', 'json'],
       ['cluster', 'list', 'distcl:', '--format', 'json'],
+      ['--project', 'distctl', 'list', 'distcl:', '--format', 'json'],
     ]);
     const plan = planUp(desired, observed);
     expect(plan.conflicts).toEqual([]);

@@ -102,10 +102,12 @@ describe('distctl plan shows everything up would do', () => {
     expect(lines.at(-1)).toBe(
       'Plan: 30 changes (18 in Incus, 1 image, 11 in the databases and services) in project distctl.',
     );
-    // Only reads: project, networks, the alias of the image to build. Nothing is sent into (absent) containers.
+    // Only reads: project, networks, instances (asked at once), the alias of the image to build. Nothing is sent
+    // into (absent) containers.
     expect(runner.lines()).toEqual([
       'incus project list --format json',
       'incus network list --format json',
+      'incus --project distctl list --format json',
       `incus query /1.0/images/aliases/${alias}?project=default`,
     ]);
   });

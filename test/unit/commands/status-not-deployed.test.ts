@@ -58,14 +58,18 @@ async function status(runner: ScriptedRunner) {
 }
 
 describe('distctl status of a topology that is not deployed', () => {
-  it('says "not deployed — run `distctl up`" with its own exit code, after two incus reads and no other traffic or write', async () => {
+  it('says "not deployed — run `distctl up`" with its own exit code, after three incus reads at once and no other traffic or write', async () => {
     const runner = incus([], []);
     const { result, fetchSpy, stateDir } = await status(runner);
     expect(result.exitCode).toBe(EXIT_NOT_DEPLOYED);
     expect(EXIT_NOT_DEPLOYED).toBe(3);
     expect(result.human).toBe(`project ${desired.project}: not deployed — run \`distctl up\``);
     expect(result.json).toMatchObject({ ok: false, deployed: false, project: desired.project });
-    expect(runner.lines()).toEqual(['incus project list --format json', 'incus network list --format json']);
+    expect(runner.lines()).toEqual([
+      'incus project list --format json',
+      'incus network list --format json',
+      `incus --project ${desired.project} list --format json`,
+    ]);
     expect(fetchSpy).not.toHaveBeenCalled();
     // Read-only: neither the state directory nor the secret store is created.
     expect(existsSync(stateDir)).toBe(false);

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -242,5 +243,72 @@ describe('waitForHealth', () => {
       now: () => clock,
     }).catch((caught: unknown) => caught);
     expect((error as DistctlError).message).toContain('systemd restarted it 1 time');
+  });
+});
+
+describe('the deploy probe, run by a real sh', () => {
+  /** A `systemctl` that answers `show UNIT -p …` for web-server.service as systemd does, and nothing else. */
+  async function fakeSystemctl(): Promise<string> {
+    const bin = join(dir, 'bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(
+      join(bin, 'systemctl'),
+      [
+        '#!/bin/sh',
+        'echo "$*" >> "$(dirname "$0")/calls"',
+        '[ "$1" = show ] || exit 1',
+        'if [ "$2" = web-server.service ]; then',
+        '  printf "NRestarts=2\\nActiveState=active\\nSubState=running\\nUnitFileState=enabled\\n"',
+        'else',
+        '  printf "NRestarts=0\\nActiveState=inactive\\nSubState=dead\\nUnitFileState=\\n"',
+        'fi',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    return bin;
+  }
+
+  it('hashes the Node binary once, then reads the digest cached under its size, mtime and inode', async () => {
+    const bin = await fakeSystemctl();
+    const node = join(dir, 'node');
+    const cache = join(dir, 'cache', 'node.sha256');
+    await writeFile(node, 'first binary');
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, DISTCTL_NODE_DIGEST_CACHE: cache };
+    const run = async () => {
+      const argv = probeArgv([web, { ...web, name: 'auth-server', unitName: 'auth-server.service' }]);
+      const { stdout } = await promisify(execFile)(argv[0]!, [...argv.slice(1, 4), node, ...argv.slice(5)], { env });
+      return stdout;
+    };
+    const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+
+    const first = await run();
+    expect(first.split('\n')).toEqual([
+      `node ${sha('first binary')}`,
+      'marker web-server ',
+      'state web-server NRestarts=2 ActiveState=active SubState=running ',
+      'enabled web-server enabled',
+      'marker auth-server ',
+      'state auth-server NRestarts=0 ActiveState=inactive SubState=dead ',
+      'enabled auth-server ',
+      '',
+    ]);
+    // One systemctl per service.
+    expect((await readFile(join(bin, 'calls'), 'utf8')).trim().split('\n')).toEqual([
+      'show web-server.service -p ActiveState -p SubState -p NRestarts -p UnitFileState',
+      'show auth-server.service -p ActiveState -p SubState -p NRestarts -p UnitFileState',
+    ]);
+    const key = await readFile(cache, 'utf8');
+    expect(key).toMatch(new RegExp(`^12 \\d+ \\d+ ${sha('first binary')}\\n$`));
+
+    // A cached digest is believed while size, mtime and inode match (the file is not read again) ...
+    await writeFile(cache, key.replace(sha('first binary'), 'c'.repeat(64)));
+    expect((await run()).split('\n')[0]).toBe(`node ${'c'.repeat(64)}`);
+    // ... and a binary renamed into place, as distctl installs one, is hashed again (same size, and likely the same
+    // mtime second: the inode tells them apart).
+    await writeFile(`${node}.new`, 'other binary');
+    await rename(`${node}.new`, node);
+    expect((await run()).split('\n')[0]).toBe(`node ${sha('other binary')}`);
+    expect(parseProbe(await run(), ['web-server']).nodeSha256).toBe(sha('other binary'));
   });
 });

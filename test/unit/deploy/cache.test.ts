@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -26,14 +26,29 @@ describe('the bundle cache', () => {
     return { root, cache: join(dir, 'cache'), entry };
   }
 
-  /** Replaces the cached code (and its recorded hash) so a bundle served from the cache is recognisable. */
-  async function markCached(cache: string): Promise<void> {
-    const files = await readdir(cache);
-    const record = join(cache, files.find((file) => file.endsWith('.json')) ?? '');
+  /** A cache's one record, as written. */
+  interface Record {
+    inputs: [string, number, number][];
+    hash: string;
+  }
+
+  async function recordFile(cache: string): Promise<string> {
+    return join(cache, (await readdir(cache)).find((file) => file.endsWith('.json')) ?? '');
+  }
+
+  /**
+   * Replaces the cached code and its record (the code file's size and mtime, and the hash: `hash` when given)
+   * so that a bundle served from the cache is recognisable.
+   */
+  async function markCached(cache: string, hash?: string): Promise<void> {
+    const record = await recordFile(cache);
+    const code = record.replace(/\.json$/, '.mjs');
     const marked = 'console.log("served from the cache");\n';
-    await writeFile(record.replace(/\.json$/, '.mjs'), marked);
-    const cached = JSON.parse(await readFile(record, 'utf8')) as { hash: string };
-    await writeFile(record, JSON.stringify({ ...cached, hash: sha256(marked) }));
+    await writeFile(code, marked);
+    const { size, mtimeMs } = await stat(code);
+    const cached = JSON.parse(await readFile(record, 'utf8')) as Record;
+    const inputs = cached.inputs.map(([path, ...rest]) => (path === code ? [path, size, mtimeMs] : [path, ...rest]));
+    await writeFile(record, JSON.stringify({ inputs, hash: hash ?? sha256(marked) }));
   }
 
   it('serves an unchanged service from the cache, and bundles again once a source file changes', async () => {
@@ -59,6 +74,26 @@ describe('the bundle cache', () => {
 
     const files = await readdir(cache);
     await writeFile(join(cache, files.find((file) => file.endsWith('.mjs')) ?? ''), 'tampered');
+    expect((await bundleService('auth', root, { dir: cache })).code).toContain('auth v1');
+  });
+
+  it("trusts an unchanged code file's recorded hash instead of hashing its megabytes on every run", async () => {
+    const { root, cache } = await tree();
+    await bundleService('auth', root, { dir: cache });
+    await markCached(cache, 'f'.repeat(64));
+    const served = await bundleService('auth', root, { dir: cache });
+    expect(served).toEqual({ kind: 'auth', code: 'console.log("served from the cache");\n', hash: 'f'.repeat(64) });
+  });
+
+  it('bundles again when the record does not list the code file (written by an older distctl)', async () => {
+    const { root, cache } = await tree();
+    await bundleService('auth', root, { dir: cache });
+    await markCached(cache);
+    const record = await recordFile(cache);
+    const cached = JSON.parse(await readFile(record, 'utf8')) as Record;
+    const inputs = cached.inputs.filter(([path]) => !path.endsWith('.mjs'));
+    expect(inputs).toHaveLength(cached.inputs.length - 1);
+    await writeFile(record, JSON.stringify({ ...cached, inputs }));
     expect((await bundleService('auth', root, { dir: cache })).code).toContain('auth v1');
   });
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadDeployment } from '../../../src/commands/context.js';
 import type { DesiredState } from '../../../src/derive/types.js';
-import { deployServices } from '../../../src/deploy/index.js';
+import { deployServices, startServiceProbes } from '../../../src/deploy/index.js';
 import { PROBE_SCRIPT } from '../../../src/deploy/probe.js';
 import { NODE_RUNTIME_RECORD, hostNode, readNodeRuntime } from '../../../src/deploy/node-runtime.js';
 import { DistctlError } from '../../../src/errors/index.js';
@@ -147,6 +147,34 @@ describe('deployServices', () => {
       ],
     );
     expect(ops.unit('web', 'web-server.service').starts).toBe(1);
+  });
+
+  it('probes started before the deploy (as up starts them beside the databases stage) replace its own', async () => {
+    await deploy();
+    const first = ops.calls.length;
+    // Both probes are under way as soon as they are started, before anything is awaited.
+    const probes = startServiceProbes(desired, ops);
+    expect([...probes.keys()]).toEqual(['auth', 'web']);
+    expect(ops.calls.slice(first).map((call) => [call.container, call.kind === 'exec' ? call.argv[2] : ''])).toEqual([
+      ['auth', PROBE_SCRIPT],
+      ['web', PROBE_SCRIPT],
+    ]);
+    const result = await deploy({ probes });
+    expect(result.services.map((service) => [service.name, service.changed, service.restarted])).toEqual([
+      ['auth-server', false, false],
+      ['web-server', false, false],
+    ]);
+    expect(ops.calls.length).toBe(first + 2);
+  });
+
+  it('no probe is started ahead for a container that also runs a mongod', () => {
+    const shared = {
+      ...desired,
+      services: desired.services.map((service) =>
+        service.name === 'web-server' ? { ...service, container: 'db' } : service,
+      ),
+    };
+    expect([...startServiceProbes(shared, ops).keys()]).toEqual(['auth']);
   });
 
   it('a code change to one service pushes only its bundle and restarts only it, without a daemon-reload', async () => {

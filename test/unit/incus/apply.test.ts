@@ -96,9 +96,10 @@ describe('applyPlan', () => {
       expect(create).toBeGreaterThan(1);
       // The static address is written into the stopped container, then recorded, then it starts.
       expect([push > create, record > push, start > record]).toEqual([true, true, true]);
-      expect(runner.model.instance('distctl', container.name)?.files['/etc/network/interfaces']).toContain(
-        `    address ${container.ipv4}/24\n    gateway 10.10.10.1\n`,
+      expect(runner.model.instance('distctl', container.name)?.config['raw.lxc']).toBe(
+        `lxc.net.0.ipv4.address = ${container.ipv4}/24 10.10.10.255\nlxc.net.0.ipv4.gateway = 10.10.10.1\n`,
       );
+      expect(runner.model.instance('distctl', container.name)?.lease).toBe(container.ipv4);
     }
     // A container starts while others are still being created: no barrier between all creates and all starts.
     expect(verbs.indexOf('start')).toBeLessThan(verbs.lastIndexOf('create'));

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -128,5 +128,40 @@ describe('the repository reachability check', () => {
         "MongoDB's repository cannot be reached from container db1: no connection to www.mongodb.org:443 within 3 s; " +
         'apt was not run in any container.',
     });
+  });
+});
+
+describe('the databases stage check reads every unit with one systemctl', () => {
+  let dir = '';
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('prints UNIT ENABLED ACTIVE per unit, as is-enabled and is-active would, for units that exist or not', () => {
+    dir = mkdtempSync(join(tmpdir(), 'distctl-check-units-'));
+    // systemctl show prints one block per unit, blank lines between, properties in its own order.
+    writeFileSync(
+      join(dir, 'systemctl'),
+      [
+        '#!/bin/sh',
+        'echo "$*" >> "$(dirname "$0")/calls"',
+        'printf "Id=mongod-27017.service\\nActiveState=active\\nUnitFileState=enabled\\n\\n"',
+        'printf "Id=mongod-27018.service\\nActiveState=failed\\nUnitFileState=disabled\\n\\n"',
+        'printf "Id=mongod-27019.service\\nActiveState=inactive\\nUnitFileState=\\n"',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const units = ['mongod-27017.service', 'mongod-27018.service', 'mongod-27019.service'];
+    const stdout = execFileSync('sh', ['-c', CHECK_SCRIPT, 'sh', '0', '0', ...units], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}` },
+    });
+    expect([...parseCheck(stdout).units]).toEqual([
+      ['mongod-27017.service', { enabled: 'enabled', active: 'active' }],
+      ['mongod-27018.service', { enabled: 'disabled', active: 'failed' }],
+      ['mongod-27019.service', { enabled: '', active: 'inactive' }],
+    ]);
+    expect(readFileSync(join(dir, 'calls'), 'utf8')).toBe(
+      'show -p Id -p UnitFileState -p ActiveState -- mongod-27017.service mongod-27018.service mongod-27019.service\n',
+    );
   });
 });

@@ -255,30 +255,38 @@ describe('Incus reads', () => {
     expect(proxyInPlace(undefined, proxy as never)).toBe(false);
   });
 
-  it('observeIncus lists instances only when the project exists', async () => {
+  it('observeIncus lists instances beside the other reads; only an existing project uses the answer', async () => {
     const asked: string[] = [];
-    const client = (projects: { name: string }[]) =>
+    const client = (projects: { name: string }[], instances: () => Promise<unknown[]>) =>
       ({
         listProjects: async () => (asked.push('projects'), projects),
         listNetworks: async () => (asked.push('networks'), [{ name: 'br0' }]),
-        listInstances: async (scope: { project: string }) => (
-          asked.push(`instances ${scope.project}`),
-          [{ name: 'c1' }]
-        ),
+        listInstances: async (scope: { project: string }) => (asked.push(`instances ${scope.project}`), instances()),
       }) as unknown as IncusClient;
-    expect(await observeIncus(client([{ name: 'other' }]), 'p1')).toEqual({
+    const refused = () => Promise.reject(new Error('Project not found'));
+    // All three asked at once: none waits for another's answer.
+    const pending = observeIncus(client([{ name: 'other' }], refused), 'p1');
+    expect(asked).toEqual(['projects', 'networks', 'instances p1']);
+    expect(await pending).toEqual({ project: null, networks: [{ name: 'br0' }], instances: [] });
+    asked.length = 0;
+    expect(
+      await observeIncus(
+        client([{ name: 'other' }], async () => [{ name: 'c1' }]),
+        'p1',
+      ),
+    ).toEqual({
       project: null,
       networks: [{ name: 'br0' }],
       instances: [],
     });
-    expect(asked.sort()).toEqual(['networks', 'projects']);
-    asked.length = 0;
-    expect(await observeIncus(client([{ name: 'other' }, { name: 'p1' }]), 'p1')).toEqual({
-      project: { name: 'p1' },
-      networks: [{ name: 'br0' }],
-      instances: [{ name: 'c1' }],
-    });
-    expect(asked.sort()).toEqual(['instances p1', 'networks', 'projects']);
+    expect(
+      await observeIncus(
+        client([{ name: 'other' }, { name: 'p1' }], async () => [{ name: 'c1' }]),
+        'p1',
+      ),
+    ).toEqual({ project: { name: 'p1' }, networks: [{ name: 'br0' }], instances: [{ name: 'c1' }] });
+    // For a project that exists, a failed listing is an error, not an empty project.
+    await expect(observeIncus(client([{ name: 'p1' }], refused), 'p1')).rejects.toThrow('Project not found');
   });
 });
 

@@ -5,7 +5,12 @@ import { deriveDesiredState } from '../../../src/derive/index.js';
 import type { DesiredState } from '../../../src/derive/types.js';
 import type { IncusInstance, IncusNetwork } from '../../../src/incus/types.js';
 import type { ObservedIncus } from '../../../src/observe/incus.js';
-import { STATIC_ADDRESS_KEY, staticAddressFor, staticAddressRecord } from '../../../src/plan/static-address.js';
+import {
+  renderRawLxc,
+  STATIC_ADDRESS_KEY,
+  staticAddressFor,
+  staticAddressRecord,
+} from '../../../src/plan/static-address.js';
 import { parseTopology } from '../../../src/topology/load.js';
 
 export function referenceDesired(): DesiredState {
@@ -57,6 +62,7 @@ export function runningInstance(
       'user.distctl.container': name,
       'user.distctl.image': container.image,
       [STATIC_ADDRESS_KEY]: staticAddressRecord(staticAddressFor(container, desired.network)),
+      'raw.lxc': renderRawLxc(staticAddressFor(container, desired.network)),
       'volatile.eth0.hwaddr': '00:16:3e:00:00:01',
     },
     devices: {

@@ -20,11 +20,11 @@ describe('planUp', () => {
       `+ container db1 (image ${IMAGE}, eth0 10.10.10.12 on incusbr0)`,
       `+ container db2 (image ${IMAGE}, eth0 10.10.10.13 on incusbr0)`,
       `+ container db3 (image ${IMAGE}, eth0 10.10.10.14 on incusbr0)`,
-      '~ container auth-server: eth0 static 10.10.10.10/24 via 10.10.10.1 in /etc/network/interfaces',
-      '~ container web-server: eth0 static 10.10.10.11/24 via 10.10.10.1 in /etc/network/interfaces',
-      '~ container db1: eth0 static 10.10.10.12/24 via 10.10.10.1 in /etc/network/interfaces',
-      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 in /etc/network/interfaces',
-      '~ container db3: eth0 static 10.10.10.14/24 via 10.10.10.1 in /etc/network/interfaces',
+      '~ container auth-server: eth0 static 10.10.10.10/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container web-server: eth0 static 10.10.10.11/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container db1: eth0 static 10.10.10.12/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container db3: eth0 static 10.10.10.14/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
       '~ container auth-server: start',
       '~ container web-server: start',
       '~ container db1: start',
@@ -48,24 +48,51 @@ describe('planUp', () => {
     const observed = convergedState(desired);
     const instances = observed.instances.map((instance) => {
       if (instance.name !== 'db2') return instance;
-      const { 'user.distctl.static-ipv4': _record, ...config } = instance.config;
+      const { 'user.distctl.static-ipv4': _record, 'raw.lxc': _raw, ...config } = instance.config;
       return { ...instance, config };
     });
     const plan = planUp(desired, { ...observed, instances });
     expect(plan.actions.map(describeAction)).toEqual([
-      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 in /etc/network/interfaces',
+      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
       '~ container db2: restart (take its new static address)',
     ]);
     expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([
       {
         args: ['file', 'push', '--create-dirs', '--mode', '0644', '--', '-', 'db2/etc/network/interfaces'],
         project: 'distctl',
-        input: expect.stringContaining('iface eth0 inet static\n    address 10.10.10.13/24\n    gateway 10.10.10.1\n'),
+        input: expect.stringContaining(
+          'iface eth0 inet manual\n    up echo nameserver 10.10.10.1 > /etc/resolv.conf\n',
+        ),
       },
       {
-        args: ['config', 'set', '--', 'db2', 'user.distctl.static-ipv4=10.10.10.13/24 via 10.10.10.1'],
+        args: [
+          'config',
+          'set',
+          '--',
+          'db2',
+          'raw.lxc=lxc.net.0.ipv4.address = 10.10.10.13/24 10.10.10.255\nlxc.net.0.ipv4.gateway = 10.10.10.1\n',
+          'user.distctl.static-ipv4=10.10.10.13/24 via 10.10.10.1',
+        ],
         project: 'distctl',
       },
+    ]);
+  });
+
+  it('writes the address again when raw.lxc was changed or removed, though the record is right', () => {
+    const observed = convergedState(desired);
+    const instances = observed.instances.map((instance) => {
+      if (instance.name === 'db1') return { ...instance, config: { ...instance.config, 'raw.lxc': '' } };
+      if (instance.name !== 'db2') return instance;
+      const { 'raw.lxc': _raw, ...config } = instance.config;
+      return { ...instance, config };
+    });
+    expect(planUp(desired, { ...observed, instances }).actions.map(describeAction)).toEqual([
+      '~ container db1: eth0 static 10.10.10.12/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces) ' +
+        '(was 10.10.10.12/24 via 10.10.10.1, with a different raw.lxc)',
+      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces) ' +
+        '(was 10.10.10.13/24 via 10.10.10.1, with a different raw.lxc)',
+      '~ container db1: restart (take its new static address)',
+      '~ container db2: restart (take its new static address)',
     ]);
   });
 

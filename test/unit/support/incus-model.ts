@@ -145,6 +145,11 @@ export class IncusModel implements Runner {
    * stanza for eth0 there gives the container its address at boot without DHCP. Other images ignore that file.
    */
   readonly ifupdown = new Set<string>();
+  /**
+   * Images whose network manager removes the addresses it did not configure itself (systemd-networkd does by
+   * default): the address raw.lxc puts on eth0 is gone once they boot, and only their own DHCP or file counts.
+   */
+  readonly flushing = new Set<string>();
   /** What runs inside containers: `exec` and `file push` are handed to it (strict fakes refuse the unknown). */
   inside: ContainerOps | null = null;
   /** Told every time an instance stops or starts (its processes go and come with it): fakes of what runs inside. */
@@ -624,9 +629,11 @@ export class IncusModel implements Runner {
   private configSet(project: string, rest: string[], argv: readonly string[]): string {
     const [name = '', ...pairs] = rest;
     const config = keyValues(pairs);
-    if (pairs.length === 0 || Object.keys(config).some((key) => !key.startsWith('user.')))
+    if (pairs.length === 0 || Object.keys(config).some((key) => !key.startsWith('user.') && key !== 'raw.lxc'))
       throw new IncusModelUnsupported(argv);
-    Object.assign(this.requireInstance(project, name).config, config);
+    const instance = this.requireInstance(project, name);
+    if (config['raw.lxc'] !== undefined) checkRawLxc(config['raw.lxc']);
+    Object.assign(instance.config, config);
     return '';
   }
 
@@ -822,13 +829,20 @@ export class IncusModel implements Runner {
   }
 
   /**
-   * Start: an ifupdown image with a static eth0 stanza takes that address; otherwise the NIC asks DHCP for a
-   * lease, and the bridge hands out the reservation when it has one in its subnet.
+   * Start: raw.lxc's address is on eth0 (unless the image removes it); else an ifupdown image with a static eth0
+   * stanza takes that address; otherwise the NIC asks DHCP for a lease, and the bridge hands out the reservation
+   * when it has one in its subnet.
    */
   private boot(instance: Instance): void {
     instance.status = 'Running';
     const nic = instance.devices.eth0;
     const image = instance.config['volatile.base_image'] ?? '';
+    // LXC sets raw.lxc's address on the first NIC before the container's init runs, whatever the image does.
+    const raw = /^lxc\.net\.0\.ipv4\.address\s*=\s*(\d+\.\d+\.\d+\.\d+)\/\d+/m.exec(instance.config['raw.lxc'] ?? '');
+    if (nic?.type === 'nic' && raw !== null && !this.flushing.has(image)) {
+      instance.lease = raw[1] ?? null;
+      return;
+    }
     const interfaces = instance.files['/etc/network/interfaces'] ?? '';
     const stanza = /^iface eth0 inet (\w+)$/m.exec(interfaces)?.[1];
     if (nic?.type === 'nic' && this.ifupdown.has(image) && stanza === 'static') {
@@ -1046,5 +1060,28 @@ export class IncusModel implements Runner {
       expanded_devices: { ...clone(profileDevices), ...clone(instance.devices) },
       state: { ...state, ...status },
     };
+  }
+}
+
+/**
+ * Incus's check of `raw.lxc` (lxcValidConfig): every line `key = value` (empty lines and comments aside), no log
+ * or ephemeral keys, and of the `lxc.net.*` keys only an interface's ipv4/ipv6 address and gateway.
+ */
+function checkRawLxc(value: string): void {
+  for (const line of value.split('\n')) {
+    if (line.length === 0 || line.startsWith('#')) continue;
+    const [rawKey, rest] = line.split(/=(.*)/s);
+    if (rest === undefined) throw new Refused(`Invalid config: Invalid raw.lxc line: ${line}`);
+    const key = (rawKey ?? '').trim().toLowerCase();
+    if (['lxc.logfile', 'lxc.log.file', 'lxc.syslog', 'lxc.log.syslog', 'lxc.ephemeral'].includes(key))
+      throw new Refused(`Invalid config: Setting ${key} is not allowed`);
+    if (key.startsWith('lxc.net.')) {
+      const fields = key.split('.');
+      const allowed =
+        fields.length === 5 &&
+        ['ipv4', 'ipv6'].includes(fields[3] ?? '') &&
+        ['address', 'gateway'].includes(fields[4] ?? '');
+      if (!allowed) throw new Refused('Invalid config: Only interface-specific ipv4/ipv6 lxc.net. keys are allowed');
+    }
   }
 }

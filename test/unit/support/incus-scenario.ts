@@ -191,6 +191,24 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
     'listen=tcp:127.0.0.1:39180',
     'connect=tcp:127.0.0.1:3001',
   ]);
+  // What `up` does before a container's first start: the ifupdown file from stdin into the stopped container, then
+  // raw.lxc (eth0's address, set by LXC at start) and the record in one call; Incus checks raw.lxc's lines.
+  await must(
+    [...p, 'file', 'push', '--create-dirs', '--mode', '0644', '--', '-', 'c1/etc/network/interfaces'],
+    'auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet manual\n',
+  );
+  await must([
+    ...p,
+    'config',
+    'set',
+    '--',
+    'c1',
+    `raw.lxc=lxc.net.0.ipv4.address = ${SCENARIO.subnet}.10/24 ${SCENARIO.subnet}.255\n` +
+      `lxc.net.0.ipv4.gateway = ${SCENARIO.subnet}.1\n`,
+    `user.distctl.static-ipv4=${SCENARIO.subnet}.10/24 via ${SCENARIO.subnet}.1`,
+  ]);
+  await refused('raw-lxc-net-key', [...p, 'config', 'set', '--', 'c1', 'raw.lxc=lxc.net.0.link = br0']);
+  await refused('raw-lxc-invalid-line', [...p, 'config', 'set', '--', 'c1', 'raw.lxc=lxc.net.0.ipv4.address']);
   await refused('exec-stopped', [...p, 'exec', 'c1', '--', 'true']);
   await refused('stop-stopped', [...p, 'stop', 'c1']);
   await refused('resume-stopped', [...p, 'resume', 'c1']);

@@ -64,6 +64,7 @@ export function distctlInstance(
       'user.distctl.container': name,
       'user.distctl.image': 'debian12-distctl',
       [STATIC_ADDRESS_KEY]: `${ipv4}/24 via ${ipv4.replace(/\.\d+$/, '.1')}`,
+      'raw.lxc': `lxc.net.0.ipv4.address = ${ipv4}/24 ${ipv4.replace(/\.\d+$/, '.255')}\nlxc.net.0.ipv4.gateway = ${ipv4.replace(/\.\d+$/, '.1')}\n`,
       'volatile.base_image': 'abc',
     },
     devices: { eth0: { type: 'nic', name: 'eth0', network, 'ipv4.address': ipv4 }, ...devices },

@@ -353,7 +353,8 @@ describe('import of a bundle', () => {
       config: {
         ...distctlInstance(PROJECT, 'data', BRIDGE, '10.97.0.11').config,
         'security.privileged': 'true',
-        'raw.lxc': 'lxc.apparmor.profile=unconfined',
+        // distctl's own address line does not carry another line through.
+        'raw.lxc': 'lxc.net.0.ipv4.address = 10.97.0.11/24 10.97.0.255\nlxc.apparmor.profile=unconfined',
       },
       devices: {
         eth0: { type: 'nic', name: 'eth0', network: BRIDGE, 'ipv4.address': '10.97.0.11' },
@@ -368,8 +369,9 @@ describe('import of a bundle', () => {
     expect(error.code).toBe('BUNDLE_UNSAFE_INSTANCE');
     const details = error.details.filter((line) => line.startsWith('data: index.yaml config.container'));
     expect(details).toEqual([
+      'data: index.yaml config.container: config raw.lxc=lxc.net.0.ipv4.address = 10.97.0.11/24 10.97.0.255\n' +
+        'lxc.apparmor.profile=unconfined',
       'data: index.yaml config.container: config security.privileged=true',
-      'data: index.yaml config.container: config raw.lxc=lxc.apparmor.profile=unconfined',
       'data: index.yaml config.container: device host (type=disk, source=/, path=/mnt/host): only the root disk is allowed, no host path or extra volume',
       'data: index.yaml config.container: device kmsg (type=unix-char, source=/dev/kmsg): hands a host device to the container',
       'data: index.yaml config.container: device sock (type=proxy, bind=container, listen=unix:/run/x.sock, connect=unix:/run/incus/unix.socket): not a proxy the topology declares',
