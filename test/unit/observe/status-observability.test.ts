@@ -191,3 +191,86 @@ describe('status --format prometheus', () => {
     );
   });
 });
+
+describe('status --format prometheus: what each series says in the other cases', () => {
+  const samples = async (status: DeploymentStatus): Promise<string[]> =>
+    (await deploymentMetrics(status)).split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+
+  it('converged is ok; a disk figure, no limit, an inactive unit, an unknown port, proxies present or not', async () => {
+    const status = deployment([
+      container({
+        name: 'web',
+        units: [active('web-server.service'), { ...active('old.service'), active: 'inactive', sub: 'dead' }],
+        ports: [{ unit: 'web-server.service', port: 3000, served: null }],
+        proxies: [
+          { device: 'proxy-80', listen: 'tcp:0.0.0.0:80', present: true },
+          { device: 'proxy-443', listen: 'tcp:0.0.0.0:443', present: false },
+        ],
+        resources: { cpuSeconds: 1, memoryBytes: 2048, memoryLimitBytes: null, diskBytes: 4096, processes: 3 },
+      }),
+    ]);
+    expect(await samples({ ...status, differences: [] })).toEqual([
+      'distctl_deployment_ok{project="distctl"} 1',
+      'distctl_deployment_differences{project="distctl"} 0',
+      'distctl_network_present{network="incusbr0",project="distctl"} 1',
+      'distctl_container_running{container="web",project="distctl"} 1',
+      'distctl_container_cpu_seconds{container="web",project="distctl"} 1',
+      'distctl_container_memory_bytes{container="web",project="distctl"} 2048',
+      'distctl_container_disk_bytes{container="web",project="distctl"} 4096',
+      'distctl_container_processes{container="web",project="distctl"} 3',
+      'distctl_unit_active{container="web",unit="web-server.service",project="distctl"} 1',
+      'distctl_unit_active{container="web",unit="old.service",project="distctl"} 0',
+      'distctl_proxy_present{container="web",listen="tcp:0.0.0.0:80",project="distctl"} 1',
+      'distctl_proxy_present{container="web",listen="tcp:0.0.0.0:443",project="distctl"} 0',
+    ]);
+  });
+
+  it('the network counts as present only when it exists with its declared address', async () => {
+    const network = (over: Partial<DeploymentStatus['network']>) => ({
+      ...deployment([]),
+      network: { ...deployment([]).network, ...over },
+    });
+    const line = async (status: DeploymentStatus) =>
+      (await samples(status)).find((sample) => sample.startsWith('distctl_network_present'));
+    expect(await line(network({ address: '10.20.0.1/24' }))).toBe(
+      'distctl_network_present{network="incusbr0",project="distctl"} 0',
+    );
+    expect(await line(network({ exists: false }))).toBe(
+      'distctl_network_present{network="incusbr0",project="distctl"} 0',
+    );
+  });
+
+  it('a set without a PRIMARY has_primary 0; a member with unknown health or lag has no such series', async () => {
+    const status: DeploymentStatus = {
+      ...deployment([]),
+      databases: {
+        replicaSets: [
+          {
+            name: 'rsA',
+            reachable: true,
+            initiated: true,
+            primary: null,
+            reportedBy: '10.10.10.12:27017',
+            members: [
+              {
+                host: '10.10.10.12:27017',
+                container: 'db1',
+                port: 27017,
+                state: 'STARTUP2',
+                health: null,
+                lagSeconds: null,
+              },
+            ],
+          },
+        ],
+        standalones: [],
+      },
+    };
+    expect((await samples(status)).filter((sample) => sample.startsWith('distctl_replica_set'))).toEqual([
+      'distctl_replica_set_reachable{replica_set="rsA",project="distctl"} 1',
+      'distctl_replica_set_has_primary{replica_set="rsA",project="distctl"} 0',
+      'distctl_replica_set_member_state{replica_set="rsA",member="10.10.10.12:27017",' +
+        'state="STARTUP2",project="distctl"} 1',
+    ]);
+  });
+});
