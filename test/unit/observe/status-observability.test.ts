@@ -196,7 +196,7 @@ describe('status --format prometheus: what each series says in the other cases',
   const samples = async (status: DeploymentStatus): Promise<string[]> =>
     (await deploymentMetrics(status)).split('\n').filter((line) => line !== '' && !line.startsWith('#'));
 
-  it('converged is ok; a disk figure, no limit, an inactive unit, an unknown port, proxies present or not', async () => {
+  it('converged is ok; disk, no limit, an inactive unit, an unknown port, proxies present or not', async () => {
     const status = deployment([
       container({
         name: 'web',
