@@ -177,6 +177,79 @@ describe('parseLogRead', () => {
   });
 });
 
+describe('logReadArgv: the positional arguments of the script', () => {
+  const two: ContainerLogSources = {
+    container: 'db1',
+    units: ['mongod-27017.service', 'mongod-27018.service'],
+    files: [
+      { unit: 'mongod-27017.service', path: '/var/log/a.log' },
+      { unit: 'mongod-27018.service', path: '/var/log/b.log' },
+    ],
+  };
+  const since = Date.parse('2026-11-28T10:00:00.750Z');
+
+  it('a first read: line limit, since (epoch seconds and ISO), grep, no cursor, the units, no offsets', () => {
+    expect(logReadArgv(two, { lines: 50, sinceEpochMs: since, grep: 'x|y' }, null).slice(3)).toEqual([
+      'distctl-logs',
+      '50',
+      String(Math.floor(since / 1000)),
+      '2026-11-28T10:00:00',
+      'x|y',
+      '',
+      '2',
+      'mongod-27017.service',
+      'mongod-27018.service',
+      '/var/log/a.log',
+      '',
+      '/var/log/b.log',
+      '',
+    ]);
+  });
+
+  it('a follow-up read: no since (already applied), the cursor, an offset only for a file read before', () => {
+    const position: LogPosition = { cursor: 's=1;i=c', fileOffsets: [123, null] };
+    expect(logReadArgv(two, { lines: 50, sinceEpochMs: since }, position).slice(4)).toEqual([
+      '50',
+      '',
+      '',
+      '',
+      's=1;i=c',
+      '2',
+      'mongod-27017.service',
+      'mongod-27018.service',
+      '/var/log/a.log',
+      '123',
+      '/var/log/b.log',
+      '',
+    ]);
+  });
+});
+
+describe('parseLogRead: the edges of the tagged output', () => {
+  it('an entry without a cursor keeps the last one; an entry without MESSAGE is an empty message', () => {
+    const stdout = [
+      `J ${JSON.stringify({ ...ENTRY_A })}`,
+      `J ${JSON.stringify({ _SYSTEMD_UNIT: 'mongod-27018.service', __REALTIME_TIMESTAMP: '1795874405000000' })}`,
+    ].join('\n');
+    const parsed = parseLogRead(sources, stdout, { cursor: 'old', fileOffsets: [null, null] });
+    expect(parsed.position.cursor).toBe('s=1;i=a');
+    expect(parsed.entries[1]).toEqual({
+      container: 'db1',
+      unit: 'mongod-27018.service',
+      time: 1795874405000,
+      message: '',
+    });
+  });
+
+  it('offsets of files it does not read, and tags in the middle of a noise line, are ignored', () => {
+    const stdout = ['O 7 100', 'bash: warning O 0 5', 'bash: warning F 0 text', 'O 1 42'].join('\n');
+    expect(parseLogRead(sources, stdout, null)).toEqual({
+      entries: [],
+      position: { cursor: null, fileOffsets: [null, 42] },
+    });
+  });
+});
+
 describe('mergeLogEntries', () => {
   it("orders several containers' entries by time, keeping each source's own order on ties", () => {
     const entry = (container: string, time: number | null, message: string) => ({
@@ -205,6 +278,18 @@ describe('parseSince', () => {
     expect(parseSince('2026-11-28 10:30', now)).toBe(Date.parse('2026-11-28T10:30:00Z'));
     expect(parseSince('2026-11-28T10:30:00+01:00', now)).toBe(Date.parse('2026-11-28T09:30:00Z'));
   });
+  it('ignores surrounding blanks, allows a blank before the unit, and reads fractional seconds', () => {
+    expect(parseSince(' 10m ', now)).toBe(now - 600_000);
+    expect(parseSince('90 s', now)).toBe(now - 90_000);
+    expect(parseSince(' 2026-11-28 ', now)).toBe(Date.parse('2026-11-28T00:00:00Z'));
+    expect(parseSince('2026-11-28T10:00:00.123Z', now)).toBe(Date.parse('2026-11-28T10:00:00.123Z'));
+  });
+
+  it('refuses a negative duration and trailing text', () => {
+    expect(parseSince('-90s', now)).toBeNull();
+    expect(parseSince('90sx', now)).toBeNull();
+  });
+
   it('refuses anything else', () => {
     expect(parseSince('yesterday', now)).toBeNull();
     expect(parseSince('10 parsecs', now)).toBeNull();
