@@ -4,7 +4,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { ContainerOps } from '../../../src/incus/container-ops.js';
 import type { IncusClient } from '../../../src/incus/client.js';
 import type { IncusInstance } from '../../../src/incus/types.js';
-import { describeProbe, differencesOf, type DeploymentStatus } from '../../../src/observe/deployment.js';
+import type { MongoAdmin } from '../../../src/mongo/admin.js';
+import { describeProbe, differencesOf, runningOnly, type DeploymentStatus } from '../../../src/observe/deployment.js';
 import { probeHttp } from '../../../src/observe/http.js';
 import { instanceAddresses, observeIncus, proxyInPlace } from '../../../src/observe/incus.js';
 import { containerProbeArgv, parseUnitStates, probeContainer } from '../../../src/observe/units.js';
@@ -469,8 +470,46 @@ describe('differencesOf: the words of status', () => {
     ).toEqual(['database users (10.0.0.5:27017) unreachable: ECONNREFUSED']);
   });
 
+  it('a container on a member not Online: unreachable when Offline, else unavailable; unknown: as usual', () => {
+    expect(differencesOf(withContainer({ member: { name: 'm2', state: 'Offline' }, state: 'Error' }))).toEqual([
+      'container c1 is unreachable: its cluster member m2 is Offline',
+    ]);
+    expect(differencesOf(withContainer({ member: { name: 'm2', state: 'Evacuated' }, state: 'Stopped' }))).toEqual([
+      'container c1 is unavailable: its cluster member m2 is Evacuated',
+    ]);
+    expect(differencesOf(withContainer({ member: { name: 'm9', state: null } }))).toEqual([]);
+    expect(differencesOf(withContainer({ member: { name: 'm9', state: null }, state: 'Stopped' }))).toEqual([
+      'container c1 is stopped',
+    ]);
+  });
+
   it('describeProbe is short', () => {
     expect(describeProbe({ ok: false, status: null, error: 'ECONNREFUSED' })).toBe('unreachable (ECONNREFUSED)');
     expect(describeProbe({ ok: false, status: 500, body: 'x' })).toBe('answered 500');
+  });
+});
+
+describe('runningOnly: the admin limited to running containers', () => {
+  it('passes commands for running containers, refuses others without traffic, closes the admin', async () => {
+    const calls: string[] = [];
+    const admin: MongoAdmin = {
+      command: async (target, db, cmd, options) => {
+        calls.push(`${target.host} ${db} ${JSON.stringify(cmd)} ${JSON.stringify(options)}`);
+        return { ok: 1 };
+      },
+      close: async () => {
+        calls.push('close');
+      },
+    };
+    const limited = runningOnly(admin, new Set(['db1']));
+    const options = { credentials: { username: 'root', password: 'pw' } };
+    expect(
+      await limited.command({ container: 'db1', host: '10.0.0.3:27017', port: 27017 }, 'admin', { ping: 1 }, options),
+    ).toEqual({ ok: 1 });
+    await expect(
+      limited.command({ container: 'db2', host: '10.0.0.4:27017', port: 27017 }, 'admin', { ping: 1 }),
+    ).rejects.toThrow(new Error('10.0.0.4:27017: container db2 is not running'));
+    await limited.close();
+    expect(calls).toEqual([`10.0.0.3:27017 admin {"ping":1} ${JSON.stringify(options)}`, 'close']);
   });
 });
