@@ -208,7 +208,8 @@ export function describeAction(action: Action): string {
     case 'write-address': {
       const was = action.from === null ? '' : ` (was ${action.from})`;
       const record = staticAddressRecord(action.address);
-      return `~ container ${action.container}: eth0 static ${record} (raw.lxc, ${INTERFACES_PATH}, ${RESOLV_CONF_PATH})${was}`;
+      const where = `raw.lxc, ${INTERFACES_PATH}, ${RESOLV_CONF_PATH}`;
+      return `~ container ${action.container}: eth0 static ${record} (${where})${was}`;
     }
     case 'start-instance':
       return `~ container ${action.container}: ${action.resume ? 'resume (frozen)' : 'start'}`;
