@@ -10,6 +10,7 @@
 //                                                 a run of its own: its incremental file and its report are
 //                                                 kept per group (reports/mutation/groups/up.json), so runs of
 //                                                 different files on a busy machine do not overwrite each other
+//   node bench/mutation.mjs --concurrency=2 …        two mutants at once (default 1)
 //   node bench/mutation.mjs --report-only --all-groups
 //                                                 one table over every group's last report
 import { spawnSync } from 'node:child_process';
@@ -24,6 +25,8 @@ const args = process.argv.slice(2);
 const reportOnly = args.includes('--report-only');
 const files = args.filter((arg) => !arg.startsWith('--'));
 const group = args.find((arg) => arg.startsWith('--group='))?.slice('--group='.length);
+// One mutant at a time by default: on a 2-core machine shared with other work. `--concurrency=2` on an idle one.
+const concurrency = args.find((arg) => arg.startsWith('--concurrency='))?.slice('--concurrency='.length) ?? '1';
 const GROUPS = `${root}reports/mutation/groups`;
 
 if (!reportOnly) {
@@ -31,7 +34,7 @@ if (!reportOnly) {
     'stryker',
     'run',
     '--concurrency',
-    '1',
+    concurrency,
     ...(files.length > 0 ? ['--mutate', files.join(',')] : []),
     ...(group
       ? ['--incrementalFile', `reports/stryker-incremental-${group}.json`, '--tempDirName', `.stryker-tmp-${group}`]

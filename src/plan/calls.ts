@@ -3,7 +3,7 @@ import type { DerivedContainer } from '../derive/types.js';
 import { onRemote, type IncusCall, type IncusScope } from '../incus/client.js';
 import { createProjectCall } from '../incus/project.js';
 import { OWNER_KEY, PLACEMENT_KEY, ROLE_KEY } from '../incus/types.js';
-import { INTERFACES_PATH, staticAddressCalls, staticAddressRecord } from './static-address.js';
+import { INTERFACES_PATH, RESOLV_CONF_PATH, staticAddressCalls, staticAddressRecord } from './static-address.js';
 import type { Action } from './types.js';
 
 /**
@@ -208,7 +208,8 @@ export function describeAction(action: Action): string {
     case 'write-address': {
       const was = action.from === null ? '' : ` (was ${action.from})`;
       const record = staticAddressRecord(action.address);
-      return `~ container ${action.container}: eth0 static ${record} (raw.lxc, ${INTERFACES_PATH})${was}`;
+      const where = `raw.lxc, ${INTERFACES_PATH}, ${RESOLV_CONF_PATH}`;
+      return `~ container ${action.container}: eth0 static ${record} (${where})${was}`;
     }
     case 'start-instance':
       return `~ container ${action.container}: ${action.resume ? 'resume (frozen)' : 'start'}`;

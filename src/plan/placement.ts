@@ -44,7 +44,11 @@ export function unavailableNotice(
   return {
     code: 'member-unavailable',
     subject: `container ${name}`,
-    message: `is on cluster member ${location ?? ''}, which is ${status}: left as it is until the member is back`,
+    message:
+      status === 'Evacuated'
+        ? `is on cluster member ${location ?? ''}, which is Evacuated (drained): left stopped until ` +
+          `\`distctl undrain ${location ?? ''}\` brings the member back`
+        : `is on cluster member ${location ?? ''}, which is ${status}: left as it is until the member is back`,
   };
 }
 

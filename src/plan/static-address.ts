@@ -14,8 +14,11 @@ import { formatIpv4, parseSubnet } from '../topology/ipv4.js';
  *   whatever the image and however long its boot takes;
  * - the container's ifupdown file, with eth0 `manual` (the address is already
  *   there: a `static` stanza would fail on it, and DHCP would only repeat it or,
- *   on a cluster whose members each answer DHCP, add a wrong one) and an `up`
- *   line pointing the resolver at the gateway (the bridge's DNS).
+ *   on a cluster whose members each answer DHCP, add a wrong one);
+ * - `/etc/resolv.conf` pointing at the gateway (the bridge's DNS), in place
+ *   before the boot too, so names resolve as soon as the address is there (the
+ *   databases stage starts right away, and its first step may resolve the
+ *   package repository's name).
  *
  * The reservation stays, so Incus and the container agree. What was written is
  * recorded on the instance (STATIC_ADDRESS_KEY) in the same call as `raw.lxc`,
@@ -28,6 +31,9 @@ export const STATIC_ADDRESS_KEY = 'user.distctl.static-ipv4';
 
 /** The file the static configuration is written to, read by ifupdown's `networking.service`. */
 export const INTERFACES_PATH = '/etc/network/interfaces';
+
+/** The resolver's configuration (the images distctl builds have no resolvconf, and nothing else rewrites it). */
+export const RESOLV_CONF_PATH = '/etc/resolv.conf';
 
 /** eth0's static IPv4 configuration. */
 export interface StaticAddress {
@@ -64,9 +70,8 @@ export function renderRawLxc(address: StaticAddress): string {
 }
 
 /**
- * `/etc/network/interfaces` with eth0 `manual`: ifupdown leaves the address LXC set alone and asks no DHCP. The
- * image has no resolvconf, so the `up` line writes the resolver itself (dhclient did that before); an image that
- * does not use ifupdown never reads the file.
+ * `/etc/network/interfaces` with eth0 `manual`: ifupdown leaves the address LXC set alone and asks no DHCP (whose
+ * client wrote the resolver before; distctl writes it now). An image that does not use ifupdown never reads it.
  */
 export function renderInterfaces(address: StaticAddress): string {
   return [
@@ -76,24 +81,30 @@ export function renderInterfaces(address: StaticAddress): string {
     '',
     'auto eth0',
     'iface eth0 inet manual',
-    `    up echo nameserver ${address.dns} > /etc/resolv.conf`,
     '',
   ].join('\n');
 }
 
+/** `/etc/resolv.conf`: the bridge's DNS. */
+export function renderResolvConf(address: StaticAddress): string {
+  return `# Written by distctl: the bridge's DNS.\nnameserver ${address.dns}\n`;
+}
+
 /**
- * The incus calls that write a container's static address: the file (from stdin; Incus writes into a stopped
+ * The incus calls that write a container's static address: the two files (from stdin; Incus writes into a stopped
  * container's filesystem as well), then `raw.lxc` and the record in one call, so a failed write is never recorded
  * as done and the next `up` retries. `raw.lxc` takes effect at the next start. `container` is the instance as
  * calls name it (`REMOTE:NAME` on a remote).
  */
 export function staticAddressCalls(container: string, address: StaticAddress, project: string): IncusCall[] {
+  const push = (path: string, input: string): IncusCall => ({
+    args: ['file', 'push', '--create-dirs', '--mode', '0644', '--', '-', `${container}${path}`],
+    project,
+    input,
+  });
   return [
-    {
-      args: ['file', 'push', '--create-dirs', '--mode', '0644', '--', '-', `${container}${INTERFACES_PATH}`],
-      project,
-      input: renderInterfaces(address),
-    },
+    push(INTERFACES_PATH, renderInterfaces(address)),
+    push(RESOLV_CONF_PATH, renderResolvConf(address)),
     {
       args: [
         'config',

@@ -110,8 +110,10 @@ const UNSAFE_CONFIG = [
  * inside the container's own network namespace. Nothing in it reaches the host, so it is accepted; any other line
  * (mounts, capabilities, cgroup or AppArmor settings, hooks) is not.
  */
-const ADDRESS_LINE =
-  /^lxc\.net\.0\.ipv4\.(address = \d{1,3}(\.\d{1,3}){3}\/\d{1,2}( \d{1,3}(\.\d{1,3}){3})?|gateway = \d{1,3}(\.\d{1,3}){3})$/;
+const IPV4 = String.raw`\d{1,3}(\.\d{1,3}){3}`;
+const ADDRESS_LINE = new RegExp(
+  String.raw`^lxc\.net\.0\.ipv4\.(address = ${IPV4}/\d{1,2}( ${IPV4})?|gateway = ${IPV4})$`,
+);
 
 function onlyAddressLines(rawLxc: string): boolean {
   const lines = rawLxc.split('\n').filter((line) => line.trim() !== '');

@@ -140,6 +140,22 @@ describe.skipIf(skipReason !== undefined)('provisioning on a live Incus daemon',
     for (const container of CONTAINERS) {
       expect(found.get(container.name)).toEqual({ status: 'Running', ipv4: [container.ip], owner: PROJECT });
     }
+    // raw.lxc put each address in place before the container's init ran: the first look after the starts found
+    // them all, so no round of the address wait was needed.
+    expect(run.events.filter((event) => String(event.message).startsWith('waiting for addresses:'))).toEqual([]);
+    // ifupdown leaves that address alone (eth0 manual) and points the resolver at the bridge.
+    for (const container of CONTAINERS) {
+      const inside = (command: string) =>
+        incus('exec', '--project', PROJECT, container.name, '--', 'sh', '-c', command).then((out) => out.trim());
+      expect(await inside('cat /etc/resolv.conf')).toBe(
+        `# Written by distctl: the bridge's DNS.\nnameserver ${SUBNET}.1`,
+      );
+      // Once booted, ifupdown has brought eth0 up without failing on the address already there.
+      const booted = await inside(
+        'systemctl is-system-running --wait >/dev/null || true; systemctl show -p ActiveState --value networking',
+      );
+      expect(booted).toBe('active');
+    }
     const [network] = await incusJson<{ name: string; config: Record<string, string> }[]>('network', 'list').then(
       (networks) => networks.filter((n) => n.name === BRIDGE),
     );

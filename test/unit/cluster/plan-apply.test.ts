@@ -200,6 +200,17 @@ describe('plan on a three-member cluster remote', () => {
           message: 'is on cluster member m2, which is Offline: left as it is until the member is back',
         })),
     );
+    // A drained member: its stopped containers are not started behind the drain's back; the notice says how.
+    d.model.setMemberStatus('m2', 'Evacuated');
+    const drained = await d.replan();
+    expect(drained.actions).toEqual([]);
+    expect(drained.notices.map((notice) => notice.message)).toEqual(
+      onM2.map(
+        () =>
+          'is on cluster member m2, which is Evacuated (drained): left stopped until `distctl undrain m2` brings ' +
+          'the member back',
+      ),
+    );
     // down keeps what it cannot reach (and so the project), and deletes the rest.
     const down = planDown(await d.desired(), await observeIncus(d.client(), await d.desired()));
     expect(down.actions.filter((action) => action.kind === 'delete-project')).toEqual([]);

@@ -43,8 +43,9 @@ describe('a cluster deployment addresses its remote in every incus call', () => 
     const { desired, plan } = clusterPlan();
     const write = plan.actions.find((action) => action.kind === 'write-address');
     if (write === undefined) throw new Error('no write-address action');
-    const [push, record] = incusCallsFor(write, { project: desired.project, remote: 'distcl' });
+    const [push, resolver, record] = incusCallsFor(write, { project: desired.project, remote: 'distcl' });
     expect(push?.args.at(-1)).toBe('distcl:auth-server/etc/network/interfaces');
+    expect(resolver?.args.at(-1)).toBe('distcl:auth-server/etc/resolv.conf');
     expect(record?.args.slice(0, 4)).toEqual(['config', 'set', '--', 'distcl:auth-server']);
   });
 });

@@ -98,7 +98,7 @@ describe('up reports what it did', () => {
         '✔ containers: 3 running with their declared addresses (12 changes)',
         '- databases: nothing declared',
         '- services: nothing declared',
-        'up: done in 1.5 s (19 incus calls)',
+        'up: done in 1.5 s (22 incus calls)',
       ].join('\n'),
     );
     expect(result.json).toEqual({
@@ -117,16 +117,16 @@ describe('up reports what it did', () => {
         '+ container web (image debian12-distctl, eth0 10.97.0.10 on dmodel0)',
         '+ container db-a (image debian12-distctl, eth0 10.97.0.11 on dmodel0)',
         '+ container db-b (image debian12-distctl, eth0 10.97.0.12 on dmodel0)',
-        '~ container web: eth0 static 10.97.0.10/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces)',
-        '~ container db-a: eth0 static 10.97.0.11/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces)',
-        '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces)',
+        '~ container web: eth0 static 10.97.0.10/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
+        '~ container db-a: eth0 static 10.97.0.11/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
+        '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
         '~ container web: start',
         '~ container db-a: start',
         '~ container db-b: start',
         '+ proxy tcp:127.0.0.1:3000 on the host → web tcp:127.0.0.1:3000',
       ],
       seconds: 1.5,
-      incusCalls: 19,
+      incusCalls: 22,
       containers: CONTAINERS,
     });
     expect(questions).toEqual([]);

@@ -40,7 +40,6 @@ const STATIC_DB_A = [
   '',
   'auto eth0',
   'iface eth0 inet manual',
-  '    up echo nameserver 10.97.0.1 > /etc/resolv.conf',
   '',
 ].join('\n');
 
@@ -53,6 +52,9 @@ describe('static addressing', () => {
     const result = await up();
     expect(result.exitCode).toBe(0);
     expect(interfaces('db-a')).toBe(STATIC_DB_A);
+    expect(t.model.instance('model-unit', 'db-a')?.files['/etc/resolv.conf']).toBe(
+      "# Written by distctl: the bridge's DNS.\nnameserver 10.97.0.1\n",
+    );
     expect(t.model.instance('model-unit', 'db-a')?.config[STATIC_ADDRESS_KEY]).toBe('10.97.0.11/24 via 10.97.0.1');
     expect(rawLxc('db-a')).toBe(RAW_DB_A);
     // The Incus reservation stays, so Incus and the container agree.
@@ -63,6 +65,7 @@ describe('static addressing', () => {
     expect(calls.filter((line) => / db-a(\/| |$)/.test(line))).toEqual([
       '--project model-unit create -- debian12-distctl db-a',
       '--project model-unit file push --create-dirs --mode 0644 -- - db-a/etc/network/interfaces',
+      '--project model-unit file push --create-dirs --mode 0644 -- - db-a/etc/resolv.conf',
       `--project model-unit config set -- db-a raw.lxc=${RAW_DB_A} user.distctl.static-ipv4=10.97.0.11/24 via 10.97.0.1`,
       '--project model-unit start -- db-a',
     ]);
@@ -74,7 +77,7 @@ describe('static addressing', () => {
     await t.write(PROVISION_TOPOLOGY.replace('{ name: db-a, ipv4: 10.97.0.11 }', '{ name: db-a, ipv4: 10.97.0.31 }'));
     expect(actions(await up())).toEqual([
       '~ container db-a: eth0 10.97.0.11 → 10.97.0.31 on dmodel0',
-      '~ container db-a: eth0 static 10.97.0.31/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces) ' +
+      '~ container db-a: eth0 static 10.97.0.31/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf) ' +
         '(was 10.97.0.11/24 via 10.97.0.1)',
       '~ container db-a: restart (take its new static address)',
     ]);
@@ -102,7 +105,7 @@ describe('static addressing', () => {
     expect((await up()).exitCode).toBe(0);
     await t.incus('config', 'set', 'db-b', `${STATIC_ADDRESS_KEY}=10.97.0.99/24 via 10.97.0.1`);
     expect(actions(await up())).toEqual([
-      '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces) ' +
+      '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf) ' +
         '(was 10.97.0.99/24 via 10.97.0.1)',
       '~ container db-b: restart (take its new static address)',
     ]);
@@ -116,7 +119,7 @@ describe('static addressing', () => {
     await t.incus('restart', 'db-b');
     expect(held('db-b')).toBe('10.97.0.77');
     expect(actions(await up())).toEqual([
-      '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces) ' +
+      '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf) ' +
         '(was 10.97.0.12/24 via 10.97.0.1, with a different raw.lxc)',
       '~ container db-b: restart (take its new static address)',
     ]);

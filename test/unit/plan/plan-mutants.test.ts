@@ -354,7 +354,7 @@ describe('planUp: exact plans for each kind of drift', () => {
     });
     expect(missing.actions.map(describeAction)).toEqual([
       `+ container web-server (image ${IMAGE}, eth0 10.10.10.11 on incusbr0)`,
-      '~ container web-server: eth0 static 10.10.10.11/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container web-server: eth0 static 10.10.10.11/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
       '~ container web-server: start',
       '+ proxy tcp:127.0.0.1:3000 on the host → web-server tcp:127.0.0.1:3000',
     ]);

@@ -20,11 +20,11 @@ describe('planUp', () => {
       `+ container db1 (image ${IMAGE}, eth0 10.10.10.12 on incusbr0)`,
       `+ container db2 (image ${IMAGE}, eth0 10.10.10.13 on incusbr0)`,
       `+ container db3 (image ${IMAGE}, eth0 10.10.10.14 on incusbr0)`,
-      '~ container auth-server: eth0 static 10.10.10.10/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
-      '~ container web-server: eth0 static 10.10.10.11/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
-      '~ container db1: eth0 static 10.10.10.12/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
-      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
-      '~ container db3: eth0 static 10.10.10.14/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container auth-server: eth0 static 10.10.10.10/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
+      '~ container web-server: eth0 static 10.10.10.11/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
+      '~ container db1: eth0 static 10.10.10.12/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
+      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
+      '~ container db3: eth0 static 10.10.10.14/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
       '~ container auth-server: start',
       '~ container web-server: start',
       '~ container db1: start',
@@ -53,16 +53,19 @@ describe('planUp', () => {
     });
     const plan = planUp(desired, { ...observed, instances });
     expect(plan.actions.map(describeAction)).toEqual([
-      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces)',
+      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf)',
       '~ container db2: restart (take its new static address)',
     ]);
     expect(incusCallsFor(plan.actions[0]!, 'distctl')).toEqual([
       {
         args: ['file', 'push', '--create-dirs', '--mode', '0644', '--', '-', 'db2/etc/network/interfaces'],
         project: 'distctl',
-        input: expect.stringContaining(
-          'iface eth0 inet manual\n    up echo nameserver 10.10.10.1 > /etc/resolv.conf\n',
-        ),
+        input: expect.stringContaining('\nauto eth0\niface eth0 inet manual\n'),
+      },
+      {
+        args: ['file', 'push', '--create-dirs', '--mode', '0644', '--', '-', 'db2/etc/resolv.conf'],
+        project: 'distctl',
+        input: "# Written by distctl: the bridge's DNS.\nnameserver 10.10.10.1\n",
       },
       {
         args: [
@@ -87,9 +90,9 @@ describe('planUp', () => {
       return { ...instance, config };
     });
     expect(planUp(desired, { ...observed, instances }).actions.map(describeAction)).toEqual([
-      '~ container db1: eth0 static 10.10.10.12/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces) ' +
+      '~ container db1: eth0 static 10.10.10.12/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf) ' +
         '(was 10.10.10.12/24 via 10.10.10.1, with a different raw.lxc)',
-      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces) ' +
+      '~ container db2: eth0 static 10.10.10.13/24 via 10.10.10.1 (raw.lxc, /etc/network/interfaces, /etc/resolv.conf) ' +
         '(was 10.10.10.13/24 via 10.10.10.1, with a different raw.lxc)',
       '~ container db1: restart (take its new static address)',
       '~ container db2: restart (take its new static address)',
@@ -99,8 +102,9 @@ describe('planUp', () => {
   it('writes the static address on the remote the deployment addresses', () => {
     const write = planUp(desired, emptyIncus).actions.find((action) => action.kind === 'write-address');
     if (write === undefined) throw new Error('no write-address action');
-    const [push, record] = incusCallsFor(write, { project: 'distctl', remote: 'lab' });
+    const [push, resolver, record] = incusCallsFor(write, { project: 'distctl', remote: 'lab' });
     expect(push?.args.at(-1)).toBe('lab:auth-server/etc/network/interfaces');
+    expect(resolver?.args.at(-1)).toBe('lab:auth-server/etc/resolv.conf');
     expect(record?.args.slice(0, 4)).toEqual(['config', 'set', '--', 'lab:auth-server']);
   });
 

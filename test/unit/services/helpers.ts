@@ -2,7 +2,7 @@
  * Shared test wiring for the services: apps on loopback sockets with
  * in-memory stores, tokens, and a store wrapper that fails on demand.
  */
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { createAuthApp, type AuthAppOptions } from '../../../src/services/auth/app.js';
 import { MemoryUserStore } from '../../../src/services/auth/users.js';
 import { StoreUnavailableError } from '../../../src/services/shared/errors.js';
@@ -102,14 +102,22 @@ export function twoShardCatalog(now: () => Date = testClock().now) {
   return { catalog, rsA, rsB };
 }
 
-/** A loopback port nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
+/** Sockets held by refusedEndpoint for the rest of the test process. */
+const held: Server[] = [];
+
+/**
+ * An address where a TCP connection is refused at once: 127.0.0.2 on a port this process listens on at
+ * 127.0.0.1 (taken by listening on port 0, and kept). While it is held nothing else can listen on that port on
+ * 127.0.0.1 or on every address, and nothing listens on 127.0.0.2, so no other process can answer in its place.
+ */
+export async function refusedEndpoint(): Promise<{ host: string; port: number; address: string }> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref();
+  held.push(server);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return { host: '127.0.0.2', port, address: `127.0.0.2:${port}` };
 }
 
 /** An auth-server stand-in whose /verify accepts every token as `user`: for tests about products only. */

@@ -11,13 +11,13 @@ import { ProductCatalog } from '../../../src/services/web/catalog.js';
 import { MongoProductShardStore } from '../../../src/services/web/mongo-products.js';
 import { MemoryProductShardStore } from '../../../src/services/web/products.js';
 import { createShardRouter } from '../../../src/services/web/shard-router.js';
-import { call, closedPort, REFERENCE_MAP, webForOneUser } from './helpers.js';
+import { call, refusedEndpoint, REFERENCE_MAP, webForOneUser } from './helpers.js';
 
 const fast = { serverSelectionTimeoutMS: 300, connectTimeoutMS: 300, socketTimeoutMS: 1000 };
 
 describe('Mongo stores with the database down', () => {
   it('user store operations fail fast with StoreUnavailableError naming the database', async () => {
-    const database = openDatabase(`mongodb://127.0.0.1:${await closedPort()}/auth_db`, fast);
+    const database = openDatabase(`mongodb://${(await refusedEndpoint()).address}/auth_db`, fast);
     try {
       const started = Date.now();
       const err = await new MongoUserStore(database).findByUsername('ana').catch((e: unknown) => e);
@@ -33,7 +33,7 @@ describe('Mongo stores with the database down', () => {
   it('retries a fresh connection after a failed first connect instead of staying closed', async () => {
     // The driver keeps a client whose first connect failed closed forever ("Topology is closed");
     // each attempt here must be a new connection attempt, which is what recovery needs.
-    const database = openDatabase(`mongodb://127.0.0.1:${await closedPort()}/auth_db`, fast);
+    const database = openDatabase(`mongodb://${(await refusedEndpoint()).address}/auth_db`, fast);
     const store = new MongoUserStore(database);
     try {
       for (let attempt = 0; attempt < 2; attempt += 1) {
@@ -48,7 +48,7 @@ describe('Mongo stores with the database down', () => {
   });
 
   it('a dead shard gives 503 naming it, and a partial listing from the live one', async () => {
-    const database = openDatabase(`mongodb://127.0.0.1:${await closedPort()}/products_db?replicaSet=rsB`, fast);
+    const database = openDatabase(`mongodb://${(await refusedEndpoint()).address}/products_db?replicaSet=rsB`, fast);
     expect(database.replicaSet).toBe(true);
     const catalog = new ProductCatalog(
       createShardRouter(REFERENCE_MAP),

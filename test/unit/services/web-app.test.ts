@@ -5,7 +5,7 @@ import { ensureAdmin } from '../../../src/services/auth/bootstrap.js';
 import { listen } from '../../../src/services/shared/http.js';
 import { createWebApp } from '../../../src/services/web/app.js';
 import { createAuthUpstream } from '../../../src/services/web/auth-upstream.js';
-import { call, closedPort, startStack, tokenService, twoShardCatalog } from './helpers.js';
+import { call, refusedEndpoint, startStack, tokenService, twoShardCatalog } from './helpers.js';
 
 let stack: Awaited<ReturnType<typeof startStack>>;
 let token: string;
@@ -176,7 +176,7 @@ describe('docs, health and faults', () => {
       createWebApp({
         catalog,
         tokens,
-        auth: createAuthUpstream(`http://127.0.0.1:${await closedPort()}`),
+        auth: createAuthUpstream(`http://${(await refusedEndpoint()).address}`),
         log: () => undefined,
       }),
       0,
