@@ -198,7 +198,7 @@ describe('planStages: databases on a running container', () => {
   /** The wanted files for `db`'s two mongods, rendered as up would with this binary and cache size. */
   const wanted = async (mongodBin = '/usr/bin/mongod', cacheSizeGB = 0.75) => {
     const keyFile = await SecretStore.openReadOnly(secretsDir).peek('mongodb-keyfile');
-    const db = desired.replicaSets.flatMap((set) => set.members).concat(desired.standalones.map((s) => s.process));
+    const db = [...desired.replicaSets.flatMap((set) => set.members), ...desired.standalones.map((s) => s.process)];
     const files = await mongodFiles(db, keyFile!, { mongodBin, version: '7.0', cacheSizeGB });
     return new Map(files.map((file) => [file.path, file.content]));
   };
@@ -306,7 +306,7 @@ describe('planStages: databases on a running container', () => {
     };
     const host = desired.replicaSets[0]!.members[0]!.host;
     expect((await plan({}, { ...desired, services: [] }, unreachable)).lines).toEqual([
-      `databases + replica set rsA: initiate with ${host} (priority ${desired.replicaSets[0]!.members[0]!.priority}); ` +
+      `databases + replica set rsA: initiate with ${host} (priority 1); ` +
         'create the admin user unless its mongods, unreachable now, say it is initiated',
     ]);
   });
