@@ -311,3 +311,44 @@ describe('planStages: databases on a running container', () => {
     ]);
   });
 });
+
+describe('planStages: databases in containers not running yet', () => {
+  const plan = async (state: DesiredState, secrets = SecretStore.openReadOnly(secretsDir)) =>
+    lines(await planStages(state, { ops: new FakeOps(), secrets, mongo: initiated, running: new Set() }));
+  const source = (from: DesiredState['mongodb']['source']): DesiredState => ({
+    ...desired,
+    services: [],
+    replicaSets: [],
+    mongodb: { ...desired.mongodb, source: from },
+  });
+
+  it('a lone standalone from an archive: one config and one unit, no keyfile', async () => {
+    expect(await plan(source({ kind: 'archive', path: '/srv/mongodb.tgz' }))).toEqual([
+      'databases + db: install MongoDB 7.0 from the archive /srv/mongodb.tgz',
+      'databases + db: write 1 config and 1 unit; start mongod-27019.service',
+    ]);
+  });
+
+  it("from MongoDB's apt repository, with no credentials yet: the users line names the services", async () => {
+    const empty = join(dir, 'no-secrets-db');
+    await SecretStore.open(empty);
+    const state = { ...source({ kind: 'repository' }), services: desired.services };
+    expect(await plan(state, SecretStore.openReadOnly(empty))).toEqual([
+      "databases + db: install MongoDB 7.0 from MongoDB's apt repository",
+      'databases + db: write 1 config and 1 unit; start mongod-27019.service',
+      'databases + MongoDB users: admin user in every set and standalone, and a user per service ' +
+        '(auth-server, web-server), with new passwords',
+      ...['auth', 'web'].map(
+        (kind) =>
+          `services + ${kind}-server on ${kind}: write /usr/local/bin/node, /opt/distctl/${kind}-server/main.mjs, ` +
+          `/etc/distctl/${kind}-server.env, /etc/systemd/system/${kind}-server.service; start ${kind}-server.service`,
+      ),
+    ]);
+    expect(await plan({ ...state, services: [] }, SecretStore.openReadOnly(empty))).toEqual([
+      "databases + db: install MongoDB 7.0 from MongoDB's apt repository",
+      'databases + db: write 1 config and 1 unit; start mongod-27019.service',
+      'databases + MongoDB users: admin user in every set and standalone, and a user per service (none), ' +
+        'with new passwords',
+    ]);
+  });
+});
