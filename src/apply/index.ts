@@ -95,7 +95,7 @@ export async function applyPlan(
   options: { concurrency?: number; onProgress?: Progress } = {},
 ): Promise<{ applied: number }> {
   const progress = options.onProgress ?? (() => undefined);
-  const limit = pLimit(options.concurrency ?? 4);
+  const limit = pLimit(options.concurrency ?? 8);
   let applied = 0;
   for (const step of steps(plan)) {
     const outcomes = await Promise.allSettled(

@@ -54,7 +54,8 @@ export function formatBytes(bytes: number): string {
     unit += 1;
   }
   const shown = unit === 0 || value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
-  return `${shown.replace(/\.?0+$/, '') || '0'} ${units[unit]}`;
+  // Trailing zeros go only after a decimal point: 100 MiB stays 100, 1.50 GiB becomes 1.5.
+  return `${shown.includes('.') ? shown.replace(/\.?0+$/, '') : shown} ${units[unit]}`;
 }
 
 /** One TCP socket listening inside a container, as `ss -Hltn` prints it. */

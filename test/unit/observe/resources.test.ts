@@ -80,6 +80,12 @@ describe('cpuRate', () => {
 describe('formatBytes', () => {
   it('uses binary units with at most three significant figures', () => {
     expect(formatBytes(0)).toBe('0 B');
+    // Whole numbers keep their zeros (100 MiB was shown as "1 MiB").
+    expect(formatBytes(100)).toBe('100 B');
+    expect(formatBytes(500)).toBe('500 B');
+    expect(formatBytes(100 * 1024 ** 2)).toBe('100 MiB');
+    expect(formatBytes(200 * 1024 ** 3)).toBe('200 GiB');
+    expect(formatBytes(10 * 1024)).toBe('10 KiB');
     expect(formatBytes(512)).toBe('512 B');
     expect(formatBytes(50266112)).toBe('47.9 MiB');
     expect(formatBytes(536870912)).toBe('512 MiB');
