@@ -157,6 +157,18 @@ describe('planStages: services on running containers', () => {
     expect(await plan()).toEqual(['services ~ web-server on web: write its marker; restart web-server.service']);
   });
 
+  it('a marker deployed with another Node, and another Node in the container: the Node binary only', async () => {
+    const marker = JSON.parse(ops.files.get('web:/opt/distctl/web-server/.deployed')!) as Record<string, string>;
+    ops.files.set(
+      'web:/opt/distctl/web-server/.deployed',
+      renderMarker({ bundle: marker.bundle!, unit: marker.unit!, env: marker.env!, node: 'f'.repeat(64) }),
+    );
+    ops.files.set('web:/usr/local/bin/node', 'binary');
+    expect(await plan()).toEqual([
+      'services ~ web-server on web: write /usr/local/bin/node; restart web-server.service',
+    ]);
+  });
+
   it('a secret never generated: the environment file is new', async () => {
     const empty = join(dir, 'no-secrets');
     await SecretStore.open(empty);
@@ -287,6 +299,13 @@ describe('planStages: databases on a running container', () => {
       'databases ~ db: write /etc/mongod-27019.conf',
       'databases ~ db: restart mongod-27019.service',
       'databases ~ db: start mongod-27017.service',
+    ]);
+  });
+
+  it('both units stopped, nothing changed: both started, in one line', async () => {
+    const inactive = ['mongod-27017.service', 'mongod-27019.service'];
+    expect((await plan({ inactive })).lines).toEqual([
+      'databases ~ db: start mongod-27017.service, mongod-27019.service',
     ]);
   });
 
