@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import { CommandFailedError, DistctlError } from '../errors/index.js';
-import type { IncusClient, IncusScope } from '../incus/client.js';
+import type { IncusCall, IncusClient, IncusScope } from '../incus/client.js';
 import { IncusError } from '../incus/errors.js';
 import { instanceAddresses } from '../observe/incus.js';
 import { actionSubject, describeAction, incusCallsFor } from '../plan/calls.js';
@@ -105,7 +105,7 @@ export async function applyPlan(
             const subject = actionSubject(action);
             progress({ event: 'start', message: describeAction(action), subject });
             try {
-              for (const call of incusCallsFor(action, plan)) await client.run(call);
+              for (const call of incusCallsFor(action, plan)) await runRetryingHostRace(client, call);
             } catch (error) {
               throw new ChainFailure(action, error);
             }
@@ -170,6 +170,31 @@ class ChainFailure extends Error {
 function chainFailure(reason: unknown): ChainFailure {
   if (reason instanceof ChainFailure) return reason;
   throw reason;
+}
+
+/**
+ * Incus 6.0 lists every host interface while it creates a bridge, and refuses the create when one of them (a
+ * container's veth) goes away meanwhile: "Failed to delete bridge children interfaces: … Device … does not
+ * exist". On a host where other containers start and stop that is a race of the host, not a fault of the call,
+ * so a bridge create refused that way is tried again, up to three times, a quarter second apart.
+ */
+export async function runRetryingHostRace(
+  client: IncusClient,
+  call: IncusCall,
+  pause: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+): Promise<void> {
+  const bridgeCreate = call.args[0] === 'network' && call.args[1] === 'create';
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      await client.run(call);
+      return;
+    } catch (error) {
+      const race =
+        error instanceof CommandFailedError && /Failed to delete bridge children interfaces/.test(error.stderr);
+      if (!bridgeCreate || !race || attempt >= 3) throw error;
+      await pause(250);
+    }
+  }
 }
 
 function messageOf(error: unknown): string {

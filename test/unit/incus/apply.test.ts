@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyPlan, waitForAddresses } from '../../../src/apply/index.js';
+import { applyPlan, runRetryingHostRace, waitForAddresses } from '../../../src/apply/index.js';
 import { DistctlError } from '../../../src/errors/index.js';
 import { IncusClient } from '../../../src/incus/client.js';
 import { IncusError } from '../../../src/incus/errors.js';
@@ -186,5 +186,39 @@ describe('waitForAddresses', () => {
     expect((error as DistctlError).details).toEqual([
       'web-server: want 10.10.10.11, Incus reports Running, eth0 10.10.10.200',
     ]);
+  });
+});
+
+describe('a bridge create refused by a host race', () => {
+  const race =
+    'Error: Failed to delete bridge children interfaces: Failed to run: ip -d -j link show veth30677599: ' +
+    'exit status 1 (Device "veth30677599" does not exist.)';
+  const call = { args: ['network', 'create', '--type', 'bridge', '--', 'br9', 'ipv4.address=10.9.0.1/24'] };
+
+  it('is tried again, a quarter second apart, until Incus creates the bridge', async () => {
+    const model = new IncusModel();
+    model.failOn((argv) => argv[0] === 'network' && argv[1] === 'create', race, 2);
+    const pauses: number[] = [];
+    await runRetryingHostRace(new IncusClient(model), call, async (ms) => void pauses.push(ms));
+    expect(pauses).toEqual([250, 250]);
+    expect(model.calls.filter((argv) => argv[1] === 'create')).toHaveLength(3);
+    expect((await observeIncus(new IncusClient(model), 'p')).networks.map((network) => network.name)).toContain('br9');
+  });
+
+  it('gives up after three retries, and never retries another refusal or another call', async () => {
+    const model = new IncusModel();
+    model.failOn((argv) => argv[0] === 'network', race, 10);
+    const pauses: number[] = [];
+    const pause = async (ms: number) => void pauses.push(ms);
+    await expect(runRetryingHostRace(new IncusClient(model), call, pause)).rejects.toBeInstanceOf(DistctlError);
+    expect(pauses).toHaveLength(3);
+    const other = new IncusModel();
+    other.failOn(() => true, 'Error: The network already exists', 1);
+    await expect(runRetryingHostRace(new IncusClient(other), call, pause)).rejects.toBeInstanceOf(DistctlError);
+    const set = { args: ['network', 'set', '--', 'br9', 'ipv4.nat=false'] };
+    const third = new IncusModel();
+    third.failOn(() => true, race, 1);
+    await expect(runRetryingHostRace(new IncusClient(third), set, pause)).rejects.toBeInstanceOf(DistctlError);
+    expect(pauses).toHaveLength(3);
   });
 });
