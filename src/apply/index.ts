@@ -178,6 +178,9 @@ function chainFailure(reason: unknown): ChainFailure {
  * exist". On a host where other containers start and stop that is a race of the host, not a fault of the call,
  * so a bridge create refused that way is tried again, up to three times, a quarter second apart.
  */
+export const HOST_INTERFACE_RACE = /Failed to delete bridge children interfaces/;
+
+/** Runs one incus call; a bridge create refused by HOST_INTERFACE_RACE is tried again (see above). */
 export async function runRetryingHostRace(
   client: IncusClient,
   call: IncusCall,
@@ -189,8 +192,7 @@ export async function runRetryingHostRace(
       await client.run(call);
       return;
     } catch (error) {
-      const race =
-        error instanceof CommandFailedError && /Failed to delete bridge children interfaces/.test(error.stderr);
+      const race = error instanceof CommandFailedError && HOST_INTERFACE_RACE.test(error.stderr);
       if (!bridgeCreate || !race || attempt >= 3) throw error;
       await pause(250);
     }

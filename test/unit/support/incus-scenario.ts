@@ -5,6 +5,7 @@
  * refusal distctl relies on; the session records each JSON answer and each
  * refusal under a stable name.
  */
+import { HOST_INTERFACE_RACE } from '../../../src/apply/index.js';
 import type { CommandResult } from '../../../src/exec/runner.js';
 
 /** How the session runs incus: the live binary or the model. `settle` waits until a started instance has its lease. */
@@ -60,7 +61,7 @@ export async function runScenario(target: ScenarioTarget): Promise<ScenarioRecor
     let result = await target.run(args, input);
     // Incus 6.0 lists every host interface while it creates a bridge and gives up when one goes away meanwhile
     // (other test files start and stop containers beside this one): that refusal is the host's, not the call's.
-    for (let retry = 0; retry < 3 && /Failed to delete bridge children interfaces/.test(result.stderr); retry += 1) {
+    for (let retry = 0; retry < 3 && HOST_INTERFACE_RACE.test(result.stderr); retry += 1) {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       result = await target.run(args, input);
     }
